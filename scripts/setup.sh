@@ -9,7 +9,7 @@ PACKAGES=(
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev
   libgl-dev libxkbcommon-dev
   libpoppler-qt6-dev poppler-utils qpdf
-  libicu-dev libsqlite3-dev sqlite3
+  libicu-dev libsqlite3-dev sqlite3 libxxhash-dev
   libtesseract-dev tesseract-ocr tesseract-ocr-eng libleptonica-dev
   libgit2-dev libgmime-3.0-dev libzip-dev zipcmp zipmerge ziptool
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
