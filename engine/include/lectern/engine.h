@@ -1,0 +1,94 @@
+// The engine's public API, narrow in the llama.h manner: load a model, read tokens into a
+// document state (prefill, continuing whatever the state already holds), decode one
+// token at a time, fork a state. Everything fallible returns Status / Expected.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lectern/document_state.h"
+#include "lectern/status.h"
+
+namespace lectern {
+
+enum class DeviceKind { Cpu, Cuda, Auto };
+
+// Chunked: the chunk-parallel scan (prefill form). Recurrent: the step, token by token
+// (decode form). Both give the same results within fp32 rounding.
+enum class ScanForm { Chunked, Recurrent };
+
+struct ModelInfo {
+    std::string architecture;  // "Mamba-3 SISO" / "Mamba-3 MIMO (rank 4)"
+    int dModel = 0, nLayer = 0, vocabSize = 0, vocabPadded = 0, dIntermediate = 0;
+    int dState = 0, headdim = 0, nHeads = 0, ngroups = 0, mimoRank = 1, ropeAngles = 0;
+    int chunkSize = 0;
+    bool outprojNorm = false, tiedEmbeddings = false;
+    int64_t parameterCount = 0;
+    int64_t stateBytes = 0;  // one document's state (fp32)
+};
+
+class Model;
+namespace detail {
+struct ModelImpl;
+struct SessionScratch;
+}  // namespace detail
+
+struct PrefillOptions {
+    ScanForm form = ScanForm::Chunked;
+    std::vector<float>* allLogits = nullptr;  // if set: [tokens, vocabPadded] appended
+    // Test hook: if set, receives per block i the residual stream after the block, [T, D].
+    std::vector<std::vector<float>>* hiddenStates = nullptr;
+    const std::atomic<bool>* cancel = nullptr;  // checked between pieces
+    std::function<void(int64_t done, int64_t total)> progress;
+};
+
+// A document being read: the model, its state, and the last token's logits.
+class Session {
+public:
+    explicit Session(const Model& model);
+    Session(const Session& other);
+    Session& operator=(const Session& other);
+    Session(Session&&) noexcept;
+    Session& operator=(Session&&) noexcept;
+    ~Session();
+
+    // Reads `tokens` after whatever the state holds. On cancel returns an error; the state
+    // then holds every token up to position().
+    Status prefill(std::span<const int32_t> tokens, const PrefillOptions& options = {});
+    // Reads one token (the recurrent form); lastLogits() then predicts the next one.
+    Status step(int32_t token);
+    Session fork() const { return *this; }
+
+    std::span<const float> lastLogits() const;  // [vocabPadded]; empty before any token
+    const DocumentState& state() const { return state_; }
+    DocumentState& state() { return state_; }
+    int64_t position() const { return state_.position(); }
+
+private:
+    std::shared_ptr<const detail::ModelImpl> model_;
+    DocumentState state_;
+    std::vector<float> lastLogits_;
+    std::unique_ptr<detail::SessionScratch> scratch_;
+};
+
+class Model {
+public:
+    // Loads a folder holding config.json and model.safetensors (or a sharded set, or the
+    // official pytorch_model.bin). Only DeviceKind::Cpu (or Auto) is available so far.
+    static Expected<Model> load(const std::string& dir, DeviceKind device = DeviceKind::Cpu);
+
+    const ModelInfo& info() const;
+    DocumentState newState() const;
+    Session newSession() const { return Session(*this); }
+
+private:
+    friend class Session;
+    std::shared_ptr<const detail::ModelImpl> impl_;
+};
+
+}  // namespace lectern

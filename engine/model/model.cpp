@@ -1,0 +1,149 @@
+// Model::load and Session: the public API over ModelImpl. Long prefills are cut into
+// pieces (a multiple of the chunk size, so the result is bit-identical to one piece) to
+// bound scratch memory and to check for cancellation.
+#include <filesystem>
+
+#include "io/safetensors.h"
+#include "model/model_impl.h"
+
+namespace lectern {
+namespace {
+
+constexpr int64_t kPieceTokens = 2048;
+
+ModelInfo makeInfo(const model::ModelConfig& c) {
+    ModelInfo i;
+    i.architecture = c.ssm.isMimo ? "Mamba-3 MIMO (rank " + std::to_string(c.ssm.mimoRank) + ")"
+                                  : std::string("Mamba-3 SISO");
+    i.dModel = c.dModel;
+    i.nLayer = c.nLayer;
+    i.vocabSize = c.vocabSize;
+    i.vocabPadded = c.vocabPadded();
+    i.dIntermediate = c.dIntermediate;
+    i.dState = c.ssm.dState;
+    i.headdim = c.ssm.headdim;
+    i.nHeads = c.nHeads();
+    i.ngroups = c.ssm.ngroups;
+    i.mimoRank = c.rank();
+    i.ropeAngles = c.numRopeAngles();
+    i.chunkSize = c.ssm.chunkSize;
+    i.outprojNorm = c.ssm.isOutprojNorm;
+    i.tiedEmbeddings = c.tieEmbeddings;
+    i.parameterCount = c.parameterCount();
+    i.stateBytes = int64_t(c.nLayer) * c.stateFloatsPerLayer() * int64_t(sizeof(float));
+    return i;
+}
+
+Status checkTokens(std::span<const int32_t> tokens, int vocabPadded, int64_t position) {
+    for (size_t t = 0; t < tokens.size(); ++t) {
+        if (tokens[t] < 0 || tokens[t] >= vocabPadded) {
+            return Status::error("token id " + std::to_string(tokens[t]) + " at position " +
+                                 std::to_string(position + int64_t(t)) +
+                                 " is outside the vocabulary [0, " + std::to_string(vocabPadded) +
+                                 ")");
+        }
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Expected<Model> Model::load(const std::string& dir, DeviceKind device) {
+    if (device == DeviceKind::Cuda) {
+        return Status::error(
+            "the CUDA backend is not built into this engine yet; use --device cpu");
+    }
+    namespace fs = std::filesystem;
+    auto cfg = model::configLoad((fs::path(dir) / "config.json").string());
+    if (!cfg) return cfg.status();
+    auto file = io::safetensorsReadModel(dir);
+    if (!file) return file.status();
+    auto weights = model::weightsFromTensors(*cfg, file->tensors, dir);
+    if (!weights) return weights.status();
+    auto impl = std::make_shared<detail::ModelImpl>();
+    impl->cfg = *cfg;
+    impl->w = std::move(*weights);
+    impl->info = makeInfo(impl->cfg);
+    Model m;
+    m.impl_ = std::move(impl);
+    return m;
+}
+
+const ModelInfo& Model::info() const {
+    return impl_->info;
+}
+
+DocumentState Model::newState() const {
+    return DocumentState(impl_->stateShape());
+}
+
+Session::Session(const Model& model)
+    : model_(model.impl_),
+      state_(model.newState()),
+      scratch_(std::make_unique<detail::SessionScratch>()) {}
+
+Session::Session(const Session& o)
+    : model_(o.model_),
+      state_(o.state_),
+      lastLogits_(o.lastLogits_),
+      scratch_(std::make_unique<detail::SessionScratch>()) {}
+
+Session& Session::operator=(const Session& o) {
+    if (this != &o) {
+        model_ = o.model_;
+        state_ = o.state_;
+        lastLogits_ = o.lastLogits_;
+    }
+    return *this;
+}
+
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+Session::~Session() = default;
+
+std::span<const float> Session::lastLogits() const {
+    return lastLogits_;
+}
+
+Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& opt) {
+    const model::ModelConfig& c = model_->cfg;
+    if (Status st = checkTokens(tokens, c.vocabPadded(), position()); !st) return st;
+    const int64_t V = c.vocabPadded(), total = int64_t(tokens.size());
+    const int64_t C = c.ssm.chunkSize;
+    const int64_t piece = std::max<int64_t>(C, kPieceTokens / C * C);
+    lastLogits_.resize(size_t(V));
+    for (int64_t t0 = 0; t0 < total; t0 += piece) {
+        if (opt.cancel && opt.cancel->load()) {
+            return Status::error("prefill cancelled after " + std::to_string(t0) + " of " +
+                                 std::to_string(total) + " tokens");
+        }
+        const int64_t T = std::min(piece, total - t0);
+        float* all = nullptr;
+        if (opt.allLogits) {
+            opt.allLogits->resize(opt.allLogits->size() + size_t(T * V));
+            all = opt.allLogits->data() + opt.allLogits->size() - size_t(T * V);
+        }
+        std::vector<std::vector<float>> pieceHidden;
+        model_->forward(state_, tokens.data() + t0, T, opt.form, *scratch_, all, lastLogits_.data(),
+                        opt.hiddenStates ? &pieceHidden : nullptr);
+        if (opt.hiddenStates) {
+            auto& h = *opt.hiddenStates;
+            if (h.size() < pieceHidden.size()) h.resize(pieceHidden.size());
+            for (size_t i = 0; i < pieceHidden.size(); ++i)
+                h[i].insert(h[i].end(), pieceHidden[i].begin(), pieceHidden[i].end());
+        }
+        if (opt.progress) opt.progress(t0 + T, total);
+    }
+    return Status::ok();
+}
+
+Status Session::step(int32_t token) {
+    const int32_t one[1] = {token};
+    if (Status st = checkTokens(one, model_->cfg.vocabPadded(), position()); !st) return st;
+    lastLogits_.resize(size_t(model_->cfg.vocabPadded()));
+    model_->forward(state_, one, 1, ScanForm::Recurrent, *scratch_, nullptr, lastLogits_.data(),
+                    nullptr);
+    return Status::ok();
+}
+
+}  // namespace lectern

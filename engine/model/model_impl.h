@@ -1,0 +1,39 @@
+// The engine's internal model: configuration, weights and the forward pass over a piece
+// of tokens (engine/model/forward.cpp), shared by every Session of a Model.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lectern/engine.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace lectern::detail {
+
+// Buffers reused between calls so that decode allocates nothing after its first token.
+struct SessionScratch {
+    std::vector<float> residual, normed, delta, proj, q, k, dt, adt, trap, dtheta, y, gated, mlp,
+        logits;
+};
+
+struct ModelImpl {
+    model::ModelConfig cfg;
+    model::ModelWeights w;
+    ModelInfo info;
+
+    StateShape stateShape() const;
+    // One piece of T tokens through every layer, continuing `state`. Writes the logits of
+    // all T tokens into allLogits ([T, V_pad]) if non-null, else those of the last token
+    // into lastLogits ([V_pad]). hidden, if non-null, receives [T, D] per block.
+    void forward(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
+                 SessionScratch& s, float* allLogits, float* lastLogits,
+                 std::vector<std::vector<float>>* hidden) const;
+};
+
+// One Mamba-3 mixer over T tokens (normed [T, D] -> out [T, D]), continuing `state`.
+void mamba3_mixer_forward(const model::ModelConfig& cfg, const model::LayerWeights& L,
+                          ScanForm form, const float* normed, int64_t T, LayerState& state,
+                          SessionScratch& s, float* out);
+
+}  // namespace lectern::detail
