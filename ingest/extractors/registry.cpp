@@ -6,16 +6,26 @@ namespace lectern::ingest {
 
 const char* extractStatusName(ExtractStatus status) {
     switch (status) {
-        case ExtractStatus::Ok: return "ok";
-        case ExtractStatus::Partial: return "partial";
-        case ExtractStatus::Error: return "error";
-        case ExtractStatus::NeedsPassword: return "needs-password";
-        case ExtractStatus::WrongPassword: return "wrong-password";
-        case ExtractStatus::SkippedBinary: return "skipped: binary";
-        case ExtractStatus::Vanished: return "vanished";
-        case ExtractStatus::Timeout: return "timeout";
-        case ExtractStatus::MemoryLimit: return "memory-limit";
-        case ExtractStatus::Crashed: return "crashed";
+        case ExtractStatus::Ok:
+            return "ok";
+        case ExtractStatus::Partial:
+            return "partial";
+        case ExtractStatus::Error:
+            return "error";
+        case ExtractStatus::NeedsPassword:
+            return "needs-password";
+        case ExtractStatus::WrongPassword:
+            return "wrong-password";
+        case ExtractStatus::SkippedBinary:
+            return "skipped: binary";
+        case ExtractStatus::Vanished:
+            return "vanished";
+        case ExtractStatus::Timeout:
+            return "timeout";
+        case ExtractStatus::MemoryLimit:
+            return "memory-limit";
+        case ExtractStatus::Crashed:
+            return "crashed";
     }
     return "unknown";
 }
