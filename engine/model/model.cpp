@@ -58,7 +58,11 @@ Expected<Model> Model::load(const std::string& dir, DeviceKind device) {
     if (!cfg) return cfg.status();
     auto file = io::safetensorsReadModel(dir);
     if (!file) return file.status();
-    auto weights = model::weightsFromTensors(*cfg, file->tensors, dir);
+    const fs::path single = fs::path(dir) / "model.safetensors";
+    const std::string source = fs::exists(single)
+                                   ? single.string()
+                                   : (fs::path(dir) / "model.safetensors.index.json").string();
+    auto weights = model::weightsFromTensors(*cfg, file->tensors, source);
     if (!weights) return weights.status();
     auto impl = std::make_shared<detail::ModelImpl>();
     impl->cfg = *cfg;
