@@ -1,0 +1,125 @@
+// Schema migrations, oldest first. Never edit a shipped migration: add the next one.
+//
+// Layout: collections hold documents (one row per path, with status and error); a
+// document points at a `contents` row keyed by the file's content hash and extractor, so
+// identical files share one copy of their segments; segments carry provenance (page,
+// line range, record row, label, OCR flag) and are indexed by the FTS5 table
+// segments_fts (external content, tokenizer "lectern"). Contents are written "pending"
+// while a document streams in and become "complete" in the same transaction that points
+// the document at them, which is what makes a replacement atomic.
+#include "schema.h"
+
+#include <string>
+
+namespace lectern::store {
+namespace {
+
+const char* const kMigration1 = R"sql(
+CREATE TABLE collections(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL);
+CREATE TABLE contents(
+  id INTEGER PRIMARY KEY,
+  hash TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL CHECK(state IN ('pending', 'complete')),
+  segment_count INTEGER NOT NULL DEFAULT 0,
+  text_bytes INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX contents_by_hash ON contents(hash, kind) WHERE state = 'complete';
+CREATE TABLE documents(
+  id INTEGER PRIMARY KEY,
+  collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  kind TEXT NOT NULL DEFAULT '',
+  size INTEGER NOT NULL DEFAULT 0,
+  mtime_ns INTEGER NOT NULL DEFAULT 0,
+  content_hash TEXT NOT NULL DEFAULT '',
+  content_id INTEGER REFERENCES contents(id),
+  status TEXT NOT NULL,
+  error TEXT NOT NULL DEFAULT '',
+  page_count INTEGER NOT NULL DEFAULT 0,
+  ingested_at INTEGER NOT NULL,
+  UNIQUE(collection_id, path));
+CREATE INDEX documents_by_content ON documents(content_id);
+CREATE TABLE segments(
+  id INTEGER PRIMARY KEY,
+  content_id INTEGER NOT NULL REFERENCES contents(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  ordinal INTEGER NOT NULL,
+  line_start INTEGER NOT NULL,
+  line_end INTEGER NOT NULL,
+  label TEXT NOT NULL,
+  ocr INTEGER NOT NULL DEFAULT 0,
+  text TEXT NOT NULL);
+CREATE INDEX segments_by_content ON segments(content_id, seq);
+CREATE VIRTUAL TABLE segments_fts USING fts5(
+  text, content = 'segments', content_rowid = 'id', tokenize = 'lectern');
+CREATE TRIGGER segments_ai AFTER INSERT ON segments BEGIN
+  INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER segments_ad AFTER DELETE ON segments BEGIN
+  INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER segments_au AFTER UPDATE OF text ON segments BEGIN
+  INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+  INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
+END;
+)sql";
+
+// Version 2: invalid-byte accounting and extractor metadata per document, and the table a
+// later issue fills with saved model states (one per document and model).
+const char* const kMigration2 = R"sql(
+ALTER TABLE documents ADD COLUMN replaced_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE documents ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE model_states(
+  id INTEGER PRIMARY KEY,
+  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  model_id TEXT NOT NULL,
+  token_count INTEGER NOT NULL DEFAULT 0,
+  state_path TEXT NOT NULL,
+  checksum TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  UNIQUE(document_id, model_id));
+)sql";
+
+const char* const kMigrations[] = {kMigration1, kMigration2};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
+
+}  // namespace
+
+Expected<int> schemaVersion(Db& db) {
+    Expected<Stmt> stmt = db.prepare("PRAGMA user_version");
+    if (!stmt) return stmt.status();
+    Expected<bool> row = stmt->step();
+    if (!row) return row.status();
+    return *row ? int(stmt->columnInt(0)) : 0;
+}
+
+Status migrate(Db& db, int target) {
+    Expected<int> version = schemaVersion(db);
+    if (!version) return version.status();
+    if (*version > kSchemaVersion) {
+        return Status::error("store " + db.path() + " has schema version " +
+                             std::to_string(*version) + ", newer than this Lectern (" +
+                             std::to_string(kSchemaVersion) + "); upgrade Lectern");
+    }
+    for (int v = *version; v < target; ++v) {
+        Transaction tx(db);
+        if (Status s = tx.begin(); !s) return s;
+        // Another process may have migrated while we waited for the write lock.
+        Expected<int> now = schemaVersion(db);
+        if (!now) return now.status();
+        if (*now > v) continue;
+        if (Status s = db.exec(kMigrations[v]); !s) {
+            return s.withContext("migrating to schema version " + std::to_string(v + 1));
+        }
+        const std::string bump = "PRAGMA user_version = " + std::to_string(v + 1);
+        if (Status s = db.exec(bump.c_str()); !s) return s;
+        if (Status s = tx.commit(); !s) return s;
+    }
+    return Status::ok();
+}
+
+}  // namespace lectern::store
