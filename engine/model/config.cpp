@@ -166,7 +166,7 @@ int64_t ModelConfig::parameterCount() const {
     const ops::Mamba3Dims d = dims();
     const int64_t D = dModel, HRN = int64_t(d.H) * d.R * d.N;
     int64_t layer =
-        D + d.dInProj() * D + 3 * int64_t(d.H) + 2 * HRN + 2 * int64_t(d.N) + d.dInner() * D;
+        D + d.dInProj() * D + 2 * int64_t(d.H) + 2 * HRN + 2 * int64_t(d.N) + d.dInner() * D;
     if (ssm.isMimo) layer += 3 * int64_t(d.H) * d.R * d.P;
     if (ssm.isOutprojNorm) layer += d.dInner();
     if (mlpHidden() > 0) layer += D + 3 * int64_t(mlpHidden()) * D;
