@@ -1,0 +1,126 @@
+// lectern-extract-pdf: the PDF extraction worker process. It reads Request frames on fd 0 and
+// answers each with PageStarted/Meta/Segment frames and one Result frame on fd 1, document
+// after document, until its parent closes the socket. It runs under RLIMIT_AS (set here, before
+// any input is read) so that a PDF that makes Poppler allocate without bound fails this process
+// only; the parent turns a crash, a hang or exhausted memory into one document's status.
+#include <poppler-qt6.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "ingest/extractors/pdf_worker_extract.h"
+#include "ingest/extractors/pdf_worker_ocr.h"
+#include "ingest/extractors/pdf_worker_protocol.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LECTERN_WORKER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LECTERN_WORKER_ASAN 1
+#endif
+#endif
+
+#ifdef LECTERN_WORKER_ASAN
+// A failed allocation under ASan then returns null like a real limit would, instead of a report.
+extern "C" const char* __asan_default_options() {
+    return "allocator_may_return_null=1";
+}
+#endif
+
+namespace {
+
+using namespace lectern::ingest;
+
+[[noreturn]] void exitOutOfMemory() {
+    _exit(pdfproto::kWorkerExitMemoryLimit);
+}
+
+void applyMemoryLimit(long long bytes) {
+#ifdef LECTERN_WORKER_ASAN
+    // ASan reserves terabytes of shadow address space, so RLIMIT_AS cannot be used; the parent
+    // watches the worker's resident size instead.
+    (void)bytes;
+#else
+    if (bytes <= 0) return;
+    struct rlimit limit = {rlim_t(bytes), rlim_t(bytes)};
+    setrlimit(RLIMIT_AS, &limit);
+#endif
+}
+
+// Test-only faults ("segv@K", "hang@K", "hog@K"), run when page K starts.
+void runTestHook(const std::string& hook, int64_t page) {
+    const auto at = hook.find('@');
+    if (at == std::string::npos || std::atoll(hook.c_str() + at + 1) != page) return;
+    const std::string what = hook.substr(0, at);
+    if (what == "segv") raise(SIGSEGV);
+    if (what == "hang") {
+        for (;;) pause();
+    }
+    if (what == "hog") {
+        std::vector<char*> blocks;
+        for (;;) {
+            char* block = new char[64 << 20];
+            std::memset(block, 1, 64 << 20);
+            blocks.push_back(block);
+        }
+    }
+}
+
+void send(pdfproto::FrameType type, const std::string& payload) {
+    std::string frame;
+    pdfproto::appendFrame(frame, type, payload);
+    // A parent that went away (killed us for a timeout, say) ends this process too.
+    if (!pdfproto::writeAll(1, frame)) _exit(3);
+}
+
+void serve(const pdfproto::WorkerRequest& request, PageOcr& ocr) {
+    PdfExtractOptions options;
+    options.password = request.password;
+    options.ocr = request.ocr ? &ocr : nullptr;
+    PdfCallbacks callbacks;
+    callbacks.meta = [](const DocumentMeta& meta) {
+        send(pdfproto::FrameType::Meta, pdfproto::encodeMeta(meta));
+    };
+    callbacks.pageStarted = [&request](int64_t page) {
+        send(pdfproto::FrameType::PageStarted, pdfproto::encodePage(page));
+        if (!request.testHook.empty()) runTestHook(request.testHook, page);
+    };
+    callbacks.segment = [](Segment&& segment) {
+        send(pdfproto::FrameType::Segment, pdfproto::encodeSegment(segment));
+        return true;
+    };
+    pdfproto::WorkerResult result;
+    try {
+        result = extractPdfFile(request.path, options, callbacks);
+    } catch (const std::bad_alloc&) {
+        exitOutOfMemory();
+    }
+    send(pdfproto::FrameType::Result, pdfproto::encodeResult(result));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::strncmp(argv[i], "--memory-limit=", 15) == 0)
+            applyMemoryLimit(std::atoll(argv[i] + 15));
+    }
+    std::set_new_handler(exitOutOfMemory);
+    pdfQuietPoppler();
+    PageOcr ocr;
+    for (;;) {
+        auto frame = pdfproto::readFrameBlocking(0);
+        if (!frame) return frame.error() == "eof" ? 0 : 2;
+        if (frame->type != pdfproto::FrameType::Request) return 2;
+        auto request = pdfproto::decodeRequest(frame->payload);
+        if (!request) return 2;
+        serve(*request, ocr);
+    }
+}
