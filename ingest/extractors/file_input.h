@@ -29,6 +29,7 @@ public:
     // error; an empty buffer at the end of the file.
     bool read(std::string& buf, ExtractResult& result);
     int64_t size() const { return size_; }
+    int fd() const { return fd_; }
     int64_t offset() const { return offset_; }
     const std::filesystem::path& path() const { return path_; }
 

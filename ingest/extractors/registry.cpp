@@ -1,6 +1,11 @@
 // The built-in extractors in the order the pipeline tries them (most specific first),
 // and the status names the store and `lectern-cli status` show.
+#include "ingest/extractors/csv.h"
 #include "ingest/extractors/extractor.h"
+#include "ingest/extractors/json.h"
+#include "ingest/extractors/mail.h"
+#include "ingest/extractors/source.h"
+#include "ingest/extractors/text.h"
 
 namespace lectern::ingest {
 
@@ -32,6 +37,13 @@ const char* extractStatusName(ExtractStatus status) {
 
 std::vector<std::unique_ptr<Extractor>> makeDefaultExtractors() {
     std::vector<std::unique_ptr<Extractor>> out;
+    // PDF and office extractors (H2c) go first: they accept by magic bytes as well.
+    out.push_back(std::make_unique<MailExtractor>());
+    out.push_back(std::make_unique<JsonExtractor>());
+    out.push_back(std::make_unique<CsvExtractor>());
+    out.push_back(std::make_unique<SourceExtractor>());  // before text: CMakeLists.txt is CMake
+    out.push_back(std::make_unique<TextExtractor>());
+    out.push_back(std::make_unique<FallbackTextExtractor>());  // anything else: text or binary
     return out;
 }
 

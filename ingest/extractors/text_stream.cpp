@@ -36,42 +36,63 @@ void noteDecodeStats(ExtractResult& result, const std::filesystem::path& path,
     result.meta.extra["charset"] = stats.charset;
 }
 
-bool streamDecoded(const ExtractRequest& request, ExtractResult& result,
-                   const std::function<bool(std::string_view)>& onText) {
-    FileInput input;
-    if (!input.open(request.path, result)) return false;
-    std::string raw, text;
-    if (!input.read(raw, result)) return false;
-    if (std::string why = sniffBinary(std::string_view(raw).substr(0, FileInput::kHeadBytes));
+bool DecodedReader::open(const ExtractRequest& request, ExtractResult& result) {
+    request_ = &request;
+    result_ = &result;
+    if (!input_.open(request.path, result) || !input_.read(raw_, result)) return false;
+    if (std::string why = sniffBinary(std::string_view(raw_).substr(0, FileInput::kHeadBytes));
         !why.empty()) {
         result.status = ExtractStatus::SkippedBinary;
         result.message = request.path.string() + ": binary content: " + why;
         return false;
     }
-    TextDecoder decoder;
-    while (!raw.empty()) {
-        if (request.cancel && request.cancel->load()) {
-            result.status = ExtractStatus::Partial;
-            addWarning(result, request.path, "cancelled at byte " + std::to_string(input.offset()));
-            return false;
-        }
-        text.clear();
-        if (Status s = decoder.decode(raw, text); !s) {
-            result.status = ExtractStatus::Error;
-            result.message = request.path.string() + ": " + s.message();
-            return false;
-        }
-        if (!text.empty() && !onText(text)) return false;
-        if (!input.read(raw, result)) return false;
-    }
+    return true;
+}
+
+bool DecodedReader::next(std::string& text, bool* eof) {
     text.clear();
-    if (Status s = decoder.finish(text); !s) {
-        result.status = ExtractStatus::Error;
-        result.message = request.path.string() + ": " + s.message();
-        return false;
+    *eof = false;
+    while (text.empty() && !finished_) {
+        if (request_->cancel && request_->cancel->load()) {
+            result_->status = ExtractStatus::Partial;
+            addWarning(*result_, request_->path,
+                       "cancelled at byte " + std::to_string(input_.offset()));
+            return false;
+        }
+        Status s = raw_.empty() ? decoder_.finish(text) : decoder_.decode(raw_, text);
+        if (!s) {
+            result_->status = ExtractStatus::Error;
+            result_->message = request_->path.string() + ": " + s.message();
+            return false;
+        }
+        if (raw_.empty()) {
+            finished_ = true;
+        } else if (!input_.read(raw_, *result_)) {
+            return false;
+        }
     }
-    noteDecodeStats(result, request.path, decoder.stats());
-    return text.empty() || onText(text);
+    *eof = finished_ && text.empty();
+    return true;
+}
+
+void DecodedReader::noteStats() {
+    noteDecodeStats(*result_, request_->path, decoder_.stats());
+}
+
+bool streamDecoded(const ExtractRequest& request, ExtractResult& result,
+                   const std::function<bool(std::string_view)>& onText) {
+    DecodedReader reader;
+    if (!reader.open(request, result)) return false;
+    std::string text;
+    bool eof = false;
+    while (reader.next(text, &eof)) {
+        if (eof) {
+            reader.noteStats();
+            return true;
+        }
+        if (!onText(text)) return false;
+    }
+    return false;
 }
 
 bool LineSplitter::append(std::string_view text) {

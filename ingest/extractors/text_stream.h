@@ -10,9 +10,28 @@
 #include <string_view>
 
 #include "ingest/extractors/extractor.h"
+#include "ingest/extractors/file_input.h"
 #include "ingest/extractors/text_decode.h"
 
 namespace lectern::ingest {
+
+// Pull-style decoding of a file: open() opens and sniffs (SkippedBinary with the reason),
+// next() yields decoded chunks until *eof; finish() records the decoder's counts.
+class DecodedReader {
+public:
+    bool open(const ExtractRequest& request, ExtractResult& result);
+    bool next(std::string& text, bool* eof);  // false with result set on failure or cancel
+    void noteStats();                         // replacement / NUL warnings into the result
+    int64_t offset() const { return input_.offset(); }
+
+private:
+    const ExtractRequest* request_ = nullptr;
+    ExtractResult* result_ = nullptr;
+    FileInput input_;
+    TextDecoder decoder_;
+    std::string raw_;
+    bool finished_ = false;
+};
 
 // Opens request.path, refuses binary content (SkippedBinary with the reason), decodes with
 // charset detection and calls onText for each decoded chunk (false stops). Sets
