@@ -73,7 +73,8 @@ struct PageTally {
 
 WorkerResult extractPages(Poppler::Document& doc, const std::string& name,
                           const PdfExtractOptions& options, const PdfCallbacks& callbacks) {
-    const int pages = doc.numPages();
+    const int pages =
+        options.maxPages > 0 ? std::min(doc.numPages(), options.maxPages) : doc.numPages();
     PageTally tally;
     int missingRun = 0;
     int64_t segments = 0;

@@ -20,6 +20,7 @@ struct PdfExtractOptions {
     PageOcr* ocr = nullptr;                // null: pages without text stay empty
     size_t maxPageTextBytes = 16u << 20;   // longer page text is cut, with a warning
     int maxConsecutiveMissingPages = 256;  // a lying /Count stops here, with a warning
+    int maxPages = 0;                      // 0: all; the fuzz target reads only a few
 };
 
 struct PdfCallbacks {

@@ -1,0 +1,29 @@
+// libFuzzer target for PDF-6: feeds arbitrary bytes to the same Poppler-Qt6 extraction code the
+// worker process runs (extractPdfData), text only, a password set so encrypted inputs are
+// exercised, and at most a few pages so that one input stays fast.
+#include <QByteArray>
+#include <cstddef>
+#include <cstdint>
+
+#include "ingest/extractors/pdf_worker_extract.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    using namespace lectern::ingest;
+    static const bool quiet = (pdfQuietPoppler(), true);
+    (void)quiet;
+    if (size > (1u << 20)) return 0;
+    const QByteArray bytes(reinterpret_cast<const char*>(data), qsizetype(size));
+    PdfExtractOptions options;
+    options.password = "user";
+    options.maxPages = 8;
+    options.maxPageTextBytes = 1u << 20;
+    PdfCallbacks callbacks;
+    size_t total = 0;
+    callbacks.meta = [](const DocumentMeta&) {};
+    callbacks.segment = [&total](Segment&& segment) {
+        total += segment.text.size();
+        return true;
+    };
+    extractPdfData(bytes, "fuzz input", options, callbacks);
+    return 0;
+}
