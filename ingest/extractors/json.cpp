@@ -28,6 +28,9 @@ class Renderer : public nlohmann::json_sax<json> {
 public:
     Renderer(RecordBatcher& out, int recordDepth, int64_t line)
         : out_(out), recordDepth_(recordDepth), line_(line) {}
+    // JSONL: render into `capture` only, so a line that fails half-way stores nothing.
+    Renderer(RecordBatcher& out, std::string* capture)
+        : out_(out), recordDepth_(0), line_(0), capture_(capture) {}
 
     bool null() override { return scalar("null"); }
     bool boolean(bool v) override { return scalar(v ? "true" : "false"); }
@@ -52,7 +55,6 @@ public:
 
     const std::string& error() const { return error_; }
     int64_t records() const { return records_; }
-    int64_t recordNumberBase = 0;  // JSONL: the record number is the line number
 
 private:
     struct Level {
@@ -67,17 +69,19 @@ private:
         return p == std::string::npos ? s : s.substr(p + 2);
     }
     int depth() const { return int(stack_.size()); }
-    bool beginValue() {
-        if (depth() == recordDepth_ || (recordDepth_ == 1 && depth() == 0)) {
+    bool beginValue(bool scalar) {
+        if (capture_) return true;
+        if (depth() == recordDepth_ || (recordDepth_ == 1 && depth() == 0 && scalar)) {
             ++records_;
             if (depth() == 1 && !stack_.back().array)
                 out_.setLabel(stack_.back().key.substr(0, 200));
-            return out_.begin(recordNumberBase + records_, line_);
+            return out_.begin(records_, line_);
         }
         return true;
     }
     bool endValue() {
         if (!stack_.empty() && stack_.back().array) ++stack_.back().index;
+        if (capture_) return true;
         if (depth() == recordDepth_ ||
             (recordDepth_ == 1 && depth() == 0 && records_ > 0 && !rootContainer_)) {
             return out_.end(line_);
@@ -98,19 +102,26 @@ private:
         return p;
     }
     bool scalar(const std::string& v) {
-        if (!beginValue()) return false;
+        if (!beginValue(true)) return false;
         const std::string p = path();
+        if (capture_) {
+            *capture_ += (p.empty() ? v : p + ": " + v) + "\n";
+            return capture_->size() < kMaxJsonlLine * 4 || fail("rendered record too large");
+        }
         if (!out_.append(p.empty() ? v : p + ": " + v, line_) || !out_.append("\n", line_))
             return false;
         return endValue();
     }
+    bool fail(std::string why) {
+        error_ = std::move(why);
+        return false;
+    }
     bool open(bool array) {
         if (depth() >= kMaxDepth) {
-            error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
-            return false;
+            return fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
         }
         if (depth() == 0) rootContainer_ = true;
-        if (!beginValue()) return false;
+        if (!beginValue(false)) return false;
         stack_.push_back({array, 0, {}});
         return true;
     }
@@ -126,6 +137,7 @@ private:
     std::string error_;
     int64_t records_ = 0;
     bool rootContainer_ = false;
+    std::string* capture_ = nullptr;
 };
 
 // A std::streambuf over a DecodedReader, so the SAX parser streams the decoded file.
@@ -180,18 +192,18 @@ void extractJsonLines(const ExtractRequest& request, const SegmentSink& sink,
                       ExtractResult& result) {
     RecordBatcher batcher(sink, "line");
     int64_t good = 0, bad = 0, skipLine = 0;
-    std::string line, errors;
+    std::string line, errors, rendered;
     auto parseLine = [&](int64_t lineNo) {
         if (line.find_first_not_of(" \t") == std::string::npos) return true;
-        Renderer renderer(batcher, 0, lineNo);
-        renderer.recordNumberBase = lineNo - 1;
+        rendered.clear();
+        Renderer renderer(batcher, &rendered);
         if (json::sax_parse(line, &renderer, json::input_format_t::json, true)) {
             ++good;
-            return !batcher.stopped();
+            if (!rendered.empty() && rendered.back() == '\n') rendered.pop_back();
+            return batcher.begin(lineNo, lineNo) && batcher.append(rendered, lineNo) &&
+                   batcher.end(lineNo);
         }
-        if (batcher.stopped()) return false;
         if (++bad <= 5) errors += "; line " + std::to_string(lineNo) + ": " + renderer.error();
-        batcher.end(lineNo);  // close the record a failed line may have opened
         return true;
     };
     LineSplitter lines(

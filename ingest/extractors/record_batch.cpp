@@ -6,7 +6,7 @@
 namespace lectern::ingest {
 
 bool RecordBatcher::emit(bool partial) {
-    if (text_.empty() && records_ == 0) return !stopped_;
+    if (text_.empty()) return !stopped_;  // nothing to search: no segment
     Segment seg;
     seg.kind = SegmentKind::Record;
     seg.ordinal = first_;

@@ -39,11 +39,13 @@ TEST(HugeLog, StreamsWithBoundedMemoryAndExactLines) {
                 char buf[160];
                 int n;
                 if (lines % 99991 == 0) {
-                    n = std::snprintf(buf, sizeof buf, "2026-11-22T05:00:00 ERROR planted-%lld zebra\n",
+                    n = std::snprintf(buf, sizeof buf,
+                                      "2026-11-22T05:00:00 ERROR planted-%lld zebra\n",
                                       static_cast<long long>(lines));
                     planted[lines] = std::string(buf, size_t(n) - 1);
                 } else {
-                    n = std::snprintf(buf, sizeof buf, "2026-11-22T05:00:00 INFO request %lld served in 3 ms\n",
+                    n = std::snprintf(buf, sizeof buf,
+                                      "2026-11-22T05:00:00 INFO request %lld served in 3 ms\n",
                                       static_cast<long long>(lines));
                 }
                 block.append(buf, size_t(n));
@@ -70,7 +72,8 @@ TEST(HugeLog, StreamsWithBoundedMemoryAndExactLines) {
             ++longLinePieces;
             needle = needle || s.text.find("needle-in-longline") != std::string::npos;
         }
-        for (auto it = planted.lower_bound(s.lineStart); it != planted.end() && it->first <= s.lineEnd; ++it) {
+        for (auto it = planted.lower_bound(s.lineStart);
+             it != planted.end() && it->first <= s.lineEnd; ++it) {
             // The planted line sits at offset (line - lineStart) in the segment's lines.
             size_t pos = 0;
             for (int64_t l = s.lineStart; l < it->first; ++l) pos = s.text.find('\n', pos) + 1;

@@ -92,7 +92,11 @@ TEST(TextDecode, SequenceSplitAtTheInternalPieceBoundary) {
 }
 
 TEST(TextDecode, Utf16BomsAndLoneSurrogate) {
-    const std::string le("\xFF\xFE" "Z\0\xFC\0r\0i\0\r\0\n\0" "x\0", 16);
+    const std::string le(
+        "\xFF\xFE"
+        "Z\0\xFC\0r\0i\0\r\0\n\0"
+        "x\0",
+        16);
     DecodeStats stats;
     EXPECT_EQ(decodeInPieces(le, 3, &stats), "Z\xC3\xBCri\r\nx");
     EXPECT_EQ(stats.charset, "UTF-16LE");
@@ -101,22 +105,32 @@ TEST(TextDecode, Utf16BomsAndLoneSurrogate) {
     EXPECT_EQ(decodeInPieces(be, 1, &stats), "Z\xC3\xBC\n");
     EXPECT_EQ(stats.charset, "UTF-16BE");
     // A lead surrogate followed by 'A': two bytes replaced by one U+FFFD.
-    const std::string lone("\xFF\xFE\x00\xD8" "A\0", 6);
-    EXPECT_EQ(decodeInPieces(lone, 6, &stats), "\xEF\xBF\xBD" "A");
+    const std::string lone(
+        "\xFF\xFE\x00\xD8"
+        "A\0",
+        6);
+    EXPECT_EQ(decodeInPieces(lone, 6, &stats),
+              "\xEF\xBF\xBD"
+              "A");
     EXPECT_EQ(stats.replacedBytes, 2);
     EXPECT_EQ(stats.replacementChars, 1);
 }
 
 TEST(TextDecode, Utf8BomIsRemovedAndNulsDropped) {
     DecodeStats stats;
-    EXPECT_EQ(decodeInPieces(std::string("\xEF\xBB\xBF" "a\0b\0\0c", 9), 2, &stats), "abc");
+    EXPECT_EQ(decodeInPieces(std::string("\xEF\xBB\xBF"
+                                         "a\0b\0\0c",
+                                         9),
+                             2, &stats),
+              "abc");
     EXPECT_TRUE(stats.bom);
     EXPECT_EQ(stats.nulChars, 3);
     EXPECT_EQ(stats.replacedBytes, 0);
 }
 
 TEST(TextDecode, NfdBecomesNfcEvenAcrossPieces) {
-    const std::string nfd = "Cafe\xCC\x81 re\xCC\x81sume\xCC\x81 \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E";
+    const std::string nfd =
+        "Cafe\xCC\x81 re\xCC\x81sume\xCC\x81 \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E";
     const std::string nfc = "Caf\xC3\xA9 r\xC3\xA9sum\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E";
     for (size_t piece : {size_t(1), size_t(4), size_t(5), nfd.size()}) {
         DecodeStats stats;
@@ -126,11 +140,17 @@ TEST(TextDecode, NfdBecomesNfcEvenAcrossPieces) {
 
 TEST(TextDecode, Latin1IsDetected) {
     std::string latin;
-    for (int i = 0; i < 40; ++i) latin += "Caf\xE9 cr\xE8me br\xFBl\xE9" "e, na\xEFve fa\xE7" "ade. ";
+    for (int i = 0; i < 40; ++i)
+        latin +=
+            "Caf\xE9 cr\xE8me br\xFBl\xE9"
+            "e, na\xEFve fa\xE7"
+            "ade. ";
     DecodeStats stats;
     const std::string out = decodeInPieces(latin, 100, &stats);
     EXPECT_EQ(stats.replacedBytes, 0);
-    EXPECT_NE(out.find("Caf\xC3\xA9 cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e"), std::string::npos)
+    EXPECT_NE(out.find("Caf\xC3\xA9 cr\xC3\xA8me br\xC3\xBBl\xC3\xA9"
+                       "e"),
+              std::string::npos)
         << "charset " << stats.charset;
 }
 

@@ -90,7 +90,12 @@ TEST(TextExtract, LineNumbersMatchAnIndependentCountForEveryEncoding) {
         {"bom8.txt", "\xEF\xBB\xBF" + body},
         {"le.txt", utf16le(wide, true)},
         {"be.txt", utf16be(wide)},
-        {"nuls.log", [&] { std::string b = body; b.insert(20, std::string(3, '\0')); return b; }()},
+        {"nuls.log",
+         [&] {
+             std::string b = body;
+             b.insert(20, std::string(3, '\0'));
+             return b;
+         }()},
     };
     const std::vector<std::string> expected = splitLines(body);
     TextExtractor ex;
@@ -102,14 +107,16 @@ TEST(TextExtract, LineNumbersMatchAnIndependentCountForEveryEncoding) {
         EXPECT_EQ(got.result.meta.extra.at("lines"), std::to_string(expected.size()));
         const auto lines = linesFromSegments(got.segments);
         ASSERT_EQ(lines.size(), expected.size());
-        for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(lines.at(int64_t(i) + 1), expected[i]);
+        for (size_t i = 0; i < expected.size(); ++i)
+            EXPECT_EQ(lines.at(int64_t(i) + 1), expected[i]);
     }
 }
 
 TEST(TextExtract, StoredTextIsNfc) {
     ScratchDir dir("nfc");
-    writeFile(dir / "nfd.txt", "Cafe\xCC\x81\n\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE6\x96\x87\n"
-                               "\xD8\xA7\xD9\x84\xD8\xB9\xD8\xB1\xD8\xA8\xD9\x8A\xD8\xA9\n");
+    writeFile(dir / "nfd.txt",
+              "Cafe\xCC\x81\n\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE6\x96\x87\n"
+              "\xD8\xA7\xD9\x84\xD8\xB9\xD8\xB1\xD8\xA8\xD9\x8A\xD8\xA9\n");
     TextExtractor ex;
     const auto got = runExtractor(ex, dir / "nfd.txt");
     ASSERT_EQ(got.segments.size(), 1u);
@@ -120,11 +127,13 @@ TEST(TextExtract, StoredTextIsNfc) {
 
 TEST(TextExtract, BinaryPosingAsTextIsSkippedWithTheReason) {
     ScratchDir dir("binary");
-    const std::string png("\x89PNG\r\n\x1A\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1F\x15\xC4\x89", 33);
+    const std::string png(
+        "\x89PNG\r\n\x1A\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1F\x15\xC4\x89", 33);
     writeFile(dir / "photo.txt", png);
     std::filesystem::copy_file("/proc/self/exe", dir / "server.log");
     auto registry = makeDefaultExtractors();
-    for (const auto& [name, what] : {std::pair{"photo.txt", "PNG"}, std::pair{"server.log", "ELF"}}) {
+    for (const auto& [name, what] :
+         {std::pair{"photo.txt", "PNG"}, std::pair{"server.log", "ELF"}}) {
         const std::string head = readHead(dir / name);
         Extractor* chosen = nullptr;
         for (auto& e : registry) {
@@ -145,7 +154,8 @@ TEST(TextExtract, BinaryPosingAsTextIsSkippedWithTheReason) {
 
 TEST(TextExtract, MarkdownHeadingsLabelSections) {
     ScratchDir dir("md");
-    writeFile(dir / "notes.md", "intro\n# Title\ntext\n```\n# not a heading\n```\n## Part two ##\nmore\n");
+    writeFile(dir / "notes.md",
+              "intro\n# Title\ntext\n```\n# not a heading\n```\n## Part two ##\nmore\n");
     TextExtractor ex;
     const auto got = runExtractor(ex, dir / "notes.md");
     ASSERT_EQ(got.segments.size(), 3u);
@@ -161,7 +171,8 @@ TEST(TextExtract, MarkdownHeadingsLabelSections) {
 TEST(TextExtract, SourceKeepsLanguageAndExactLineRanges) {
     ScratchDir dir("src");
     std::string code;
-    for (int i = 1; i <= 250; ++i) code += "int v" + std::to_string(i) + " = " + std::to_string(i) + ";\n";
+    for (int i = 1; i <= 250; ++i)
+        code += "int v" + std::to_string(i) + " = " + std::to_string(i) + ";\n";
     writeFile(dir / "main.cpp", code);
     SourceExtractor ex;
     const auto got = runExtractor(ex, dir / "main.cpp");
@@ -204,9 +215,8 @@ TEST(TextExtract, VanishedFifoAndUnreadableFilesAreStatusesNotHangs) {
     EXPECT_EQ(fifo.result.status, ExtractStatus::Error);
     EXPECT_NE(fifo.result.message.find("not a regular file"), std::string::npos);
     writeFile(dir / "secret.txt", "hidden");
-    setOpenFailureHookForTesting([](const std::filesystem::path& p) {
-        return p.filename() == "secret.txt" ? EACCES : 0;
-    });
+    setOpenFailureHookForTesting(
+        [](const std::filesystem::path& p) { return p.filename() == "secret.txt" ? EACCES : 0; });
     auto denied = runExtractor(ex, dir / "secret.txt");
     setOpenFailureHookForTesting(nullptr);
     EXPECT_EQ(denied.result.status, ExtractStatus::Error);
