@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "io/safetensors.h"
+#include "io/torch_zip_reader.h"
 #include "model/model_impl.h"
 
 namespace lectern {
@@ -46,27 +47,49 @@ Status checkTokens(std::span<const int32_t> tokens, int vocabPadded, int64_t pos
     return Status::ok();
 }
 
+// The weights file of a model folder: model.safetensors, else the sharded index, else the
+// official pytorch_model.bin. `path` may also name one of those files directly.
+Expected<std::pair<io::TensorMap, std::string>> readWeights(const std::filesystem::path& path) {
+    namespace fs = std::filesystem;
+    fs::path file = path;
+    if (fs::is_directory(path)) {
+        file = path / "model.safetensors";
+        for (const char* name :
+             {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"}) {
+            if (fs::exists(path / name)) {
+                file = path / name;
+                break;
+            }
+        }
+    }
+    if (file.extension() == ".bin") {
+        auto t = io::torchReadStateDict(file.string());
+        if (!t) return t.status();
+        return std::make_pair(std::move(*t), file.string());
+    }
+    auto f = io::safetensorsReadModel(file.string());
+    if (!f) return f.status();
+    return std::make_pair(std::move(f->tensors), file.string());
+}
+
 }  // namespace
 
-Expected<Model> Model::load(const std::string& dir, DeviceKind device) {
+Expected<Model> Model::load(const std::string& path, DeviceKind device) {
     if (device == DeviceKind::Cuda) {
         return Status::error(
             "the CUDA backend is not built into this engine yet; use --device cpu");
     }
     namespace fs = std::filesystem;
-    auto cfg = model::configLoad((fs::path(dir) / "config.json").string());
+    const fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
+    auto cfg = model::configLoad((dir / "config.json").string());
     if (!cfg) return cfg.status();
-    auto file = io::safetensorsReadModel(dir);
-    if (!file) return file.status();
-    const fs::path single = fs::path(dir) / "model.safetensors";
-    const std::string source = fs::exists(single)
-                                   ? single.string()
-                                   : (fs::path(dir) / "model.safetensors.index.json").string();
-    auto weights = model::weightsFromTensors(*cfg, file->tensors, source);
+    auto weights = readWeights(path);
     if (!weights) return weights.status();
+    auto w = model::weightsFromTensors(*cfg, weights->first, weights->second);
+    if (!w) return w.status();
     auto impl = std::make_shared<detail::ModelImpl>();
     impl->cfg = *cfg;
-    impl->w = std::move(*weights);
+    impl->w = std::move(*w);
     impl->info = makeInfo(impl->cfg);
     Model m;
     m.impl_ = std::move(impl);

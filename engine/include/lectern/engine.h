@@ -79,8 +79,9 @@ private:
 class Model {
 public:
     // Loads a folder holding config.json and model.safetensors (or a sharded set, or the
-    // official pytorch_model.bin). Only DeviceKind::Cpu (or Auto) is available so far.
-    static Expected<Model> load(const std::string& dir, DeviceKind device = DeviceKind::Cpu);
+    // official pytorch_model.bin), or a weights file named directly with config.json beside
+    // it. fp32, bf16 and fp16 weights; compute is fp32. Only DeviceKind::Cpu (or Auto) so far.
+    static Expected<Model> load(const std::string& path, DeviceKind device = DeviceKind::Cpu);
 
     const ModelInfo& info() const;
     DocumentState newState() const;
