@@ -1,0 +1,98 @@
+// The whole model for training (training/model_train.h): embedding, blocks of fused
+// add + RMSNorm, mixer and optional gated MLP, final norm, LM head; and the backward, in
+// which one running gradient dr of the residual stream flows down: each sub-block's output
+// gradient is dr (the add passes it through), and its norm's input gradient adds to dr.
+#include "training/model_train.h"
+
+#include <algorithm>
+
+#include "ops/add_rmsnorm.h"
+#include "ops/embedding.h"
+#include "ops/gated_mlp.h"
+#include "ops/lm_head.h"
+#include "training/backward/backward_ops.h"
+#include "training/loss.h"
+
+namespace lectern::train {
+
+void train_forward(const model::ModelConfig& cfg, const model::ModelWeights& w, const int32_t* ids,
+                   int64_t T, Activations& a) {
+    const int64_t D = cfg.dModel, V = cfg.vocabPadded(), F = cfg.mlpHidden();
+    const float eps = cfg.normEps;
+    std::vector<float> r(size_t(T * D)), normed(size_t(T * D)), delta(size_t(T * D));
+    std::vector<float> scratch(size_t(F > 0 ? T * 2 * F : 0));
+    cpu::embedding_forward(r.data(), ids, T, w.embedding.data(), D);
+    a.layers.resize(size_t(cfg.nLayer));
+    const float* pending = nullptr;
+    for (int i = 0; i < cfg.nLayer; ++i) {
+        const model::LayerWeights& L = w.layers[size_t(i)];
+        LayerActivations& la = a.layers[size_t(i)];
+        cpu::add_rmsnorm_forward(normed.data(), r.data(), pending, L.norm.data(), T, D, eps);
+        la.resid = r;
+        la.normed = normed;
+        mixer_train_forward(cfg, L, la.normed.data(), T, la.mixer, delta.data());
+        if (F > 0) {
+            cpu::add_rmsnorm_forward(normed.data(), r.data(), delta.data(), L.norm2.data(), T, D,
+                                     eps);
+            la.resid2 = r;
+            la.normed2 = normed;
+            cpu::gated_mlp_forward(delta.data(), la.normed2.data(), L.fc1.data(), L.fc2.data(),
+                                   scratch.data(), T, D, F);
+        }
+        pending = delta.data();
+    }
+    cpu::add_rmsnorm_forward(normed.data(), r.data(), pending, w.normF.data(), T, D, eps);
+    a.residF = std::move(r);
+    a.normedF = std::move(normed);
+    a.logits.resize(size_t(T * V));
+    cpu::lm_head_forward(a.logits.data(), a.normedF.data(), w.lmHeadData(), T, D, V);
+}
+
+void train_backward(const model::ModelConfig& cfg, const model::ModelWeights& w, const int32_t* ids,
+                    int64_t T, const Activations& a, const float* dlogits,
+                    model::ModelWeights& grads) {
+    const int64_t D = cfg.dModel, V = cfg.vocabPadded(), F = cfg.mlpHidden();
+    const float eps = cfg.normEps;
+    std::vector<float> dnormed(size_t(T * D), 0.0f), dr(size_t(T * D), 0.0f);
+    float* dHead = cfg.tieEmbeddings ? grads.embedding.data() : grads.lmHead.data();
+    linear_backward(dnormed.data(), dHead, dlogits, a.normedF.data(), w.lmHeadData(), T, D, V);
+    rmsnorm_backward(dr.data(), grads.normF.data(), dnormed.data(), a.residF.data(), w.normF.data(),
+                     T, D, eps);
+    for (int i = cfg.nLayer - 1; i >= 0; --i) {
+        const model::LayerWeights& L = w.layers[size_t(i)];
+        model::LayerWeights& G = grads.layers[size_t(i)];
+        const LayerActivations& la = a.layers[size_t(i)];
+        if (F > 0) {
+            std::fill(dnormed.begin(), dnormed.end(), 0.0f);
+            gated_mlp_backward(dnormed.data(), G.fc1.data(), G.fc2.data(), dr.data(),
+                               la.normed2.data(), L.fc1.data(), L.fc2.data(), T, D, F);
+            rmsnorm_backward(dr.data(), G.norm2.data(), dnormed.data(), la.resid2.data(),
+                             L.norm2.data(), T, D, eps);
+        }
+        std::fill(dnormed.begin(), dnormed.end(), 0.0f);
+        mixer_backward(cfg, L, la.mixer, la.normed.data(), T, dr.data(), dnormed.data(), G);
+        rmsnorm_backward(dr.data(), G.norm.data(), dnormed.data(), la.resid.data(), L.norm.data(),
+                         T, D, eps);
+    }
+    embedding_backward(grads.embedding.data(), dr.data(), ids, T, D);
+}
+
+double loss_and_grads(const model::ModelConfig& cfg, const model::ModelWeights& w,
+                      const int32_t* ids, int64_t B, int64_t L, model::ModelWeights* grads,
+                      double gradScale) {
+    const int64_t V = cfg.vocabPadded();
+    double total = 0.0;
+    Activations a;
+    std::vector<float> dlogits;
+    for (int64_t b = 0; b < B; ++b) {
+        const int32_t* row = ids + b * L;
+        train_forward(cfg, w, row, L, a);
+        if (grads != nullptr) dlogits.resize(size_t(L * V));
+        total += cross_entropy_forward_backward(a.logits.data(), row, L, V, gradScale,
+                                                grads ? dlogits.data() : nullptr);
+        if (grads != nullptr) train_backward(cfg, w, row, L, a, dlogits.data(), *grads);
+    }
+    return total;
+}
+
+}  // namespace lectern::train
