@@ -316,3 +316,21 @@ TEST(Tokenizer, AWholeMegabyteWordStaysFast) {
     EXPECT_EQ(ids.size(), size_t(1 << 17));  // all "aaaaaaaa"
     EXPECT_EQ(*t.decode(ids), word);
 }
+
+// The fuzz seeds are written by Python (tests/io/data/make_fuzz_seeds.py) with its own
+// bytes_to_unicode, so loading them also checks the C++ byte map independently.
+TEST(Tokenizer, PythonWrittenSeedFilesLoadAndEncode) {
+    if (!Tokenizer::available()) GTEST_SKIP() << "SKIPPED: no ICU in this build";
+    const std::string dir =
+        std::string(LECTERN_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_tokenizer_json/";
+    for (const char* name : {"gpt2.json", "neox.json", "llama3.json"}) {
+        auto t = Tokenizer::load(dir + name);
+        ASSERT_TRUE(t) << t.error();
+        const auto ids = t->encode("the theme");
+        // " the" is one merged token in every seed; "the" and "me" follow from the merges.
+        EXPECT_EQ(pieces(*t, ids), (Strs{"the", " the", "m", "e"})) << name;
+    }
+    auto wordpiece = Tokenizer::load(dir + "wordpiece.json");
+    ASSERT_FALSE(wordpiece);
+    EXPECT_NE(wordpiece.error().find("\"WordPiece\" is not supported"), std::string::npos);
+}
