@@ -4,6 +4,8 @@
 #include "ingest/extractors/extractor.h"
 #include "ingest/extractors/json.h"
 #include "ingest/extractors/mail.h"
+#include "ingest/extractors/office.h"
+#include "ingest/extractors/pdf_poppler.h"
 #include "ingest/extractors/source.h"
 #include "ingest/extractors/text.h"
 
@@ -37,7 +39,9 @@ const char* extractStatusName(ExtractStatus status) {
 
 std::vector<std::unique_ptr<Extractor>> makeDefaultExtractors() {
     std::vector<std::unique_ptr<Extractor>> out;
-    // PDF and office extractors (H2c) go first: they accept by magic bytes as well.
+    // PDF and office documents first: they accept by magic bytes as well as by extension.
+    out.push_back(makePdfExtractor());
+    out.push_back(makeOfficeExtractor());
     out.push_back(std::make_unique<MailExtractor>());
     out.push_back(std::make_unique<JsonExtractor>());
     out.push_back(std::make_unique<CsvExtractor>());
