@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -57,7 +58,10 @@ bool FileInput::open(const std::filesystem::path& path, ExtractResult& result) {
 }
 
 bool FileInput::read(std::string& buf, ExtractResult& result) {
-    buf.resize(kChunk);
+    // Small files (most of a source tree) get a small buffer: no 1 MiB fill per file. One
+    // byte more than the size left shows end-of-file, or growth since fstat, in one call.
+    const int64_t left = std::max<int64_t>(size_ - offset_, 0) + 1;
+    buf.resize(size_t(std::clamp<int64_t>(left, 4096, int64_t(kChunk))));
     for (;;) {
         const ssize_t n = ::read(fd_, buf.data(), buf.size());
         if (n >= 0) {
