@@ -141,6 +141,15 @@ Expected<int64_t> Store::findContent(std::string_view hash, std::string_view kin
     return id;
 }
 
+Expected<int64_t> Store::contentSegmentCount(int64_t contentId) {
+    Expected<Stmt> stmt = db_.prepare("SELECT segment_count FROM contents WHERE id = ?1");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, contentId);
+    Expected<bool> row = stmt->step();
+    if (!row) return row.status();
+    return *row ? stmt->columnInt(0) : int64_t(0);
+}
+
 Status Store::begin() {
     return tx_.begin();
 }

@@ -100,6 +100,7 @@ public:
     Expected<std::vector<std::string>> collectionNames();
     Expected<std::map<std::string, KnownDocument>> knownDocuments(int64_t collectionId);
     Expected<int64_t> findContent(std::string_view hash, std::string_view kind);  // 0: none
+    Expected<int64_t> contentSegmentCount(int64_t contentId);
 
     // Writes; wrap them in begin()/commit() (the pipeline groups several documents).
     Status begin();
