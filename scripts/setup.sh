@@ -8,7 +8,8 @@ PACKAGES=(
   clang clang-format libclang-rt-14-dev llvm
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev
   libgl-dev libxkbcommon-dev
-  libpoppler-qt6-dev poppler-utils qpdf
+  libpoppler-qt6-dev libpoppler-private-dev poppler-utils qpdf
+  why3-doc-pdf libtasn1-doc docbook-xsl-doc-pdf
   libicu-dev libsqlite3-dev sqlite3 libxxhash-dev
   libtesseract-dev tesseract-ocr tesseract-ocr-eng libleptonica-dev
   libgit2-dev libgmime-3.0-dev libzip-dev zipcmp zipmerge ziptool

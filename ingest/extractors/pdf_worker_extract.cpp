@@ -1,13 +1,26 @@
-// Poppler-Qt6 text extraction for one document (see pdf_worker_extract.h). Password handling
+// Poppler text extraction for one document (see pdf_worker_extract.h). Password handling
 // follows Okular: the password is tried as UTF-8 and then as Latin-1, because PDFs before
 // AES-256 store passwords in PDFDocEncoding while newer ones use UTF-8.
 #include "ingest/extractors/pdf_worker_extract.h"
 
-#include <poppler-qt6.h>
+#include <Error.h>
+#include <ErrorCodes.h>
+#include <GlobalParams.h>
+#include <PDFDoc.h>
+#include <Stream.h>
+#include <TextOutputDev.h>
+#include <UTF.h>
+#include <fcntl.h>
+#include <goo/GooString.h>
+#include <goo/gmem.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <QString>
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "ingest/extractors/pdf_worker_ocr.h"
 
@@ -15,161 +28,226 @@ namespace lectern::ingest {
 namespace {
 
 using pdfproto::WorkerResult;
+using Opener = std::function<std::unique_ptr<PDFDoc>(const std::optional<GooString>& password)>;
 
-WorkerResult fail(ExtractStatus status, std::string message) {
+constexpr off_t kMapLimit = off_t(256) << 20;  // larger files are read through Poppler's FileStream
+
+WorkerResult finish(ExtractStatus status, std::string message) {
     WorkerResult r;
     r.status = status;
     r.message = std::move(message);
     return r;
 }
 
-// Unlocks an encrypted document; returns Ok or NeedsPassword / WrongPassword.
-ExtractStatus unlock(Poppler::Document& doc, const std::string& password) {
-    if (!doc.isLocked()) return ExtractStatus::Ok;
-    if (password.empty()) return ExtractStatus::NeedsPassword;
-    const QByteArray utf8 = QByteArray::fromStdString(password);
-    // unlock() returns true on failure; owner and user passwords are both tried.
-    if (!doc.unlock(utf8, utf8) && !doc.isLocked()) return ExtractStatus::Ok;
-    const QString decoded = QString::fromUtf8(utf8);
+struct Opened {
+    ExtractStatus status = ExtractStatus::Error;
+    std::unique_ptr<PDFDoc> doc;
+};
+
+Opened openDocument(const Opener& opener, const std::string& password) {
+    Opened out;
+    out.doc = opener(std::nullopt);
+    if (out.doc->isOk()) return {ExtractStatus::Ok, std::move(out.doc)};
+    if (out.doc->getErrorCode() != errEncrypted) return {ExtractStatus::Error, nullptr};
+    if (password.empty()) return {ExtractStatus::NeedsPassword, nullptr};
+    out.doc = opener(GooString(password));  // as owner and as user password
+    if (out.doc->isOk()) return {ExtractStatus::Ok, std::move(out.doc)};
+    const QString decoded = QString::fromUtf8(password.data(), qsizetype(password.size()));
     const bool fitsLatin1 =
         std::all_of(decoded.begin(), decoded.end(), [](QChar c) { return c.unicode() < 256; });
     const QByteArray latin1 = decoded.toLatin1();
-    if (fitsLatin1 && latin1 != utf8) {
-        if (!doc.unlock(latin1, latin1) && !doc.isLocked()) return ExtractStatus::Ok;
+    if (fitsLatin1 && latin1.toStdString() != password) {
+        out.doc = opener(GooString(latin1.toStdString()));
+        if (out.doc->isOk()) return {ExtractStatus::Ok, std::move(out.doc)};
     }
-    return ExtractStatus::WrongPassword;
+    return {ExtractStatus::WrongPassword, nullptr};
 }
 
-DocumentMeta readMeta(const Poppler::Document& doc) {
+// A PDF text string (UTF-16BE with a byte-order mark, or PDFDocEncoding) as UTF-8 NFC.
+std::string textString(const GooString* s) {
+    if (!s) return {};
+    Unicode* ucs4 = nullptr;
+    const int n = TextStringToUCS4(s->toStr(), &ucs4);
+    const QString q = QString::fromUcs4(reinterpret_cast<const char32_t*>(ucs4), n);
+    gfree(ucs4);
+    return q.normalized(QString::NormalizationForm_C).simplified().toStdString();
+}
+
+DocumentMeta readMeta(PDFDoc& doc) {
     DocumentMeta meta;
     meta.mimeType = "application/pdf";
-    meta.title = doc.info(QStringLiteral("Title")).toStdString();
-    meta.author = doc.info(QStringLiteral("Author")).toStdString();
-    meta.pageCount = doc.numPages();
+    meta.title = textString(doc.getDocInfoStringEntry("Title").get());
+    meta.author = textString(doc.getDocInfoStringEntry("Author").get());
+    meta.pageCount = doc.getNumPages();
     const std::pair<const char*, const char*> extras[] = {
         {"producer", "Producer"}, {"creator", "Creator"}, {"subject", "Subject"}};
     for (const auto& [key, infoKey] : extras) {
-        const QString value = doc.info(QString::fromLatin1(infoKey));
-        if (!value.isEmpty()) meta.extra[key] = value.toStdString();
+        std::string value = textString(doc.getDocInfoStringEntry(infoKey).get());
+        if (!value.empty()) meta.extra[key] = std::move(value);
     }
     if (doc.isEncrypted()) meta.extra["encrypted"] = "yes";
     return meta;
 }
 
-// UTF-8 NFC text of a page, without NULs and the form feeds Poppler ends pages with.
-std::string cleanText(const QString& text) {
-    QString t = text.normalized(QString::NormalizationForm_C);
+// Poppler's UTF-8 output as valid UTF-8 NFC, without NULs and surrounding blank lines.
+std::string cleanText(const std::string& raw) {
+    QString t = QString::fromUtf8(raw.data(), qsizetype(raw.size()));
+    t = t.normalized(QString::NormalizationForm_C);
     t.remove(QChar(0));
     t.remove(QChar('\f'));
     return t.trimmed().toStdString();
 }
 
-struct PageTally {
-    int missing = 0;      // pages Poppler could not give us
-    int ocrFailures = 0;  // scanned pages left without text
-    int truncated = 0;
+struct PageText {
+    std::string text;
+    size_t limit = 0;
+    bool truncated = false;
+    static void append(void* self, const char* text, int len) {
+        auto* p = static_cast<PageText*>(self);
+        if (len <= 0) return;
+        if (p->text.size() + size_t(len) > p->limit) {
+            p->truncated = true;
+            len = int(p->limit - std::min(p->limit, p->text.size()));
+        }
+        p->text.append(text, size_t(len));
+    }
+};
+
+struct Tally {
+    int missing = 0, ocrFailures = 0, truncated = 0;
     std::string firstOcrError;
 };
 
-WorkerResult extractPages(Poppler::Document& doc, const std::string& name,
-                          const PdfExtractOptions& options, const PdfCallbacks& callbacks) {
-    const int pages =
-        options.maxPages > 0 ? std::min(doc.numPages(), options.maxPages) : doc.numPages();
-    PageTally tally;
-    int missingRun = 0;
-    int64_t segments = 0;
-    int lastPage = 0;
-    for (int i = 0; i < pages; ++i) {
-        lastPage = i + 1;
-        if (callbacks.pageStarted) callbacks.pageStarted(i + 1);
-        std::unique_ptr<Poppler::Page> page = doc.page(i);
-        if (!page) {
-            ++tally.missing;
-            if (++missingRun >= options.maxConsecutiveMissingPages) break;
-            continue;
-        }
-        missingRun = 0;
-        Segment seg;
-        seg.kind = SegmentKind::Page;
-        seg.ordinal = i + 1;
-        seg.label = "page " + std::to_string(i + 1);
-        seg.text = cleanText(page->text(QRectF()));
-        if (seg.text.empty() && options.ocr) {
-            auto ocrText = options.ocr->recognise(*page);
-            if (ocrText) {
-                seg.text = cleanText(QString::fromStdString(*ocrText));
-                seg.ocr = true;
-            } else {
-                if (tally.ocrFailures++ == 0) tally.firstOcrError = ocrText.error();
-            }
-        }
-        if (seg.text.empty()) continue;
-        if (seg.text.size() > options.maxPageTextBytes) {
-            size_t cut = options.maxPageTextBytes;
-            while (cut > 0 && (uint8_t(seg.text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary
-            seg.text.resize(cut);
-            ++tally.truncated;
-        }
-        if (!callbacks.segment(std::move(seg))) {
-            return fail(ExtractStatus::Partial,
-                        "extraction cancelled at page " + std::to_string(i + 1) + " of " + name);
-        }
-        ++segments;
-    }
+WorkerResult summarise(const Tally& tally, int pages, int visited, int64_t segments,
+                       const std::string& name) {
     std::string warnings;
     auto warn = [&](const std::string& w) { warnings += (warnings.empty() ? "" : "; ") + w; };
-    if (tally.missing > 0 || lastPage < pages) {
-        warn(std::to_string(tally.missing + (pages - lastPage)) + " of " + std::to_string(pages) +
-             " pages unreadable");
-    }
+    const int unread = tally.missing + (pages - visited);
+    if (unread > 0)
+        warn(std::to_string(unread) + " of " + std::to_string(pages) + " pages unreadable");
     if (tally.ocrFailures > 0) {
         warn(std::to_string(tally.ocrFailures) + " scanned pages without text (" +
              tally.firstOcrError + ")");
     }
     if (tally.truncated > 0) warn(std::to_string(tally.truncated) + " pages cut to the size limit");
-    if (warnings.empty()) return fail(ExtractStatus::Ok, "");
-    if (segments == 0 && tally.missing > 0) {
-        return fail(ExtractStatus::Error, name + ": no readable pages (" + warnings + ")");
+    if (warnings.empty()) return finish(ExtractStatus::Ok, "");
+    if (segments == 0 && unread > 0) {
+        return finish(ExtractStatus::Error, name + ": no readable pages (" + warnings + ")");
     }
-    return fail(ExtractStatus::Partial, name + ": " + warnings);
+    return finish(ExtractStatus::Partial, name + ": " + warnings);
 }
 
-WorkerResult extractLoaded(std::unique_ptr<Poppler::Document> doc, const std::string& name,
-                           const PdfExtractOptions& options, const PdfCallbacks& callbacks) {
-    if (!doc)
-        return fail(ExtractStatus::Error, name + ": not a readable PDF (Poppler cannot open it)");
-    switch (unlock(*doc, options.password)) {
-        case ExtractStatus::NeedsPassword:
-            return fail(ExtractStatus::NeedsPassword,
-                        name + ": encrypted PDF, a password is needed");
-        case ExtractStatus::WrongPassword:
-            return fail(ExtractStatus::WrongPassword,
-                        name + ": encrypted PDF, the password given does not open it");
-        default:
-            break;
+WorkerResult extractPages(PDFDoc& doc, const std::string& name, const PdfExtractOptions& options,
+                          const PdfCallbacks& callbacks) {
+    const int pages =
+        options.maxPages > 0 ? std::min(doc.getNumPages(), options.maxPages) : doc.getNumPages();
+    PageText page{std::string(), options.maxPageTextBytes, false};
+    // One text device and one XRef for the whole document, as pdftotext does.
+    TextOutputDev device(&PageText::append, &page, false, 0, false, false);
+    if (!device.isOk()) return finish(ExtractStatus::Error, name + ": Poppler text output failed");
+    device.setTextPageBreaks(false);
+    Tally tally;
+    int missingRun = 0, visited = 0;
+    int64_t segments = 0;
+    for (int p = 1; p <= pages; ++p) {
+        visited = p;
+        if (callbacks.pageStarted) callbacks.pageStarted(p);
+        if (!doc.getPage(p)) {
+            ++tally.missing;
+            if (++missingRun >= options.maxConsecutiveMissingPages) break;
+            continue;
+        }
+        missingRun = 0;
+        page.text.clear();
+        page.truncated = false;
+        doc.displayPage(&device, p, 72, 72, 0, false, true, false);
+        Segment seg;
+        seg.kind = SegmentKind::Page;
+        seg.ordinal = p;
+        seg.label = "page " + std::to_string(p);
+        seg.text = cleanText(page.text);
+        tally.truncated += page.truncated ? 1 : 0;
+        if (seg.text.empty() && options.ocr) {
+            auto ocrText = options.ocr->recognise(doc, p);
+            if (ocrText) {
+                seg.text = cleanText(*ocrText);
+                seg.ocr = true;
+            } else if (tally.ocrFailures++ == 0) {
+                tally.firstOcrError = ocrText.error();
+            }
+        }
+        if (seg.text.empty()) continue;
+        if (!callbacks.segment(std::move(seg))) {
+            return finish(ExtractStatus::Partial,
+                          "extraction cancelled at page " + std::to_string(p) + " of " + name);
+        }
+        ++segments;
     }
-    doc->setRenderHint(Poppler::Document::Antialiasing);
-    doc->setRenderHint(Poppler::Document::TextAntialiasing);
-    if (callbacks.meta) callbacks.meta(readMeta(*doc));
-    if (doc->numPages() <= 0) return fail(ExtractStatus::Error, name + ": the PDF has no pages");
-    return extractPages(*doc, name, options, callbacks);
+    return summarise(tally, pages, visited, segments, name);
+}
+
+WorkerResult extractOpened(const Opener& opener, const std::string& name,
+                           const PdfExtractOptions& options, const PdfCallbacks& callbacks) {
+    Opened opened = openDocument(opener, options.password);
+    switch (opened.status) {
+        case ExtractStatus::Ok:
+            break;
+        case ExtractStatus::NeedsPassword:
+            return finish(ExtractStatus::NeedsPassword,
+                          name + ": encrypted PDF, a password is needed");
+        case ExtractStatus::WrongPassword:
+            return finish(ExtractStatus::WrongPassword,
+                          name + ": encrypted PDF, the password given does not open it");
+        default:
+            return finish(ExtractStatus::Error,
+                          name + ": not a readable PDF (Poppler cannot open it)");
+    }
+    if (callbacks.meta) callbacks.meta(readMeta(*opened.doc));
+    if (opened.doc->getNumPages() <= 0)
+        return finish(ExtractStatus::Error, name + ": the PDF has no pages");
+    return extractPages(*opened.doc, name, options, callbacks);
 }
 
 }  // namespace
 
-void pdfQuietPoppler() {
-    Poppler::setDebugErrorFunction([](const QString&, const QVariant&) {}, QVariant());
+void pdfInitPoppler() {
+    if (!globalParams) globalParams = std::make_unique<GlobalParams>();
+    globalParams->setTextEncoding("UTF-8");
+    setErrorCallback([](ErrorCategory, Goffset, const char*) {});
+}
+
+WorkerResult extractPdfData(const char* data, size_t size, const std::string& name,
+                            const PdfExtractOptions& options, const PdfCallbacks& callbacks) {
+    const Opener opener = [data, size](const std::optional<GooString>& pw) {
+        return std::make_unique<PDFDoc>(new MemStream(data, 0, Goffset(size), Object(objNull)), pw,
+                                        pw);
+    };
+    return extractOpened(opener, name, options, callbacks);
 }
 
 WorkerResult extractPdfFile(const std::string& path, const PdfExtractOptions& options,
                             const PdfCallbacks& callbacks) {
-    return extractLoaded(Poppler::Document::load(QString::fromStdString(path)), path, options,
-                         callbacks);
-}
-
-WorkerResult extractPdfData(const QByteArray& data, const std::string& name,
-                            const PdfExtractOptions& options, const PdfCallbacks& callbacks) {
-    return extractLoaded(Poppler::Document::loadFromData(data), name, options, callbacks);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) ::close(fd);
+        return finish(ExtractStatus::Error, path + ": cannot open");
+    }
+    // Mapping spares Poppler a pread() per 256-byte buffer refill.
+    void* map = st.st_size > 0 && st.st_size <= kMapLimit
+                    ? mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
+                    : MAP_FAILED;
+    ::close(fd);
+    if (map != MAP_FAILED) {
+        WorkerResult r = extractPdfData(static_cast<const char*>(map), size_t(st.st_size), path,
+                                        options, callbacks);
+        munmap(map, size_t(st.st_size));
+        return r;
+    }
+    const Opener opener = [&path](const std::optional<GooString>& pw) {
+        return std::make_unique<PDFDoc>(std::make_unique<GooString>(path), pw, pw);
+    };
+    return extractOpened(opener, path, options, callbacks);
 }
 
 }  // namespace lectern::ingest

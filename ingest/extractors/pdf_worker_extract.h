@@ -1,10 +1,14 @@
-// In-process PDF text extraction over Poppler-Qt6: document metadata, then one Page segment per
-// page in reading order, with OCR for pages that have no text layer. This is what runs inside
-// the worker process (lectern-extract-pdf) and inside the fuzz target; the ingest pipeline
-// never calls it directly, because Poppler on hostile input must not share its process.
+// In-process PDF text extraction with Poppler: document metadata, then one Page segment per page
+// in reading order, with OCR for pages that have no text layer. This is what runs inside the
+// worker process (lectern-extract-pdf) and inside the fuzz target; the ingest pipeline never
+// calls it directly, because Poppler on hostile input must not share its process.
+//
+// Text comes from Poppler's own TextOutputDev, the code pdftotext runs, over one XRef for the
+// whole document. (Poppler-Qt6's Page::text() copies the XRef for every page, which re-parses
+// fonts per page and made extraction ~50% slower than pdftotext; see NOTES-performance.md.)
 #pragma once
 
-#include <QByteArray>
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -29,14 +33,16 @@ struct PdfCallbacks {
     std::function<bool(Segment&&)> segment;         // false: stop (cancelled)
 };
 
-// `name` is used in messages only. Poppler's own diagnostics are silenced (see pdfQuietPoppler).
+// Sets up Poppler's global state once per process and silences its diagnostics (a garbage
+// PDF makes thousands of lines). Called by the worker and the fuzz target before anything else.
+void pdfInitPoppler();
+
+// `name` is used in messages only. Files up to kMapLimit are memory-mapped, larger ones read.
 pdfproto::WorkerResult extractPdfFile(const std::string& path, const PdfExtractOptions& options,
                                       const PdfCallbacks& callbacks);
-pdfproto::WorkerResult extractPdfData(const QByteArray& data, const std::string& name,
+// `data` must outlive the call.
+pdfproto::WorkerResult extractPdfData(const char* data, size_t size, const std::string& name,
                                       const PdfExtractOptions& options,
                                       const PdfCallbacks& callbacks);
-
-// Routes Poppler's error output away from stderr (a garbage PDF makes thousands of lines).
-void pdfQuietPoppler();
 
 }  // namespace lectern::ingest

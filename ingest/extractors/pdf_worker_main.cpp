@@ -3,7 +3,6 @@
 // after document, until its parent closes the socket. It runs under RLIMIT_AS (set here, before
 // any input is read) so that a PDF that makes Poppler allocate without bound fails this process
 // only; the parent turns a crash, a hang or exhausted memory into one document's status.
-#include <poppler-qt6.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -113,7 +112,7 @@ int main(int argc, char** argv) {
             applyMemoryLimit(std::atoll(argv[i] + 15));
     }
     std::set_new_handler(exitOutOfMemory);
-    pdfQuietPoppler();
+    pdfInitPoppler();
     PageOcr ocr;
     for (;;) {
         auto frame = pdfproto::readFrameBlocking(0);

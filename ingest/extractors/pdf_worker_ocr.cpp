@@ -3,10 +3,11 @@
 // gigapixel image; blank renders skip Tesseract entirely.
 #include "ingest/extractors/pdf_worker_ocr.h"
 
-#include <poppler-qt6.h>
+#include <PDFDoc.h>
+#include <SplashOutputDev.h>
+#include <splash/SplashBitmap.h>
 #include <tesseract/baseapi.h>
 
-#include <QImage>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -17,12 +18,14 @@ namespace {
 constexpr double kOcrDpi = 300.0;
 constexpr double kMaxPixels = 24e6;  // ~A3 at 300 dpi; larger pages are rendered coarser
 constexpr double kMinDpi = 20.0;
+constexpr double kProbeDpi = 36.0;  // blank-page check
 
 // True when no pixel is darker than light grey: nothing for Tesseract to read.
-bool looksBlank(const QImage& gray) {
-    for (int y = 0; y < gray.height(); ++y) {
-        const uchar* row = gray.constScanLine(y);
-        for (int x = 0; x < gray.width(); ++x) {
+bool looksBlank(const SplashBitmap& bitmap) {
+    const auto* data = bitmap.getDataPtr();
+    for (int y = 0; y < bitmap.getHeight(); ++y) {
+        const auto* row = data + ptrdiff_t(y) * bitmap.getRowSize();
+        for (int x = 0; x < bitmap.getWidth(); ++x) {
             if (row[x] < 200) return false;
         }
     }
@@ -53,19 +56,33 @@ Status PageOcr::start() {
     return Status::ok();
 }
 
-Expected<std::string> PageOcr::recognise(const Poppler::Page& page) {
+Expected<std::string> PageOcr::recognise(PDFDoc& doc, int page) {
     if (Status s = start(); !s) return s;
-    const QSizeF points = page.pageSizeF();  // 1/72 inch
-    const double inches = std::max(points.width(), 1.0) * std::max(points.height(), 1.0) / 5184.0;
-    double dpi = std::min(kOcrDpi, std::sqrt(kMaxPixels / std::max(inches, 1e-6)));
+    const double w = doc.getPageCropWidth(page), h = doc.getPageCropHeight(page);  // points
+    const double inches = std::max(w, 1.0) * std::max(h, 1.0) / 5184.0;
+    const double dpi = std::min(kOcrDpi, std::sqrt(kMaxPixels / std::max(inches, 1e-6)));
     if (!(dpi >= kMinDpi)) return Status::error("page too large to render for OCR");
-    QImage image = page.renderToImage(dpi, dpi);
-    if (image.isNull()) return Status::error("page could not be rendered for OCR");
-    QImage gray = image.convertToFormat(QImage::Format_Grayscale8);
-    if (gray.isNull()) return Status::error("out of memory converting the page image for OCR");
-    if (looksBlank(gray)) return std::string();
-    api_->SetImage(gray.constBits(), gray.width(), gray.height(), 1, int(gray.bytesPerLine()));
-    api_->SetSourceResolution(int(dpi));
+    SplashColor paper = {255, 255, 255, 255};
+    // A coarse render first: blank pages (common between chapters) skip the full-size one.
+    for (const double pass : {std::min(dpi, kProbeDpi), dpi}) {
+        SplashOutputDev probe(splashModeMono8, 4, false, paper);
+        probe.setFontAntialias(true);
+        probe.startDoc(&doc);
+        doc.displayPage(&probe, page, pass, pass, 0, false, true, false);
+        SplashBitmap* bitmap = probe.getBitmap();
+        if (!bitmap || bitmap->getWidth() <= 0 || bitmap->getHeight() <= 0) {
+            return Status::error("page could not be rendered for OCR");
+        }
+        if (looksBlank(*bitmap)) return std::string();
+        if (pass == dpi) return read(*bitmap, int(dpi));
+    }
+    return std::string();
+}
+
+std::string PageOcr::read(SplashBitmap& bitmap, int dpi) {
+    api_->SetImage(bitmap.getDataPtr(), bitmap.getWidth(), bitmap.getHeight(), 1,
+                   bitmap.getRowSize());
+    api_->SetSourceResolution(dpi);
     std::unique_ptr<char[]> text(api_->GetUTF8Text());
     api_->Clear();
     return std::string(text ? text.get() : "");

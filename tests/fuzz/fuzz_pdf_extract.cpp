@@ -1,7 +1,6 @@
-// libFuzzer target for PDF-6: feeds arbitrary bytes to the same Poppler-Qt6 extraction code the
+// libFuzzer target for PDF-6: feeds arbitrary bytes to the same Poppler extraction code the
 // worker process runs (extractPdfData), text only, a password set so encrypted inputs are
 // exercised, and at most a few pages so that one input stays fast.
-#include <QByteArray>
 #include <cstddef>
 #include <cstdint>
 
@@ -9,10 +8,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace lectern::ingest;
-    static const bool quiet = (pdfQuietPoppler(), true);
+    static const bool quiet = (pdfInitPoppler(), true);
     (void)quiet;
     if (size > (1u << 20)) return 0;
-    const QByteArray bytes(reinterpret_cast<const char*>(data), qsizetype(size));
     PdfExtractOptions options;
     options.password = "user";
     options.maxPages = 8;
@@ -24,6 +22,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         total += segment.text.size();
         return true;
     };
-    extractPdfData(bytes, "fuzz input", options, callbacks);
+    extractPdfData(reinterpret_cast<const char*>(data), size, "fuzz input", options, callbacks);
     return 0;
 }
