@@ -1,0 +1,238 @@
+// CudaModel's forward pass: the same op sequence as engine/model/forward.cpp and
+// mamba3_block.cpp, on the device, for a batch of documents; prefill in pieces that carry
+// the state (bounded memory), and decode steps replayed from a captured CUDA graph.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cuda/cuda_model.h"
+
+namespace lectern::cuda {
+
+CudaModel::Graph::~Graph() {
+    if (exec) cudaGraphExecDestroy(exec);
+}
+
+Status CudaModel::ensureScratch(int64_t rows, int batch) {
+    if (rows <= scratchRows_ && batch <= scratchBatch_) return Status::ok();
+    rows = std::max(rows, scratchRows_);
+    batch = std::max(batch, scratchBatch_);
+    graphs_.clear();  // captured graphs point into the old scratch
+    const ops::Mamba3Dims& d = d_;
+    const int64_t D = cfg_.dModel, V = cfg_.vocabPadded(), F = cfg_.mlpHidden();
+    const int64_t qk = int64_t(d.R) * d.H * d.N;
+    const int64_t sizes[] = {rows * D,
+                             rows * D,
+                             rows * D,
+                             rows * d.dInProj(),
+                             rows * qk,
+                             rows * qk,
+                             rows * d.H,
+                             rows * d.H,
+                             rows * d.H,
+                             rows * d.H * std::max(d.A, 1),
+                             rows * d.R * d.H * d.P,
+                             rows * d.dInner(),
+                             std::max<int64_t>(rows * 3 * F, 1),
+                             batch * V};
+    float** ptrs[] = {&residual_, &normed_, &delta_,  &proj_, &q_,     &k_,   &dt_,
+                      &adt_,      &trap_,   &dtheta_, &y_,    &gated_, &mlp_, &logits_};
+    const int Ck = ssm_chunk_tokens(d);
+    const int64_t scanFloats = int64_t(d.H) * (rows / Ck + 2 * batch) * (int64_t(d.P) * d.N + 1);
+    const int64_t bfElems = rows * std::max({D, d.dInner(), F});
+    scratch_ = Arena();
+    scratch_.reserve(size_t(rows) * 4);
+    for (int64_t n : sizes) scratch_.reserve(size_t(n) * 4);
+    scratch_.reserve(size_t(scanFloats) * 4);
+    scratch_.reserve(size_t(bfElems) * 2);
+    if (Status s = scratch_.allocate("activation scratch for " + std::to_string(rows) + " rows");
+        !s) {
+        scratchRows_ = 0;
+        scratchBatch_ = 0;
+        return s;
+    }
+    ids_ = static_cast<int32_t*>(scratch_.take(size_t(rows) * 4));
+    for (size_t i = 0; i < std::size(sizes); ++i)
+        *ptrs[i] = static_cast<float*>(scratch_.take(size_t(sizes[i]) * 4));
+    scan_.chunkStates = static_cast<float*>(scratch_.take(size_t(scanFloats) * 4));
+    scan_.floats = scanFloats;
+    gemm_.bf16Scratch = scratch_.take(size_t(bfElems) * 2);
+    gemm_.bf16ScratchElems = bfElems;
+    scratchRows_ = rows;
+    scratchBatch_ = batch;
+    return Status::ok();
+}
+
+void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* angle, int batch,
+                      int64_t T, ScanForm form, int& err) {
+    const ops::Mamba3Dims& d = d_;
+    const cudaStream_t s = ctx_->stream();
+    const int64_t rows = batch * T;
+    if (int e = linear_forward(gemm_, proj_, normed_, cfg_.dModel, L.inProj, rows, s); e && !err)
+        err = 1000 + e;
+    const ops::Mamba3PreprocessParams pre{L.dtBias, L.bNorm, L.cNorm, L.bBias, L.cBias};
+    mamba3_preprocess_forward(d, pre, proj_, rows, q_, k_, dt_, adt_, trap_, dtheta_, s);
+    rotary_angles_forward(d, q_, k_, angle, dtheta_, batch, T, s);
+    const ops::SsmScanInputs in{q_,    k_,  proj_ + d.offX(), d.dInProj(), adt_, dt_,
+                                trap_, L.D, L.mimoX};
+    // The workspace splits into chunk states and, after them, the per-chunk decays.
+    const int Ck = ssm_chunk_tokens(d);
+    const int64_t nC = (T + Ck - 1) / Ck, PN = int64_t(d.P) * d.N;
+    ScanWorkspace ws = scan_;
+    ws.chunkDecay = scan_.chunkStates + batch * d.H * nC * PN;
+    const cudaError_t e = form == ScanForm::Chunked
+                              ? ssm_chunk_scan_forward(d, in, batch, T, y_, st, ws, s)
+                              : ssm_step_forward(d, in, batch, T, y_, st, s);
+    if (e != cudaSuccess && !err) err = int(e);
+    const ops::Mamba3GateParams gate{L.mimoZ, L.mimoO, L.outNorm};
+    mamba3_gate_forward(d, gate, y_, proj_ + d.offZ(), d.dInProj(), rows, gated_, s);
+    if (int e2 = linear_forward(gemm_, delta_, gated_, d.dInner(), L.outProj, rows, s); e2 && !err)
+        err = 1000 + e2;
+}
+
+void CudaModel::copyHidden(std::vector<float>& to, int64_t T) {
+    const size_t n = size_t(T * cfg_.dModel), at = to.size();
+    to.resize(at + n);
+    cudaMemcpyAsync(to.data() + at, residual_, n * 4, cudaMemcpyDeviceToHost, ctx_->stream());
+    cudaStreamSynchronize(ctx_->stream());
+}
+
+Status CudaModel::runPiece(DeviceStates& st, int64_t T, ScanForm form, bool allRows,
+                           std::vector<std::vector<float>>* hidden) {
+    const int B = st.batch;
+    const int64_t rows = B * T, D = cfg_.dModel, F = cfg_.mlpHidden();
+    const float eps = cfg_.normEps;
+    const cudaStream_t s = ctx_->stream();
+    int err = 0;
+    embedding_forward(residual_, ids_, rows, embedding_.f32, D, s);
+    const float* pending = nullptr;
+    for (int i = 0; i < cfg_.nLayer; ++i) {
+        const DeviceLayer& L = layers_[size_t(i)];
+        add_rmsnorm_forward(normed_, residual_, pending, L.norm, rows, D, eps, s);
+        if (hidden && i > 0) copyHidden((*hidden)[size_t(i - 1)], T);
+        mixer(L, st.layer[size_t(i)], st.angle[size_t(i)], B, T, form, err);
+        if (F > 0) {
+            add_rmsnorm_forward(normed_, residual_, delta_, L.norm2, rows, D, eps, s);
+            if (int e = gated_mlp_forward(gemm_, delta_, normed_, L.fc1, L.fc2, mlp_, rows, s);
+                e && !err)
+                err = 1000 + e;
+        }
+        pending = delta_;
+    }
+    add_rmsnorm_forward(normed_, residual_, pending, normF_, rows, D, eps, s);
+    if (hidden) copyHidden((*hidden)[size_t(cfg_.nLayer - 1)], T);
+    if (allRows) {
+        if (int e = lm_head_forward(gemm_, logitsAll_.as<float>(), normed_, D, lmHead_, rows, s);
+            e && !err)
+            err = 1000 + e;
+    }
+    // The last token of each document: rows b·T + T − 1, a stride of T·D.
+    if (int e = lm_head_forward(gemm_, logits_, normed_ + (T - 1) * D, T * D, lmHead_, B, s);
+        e && !err)
+        err = 1000 + e;
+    if (err >= 1000)
+        return Status::error("cuBLAS: a GEMM failed with status " + std::to_string(err - 1000));
+    if (err) return cudaCheck(cudaError_t(err), "the scan kernel");
+    return cudaCheck(cudaGetLastError(), "launching the forward kernels");
+}
+
+namespace {
+
+Status checkIds(const int32_t* ids, int64_t n, int V) {
+    for (int64_t i = 0; i < n; ++i)
+        if (ids[i] < 0 || ids[i] >= V)
+            return Status::error("token id " + std::to_string(ids[i]) + " at index " +
+                                 std::to_string(i) + " is outside the vocabulary [0, " +
+                                 std::to_string(V) + ")");
+    return Status::ok();
+}
+
+}  // namespace
+
+Status CudaModel::forward(DeviceStates& st, const int32_t* ids, int64_t T, ScanForm form,
+                          float* lastLogits, float* allLogits,
+                          std::vector<std::vector<float>>* hidden) {
+    const int B = st.batch;
+    const int64_t V = cfg_.vocabPadded();
+    if (T <= 0 || B <= 0) return Status::ok();
+    if (Status s = checkIds(ids, B * T, int(V)); !s) return s;
+    const int64_t Tp = std::max<int64_t>(1, opt_.maxRows / B), first = std::min(Tp, T);
+    if (Status s = ensureScratch(B * first, B); !s) return s;
+    if (allLogits && logitsAll_.bytes() < size_t(B * first * V) * 4) {
+        auto b = DeviceBuffer::alloc(size_t(B * first * V) * 4, "all-token logits");
+        if (!b) return b.status();
+        logitsAll_ = std::move(*b);
+    }
+    if (hidden && hidden->size() < size_t(cfg_.nLayer)) hidden->resize(size_t(cfg_.nLayer));
+    const cudaStream_t s = ctx_->stream();
+    std::vector<int32_t> piece;
+    for (int64_t t0 = 0; t0 < T; t0 += Tp) {
+        const int64_t n = std::min(Tp, T - t0);
+        piece.resize(size_t(B * n));
+        for (int b = 0; b < B; ++b)
+            std::memcpy(&piece[size_t(b * n)], ids + b * T + t0, size_t(n) * 4);
+        cudaMemcpyAsync(ids_, piece.data(), piece.size() * 4, cudaMemcpyHostToDevice, s);
+        if (Status st2 = runPiece(st, n, form, allLogits != nullptr, hidden); !st2) return st2;
+        for (int b = 0; allLogits && b < B; ++b)
+            cudaMemcpyAsync(allLogits + (b * T + t0) * V, logitsAll_.as<float>() + b * n * V,
+                            size_t(n * V) * 4, cudaMemcpyDeviceToHost, s);
+        if (Status e = cudaCheck(cudaStreamSynchronize(s), "running a prefill piece"); !e) return e;
+    }
+    if (lastLogits)
+        cudaMemcpyAsync(lastLogits, logits_, size_t(B * V) * 4, cudaMemcpyDeviceToHost, s);
+    for (int64_t& p : st.position) p += T;
+    return cudaCheck(cudaStreamSynchronize(s), "finishing the forward pass");
+}
+
+Status CudaModel::decodeStep(DeviceStates& st, const int32_t* ids, float* logits) {
+    const int B = st.batch;
+    const int64_t V = cfg_.vocabPadded();
+    if (Status s = checkIds(ids, B, int(V)); !s) return s;
+    if (Status s = ensureScratch(B, B); !s) return s;
+    if (pinnedBatch_ < B) {
+        graphs_.clear();
+        if (pinnedIds_) cudaFreeHost(pinnedIds_);
+        if (pinnedLogits_) cudaFreeHost(pinnedLogits_);
+        pinnedIds_ = nullptr;
+        pinnedLogits_ = nullptr;
+        pinnedBatch_ = 0;
+        if (Status e = cudaCheck(cudaMallocHost(&pinnedIds_, size_t(B) * 4), "pinned ids"); !e)
+            return e;
+        if (Status e =
+                cudaCheck(cudaMallocHost(&pinnedLogits_, size_t(B * V) * 4), "pinned logits");
+            !e)
+            return e;
+        pinnedBatch_ = B;
+    }
+    const cudaStream_t s = ctx_->stream();
+    const auto key = std::make_pair(B, static_cast<const void*>(st.buf.as<void>()));
+    auto it = graphs_.find(key);
+    if (it == graphs_.end()) {
+        auto g = std::make_unique<Graph>();
+        cudaGraph_t graph = nullptr;
+        Status cs = cudaCheck(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal),
+                              "starting graph capture");
+        if (!cs) return cs;
+        cudaMemcpyAsync(ids_, pinnedIds_, size_t(B) * 4, cudaMemcpyHostToDevice, s);
+        Status rs = runPiece(st, 1, ScanForm::Recurrent, false, nullptr);
+        cudaMemcpyAsync(pinnedLogits_, logits_, size_t(B * V) * 4, cudaMemcpyDeviceToHost, s);
+        cs = cudaCheck(cudaStreamEndCapture(s, &graph), "ending graph capture");
+        if (!rs) return rs;
+        if (!cs) return cs;
+        cs = cudaCheck(cudaGraphInstantiate(&g->exec, graph, 0), "instantiating the decode graph");
+        cudaGraphDestroy(graph);
+        if (!cs) return cs;
+        it = graphs_.emplace(key, std::move(g)).first;
+    }
+    std::memcpy(pinnedIds_, ids, size_t(B) * 4);
+    if (Status e = cudaCheck(cudaGraphLaunch(it->second->exec, s), "launching the decode graph");
+        !e)
+        return e;
+    if (Status e = cudaCheck(cudaStreamSynchronize(s), "running a decode step"); !e) return e;
+    if (logits) std::memcpy(logits, pinnedLogits_, size_t(B * V) * 4);
+    for (int64_t& p : st.position) p += 1;
+    return Status::ok();
+}
+
+}  // namespace lectern::cuda

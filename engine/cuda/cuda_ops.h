@@ -1,0 +1,84 @@
+// The CUDA backend's ops: the same maths as engine/ops/*.h (read those for shapes and
+// formulas), launched on a stream, all pointers in device memory. Differences from the
+// CPU contracts, all additive: a stream argument; the sequential ops (rotary_angles,
+// ssm_chunk_scan, ssm_step) take `batch` documents of T tokens each (rows b*T + t, states
+// [batch, ...]); GEMM ops take a GemmContext and a DeviceMatrix (fp32 and/or bf16 copy).
+// Kernels live in kernels/<op>.cu; launch errors surface through cudaGetLastError().
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "ops/mamba3_gate.h"
+#include "ops/mamba3_preprocess.h"
+#include "ops/ssm_scan_common.h"
+
+typedef struct cublasContext* cublasHandle_t;
+
+namespace lectern::cuda {
+
+// How projections multiply: Fp32 is exact sgemm (the correctness mode); Tf32 uses the
+// tensor cores on fp32 data; Bf16 rounds activations and weights to bf16 and accumulates
+// in fp32 (cublasGemmEx), the benchmark mode.
+enum class Precision { Fp32, Tf32, Bf16 };
+
+struct GemmContext {
+    cublasHandle_t handle = nullptr;
+    Precision precision = Precision::Fp32;
+    void* bf16Scratch = nullptr;  // activations rounded to bf16 (Bf16 mode)
+    int64_t bf16ScratchElems = 0;
+};
+
+// A weight matrix [rows, cols] row-major (PyTorch layout), fp32 and/or bf16 on device.
+struct DeviceMatrix {
+    const float* f32 = nullptr;
+    const void* bf16 = nullptr;  // __nv_bfloat16*
+    int64_t rows = 0, cols = 0;
+};
+
+// Per launch: the scan's chunk workspace, sized by ssm_chunk_scan_workspace_floats().
+struct ScanWorkspace {
+    float* chunkStates = nullptr;  // [batch, H, nChunks, P, N]
+    float* chunkDecay = nullptr;   // [batch, H, nChunks]
+    int64_t floats = 0;
+};
+
+void embedding_forward(float* out, const int32_t* ids, int64_t rows, const float* table, int64_t D,
+                       cudaStream_t s);
+void rmsnorm_forward(float* out, const float* in, const float* weight, int64_t rows, int64_t dim,
+                     float eps, cudaStream_t s);
+void add_rmsnorm_forward(float* out, float* residual, const float* delta, const float* weight,
+                         int64_t rows, int64_t dim, float eps, cudaStream_t s);
+// out [rows, outF] = in [rows, inF] (row stride ldIn) · Wᵀ. Returns a cuBLAS status (0 ok).
+int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, const DeviceMatrix& W,
+                   int64_t rows, cudaStream_t s);
+int lm_head_forward(GemmContext& g, float* logits, const float* normed, int64_t ldNormed,
+                    const DeviceMatrix& W, int64_t rows, cudaStream_t s);
+// scratch: rows * 3F floats (h, then the gated half compacted).
+int gated_mlp_forward(GemmContext& g, float* out, const float* in, const DeviceMatrix& fc1,
+                      const DeviceMatrix& fc2, float* scratch, int64_t rows, cudaStream_t s);
+void mamba3_preprocess_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
+                               const float* proj, int64_t rows, float* q, float* k, float* dt,
+                               float* adt, float* trap, float* dtheta, cudaStream_t s);
+void rotary_angles_forward(const ops::Mamba3Dims& d, float* q, float* k, float* angleState,
+                           const float* dtheta, int64_t batch, int64_t T, cudaStream_t s);
+// Tokens per chunk the kernel uses (64 / R rows of R ranks): independent of the model's
+// chunk_size, which changes only rounding.
+int ssm_chunk_tokens(const ops::Mamba3Dims& d);
+int64_t ssm_chunk_scan_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T);
+// Returns cudaSuccess, or cudaErrorInvalidValue when the dims need more shared memory
+// than the device has (checked before launching).
+cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                   int64_t batch, int64_t T, float* y, const ops::SsmStateRef& st,
+                                   const ScanWorkspace& ws, cudaStream_t s);
+cudaError_t ssm_step_forward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t batch,
+                             int64_t T, float* y, const ops::SsmStateRef& st, cudaStream_t s);
+void mamba3_gate_forward(const ops::Mamba3Dims& d, const ops::Mamba3GateParams& p, const float* y,
+                         const float* z, int64_t zStride, int64_t rows, float* out, cudaStream_t s);
+
+// Utilities (not model ops): fp32 -> bf16 copies, and hash-based random fill for benchmarks.
+void to_bf16(void* dst, const float* src, int64_t n, cudaStream_t s);
+void fill_uniform(float* dst, int64_t n, float lo, float hi, uint64_t seed, cudaStream_t s);
+
+}  // namespace lectern::cuda

@@ -1,0 +1,49 @@
+// CUDA twin of engine/cpu/linear.cpp: out = in · Wᵀ through cuBLAS. Row-major out [rows,
+// outF] is column-major outᵀ, so the call is C = Wᵀ · inᵀ with W read transposed. Fp32
+// mode: plain sgemm (no TF32; the correctness mode). Tf32: sgemm on tensor cores. Bf16:
+// activations rounded to bf16 into the context's scratch, GemmEx with fp32 accumulation
+// and fp32 output.
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+
+#include "common.cuh"
+#include "cuda/cuda_ops.h"
+
+namespace lectern::cuda {
+namespace {
+
+__global__ void toBf16Strided(__nv_bfloat16* dst, const float* src, int64_t rows, int64_t cols,
+                              int64_t ld) {
+    const int64_t n = rows * cols;
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = i / cols, c = i - r * cols;
+        dst[i] = __float2bfloat16(src[r * ld + c]);
+    }
+}
+
+}  // namespace
+
+int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, const DeviceMatrix& W,
+                   int64_t rows, cudaStream_t s) {
+    if (rows <= 0 || W.rows <= 0) return 0;
+    const float one = 1.0f, zero = 0.0f;
+    cublasSetStream(g.handle, s);
+    const int m = int(W.rows), n = int(rows), k = int(W.cols);
+    if (g.precision == Precision::Bf16 && W.bf16 != nullptr) {
+        if (rows * W.cols > g.bf16ScratchElems) return int(CUBLAS_STATUS_INVALID_VALUE);
+        auto* a = static_cast<__nv_bfloat16*>(g.bf16Scratch);
+        const unsigned blocks =
+            unsigned(std::min<int64_t>(detail::gridFor(rows * W.cols, 256), 8192));
+        toBf16Strided<<<blocks, 256, 0, s>>>(a, in, rows, W.cols, ldIn);
+        return int(cublasGemmEx(g.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, W.bf16,
+                                CUDA_R_16BF, k, a, CUDA_R_16BF, k, &zero, out, CUDA_R_32F, m,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    }
+    cublasSetMathMode(g.handle, g.precision == Precision::Tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                               : CUBLAS_PEDANTIC_MATH);
+    return int(cublasSgemm(g.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, W.f32, k, in,
+                           int(ldIn), &zero, out, m));
+}
+
+}  // namespace lectern::cuda

@@ -1,0 +1,257 @@
+// CUDA twin of engine/cpu/ssm_chunk_scan.cpp, in three launches so that every chunk of
+// every head runs in parallel (the sequential part is an elementwise pass):
+//  1. per (chunk, head, document): the chunk's own outputs (the quadratic form, with the
+//     pending k, v of the token before the chunk as R extra key rows) and its state
+//     increment G_c = e^{cs_last}·pend + Σ_s e^{cs_last − cs_s} scale_s v_s k_sᵀ;
+//  2. per state element: S_in,c = running S; S <- e^{cs_last,c} S + G_c (chunks in order),
+//     leaving the final state, and the last token's k, v in the state;
+//  3. per (chunk, head, document): y_t += e^{cs_t} S_in,c q_t.
+// fp32 throughout; shared-memory rows are padded by one float against bank conflicts.
+#include "common.cuh"
+#include "cuda/cuda_ops.h"
+
+namespace lectern::cuda {
+namespace {
+
+struct ScanArgs {
+    detail::KDims d;
+    ops::SsmScanInputs in;
+    ops::SsmStateRef st;
+    float* y;
+    float* chunkStates;
+    float* chunkDecay;
+    int64_t T;
+    int Ck, nC;
+};
+
+int chunkTokensFor(int R) {
+    return R >= 64 ? 1 : 64 / R;
+}
+
+int64_t phase1Floats(const detail::KDims& d, int Ck) {
+    const int64_t RR = int64_t(Ck) * d.R, ldn = d.N + 1, ldp = d.P + 1;
+    return RR * ldn + (RR + d.R) * ldn + (RR + d.R) * ldp + RR * (RR + d.R) + 6 * Ck + RR + d.R + 4;
+}
+
+int64_t phase3Floats(const detail::KDims& d, int Ck) {
+    const int64_t RR = int64_t(Ck) * d.R, ldn = d.N + 1;
+    return int64_t(d.P) * ldn + RR * ldn + 2 * Ck;
+}
+
+// Loads the chunk's adt/dt/trap (parallel), then the in-chunk cumulative sum of adt.
+__device__ int loadScalars(const ScanArgs& a, int64_t b, int h, int64_t t0, float* cs, float* dtS,
+                           float* trS) {
+    const int64_t rem = a.T - t0;
+    const int cnt = int(rem < a.Ck ? rem : int64_t(a.Ck));
+    for (int s = threadIdx.x; s < cnt; s += blockDim.x) {
+        const int64_t i = (b * a.T + t0 + s) * a.d.H + h;
+        cs[s] = a.in.adt[i];
+        if (dtS) dtS[s] = a.in.dt[i];
+        if (trS) trS[s] = a.in.trap[i];
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double run = 0.0;
+        for (int s = 0; s < cnt; ++s) {
+            run += cs[s];
+            cs[s] = float(run);
+        }
+    }
+    __syncthreads();
+    return cnt;
+}
+
+// q or k rows of the chunk into smem [cnt·R, N] (row j = t·R + r), stride ldn.
+__device__ void loadQK(const ScanArgs& a, const float* src, int64_t b, int h, int64_t t0, int cnt,
+                       float* dst) {
+    const detail::KDims& d = a.d;
+    const int ldn = d.N + 1;
+    for (int i = threadIdx.x; i < cnt * d.R * d.N; i += blockDim.x) {
+        const int j = i / d.N, n = i % d.N;
+        const int64_t row = b * a.T + t0 + j / d.R;
+        dst[j * ldn + n] = src[((row * d.R + j % d.R) * d.H + h) * int64_t(d.N) + n];
+    }
+}
+
+__device__ float upX(const ScanArgs& a, const float* xRow, int h, int r, int p) {
+    const float v = xRow[int64_t(h) * a.d.P + p];
+    return a.in.mimoX ? v * a.in.mimoX[(int64_t(h) * a.d.R + r) * a.d.P + p] : v;
+}
+
+__global__ void phase1(ScanArgs a) {
+    extern __shared__ float sm[];
+    const detail::KDims& d = a.d;
+    const int c = blockIdx.x, h = blockIdx.y;
+    const int64_t b = blockIdx.z, t0 = int64_t(c) * a.Ck;
+    const int RR = a.Ck * d.R, ldn = d.N + 1, ldp = d.P + 1;
+    float* Qs = sm;
+    float* Ks = Qs + RR * ldn;
+    float* Vs = Ks + (RR + d.R) * ldn;
+    float* Ms = Vs + (RR + d.R) * ldp;
+    float* cs = Ms + RR * (RR + d.R);
+    float* dtS = cs + a.Ck;
+    float* trS = dtS + a.Ck;
+    float* scl = trS + a.Ck;
+    float* gam = scl + a.Ck;
+    float* wG = gam + a.Ck;
+    const int cnt = loadScalars(a, b, h, t0, cs, dtS, trS);
+    const int rows = cnt * d.R, cols = rows + d.R;
+    loadQK(a, a.in.q, b, h, t0, cnt, Qs);
+    loadQK(a, a.in.k, b, h, t0, cnt, Ks);
+    // Pending rows: the token before the chunk (the state for chunk 0).
+    const int64_t prevRow = b * a.T + t0 - 1;
+    for (int i = threadIdx.x; i < d.R * d.N; i += blockDim.x) {
+        const int r = i / d.N, n = i % d.N;
+        Ks[(rows + r) * ldn + n] = c == 0
+                                       ? a.st.k[((b * d.R + r) * d.H + h) * int64_t(d.N) + n]
+                                       : a.in.k[((prevRow * d.R + r) * d.H + h) * int64_t(d.N) + n];
+    }
+    for (int i = threadIdx.x; i < cols * d.P; i += blockDim.x) {
+        const int j = i / d.P, p = i % d.P;
+        const float* xRow;
+        if (j < rows)
+            xRow = a.in.x + (b * a.T + t0 + j / d.R) * a.in.xStride;
+        else if (c == 0)
+            xRow = a.st.v + b * d.H * int64_t(d.P);  // [H, P] like an x row
+        else
+            xRow = a.in.x + prevRow * a.in.xStride;
+        Vs[j * ldp + p] = upX(a, xRow, h, j < rows ? j % d.R : j - rows, p);
+    }
+    for (int s = threadIdx.x; s < cnt; s += blockDim.x) {
+        gam[s] = trS[s] * dtS[s];
+        scl[s] = gam[s] + (s + 1 < cnt ? (1.0f - trS[s + 1]) * dtS[s + 1] : 0.0f);
+    }
+    __syncthreads();
+    const float pend = (1.0f - trS[0]) * dtS[0], csLast = cs[cnt - 1];
+    for (int j = threadIdx.x; j < cols; j += blockDim.x)
+        wG[j] = j < rows ? expf(csLast - cs[j / d.R]) * scl[j / d.R] : expf(csLast) * pend;
+    for (int i = threadIdx.x; i < rows * cols; i += blockDim.x) {
+        const int iq = i / cols, j = i % cols, t = iq / d.R;
+        float coef;
+        if (j < rows) {
+            const int s = j / d.R;
+            coef = s > t ? 0.0f : expf(cs[t] - cs[s]) * (s < t ? scl[s] : gam[t]);
+        } else {
+            coef = expf(cs[t]) * pend;
+        }
+        float dot = 0.0f;
+        if (coef != 0.0f)
+            for (int n = 0; n < d.N; ++n) dot += Qs[iq * ldn + n] * Ks[j * ldn + n];
+        Ms[iq * cols + j] = coef * dot;
+    }
+    __syncthreads();
+    const float Dh = a.in.D[h];
+    for (int i = threadIdx.x; i < rows * d.P; i += blockDim.x) {
+        const int iq = i / d.P, p = i % d.P;
+        float acc = 0.0f;
+        for (int j = 0; j < cols; ++j) acc += Ms[iq * cols + j] * Vs[j * ldp + p];
+        acc += Dh * Vs[iq * ldp + p];
+        const int64_t row = b * a.T + t0 + iq / d.R;
+        a.y[((row * d.R + iq % d.R) * d.H + h) * int64_t(d.P) + p] = acc;
+    }
+    const int64_t PN = int64_t(d.P) * d.N;
+    float* G = a.chunkStates + ((b * d.H + h) * a.nC + c) * PN;
+    for (int i = threadIdx.x; i < PN; i += blockDim.x) {
+        const int p = i / d.N, n = i % d.N;
+        float acc = 0.0f;
+        for (int j = 0; j < cols; ++j) acc += wG[j] * Vs[j * ldp + p] * Ks[j * ldn + n];
+        G[i] = acc;
+    }
+    if (threadIdx.x == 0) a.chunkDecay[(b * d.H + h) * a.nC + c] = expf(csLast);
+}
+
+__global__ void phase2(ScanArgs a) {
+    const detail::KDims& d = a.d;
+    const int h = blockIdx.y;
+    const int64_t b = blockIdx.z, PN = int64_t(d.P) * d.N, bh = b * d.H + h;
+    const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (e < PN) {
+        float S = a.st.ssm[bh * PN + e];
+        for (int c = 0; c < a.nC; ++c) {
+            float* slot = a.chunkStates + (bh * a.nC + c) * PN + e;
+            const float g = *slot;
+            *slot = S;
+            S = a.chunkDecay[bh * a.nC + c] * S + g;
+        }
+        a.st.ssm[bh * PN + e] = S;
+    }
+    if (blockIdx.x == 0) {  // the last token's k and x become the pending pair
+        const int64_t last = b * a.T + a.T - 1;
+        for (int i = threadIdx.x; i < d.R * d.N; i += blockDim.x) {
+            const int r = i / d.N, n = i % d.N;
+            a.st.k[((b * d.R + r) * d.H + h) * int64_t(d.N) + n] =
+                a.in.k[((last * d.R + r) * d.H + h) * int64_t(d.N) + n];
+        }
+        for (int p = threadIdx.x; p < d.P; p += blockDim.x)
+            a.st.v[bh * d.P + p] = a.in.x[last * a.in.xStride + int64_t(h) * d.P + p];
+    }
+}
+
+__global__ void phase3(ScanArgs a) {
+    extern __shared__ float sm[];
+    const detail::KDims& d = a.d;
+    const int c = blockIdx.x, h = blockIdx.y;
+    const int64_t b = blockIdx.z, t0 = int64_t(c) * a.Ck, PN = int64_t(d.P) * d.N;
+    const int RR = a.Ck * d.R, ldn = d.N + 1;
+    float* Ss = sm;
+    float* Qs = Ss + d.P * ldn;
+    float* cs = Qs + RR * ldn;
+    const int cnt = loadScalars(a, b, h, t0, cs, nullptr, nullptr);
+    const int rows = cnt * d.R;
+    const float* Sin = a.chunkStates + ((b * d.H + h) * a.nC + c) * PN;
+    for (int i = threadIdx.x; i < PN; i += blockDim.x) Ss[(i / d.N) * ldn + i % d.N] = Sin[i];
+    loadQK(a, a.in.q, b, h, t0, cnt, Qs);
+    __syncthreads();
+    for (int i = threadIdx.x; i < rows * d.P; i += blockDim.x) {
+        const int iq = i / d.P, p = i % d.P;
+        float acc = 0.0f;
+        for (int n = 0; n < d.N; ++n) acc += Ss[p * ldn + n] * Qs[iq * ldn + n];
+        const int64_t row = b * a.T + t0 + iq / d.R;
+        a.y[((row * d.R + iq % d.R) * d.H + h) * int64_t(d.P) + p] += expf(cs[iq / d.R]) * acc;
+    }
+}
+
+int maxSharedOptin() {
+    static int v = [] {
+        int dev = 0, n = 0;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+        return n;
+    }();
+    return v;
+}
+
+}  // namespace
+
+int ssm_chunk_tokens(const ops::Mamba3Dims& d) {
+    return chunkTokensFor(d.R);
+}
+
+int64_t ssm_chunk_scan_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T) {
+    const int64_t nC = (T + chunkTokensFor(d.R) - 1) / chunkTokensFor(d.R);
+    return batch * d.H * nC * (int64_t(d.P) * d.N + 1);
+}
+
+cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& in,
+                                   int64_t batch, int64_t T, float* y, const ops::SsmStateRef& st,
+                                   const ScanWorkspace& ws, cudaStream_t s) {
+    if (batch <= 0 || T <= 0) return cudaSuccess;
+    ScanArgs a{detail::kdims(dims), in, st, y, nullptr, nullptr, T, chunkTokensFor(dims.R), 0};
+    a.nC = int((T + a.Ck - 1) / a.Ck);
+    const int64_t PN = int64_t(dims.P) * dims.N;
+    if (ws.floats < batch * dims.H * a.nC * (PN + 1)) return cudaErrorInvalidValue;
+    a.chunkStates = ws.chunkStates;
+    a.chunkDecay = ws.chunkDecay;
+    const size_t b1 = size_t(phase1Floats(a.d, a.Ck)) * 4, b3 = size_t(phase3Floats(a.d, a.Ck)) * 4;
+    if (b1 > size_t(maxSharedOptin()) || b3 > size_t(maxSharedOptin()))
+        return cudaErrorInvalidValue;
+    cudaFuncSetAttribute(phase1, cudaFuncAttributeMaxDynamicSharedMemorySize, int(b1));
+    cudaFuncSetAttribute(phase3, cudaFuncAttributeMaxDynamicSharedMemorySize, int(b3));
+    const dim3 grid(unsigned(a.nC), unsigned(dims.H), unsigned(batch));
+    phase1<<<grid, 256, b1, s>>>(a);
+    phase2<<<dim3(detail::gridFor(PN, 256), unsigned(dims.H), unsigned(batch)), 256, 0, s>>>(a);
+    phase3<<<grid, 256, b3, s>>>(a);
+    return cudaGetLastError();
+}
+
+}  // namespace lectern::cuda

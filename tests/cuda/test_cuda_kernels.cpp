@@ -1,0 +1,197 @@
+// The row-wise CUDA ops against their CPU twins on fresh random inputs of ragged sizes:
+// embedding, rmsnorm, add_rmsnorm, linear (fp32, tf32, bf16), lm_head (last-row stride),
+// gated_mlp, mamba3_gate. Outputs poisoned with NaN, guard regions checked.
+// Tolerances (max|gpu − cpu| / max|cpu|), and why:
+//   exact copies 0; norms 1e-5 (fp32 sums on the GPU, double on the CPU: ~1e-7 measured
+//   scale, 100× margin); fp32 GEMM 1e-5 (sum order only, K <= 700); tf32 5e-3 (10-bit
+//   mantissa operands: ~5e-4 expected); bf16 2e-2 (8-bit mantissa operands, K up to 700).
+#include <cublas_v2.h>
+
+#include "cuda/cuda_ops.h"
+#include "cuda_test_util.h"
+#include "ops/add_rmsnorm.h"
+#include "ops/embedding.h"
+#include "ops/gated_mlp.h"
+#include "ops/linear.h"
+#include "ops/mamba3_gate.h"
+#include "ops/rmsnorm.h"
+#include "tensor_check.h"
+
+namespace lectern {
+namespace {
+
+using test::DevArray;
+
+constexpr int kRounds = 4;
+
+void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, double tol,
+               const std::string& what) {
+    ASSERT_EQ(gpu.size(), cpu.size());
+    const auto e = test::compareRel(gpu.data(), cpu.data(), gpu.size());
+    std::printf("  %-34s %s (tol %.0e)\n", what.c_str(), e.describe().c_str(), tol);
+    EXPECT_TRUE(e.within(tol)) << what << ": " << e.describe();
+}
+
+void sync() {
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+}
+
+TEST(CudaKernels, EmbeddingAndNorms) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t rows = 1 + int64_t(rng() % 97), D = 1 + int64_t(rng() % 700), V = 37;
+        std::printf("seed %llu rows=%lld D=%lld\n", (unsigned long long)seed, (long long)rows,
+                    (long long)D);
+        std::vector<int32_t> ids(static_cast<size_t>(rows));
+        for (auto& i : ids) i = int32_t(rng() % V);
+        const auto table = test::uniform(rng, size_t(V * D), -2, 2);
+        const auto w = test::uniform(rng, size_t(D), 0.5f, 1.5f);
+        const auto x = test::uniform(rng, size_t(rows * D), -3, 3);
+        const auto delta = test::uniform(rng, size_t(rows * D), -1, 1);
+        int32_t* dIds = nullptr;
+        cudaMalloc(&dIds, ids.size() * 4);
+        cudaMemcpy(dIds, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice);
+        DevArray dTable(table), dW(w), dX(x), dDelta(delta), out(size_t(rows * D));
+        std::vector<float> ref(size_t(rows * D));
+
+        cuda::embedding_forward(out.p(), dIds, rows, dTable.p(), D, nullptr);
+        sync();
+        cpu::embedding_forward(ref.data(), ids.data(), rows, table.data(), D);
+        expectRel(out.get(), ref, 0.0, "embedding");
+        EXPECT_TRUE(out.guardsIntact());
+
+        DevArray out2(size_t(rows * D));
+        cuda::rmsnorm_forward(out2.p(), dX.p(), dW.p(), rows, D, 1e-5f, nullptr);
+        sync();
+        cpu::rmsnorm_forward(ref.data(), x.data(), w.data(), rows, D, 1e-5f);
+        expectRel(out2.get(), ref, 1e-5, "rmsnorm");
+        EXPECT_TRUE(out2.guardsIntact());
+
+        for (bool withDelta : {false, true}) {
+            DevArray res(x), out3(size_t(rows * D));
+            std::vector<float> resRef = x;
+            cuda::add_rmsnorm_forward(out3.p(), res.p(), withDelta ? dDelta.p() : nullptr, dW.p(),
+                                      rows, D, 1e-5f, nullptr);
+            sync();
+            cpu::add_rmsnorm_forward(ref.data(), resRef.data(), withDelta ? delta.data() : nullptr,
+                                     w.data(), rows, D, 1e-5f);
+            expectRel(out3.get(), ref, 1e-5, withDelta ? "add_rmsnorm out" : "rmsnorm (no add)");
+            expectRel(res.get(), resRef, 1e-6, "add_rmsnorm residual");
+            EXPECT_TRUE(out3.guardsIntact() && res.guardsIntact());
+        }
+        cudaFree(dIds);
+    }
+}
+
+struct Gemm {
+    cublasHandle_t h = nullptr;
+    void* scratch = nullptr;
+    Gemm() {
+        EXPECT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+        cudaMalloc(&scratch, 64 << 20);
+    }
+    ~Gemm() {
+        cublasDestroy(h);
+        cudaFree(scratch);
+    }
+    cuda::GemmContext ctx(cuda::Precision p) { return {h, p, scratch, (64 << 20) / 2}; }
+};
+
+TEST(CudaKernels, LinearLmHeadMlp) {
+    Gemm gemm;
+    const struct {
+        cuda::Precision p;
+        double tol;
+        const char* name;
+    } modes[] = {{cuda::Precision::Fp32, 1e-5, "fp32"},
+                 {cuda::Precision::Tf32, 5e-3, "tf32"},
+                 {cuda::Precision::Bf16, 2e-2, "bf16"}};
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t rows = 1 + int64_t(rng() % 67), inF = 1 + int64_t(rng() % 700),
+                      outF = 1 + int64_t(rng() % 300), F = 128 * (1 + int64_t(rng() % 3));
+        std::printf("seed %llu rows=%lld in=%lld out=%lld F=%lld\n", (unsigned long long)seed,
+                    (long long)rows, (long long)inF, (long long)outF, (long long)F);
+        const auto x = test::uniform(rng, size_t(rows * inF), -1, 1);
+        const auto W = test::uniform(rng, size_t(outF * inF), -1, 1);
+        const auto fc1 = test::uniform(rng, size_t(2 * F * inF), -0.1f, 0.1f);
+        const auto fc2 = test::uniform(rng, size_t(inF * F), -0.1f, 0.1f);
+        DevArray dx(x), dW(W), dFc1(fc1), dFc2(fc2);
+        DevArray bW(W.size() / 2 + 1), bFc1(fc1.size() / 2 + 1), bFc2(fc2.size() / 2 + 1);
+        cuda::to_bf16(bW.p(), dW.p(), int64_t(W.size()), nullptr);
+        cuda::to_bf16(bFc1.p(), dFc1.p(), int64_t(fc1.size()), nullptr);
+        cuda::to_bf16(bFc2.p(), dFc2.p(), int64_t(fc2.size()), nullptr);
+        const cuda::DeviceMatrix mW{dW.p(), bW.p(), outF, inF};
+        const cuda::DeviceMatrix m1{dFc1.p(), bFc1.p(), 2 * F, inF}, m2{dFc2.p(), bFc2.p(), inF, F};
+        std::vector<float> ref(size_t(rows * outF)), refMlp(size_t(rows * inF)),
+            scratch(size_t(rows * 2 * F));
+        cpu::linear_forward(ref.data(), x.data(), W.data(), rows, inF, outF);
+        cpu::gated_mlp_forward(refMlp.data(), x.data(), fc1.data(), fc2.data(), scratch.data(),
+                               rows, inF, F);
+        for (const auto& m : modes) {
+            auto g = gemm.ctx(m.p);
+            DevArray out(size_t(rows * outF)), mlp(size_t(rows * inF)), sc(size_t(rows * 3 * F));
+            EXPECT_EQ(cuda::linear_forward(g, out.p(), dx.p(), inF, mW, rows, nullptr), 0);
+            EXPECT_EQ(cuda::gated_mlp_forward(g, mlp.p(), dx.p(), m1, m2, sc.p(), rows, nullptr),
+                      0);
+            sync();
+            expectRel(out.get(), ref, m.tol, std::string("linear ") + m.name);
+            expectRel(mlp.get(), refMlp, m.tol, std::string("gated_mlp ") + m.name);
+            EXPECT_TRUE(out.guardsIntact() && mlp.guardsIntact() && sc.guardsIntact());
+        }
+        // lm_head over the last row of each of `docs` documents (row stride T·inF).
+        const int64_t docs = 1 + rows % 3, T = rows / docs;
+        if (T == 0) continue;
+        auto g = gemm.ctx(cuda::Precision::Fp32);
+        DevArray last(size_t(docs * outF));
+        EXPECT_EQ(
+            cuda::lm_head_forward(g, last.p(), dx.p() + (T - 1) * inF, T * inF, mW, docs, nullptr),
+            0);
+        sync();
+        std::vector<float> want;
+        for (int64_t b = 0; b < docs; ++b)
+            want.insert(want.end(), ref.begin() + (b * T + T - 1) * outF,
+                        ref.begin() + (b * T + T) * outF);
+        expectRel(last.get(), want, 1e-5, "lm_head last rows");
+        EXPECT_TRUE(last.guardsIntact());
+    }
+}
+
+TEST(CudaKernels, Mamba3Gate) {
+    for (int round = 0; round < 2 * kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        ops::Mamba3Dims d;
+        d.H = 1 + int(rng() % 6);
+        d.P = int(8 << (rng() % 4));
+        d.R = round % 2 ? 1 + int(rng() % 4) : 1;
+        d.mimo = d.R > 1;
+        const bool norm = rng() % 2;
+        const int64_t T = 1 + int64_t(rng() % 90), zStride = d.dInner() + 7;
+        std::printf("seed %llu H=%d P=%d R=%d norm=%d T=%lld\n", (unsigned long long)seed, d.H, d.P,
+                    d.R, int(norm), (long long)T);
+        const size_t HRP = size_t(d.H) * d.R * d.P;
+        const auto y = test::uniform(rng, size_t(T) * d.R * d.H * d.P, -2, 2);
+        const auto z = test::uniform(rng, size_t(T * zStride), -3, 3);
+        const auto mz = test::uniform(rng, HRP, 0.5f, 1.5f),
+                   mo = test::uniform(rng, HRP, 0.5f, 1.5f);
+        const auto nw = test::uniform(rng, size_t(d.dInner()), 0.5f, 1.5f);
+        DevArray dy(y), dz(z), dmz(mz), dmo(mo), dnw(nw), out(size_t(T * d.dInner()));
+        const ops::Mamba3GateParams pg{d.mimo ? dmz.p() : nullptr, d.mimo ? dmo.p() : nullptr,
+                                       norm ? dnw.p() : nullptr};
+        const ops::Mamba3GateParams pc{d.mimo ? mz.data() : nullptr, d.mimo ? mo.data() : nullptr,
+                                       norm ? nw.data() : nullptr};
+        cuda::mamba3_gate_forward(d, pg, dy.p(), dz.p(), zStride, T, out.p(), nullptr);
+        sync();
+        std::vector<float> ref(size_t(T * d.dInner()));
+        cpu::mamba3_gate_forward(d, pc, y.data(), z.data(), zStride, T, ref.data());
+        expectRel(out.get(), ref, 1e-5, "mamba3_gate");
+        EXPECT_TRUE(out.guardsIntact());
+    }
+}
+
+}  // namespace
+}  // namespace lectern
