@@ -77,94 +77,123 @@ void PdfExtractor::release(std::unique_ptr<PdfWorkerProcess> worker) {
     if (idle_.size() < kMaxIdleWorkers) idle_.push_back(std::move(worker));
 }
 
-ExtractResult PdfExtractor::converse(PdfWorkerProcess& worker, const ExtractRequest& request,
-                                     const SegmentSink& sink, bool& reusable) {
-    ExtractResult result;
-    result.meta.mimeType = "application/pdf";
-    const std::string path = request.path.string();
-    const auto start = PdfWorkerProcess::Clock::now();
-    const auto deadline = request.timeoutSeconds > 0
-                              ? start + std::chrono::seconds(request.timeoutSeconds)
-                              : PdfWorkerProcess::Clock::time_point::max();
-    int64_t page = 0;
-    auto finish = [&](ExtractStatus status, std::string message) {
-        result.status = status;
-        result.message = std::move(message);
-        return result;
-    };
-    for (;;) {
-        pdfproto::Frame frame;
-        std::string error;
-        switch (worker.next(frame, deadline, request.cancel, error)) {
-            case PdfWorkerProcess::Wait::Frame:
-                break;
-            case PdfWorkerProcess::Wait::Timeout:
-                return finish(ExtractStatus::Timeout, "extraction timed out after " +
-                                                          std::to_string(request.timeoutSeconds) +
-                                                          " s " + describePage(page) + " of " +
-                                                          path);
-            case PdfWorkerProcess::Wait::Cancelled:
-                return finish(
-                    result.segmentCount > 0 ? ExtractStatus::Partial : ExtractStatus::Error,
-                    "extraction cancelled " + describePage(page) + " of " + path);
-            case PdfWorkerProcess::Wait::OverMemory:
-                return finish(ExtractStatus::MemoryLimit,
-                              "extractor exceeded its memory limit (" +
-                                  std::to_string(request.memoryLimitBytes >> 20) + " MiB) " +
-                                  describePage(page) + " of " + path);
-            case PdfWorkerProcess::Wait::ProtocolError:
-                return finish(ExtractStatus::Crashed, "extractor sent a malformed reply (" + error +
-                                                          ") " + describePage(page) + " of " +
-                                                          path);
-            case PdfWorkerProcess::Wait::Died: {
-                const auto ending = worker.terminate();
-                if (ending.outOfMemory) {
-                    return finish(ExtractStatus::MemoryLimit,
-                                  "extractor ran out of memory under its limit (" +
-                                      std::to_string(request.memoryLimitBytes >> 20) + " MiB) " +
-                                      describePage(page) + " of " + path);
-                }
-                const std::string how = ending.signal
-                                            ? "signal " + std::to_string(ending.signal)
-                                            : "exit code " + std::to_string(ending.exitCode);
-                return finish(ExtractStatus::Crashed, "extractor crashed (" + how + ") " +
-                                                          describePage(page) + " of " + path);
-            }
-        }
+// One document's exchange with a worker: frames in, a finished ExtractResult out.
+class Conversation {
+public:
+    Conversation(const ExtractRequest& request, const SegmentSink& sink)
+        : request_(request), sink_(sink), path_(request.path.string()) {
+        result_.meta.mimeType = "application/pdf";
+    }
+
+    // A frame that ends the document returns true (result() is then final).
+    bool onFrame(const pdfproto::Frame& frame, bool& reusable) {
+        using pdfproto::FrameType;
         Status bad;
-        if (frame.type == pdfproto::FrameType::PageStarted) {
+        if (frame.type == FrameType::PageStarted) {
             auto p = pdfproto::decodePage(frame.payload);
-            if (p) page = *p;
+            if (p) page_ = *p;
             bad = p.status();
-        } else if (frame.type == pdfproto::FrameType::Meta) {
+        } else if (frame.type == FrameType::Meta) {
             auto meta = pdfproto::decodeMeta(frame.payload);
-            if (meta) result.meta = std::move(*meta);
+            if (meta) result_.meta = std::move(*meta);
             bad = meta.status();
-        } else if (frame.type == pdfproto::FrameType::Segment) {
+        } else if (frame.type == FrameType::Segment) {
             auto segment = pdfproto::decodeSegment(frame.payload);
             if (segment) {
-                ++result.segmentCount;
-                if (!sink(std::move(*segment))) {
-                    return finish(ExtractStatus::Partial,
-                                  "extraction cancelled " + describePage(page) + " of " + path);
-                }
+                ++result_.segmentCount;
+                if (!sink_(std::move(*segment)))
+                    return finish(ExtractStatus::Partial, "extraction cancelled");
             }
             bad = segment.status();
-        } else if (frame.type == pdfproto::FrameType::Result) {
+        } else if (frame.type == FrameType::Result) {
             auto r = pdfproto::decodeResult(frame.payload);
             if (r) {
                 reusable = true;
-                result.replacedBytes = r->replacedBytes;
-                return finish(r->status, r->message);
+                result_.replacedBytes = r->replacedBytes;
+                result_.status = r->status;
+                result_.message = r->message;
+                return true;
             }
             bad = r.status();
         } else {
             bad = Status::error("unexpected frame type");
         }
-        if (!bad) {
-            return finish(ExtractStatus::Crashed,
-                          "extractor sent a malformed reply (" + bad.message() + ") of " + path);
+        return bad ? false
+                   : finish(ExtractStatus::Crashed,
+                            "extractor sent a malformed reply (" + bad.message() + ")");
+    }
+
+    // Any outcome of waiting other than a frame ends the document.
+    void onEnd(PdfWorkerProcess::Wait wait, PdfWorkerProcess& worker, const std::string& error) {
+        using Wait = PdfWorkerProcess::Wait;
+        const std::string limit = std::to_string(request_.memoryLimitBytes >> 20) + " MiB";
+        switch (wait) {
+            case Wait::Timeout:
+                finish(ExtractStatus::Timeout, "extraction timed out after " +
+                                                   std::to_string(request_.timeoutSeconds) + " s");
+                break;
+            case Wait::Cancelled:
+                finish(result_.segmentCount > 0 ? ExtractStatus::Partial : ExtractStatus::Error,
+                       "extraction cancelled");
+                break;
+            case Wait::OverMemory:
+                finish(ExtractStatus::MemoryLimit,
+                       "extractor exceeded its memory limit (" + limit + ")");
+                break;
+            case Wait::ProtocolError:
+                finish(ExtractStatus::Crashed, "extractor sent a malformed reply (" + error + ")");
+                break;
+            case Wait::Died:
+            case Wait::Frame: {
+                const auto ending = worker.terminate();
+                if (ending.outOfMemory) {
+                    finish(ExtractStatus::MemoryLimit,
+                           "extractor ran out of memory under its limit (" + limit + ")");
+                } else {
+                    finish(ExtractStatus::Crashed,
+                           "extractor crashed (" +
+                               (ending.signal ? "signal " + std::to_string(ending.signal)
+                                              : "exit code " + std::to_string(ending.exitCode)) +
+                               ")");
+                }
+                break;
+            }
         }
+    }
+
+    ExtractResult& result() { return result_; }
+
+private:
+    // Messages name what happened, where, and the file: "... at page 3 of /x/y.pdf".
+    bool finish(ExtractStatus status, const std::string& what) {
+        result_.status = status;
+        result_.message = what + " " + describePage(page_) + " of " + path_;
+        return true;
+    }
+
+    const ExtractRequest& request_;
+    const SegmentSink& sink_;
+    const std::string path_;
+    ExtractResult result_;
+    int64_t page_ = 0;
+};
+
+ExtractResult PdfExtractor::converse(PdfWorkerProcess& worker, const ExtractRequest& request,
+                                     const SegmentSink& sink, bool& reusable) {
+    const auto deadline =
+        request.timeoutSeconds > 0
+            ? PdfWorkerProcess::Clock::now() + std::chrono::seconds(request.timeoutSeconds)
+            : PdfWorkerProcess::Clock::time_point::max();
+    Conversation talk(request, sink);
+    for (;;) {
+        pdfproto::Frame frame;
+        std::string error;
+        const auto wait = worker.next(frame, deadline, request.cancel, error);
+        if (wait != PdfWorkerProcess::Wait::Frame) {
+            talk.onEnd(wait, worker, error);
+            return std::move(talk.result());
+        }
+        if (talk.onFrame(frame, reusable)) return std::move(talk.result());
     }
 }
 
