@@ -49,8 +49,9 @@ private:
 bool PdfExtractor::accepts(const std::filesystem::path& path, const std::string& head) const {
     std::string ext = path.extension().string();
     for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-    // Readers accept the header anywhere in the first KiB, so we sniff the same window.
-    return ext == ".pdf" || head.substr(0, 1024).find("%PDF-") != std::string::npos;
+    // Readers tolerate junk before the header, but sniffing only at offset 0 keeps source
+    // files that merely mention "%PDF-" (like our tests) with the text extractors.
+    return ext == ".pdf" || head.compare(0, 5, "%PDF-") == 0;
 }
 
 Expected<std::unique_ptr<PdfWorkerProcess>> PdfExtractor::acquire(int64_t memoryLimit) {

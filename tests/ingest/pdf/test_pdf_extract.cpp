@@ -34,7 +34,7 @@ TEST_F(PdfExtract, WorkerIsFound) {
 TEST_F(PdfExtract, AcceptsByExtensionOrMagic) {
     EXPECT_TRUE(extractor->accepts("a/report.PDF", ""));
     EXPECT_TRUE(extractor->accepts("a/noext", "%PDF-1.7\n"));
-    EXPECT_TRUE(extractor->accepts("a/noext", std::string(100, ' ') + "%PDF-1.4"));
+    EXPECT_FALSE(extractor->accepts("a/tool.cpp", "// writes \"%PDF-1.4\" headers"));
     EXPECT_FALSE(extractor->accepts("a/notes.txt", "hello"));
 }
 
