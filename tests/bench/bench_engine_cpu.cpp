@@ -2,7 +2,7 @@
 // ~25M-parameter configuration (random weights), the state size per document, and the
 // memory-bandwidth floor for decode (every weight and the whole state are streamed once
 // per decoded token; the floor is those bytes over the measured read bandwidth).
-// Usage: bench_engine_cpu [--prefill N] [--decode N] [--only NAME]
+// Usage: bench_engine_cpu [--prefill N] [--decode N] [--only NAME] [--golden DIR]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -49,7 +49,7 @@ double measureReadBandwidth() {
 struct Result {
     std::string name;
     lectern::ModelInfo info;
-    double prefillTps = 0, decodeTps = 0, floorTps = 0;
+    double prefillTps = 0, decodeTps = 0, floorTps = 0, decodeGBs = 0;
 };
 
 Result benchModel(const std::string& name, const lectern::Model& model, int prefillN, int decodeN,
@@ -72,9 +72,13 @@ Result benchModel(const std::string& name, const lectern::Model& model, int pref
     const auto t0 = Clock::now();
     for (int i = 0; i < decodeN; ++i) (void)s.step(toks[size_t(i) % toks.size()]);
     r.decodeTps = decodeN / secondsSince(t0);
-    // Bytes per decoded token: all fp32 weights once, the state read and written once.
-    const double bytes = double(r.info.parameterCount) * 4.0 + 2.0 * double(r.info.stateBytes);
+    // Bytes per decoded token: every fp32 weight once (an untied input embedding only
+    // contributes one row, so it is left out), the state read and written once.
+    const double embed = r.info.tiedEmbeddings ? 0.0 : double(r.info.vocabPadded) * r.info.dModel;
+    const double bytes =
+        (double(r.info.parameterCount) - embed) * 4.0 + 2.0 * double(r.info.stateBytes);
     r.floorTps = bandwidth / bytes;
+    r.decodeGBs = r.decodeTps * bytes / 1e9;
     return r;
 }
 
@@ -82,18 +86,19 @@ Result benchModel(const std::string& name, const lectern::Model& model, int pref
 
 int main(int argc, char** argv) {
     int prefillN = 4096, decodeN = 256;
-    std::string only;
+    std::string only, golden = LECTERN_GOLDEN_DIR;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--prefill")) prefillN = std::max(1, std::atoi(argv[i + 1]));
         if (!std::strcmp(argv[i], "--decode")) decodeN = std::max(1, std::atoi(argv[i + 1]));
         if (!std::strcmp(argv[i], "--only")) only = argv[i + 1];
+        if (!std::strcmp(argv[i], "--golden")) golden = argv[i + 1];
     }
     const double bw = measureReadBandwidth();
     std::printf("read bandwidth: %.2f GB/s\n", bw / 1e9);
     std::vector<Result> results;
     for (const char* name : {"siso_tiny", "siso_mlp_norm", "mimo_tiny", "mimo_norm"}) {
         if (!only.empty() && only != name) continue;
-        auto m = lectern::Model::load(std::string(LECTERN_GOLDEN_DIR) + "/" + name);
+        auto m = lectern::Model::load(golden + "/" + name);
         if (!m) {
             std::printf("%s: skipped (%s)\n", name, m.error().c_str());
             continue;
@@ -120,14 +125,14 @@ int main(int argc, char** argv) {
         std::filesystem::remove_all(dir);
     }
     std::printf(
-        "\n| model | params | state bytes | prefill tok/s (%d) | decode tok/s | decode floor tok/s "
-        "|\n",
+        "\n| model | params | state bytes | prefill tok/s (%d) | decode tok/s | decode GB/s "
+        "| decode floor tok/s |\n",
         prefillN);
-    std::printf("|---|---|---|---|---|---|\n");
+    std::printf("|---|---|---|---|---|---|---|\n");
     for (const Result& r : results) {
-        std::printf("| %s | %.2f M | %lld | %.0f | %.0f | %.0f |\n", r.name.c_str(),
+        std::printf("| %s | %.2f M | %lld | %.0f | %.0f | %.1f | %.0f |\n", r.name.c_str(),
                     double(r.info.parameterCount) / 1e6, (long long)r.info.stateBytes, r.prefillTps,
-                    r.decodeTps, r.floorTps);
+                    r.decodeTps, r.decodeGBs, r.floorTps);
     }
     return 0;
 }
