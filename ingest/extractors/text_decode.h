@@ -4,6 +4,8 @@
 // maximal invalid subpart (Unicode's "best practice", as in WHATWG) becomes one U+FFFD and
 // its bytes are counted; NUL characters are dropped and counted. No ICU call is handed
 // more than kMaxPiece bytes (< 2^31 UTF-16 units whatever the input size).
+// Detection sees only the first 64 KiB: a file that turns Latin-1 after that is decoded
+// as UTF-8 and its odd bytes are replaced and counted, never dropped silently.
 #pragma once
 
 #include <cstdint>
