@@ -82,7 +82,8 @@ std::vector<Piece> splitAdded(const TokenizerImpl& t, std::string_view s, bool n
 }
 
 // Normalized-phase added tokens, then the split regex and BPE, for valid UTF-8 text.
-void encodeValid(const TokenizerImpl& t, std::string_view text, std::vector<int32_t>& out) {
+void encodeValid(const TokenizerImpl& t, std::string_view text, BpeWorkspace& ws,
+                 std::vector<int32_t>& out) {
     const std::string norm = normalizeText(t.normalizers, text);
     std::vector<std::pair<size_t, size_t>> spans;
     for (const Piece& p : splitAdded(t, norm, true, true)) {
@@ -98,12 +99,13 @@ void encodeValid(const TokenizerImpl& t, std::string_view text, std::vector<int3
         }
         spans.clear();
         pretokenSplit(t.split, piece, spans);
-        for (const auto& [b, e] : spans) bpeEncodeWord(t, piece.substr(b, e - b), out);
+        for (const auto& [b, e] : spans) bpeEncodeWord(t, piece.substr(b, e - b), ws, out);
     }
 }
 
 // Splits a plain piece into valid UTF-8 runs and single invalid bytes.
-void encodePlain(const TokenizerImpl& t, std::string_view s, std::vector<int32_t>& out) {
+void encodePlain(const TokenizerImpl& t, std::string_view s, BpeWorkspace& ws,
+                 std::vector<int32_t>& out) {
     const auto* u = reinterpret_cast<const unsigned char*>(s.data());
     size_t runStart = 0;
     for (size_t i = 0; i < s.size();) {
@@ -113,11 +115,11 @@ void encodePlain(const TokenizerImpl& t, std::string_view s, std::vector<int32_t
             i += size_t(len);
             continue;
         }
-        if (i > runStart) encodeValid(t, s.substr(runStart, i - runStart), out);
+        if (i > runStart) encodeValid(t, s.substr(runStart, i - runStart), ws, out);
         out.push_back(t.byteToken[u[i]]);
         runStart = ++i;
     }
-    if (runStart < s.size()) encodeValid(t, s.substr(runStart), out);
+    if (runStart < s.size()) encodeValid(t, s.substr(runStart), ws, out);
 }
 
 }  // namespace
@@ -125,12 +127,13 @@ void encodePlain(const TokenizerImpl& t, std::string_view s, std::vector<int32_t
 std::vector<int32_t> Tokenizer::encode(std::string_view text, const EncodeOptions& options) const {
     const TokenizerImpl& t = *impl_;
     std::vector<int32_t> out;
+    BpeWorkspace ws;
     if (options.addSpecialTokens) out = t.prefixIds;
     for (const Piece& p : splitAdded(t, text, false, options.parseSpecialTokens)) {
         if (p.addedId >= 0) {
             out.push_back(p.addedId);
         } else {
-            encodePlain(t, text.substr(p.begin, p.end - p.begin), out);
+            encodePlain(t, text.substr(p.begin, p.end - p.begin), ws, out);
         }
     }
     if (options.addSpecialTokens) out.insert(out.end(), t.suffixIds.begin(), t.suffixIds.end());
@@ -147,21 +150,7 @@ Expected<std::string> Tokenizer::decode(const std::vector<int32_t>& ids, bool sk
                                  std::to_string(t.idToToken.size()));
         }
         if (skipSpecial && t.idIsSpecial[size_t(id)]) continue;
-        const std::string& tok = t.idToToken[size_t(id)];
-        // ByteLevel decoder: map each character back to its byte; a token with a character
-        // outside the map (an added token such as "<|endoftext|>" or "  ") is its own text.
-        std::string bytes;
-        const auto* u = reinterpret_cast<const unsigned char*>(tok.data());
-        bool mapped = true;
-        for (size_t i = 0; i < tok.size() && mapped;) {
-            char32_t c;
-            uint8_t b;
-            const int len = utf8Decode(u, i, tok.size(), &c);
-            mapped = len > 0 && byteLevelByte(c, &b);
-            if (mapped) bytes.push_back(char(b));
-            i += size_t(len > 0 ? len : 1);
-        }
-        out += mapped ? bytes : tok;
+        out += t.idBytes[size_t(id)];
     }
     return out;
 }

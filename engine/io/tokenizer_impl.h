@@ -46,15 +46,41 @@ struct TokenizerImpl {
     std::vector<AddedToken> added;
     std::array<std::vector<uint32_t>, 256> addedByFirstByte;  // indices, longest content first
     std::vector<int32_t> prefixIds, suffixIds;                // TemplateProcessing "single"
+    std::vector<std::string> idBytes;  // what decode() writes for each id (ByteLevel decoder)
 };
 
 // The GPT-2 byte <-> character map of the ByteLevel pre-tokenizer and decoder.
 char32_t byteLevelChar(uint8_t byte);
 bool byteLevelByte(char32_t c, uint8_t* byte);  // false for a character outside the map
 std::string byteLevelString(std::string_view bytes);
+// The ByteLevel decoder for one token: each character back to its byte; a token with a
+// character outside the map (an added token such as "<|endoftext|>" or "  ") is its text.
+std::string byteLevelDecode(std::string_view token);
+
+struct BpeSymbol {
+    int32_t id;
+    int32_t prev, next;  // -1 at the ends; a merged-away symbol has id -1
+};
+
+struct BpeCandidate {
+    int32_t rank, pos, left, right, result;
+    bool operator>(const BpeCandidate& o) const {
+        return rank != o.rank ? rank > o.rank : pos > o.pos;
+    }
+};
+
+// Scratch space for one encode() call: buffers reused across pre-tokens, and a cache of
+// words already encoded (running text repeats its words, so most pre-tokens hit it).
+struct BpeWorkspace {
+    std::vector<BpeSymbol> syms;
+    std::vector<BpeCandidate> heap;
+    std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;  // -> range in ids
+    std::vector<int32_t> cachedIds;
+};
 
 // BPE of one pre-token given as raw bytes; appends ids.
-void bpeEncodeWord(const TokenizerImpl& t, std::string_view bytes, std::vector<int32_t>& out);
+void bpeEncodeWord(const TokenizerImpl& t, std::string_view bytes, BpeWorkspace& ws,
+                   std::vector<int32_t>& out);
 
 // Splits valid UTF-8 text into pre-tokens with the model's split regex; appends [begin, end)
 // byte ranges covering the text.

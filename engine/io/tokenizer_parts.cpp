@@ -190,6 +190,8 @@ Status buildIdTable(TokenizerImpl& t, const TkError& err) {
     for (size_t id = 0; id < used.size(); ++id) {
         if (!used[id]) return err("no token has id " + std::to_string(id));
     }
+    t.idBytes.reserve(t.idToToken.size());
+    for (const std::string& token : t.idToToken) t.idBytes.push_back(byteLevelDecode(token));
     for (int b = 0; b < 256; ++b) {
         auto it = t.vocab.find(byteLevelString(std::string(1, char(b))));
         if (it == t.vocab.end()) return err("the byte-level vocab lacks byte " + std::to_string(b));
