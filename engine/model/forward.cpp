@@ -3,6 +3,7 @@
 // stream is fp32 (residual_in_fp32).
 #include <algorithm>
 
+#include "cpu/thread_budget.h"
 #include "model/model_impl.h"
 #include "ops/add_rmsnorm.h"
 #include "ops/embedding.h"
@@ -21,6 +22,7 @@ void ModelImpl::forward(DocumentState& state, const int32_t* ids, int64_t T, Sca
                         std::vector<std::vector<float>>* hidden) const {
     const int64_t D = cfg.dModel, V = cfg.vocabPadded(), F = cfg.mlpHidden();
     const float eps = cfg.normEps;
+    cpu::thread_budget_apply();  // CPU backend: use only the cores that are free now
     s.residual.resize(size_t(T * D));
     s.normed.resize(size_t(T * D));
     s.delta.resize(size_t(T * D));
