@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 
+#include "io/safetensors.h"
 #include "lectern/engine.h"
 #include "random_model.h"
 #include "tensor_check.h"
@@ -137,6 +138,108 @@ TEST(EngineProperties, ForkIsIndependentAndDeterministic) {
         EXPECT_TRUE(std::equal(parent.lastLogits().begin(), parent.lastLogits().end(),
                                child.lastLogits().begin()));
     }
+}
+
+}  // namespace
+}  // namespace lectern
+
+namespace lectern {
+namespace {
+
+// A prefill longer than one internal piece (2048 tokens) must equal the recurrent form,
+// report progress, and stop cleanly when cancelled.
+TEST(EngineProperties, LongPrefillPiecesProgressAndCancel) {
+    test::RandomModelSpec spec;
+    spec.dModel = 16;
+    spec.nLayer = 1;
+    spec.dState = 8;
+    spec.headdim = 8;
+    spec.chunk = 7;  // pieces are 2044 tokens: not a power of two
+    const std::string dir = test::makeTempDir("lectern-long");
+    ASSERT_TRUE(test::writeRandomModel(dir, spec, 11));
+    auto m = Model::load(dir);
+    std::filesystem::remove_all(dir);
+    ASSERT_TRUE(m) << m.error();
+    std::vector<int32_t> toks(4500);
+    for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t((i * 7919) % 256);
+    Session a = m->newSession(), b = m->newSession();
+    std::vector<int64_t> seen;
+    PrefillOptions oa;
+    oa.progress = [&](int64_t done, int64_t total) {
+        EXPECT_EQ(total, 4500);
+        seen.push_back(done);
+    };
+    ASSERT_TRUE(a.prefill(toks, oa));
+    EXPECT_EQ(seen, (std::vector<int64_t>{2044, 4088, 4500}));
+    PrefillOptions ob;
+    ob.form = ScanForm::Recurrent;
+    ASSERT_TRUE(b.prefill(toks, ob));
+    const auto e =
+        test::compareRel(a.lastLogits().data(), b.lastLogits().data(), a.lastLogits().size());
+    std::printf("  4500 tokens, chunked vs recurrent: last logits %s\n", e.describe().c_str());
+    EXPECT_TRUE(e.within(kTol));
+    expectStatesClose(a.state(), b.state(), "long");
+
+    std::atomic<bool> cancel{false};
+    PrefillOptions oc;
+    oc.cancel = &cancel;
+    oc.progress = [&](int64_t, int64_t) { cancel = true; };
+    Session c = m->newSession();
+    Status st = c.prefill(toks, oc);
+    EXPECT_FALSE(st);
+    EXPECT_NE(st.message().find("cancelled after 2044 of 4500"), std::string::npos) << st.message();
+    EXPECT_EQ(c.position(), 2044);  // the state holds exactly the tokens read
+}
+
+// bf16 and fp16 weights load and run (compute stays fp32); results track the fp32 model
+// within the weights' own rounding.
+TEST(EngineProperties, Bf16AndFp16WeightsLoad) {
+    test::RandomModelSpec spec;
+    auto w = test::randomWeights(spec, 5);
+    ASSERT_TRUE(w);
+    const std::string dir32 = test::makeTempDir("lectern-f32");
+    ASSERT_TRUE(test::writeRandomModel(dir32, spec, 5));
+    auto m32 = Model::load(dir32);
+    ASSERT_TRUE(m32) << m32.error();
+    Session ref = m32->newSession();
+    const std::vector<int32_t> toks = {1, 5, 9, 200, 3, 77, 42};
+    ASSERT_TRUE(ref.prefill(toks));
+    for (io::DType dt : {io::DType::BF16, io::DType::F16}) {
+        io::TensorMap half;
+        for (const auto& [name, t] : *w) {
+            auto f = t.toFloat32();
+            ASSERT_TRUE(f);
+            io::RawTensor h;
+            h.dtype = dt;
+            h.shape = t.shape;
+            h.bytes.resize(f->size() * 2);
+            for (size_t i = 0; i < f->size(); ++i) {
+                uint32_t bits;
+                std::memcpy(&bits, &(*f)[i], 4);
+                uint16_t v;
+                if (dt == io::DType::BF16) {
+                    v = uint16_t((bits + 0x7FFF + ((bits >> 16) & 1)) >>
+                                 16);  // round to nearest even
+                } else {
+                    const _Float16 x = _Float16((*f)[i]);
+                    std::memcpy(&v, &x, 2);
+                }
+                std::memcpy(&h.bytes[2 * i], &v, 2);
+            }
+            half[name] = std::move(h);
+        }
+        ASSERT_TRUE(io::safetensorsWrite(dir32 + "/model.safetensors", half));
+        auto m = Model::load(dir32);
+        ASSERT_TRUE(m) << m.error();
+        Session s = m->newSession();
+        ASSERT_TRUE(s.prefill(toks));
+        const auto e = test::compareRel(s.lastLogits().data(), ref.lastLogits().data(),
+                                        ref.lastLogits().size());
+        std::printf("  %s weights vs fp32: last logits %s\n", io::dtypeName(dt),
+                    e.describe().c_str());
+        EXPECT_TRUE(e.within(dt == io::DType::BF16 ? 5e-2 : 5e-3));  // weight rounding: 2^-8, 2^-11
+    }
+    std::filesystem::remove_all(dir32);
 }
 
 }  // namespace
