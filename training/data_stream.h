@@ -1,0 +1,41 @@
+// Token streams for training from plain files: without a tokenizer every byte is one
+// token (ids 0..255). Each file is one document, split by position into a training part
+// (the first 1 − valFraction of its bytes) and a validation part (the rest), so the two
+// never share text. Training windows of L tokens are drawn at seeded random offsets; the
+// stream's whole position is the RNG state plus the count drawn, saved in checkpoints so a
+// resumed run draws exactly the windows the uninterrupted run would have.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lectern/status.h"
+
+namespace lectern::train {
+
+class ByteDataStream {
+public:
+    static Expected<ByteDataStream> fromFiles(const std::vector<std::string>& paths,
+                                              double valFraction, uint64_t seed);
+    static ByteDataStream fromBytes(const std::string& bytes, double valFraction, uint64_t seed);
+
+    // B windows of L tokens each into out [B, L]; L must not exceed trainTokens().
+    void nextBatch(int64_t B, int64_t L, std::vector<int32_t>& out);
+    const std::vector<int32_t>& train() const { return train_; }
+    const std::vector<int32_t>& validation() const { return val_; }
+    int64_t drawn() const { return drawn_; }
+
+    // The position (RNG state and windows drawn) as text, and back.
+    std::string saveState() const;
+    Status loadState(const std::string& state);
+
+private:
+    void addDocument(const std::string& bytes, double valFraction);
+    std::vector<int32_t> train_, val_;
+    std::mt19937_64 rng_;
+    int64_t drawn_ = 0;
+};
+
+}  // namespace lectern::train

@@ -1,0 +1,203 @@
+// The training loop (trainer.h).
+#include "training/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "training/checkpoint.h"
+#include "training/model_train.h"
+#include "training/params.h"
+
+namespace lectern::train {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string formatEta(double seconds) {
+    char buf[32];
+    const long s = long(seconds);
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+    return buf;
+}
+
+struct Logger {
+    std::ofstream metrics;
+    bool progress;
+    void line(const json& j) {
+        metrics << j.dump() << '\n';
+        metrics.flush();
+    }
+    void show(int64_t step, int64_t total, double loss, double tps, double eta) {
+        if (!progress) return;
+        std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.0f tok/s  ETA %s   ", (long long)step,
+                     (long long)total, loss, tps, formatEta(eta).c_str());
+        std::fflush(stderr);
+    }
+};
+
+// One optimiser step's gradients (accumulated over o.accum micro-batches) into g; returns
+// the mean loss.
+double accumulate(TrainRun& run, const TrainOptions& o, model::ModelWeights& g,
+                  std::vector<int32_t>& ids) {
+    zero_grad(run.model.cfg, g);
+    const double count = double(o.batch) * double(o.seqLen - 1) * double(o.accum);
+    double sum = 0.0;
+    for (int64_t a = 0; a < o.accum; ++a) {
+        run.data.nextBatch(o.batch, o.seqLen, ids);
+        sum += loss_and_grads(run.model.cfg, run.model.w, ids.data(), o.batch, o.seqLen, &g,
+                              1.0 / count);
+    }
+    return sum / count;
+}
+
+Status checkValid(const TrainRun& run, const TrainOptions& o) {
+    if (run.model.cfg.vocabPadded() < 256)
+        return Status::error("byte-level training needs a vocabulary of at least 256 entries");
+    if (o.seqLen < 2 || o.batch < 1 || o.accum < 1 || o.steps < 1)
+        return Status::error("need --seq-len >= 2, --batch >= 1, accumulation >= 1, --steps >= 1");
+    if (int64_t(run.data.train().size()) < o.seqLen)
+        return Status::error("the training text has " + std::to_string(run.data.train().size()) +
+                             " tokens, fewer than --seq-len " + std::to_string(o.seqLen));
+    return Status::ok();
+}
+
+}  // namespace
+
+EvalResult evaluate(const model::ModelConfig& cfg, const model::ModelWeights& w,
+                    const std::vector<int32_t>& tokens, int64_t L, int64_t maxWindows) {
+    EvalResult r;
+    double sum = 0.0;
+    int64_t windows = 0;
+    for (size_t start = 0; start + size_t(L) <= tokens.size() && L >= 2; start += size_t(L)) {
+        if (maxWindows > 0 && windows >= maxWindows) break;
+        sum += loss_and_grads(cfg, w, tokens.data() + start, 1, L, nullptr, 1.0);
+        r.predicted += L - 1;
+        ++windows;
+    }
+    r.loss = r.predicted > 0 ? sum / double(r.predicted) : 0.0;
+    return r;
+}
+
+std::string trainerStateJson(const TrainOptions& o, const TrainRun& run) {
+    json j;
+    j["step"] = run.step;
+    j["data"] = run.data.saveState();
+    j["texts"] = run.texts;
+    j["options"] = {{"steps", o.steps},
+                    {"seq_len", o.seqLen},
+                    {"batch", o.batch},
+                    {"accum", o.accum},
+                    {"warmup", o.warmup},
+                    {"lr", o.lr},
+                    {"min_lr_ratio", o.minLrRatio},
+                    {"clip", o.clip},
+                    {"weight_decay", o.adamw.weightDecay},
+                    {"beta1", o.adamw.beta1},
+                    {"beta2", o.adamw.beta2},
+                    {"eps", o.adamw.eps},
+                    {"eval_every", o.evalEvery},
+                    {"eval_windows", o.evalWindows},
+                    {"checkpoint_every", o.checkpointEvery},
+                    {"seed", o.seed},
+                    {"val_fraction", o.valFraction}};
+    return j.dump(2) + "\n";
+}
+
+Status applyTrainerState(const std::string& text, TrainOptions& o, TrainRun& run, bool keepSteps) {
+    const json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("step") ||
+        !j["step"].is_number_integer() || !j.contains("data") || !j["data"].is_string() ||
+        !j.contains("options") || !j["options"].is_object())
+        return Status::error("trainer_state.json is malformed");
+    const json& op = j["options"];
+    auto num = [&](const char* key, auto& field) {
+        if (op.contains(key) && op[key].is_number())
+            field = op[key].get<std::decay_t<decltype(field)>>();
+    };
+    const int64_t steps = o.steps;
+    num("steps", o.steps), num("seq_len", o.seqLen), num("batch", o.batch), num("accum", o.accum);
+    num("warmup", o.warmup), num("lr", o.lr), num("min_lr_ratio", o.minLrRatio),
+        num("clip", o.clip);
+    num("weight_decay", o.adamw.weightDecay), num("beta1", o.adamw.beta1);
+    num("beta2", o.adamw.beta2), num("eps", o.adamw.eps), num("eval_every", o.evalEvery);
+    num("eval_windows", o.evalWindows), num("checkpoint_every", o.checkpointEvery),
+        num("seed", o.seed);
+    num("val_fraction", o.valFraction);
+    if (keepSteps) o.steps = steps;
+    run.step = j["step"].get<int64_t>();
+    if (j.contains("texts") && j["texts"].is_array())
+        for (const json& t : j["texts"])
+            if (t.is_string() && run.texts.size() < j["texts"].size()) run.texts.push_back(t);
+    return run.data.loadState(j["data"].get<std::string>());
+}
+
+Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
+    if (Status st = checkValid(run, o); !st) return st;
+    std::error_code ec;
+    std::filesystem::create_directories(o.outDir, ec);
+    if (ec) return Status::error(o.outDir + ": cannot create folder: " + ec.message());
+    Logger log{std::ofstream(o.outDir + "/metrics.jsonl", std::ios::app),
+               o.progress && ::isatty(2)};
+    if (!log.metrics) return Status::error(o.outDir + "/metrics.jsonl: cannot open");
+    const model::ModelConfig& cfg = run.model.cfg;
+    model::ModelWeights g = zerosLike(cfg);
+    std::vector<int32_t> ids;
+    TrainReport rep;
+    const auto t0 = Clock::now();
+    const int64_t first = run.step;
+    while (run.step < o.steps && (o.stopAfter <= 0 || run.step - first < o.stopAfter)) {
+        const int64_t step = run.step;
+        const double loss = accumulate(run, o, g, ids);
+        if (o.gradHook) o.gradHook(step, g);
+        const double norm = gradNorm(cfg, g);
+        run.step += 1;
+        json line{{"step", step + 1}, {"loss", loss}, {"grad_norm", norm}};
+        if (!std::isfinite(loss) || !std::isfinite(norm)) {
+            std::fprintf(stderr, "\nstep %lld: non-finite %s; update skipped\n",
+                         (long long)step + 1, std::isfinite(loss) ? "gradient" : "loss");
+            rep.skipped += 1;
+            line["skipped"] = true;
+            line["loss"] = nullptr, line["grad_norm"] = nullptr;  // JSON has no NaN
+            log.line(line);
+            continue;
+        }
+        if (o.clip > 0.0 && norm > o.clip) scaleGrads(cfg, g, float(o.clip / norm));
+        const double lr = lrAt(step, o.warmup, o.steps, o.lr, o.lr * o.minLrRatio);
+        adamw_update(cfg, o.adamw, lr, run.model.w, g, run.opt);
+        rep.lastLoss = loss;
+        rep.stepsDone += 1;
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        rep.tokensPerSecond =
+            double((run.step - first) * o.batch * o.seqLen * o.accum) / std::max(secs, 1e-9);
+        line["lr"] = lr;
+        line["tokens_per_s"] = rep.tokensPerSecond;
+        const bool last =
+            run.step == o.steps || (o.stopAfter > 0 && run.step - first == o.stopAfter);
+        if ((o.evalEvery > 0 && run.step % o.evalEvery == 0) || last) {
+            const EvalResult e =
+                evaluate(cfg, run.model.w, run.data.validation(), o.seqLen, o.evalWindows);
+            rep.valLoss = e.loss;
+            if (e.predicted > 0) line["val_loss"] = e.loss;
+        }
+        log.line(line);
+        const double eta = secs / double(run.step - first) * double(o.steps - run.step);
+        log.show(run.step, o.steps, loss, rep.tokensPerSecond, eta);
+        if ((o.checkpointEvery > 0 && run.step % o.checkpointEvery == 0) || last) {
+            Status st =
+                checkpointWrite(o.outDir, run.step, run.model, run.opt, trainerStateJson(o, run));
+            if (!st) return st;
+        }
+    }
+    if (log.progress) std::fprintf(stderr, "\n");
+    if (Status st = writeModelDir(o.outDir, run.model); !st) return st;
+    return rep;
+}
+
+}  // namespace lectern::train

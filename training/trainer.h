@@ -1,0 +1,66 @@
+// The training loop: batches from a ByteDataStream, loss and gradients (model_train.h),
+// gradient accumulation, a NaN guard (a non-finite loss or gradient: the step is reported
+// and skipped, weights and moments untouched), global-norm clipping, the warm-up + cosine
+// schedule, AdamW, periodic validation, atomic checkpoints, a JSON Lines metrics log and a
+// terminal progress line. Resuming from a checkpoint continues bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "training/data_stream.h"
+#include "training/model_io.h"
+#include "training/optim/adamw.h"
+
+namespace lectern::train {
+
+struct TrainOptions {
+    int64_t steps = 200, seqLen = 128, batch = 4, accum = 1, warmup = 20;
+    double lr = 3e-3, minLrRatio = 0.1, clip = 1.0;
+    double valFraction = 0.1;  // of each text file, its tail, held out for validation
+    AdamWConfig adamw;
+    int64_t evalEvery = 50, evalWindows = 16, checkpointEvery = 100;
+    uint64_t seed = 1;
+    std::string outDir;
+    bool progress = true;
+    // Tests: stop after this many steps of this run (0: run to `steps`), and a hook that
+    // sees each step's gradients before the guard (to inject a non-finite value).
+    int64_t stopAfter = 0;
+    std::function<void(int64_t step, model::ModelWeights& grads)> gradHook;
+};
+
+struct TrainReport {
+    int64_t stepsDone = 0, skipped = 0;
+    double lastLoss = 0.0, valLoss = 0.0;
+    double tokensPerSecond = 0.0;
+};
+
+struct EvalResult {
+    double loss = 0.0;      // mean nats per predicted token
+    int64_t predicted = 0;  // tokens predicted
+};
+
+// Consecutive windows of L tokens over `tokens`, each from a fresh state; at most
+// maxWindows of them (0: all).
+EvalResult evaluate(const model::ModelConfig& cfg, const model::ModelWeights& w,
+                    const std::vector<int32_t>& tokens, int64_t L, int64_t maxWindows);
+
+struct TrainRun {
+    TrainModel model;
+    AdamWState opt;
+    ByteDataStream data;
+    int64_t step = 0;                // the next step to take
+    std::vector<std::string> texts;  // recorded in checkpoints
+};
+
+// Runs steps run.step .. o.steps−1 (or o.stopAfter of them), writing into o.outDir.
+Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o);
+
+// trainer_state.json of a checkpoint, and its application to a run being resumed (the
+// options saved there replace o's, except steps when keepSteps).
+std::string trainerStateJson(const TrainOptions& o, const TrainRun& run);
+Status applyTrainerState(const std::string& json, TrainOptions& o, TrainRun& run, bool keepSteps);
+
+}  // namespace lectern::train
