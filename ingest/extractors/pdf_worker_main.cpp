@@ -3,6 +3,7 @@
 // after document, until its parent closes the socket. It runs under RLIMIT_AS (set here, before
 // any input is read) so that a PDF that makes Poppler allocate without bound fails this process
 // only; the parent turns a crash, a hang or exhausted memory into one document's status.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -58,7 +59,10 @@ void runTestHook(const std::string& hook, int64_t page) {
     const auto at = hook.find('@');
     if (at == std::string::npos || std::atoll(hook.c_str() + at + 1) != page) return;
     const std::string what = hook.substr(0, at);
-    if (what == "segv") raise(SIGSEGV);
+    if (what == "segv") {
+        signal(SIGSEGV, SIG_DFL);  // die by the signal itself, even where ASan installed a handler
+        raise(SIGSEGV);
+    }
     if (what == "hang") {
         for (;;) pause();
     }
@@ -72,11 +76,15 @@ void runTestHook(const std::string& hook, int64_t page) {
     }
 }
 
+// The protocol's own copy of the socket; fd 1 itself is pointed at stderr, so that a library
+// printing to stdout (Leptonica, Tesseract) cannot corrupt the frames.
+int protocolFd = 1;
+
 void send(pdfproto::FrameType type, const std::string& payload) {
     std::string frame;
     pdfproto::appendFrame(frame, type, payload);
     // A parent that went away (killed us for a timeout, say) ends this process too.
-    if (!pdfproto::writeAll(1, frame)) _exit(3);
+    if (!pdfproto::writeAll(protocolFd, frame)) _exit(3);
 }
 
 void serve(const pdfproto::WorkerRequest& request, PageOcr& ocr) {
@@ -111,6 +119,8 @@ int main(int argc, char** argv) {
         if (std::strncmp(argv[i], "--memory-limit=", 15) == 0)
             applyMemoryLimit(std::atoll(argv[i] + 15));
     }
+    protocolFd = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    if (protocolFd < 0 || dup2(2, 1) < 0) return 2;
     std::set_new_handler(exitOutOfMemory);
     pdfInitPoppler();
     PageOcr ocr;

@@ -178,7 +178,7 @@ PdfWorkerProcess::Ending PdfWorkerProcess::terminate() {
         }
         if (got == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    if (got == 0) {
+    if (got <= 0) {
         kill(pid_, SIGKILL);
         while ((got = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
         }
