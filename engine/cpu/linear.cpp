@@ -1,13 +1,10 @@
 // CPU reference for linear_forward (engine/ops/linear.h): OpenBLAS sgemm (sgemv for one
 // row). Threading is ours, not OpenBLAS's: OpenBLAS's own pthreads and the engine's
 // OpenMP threads fight over the cores (measured: decode 7x slower on 2 cores), so OpenBLAS
-// runs single-threaded and OpenMP splits the output columns into one slice per thread.
-// Each slice is an independent GEMM, so results do not depend on the thread count.
+// runs single-threaded and OpenMP hands out fixed blocks of output columns.
 #include "ops/linear.h"
 
 #include <cblas.h>
-#include <omp.h>
-
 #include <algorithm>
 #include <mutex>
 
@@ -38,21 +35,17 @@ void linear_forward(float* out, const float* in, const float* weight, int64_t ro
                     int64_t outF) {
     if (rows <= 0 || outF <= 0) return;
     blasSingleThreaded();
+    // Fixed blocks of output columns, whatever the thread count: every block is the same
+    // BLAS call on any machine and any load, so results are bit-identical across thread
+    // budgets (a fork continues exactly like its parent; NUM-3).
+    constexpr int64_t kBlock = 256;
+    const int64_t blocks = (outF + kBlock - 1) / kBlock;
     // Below ~64k multiply-adds a second thread costs more than it saves.
-    const bool parallel = rows * inF * outF >= (int64_t(1) << 16) && outF >= 32;
-    const int threads = parallel ? omp_get_max_threads() : 1;
-    if (threads <= 1) {
-        linearSlice(out, in, weight, rows, inF, outF, 0, outF);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        const int n = omp_get_num_threads(), i = omp_get_thread_num();
-        // Slices rounded to 16 columns so each thread's writes stay on its own cache lines.
-        const int64_t per = (outF + n - 1) / n;
-        const int64_t step = (per + 15) / 16 * 16;
-        const int64_t j0 = std::min(outF, i * step), j1 = std::min(outF, j0 + step);
-        if (j1 > j0) linearSlice(out, in, weight, rows, inF, outF, j0, j1);
+    const bool parallel = blocks > 1 && rows * inF * outF >= (int64_t(1) << 16);
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t j0 = b * kBlock, j1 = std::min(outF, j0 + kBlock);
+        linearSlice(out, in, weight, rows, inF, outF, j0, j1);
     }
 }
 
