@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -45,7 +46,9 @@ Expected<AdamWState> readOptimizer(const fs::path& path, const model::ModelConfi
     AdamWState s = adamwInit(cfg);
     auto it = file->metadata.find("step");
     if (it == file->metadata.end()) return Status::error(path.string() + ": no 'step' metadata");
-    s.step = std::stoll(it->second);
+    const char* b = it->second.data();
+    if (std::from_chars(b, b + it->second.size(), s.step).ec != std::errc() || s.step < 0)
+        return Status::error(path.string() + ": bad 'step' metadata '" + it->second + "'");
     for (auto [prefix, w] : {std::pair{"m.", &s.m}, std::pair{"v.", &s.v}}) {
         for (NamedTensor& n : namedParams(cfg, *w)) {
             auto t = file->tensors.find(prefix + n.name);
