@@ -83,6 +83,14 @@ TEST_F(Records, CsvUnbalancedQuoteAtEofIsPartialNamingTheLine) {
     EXPECT_NE(got.allText().find("1 | 2\n"), std::string::npos);
 }
 
+TEST_F(Records, CsvDelimiterIsSniffedAndTsvUsesTabs) {
+    writeFile(inputs / "semi.csv", "a;b;c\n1;\"x;y\";3\n");
+    writeFile(inputs / "t.tsv", "a\tb,c\n1\t2,3\n");
+    CsvExtractor ex;
+    EXPECT_EQ(runExtractor(ex, inputs / "semi.csv").allText(), "a | b | c\n1 | x;y | 3\n");
+    EXPECT_EQ(runExtractor(ex, inputs / "t.tsv").allText(), "a | b,c\n1 | 2,3\n");
+}
+
 TEST_F(Records, CsvWithOneHundredThousandColumns) {
     std::string header, row;
     for (int i = 0; i < 100000; ++i) {

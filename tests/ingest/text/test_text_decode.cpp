@@ -116,6 +116,19 @@ TEST(TextDecode, Utf16BomsAndLoneSurrogate) {
     EXPECT_EQ(stats.replacementChars, 1);
 }
 
+TEST(TextDecode, Utf16WithoutBomIsDetectedByItsNuls) {
+    std::string le;
+    for (char c : std::string("plain ascii text in UTF-16, no byte-order mark\n")) {
+        le += c;
+        le += '\0';
+    }
+    DecodeStats stats;
+    EXPECT_EQ(decodeInPieces(le, 7, &stats), "plain ascii text in UTF-16, no byte-order mark\n");
+    EXPECT_EQ(stats.charset, "UTF-16LE");
+    EXPECT_FALSE(stats.bom);
+    EXPECT_EQ(stats.nulChars, 0);
+}
+
 TEST(TextDecode, Utf8BomIsRemovedAndNulsDropped) {
     DecodeStats stats;
     EXPECT_EQ(decodeInPieces(std::string("\xEF\xBB\xBF"

@@ -113,6 +113,13 @@ TEST(Walker, MatchesGitLsFilesOnAFreshRepository) {
     const WalkEntry* build = find(entries, "build");
     ASSERT_NE(build, nullptr);
     EXPECT_EQ(build->status, EntryStatus::Skipped);
+    // A root inside the work tree applies the same rules, relative to that folder.
+    std::set<std::string> srcTruth;
+    for (const auto& f : truth) {
+        if (f.rfind("src/", 0) == 0) srcTruth.insert(f.substr(4));
+    }
+    EXPECT_EQ(listedFiles(walkAll(r / "src")), srcTruth);
+    EXPECT_FALSE(srcTruth.empty());
     // Skip rules are configurable: with none, build/ and node_modules/ are walked.
     WalkOptions all;
     all.skipDirs.clear();
