@@ -1,6 +1,10 @@
 // RAII wrappers over the SQLite C API; see sqlite_db.h.
 #include "sqlite_db.h"
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
 #include <cerrno>
 #include <utility>
 
@@ -8,11 +12,39 @@
 
 namespace lectern::store {
 
+namespace {
+
+// SQLite reports ENOSPC/EFBIG as SQLITE_FULL only for short writes and otherwise as
+// SQLITE_IOERR_WRITE with an errno that is often lost by then, so look at the disk: a
+// nearly full file system, or the database or its WAL at the RLIMIT_FSIZE limit.
+bool outOfSpace(const std::string& path) {
+    const std::filesystem::path file(path);
+    struct statvfs fs = {};
+    if (statvfs(file.parent_path().c_str(), &fs) == 0 &&
+        uint64_t(fs.f_bavail) * fs.f_frsize < (uint64_t(4) << 20)) {
+        return true;
+    }
+    struct rlimit limit = {};
+    if (getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return false;
+    for (const std::string& name : {path, path + "-wal", path + "-journal"}) {
+        struct stat st = {};
+        if (stat(name.c_str(), &st) == 0 && uint64_t(st.st_size) + (1 << 16) >= limit.rlim_cur) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
 Status sqliteError(sqlite3* db, int rc, const std::string& path, std::string_view doing) {
     const int primary = rc & 0xff;
     const int sysErrno = db ? sqlite3_system_errno(db) : 0;
+    const bool writeFailed = rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_FSYNC ||
+                             rc == SQLITE_IOERR_TRUNCATE || rc == SQLITE_IOERR_SHMSIZE;
     if (primary == SQLITE_FULL ||
-        (primary == SQLITE_IOERR && (sysErrno == ENOSPC || sysErrno == EFBIG))) {
+        (primary == SQLITE_IOERR && (sysErrno == ENOSPC || sysErrno == EFBIG)) ||
+        (writeFailed && outOfSpace(path))) {
         return Status::error("disk full while writing " + path);
     }
     std::string message = "store " + path + ": ";

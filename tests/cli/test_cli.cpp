@@ -101,8 +101,8 @@ TEST_F(CliTest, TextOutputShowsLocationAndHighlight) {
 
 TEST_F(CliTest, FailedDocumentsGiveExitThreeAndAppearInStatus) {
     writeFile(dir.path() / "in" / "good.txt", "fine words\n");
-    std::string binary(2048, '\0');
-    for (size_t i = 0; i < binary.size(); ++i) binary[i] = char(i * 31);
+    std::string binary("\x7f" "ELF\x02\x01\x01", 7);  // an executable posing as text
+    binary.resize(2048, '\0');
     writeFile(dir.path() / "in" / "bad.txt", binary);
     ChildResult r = run({"ingest", (dir.path() / "in").string(), "--collection", "mixed"});
     EXPECT_EQ(r.exitCode, 3) << r.out << r.err;

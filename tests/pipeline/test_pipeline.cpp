@@ -94,7 +94,7 @@ TEST_F(PipelineTest, IncrementalRunsSkipReplaceAndRemove) {
     writeFile(corpus / "b.md", "# Bravo\n\nrewritten paragraph, longer than before\n");
     fs::remove(corpus / "sub" / "c.log");
     IngestSummary third = ingest();
-    EXPECT_EQ(third.unchanged, 2);
+    EXPECT_EQ(third.unchanged, 1);  // a.txt: new mtime, same hash
     EXPECT_EQ(third.updated, 1);
     EXPECT_EQ(third.removed, 1);
     EXPECT_TRUE(find("original").empty());
@@ -116,13 +116,16 @@ TEST_F(PipelineTest, IdenticalFilesShareContent) {
 
 TEST_F(PipelineTest, BadFilesAreRecordedAndTheRestIngested) {
     writeFile(corpus / "good.txt", "good document\n");
-    std::string binary(4096, '\0');
-    for (size_t i = 0; i < binary.size(); ++i) binary[i] = char((i * 7919) & 0xff);
+    std::string binary("\x7f" "ELF\x02\x01\x01", 7);  // an executable posing as text
+    binary.resize(4096, '\0');
+    for (size_t i = 64; i < binary.size(); i += 3) binary[i] = char((i * 7919) & 0xff);
     writeFile(corpus / "fake.txt", binary);
     writeFile(corpus / "broken.pdf", "%PDF-1.4\n1 0 obj\n<< /Type /Catalog");
     fs::create_symlink("loop-b", corpus / "loop-a");
     fs::create_symlink("loop-a", corpus / "loop-b");
-    writeFile(corpus / "invalid.txt", "caf\xe9 ok \xff\xfe end\n");
+    std::string invalid;
+    for (int i = 0; i < 5; ++i) invalid += "naïve café résumé — ok ";
+    writeFile(corpus / "invalid.txt", invalid + "\xff\xfe end\n");
     IngestSummary summary = ingest();
     EXPECT_GE(summary.failed, 2);  // the binary and the broken PDF at least
     EXPECT_EQ(find("good"), (Names{"good.txt"}));

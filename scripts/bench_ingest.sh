@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Ingest and search benchmark (a benchmark, not a test: it prints numbers, asserts none).
+# Ingests a large real source tree into a scratch store and reports files/s and MB/s,
+# then the median latency of `lectern-cli search` over a set of queries.
+#
+# Tree: the Linux kernel from Debian's linux-source package when installed (or with
+# INSTALL_LINUX_SOURCE=1), extracted once under $BENCH_DIR; otherwise /usr/include plus
+# /usr/share/doc (say which in the notes). Override with TREE=/some/dir.
+# Usage: scripts/bench_ingest.sh [build-dir]      (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+cli=$build/app/lectern-cli
+[ -x "$cli" ] || { echo "no $cli: build first (cmake --build $build --target lectern-cli)"; exit 1; }
+BENCH_DIR=${BENCH_DIR:-/tmp/lectern-bench}
+mkdir -p "$BENCH_DIR"
+
+if [ -z "${TREE:-}" ]; then
+    if [ "${INSTALL_LINUX_SOURCE:-0}" = 1 ] && ! ls /usr/src/linux-source-*.tar.xz >/dev/null 2>&1; then
+        apt-get install -y -q --no-install-recommends linux-source >/dev/null
+    fi
+    tarball=$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort | tail -1 || true)
+    if [ -n "$tarball" ]; then
+        name=$(basename "$tarball" .tar.xz)
+        if [ ! -d "$BENCH_DIR/$name" ]; then
+            echo "extracting $tarball into $BENCH_DIR"
+            tar -C "$BENCH_DIR" -xf "$tarball"
+        fi
+        TREE="$BENCH_DIR/$name"
+    fi
+fi
+trees=(${TREE:-/usr/include /usr/share/doc})
+
+store="$BENCH_DIR/store"
+rm -rf "$store"
+echo "== tree: ${trees[*]}"
+echo "== files: $(find "${trees[@]}" -type f | wc -l), bytes: $(du -sbc "${trees[@]}" | tail -1 | cut -f1)"
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== date: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
+
+start=$(date +%s.%N)
+set +e
+"$cli" --store "$store" ingest "${trees[@]}" --collection bench
+rc=$?
+set -e
+end=$(date +%s.%N)
+echo "== ingest exit code $rc (3 = finished, some files failed), wall $(echo "$end - $start" | bc) s"
+echo "== store size: $(du -sh "$store" | cut -f1)"
+
+# Second run: everything unchanged (the incremental path).
+start=$(date +%s.%N)
+"$cli" --store "$store" ingest "${trees[@]}" --collection bench >/dev/null || true
+end=$(date +%s.%N)
+echo "== unchanged re-run wall $(echo "$end - $start" | bc) s"
+
+queries=(timeout mutex "memory barrier" spinlock interrupt license printf "error handling"
+         allocate socket deadlock "page fault" scheduler buffer overflow checksum)
+times=()
+for round in 1 2 3; do
+    for q in "${queries[@]}"; do
+        s=$(date +%s%N)
+        "$cli" --store "$store" search "$q" --collection bench --limit 10 >/dev/null
+        e=$(date +%s%N)
+        times+=($(( (e - s) / 1000 )))
+    done
+done
+sorted=($(printf '%s\n' "${times[@]}" | sort -n))
+n=${#sorted[@]}
+echo "== search: ${n} runs of ${#queries[@]} queries (process start included)"
+echo "   median $(echo "scale=1; ${sorted[$((n / 2))]} / 1000" | bc) ms," \
+     "p90 $(echo "scale=1; ${sorted[$((n * 9 / 10))]} / 1000" | bc) ms," \
+     "max $(echo "scale=1; ${sorted[$((n - 1))]} / 1000" | bc) ms"
