@@ -50,6 +50,72 @@ bool isFence(std::string_view line) {
     return line.substr(i, 3) == "```" || line.substr(i, 3) == "~~~";
 }
 
+// "===" or "---" under a paragraph line makes that line a heading (setext).
+bool setextUnderline(std::string_view line) {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    size_t i = 0;
+    while (i < line.size() && i < 3 && line[i] == ' ') ++i;
+    line.remove_prefix(i);
+    if (line.empty() || (line[0] != '=' && line[0] != '-')) return false;
+    return line.find_first_not_of(line[0]) == std::string_view::npos;
+}
+
+// Splits Markdown into sections at ATX and setext headings, outside fenced code. One short
+// whole line is held back so that a setext underline can still make it a heading.
+class MarkdownSections {
+public:
+    MarkdownSections(SegmentBuilder& out, std::string firstLabel) : out_(out) {
+        out_.setSection(std::move(firstLabel), section_);
+    }
+    bool add(std::string_view text, int64_t line, bool endsLine) {
+        if (!endsLine || text.size() >= 4096) {  // pieces of long lines are never headings
+            return flushHeld() && out_.add(text, line, endsLine);
+        }
+        std::string title;
+        if (held_ && !inFence_ && setextUnderline(text) &&
+            heldText_.find_first_not_of(" \t") != std::string::npos) {
+            std::string_view t = heldText_;
+            while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+            if (!startSection((text.find('=') != std::string_view::npos ? "# " : "## ") +
+                              std::string(t.substr(0, utf8CutPoint(t, 200))))) {
+                return false;
+            }
+            return flushHeld() && out_.add(text, line, true);
+        }
+        if (!flushHeld()) return false;
+        if (isFence(text)) {
+            inFence_ = !inFence_;
+            return out_.add(text, line, true);
+        }
+        if (!inFence_ && atxHeading(text, &title)) {
+            return startSection(title) && out_.add(text, line, true);
+        }
+        held_ = true;
+        heldText_.assign(text);
+        heldLine_ = line;
+        return true;
+    }
+    bool finish() { return flushHeld(); }
+
+private:
+    bool startSection(std::string title) {
+        if (!out_.flush()) return false;
+        out_.setSection(std::move(title), ++section_);
+        return true;
+    }
+    bool flushHeld() {
+        if (!held_) return true;
+        held_ = false;
+        return out_.add(heldText_, heldLine_, true);
+    }
+
+    SegmentBuilder& out_;
+    int64_t section_ = 1;
+    bool inFence_ = false, held_ = false;
+    std::string heldText_;
+    int64_t heldLine_ = 0;
+};
+
 }  // namespace
 
 bool isMarkdownPath(const std::filesystem::path& path) {
@@ -70,20 +136,11 @@ ExtractResult TextExtractor::extract(const ExtractRequest& request, const Segmen
     const bool markdown = isMarkdownPath(request.path);
     result.meta.mimeType = markdown ? "text/markdown" : "text/plain";
     SegmentBuilder builder(sink, markdown ? SegmentKind::Section : SegmentKind::Lines);
-    int64_t section = 1;
-    bool inFence = false;
-    if (markdown) builder.setSection(request.path.filename().string(), section);
+    // File names may be any bytes; a label must be valid UTF-8.
+    MarkdownSections sections(builder,
+                              decodeToUtf8(request.path.filename().string(), nullptr, "UTF-8"));
     LineSplitter lines([&](std::string_view text, int64_t line, bool endsLine) {
-        std::string title;
-        // Only whole lines can be headings; a piece of a long line never is.
-        if (markdown && endsLine && text.size() < 4096) {
-            if (isFence(text)) inFence = !inFence;
-            if (!inFence && atxHeading(text, &title)) {
-                if (!builder.flush()) return false;
-                builder.setSection(title, ++section);
-            }
-        }
-        return builder.add(text, line, endsLine);
+        return markdown ? sections.add(text, line, endsLine) : builder.add(text, line, endsLine);
     });
     const bool ok =
         streamDecoded(request, result, [&](std::string_view text) { return lines.feed(text); });
@@ -96,6 +153,7 @@ ExtractResult TextExtractor::extract(const ExtractRequest& request, const Segmen
         return result;
     }
     lines.finish();
+    if (markdown) sections.finish();
     builder.flush();
     result.segmentCount = builder.segments();
     result.meta.extra["lines"] = std::to_string(lines.lines());

@@ -166,6 +166,18 @@ TEST(TextExtract, MarkdownHeadingsLabelSections) {
     EXPECT_EQ(got.segments[2].label, "## Part two");
     EXPECT_EQ(got.segments[2].kind, SegmentKind::Section);
     EXPECT_EQ(got.segments[2].ordinal, 3);
+
+    // Setext headings ("Title" over "===" / "---"); "---" after a blank line is a rule.
+    writeFile(dir / "setext.md",
+              "Intro line\n\nBig Title\n=========\nbody\n\n---\nSmall\n---\nend");
+    const auto setext = runExtractor(ex, dir / "setext.md");
+    ASSERT_EQ(setext.segments.size(), 3u);
+    EXPECT_EQ(setext.segments[1].label, "# Big Title");
+    EXPECT_EQ(setext.segments[1].lineStart, 3);
+    EXPECT_EQ(setext.segments[1].lineEnd, 7);
+    EXPECT_EQ(setext.segments[2].label, "## Small");
+    EXPECT_EQ(setext.segments[2].lineStart, 8);
+    EXPECT_EQ(setext.segments[2].text, "Small\n---\nend\n");
 }
 
 TEST(TextExtract, SourceKeepsLanguageAndExactLineRanges) {
