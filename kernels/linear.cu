@@ -28,7 +28,12 @@ int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, co
                    int64_t rows, cudaStream_t s) {
     if (rows <= 0 || W.rows <= 0) return 0;
     const float one = 1.0f, zero = 0.0f;
-    cublasSetStream(g.handle, s);
+    // cublasSetStream resets the workspace to cuBLAS's own pool, so only call it when the
+    // stream really changes (the model's context binds its stream and workspace once;
+    // graph capture must not allocate).
+    cudaStream_t cur = nullptr;
+    cublasGetStream(g.handle, &cur);
+    if (cur != s) cublasSetStream(g.handle, s);
     const int m = int(W.rows), n = int(rows), k = int(W.cols);
     if (g.precision == Precision::Bf16 && W.bf16 != nullptr) {
         if (rows * W.cols > g.bf16ScratchElems) return int(CUBLAS_STATUS_INVALID_VALUE);

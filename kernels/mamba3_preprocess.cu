@@ -16,9 +16,11 @@ __device__ float heavyTailF(float u) {
     return u >= 0.0f ? 1.0f + u : 1.0f / (1.0f - u);
 }
 
-// Row `j` of the 2·R·G source rows: j < R·G are C rows (-> q), the rest B rows (-> k).
+// Row `j` of the 2·R·G source rows (j < R·G: C rows -> q, the rest B rows -> k), written
+// to head `hh` of its group. One warp per (row, head) so that all warps share the
+// broadcast; the N-long norm is recomputed per head (cheap, and the row stays in L1).
 __device__ void normRow(const detail::KDims& d, const ops::Mamba3PreprocessParams& p,
-                        const float* projRow, int j, float* q, float* k) {
+                        const float* projRow, int j, int hh, float* q, float* k) {
     const int RG = d.R * d.G, lane = threadIdx.x & 31;
     const bool isC = j < RG;
     const int rg = isC ? j : j - RG, r = rg / d.G, g = rg % d.G;
@@ -30,13 +32,10 @@ __device__ void normRow(const detail::KDims& d, const ops::Mamba3PreprocessParam
     const float* bias = isC ? p.cBias : p.bBias;
     float* dst = isC ? q : k;
     const int hpg = d.H / d.G;
-    for (int n = lane; n < d.N; n += 32) {
-        const float v = src[n] * scale * normW[n];
-        for (int hh = 0; hh < hpg; ++hh) {
-            const int h = g * hpg + hh;
-            dst[(int64_t(r) * d.H + h) * d.N + n] = v + bias[(int64_t(h) * d.R + r) * d.N + n];
-        }
-    }
+    const int h = g * hpg + hh;
+    for (int n = lane; n < d.N; n += 32)
+        dst[(int64_t(r) * d.H + h) * d.N + n] =
+            src[n] * scale * normW[n] + bias[(int64_t(h) * d.R + r) * d.N + n];
 }
 
 __global__ void preprocessKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* proj,
@@ -46,8 +45,9 @@ __global__ void preprocessKernel(detail::KDims d, ops::Mamba3PreprocessParams p,
     const float* row = proj + t * d.dInProj;
     const int64_t qkStride = int64_t(d.R) * d.H * d.N;
     const int warp = threadIdx.x >> 5, nWarps = blockDim.x >> 5;
-    for (int j = warp; j < 2 * d.R * d.G; j += nWarps)
-        normRow(d, p, row, j, q + t * qkStride, k + t * qkStride);
+    const int hpg = d.H / d.G;
+    for (int w = warp; w < 2 * d.R * d.G * hpg; w += nWarps)
+        normRow(d, p, row, w / hpg, w % hpg, q + t * qkStride, k + t * qkStride);
     for (int i = threadIdx.x; i < d.H * (1 + d.A); i += blockDim.x) {
         const int h = i % d.H, a = i / d.H - 1;  // a == -1: the scalars of head h
         const float dth = softplusF(row[d.offDt + h] + p.dtBias[h]);

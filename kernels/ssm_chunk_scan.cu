@@ -78,6 +78,50 @@ __device__ float upX(const ScanArgs& a, const float* xRow, int h, int r, int p) 
     return a.in.mimoX ? v * a.in.mimoX[(int64_t(h) * a.d.R + r) * a.d.P + p] : v;
 }
 
+// C(i, j) = Σ_k A(i, k)·B(k, j) over shared memory, i < M, j < Nc, k < K, with
+// A(i, k) = A[i·ai + k·ak] and B(k, j) = B[k·bk + j·bj]. The 256 threads form a 16×16
+// grid; each computes a 4×4 micro-tile of every 64×64 macro tile (rows ty + 16a, columns
+// tx + 16b), so each k costs 8 shared loads for 16 FMAs. Indices past M / Nc are clamped
+// for the loads and skipped for the stores; epi(i, j, value) stores.
+template <class Epi>
+__device__ void tileGemm(int M, int Nc, int K, const float* A, int ai, int ak, const float* B,
+                         int bk, int bj, Epi epi) {
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+    for (int i0 = 0; i0 < M; i0 += 64) {
+        for (int j0 = 0; j0 < Nc; j0 += 64) {
+            float acc[4][4];
+            const float* ap[4];
+            const float* bp[4];
+#pragma unroll
+            for (int a = 0; a < 4; ++a) {
+                ap[a] = A + min(i0 + ty + 16 * a, M - 1) * ai;
+                bp[a] = B + min(j0 + tx + 16 * a, Nc - 1) * bj;
+#pragma unroll
+                for (int b = 0; b < 4; ++b) acc[a][b] = 0.0f;
+            }
+            for (int k = 0; k < K; ++k) {
+                float av[4], bv[4];
+#pragma unroll
+                for (int a = 0; a < 4; ++a) {
+                    av[a] = ap[a][k * ak];
+                    bv[a] = bp[a][k * bk];
+                }
+#pragma unroll
+                for (int a = 0; a < 4; ++a)
+#pragma unroll
+                    for (int b = 0; b < 4; ++b) acc[a][b] += av[a] * bv[b];
+            }
+#pragma unroll
+            for (int a = 0; a < 4; ++a)
+#pragma unroll
+                for (int b = 0; b < 4; ++b) {
+                    const int i = i0 + ty + 16 * a, j = j0 + tx + 16 * b;
+                    if (i < M && j < Nc) epi(i, j, acc[a][b]);
+                }
+        }
+    }
+}
+
 __global__ void phase1(ScanArgs a) {
     extern __shared__ float sm[];
     const detail::KDims& d = a.d;
@@ -123,40 +167,41 @@ __global__ void phase1(ScanArgs a) {
     }
     __syncthreads();
     const float pend = (1.0f - trS[0]) * dtS[0], csLast = cs[cnt - 1];
-    for (int j = threadIdx.x; j < cols; j += blockDim.x)
-        wG[j] = j < rows ? expf(csLast - cs[j / d.R]) * scl[j / d.R] : expf(csLast) * pend;
-    for (int i = threadIdx.x; i < rows * cols; i += blockDim.x) {
-        const int iq = i / cols, j = i % cols, t = iq / d.R;
-        float coef;
-        if (j < rows) {
-            const int s = j / d.R;
-            coef = s > t ? 0.0f : expf(cs[t] - cs[s]) * (s < t ? scl[s] : gam[t]);
-        } else {
-            coef = expf(cs[t]) * pend;
-        }
+    const int R = d.R;
+    // Intra-chunk scores with the decay/trapezoid weights (zero above the diagonal).
+    tileGemm(rows, rows, d.N, Qs, ldn, 1, Ks, 1, ldn, [&](int i, int j, float v) {
+        const int t = i / R, s2 = j / R;
+        const float coef =
+            s2 > t ? 0.0f : expf(cs[t] - cs[s2]) * (s2 < t ? scl[s2] : gam[t]);
+        Ms[i * cols + j] = coef * v;
+    });
+    // The pending (previous-token) columns.
+    for (int i = threadIdx.x; i < rows * R; i += blockDim.x) {
+        const int iq = i / R, r = i % R;
         float dot = 0.0f;
-        if (coef != 0.0f)
-            for (int n = 0; n < d.N; ++n) dot += Qs[iq * ldn + n] * Ks[j * ldn + n];
-        Ms[iq * cols + j] = coef * dot;
+        for (int n = 0; n < d.N; ++n) dot += Qs[iq * ldn + n] * Ks[(rows + r) * ldn + n];
+        Ms[iq * cols + rows + r] = expf(cs[iq / R]) * pend * dot;
     }
+    for (int j = threadIdx.x; j < cols; j += blockDim.x)
+        wG[j] = j < rows ? expf(csLast - cs[j / R]) * scl[j / R] : expf(csLast) * pend;
     __syncthreads();
     const float Dh = a.in.D[h];
-    for (int i = threadIdx.x; i < rows * d.P; i += blockDim.x) {
-        const int iq = i / d.P, p = i % d.P;
-        float acc = 0.0f;
-        for (int j = 0; j < cols; ++j) acc += Ms[iq * cols + j] * Vs[j * ldp + p];
-        acc += Dh * Vs[iq * ldp + p];
-        const int64_t row = b * a.T + t0 + iq / d.R;
-        a.y[((row * d.R + iq % d.R) * d.H + h) * int64_t(d.P) + p] = acc;
+    float* yBase = a.y;
+    tileGemm(rows, d.P, cols, Ms, cols, 1, Vs, ldp, 1, [&](int i, int p, float v) {
+        const int64_t row = b * a.T + t0 + i / R;
+        yBase[((row * R + i % R) * d.H + h) * int64_t(d.P) + p] = v + Dh * Vs[i * ldp + p];
+    });
+    // Scale the key rows by their state weights (Ks is not needed unscaled any more).
+    for (int i = threadIdx.x; i < cols * d.N; i += blockDim.x) {
+        const int j = i / d.N, n = i % d.N;
+        Ks[j * ldn + n] *= wG[j];
     }
+    __syncthreads();
     const int64_t PN = int64_t(d.P) * d.N;
     float* G = a.chunkStates + ((b * d.H + h) * a.nC + c) * PN;
-    for (int i = threadIdx.x; i < PN; i += blockDim.x) {
-        const int p = i / d.N, n = i % d.N;
-        float acc = 0.0f;
-        for (int j = 0; j < cols; ++j) acc += wG[j] * Vs[j * ldp + p] * Ks[j * ldn + n];
-        G[i] = acc;
-    }
+    const int N = d.N;
+    tileGemm(d.P, d.N, cols, Vs, 1, ldp, Ks, ldn, 1,
+             [&](int p, int n, float v) { G[int64_t(p) * N + n] = v; });
     if (threadIdx.x == 0) a.chunkDecay[(b * d.H + h) * a.nC + c] = expf(csLast);
 }
 
@@ -202,13 +247,12 @@ __global__ void phase3(ScanArgs a) {
     for (int i = threadIdx.x; i < PN; i += blockDim.x) Ss[(i / d.N) * ldn + i % d.N] = Sin[i];
     loadQK(a, a.in.q, b, h, t0, cnt, Qs);
     __syncthreads();
-    for (int i = threadIdx.x; i < rows * d.P; i += blockDim.x) {
-        const int iq = i / d.P, p = i % d.P;
-        float acc = 0.0f;
-        for (int n = 0; n < d.N; ++n) acc += Ss[p * ldn + n] * Qs[iq * ldn + n];
-        const int64_t row = b * a.T + t0 + iq / d.R;
-        a.y[((row * d.R + iq % d.R) * d.H + h) * int64_t(d.P) + p] += expf(cs[iq / d.R]) * acc;
-    }
+    const int R = d.R;
+    float* yBase = a.y;
+    tileGemm(rows, d.P, d.N, Qs, ldn, 1, Ss, 1, ldn, [&](int i, int p, float v) {
+        const int64_t row = b * a.T + t0 + i / R;
+        yBase[((row * R + i % R) * d.H + h) * int64_t(d.P) + p] += expf(cs[i / R]) * v;
+    });
 }
 
 int maxSharedOptin() {

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "cuda/cuda_model.h"
@@ -64,6 +65,15 @@ Status CudaModel::ensureScratch(int64_t rows, int batch) {
     return Status::ok();
 }
 
+void CudaModel::mark(const char* op) {
+    if (!prof_ || capturing_) return;
+    cudaStreamSynchronize(ctx_->stream());
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (op) (*prof_)[op] += now - markT_;
+    markT_ = now;
+}
+
 void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* angle, int batch,
                       int64_t T, ScanForm form, int& err) {
     const ops::Mamba3Dims& d = d_;
@@ -71,9 +81,12 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     const int64_t rows = batch * T;
     if (int e = linear_forward(gemm_, proj_, normed_, cfg_.dModel, L.inProj, rows, s); e && !err)
         err = 1000 + e;
+    mark("in_proj");
     const ops::Mamba3PreprocessParams pre{L.dtBias, L.bNorm, L.cNorm, L.bBias, L.cBias};
     mamba3_preprocess_forward(d, pre, proj_, rows, q_, k_, dt_, adt_, trap_, dtheta_, s);
+    mark("preprocess");
     rotary_angles_forward(d, q_, k_, angle, dtheta_, batch, T, s);
+    mark("rotary");
     const ops::SsmScanInputs in{q_,    k_,  proj_ + d.offX(), d.dInProj(), adt_, dt_,
                                 trap_, L.D, L.mimoX};
     // The workspace splits into chunk states and, after them, the per-chunk decays.
@@ -85,10 +98,13 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
                               ? ssm_chunk_scan_forward(d, in, batch, T, y_, st, ws, s)
                               : ssm_step_forward(d, in, batch, T, y_, st, s);
     if (e != cudaSuccess && !err) err = int(e);
+    mark(form == ScanForm::Chunked ? "scan (chunked)" : "scan (step)");
     const ops::Mamba3GateParams gate{L.mimoZ, L.mimoO, L.outNorm};
     mamba3_gate_forward(d, gate, y_, proj_ + d.offZ(), d.dInProj(), rows, gated_, s);
+    mark("gate");
     if (int e2 = linear_forward(gemm_, delta_, gated_, d.dInner(), L.outProj, rows, s); e2 && !err)
         err = 1000 + e2;
+    mark("out_proj");
 }
 
 void CudaModel::copyHidden(std::vector<float>& to, int64_t T) {
@@ -105,11 +121,14 @@ Status CudaModel::runPiece(DeviceStates& st, int64_t T, ScanForm form, bool allR
     const float eps = cfg_.normEps;
     const cudaStream_t s = ctx_->stream();
     int err = 0;
+    mark(nullptr);
     embedding_forward(residual_, ids_, rows, embedding_.f32, D, s);
+    mark("embedding");
     const float* pending = nullptr;
     for (int i = 0; i < cfg_.nLayer; ++i) {
         const DeviceLayer& L = layers_[size_t(i)];
         add_rmsnorm_forward(normed_, residual_, pending, L.norm, rows, D, eps, s);
+        mark("add_rmsnorm");
         if (hidden && i > 0) copyHidden((*hidden)[size_t(i - 1)], T);
         mixer(L, st.layer[size_t(i)], st.angle[size_t(i)], B, T, form, err);
         if (F > 0) {
@@ -117,10 +136,12 @@ Status CudaModel::runPiece(DeviceStates& st, int64_t T, ScanForm form, bool allR
             if (int e = gated_mlp_forward(gemm_, delta_, normed_, L.fc1, L.fc2, mlp_, rows, s);
                 e && !err)
                 err = 1000 + e;
+            mark("mlp (with its norm)");
         }
         pending = delta_;
     }
     add_rmsnorm_forward(normed_, residual_, pending, normF_, rows, D, eps, s);
+    mark("add_rmsnorm");
     if (hidden) copyHidden((*hidden)[size_t(cfg_.nLayer - 1)], T);
     if (allRows) {
         if (int e = lm_head_forward(gemm_, logitsAll_.as<float>(), normed_, D, lmHead_, rows, s);
@@ -131,6 +152,7 @@ Status CudaModel::runPiece(DeviceStates& st, int64_t T, ScanForm form, bool allR
     if (int e = lm_head_forward(gemm_, logits_, normed_ + (T - 1) * D, T * D, lmHead_, B, s);
         e && !err)
         err = 1000 + e;
+    mark("lm_head");
     if (err >= 1000)
         return Status::error("cuBLAS: a GEMM failed with status " + std::to_string(err - 1000));
     if (err) return cudaCheck(cudaError_t(err), "the scan kernel");
@@ -215,7 +237,9 @@ Status CudaModel::decodeStep(DeviceStates& st, const int32_t* ids, float* logits
                               "starting graph capture");
         if (!cs) return cs;
         cudaMemcpyAsync(ids_, pinnedIds_, size_t(B) * 4, cudaMemcpyHostToDevice, s);
+        capturing_ = true;
         Status rs = runPiece(st, 1, ScanForm::Recurrent, false, nullptr);
+        capturing_ = false;
         cudaMemcpyAsync(pinnedLogits_, logits_, size_t(B * V) * 4, cudaMemcpyDeviceToHost, s);
         cs = cudaCheck(cudaStreamEndCapture(s, &graph), "ending graph capture");
         if (!rs) return rs;

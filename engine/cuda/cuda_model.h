@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -65,6 +66,10 @@ public:
     // One token per document through a captured graph; logits [batch, V_pad] (host).
     Status decodeStep(DeviceStates& st, const int32_t* ids, float* logits);
 
+    // Profiling (benchmarks only): while set, each op is followed by a stream
+    // synchronisation and its wall time is added under its name (never inside a graph).
+    void setProfile(std::map<std::string, double>* p) { prof_ = p; }
+
     const model::ModelConfig& config() const { return cfg_; }
     Context& context() { return *ctx_; }
     size_t weightBytes() const { return weights_.bytes(); }
@@ -81,6 +86,7 @@ private:
     Status runPiece(DeviceStates& st, int64_t T, ScanForm form, bool allRows,
                     std::vector<std::vector<float>>* hidden);
     void copyHidden(std::vector<float>& to, int64_t T);
+    void mark(const char* op);  // profiling: op == nullptr starts the clock
     void mixer(const DeviceLayer& L, const ops::SsmStateRef& s, float* angle, int batch, int64_t T,
                ScanForm form, int& err);
     struct Graph {  // one captured decode step; destroyed in cuda_forward.cpp
@@ -113,6 +119,9 @@ private:
     int32_t* pinnedIds_ = nullptr;
     float* pinnedLogits_ = nullptr;
     int pinnedBatch_ = 0;
+    std::map<std::string, double>* prof_ = nullptr;
+    bool capturing_ = false;
+    double markT_ = 0;
 };
 
 }  // namespace lectern::cuda

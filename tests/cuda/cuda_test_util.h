@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +25,12 @@ inline uint64_t freshSeed() {
     if (const char* e = std::getenv("LECTERN_TEST_SEED")) return std::strtoull(e, nullptr, 10);
     std::random_device rd;
     return (uint64_t(rd()) << 32) ^ rd();
+}
+
+// Random rounds per test; LECTERN_TEST_ROUNDS lowers it (compute-sanitizer runs are slow).
+inline int rounds(int dflt) {
+    if (const char* e = std::getenv("LECTERN_TEST_ROUNDS")) return std::max(1, std::atoi(e));
+    return dflt;
 }
 
 class DevArray {

@@ -4,7 +4,9 @@
 // Tolerances (max|gpu − cpu| / max|cpu|), and why:
 //   exact copies 0; norms 1e-5 (fp32 sums on the GPU, double on the CPU: ~1e-7 measured
 //   scale, 100× margin); fp32 GEMM 1e-5 (sum order only, K <= 700); tf32 5e-3 (10-bit
-//   mantissa operands: ~5e-4 expected); bf16 2e-2 (8-bit mantissa operands, K up to 700).
+//   mantissa operands: ~5e-4 expected); bf16 6e-2 and nmse 1e-3 (8-bit mantissa operands:
+//   each product is off by up to 2^-8 relative, and at small K a dot product of uniform
+//   values can cancel to well under Σ|x·w|; 2.3e-2 was seen at K = 13 on an H100).
 #include <cublas_v2.h>
 
 #include "cuda/cuda_ops.h"
@@ -22,7 +24,7 @@ namespace {
 
 using test::DevArray;
 
-constexpr int kRounds = 4;
+const int kRounds = test::rounds(4);
 
 void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, double tol,
                const std::string& what) {
@@ -30,6 +32,9 @@ void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, dou
     const auto e = test::compareRel(gpu.data(), cpu.data(), gpu.size());
     std::printf("  %-34s %s (tol %.0e)\n", what.c_str(), e.describe().c_str(), tol);
     EXPECT_TRUE(e.within(tol)) << what << ": " << e.describe();
+    if (tol > 1e-2) {
+        EXPECT_LE(e.nmse, 1e-3) << what << ": " << e.describe();
+    }
 }
 
 void sync() {
@@ -107,7 +112,7 @@ TEST(CudaKernels, LinearLmHeadMlp) {
         const char* name;
     } modes[] = {{cuda::Precision::Fp32, 1e-5, "fp32"},
                  {cuda::Precision::Tf32, 5e-3, "tf32"},
-                 {cuda::Precision::Bf16, 2e-2, "bf16"}};
+                 {cuda::Precision::Bf16, 6e-2, "bf16"}};
     for (int round = 0; round < kRounds; ++round) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);

@@ -93,7 +93,7 @@ std::vector<float> cpuScan(const ops::Mamba3Dims& d, ScanData& s, bool chunked) 
 }
 
 void runScanCase(bool mimo, bool chunked) {
-    for (int round = 0; round < 6; ++round) {
+    for (int round = 0; round < test::rounds(6); ++round) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);
         const ops::Mamba3Dims d = randomDims(rng, mimo);
@@ -145,7 +145,7 @@ TEST(CudaScan, StepMimo) {
 }
 
 TEST(CudaScan, PreprocessAndRotary) {
-    for (int round = 0; round < 8; ++round) {
+    for (int round = 0; round < test::rounds(8); ++round) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);
         const ops::Mamba3Dims d = randomDims(rng, round % 2 == 1);

@@ -1,0 +1,237 @@
+// GPU benchmark of the Mamba-3 engine (issue 4's configuration: d_model 2048, 48 layers,
+// d_state 128, headdim 64, expand 2, vocab 50280, no MLP, random weights made on the
+// device). Measures the device's two ceilings first (device-to-device copy bandwidth; the
+// cuBLAS matrix rate of the chosen precision), then prefill tokens/s at 1×16384 and
+// 8×2048, decode tokens/s at batch 1 and 16 (CUDA-graph steps), and a long document in
+// pieces (time and device memory). Each figure is printed with its FLOP and byte floors
+// and the achieved fraction. Usage:
+//   bench_cuda [siso|mimo] [bf16|fp32|tf32] [long_tokens (0: skip)] [reps]
+// Timings: warm-up first, then the median of `reps` runs (steady clock around calls that
+// end in a stream synchronisation; decode includes the logits copy to the host).
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_model.h"
+
+using namespace lectern;
+
+namespace {
+
+double nowS() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// Device-to-device copy bandwidth, bytes read + written per second.
+double copyBandwidth() {
+    const size_t bytes = size_t(2) << 30;
+    void *a = nullptr, *b = nullptr;
+    if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
+    cudaMemset(a, 1, bytes);
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    std::vector<double> t;
+    for (int i = 0; i < 12; ++i) {
+        cudaEventRecord(e0);
+        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+        cudaEventRecord(e1);
+        cudaEventSynchronize(e1);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (i >= 2) t.push_back(ms * 1e-3);
+    }
+    cudaFree(a);
+    cudaFree(b);
+    return 2.0 * double(bytes) / median(t);
+}
+
+// The matrix rate of an 8192³ product in the given precision (fp32 output, as ours).
+double gemmRate(cuda::Precision p) {
+    const int n = 8192;
+    float *A = nullptr, *C = nullptr;
+    cudaMalloc(&A, size_t(n) * n * 4);
+    cudaMalloc(&C, size_t(n) * n * 4);
+    cuda::fill_uniform(A, int64_t(n) * n, -1, 1, 7, nullptr);
+    void* Ab = nullptr;
+    cudaMalloc(&Ab, size_t(n) * n * 2);
+    cuda::to_bf16(Ab, A, int64_t(n) * n, nullptr);
+    cublasHandle_t h;
+    cublasCreate(&h);
+    cublasSetMathMode(h, p == cuda::Precision::Tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                    : CUBLAS_PEDANTIC_MATH);
+    const float one = 1, zero = 0;
+    std::vector<double> t;
+    for (int i = 0; i < 8; ++i) {
+        cudaDeviceSynchronize();
+        const double t0 = nowS();
+        if (p == cuda::Precision::Bf16)
+            cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, Ab, CUDA_R_16BF, n, Ab,
+                         CUDA_R_16BF, n, &zero, C, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
+                         CUBLAS_GEMM_DEFAULT);
+        else
+            cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, A, n, A, n, &zero, C, n);
+        cudaDeviceSynchronize();
+        if (i >= 2) t.push_back(nowS() - t0);
+    }
+    cublasDestroy(h);
+    cudaFree(A);
+    cudaFree(C);
+    cudaFree(Ab);
+    return 2.0 * double(n) * n * n / median(t);
+}
+
+struct Floors {
+    double gemmFlopsPerToken, scanFlopsPerToken, weightBytes, stateBytesPerDoc;
+};
+
+Floors floorsFor(const model::ModelConfig& c, cuda::Precision p) {
+    const ops::Mamba3Dims d = c.dims();
+    const double D = c.dModel, L = c.nLayer, V = c.vocabPadded();
+    const double perLayer = d.dInProj() * D + D * d.dInner();
+    const double wb = p == cuda::Precision::Bf16 ? 2.0 : 4.0;
+    // Recurrent form per token and head: state update 2·R·P·N MACs, output R·P·N MACs.
+    const double scan = L * d.H * 6.0 * d.R * d.P * d.N;
+    return {2.0 * L * perLayer, scan, wb * (L * perLayer + V * D),
+            4.0 * L * (double(d.H) * d.A + double(d.H) * d.P * d.N + double(d.R) * d.H * d.N +
+                       double(d.H) * d.P)};
+}
+
+void report(const char* what, double tokPerS, double floorS, double actualS, const char* bound) {
+    std::printf("%-34s %12.0f tok/s   floor %9.3f ms (%s)   measured %9.3f ms   %5.1f%% of floor\n",
+                what, tokPerS, floorS * 1e3, bound, actualS * 1e3, 100.0 * floorS / actualS);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines survive a timeout kill
+    const std::string mode = argc > 1 ? argv[1] : "siso";
+    const std::string prec = argc > 2 ? argv[2] : "bf16";
+    const int64_t longTokens = argc > 3 ? std::atoll(argv[3]) : 0;
+    const int reps = argc > 4 ? std::atoi(argv[4]) : 5;
+    auto dev = cuda::probeDevice(0);
+    if (!dev) {
+        std::printf("SKIPPED: no CUDA device (%s)\n", dev.error().c_str());
+        return 77;
+    }
+    model::ModelConfig cfg;
+    cfg.dModel = 2048;
+    cfg.nLayer = 48;
+    cfg.vocabSize = 50280;
+    cfg.ssm.dState = 128;
+    cfg.ssm.headdim = 64;
+    cfg.ssm.expand = 2;
+    cfg.ssm.isMimo = mode == "mimo";
+    cfg.ssm.mimoRank = 4;
+    cfg.ssm.chunkSize = cfg.ssm.isMimo ? 16 : 64;
+    const cuda::Precision p = prec == "fp32"   ? cuda::Precision::Fp32
+                              : prec == "tf32" ? cuda::Precision::Tf32
+                                               : cuda::Precision::Bf16;
+    std::printf("device %s (%d SMs, %zu MiB); model %s, precision %s\n", dev->name.c_str(),
+                dev->multiprocessors, dev->totalBytes >> 20, cfg.ssm.isMimo ? "MIMO r4" : "SISO",
+                prec.c_str());
+    const double bw = copyBandwidth(), rate = gemmRate(p);
+    std::printf("ceilings: copy %.3f TB/s (read+write), %s GEMM %.1f TFLOP/s (8192^3)\n", bw / 1e12,
+                prec.c_str(), rate / 1e12);
+    cuda::CudaOptions opt;
+    opt.precision = p;
+    opt.maxRows = 16384;
+    auto m = cuda::CudaModel::createRandom(cfg, 1234, opt);
+    if (!m) {
+        std::printf("error: %s\n", m.error().c_str());
+        return 1;
+    }
+    const Floors f = floorsFor(cfg, p);
+    std::printf("parameters on device: %.2f GB (fp32 + %s copies); floors use %.2f GB of weights\n",
+                double((*m)->weightBytes()) / 1e9, prec.c_str(), f.weightBytes / 1e9);
+    const int64_t V = cfg.vocabPadded();
+    for (auto [B, T] : {std::pair<int, int64_t>{1, 16384}, {8, 2048}}) {
+        auto st = (*m)->newStates(B);
+        if (!st) return std::printf("error: %s\n", st.error().c_str()), 1;
+        std::vector<int32_t> ids(size_t(B * T));
+        for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7919) % 50280);
+        std::vector<float> last(size_t(B * V));
+        std::vector<double> t;
+        for (int r = 0; r < reps + 1; ++r) {
+            const double t0 = nowS();
+            Status s = (*m)->forward(*st, ids.data(), T, ScanForm::Chunked, last.data(), nullptr);
+            if (!s) return std::printf("error: %s\n", s.message().c_str()), 1;
+            if (r > 0) t.push_back(nowS() - t0);
+        }
+        const double sec = median(t), toks = double(B * T);
+        const double flopFloor = toks * f.gemmFlopsPerToken / rate;
+        const double byteFloor = (f.weightBytes + toks * 8.0) / bw;
+        char what[64];
+        std::snprintf(what, sizeof what, "prefill %dx%lld", B, (long long)T);
+        report(what, toks / sec, std::max(flopFloor, byteFloor), sec,
+               flopFloor > byteFloor ? "FLOP" : "byte");
+    }
+    for (int B : {1, 16}) {
+        auto st = (*m)->newStates(B);
+        if (!st) return std::printf("error: %s\n", st.error().c_str()), 1;
+        std::vector<int32_t> ids(size_t(B), 17);
+        std::vector<float> logits(size_t(B * V));
+        std::vector<double> t;
+        for (int r = 0; r < 110; ++r) {
+            const double t0 = nowS();
+            Status s = (*m)->decodeStep(*st, ids.data(), logits.data());
+            if (!s) return std::printf("error: %s\n", s.message().c_str()), 1;
+            if (r >= 10) t.push_back(nowS() - t0);
+        }
+        const double sec = median(t);
+        const double byteFloor = (f.weightBytes + 2.0 * B * f.stateBytesPerDoc) / bw;
+        const double flopFloor = B * (f.gemmFlopsPerToken + 2.0 * V * cfg.dModel) / rate;
+        char what[64];
+        std::snprintf(what, sizeof what, "decode batch %d (graph)", B);
+        report(what, B / sec, std::max(byteFloor, flopFloor), sec,
+               byteFloor > flopFloor ? "byte" : "FLOP");
+    }
+    if (std::getenv("LECTERN_CUDA_PROFILE")) {  // per-op wall time (synchronised per op)
+        auto st = (*m)->newStates(1);
+        std::vector<int32_t> ids(16384, 11);
+        std::map<std::string, double> prof;
+        (*m)->setProfile(&prof);
+        Status s = (*m)->forward(*st, ids.data(), 16384, ScanForm::Chunked, nullptr, nullptr);
+        std::printf("profile, prefill 1x16384 (%s):\n", s ? "ok" : s.message().c_str());
+        for (const auto& [op, sec] : prof) std::printf("  %-22s %9.3f ms\n", op.c_str(), sec * 1e3);
+        prof.clear();
+        for (int i = 0; i < 20; ++i)
+            s = (*m)->forward(*st, ids.data(), 1, ScanForm::Recurrent, nullptr, nullptr);
+        std::printf("profile, decode batch 1 without graph, per step:\n");
+        for (const auto& [op, sec] : prof) std::printf("  %-22s %9.3f ms\n", op.c_str(), sec * 50);
+        (*m)->setProfile(nullptr);
+    }
+    if (longTokens > 0) {
+        auto st = (*m)->newStates(1);
+        std::vector<int32_t> ids(static_cast<size_t>(longTokens));
+        for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 104729) % 50280);
+        size_t free0 = 0, total = 0;
+        cudaMemGetInfo(&free0, &total);
+        const double t0 = nowS();
+        Status s = (*m)->forward(*st, ids.data(), longTokens, ScanForm::Chunked, nullptr, nullptr);
+        const double sec = nowS() - t0;
+        size_t free1 = 0;
+        cudaMemGetInfo(&free1, &total);
+        if (!s) return std::printf("error: %s\n", s.message().c_str()), 1;
+        std::printf("long document %lld tokens: %.2f s (%.0f tok/s), device memory in use %.2f GB "
+                    "before and %.2f GB after (pieces of %lld rows)\n",
+                    (long long)longTokens, sec, double(longTokens) / sec,
+                    double(total - free0) / 1e9, double(total - free1) / 1e9,
+                    (long long)opt.maxRows);
+    }
+    return 0;
+}
