@@ -14,21 +14,42 @@ struct StopParse {
 };
 }  // namespace
 
-JsonParseResult jsonParseStrict(const char* begin, const char* end) {
+JsonParseResult jsonParseStrict(const char* begin, const char* end, const JsonLimits& limits) {
     using json = nlohmann::json;
     JsonParseResult result;
     std::vector<std::set<std::string>> openObjects;
+    std::vector<size_t> openArrays;  // element counts; SIZE_MAX marks an open object
+    auto countElement = [&] {
+        if (openArrays.empty() || openArrays.back() == SIZE_MAX) return;
+        if (++openArrays.back() > limits.maxArrayLength) {
+            throw StopParse{JsonError::TooLong,
+                            "JSON array longer than " + std::to_string(limits.maxArrayLength)};
+        }
+    };
     auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
-        if (depth > kJsonMaxDepth) {
+        if (depth > limits.maxDepth) {
             throw StopParse{JsonError::TooDeep,
-                            "JSON nested deeper than " + std::to_string(kJsonMaxDepth)};
+                            "JSON nested deeper than " + std::to_string(limits.maxDepth)};
         }
         switch (event) {
+            case json::parse_event_t::array_start:
+                countElement();
+                openArrays.push_back(0);
+                break;
+            case json::parse_event_t::array_end:
+                if (!openArrays.empty()) openArrays.pop_back();
+                break;
+            case json::parse_event_t::value:
+                countElement();
+                break;
             case json::parse_event_t::object_start:
+                countElement();
+                openArrays.push_back(SIZE_MAX);
                 openObjects.emplace_back();
                 break;
             case json::parse_event_t::object_end:
                 if (!openObjects.empty()) openObjects.pop_back();
+                if (!openArrays.empty()) openArrays.pop_back();
                 break;
             case json::parse_event_t::key: {
                 const auto& key = parsed.get_ref<const std::string&>();

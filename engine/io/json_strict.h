@@ -3,6 +3,7 @@
 // for a key repeated in one object (nlohmann keeps the last silently) and a nesting limit.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -10,7 +11,7 @@
 
 namespace lectern::io {
 
-enum class JsonError { None, Invalid, DuplicateKey, TooDeep };
+enum class JsonError { None, Invalid, DuplicateKey, TooDeep, TooLong };
 
 struct JsonParseResult {
     nlohmann::json value;
@@ -20,6 +21,13 @@ struct JsonParseResult {
 
 constexpr int kJsonMaxDepth = 64;
 
-JsonParseResult jsonParseStrict(const char* begin, const char* end);
+// Shape limits checked while parsing, so a hostile document is refused before its tree is
+// built (a safetensors header nests 3 deep and holds no array longer than 16).
+struct JsonLimits {
+    int maxDepth = kJsonMaxDepth;
+    size_t maxArrayLength = SIZE_MAX;
+};
+
+JsonParseResult jsonParseStrict(const char* begin, const char* end, const JsonLimits& limits = {});
 
 }  // namespace lectern::io

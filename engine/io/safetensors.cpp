@@ -175,12 +175,22 @@ Expected<Header> parseHeader(const std::string& text, uint64_t bufferSize, const
     if (text.empty() || text[0] != '{') {
         return err(SafetensorsError::HeaderStart, "header does not start with '{'");
     }
-    JsonParseResult parsed = jsonParseStrict(text.data(), text.data() + text.size());
-    if (parsed.error == JsonError::DuplicateKey) {
-        return err(SafetensorsError::DuplicateKey, "header: " + parsed.message);
+    // A valid header nests 3 deep (root, entry, shape) with no array over kMaxRank long;
+    // refusing anything else while parsing keeps a hostile header's tree small.
+    JsonParseResult parsed =
+        jsonParseStrict(text.data(), text.data() + text.size(), JsonLimits{3, kMaxRank});
+    switch (parsed.error) {
+        case JsonError::None:
+            break;
+        case JsonError::DuplicateKey:
+            return err(SafetensorsError::DuplicateKey, "header: " + parsed.message);
+        case JsonError::TooDeep:
+            return err(SafetensorsError::NotObject, "header: " + parsed.message);
+        case JsonError::TooLong:
+            return err(SafetensorsError::BadShape, "header: " + parsed.message);
+        case JsonError::Invalid:
+            return err(SafetensorsError::InvalidJson, "header: " + parsed.message);
     }
-    if (parsed.error != JsonError::None)
-        return err(SafetensorsError::InvalidJson, "header: " + parsed.message);
     if (!parsed.value.is_object())
         return err(SafetensorsError::NotObject, "header is not a JSON object");
     Header header;
@@ -207,10 +217,15 @@ Expected<SafetensorsFile> safetensorsReadSource(const ByteSource& source, Safete
     }
     uint64_t headerLength = 0;
     for (int i = 7; i >= 0; --i) headerLength = (headerLength << 8) | prefix[i];
-    if (headerLength == 0 || headerLength > kSafetensorsMaxHeader || headerLength > size - 8) {
-        return err(SafetensorsError::HeaderLength,
-                   "header length " + std::to_string(headerLength) + " is 0, above " +
-                       std::to_string(kSafetensorsMaxHeader) + ", or past the end of the " +
+    if (headerLength == 0) return err(SafetensorsError::HeaderEmpty, "header length is 0");
+    if (headerLength > kSafetensorsMaxHeader) {
+        return err(SafetensorsError::HeaderTooLarge,
+                   "header length " + std::to_string(headerLength) + " is above the limit of " +
+                       std::to_string(kSafetensorsMaxHeader));
+    }
+    if (headerLength > size - 8) {
+        return err(SafetensorsError::HeaderPastEnd,
+                   "header length " + std::to_string(headerLength) + " runs past the end of the " +
                        std::to_string(size) + "-byte file");
     }
     std::string text(size_t(headerLength), '\0');

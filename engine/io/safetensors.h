@@ -17,27 +17,29 @@ namespace lectern::io {
 // One code per kind of damage (RELIABILITY.md MOD-1 asks for distinct codes).
 enum class SafetensorsError {
     None,
-    Io,             // cannot open, read or write the file
-    TooShort,       // fewer than 8 bytes
-    HeaderLength,   // header length 0, > kSafetensorsMaxHeader, or past the end of the file
-    HeaderStart,    // header does not start with '{'
-    InvalidJson,    // header is not valid JSON (or not UTF-8)
-    NotObject,      // header, a tensor entry or __metadata__ has the wrong JSON type
-    DuplicateKey,   // a key appears twice in one JSON object
-    BadMetadata,    // __metadata__ is not an object of strings
-    BadEntry,       // a tensor entry lacks dtype/shape/data_offsets or has other keys
-    UnknownDtype,   // dtype is not one of F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL
-    BadShape,       // a dimension is negative or not an integer, or rank > 16
-    ShapeOverflow,  // the product of the shape times the element size overflows 2^64
-    BadOffsets,     // data_offsets not two non-negative integers, or end < begin
-    OffsetPastEnd,  // end lies past the end of the byte buffer
-    SizeMismatch,   // end - begin != numel * dtype size
-    Overlap,        // two tensors share bytes
-    Hole,           // bytes of the buffer that no tensor covers
-    TrailingBytes,  // bytes after the last tensor's end
-    BadIndex,       // model.safetensors.index.json is malformed
-    MissingTensor,  // the index names a tensor its shard lacks
-    ExtraTensor,    // a shard holds a tensor the index does not name, or names it twice
+    Io,              // cannot open, read or write the file
+    TooShort,        // fewer than 8 bytes
+    HeaderEmpty,     // header length 0
+    HeaderTooLarge,  // header length above kSafetensorsMaxHeader
+    HeaderPastEnd,   // header length runs past the end of the file
+    HeaderStart,     // header does not start with '{'
+    InvalidJson,     // header is not valid JSON (or not UTF-8)
+    NotObject,       // header, a tensor entry or __metadata__ has the wrong JSON type
+    DuplicateKey,    // a key appears twice in one JSON object
+    BadMetadata,     // __metadata__ is not an object of strings
+    BadEntry,        // a tensor entry lacks dtype/shape/data_offsets or has other keys
+    UnknownDtype,    // dtype is not one of F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL
+    BadShape,        // a dimension is negative or not an integer, or rank > 16
+    ShapeOverflow,   // the product of the shape times the element size overflows 2^64
+    BadOffsets,      // data_offsets not two non-negative integers, or end < begin
+    OffsetPastEnd,   // end lies past the end of the byte buffer
+    SizeMismatch,    // end - begin != numel * dtype size
+    Overlap,         // two tensors share bytes
+    Hole,            // bytes of the buffer that no tensor covers
+    TrailingBytes,   // bytes after the last tensor's end
+    BadIndex,        // model.safetensors.index.json is malformed
+    MissingTensor,   // the index names a tensor its shard lacks
+    ExtraTensor,     // a shard holds a tensor the index does not name, or names it twice
 };
 
 constexpr uint64_t kSafetensorsMaxHeader = 100u << 20;  // as the reference implementation

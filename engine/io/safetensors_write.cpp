@@ -154,8 +154,12 @@ const char* safetensorsErrorName(SafetensorsError code) {
             return "io";
         case SafetensorsError::TooShort:
             return "too-short";
-        case SafetensorsError::HeaderLength:
-            return "header-length";
+        case SafetensorsError::HeaderEmpty:
+            return "header-empty";
+        case SafetensorsError::HeaderTooLarge:
+            return "header-too-large";
+        case SafetensorsError::HeaderPastEnd:
+            return "header-past-end";
         case SafetensorsError::HeaderStart:
             return "header-start";
         case SafetensorsError::InvalidJson:

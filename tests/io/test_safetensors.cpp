@@ -6,6 +6,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 
 #include "io/safetensors.h"
@@ -159,14 +161,14 @@ TEST(Safetensors, HandcraftedBadHeadersGiveDistinctCodes) {
         const char* tensor;  // must appear in the message, if set
     };
     std::string huge(8, '\0');
-    huge[4] = 1;  // 2^32-byte header in a small file
+    huge[1] = 1;  // a 256-byte header in a 10-byte file
     std::string over100mb(8, '\0');
     over100mb[3] = 0x07;  // 117 MB
     const std::vector<Case> cases = {
         {"4-byte file", "abcd", SafetensorsError::TooShort, nullptr},
-        {"header length 0", makeFile("", t8), SafetensorsError::HeaderLength, nullptr},
-        {"header length past the end", huge + "{}", SafetensorsError::HeaderLength, nullptr},
-        {"header length > 100 MB", over100mb, SafetensorsError::HeaderLength, nullptr},
+        {"header length 0", makeFile("", t8), SafetensorsError::HeaderEmpty, nullptr},
+        {"header length past the end", huge + "{}", SafetensorsError::HeaderPastEnd, nullptr},
+        {"header length > 100 MB", over100mb, SafetensorsError::HeaderTooLarge, nullptr},
         {"first byte not {", makeFile(" {}", ""), SafetensorsError::HeaderStart, nullptr},
         {"invalid JSON", makeFile("{\"t\":", ""), SafetensorsError::InvalidJson, nullptr},
         {"duplicate key", makeFile("{" + okEntry + "," + okEntry + "}", t8),
@@ -214,7 +216,7 @@ TEST(Safetensors, HandcraftedBadHeadersGiveDistinctCodes) {
         }
         seen.insert(code);
     }
-    EXPECT_EQ(seen.size(), cases.size() - 2);  // the three header-length cases share one code
+    EXPECT_EQ(seen.size(), cases.size());
 }
 
 TEST(Safetensors, AcceptsMinimalValidFiles) {
@@ -226,6 +228,7 @@ TEST(Safetensors, AcceptsMinimalValidFiles) {
               SafetensorsError::None);
 }
 
+// MOD-4: cut the file at every tensor boundary and at 50 random offsets; every cut fails.
 TEST(Safetensors, EveryTruncationOfAGoldenFileFailsCleanly) {
     const fs::path path = fs::path(LECTERN_GOLDEN_DIR) / "mimo_norm/model.safetensors";
     std::ifstream in(path, std::ios::binary);
@@ -235,11 +238,36 @@ TEST(Safetensors, EveryTruncationOfAGoldenFileFailsCleanly) {
     ASSERT_TRUE(full) << full.error();
     uint64_t headerLen = 0;
     std::memcpy(&headerLen, bytes.data(), 8);
-    std::vector<size_t> cuts = {0, 1, 7, 8, 9, size_t(headerLen) + 7, size_t(headerLen) + 8};
-    for (size_t cut = 10; cut < bytes.size(); cut += 997) cuts.push_back(cut);
-    cuts.push_back(bytes.size() - 1);
-    for (size_t cut : cuts) {
-        auto r = safetensorsParse(reinterpret_cast<const uint8_t*>(bytes.data()), cut, "m");
-        EXPECT_FALSE(r) << "cut at " << cut;
+    const auto header = nlohmann::json::parse(bytes.substr(8, size_t(headerLen)));
+    std::set<size_t> cuts = {0, 1, 7, 8, 9, size_t(headerLen) + 7, size_t(headerLen) + 8};
+    for (const auto& [name, entry] : header.items()) {
+        if (name == "__metadata__") continue;
+        for (uint64_t offset : entry["data_offsets"]) cuts.insert(size_t(8 + headerLen + offset));
     }
+    const unsigned seed = std::random_device{}();
+    std::printf("random seed %u\n", seed);
+    std::mt19937 rng(seed);
+    for (int k = 0; k < 50; ++k) cuts.insert(rng() % bytes.size());
+    cuts.erase(bytes.size());
+    EXPECT_GT(cuts.size(), 50u);
+    for (size_t cut : cuts) {
+        SafetensorsError code = SafetensorsError::None;
+        auto r = safetensorsParse(reinterpret_cast<const uint8_t*>(bytes.data()), cut, "m", &code);
+        EXPECT_FALSE(r) << "cut at " << cut << " (seed " << seed << ")";
+        EXPECT_NE(code, SafetensorsError::None);
+    }
+}
+
+// Hostile headers are refused while parsing, before a large tree is built.
+TEST(Safetensors, DeepOrLongHeadersAreRefusedEarly) {
+    std::string message;
+    EXPECT_EQ(parseCode(makeFile(R"({"t":{"dtype":"F32","shape":[[2]],"data_offsets":[0,8]}})",
+                                 std::string(8, '\0')),
+                        &message),
+              SafetensorsError::NotObject)
+        << message;
+    std::string longShape = R"({"t":{"dtype":"U8","shape":[)";
+    for (int k = 0; k < 100000; ++k) longShape += "1,";
+    longShape += R"(1],"data_offsets":[0,1]}})";
+    EXPECT_EQ(parseCode(makeFile(longShape, "x"), &message), SafetensorsError::BadShape) << message;
 }
