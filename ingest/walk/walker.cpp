@@ -174,6 +174,7 @@ bool Walker::visit(const fs::path& path, const std::string& rel, const std::stri
                               path.string() + ": " + errnoText(err)));
     }
     if (S_ISDIR(st.st_mode)) return visitDir(path, rel, name, st, depth);
+    if (name == ".git") return true;  // a worktree's or submodule's link file, never content
     if (options_.honourGitignore && git_.isIgnored(rel, false) &&
         !(options_.includeTrackedIgnored && git_.inIndex(rel))) {
         ++summary_.ignoredByGit;
