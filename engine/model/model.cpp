@@ -75,10 +75,6 @@ Expected<std::pair<io::TensorMap, std::string>> readWeights(const std::filesyste
 }  // namespace
 
 Expected<Model> Model::load(const std::string& path, DeviceKind device) {
-    if (device == DeviceKind::Cuda) {
-        return Status::error(
-            "the CUDA backend is not built into this engine yet; use --device cpu");
-    }
     namespace fs = std::filesystem;
     const fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
     auto cfg = model::configLoad((dir / "config.json").string());
@@ -91,6 +87,7 @@ Expected<Model> Model::load(const std::string& path, DeviceKind device) {
     impl->cfg = *cfg;
     impl->w = std::move(*w);
     impl->info = makeInfo(impl->cfg);
+    if (Status s = detail::attachDevice(*impl, device); !s) return s;  // issue 4
     Model m;
     m.impl_ = std::move(impl);
     return m;
@@ -151,8 +148,10 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
             all = opt.allLogits->data() + opt.allLogits->size() - size_t(T * V);
         }
         std::vector<std::vector<float>> pieceHidden;
-        model_->forward(state_, tokens.data() + t0, T, opt.form, *scratch_, all, lastLogits_.data(),
-                        opt.hiddenStates ? &pieceHidden : nullptr);
+        if (Status s = model_->run(state_, tokens.data() + t0, T, opt.form, *scratch_, all,
+                                   lastLogits_.data(), opt.hiddenStates ? &pieceHidden : nullptr);
+            !s)
+            return s;
         if (opt.hiddenStates) {
             auto& h = *opt.hiddenStates;
             if (h.size() < pieceHidden.size()) h.resize(pieceHidden.size());
@@ -168,9 +167,8 @@ Status Session::step(int32_t token) {
     const int32_t one[1] = {token};
     if (Status st = checkTokens(one, model_->cfg.vocabPadded(), position()); !st) return st;
     lastLogits_.resize(size_t(model_->cfg.vocabPadded()));
-    model_->forward(state_, one, 1, ScanForm::Recurrent, *scratch_, nullptr, lastLogits_.data(),
-                    nullptr);
-    return Status::ok();
+    return model_->run(state_, one, 1, ScanForm::Recurrent, *scratch_, nullptr,
+                       lastLogits_.data(), nullptr);
 }
 
 }  // namespace lectern

@@ -3,11 +3,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "lectern/engine.h"
 #include "model/config.h"
 #include "model/weights.h"
+
+namespace lectern::cuda {
+class GpuRunner;  // engine/cuda/gpu_runner.h (issue 4)
+}  // namespace lectern::cuda
 
 namespace lectern::detail {
 
@@ -29,7 +34,17 @@ struct ModelImpl {
     void forward(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                  SessionScratch& s, float* allLogits, float* lastLogits,
                  std::vector<std::vector<float>>* hidden) const;
+
+    // issue 4, run-time device selection (engine/model/device_select.cpp): the GPU that
+    // runs this model, or null for the CPU; run() is forward() on it, errors as values.
+    std::shared_ptr<cuda::GpuRunner> gpu;
+    Status run(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
+               SessionScratch& s, float* allLogits, float* lastLogits,
+               std::vector<std::vector<float>>* hidden) const;
 };
+
+// Attaches the device `kind` asks for (Auto: the GPU if usable, else the CPU with a note).
+Status attachDevice(ModelImpl& m, DeviceKind kind);
 
 // One Mamba-3 mixer over T tokens (normed [T, D] -> out [T, D]), continuing `state`.
 void mamba3_mixer_forward(const model::ModelConfig& cfg, const model::LayerWeights& L,

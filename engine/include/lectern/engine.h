@@ -80,7 +80,8 @@ class Model {
 public:
     // Loads a folder holding config.json and model.safetensors (or a sharded set, or the
     // official pytorch_model.bin), or a weights file named directly with config.json beside
-    // it. fp32, bf16 and fp16 weights; compute is fp32. Only DeviceKind::Cpu (or Auto) so far.
+    // it. fp32, bf16 and fp16 weights; compute is fp32. DeviceKind::Cuda runs on GPU 0 (an
+    // error if none is usable); Auto uses it if it can, else the CPU, saying why on stderr.
     static Expected<Model> load(const std::string& path, DeviceKind device = DeviceKind::Cpu);
 
     const ModelInfo& info() const;
