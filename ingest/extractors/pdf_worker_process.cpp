@@ -131,6 +131,8 @@ PdfWorkerProcess::Wait PdfWorkerProcess::next(pdfproto::Frame& out, Clock::time_
                                               const std::atomic<bool>* cancel, std::string& error) {
     char chunk[65536];
     for (;;) {
+        // Cancel wins over frames already buffered, so a stop takes effect at the next page.
+        if (cancel && cancel->load()) return Wait::Cancelled;
         auto used = pdfproto::parseFrame(input_, out);
         if (!used) {
             error = used.error();
@@ -140,7 +142,6 @@ PdfWorkerProcess::Wait PdfWorkerProcess::next(pdfproto::Frame& out, Clock::time_
             input_.erase(0, *used);
             return Wait::Frame;
         }
-        if (cancel && cancel->load()) return Wait::Cancelled;
         const auto now = Clock::now();
         if (now >= deadline) return Wait::Timeout;
         if (overMemory()) return Wait::OverMemory;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <thread>
 
@@ -174,6 +175,29 @@ TEST_F(PdfExtract, SinkReturningFalseStopsTheDocument) {
     EXPECT_EQ(seen, 2);
     // The extractor is still usable afterwards.
     EXPECT_EQ(runExtractor(*extractor, dir / "long.pdf").segments.size(), 4u);
+}
+
+// The pipeline's Ctrl-C: the cancel flag stops a document between pages and kills its worker.
+TEST_F(PdfExtract, CancelFlagStopsBetweenPages) {
+    writeFile(dir / "long.pdf", makeTextPdf({"one", "two", "three", "four"}));
+    std::atomic<bool> cancel{false};
+    ingest::ExtractRequest request;
+    request.path = dir / "long.pdf";
+    request.cancel = &cancel;
+    cancel = true;
+    const auto before = runExtractor(*extractor, request);
+    EXPECT_EQ(before.result.status, ExtractStatus::Error) << before.result.message;
+    EXPECT_NE(before.result.message.find("cancelled"), std::string::npos) << before.result.message;
+    cancel = false;
+    int seen = 0;
+    const auto r = extractor->extract(request, [&](ingest::Segment&&) {
+        cancel = ++seen == 1;  // raised while page 1 is delivered
+        return true;
+    });
+    EXPECT_EQ(r.status, ExtractStatus::Partial) << r.message;
+    EXPECT_EQ(seen, 1);
+    cancel = false;
+    EXPECT_EQ(runExtractor(*extractor, request).result.status, ExtractStatus::Ok);
 }
 
 }  // namespace
