@@ -1,7 +1,8 @@
-// The PDF extractor: Poppler-Qt6 text per page with page numbers and metadata, passwords,
-// and Tesseract OCR for scanned pages, all run in worker processes (lectern-extract-pdf) under
-// a wall-clock timeout and an RLIMIT_AS memory limit, so a PDF that crashes or hangs Poppler
-// costs one document. Workers are reused across documents and restarted after any failure.
+// The PDF extractor: Poppler text per page (the TextOutputDev pdftotext uses) with page numbers,
+// metadata, passwords and Tesseract OCR for scanned pages, all run in worker processes
+// (lectern-extract-pdf) under a wall-clock timeout and an RLIMIT_AS memory limit, so a PDF that
+// crashes or hangs Poppler costs one document. Workers are reused across documents and
+// restarted after any failure.
 #pragma once
 
 #include <memory>

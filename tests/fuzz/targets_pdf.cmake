@@ -1,4 +1,4 @@
-# PDF-6: our wrapper over Poppler-Qt6 (in process, text only, no OCR), seeded with small test
+# PDF-6: our wrapper over Poppler (the worker's extractPdfData, in process, text only, no OCR), seeded with small test
 # PDFs; past crash inputs go under corpus/fuzz_pdf_extract/regress/ and are replayed in CI.
 if(TARGET lectern_pdf_worker_core)
   lectern_add_fuzz_target(NAME fuzz_pdf_extract SOURCES fuzz_pdf_extract.cpp
