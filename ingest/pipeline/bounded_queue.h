@@ -31,6 +31,19 @@ public:
         return takeLocked();
     }
 
+    // Waits at most `timeout` for an item; nullopt when none came (or closed and drained).
+    template <typename Duration>
+    std::optional<T> popFor(Duration timeout) {
+        std::unique_lock lock(mutex_);
+        notEmpty_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); });
+        return takeLocked();
+    }
+
+    bool closedAndEmpty() {
+        std::lock_guard lock(mutex_);
+        return closed_ && items_.empty();
+    }
+
     // Does not block: nullopt when empty.
     std::optional<T> tryPop() {
         std::lock_guard lock(mutex_);

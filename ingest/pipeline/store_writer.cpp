@@ -28,9 +28,16 @@ StoreWriter::StoreWriter(store::Store& store, BoundedQueue<WriterMessage>& queue
 Status StoreWriter::run() {
     for (;;) {
         std::optional<WriterMessage> message = queue_.tryPop();
+        if (!message && inTransaction_) {
+            // Each commit makes FTS5 write a new index segment that must be merged later,
+            // so a young transaction waits a little for more work before committing.
+            const double left = kMaxTransactionSeconds - (nowSeconds() - transactionStart_);
+            if (left > 0) message = queue_.popFor(std::chrono::duration<double>(left));
+            if (!message) {
+                if (Status s = commit(); !s) return s;
+            }
+        }
         if (!message) {
-            // The queue ran dry: make what we have durable before waiting for more.
-            if (Status s = commit(); !s) return s;
             message = queue_.pop();
             if (!message) break;
         }

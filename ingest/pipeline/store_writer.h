@@ -1,5 +1,5 @@
 // The pipeline's single writer: applies WriterMessages to the store in grouped
-// transactions (a commit when the queue runs dry, every 250 ms, or every 64 MiB), so each
+// transactions (a commit every 250 ms, or every 64 MiB of text, or at the end), so each
 // document's replacement is atomic while small files do not each pay for a commit.
 // Streamed chunks of a large document go into a "pending" content that no document
 // points at until its Final message, which keeps memory bounded and the swap atomic.
