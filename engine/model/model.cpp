@@ -135,7 +135,7 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
     const int64_t V = c.vocabPadded(), total = int64_t(tokens.size());
     const int64_t C = c.ssm.chunkSize;
     const int64_t piece = std::max<int64_t>(C, kPieceTokens / C * C);
-    lastLogits_.resize(size_t(V));
+    if (total > 0) lastLogits_.resize(size_t(V));
     for (int64_t t0 = 0; t0 < total; t0 += piece) {
         if (opt.cancel && opt.cancel->load()) {
             return Status::error("prefill cancelled after " + std::to_string(t0) + " of " +
