@@ -38,72 +38,91 @@ float dot(const float* a, const float* b, int n) {
     return s;
 }
 
-// One chunk [t0, t0 + c) of head h: outputs into y, state (S, kState, xState) advanced.
-void scanChunk(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int h, int64_t t0, int c,
-               float* y, float* S, float* kState, float* xState, HeadScratch& w) {
-    const int64_t qkStride = int64_t(d.R) * d.H * d.N;
-    auto qAt = [&](int64_t t, int r) { return in.q + t * qkStride + (int64_t(r) * d.H + h) * d.N; };
-    auto kAt = [&](int64_t t, int r) { return in.k + t * qkStride + (int64_t(r) * d.H + h) * d.N; };
-    auto at = [&](const float* a, int s) { return a[(t0 + s) * d.H + h]; };
-    double run = 0.0;
-    for (int s = 0; s < c; ++s) {
-        run += at(in.adt, s);
-        w.cs[s] = run;
-        const float next = s + 1 < c ? (1.0f - at(in.trap, s + 1)) * at(in.dt, s + 1) : 0.0f;
-        w.scale[s] = at(in.trap, s) * at(in.dt, s) + next;
-        upProject(d, in.mimoX, h, in.x + (t0 + s) * in.xStride + int64_t(h) * d.P,
-                  &w.v[size_t(s) * d.R * d.P]);
+// One chunk [t0, t0 + c) of head h, in three steps: prepare (decays, weights, acc),
+// outputs, then the state at the chunk's end.
+struct Chunk {
+    const ops::Mamba3Dims& d;
+    const ops::SsmScanInputs& in;
+    int h;
+    int64_t t0;
+    int c;
+    HeadScratch& w;
+
+    const float* qAt(int64_t t, int r) const {
+        return in.q + t * int64_t(d.R) * d.H * d.N + (int64_t(r) * d.H + h) * d.N;
     }
-    // acc = S + (1 - trap_0) dt_0 Σ_r v_prev,r k_prev,rᵀ: the previous token's pending term.
-    upProject(d, in.mimoX, h, xState, w.vPrev.data());
-    const float pend = (1.0f - at(in.trap, 0)) * at(in.dt, 0);
-    for (int p = 0; p < d.P; ++p) {
-        for (int n = 0; n < d.N; ++n) {
-            float a = S[int64_t(p) * d.N + n];
-            for (int r = 0; r < d.R; ++r)
-                a += pend * w.vPrev[r * d.P + p] * kState[(int64_t(r) * d.H + h) * d.N + n];
-            w.acc[int64_t(p) * d.N + n] = a;
+    const float* kAt(int64_t t, int r) const {
+        return in.k + t * int64_t(d.R) * d.H * d.N + (int64_t(r) * d.H + h) * d.N;
+    }
+    float at(const float* a, int s) const { return a[(t0 + s) * d.H + h]; }
+
+    void prepare(const float* S, const float* kState, const float* xState) {
+        double run = 0.0;
+        for (int s = 0; s < c; ++s) {
+            run += at(in.adt, s);
+            w.cs[s] = run;
+            const float next = s + 1 < c ? (1.0f - at(in.trap, s + 1)) * at(in.dt, s + 1) : 0.0f;
+            w.scale[s] = at(in.trap, s) * at(in.dt, s) + next;
+            upProject(d, in.mimoX, h, in.x + (t0 + s) * in.xStride + int64_t(h) * d.P,
+                      &w.v[size_t(s) * d.R * d.P]);
+        }
+        // acc = S + (1 - trap_0) dt_0 Σ_r v_prev,r k_prev,rᵀ: the previous token's pending term.
+        upProject(d, in.mimoX, h, xState, w.vPrev.data());
+        const float pend = (1.0f - at(in.trap, 0)) * at(in.dt, 0);
+        for (int p = 0; p < d.P; ++p) {
+            for (int n = 0; n < d.N; ++n) {
+                float a = S[int64_t(p) * d.N + n];
+                for (int r = 0; r < d.R; ++r)
+                    a += pend * w.vPrev[r * d.P + p] * kState[(int64_t(r) * d.H + h) * d.N + n];
+                w.acc[int64_t(p) * d.N + n] = a;
+            }
         }
     }
-    for (int t = 0; t < c; ++t) {
-        const float gammaT = at(in.trap, t) * at(in.dt, t);
-        for (int R = 0; R < d.R; ++R) {
-            const float* q = qAt(t0 + t, R);
-            float* yo = y + (((t0 + t) * d.R + R) * d.H + h) * int64_t(d.P);
+
+    void outputs(float* y) const {
+        for (int t = 0; t < c; ++t) {
+            const float gammaT = at(in.trap, t) * at(in.dt, t);
             const float eT = float(std::exp(w.cs[t]));
-            for (int p = 0; p < d.P; ++p) yo[p] = eT * dot(&w.acc[int64_t(p) * d.N], q, d.N);
-            for (int s = 0; s <= t; ++s) {
-                const float decay =
-                    std::exp(float(w.cs[t] - w.cs[s])) * (s < t ? w.scale[s] : gammaT);
-                for (int r = 0; r < d.R; ++r) {
-                    const float coef = decay * dot(q, kAt(t0 + s, r), d.N);
-                    const float* vs = &w.v[(size_t(s) * d.R + r) * d.P];
-                    for (int p = 0; p < d.P; ++p) yo[p] += coef * vs[p];
+            for (int R = 0; R < d.R; ++R) {
+                const float* q = qAt(t0 + t, R);
+                float* yo = y + (((t0 + t) * d.R + R) * d.H + h) * int64_t(d.P);
+                for (int p = 0; p < d.P; ++p) yo[p] = eT * dot(&w.acc[int64_t(p) * d.N], q, d.N);
+                for (int s = 0; s <= t; ++s) {
+                    const float decay =
+                        std::exp(float(w.cs[t] - w.cs[s])) * (s < t ? w.scale[s] : gammaT);
+                    for (int r = 0; r < d.R; ++r) {
+                        const float coef = decay * dot(q, kAt(t0 + s, r), d.N);
+                        const float* vs = &w.v[(size_t(s) * d.R + r) * d.P];
+                        for (int p = 0; p < d.P; ++p) yo[p] += coef * vs[p];
+                    }
+                }
+                const float* vt = &w.v[(size_t(t) * d.R + R) * d.P];
+                for (int p = 0; p < d.P; ++p) yo[p] += in.D[h] * vt[p];
+            }
+        }
+    }
+
+    // h_out = e^{cs_last} acc + Σ_s e^{cs_last - cs_s} scale_s Σ_r v_s,r k_s,rᵀ; k, v <- last.
+    void advanceState(float* S, float* kState, float* xState) const {
+        const float eLast = float(std::exp(w.cs[c - 1]));
+        for (int64_t i = 0; i < int64_t(d.P) * d.N; ++i) S[i] = eLast * w.acc[i];
+        for (int s = 0; s < c; ++s) {
+            const float f = float(std::exp(w.cs[c - 1] - w.cs[s])) * w.scale[s];
+            for (int r = 0; r < d.R; ++r) {
+                const float* ks = kAt(t0 + s, r);
+                const float* vs = &w.v[(size_t(s) * d.R + r) * d.P];
+                for (int p = 0; p < d.P; ++p) {
+                    const float fv = f * vs[p];
+                    float* Sp = S + int64_t(p) * d.N;
+                    for (int n = 0; n < d.N; ++n) Sp[n] += fv * ks[n];
                 }
             }
-            const float* vt = &w.v[(size_t(t) * d.R + R) * d.P];
-            for (int p = 0; p < d.P; ++p) yo[p] += in.D[h] * vt[p];
         }
+        for (int r = 0; r < d.R; ++r)
+            std::copy_n(kAt(t0 + c - 1, r), d.N, kState + (int64_t(r) * d.H + h) * d.N);
+        std::copy_n(in.x + (t0 + c - 1) * in.xStride + int64_t(h) * d.P, d.P, xState);
     }
-    // h_out = e^{cs_last} acc + Σ_s e^{cs_last - cs_s} scale_s Σ_r v_s,r k_s,rᵀ
-    const float eLast = float(std::exp(w.cs[c - 1]));
-    for (int64_t i = 0; i < int64_t(d.P) * d.N; ++i) S[i] = eLast * w.acc[i];
-    for (int s = 0; s < c; ++s) {
-        const float f = float(std::exp(w.cs[c - 1] - w.cs[s])) * w.scale[s];
-        for (int r = 0; r < d.R; ++r) {
-            const float* ks = kAt(t0 + s, r);
-            const float* vs = &w.v[(size_t(s) * d.R + r) * d.P];
-            for (int p = 0; p < d.P; ++p) {
-                const float fv = f * vs[p];
-                float* Sp = S + int64_t(p) * d.N;
-                for (int n = 0; n < d.N; ++n) Sp[n] += fv * ks[n];
-            }
-        }
-    }
-    for (int r = 0; r < d.R; ++r)
-        std::copy_n(kAt(t0 + c - 1, r), d.N, kState + (int64_t(r) * d.H + h) * d.N);
-    std::copy_n(in.x + (t0 + c - 1) * in.xStride + int64_t(h) * d.P, d.P, xState);
-}
+};
 
 }  // namespace
 
@@ -122,7 +141,10 @@ void ssm_chunk_scan_forward(const ops::Mamba3Dims& d, int chunkSize, const ops::
         float* S = st.ssm + int64_t(h) * d.P * d.N;
         for (int64_t t0 = 0; t0 < T; t0 += C) {
             const int c = int(std::min<int64_t>(C, T - t0));
-            scanChunk(d, in, h, t0, c, y, S, st.k, st.v + int64_t(h) * d.P, w);
+            Chunk chunk{d, in, h, t0, c, w};
+            chunk.prepare(S, st.k, st.v + int64_t(h) * d.P);
+            chunk.outputs(y);
+            chunk.advanceState(S, st.k, st.v + int64_t(h) * d.P);
         }
     }
 }
