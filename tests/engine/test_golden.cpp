@@ -137,9 +137,9 @@ std::vector<Case> allCases() {
     return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::ValuesIn(allCases()), [](const auto& info) {
-    return info.param.name + (info.param.form == ScanForm::Chunked ? "_chunked" : "_recurrent") +
-           (info.param.weights.empty() ? "" : "_torch_bin");
+INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::ValuesIn(allCases()), [](const auto& tp) {
+    return tp.param.name + (tp.param.form == ScanForm::Chunked ? "_chunked" : "_recurrent") +
+           (tp.param.weights.empty() ? "" : "_torch_bin");
 });
 
 }  // namespace
