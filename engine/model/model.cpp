@@ -87,6 +87,7 @@ Expected<Model> Model::load(const std::string& path, DeviceKind device) {
     impl->cfg = *cfg;
     impl->w = std::move(*w);
     impl->info = makeInfo(impl->cfg);
+    impl->identity = detail::modelIdentity(impl->cfg, impl->w);
     if (Status s = detail::attachDevice(*impl, device); !s) return s;  // issue 4
     Model m;
     m.impl_ = std::move(impl);

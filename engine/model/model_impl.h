@@ -26,6 +26,7 @@ struct ModelImpl {
     model::ModelConfig cfg;
     model::ModelWeights w;
     ModelInfo info;
+    uint64_t identity = 0;  // Model::identityHash (engine/model/model_identity.cpp)
 
     StateShape stateShape() const;
     // One piece of T tokens through every layer, continuing `state`. Writes the logits of
@@ -42,6 +43,9 @@ struct ModelImpl {
                SessionScratch& s, float* allLogits, float* lastLogits,
                std::vector<std::vector<float>>* hidden) const;
 };
+
+// The hash of the configuration and weights behind Model::identityHash.
+uint64_t modelIdentity(const model::ModelConfig& cfg, const model::ModelWeights& w);
 
 // Attaches the device `kind` asks for (Auto: the GPU if usable, else the CPU with a note).
 Status attachDevice(ModelImpl& m, DeviceKind kind);

@@ -63,6 +63,9 @@ public:
     // Reads one token (the recurrent form); lastLogits() then predicts the next one.
     Status step(int32_t token);
     Session fork() const { return *this; }
+    // Replaces state and last logits (a state loaded from a file, engine/io/state_file.h);
+    // errors if the shape or logits size is not this model's. Defined in state_file.cpp.
+    Status restore(DocumentState state, std::vector<float> lastLogits);
 
     std::span<const float> lastLogits() const;  // [vocabPadded]; empty before any token
     const DocumentState& state() const { return state_; }
@@ -87,6 +90,9 @@ public:
     const ModelInfo& info() const;
     DocumentState newState() const;
     Session newSession() const { return Session(*this); }
+    // A 64-bit hash of the configuration and every weight (fp32 after loading), computed once
+    // at load; state files carry it so a state is never read into another model.
+    uint64_t identityHash() const;
 
 private:
     friend class Session;
