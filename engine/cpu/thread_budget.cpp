@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
@@ -30,6 +31,14 @@ int thread_budget_apply() {
     }();
     static const int maxThreads = omp_get_max_threads();
     thread_local int lastTeam = 0;
+    // /proc costs ~10 us: probe at most every 20 ms (tiny models decode a token in 50 us).
+    thread_local std::chrono::steady_clock::time_point lastProbe;
+    const auto now = std::chrono::steady_clock::now();
+    if (lastTeam > 0 && now - lastProbe < std::chrono::milliseconds(20)) {
+        omp_set_num_threads(lastTeam);
+        return lastTeam;
+    }
+    lastProbe = now;
     int n = fixed > 0 ? fixed : maxThreads;
     if (fixed == 0 && maxThreads > 1) {
         const int running = runnableNow();
