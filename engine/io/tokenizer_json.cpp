@@ -14,7 +14,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxTokenizerFile = 512u << 20;
+// Llama-3's file is 9 MB and a 256k vocabulary about 35 MB; the parsed tree costs a few
+// times the text, so this bounds what a hostile file can make us allocate.
+constexpr size_t kMaxTokenizerFile = 64u << 20;
 constexpr int64_t kMaxVocab = 1 << 24;
 
 Status readVocab(const json& model, TokenizerImpl& t, const TkError& err) {
@@ -94,7 +96,7 @@ Expected<Tokenizer> Tokenizer::parse(std::string_view text, const std::string& n
     const TkError err{name};
     if (!available())
         return err("this build has no ICU, which the tokenizer needs for Unicode classes");
-    if (text.size() > kMaxTokenizerFile) return err("file larger than 512 MiB");
+    if (text.size() > kMaxTokenizerFile) return err("file larger than 64 MiB");
     JsonParseResult parsed = jsonParseStrict(text.data(), text.data() + text.size());
     if (parsed.error != JsonError::None) return err(parsed.message);
     const json& root = parsed.value;
@@ -120,7 +122,7 @@ Expected<Tokenizer> Tokenizer::load(const std::string& path) {
     if (!in) return Status::error(path + ": cannot open");
     const auto size = in.tellg();
     if (size < 0 || uint64_t(size) > kMaxTokenizerFile)
-        return Status::error(path + ": unreadable or larger than 512 MiB");
+        return Status::error(path + ": unreadable or larger than 64 MiB");
     std::string text(size_t(size), '\0');
     in.seekg(0);
     if (!in.read(text.data(), size)) return Status::error(path + ": cannot read");
