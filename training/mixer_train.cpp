@@ -7,6 +7,7 @@
 #include "ops/mamba3_gate.h"
 #include "ops/mamba3_preprocess.h"
 #include "ops/rotary_angles.h"
+#include "ops/ssm_chunk_scan.h"
 #include "training/backward/backward_ops.h"
 #include "training/model_train.h"
 
@@ -30,7 +31,8 @@ ops::SsmScanInputs scanInputs(const ops::Mamba3Dims& d, const model::LayerWeight
 }  // namespace
 
 void mixer_train_forward(const model::ModelConfig& cfg, const model::LayerWeights& L,
-                         const float* normed, int64_t T, MixerActivations& a, float* out) {
+                         const float* normed, int64_t T, MixerActivations& a, float* out,
+                         bool save) {
     const ops::Mamba3Dims d = cfg.dims();
     const int64_t D = cfg.dModel, qkN = T * d.R * d.H * d.N;
     a.proj.resize(size_t(T * d.dInProj()));
@@ -40,7 +42,7 @@ void mixer_train_forward(const model::ModelConfig& cfg, const model::LayerWeight
     a.adt.resize(size_t(T * d.H));
     a.trap.resize(size_t(T * d.H));
     a.dtheta.resize(size_t(T * d.H * d.A));
-    a.hs.resize(size_t(T * d.H * d.P * d.N));
+    if (save) a.hs.resize(size_t(T * d.H * d.P * d.N));
     a.y.resize(size_t(T * d.R * d.H * d.P));
     a.gated.resize(size_t(T * d.dInner()));
 
@@ -51,7 +53,14 @@ void mixer_train_forward(const model::ModelConfig& cfg, const model::LayerWeight
                                    a.adt.data(), a.trap.data(), a.dtheta.data());
     std::vector<float> angle(size_t(d.H * d.A), 0.0f);
     cpu::rotary_angles_forward(d, a.q.data(), a.k.data(), angle.data(), a.dtheta.data(), T);
-    ssm_scan_forward_save(d, scanInputs(d, L, a), T, a.y.data(), a.hs.data());
+    if (save) {
+        ssm_scan_forward_save(d, scanInputs(d, L, a), T, a.y.data(), a.hs.data());
+    } else {
+        std::vector<float> ssm(size_t(d.H * d.P * d.N), 0.0f), kst(size_t(d.R * d.H * d.N), 0.0f),
+            vst(size_t(d.dInner()), 0.0f);
+        cpu::ssm_chunk_scan_forward(d, cfg.ssm.chunkSize, scanInputs(d, L, a), T, a.y.data(),
+                                    ops::SsmStateRef{ssm.data(), kst.data(), vst.data()});
+    }
     const ops::Mamba3GateParams gate{orNull(L.mimoZ), orNull(L.mimoO), orNull(L.outNorm)};
     cpu::mamba3_gate_forward(d, gate, a.y.data(), a.proj.data() + d.offZ(), d.dInProj(), T,
                              a.gated.data());

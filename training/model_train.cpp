@@ -16,7 +16,7 @@
 namespace lectern::train {
 
 void train_forward(const model::ModelConfig& cfg, const model::ModelWeights& w, const int32_t* ids,
-                   int64_t T, Activations& a) {
+                   int64_t T, Activations& a, bool save) {
     const int64_t D = cfg.dModel, V = cfg.vocabPadded(), F = cfg.mlpHidden();
     const float eps = cfg.normEps;
     std::vector<float> r(size_t(T * D)), normed(size_t(T * D)), delta(size_t(T * D));
@@ -30,7 +30,7 @@ void train_forward(const model::ModelConfig& cfg, const model::ModelWeights& w, 
         cpu::add_rmsnorm_forward(normed.data(), r.data(), pending, L.norm.data(), T, D, eps);
         la.resid = r;
         la.normed = normed;
-        mixer_train_forward(cfg, L, la.normed.data(), T, la.mixer, delta.data());
+        mixer_train_forward(cfg, L, la.normed.data(), T, la.mixer, delta.data(), save);
         if (F > 0) {
             cpu::add_rmsnorm_forward(normed.data(), r.data(), delta.data(), L.norm2.data(), T, D,
                                      eps);
@@ -79,14 +79,15 @@ void train_backward(const model::ModelConfig& cfg, const model::ModelWeights& w,
 
 double loss_and_grads(const model::ModelConfig& cfg, const model::ModelWeights& w,
                       const int32_t* ids, int64_t B, int64_t L, model::ModelWeights* grads,
-                      double gradScale) {
+                      double gradScale, Activations* ws) {
     const int64_t V = cfg.vocabPadded();
     double total = 0.0;
-    Activations a;
+    Activations local;
+    Activations& a = ws ? *ws : local;
     std::vector<float> dlogits;
     for (int64_t b = 0; b < B; ++b) {
         const int32_t* row = ids + b * L;
-        train_forward(cfg, w, row, L, a);
+        train_forward(cfg, w, row, L, a, grads != nullptr);
         if (grads != nullptr) dlogits.resize(size_t(L * V));
         total += cross_entropy_forward_backward(a.logits.data(), row, L, V, gradScale,
                                                 grads ? dlogits.data() : nullptr);

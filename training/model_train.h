@@ -33,8 +33,11 @@ struct Activations {
     std::vector<float> logits;           // [T, V_pad]
 };
 
+// save false: a forward only (evaluation), through the engine's chunked scan; hs is not
+// filled, so no backward may follow.
 void mixer_train_forward(const model::ModelConfig& cfg, const model::LayerWeights& L,
-                         const float* normed, int64_t T, MixerActivations& a, float* out);
+                         const float* normed, int64_t T, MixerActivations& a, float* out,
+                         bool save = true);
 // dnormed [T, D] += ; gradients of the layer's mixer parameters in G (+=).
 void mixer_backward(const model::ModelConfig& cfg, const model::LayerWeights& L,
                     const MixerActivations& a, const float* normed, int64_t T, const float* dout,
@@ -50,9 +53,11 @@ void train_backward(const model::ModelConfig& cfg, const model::ModelWeights& w,
 
 // B rows of L tokens ([B, L] row-major), each an independent document. Returns the SUM of
 // the B·(L−1) per-position losses; if grads is non-null, adds gradScale × the gradient of
-// that sum (gradScale = 1/(B·(L−1)) gives the golden mean loss's gradient).
+// that sum (gradScale = 1/(B·(L−1)) gives the golden mean loss's gradient). Without grads
+// it is a forward only (no saves). `ws`, if given, is reused between calls (its buffers keep
+// their size, so a training loop allocates once).
 double loss_and_grads(const model::ModelConfig& cfg, const model::ModelWeights& w,
                       const int32_t* ids, int64_t B, int64_t L, model::ModelWeights* grads,
-                      double gradScale);
+                      double gradScale, Activations* ws = nullptr);
 
 }  // namespace lectern::train

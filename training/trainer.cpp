@@ -45,14 +45,14 @@ struct Logger {
 // One optimiser step's gradients (accumulated over o.accum micro-batches) into g; returns
 // the mean loss.
 double accumulate(TrainRun& run, const TrainOptions& o, model::ModelWeights& g,
-                  std::vector<int32_t>& ids) {
+                  std::vector<int32_t>& ids, Activations& ws) {
     zero_grad(run.model.cfg, g);
     const double count = double(o.batch) * double(o.seqLen - 1) * double(o.accum);
     double sum = 0.0;
     for (int64_t a = 0; a < o.accum; ++a) {
         run.data.nextBatch(o.batch, o.seqLen, ids);
         sum += loss_and_grads(run.model.cfg, run.model.w, ids.data(), o.batch, o.seqLen, &g,
-                              1.0 / count);
+                              1.0 / count, &ws);
     }
     return sum / count;
 }
@@ -75,9 +75,10 @@ EvalResult evaluate(const model::ModelConfig& cfg, const model::ModelWeights& w,
     EvalResult r;
     double sum = 0.0;
     int64_t windows = 0;
+    Activations ws;
     for (size_t start = 0; start + size_t(L) <= tokens.size() && L >= 2; start += size_t(L)) {
         if (maxWindows > 0 && windows >= maxWindows) break;
-        sum += loss_and_grads(cfg, w, tokens.data() + start, 1, L, nullptr, 1.0);
+        sum += loss_and_grads(cfg, w, tokens.data() + start, 1, L, nullptr, 1.0, &ws);
         r.predicted += L - 1;
         ++windows;
     }
@@ -149,12 +150,13 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
     const model::ModelConfig& cfg = run.model.cfg;
     model::ModelWeights g = zerosLike(cfg);
     std::vector<int32_t> ids;
+    Activations ws;
     TrainReport rep;
     const auto t0 = Clock::now();
     const int64_t first = run.step;
     while (run.step < o.steps && (o.stopAfter <= 0 || run.step - first < o.stopAfter)) {
         const int64_t step = run.step;
-        const double loss = accumulate(run, o, g, ids);
+        const double loss = accumulate(run, o, g, ids, ws);
         if (o.gradHook) o.gradHook(step, g);
         const double norm = gradNorm(cfg, g);
         run.step += 1;
