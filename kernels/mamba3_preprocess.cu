@@ -45,10 +45,11 @@ __global__ void preprocessKernel(detail::KDims d, ops::Mamba3PreprocessParams p,
     const float* row = proj + t * d.dInProj;
     const int64_t qkStride = int64_t(d.R) * d.H * d.N;
     const int warp = threadIdx.x >> 5, nWarps = blockDim.x >> 5;
-    const int hpg = d.H / d.G;
-    for (int w = warp; w < 2 * d.R * d.G * hpg; w += nWarps)
+    // Few rows (decode): gridDim.y blocks share a row's work.
+    const int hpg = d.H / d.G, part = blockIdx.y, parts = gridDim.y;
+    for (int w = part * nWarps + warp; w < 2 * d.R * d.G * hpg; w += nWarps * parts)
         normRow(d, p, row, w / hpg, w % hpg, q + t * qkStride, k + t * qkStride);
-    for (int i = threadIdx.x; i < d.H * (1 + d.A); i += blockDim.x) {
+    for (int i = part * blockDim.x + threadIdx.x; i < d.H * (1 + d.A); i += blockDim.x * parts) {
         const int h = i % d.H, a = i / d.H - 1;  // a == -1: the scalars of head h
         const float dth = softplusF(row[d.offDt + h] + p.dtBias[h]);
         if (a < 0) {
@@ -68,7 +69,8 @@ void mamba3_preprocess_forward(const ops::Mamba3Dims& d, const ops::Mamba3Prepro
                                const float* proj, int64_t rows, float* q, float* k, float* dt,
                                float* adt, float* trap, float* dtheta, cudaStream_t s) {
     if (rows <= 0) return;
-    preprocessKernel<<<unsigned(rows), 256, 0, s>>>(detail::kdims(d), p, proj, q, k, dt, adt, trap,
+    const unsigned parts = rows < 64 ? 16 : 1;
+    preprocessKernel<<<dim3(unsigned(rows), parts), 256, 0, s>>>(detail::kdims(d), p, proj, q, k, dt, adt, trap,
                                                     dtheta);
 }
 

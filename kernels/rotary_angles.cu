@@ -1,64 +1,85 @@
-// CUDA twin of engine/cpu/rotary_angles.cpp. One warp per (document, head, angle): the
-// warp takes 32 tokens at a time, adds their increments with a warp prefix sum to the
-// running angle, wraps into [0, 2π) and rotates that pair of q and k for every rank. The
-// CPU wraps after every token; wrapping after up to 32 adds differs by fp32 rounding of
-// the sum only (the tests bound it).
+// CUDA twin of engine/cpu/rotary_angles.cpp. One thread per (document, segment of the
+// tokens, head, angle): threads of a warp take adjacent (head, angle) pairs, so every
+// load of dtheta and every q/k pair access is coalesced. A thread starts from the angle
+// state plus the sum of all increments before its segment (in double, then wrapped; the
+// segments' sums are read again by each later segment: ~T/2 extra reads per thread, so
+// segments are long), then runs the CPU's sequence for its segment exactly: add, wrap
+// into [0, 2π), rotate the pair of q and k for every rank. One segment (T <= 1024) is the
+// CPU's arithmetic operation for operation and writes the state itself; with several,
+// the last segment leaves its final angle in the last token's dtheta slot (read by no
+// other thread: the buffer is consumed) and a second launch copies it into the state
+// (in the first, other segments still read the incoming state).
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
 
 namespace lectern::cuda {
 namespace {
 
-__device__ void rotatePair(float* v, int i0, int i1, float c, float s) {
+__device__ void rotatePair(float* __restrict__ v, int i0, int i1, float c, float s) {
     const float u = v[i0], w = v[i1];
     v[i0] = u * c - w * s;
     v[i1] = u * s + w * c;
 }
 
-__global__ void rotaryKernel(detail::KDims d, float* q, float* k, float* angleState,
-                             const float* dtheta, int64_t batch, int64_t T) {
-    const int64_t gw = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
-    const int lane = threadIdx.x & 31;
-    if (gw >= batch * d.H * d.A) return;  // whole warps leave together
-    const int a = int(gw % d.A), h = int((gw / d.A) % d.H);
-    const int64_t b = gw / (int64_t(d.A) * d.H);
+__global__ void rotaryKernel(detail::KDims d, float* __restrict__ q, float* __restrict__ k,
+                             float* __restrict__ angleState, float* __restrict__ dtheta,
+                             int64_t batch, int64_t T, int64_t segLen, int nSeg) {
+    const int64_t HA = int64_t(d.H) * d.A;
+    const int64_t gid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (gid >= batch * nSeg * HA) return;
+    const int64_t ha = gid % HA, seg = (gid / HA) % nSeg, b = gid / (HA * nSeg);
+    const int h = int(ha / d.A), a = int(ha % d.A);
     const float twoPi = 2.0f * detail::kPi;
-    float* theta = angleState + (b * d.H + h) * d.A + a;
-    float run = *theta;
+    const int64_t t0 = seg * segLen, t1 = min(T, t0 + segLen);
+    float* inc = dtheta + b * T * HA + ha;  // token t at inc[t * HA]
+    float theta = angleState[b * HA + ha];
+    if (seg > 0) {
+        double base = theta;
+        for (int64_t t = 0; t < t0; ++t) base += double(inc[t * HA]);
+        const double tp = 2.0 * 3.14159265358979323846;
+        theta = float(base - tp * floor(base / tp));
+    }
     const int i0 = d.mimo ? a : 2 * a, i1 = d.mimo ? a + d.N / 2 : 2 * a + 1;
     const int64_t qkStride = int64_t(d.R) * d.H * d.N;
-    for (int64_t t0 = 0; t0 < T; t0 += 32) {
-        const int64_t t = t0 + lane;
+    for (int64_t t = t0; t < t1; ++t) {
+        const float u = theta + inc[t * HA];
+        theta = u - twoPi * floorf(u / twoPi);
+        float sn, cs;
+        sincosf(theta, &sn, &cs);
         const int64_t row = b * T + t;
-        float inc = t < T ? dtheta[(row * d.H + h) * d.A + a] : 0.0f;
-        for (int o = 1; o < 32; o <<= 1) {  // inclusive prefix sum
-            const float up = __shfl_up_sync(0xffffffffu, inc, o);
-            if (lane >= o) inc += up;
-        }
-        float th = run + inc;
-        th = th - twoPi * floorf(th / twoPi);
-        run = __shfl_sync(0xffffffffu, th, 31);
-        if (t < T) {
-            float sn, cs;
-            sincosf(th, &sn, &cs);
-            for (int r = 0; r < d.R; ++r) {
-                const int64_t off = row * qkStride + (int64_t(r) * d.H + h) * d.N;
-                rotatePair(q + off, i0, i1, cs, sn);
-                rotatePair(k + off, i0, i1, cs, sn);
-            }
+        for (int r = 0; r < d.R; ++r) {
+            const int64_t off = row * qkStride + (int64_t(r) * d.H + h) * d.N;
+            rotatePair(q + off, i0, i1, cs, sn);
+            rotatePair(k + off, i0, i1, cs, sn);
         }
     }
-    if (lane == 0) *theta = run;
+    if (seg != nSeg - 1) return;
+    if (nSeg == 1) angleState[b * HA + ha] = theta;
+    else inc[(T - 1) * HA] = theta;
+}
+
+__global__ void rotaryStateCopy(float* angleState, const float* dtheta, int64_t batch, int64_t T,
+                                int64_t HA) {
+    const int64_t gid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (gid >= batch * HA) return;
+    const int64_t b = gid / HA, ha = gid % HA;
+    angleState[gid] = dtheta[(b * T + T - 1) * HA + ha];
 }
 
 }  // namespace
 
 void rotary_angles_forward(const ops::Mamba3Dims& d, float* q, float* k, float* angleState,
-                           const float* dtheta, int64_t batch, int64_t T, cudaStream_t s) {
+                           float* dtheta, int64_t batch, int64_t T, cudaStream_t s) {
     if (batch <= 0 || T <= 0 || d.A <= 0) return;
-    const int64_t threads = batch * d.H * d.A * 32;
-    rotaryKernel<<<detail::gridFor(threads, 128), 128, 0, s>>>(detail::kdims(d), q, k, angleState,
-                                                               dtheta, batch, T);
+    // Segments of >= 1024 tokens and at most 16 of them: <= 8× re-reads of dtheta.
+    const int64_t segLen = std::max<int64_t>(1024, (T + 15) / 16);
+    const int nSeg = int((T + segLen - 1) / segLen);
+    const int64_t HA = int64_t(d.H) * d.A;
+    rotaryKernel<<<detail::gridFor(batch * nSeg * HA, 128), 128, 0, s>>>(
+        detail::kdims(d), q, k, angleState, dtheta, batch, T, segLen, nSeg);
+    if (nSeg > 1)
+        rotaryStateCopy<<<detail::gridFor(batch * HA, 256), 256, 0, s>>>(angleState, dtheta, batch,
+                                                                        T, HA);
 }
 
 }  // namespace lectern::cuda

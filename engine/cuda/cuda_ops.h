@@ -61,8 +61,9 @@ int gated_mlp_forward(GemmContext& g, float* out, const float* in, const DeviceM
 void mamba3_preprocess_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
                                const float* proj, int64_t rows, float* q, float* k, float* dt,
                                float* adt, float* trap, float* dtheta, cudaStream_t s);
+// dtheta is consumed: past 1024 tokens its last row is overwritten (kernels/rotary_angles.cu).
 void rotary_angles_forward(const ops::Mamba3Dims& d, float* q, float* k, float* angleState,
-                           const float* dtheta, int64_t batch, int64_t T, cudaStream_t s);
+                           float* dtheta, int64_t batch, int64_t T, cudaStream_t s);
 // Tokens per chunk the kernel uses (64 / R rows of R ranks): independent of the model's
 // chunk_size, which changes only rounding.
 int ssm_chunk_tokens(const ops::Mamba3Dims& d);

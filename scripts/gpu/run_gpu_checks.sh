@@ -32,13 +32,14 @@ note "run_gpu_checks $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
 note "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
 
 T0=$(date +%s)
-for t in test_cuda_kernels test_cuda_scan test_cuda_model; do
+for t in test_cuda_kernels test_cuda_scan test_cuda_model test_device_select; do
   want tests || break
   b=$(find_bin $t)
   s=$(date +%s)
   timeout 200 "$b" > "$OUT/$t.log" 2>&1
   rc=$?
   note "$t rc=$rc ($(( $(date +%s) - s )) s) $(grep -E '^\[  (PASSED|FAILED)' "$OUT/$t.log" | tr '\n' ' ')"
+  { echo "===== $t (rc=$rc)"; cat "$OUT/$t.log"; } >> "$OUT/tests.txt"  # at most 8 files come back
 done
 
 SAN=$OUT/sanitizer.txt
@@ -84,6 +85,6 @@ if want official; then
 fi
 note "total $(( $(date +%s) - T0 )) s"
 echo "--- bench"; grep -vE '^$' "$B"; echo "--- official"; tail -8 "$OUT/official.txt" 2>/dev/null
-for t in test_cuda_kernels test_cuda_scan test_cuda_model; do
-  [ -f "$OUT/$t.log" ] && { echo "--- $t failures"; grep -B3 -A6 "Failure\|error:" "$OUT/$t.log" | head -40; }
+for t in test_cuda_kernels test_cuda_scan test_cuda_model test_device_select; do
+  [ -f "$OUT/$t.log" ] && { echo "--- $t failures"; grep -B3 -A6 "Failure\|error:" "$OUT/$t.log" | head -40; rm -f "$OUT/$t.log"; }
 done
