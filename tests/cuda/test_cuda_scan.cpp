@@ -2,9 +2,9 @@
 // MIMO, groups, ragged T not a multiple of the chunk, batch > 1, non-zero incoming
 // states): mamba3_preprocess, rotary_angles, ssm_chunk_scan, ssm_step. Outputs poisoned,
 // guards checked. Tolerances (max|gpu − cpu| / max|cpu|), and why:
-//   preprocess 1e-5 (fp32 libm ulps, fp32 vs double norm sums); rotary q/k 1e-4 and angle
-//   1e-4 rad (the GPU adds up to 32 increments before wrapping, the CPU wraps each time:
-//   fp32 rounding of a sum of up to ~2π+32 rad is ~1e-5 rad); scan 1e-4 (the model
+//   preprocess 1e-5 (fp32 libm ulps, fp32 vs double norm sums); rotary q/k and angle 1e-4
+//   (rad) within one 1024-token segment (same sequence of fp32 operations as the CPU, only
+//   sincosf vs libm differ), 5e-4 past it (see there); scan 1e-4 (the model
 //   tolerance; e^{cs} with fp32 cumulative sums vs double, and a different chunking, give
 //   ~1e-6 to 1e-5); step 1e-5 (same order of operations up to fp32 reduction order).
 #include "cuda/cuda_ops.h"
@@ -149,7 +149,9 @@ TEST(CudaScan, PreprocessAndRotary) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);
         const ops::Mamba3Dims d = randomDims(rng, round % 2 == 1);
-        const int64_t B = 1 + int64_t(rng() % 3), T = 1 + int64_t(rng() % 150), rows = B * T;
+        // Round 0 is long enough for several rotary segments (1024 tokens each).
+        const int64_t B = 1 + int64_t(rng() % 3), rows0 = round == 0 ? 2500 + int64_t(rng() % 800) : 0;
+        const int64_t T = rows0 ? rows0 : 1 + int64_t(rng() % 150), rows = B * T;
         std::printf("seed %llu H=%d G=%d N=%d R=%d A=%d B=%lld T=%lld\n", (unsigned long long)seed,
                     d.H, d.G, d.N, d.R, d.A, (long long)B, (long long)T);
         const auto proj = uniform(rng, size_t(rows * d.dInProj()), -4, 4);
@@ -188,9 +190,12 @@ TEST(CudaScan, PreprocessAndRotary) {
             cpu::rotary_angles_forward(d, rq.data() + b * T * qk, rk.data() + b * T * qk,
                                        angle.data() + b * d.H * d.A,
                                        rdth.data() + b * T * d.H * d.A, T);
-        expectRel(q.get(), rq, 1e-4, "rotated q");
-        expectRel(k.get(), rk, 1e-4, "rotated k");
-        expectRel(dAng.get(), angle, 1e-4, "angle state", true);
+        // Past one segment the GPU starts each segment from a double sum while the CPU has
+        // wrapped in fp32 at every token (~1e-7 rad each): allow the golden 5e-4 there.
+        const double rt = T > 1024 ? 5e-4 : 1e-4;
+        expectRel(q.get(), rq, rt, "rotated q");
+        expectRel(k.get(), rk, rt, "rotated k");
+        expectRel(dAng.get(), angle, rt, "angle state", true);
         for (const DevArray* a : {&q, &k, &dt, &adt, &trap, &dth, &dAng})
             EXPECT_TRUE(a->guardsIntact());
     }
