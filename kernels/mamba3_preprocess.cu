@@ -70,8 +70,8 @@ void mamba3_preprocess_forward(const ops::Mamba3Dims& d, const ops::Mamba3Prepro
                                float* adt, float* trap, float* dtheta, cudaStream_t s) {
     if (rows <= 0) return;
     const unsigned parts = rows < 64 ? 16 : 1;
-    preprocessKernel<<<dim3(unsigned(rows), parts), 256, 0, s>>>(detail::kdims(d), p, proj, q, k, dt, adt, trap,
-                                                    dtheta);
+    preprocessKernel<<<dim3(unsigned(rows), parts), 256, 0, s>>>(detail::kdims(d), p, proj, q, k,
+                                                                 dt, adt, trap, dtheta);
 }
 
 }  // namespace lectern::cuda

@@ -54,8 +54,10 @@ __global__ void rotaryKernel(detail::KDims d, float* __restrict__ q, float* __re
         }
     }
     if (seg != nSeg - 1) return;
-    if (nSeg == 1) angleState[b * HA + ha] = theta;
-    else inc[(T - 1) * HA] = theta;
+    if (nSeg == 1)
+        angleState[b * HA + ha] = theta;
+    else
+        inc[(T - 1) * HA] = theta;
 }
 
 __global__ void rotaryStateCopy(float* angleState, const float* dtheta, int64_t batch, int64_t T,
@@ -79,7 +81,7 @@ void rotary_angles_forward(const ops::Mamba3Dims& d, float* q, float* k, float* 
         detail::kdims(d), q, k, angleState, dtheta, batch, T, segLen, nSeg);
     if (nSeg > 1)
         rotaryStateCopy<<<detail::gridFor(batch * HA, 256), 256, 0, s>>>(angleState, dtheta, batch,
-                                                                        T, HA);
+                                                                         T, HA);
 }
 
 }  // namespace lectern::cuda

@@ -171,8 +171,7 @@ __global__ void phase1(ScanArgs a) {
     // Intra-chunk scores with the decay/trapezoid weights (zero above the diagonal).
     tileGemm(rows, rows, d.N, Qs, ldn, 1, Ks, 1, ldn, [&](int i, int j, float v) {
         const int t = i / R, s2 = j / R;
-        const float coef =
-            s2 > t ? 0.0f : expf(cs[t] - cs[s2]) * (s2 < t ? scl[s2] : gam[t]);
+        const float coef = s2 > t ? 0.0f : expf(cs[t] - cs[s2]) * (s2 < t ? scl[s2] : gam[t]);
         Ms[i * cols + j] = coef * v;
     });
     // The pending (previous-token) columns.

@@ -71,8 +71,8 @@ double gemmRate(cuda::Precision p) {
     cuda::to_bf16(Ab, A, int64_t(n) * n, nullptr);
     cublasHandle_t h;
     cublasCreate(&h);
-    cublasSetMathMode(h, p == cuda::Precision::Tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                    : CUBLAS_PEDANTIC_MATH);
+    cublasSetMathMode(
+        h, p == cuda::Precision::Tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH);
     const float one = 1, zero = 0;
     std::vector<double> t;
     for (int i = 0; i < 8; ++i) {
@@ -106,8 +106,9 @@ Floors floorsFor(const model::ModelConfig& c, cuda::Precision p) {
     // Recurrent form per token and head: state update 2·R·P·N MACs, output R·P·N MACs.
     const double scan = L * d.H * 6.0 * d.R * d.P * d.N;
     return {2.0 * L * perLayer, scan, wb * (L * perLayer + V * D),
-            4.0 * L * (double(d.H) * d.A + double(d.H) * d.P * d.N + double(d.R) * d.H * d.N +
-                       double(d.H) * d.P)};
+            4.0 * L *
+                (double(d.H) * d.A + double(d.H) * d.P * d.N + double(d.R) * d.H * d.N +
+                 double(d.H) * d.P)};
 }
 
 void report(const char* what, double tokPerS, double floorS, double actualS, const char* bound) {
@@ -227,11 +228,11 @@ int main(int argc, char** argv) {
         size_t free1 = 0;
         cudaMemGetInfo(&free1, &total);
         if (!s) return std::printf("error: %s\n", s.message().c_str()), 1;
-        std::printf("long document %lld tokens: %.2f s (%.0f tok/s), device memory in use %.2f GB "
-                    "before and %.2f GB after (pieces of %lld rows)\n",
-                    (long long)longTokens, sec, double(longTokens) / sec,
-                    double(total - free0) / 1e9, double(total - free1) / 1e9,
-                    (long long)opt.maxRows);
+        std::printf(
+            "long document %lld tokens: %.2f s (%.0f tok/s), device memory in use %.2f GB "
+            "before and %.2f GB after (pieces of %lld rows)\n",
+            (long long)longTokens, sec, double(longTokens) / sec, double(total - free0) / 1e9,
+            double(total - free1) / 1e9, (long long)opt.maxRows);
     }
     return 0;
 }

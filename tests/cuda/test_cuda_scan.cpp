@@ -150,7 +150,8 @@ TEST(CudaScan, PreprocessAndRotary) {
         std::mt19937_64 rng(seed);
         const ops::Mamba3Dims d = randomDims(rng, round % 2 == 1);
         // Round 0 is long enough for several rotary segments (1024 tokens each).
-        const int64_t B = 1 + int64_t(rng() % 3), rows0 = round == 0 ? 2500 + int64_t(rng() % 800) : 0;
+        const int64_t B = 1 + int64_t(rng() % 3),
+                      rows0 = round == 0 ? 2500 + int64_t(rng() % 800) : 0;
         const int64_t T = rows0 ? rows0 : 1 + int64_t(rng() % 150), rows = B * T;
         std::printf("seed %llu H=%d G=%d N=%d R=%d A=%d B=%lld T=%lld\n", (unsigned long long)seed,
                     d.H, d.G, d.N, d.R, d.A, (long long)B, (long long)T);
