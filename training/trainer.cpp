@@ -185,7 +185,7 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
         if ((o.evalEvery > 0 && run.step % o.evalEvery == 0) || last) {
             const EvalResult e =
                 evaluate(cfg, run.model.w, run.data.validation(), o.seqLen, o.evalWindows);
-            rep.valLoss = e.loss;
+            rep.valLoss = e.predicted > 0 ? e.loss : NAN;
             if (e.predicted > 0) line["val_loss"] = e.loss;
         }
         log.line(line);

@@ -33,7 +33,7 @@ struct TrainOptions {
 
 struct TrainReport {
     int64_t stepsDone = 0, skipped = 0;
-    double lastLoss = 0.0, valLoss = 0.0;
+    double lastLoss = 0.0, valLoss = 0.0;  // valLoss NaN: no validation window fits
     double tokensPerSecond = 0.0;
 };
 

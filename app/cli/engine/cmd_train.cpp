@@ -63,11 +63,13 @@ int runTrain(TrainArgs& a) {
     a.o.outDir = a.out;
     auto rep = train::runTraining(run, a.o);
     if (!rep) return fail(rep.error());
-    std::printf(
-        "trained %lld steps (%lld skipped): loss %.4f, validation loss %.4f (%.3f bits/byte), "
-        "%.0f tokens/s; model in %s\n",
-        (long long)rep->stepsDone, (long long)rep->skipped, rep->lastLoss, rep->valLoss,
-        rep->valLoss / std::log(2.0), rep->tokensPerSecond, a.out.c_str());
+    char val[96] = "no validation window (text too short for --seq-len)";
+    if (std::isfinite(rep->valLoss))
+        std::snprintf(val, sizeof val, "validation loss %.4f (%.3f bits/byte)", rep->valLoss,
+                      rep->valLoss / std::log(2.0));
+    std::printf("trained %lld steps (%lld skipped): loss %.4f, %s, %.0f tokens/s; model in %s\n",
+                (long long)rep->stepsDone, (long long)rep->skipped, rep->lastLoss, val,
+                rep->tokensPerSecond, a.out.c_str());
     return kExitOk;
 }
 
