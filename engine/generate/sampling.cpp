@@ -21,25 +21,35 @@ void normalise(std::vector<double>& p) {
         for (double& x : p) x /= sum;
 }
 
-// Ids ordered by descending probability, ties by ascending id (deterministic).
-std::vector<int32_t> byProbability(const std::vector<double>& p) {
-    std::vector<int32_t> order(p.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int32_t a, int32_t b) { return p[size_t(a)] > p[size_t(b)]; });
-    return order;
+// Descending probability, ties by ascending id: a strict total order, so no sort needs to
+// be stable and every platform keeps the same ids.
+struct ByProbability {
+    const std::vector<double>& p;
+    bool operator()(int32_t a, int32_t b) const {
+        return p[size_t(a)] != p[size_t(b)] ? p[size_t(a)] > p[size_t(b)] : a < b;
+    }
+};
+
+// The ids still in the running (p > 0): after top-k only K of them, so top-p sorts few.
+std::vector<int32_t> candidates(const std::vector<double>& p) {
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < p.size(); ++i)
+        if (p[i] > 0.0) ids.push_back(int32_t(i));
+    return ids;
 }
 
 void topK(std::vector<double>& p, int k) {
-    if (k <= 0 || size_t(k) >= p.size()) return;
-    const std::vector<int32_t> order = byProbability(p);
+    std::vector<int32_t> order = candidates(p);
+    if (k <= 0 || size_t(k) >= order.size()) return;
+    std::nth_element(order.begin(), order.begin() + k, order.end(), ByProbability{p});
     for (size_t i = size_t(k); i < order.size(); ++i) p[size_t(order[i])] = 0.0;
     normalise(p);
 }
 
 void topP(std::vector<double>& p, float topP) {
     if (topP >= 1.0f) return;
-    const std::vector<int32_t> order = byProbability(p);
+    std::vector<int32_t> order = candidates(p);
+    std::sort(order.begin(), order.end(), ByProbability{p});
     double cum = 0.0;
     size_t keep = 0;
     while (keep < order.size() && (keep == 0 || cum < double(topP))) {
