@@ -31,28 +31,38 @@ struct ByProbability {
 };
 
 // The ids still in the running (p > 0): after top-k only K of them, so top-p sorts few.
-std::vector<int32_t> candidates(const std::vector<double>& p) {
-    std::vector<int32_t> ids;
+void candidates(const std::vector<double>& p, std::vector<int32_t>& ids) {
+    ids.clear();
     for (size_t i = 0; i < p.size(); ++i)
         if (p[i] > 0.0) ids.push_back(int32_t(i));
-    return ids;
 }
 
-void topK(std::vector<double>& p, int k) {
-    std::vector<int32_t> order = candidates(p);
-    if (k <= 0 || size_t(k) >= order.size()) return;
+void topK(std::vector<double>& p, int k, std::vector<int32_t>& order) {
+    if (k <= 0 || size_t(k) >= p.size()) return;
+    candidates(p, order);
+    if (size_t(k) >= order.size()) return;
     std::nth_element(order.begin(), order.begin() + k, order.end(), ByProbability{p});
     for (size_t i = size_t(k); i < order.size(); ++i) p[size_t(order[i])] = 0.0;
     normalise(p);
 }
 
-void topP(std::vector<double>& p, float topP) {
+void topP(std::vector<double>& p, float topP, std::vector<int32_t>& order) {
     if (topP >= 1.0f) return;
-    std::vector<int32_t> order = candidates(p);
-    std::sort(order.begin(), order.end(), ByProbability{p});
+    candidates(p, order);
+    // Sort only a prefix that already holds mass >= P, growing it until it does: the
+    // nucleus is usually a few hundred ids of a vocabulary of tens of thousands.
+    size_t k = std::min<size_t>(256, order.size());
+    for (;;) {
+        std::partial_sort(order.begin(), order.begin() + ptrdiff_t(k), order.end(),
+                          ByProbability{p});
+        double mass = 0.0;
+        for (size_t i = 0; i < k; ++i) mass += p[size_t(order[i])];
+        if (mass >= double(topP) || k == order.size()) break;
+        k = std::min(order.size(), k * 4);
+    }
     double cum = 0.0;
     size_t keep = 0;
-    while (keep < order.size() && (keep == 0 || cum < double(topP))) {
+    while (keep < k && (keep == 0 || cum < double(topP))) {
         cum += p[size_t(order[keep])];
         ++keep;
     }
@@ -98,16 +108,17 @@ void applyRepetitionPenalty(std::span<float> logits, std::span<const int32_t> hi
     }
 }
 
-std::vector<double> samplingDistribution(std::span<const float> logitsIn,
-                                         std::span<const int32_t> history,
-                                         const SamplingOptions& o) {
-    std::vector<float> logits(logitsIn.begin(), logitsIn.end());
+void samplingDistribution(std::span<const float> logitsIn, std::span<const int32_t> history,
+                          const SamplingOptions& o, SamplingScratch& s) {
+    std::vector<float>& logits = s.logits;
+    std::vector<double>& p = s.p;
+    logits.assign(logitsIn.begin(), logitsIn.end());
     applyRepetitionPenalty(logits, history, o.repetitionPenalty);
-    std::vector<double> p(logits.size(), 0.0);
-    if (logits.empty()) return p;
+    p.assign(logits.size(), 0.0);
+    if (logits.empty()) return;
     if (isGreedy(o)) {
         p[argmaxFirst(logits)] = 1.0;
-        return p;
+        return;
     }
     // Softmax of logits / T, shifted by the max; NaN logits get probability 0.
     double mx = -INFINITY;
@@ -120,17 +131,27 @@ std::vector<double> samplingDistribution(std::span<const float> logitsIn,
     if (std::accumulate(p.begin(), p.end(), 0.0) <= 0.0) {  // all NaN or -inf: fall back
         p.assign(p.size(), 0.0);
         p[argmaxFirst(logits)] = 1.0;
-        return p;
+        return;
     }
     normalise(p);
-    topK(p, o.topK);
-    topP(p, o.topP);
+    topK(p, o.topK, s.order);
+    topP(p, o.topP, s.order);
     minP(p, o.minP);
-    return p;
+}
+
+std::vector<double> samplingDistribution(std::span<const float> logits,
+                                         std::span<const int32_t> history,
+                                         const SamplingOptions& o) {
+    SamplingScratch s;
+    samplingDistribution(logits, history, o, s);
+    return std::move(s.p);
 }
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
-    const std::vector<double> p = samplingDistribution(logits, history, opt_);
+    if (isGreedy(opt_) && opt_.repetitionPenalty == 1.0f && !logits.empty())
+        return int32_t(argmaxFirst(logits));  // no copy, no probabilities
+    samplingDistribution(logits, history, opt_, scratch_);
+    const std::vector<double>& p = scratch_.p;
     if (isGreedy(opt_)) return int32_t(std::max_element(p.begin(), p.end()) - p.begin());
     const double u = uniform();
     double cum = 0.0;

@@ -38,6 +38,17 @@ std::vector<double> samplingDistribution(std::span<const float> logits,
                                          std::span<const int32_t> history,
                                          const SamplingOptions& o);
 
+// Buffers reused from token to token (a vocabulary-sized allocation per token costs page
+// faults that dominate the sampling time).
+struct SamplingScratch {
+    std::vector<float> logits;
+    std::vector<double> p;
+    std::vector<int32_t> order;
+};
+// As above, leaving the distribution in s.p.
+void samplingDistribution(std::span<const float> logits, std::span<const int32_t> history,
+                          const SamplingOptions& o, SamplingScratch& s);
+
 class Sampler {
 public:
     explicit Sampler(const SamplingOptions& o) : opt_(o), rng_(o.seed) {}
@@ -49,6 +60,7 @@ public:
 private:
     SamplingOptions opt_;
     std::mt19937_64 rng_;
+    SamplingScratch scratch_;
 };
 
 }  // namespace lectern::generate
