@@ -129,6 +129,7 @@ public:
 private:
     Store() = default;
     Status prepareStatements();
+    Expected<int64_t> rankingCutoff(const std::string& match);
     Status dropIfUnused(int64_t contentId);
 
     std::filesystem::path dir_;

@@ -1,6 +1,7 @@
 // Store queries: ranked search over the FTS5 index, the per-collection status report,
 // and the integrity check used by tests and `status`.
 #include <cctype>
+#include <limits>
 
 #include "icu_tokenizer.h"
 #include "store.h"
@@ -49,26 +50,48 @@ std::string toFtsQuery(std::string_view query) {
     return out;
 }
 
+// BM25 costs a few microseconds per matching passage, so a word found in every file of a
+// large tree would take seconds to rank. Ranking therefore looks at the first
+// kMaxRankedPassages matches in index order (oldest passages first); queries more specific
+// than that are ranked whole.
+constexpr int64_t kMaxRankedPassages = 10000;
+
+// The highest rowid among the first kMaxRankedPassages matches, or 0 when there are fewer.
+Expected<int64_t> Store::rankingCutoff(const std::string& match) {
+    Expected<Stmt> stmt = db_.prepare(
+        "SELECT rowid FROM segments_fts WHERE segments_fts MATCH ?1 ORDER BY rowid "
+        "LIMIT 1 OFFSET ?2");
+    if (!stmt) return stmt.status();
+    stmt->bind(1, match).bind(2, kMaxRankedPassages - 1);
+    Expected<bool> row = stmt->step();
+    if (!row) return row.status();
+    return *row ? stmt->columnInt(0) : int64_t(0);
+}
+
+// Three steps: bound the candidates, rank without snippets (SQLite would otherwise build
+// a snippet for every match before sorting), then build snippets for the passages shown.
 Expected<std::vector<SearchHit>> Store::search(const SearchRequest& request) {
     const std::string match = toFtsQuery(request.query);
     if (match.empty()) return Status::error("the query has no words to search for");
     Expected<int64_t> collection = findCollection(request.collection);
     if (!collection) return collection.status();
     if (*collection == 0) return Status::error("no collection named '" + request.collection + "'");
+    Expected<int64_t> cutoff = rankingCutoff(match);
+    if (!cutoff) return cutoff.status();
     Expected<Stmt> stmt = db_.prepare(
-        "SELECT d.path, s.kind, s.ordinal, s.line_start, s.line_end, s.label, s.ocr, "
-        "snippet(segments_fts, 0, ?3, ?4, '…', 24), bm25(segments_fts) "
-        "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
-        "JOIN documents d ON d.content_id = s.content_id "
-        "WHERE segments_fts MATCH ?1 AND d.collection_id = ?2 "
-        "AND d.status IN ('ok', 'partial') ORDER BY bm25(segments_fts), d.path LIMIT ?5");
+        "SELECT d.path, s.kind, s.ordinal, s.line_start, s.line_end, s.label, s.ocr, s.id, "
+        "bm25(segments_fts) AS score "
+        // CROSS JOIN keeps the FTS match as the outer loop: the planner otherwise may start
+        // from the collection's documents and probe the index once per segment.
+        "FROM segments_fts CROSS JOIN segments s ON s.id = segments_fts.rowid "
+        "CROSS JOIN documents d ON d.content_id = s.content_id "
+        "WHERE segments_fts MATCH ?1 AND d.collection_id = ?2 AND segments_fts.rowid <= ?4 "
+        "AND d.status IN ('ok', 'partial') ORDER BY score, d.path LIMIT ?3");
     if (!stmt) return stmt.status();
-    stmt->bind(1, match)
-        .bind(2, *collection)
-        .bind(3, request.markOpen)
-        .bind(4, request.markClose)
-        .bind(5, int64_t(request.limit));
+    stmt->bind(1, match).bind(2, *collection).bind(3, int64_t(request.limit));
+    stmt->bind(4, *cutoff > 0 ? *cutoff : std::numeric_limits<int64_t>::max());
     std::vector<SearchHit> hits;
+    std::vector<int64_t> segmentIds;
     for (;;) {
         Expected<bool> row = stmt->step();
         if (!row) return row.status();
@@ -81,9 +104,23 @@ Expected<std::vector<SearchHit>> Store::search(const SearchRequest& request) {
         hit.lineEnd = stmt->columnInt(4);
         hit.label = stmt->columnText(5);
         hit.ocr = stmt->columnInt(6) != 0;
-        hit.snippet = stmt->columnText(7);
+        segmentIds.push_back(stmt->columnInt(7));
         hit.score = sqlite3_column_double(stmt->handle(), 8);
         hits.push_back(std::move(hit));
+    }
+    Expected<Stmt> snippet = db_.prepare(
+        "SELECT snippet(segments_fts, 0, ?3, ?4, '…', 24) FROM segments_fts "
+        "WHERE segments_fts MATCH ?1 AND rowid = ?2");
+    if (!snippet) return snippet.status();
+    for (size_t i = 0; i < hits.size(); ++i) {
+        snippet->bind(1, match)
+            .bind(2, segmentIds[i])
+            .bind(3, request.markOpen)
+            .bind(4, request.markClose);
+        Expected<bool> row = snippet->step();
+        if (!row) return row.status();
+        if (*row) hits[i].snippet = snippet->columnText(0);
+        snippet->reset();
     }
     return hits;
 }
