@@ -52,6 +52,46 @@ uint64_t blocks(uint64_t payload) {
     return (payload + kStateBlockBytes - 1) / kStateBlockBytes;
 }
 
+// The fixed header: everything but the payload. Sets position and the logits count.
+Status checkHeader(std::span<const uint8_t> b, const std::string& name, const StateExpectation& ex,
+                   int64_t& position, uint32_t& nLogits) {
+    const std::string where = "state " + name;
+    auto fail = [&](const std::string& m) { return Status::error(where + " " + m); };
+    if (b.size() < kStateHeaderBytes)
+        return fail("is truncated: " + std::to_string(b.size()) + " bytes, less than the " +
+                    std::to_string(kStateHeaderBytes) + "-byte header");
+    if (std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
+        return fail("is not a Lectern document state (bad magic)");
+    if (uint32_t v = get<uint32_t>(&b[8]); v != kStateFormatVersion)
+        return fail("has format version " + std::to_string(v) + "; this build reads version " +
+                    std::to_string(kStateFormatVersion));
+    if (get<uint32_t>(&b[72]) != crc32Update(0, b.data(), 72))
+        return fail("is damaged at offset 0 (header checksum mismatch)");
+    if (uint64_t id = get<uint64_t>(&b[16]); id != ex.identity)
+        return fail("was made by model " + hex(id) + ", not by this model (" + hex(ex.identity) +
+                    ")");
+    if (uint32_t d = get<uint32_t>(&b[12]); d != kDtypeF32)
+        return fail("has dtype code " + std::to_string(d) + "; only 1 (fp32) is known");
+    position = get<int64_t>(&b[24]);
+    if (position < 0) return fail("has a negative token position");
+    uint32_t dims[6];
+    std::memcpy(dims, &b[32], sizeof dims);
+    StateShape fileShape;
+    int* fields[6] = {&fileShape.nLayer, &fileShape.H, &fileShape.P,
+                      &fileShape.N,      &fileShape.R, &fileShape.A};
+    for (int i = 0; i < 6; ++i) *fields[i] = dims[i] > 1u << 30 ? -1 : int(dims[i]);
+    if (!(fileShape == ex.shape))
+        return fail("has shapes (" + describe(fileShape) + ") that differ from the model's (" +
+                    describe(ex.shape) + ")");
+    nLogits = get<uint32_t>(&b[56]);
+    if (nLogits != 0 && nLogits != uint32_t(ex.vocabPadded))
+        return fail("holds " + std::to_string(nLogits) + " logits; the model has " +
+                    std::to_string(ex.vocabPadded));
+    if (get<uint32_t>(&b[60]) != kStateBlockBytes)
+        return fail("has an unknown checksum block size");
+    return Status::ok();
+}
+
 }  // namespace
 
 StateExpectation stateExpectation(const Model& model) {
@@ -86,40 +126,10 @@ std::string stateEncode(const DocumentState& st, std::span<const float> logits, 
 
 Expected<LoadedState> stateDecode(std::span<const uint8_t> b, const std::string& name,
                                   const StateExpectation& ex) {
-    const std::string where = "state " + name;
-    auto fail = [&](const std::string& m) { return Status::error(where + " " + m); };
-    if (b.size() < kStateHeaderBytes)
-        return fail("is truncated: " + std::to_string(b.size()) + " bytes, less than the " +
-                    std::to_string(kStateHeaderBytes) + "-byte header");
-    if (std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
-        return fail("is not a Lectern document state (bad magic)");
-    if (uint32_t v = get<uint32_t>(&b[8]); v != kStateFormatVersion)
-        return fail("has format version " + std::to_string(v) + "; this build reads version " +
-                    std::to_string(kStateFormatVersion));
-    if (get<uint32_t>(&b[72]) != crc32Update(0, b.data(), 72))
-        return fail("is damaged at offset 0 (header checksum mismatch)");
-    if (uint64_t id = get<uint64_t>(&b[16]); id != ex.identity)
-        return fail("was made by model " + hex(id) + ", not by this model (" + hex(ex.identity) +
-                    ")");
-    if (uint32_t d = get<uint32_t>(&b[12]); d != kDtypeF32)
-        return fail("has dtype code " + std::to_string(d) + "; only 1 (fp32) is known");
-    const int64_t position = get<int64_t>(&b[24]);
-    if (position < 0) return fail("has a negative token position");
-    uint32_t dims[6];
-    std::memcpy(dims, &b[32], sizeof dims);
-    StateShape fileShape;
-    int* fields[6] = {&fileShape.nLayer, &fileShape.H, &fileShape.P,
-                      &fileShape.N,      &fileShape.R, &fileShape.A};
-    for (int i = 0; i < 6; ++i) *fields[i] = dims[i] > 1u << 30 ? -1 : int(dims[i]);
-    if (!(fileShape == ex.shape))
-        return fail("has shapes (" + describe(fileShape) + ") that differ from the model's (" +
-                    describe(ex.shape) + ")");
-    const uint32_t nLogits = get<uint32_t>(&b[56]);
-    if (nLogits != 0 && nLogits != uint32_t(ex.vocabPadded))
-        return fail("holds " + std::to_string(nLogits) + " logits; the model has " +
-                    std::to_string(ex.vocabPadded));
-    if (get<uint32_t>(&b[60]) != kStateBlockBytes)
-        return fail("has an unknown checksum block size");
+    int64_t position = 0;
+    uint32_t nLogits = 0;
+    if (Status s = checkHeader(b, name, ex, position, nLogits); !s) return s;
+    auto fail = [&](const std::string& m) { return Status::error("state " + name + " " + m); };
     const uint64_t payload = (stateFloats(ex.shape) + nLogits) * sizeof(float);
     if (get<uint64_t>(&b[64]) != payload)
         return fail("declares a payload of " + std::to_string(get<uint64_t>(&b[64])) +
