@@ -67,6 +67,14 @@ TEST_F(CliTest, SamplesIngestStatusAndSearch) {
         EXPECT_NE(snippet.find('['), std::string::npos) << snippet;
         EXPECT_TRUE(hits[0].contains("lines") || hits[0].contains("page")) << hits[0].dump();
     }
+    bool pdfPageTwo = false;  // the contract PDF: "Term and Termination" is on page 2
+    for (const json& hit : searchJson("termination")) {
+        const std::string path = hit["path"];
+        if (path.find("services-agreement.pdf") != std::string::npos && hit.contains("page")) {
+            pdfPageTwo = pdfPageTwo || hit["page"] == 2;
+        }
+    }
+    EXPECT_TRUE(pdfPageTwo);
     EXPECT_TRUE(anyPathEndsWith(searchJson("timeout"), "logs/gateway.log"));
     EXPECT_TRUE(anyPathEndsWith(searchJson("indemnify"), "mail/termination-notice.eml"));
 }
@@ -101,7 +109,10 @@ TEST_F(CliTest, TextOutputShowsLocationAndHighlight) {
 
 TEST_F(CliTest, FailedDocumentsGiveExitThreeAndAppearInStatus) {
     writeFile(dir.path() / "in" / "good.txt", "fine words\n");
-    std::string binary("\x7f" "ELF\x02\x01\x01", 7);  // an executable posing as text
+    std::string binary(
+        "\x7f"
+        "ELF\x02\x01\x01",
+        7);  // an executable posing as text
     binary.resize(2048, '\0');
     writeFile(dir.path() / "in" / "bad.txt", binary);
     ChildResult r = run({"ingest", (dir.path() / "in").string(), "--collection", "mixed"});
