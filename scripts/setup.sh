@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  clang clang-format libclang-rt-14-dev llvm
+  clang clang-format libclang-rt-14-dev libomp-dev llvm
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev
   libgl-dev libxkbcommon-dev
   libpoppler-qt6-dev libpoppler-private-dev poppler-utils qpdf
