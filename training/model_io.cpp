@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "io/byte_source.h"
+#include "io/input_ids.h"
 #include "io/safetensors.h"
 #include "training/model_train.h"
 #include "training/params.h"
@@ -47,18 +48,9 @@ Expected<TrainModel> newTrainModel(const std::string& configPath, uint64_t seed)
 }
 
 Expected<std::vector<int32_t>> readInputIds(const std::string& path, int64_t& B, int64_t& L) {
-    auto file = io::safetensorsRead(path);
-    if (!file) return file.status();
-    auto it = file->tensors.find("input_ids");
-    if (it == file->tensors.end()) return Status::error(path + ": no tensor 'input_ids'");
-    const io::RawTensor& t = it->second;
-    if (t.dtype != io::DType::I32 || t.shape.size() != 2)
-        return Status::error(path + ": 'input_ids' must be int32 [B, L]");
-    B = t.shape[0];
-    L = t.shape[1];
-    if (B < 1 || L < 2) return Status::error(path + ": 'input_ids' needs B >= 1 and L >= 2");
-    std::vector<int32_t> ids(size_t(B * L));
-    std::memcpy(ids.data(), t.bytes.data(), ids.size() * sizeof(int32_t));
+    auto ids = io::readInputIds(path, B, L);
+    if (ids && (B < 1 || L < 2))
+        return Status::error(path + ": 'input_ids' needs B >= 1 and L >= 2");
     return ids;
 }
 

@@ -4,9 +4,9 @@
 // (layers.{i}.angle_state [B, H, A], ssm_state [B, H, P, N], k_state [B, R, H, N],
 // v_state [B, H, P]). Each batch row is an independent document.
 #include <cstdio>
-#include <cstring>
 
 #include "cli/command.h"
+#include "io/input_ids.h"
 #include "io/safetensors.h"
 #include "lectern/engine.h"
 
@@ -16,21 +16,6 @@ namespace {
 struct LogitsArgs {
     std::string model, ids, out, device = "cpu", form = "chunked";
 };
-
-Expected<std::vector<int32_t>> readIds(const std::string& path, int64_t& B, int64_t& L) {
-    auto file = io::safetensorsRead(path);
-    if (!file) return file.status();
-    auto it = file->tensors.find("input_ids");
-    if (it == file->tensors.end()) return Status::error(path + ": no tensor 'input_ids'");
-    const io::RawTensor& t = it->second;
-    if (t.dtype != io::DType::I32 || t.shape.size() != 2)
-        return Status::error(path + ": 'input_ids' must be int32 [B, L]");
-    B = t.shape[0];
-    L = t.shape[1];
-    std::vector<int32_t> ids(size_t(B * L));
-    std::memcpy(ids.data(), t.bytes.data(), ids.size() * sizeof(int32_t));
-    return ids;
-}
 
 int fail(const std::string& message) {
     std::fprintf(stderr, "lectern-cli logits: %s\n", message.c_str());
@@ -44,7 +29,7 @@ int runLogits(const LogitsArgs& a) {
     auto model = Model::load(a.model, device);
     if (!model) return fail(model.error());
     int64_t B = 0, L = 0;
-    auto ids = readIds(a.ids, B, L);
+    auto ids = io::readInputIds(a.ids, B, L);
     if (!ids) return fail(ids.error());
     const int64_t V = model->info().vocabPadded;
     std::vector<float> logits;
