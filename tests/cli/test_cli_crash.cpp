@@ -78,6 +78,9 @@ TEST_F(CrashTest, KillNineAtRandomMomentsKeepsCommittedDocuments) {
         if (result.signal == SIGKILL) ++killedMidway;
         parseCommitted(result.out, committed);
         const std::string problems = verifyStore(store, committed);
+        // A kill before the store was first created leaves none; fine while nothing was
+        // reported committed (CI saw this on an idle machine, where the first kill came early).
+        if (committed.empty() && problems.rfind("open: no store", 0) == 0) continue;
         ASSERT_EQ(problems, "") << "after kill " << k << " (" << committed.size() << " committed)";
     }
     EXPECT_GT(killedMidway, 0);
