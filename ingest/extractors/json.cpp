@@ -73,8 +73,10 @@ private:
         if (capture_) return true;
         if (depth() == recordDepth_ || (recordDepth_ == 1 && depth() == 0 && scalar)) {
             ++records_;
-            if (depth() == 1 && !stack_.back().array)
-                out_.setLabel(stack_.back().key.substr(0, 200));
+            if (depth() == 1 && !stack_.back().array) {
+                const std::string& key = stack_.back().key;  // cut on a UTF-8 boundary
+                out_.setLabel(key.substr(0, utf8CutPoint(key, 200)));
+            }
             return out_.begin(records_, line_);
         }
         return true;

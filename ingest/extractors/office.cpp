@@ -8,6 +8,7 @@
 #include <cctype>
 
 #include "ingest/extractors/office_xml.h"
+#include "ingest/extractors/text_stream.h"
 #include "lectern/status.h"
 
 namespace lectern::ingest {
@@ -71,7 +72,7 @@ public:
     bool add(const office::Paragraph& p) {
         if (p.level > 0 || text_.size() + p.text.size() > kMaxSectionBytes) {
             if (!flush()) return false;
-            if (p.level > 0) label_ = p.text.substr(0, 120);
+            if (p.level > 0) label_ = p.text.substr(0, utf8CutPoint(p.text, 120));
         }
         ++line_;
         if (text_.empty()) start_ = line_;
