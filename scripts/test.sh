@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full test run, from a fresh machine: set-up, build, every test under CTest, the .deb
 # package check, an ASan+UBSan build of the CPU test suite, and short libFuzzer runs.
-# .ci/run calls exactly this. Knobs: FUZZ_SECONDS (per target, default 20), SKIP_SANITIZE=1,
+# .ci/run calls exactly this. Knobs: FUZZ_SECONDS (per target, default 60, as RELIABILITY FUZZ-1 asks), SKIP_SANITIZE=1,
 # SKIP_FUZZ=1 for a quicker local loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +50,7 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
-    stage "libFuzzer (${FUZZ_SECONDS:-20}s per target)"
+    stage "libFuzzer (${FUZZ_SECONDS:-60}s per target)"
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DLECTERN_FUZZ=ON -DLECTERN_SANITIZE=address,undefined -DLECTERN_CUDA=OFF -DLECTERN_GUI=OFF \
         -DLECTERN_BENCH=OFF
@@ -60,7 +60,7 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
         name=$(basename "$fuzzer")
         work=$(mktemp -d)
         seeds=tests/fuzz/corpus/$name
-        if "$fuzzer" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 -timeout=30 \
+        if "$fuzzer" -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -timeout=30 \
             -artifact_prefix="$work/" "$work" ${seeds:+$( [ -d "$seeds" ] && echo "$seeds")} \
             >"$work/log" 2>&1; then
             echo "$name: $(grep -E '^#[0-9]+.*(DONE|pulse)' "$work/log" | tail -1)"
