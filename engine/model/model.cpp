@@ -168,8 +168,8 @@ Status Session::step(int32_t token) {
     const int32_t one[1] = {token};
     if (Status st = checkTokens(one, model_->cfg.vocabPadded(), position()); !st) return st;
     lastLogits_.resize(size_t(model_->cfg.vocabPadded()));
-    return model_->run(state_, one, 1, ScanForm::Recurrent, *scratch_, nullptr,
-                       lastLogits_.data(), nullptr);
+    return model_->run(state_, one, 1, ScanForm::Recurrent, *scratch_, nullptr, lastLogits_.data(),
+                       nullptr);
 }
 
 }  // namespace lectern

@@ -22,9 +22,9 @@ struct Segment {
     int64_t ordinal = 0;    // 1-based: page number, record row, message index, section index
     int64_t lineStart = 0;  // 1-based inclusive line range in the document's text; 0 when n/a
     int64_t lineEnd = 0;
-    std::string label;      // short human reference: "page 3", "row 17", "Re: offer", a heading
-    std::string text;       // valid UTF-8, NFC
-    bool ocr = false;       // text came from OCR of a scanned page
+    std::string label;  // short human reference: "page 3", "row 17", "Re: offer", a heading
+    std::string text;   // valid UTF-8, NFC
+    bool ocr = false;   // text came from OCR of a scanned page
 };
 
 // Terminal outcome of one document. The store keeps it as the document's status.
@@ -38,7 +38,7 @@ enum class ExtractStatus {
     Vanished,       // file disappeared between listing and reading
     Timeout,
     MemoryLimit,
-    Crashed,        // the extraction worker died (signal), message names it
+    Crashed,  // the extraction worker died (signal), message names it
 };
 
 const char* extractStatusName(ExtractStatus status);
@@ -54,9 +54,9 @@ struct DocumentMeta {
 
 struct ExtractResult {
     ExtractStatus status = ExtractStatus::Ok;
-    std::string message;          // names the file and the problem (page, line, byte offset)
+    std::string message;  // names the file and the problem (page, line, byte offset)
     DocumentMeta meta;
-    int64_t replacedBytes = 0;    // invalid input bytes replaced by U+FFFD
+    int64_t replacedBytes = 0;  // invalid input bytes replaced by U+FFFD
     int64_t segmentCount = 0;
 };
 

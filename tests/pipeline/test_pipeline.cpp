@@ -116,7 +116,10 @@ TEST_F(PipelineTest, IdenticalFilesShareContent) {
 
 TEST_F(PipelineTest, BadFilesAreRecordedAndTheRestIngested) {
     writeFile(corpus / "good.txt", "good document\n");
-    std::string binary("\x7f" "ELF\x02\x01\x01", 7);  // an executable posing as text
+    std::string binary(
+        "\x7f"
+        "ELF\x02\x01\x01",
+        7);  // an executable posing as text
     binary.resize(4096, '\0');
     for (size_t i = 64; i < binary.size(); i += 3) binary[i] = char((i * 7919) & 0xff);
     writeFile(corpus / "fake.txt", binary);

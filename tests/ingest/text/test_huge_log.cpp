@@ -18,7 +18,9 @@ using namespace lectern::ingest;
 #if defined(__SANITIZE_ADDRESS__)
 // ASan's quarantine (256 MiB by default) holds freed blocks and would swamp the RSS
 // measure; a small one keeps use-after-free detection and measures our memory.
-extern "C" const char* __asan_default_options() { return "quarantine_size_mb=4"; }
+extern "C" const char* __asan_default_options() {
+    return "quarantine_size_mb=4";
+}
 #endif
 
 namespace {
