@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/store/open_store.h"
 #include "store.h"
 #include "store_location.h"
 
@@ -73,16 +74,8 @@ std::string oneLine(const std::string& text) {
 }
 
 int runSearch(const SearchArgs& args, const GlobalOptions& globals) {
-    Expected<std::filesystem::path> dir = store::resolveStoreDir(globals.storeDir);
-    if (!dir) {
-        std::fprintf(stderr, "error: %s\n", dir.error().c_str());
-        return kExitFailure;
-    }
-    Expected<std::unique_ptr<store::Store>> store = store::Store::open(*dir, {false, nullptr});
-    if (!store) {
-        std::fprintf(stderr, "error: %s\n", store.error().c_str());
-        return kExitFailure;
-    }
+    std::unique_ptr<store::Store> store = openStoreOrReport(globals);
+    if (!store) return kExitFailure;
     const bool tty = !args.json && isatty(STDOUT_FILENO) == 1;
     store::SearchRequest request;
     request.collection = args.collection;
@@ -90,7 +83,7 @@ int runSearch(const SearchArgs& args, const GlobalOptions& globals) {
     request.limit = args.limit;
     request.markOpen = tty ? "\033[1m" : "[";
     request.markClose = tty ? "\033[0m" : "]";
-    Expected<std::vector<store::SearchHit>> hits = (*store)->search(request);
+    Expected<std::vector<store::SearchHit>> hits = store->search(request);
     if (!hits) {
         std::fprintf(stderr, "error: %s\n", hits.error().c_str());
         return kExitFailure;
