@@ -84,7 +84,56 @@ CREATE TABLE model_states(
   UNIQUE(document_id, model_id));
 )sql";
 
-const char* const kMigrations[] = {kMigration1, kMigration2};
+// Version 3 (issue 7): model_states grows into the state cache's index (state_index.h):
+// states of documents and of whole collections, heads and snapshots (several rows per
+// owner and model, keyed by token count), with what the cache needs to reuse or evict
+// them. SQLite cannot change a table's constraints, so the table is rebuilt; version 2
+// rows carry no prefix hash and are simply never reused (their states get rebuilt).
+// Also the surprise map's tables (per-token surprisal aggregated per line, sentence, page).
+const char* const kMigration3 = R"sql(
+CREATE TABLE model_states_v3(
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK(kind IN ('document', 'collection')),
+  owner_id INTEGER NOT NULL,
+  document_id INTEGER REFERENCES documents(id) ON DELETE CASCADE,
+  collection_id INTEGER REFERENCES collections(id) ON DELETE CASCADE,
+  model_id TEXT NOT NULL,
+  snapshot INTEGER NOT NULL DEFAULT 0,
+  token_count INTEGER NOT NULL DEFAULT 0,
+  piece_count INTEGER NOT NULL DEFAULT 0,
+  page INTEGER NOT NULL DEFAULT 0,
+  segment INTEGER NOT NULL DEFAULT 0,
+  prefix_hash TEXT NOT NULL DEFAULT '',
+  source_hash TEXT NOT NULL DEFAULT '',
+  state_path TEXT NOT NULL,
+  checksum TEXT NOT NULL DEFAULT '',
+  bytes INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  last_used INTEGER NOT NULL DEFAULT 0,
+  CHECK((kind = 'document') = (document_id IS NOT NULL)),
+  CHECK((kind = 'collection') = (collection_id IS NOT NULL)),
+  UNIQUE(kind, owner_id, model_id, token_count));
+INSERT INTO model_states_v3(id, kind, owner_id, document_id, model_id, token_count, state_path,
+  checksum, created_at, last_used)
+  SELECT id, 'document', document_id, document_id, model_id, token_count, state_path, checksum,
+         created_at, created_at FROM model_states;
+DROP TABLE model_states;
+ALTER TABLE model_states_v3 RENAME TO model_states;
+CREATE INDEX model_states_by_document ON model_states(document_id);
+CREATE INDEX model_states_by_collection ON model_states(collection_id);
+CREATE TABLE surprise_runs(id INTEGER PRIMARY KEY,
+  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  model_id TEXT NOT NULL, token_count INTEGER NOT NULL, mean_bits REAL NOT NULL,
+  created_at INTEGER NOT NULL, UNIQUE(document_id, model_id));
+CREATE TABLE surprise_spans(run_id INTEGER NOT NULL REFERENCES surprise_runs(id) ON DELETE CASCADE,
+  unit TEXT NOT NULL CHECK(unit IN ('line','sentence','page')), ordinal INTEGER NOT NULL,
+  page INTEGER NOT NULL DEFAULT 0, line_start INTEGER NOT NULL DEFAULT 0,
+  line_end INTEGER NOT NULL DEFAULT 0, byte_start INTEGER NOT NULL, byte_end INTEGER NOT NULL,
+  tokens INTEGER NOT NULL, mean_bits REAL NOT NULL, max_bits REAL NOT NULL,
+  PRIMARY KEY(run_id, unit, ordinal));
+)sql";
+
+const char* const kMigrations[] = {kMigration1, kMigration2, kMigration3};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 }  // namespace
