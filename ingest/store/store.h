@@ -53,6 +53,7 @@ struct DocumentWrite {
 };
 
 struct SearchHit {
+    int64_t documentId = 0;
     std::string path;
     ingest::SegmentKind kind = ingest::SegmentKind::Lines;
     int64_t ordinal = 0;
@@ -70,6 +71,18 @@ struct SearchRequest {
     int limit = 10;
     std::string markOpen = "[";
     std::string markClose = "]";
+    // Search inside this one document only (0: any document of the collection). With a
+    // document given, `collection` may be empty.
+    int64_t documentId = 0;
+};
+
+// One stored document as the read API returns it (removed documents are not listed).
+struct DocumentInfo {
+    int64_t id = 0, collectionId = 0;
+    std::string collection, path, kind, hash, status, error, metaJson;
+    int64_t size = 0, mtimeNs = 0, pageCount = 0, segmentCount = 0, textBytes = 0;
+    int64_t replacedBytes = 0;
+    int64_t contentId = 0;  // 0: no content (the document failed)
 };
 
 struct DocumentIssue {
@@ -93,7 +106,8 @@ public:
     static Expected<std::unique_ptr<Store>> open(const std::filesystem::path& dir,
                                                  const OpenOptions& options = {});
     const std::filesystem::path& directory() const { return dir_; }
-    Db& db() { return db_; }
+    // The connection, for sibling modules of the store (the state index); one accessor.
+    Db& database() { return db_; }
 
     Expected<int64_t> ensureCollection(std::string_view name);
     Expected<int64_t> findCollection(std::string_view name);  // 0 when absent
@@ -121,6 +135,14 @@ public:
     Status collectGarbage();
 
     Expected<std::vector<SearchHit>> search(const SearchRequest& request);
+
+    // Read API (store_read.cpp). Documents of a collection ordered by path; an unknown
+    // collection is an error.
+    Expected<std::vector<DocumentInfo>> listDocuments(std::string_view collection);
+    // Error "no document N" when absent or removed.
+    Expected<DocumentInfo> documentById(int64_t documentId);
+    // The document's segments in reading order (empty for a document without content).
+    Expected<std::vector<ingest::Segment>> documentSegments(int64_t documentId);
     Expected<std::vector<CollectionReport>> report(std::string_view collection);
     // "ok" when PRAGMA integrity_check and the FTS5 integrity-check both pass, else what
     // they reported.
@@ -129,7 +151,9 @@ public:
 private:
     Store() = default;
     Status prepareStatements();
-    Expected<int64_t> rankingCutoff(const std::string& match);
+    struct SearchScope;
+    Expected<SearchScope> searchScope(const SearchRequest& request);
+    Expected<int64_t> rankingCutoff(const std::string& match, int64_t lo, int64_t hi);
     Status dropIfUnused(int64_t contentId);
 
     std::filesystem::path dir_;

@@ -56,16 +56,55 @@ std::string toFtsQuery(std::string_view query) {
 // than that are ranked whole.
 constexpr int64_t kMaxRankedPassages = 10000;
 
-// The highest rowid among the first kMaxRankedPassages matches, or 0 when there are fewer.
-Expected<int64_t> Store::rankingCutoff(const std::string& match) {
+// The highest rowid among the first kMaxRankedPassages matches with rowid in [lo, hi], or
+// hi when there are fewer.
+Expected<int64_t> Store::rankingCutoff(const std::string& match, int64_t lo, int64_t hi) {
     Expected<Stmt> stmt = db_.prepare(
-        "SELECT rowid FROM segments_fts WHERE segments_fts MATCH ?1 ORDER BY rowid "
-        "LIMIT 1 OFFSET ?2");
+        "SELECT rowid FROM segments_fts WHERE segments_fts MATCH ?1 AND rowid BETWEEN ?3 AND ?4 "
+        "ORDER BY rowid LIMIT 1 OFFSET ?2");
     if (!stmt) return stmt.status();
-    stmt->bind(1, match).bind(2, kMaxRankedPassages - 1);
+    stmt->bind(1, match).bind(2, kMaxRankedPassages - 1).bind(3, lo).bind(4, hi);
     Expected<bool> row = stmt->step();
     if (!row) return row.status();
-    return *row ? stmt->columnInt(0) : int64_t(0);
+    return *row ? stmt->columnInt(0) : hi;
+}
+
+// The search scope: one document (its segments' rowid range) or a whole collection.
+struct Store::SearchScope {
+    int64_t collectionId = 0;
+    int64_t documentId = 0;
+    int64_t lo = 0;
+    int64_t hi = std::numeric_limits<int64_t>::max();
+};
+
+Expected<Store::SearchScope> Store::searchScope(const SearchRequest& request) {
+    SearchScope scope;
+    if (request.documentId != 0) {
+        Expected<DocumentInfo> doc = documentById(request.documentId);
+        if (!doc) return doc.status();
+        if (!request.collection.empty() && doc->collection != request.collection) {
+            return Status::error("document " + std::to_string(request.documentId) +
+                                 " is not in collection '" + request.collection + "'");
+        }
+        scope.documentId = doc->id;
+        // One content's segments are written by one writer in one go, so a rowid range
+        // bounds them and lets FTS5 skip the rest of the index.
+        Expected<Stmt> range = db_.prepare(
+            "SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM segments "
+            "WHERE content_id = ?1");
+        if (!range) return range.status();
+        range->bind(1, doc->contentId);
+        Expected<bool> row = range->step();
+        if (!row) return row.status();
+        scope.lo = range->columnInt(0);
+        scope.hi = range->columnInt(1);
+        return scope;
+    }
+    Expected<int64_t> collection = findCollection(request.collection);
+    if (!collection) return collection.status();
+    if (*collection == 0) return Status::error("no collection named '" + request.collection + "'");
+    scope.collectionId = *collection;
+    return scope;
 }
 
 // Three steps: bound the candidates, rank without snippets (SQLite would otherwise build
@@ -73,23 +112,25 @@ Expected<int64_t> Store::rankingCutoff(const std::string& match) {
 Expected<std::vector<SearchHit>> Store::search(const SearchRequest& request) {
     const std::string match = toFtsQuery(request.query);
     if (match.empty()) return Status::error("the query has no words to search for");
-    Expected<int64_t> collection = findCollection(request.collection);
-    if (!collection) return collection.status();
-    if (*collection == 0) return Status::error("no collection named '" + request.collection + "'");
-    Expected<int64_t> cutoff = rankingCutoff(match);
+    Expected<SearchScope> scope = searchScope(request);
+    if (!scope) return scope.status();
+    Expected<int64_t> cutoff = rankingCutoff(match, scope->lo, scope->hi);
     if (!cutoff) return cutoff.status();
+    const bool oneDocument = scope->documentId != 0;
     Expected<Stmt> stmt = db_.prepare(
-        "SELECT d.path, s.kind, s.ordinal, s.line_start, s.line_end, s.label, s.ocr, s.id, "
-        "bm25(segments_fts) AS score "
-        // CROSS JOIN keeps the FTS match as the outer loop: the planner otherwise may start
-        // from the collection's documents and probe the index once per segment.
-        "FROM segments_fts CROSS JOIN segments s ON s.id = segments_fts.rowid "
-        "CROSS JOIN documents d ON d.content_id = s.content_id "
-        "WHERE segments_fts MATCH ?1 AND d.collection_id = ?2 AND segments_fts.rowid <= ?4 "
+        std::string("SELECT d.path, s.kind, s.ordinal, s.line_start, s.line_end, s.label, s.ocr, "
+                    "s.id, bm25(segments_fts) AS score, d.id "
+                    // CROSS JOIN keeps the FTS match as the outer loop: the planner otherwise
+                    // may start from the collection's documents and probe the index once per
+                    // segment.
+                    "FROM segments_fts CROSS JOIN segments s ON s.id = segments_fts.rowid "
+                    "CROSS JOIN documents d ON d.content_id = s.content_id "
+                    "WHERE segments_fts MATCH ?1 AND segments_fts.rowid BETWEEN ?5 AND ?4 AND ") +
+        (oneDocument ? "d.id = ?2 " : "d.collection_id = ?2 ") +
         "AND d.status IN ('ok', 'partial') ORDER BY score, d.path LIMIT ?3");
     if (!stmt) return stmt.status();
-    stmt->bind(1, match).bind(2, *collection).bind(3, int64_t(request.limit));
-    stmt->bind(4, *cutoff > 0 ? *cutoff : std::numeric_limits<int64_t>::max());
+    stmt->bind(1, match).bind(2, oneDocument ? scope->documentId : scope->collectionId);
+    stmt->bind(3, int64_t(request.limit)).bind(4, *cutoff).bind(5, scope->lo);
     std::vector<SearchHit> hits;
     std::vector<int64_t> segmentIds;
     for (;;) {
@@ -106,6 +147,7 @@ Expected<std::vector<SearchHit>> Store::search(const SearchRequest& request) {
         hit.ocr = stmt->columnInt(6) != 0;
         segmentIds.push_back(stmt->columnInt(7));
         hit.score = sqlite3_column_double(stmt->handle(), 8);
+        hit.documentId = stmt->columnInt(9);
         hits.push_back(std::move(hit));
     }
     Expected<Stmt> snippet = db_.prepare(

@@ -100,7 +100,7 @@ std::string verifyStore(const fs::path& dir, const std::map<std::string, Committ
     Expected<std::string> integrity = s.integrityCheck();
     if (!integrity) return "integrity: " + integrity.error();
     if (*integrity != "ok") return "integrity: " + *integrity;
-    Expected<store::Stmt> stmt = s.db().prepare(
+    Expected<store::Stmt> stmt = s.database().prepare(
         "SELECT d.status, d.content_hash, coalesce(c.segment_count, 0), "
         "(SELECT count(*) FROM segments WHERE content_id = d.content_id) "
         "FROM documents d LEFT JOIN contents c ON c.id = d.content_id WHERE d.path = ?1");

@@ -43,7 +43,7 @@ TEST(CliMemory, HugeLogStaysUnder512MiB) {
 
     auto opened = lectern::store::Store::open(store, {false, nullptr});
     ASSERT_TRUE(opened) << opened.error();
-    auto stmt = (*opened)->db().prepare("SELECT max(line_end) FROM segments");
+    auto stmt = (*opened)->database().prepare("SELECT max(line_end) FROM segments");
     ASSERT_TRUE(stmt && stmt->step().value());
     EXPECT_EQ(stmt->columnInt(0), lines);
     lectern::store::SearchRequest request{"m", "zanzibar", 5};

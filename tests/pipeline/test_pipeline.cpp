@@ -62,7 +62,7 @@ protected:
     }
     int64_t scalar(const char* sql) {
         auto s = open();
-        Expected<store::Stmt> stmt = s->db().prepare(sql);
+        Expected<store::Stmt> stmt = s->database().prepare(sql);
         return stmt && stmt->step().value() ? stmt->columnInt(0) : -1;
     }
     std::string integrity() { return open()->integrityCheck().value(); }

@@ -14,8 +14,8 @@ TEST(Schema, FreshStoreIsAtCurrentVersion) {
     ScratchDir dir;
     Expected<std::unique_ptr<Store>> store = Store::open(dir.path());
     ASSERT_TRUE(store) << store.error();
-    EXPECT_EQ(*schemaVersion((*store)->db()), kSchemaVersion);
-    EXPECT_TRUE((*store)->db().exec("SELECT id, model_id, state_path FROM model_states"));
+    EXPECT_EQ(*schemaVersion((*store)->database()), kSchemaVersion);
+    EXPECT_TRUE((*store)->database().exec("SELECT id, model_id, state_path FROM model_states"));
 }
 
 TEST(Schema, VersionOneStoreMigratesWithDataIntact) {
@@ -37,9 +37,9 @@ TEST(Schema, VersionOneStoreMigratesWithDataIntact) {
     }
     Expected<std::unique_ptr<Store>> store = Store::open(dir.path());
     ASSERT_TRUE(store) << store.error();
-    EXPECT_EQ(*schemaVersion((*store)->db()), kSchemaVersion);
+    EXPECT_EQ(*schemaVersion((*store)->database()), kSchemaVersion);
     EXPECT_EQ(searchPaths(**store, "old", "indemnify"), std::vector<std::string>{"/old.txt"});
-    EXPECT_TRUE((*store)->db().exec("SELECT replaced_bytes, meta FROM documents"));
+    EXPECT_TRUE((*store)->database().exec("SELECT replaced_bytes, meta FROM documents"));
     EXPECT_EQ(*(*store)->integrityCheck(), "ok");
 }
 
@@ -48,7 +48,7 @@ TEST(Schema, NewerStoreIsRefused) {
     {
         Expected<std::unique_ptr<Store>> store = Store::open(dir.path());
         ASSERT_TRUE(store);
-        ASSERT_TRUE((*store)->db().exec("PRAGMA user_version = 99"));
+        ASSERT_TRUE((*store)->database().exec("PRAGMA user_version = 99"));
     }
     Expected<std::unique_ptr<Store>> store = Store::open(dir.path());
     ASSERT_FALSE(store);

@@ -12,7 +12,7 @@ using Paths = std::vector<std::string>;
 namespace {
 
 int64_t scalar(Store& store, const char* sql) {
-    Expected<Stmt> stmt = store.db().prepare(sql);
+    Expected<Stmt> stmt = store.database().prepare(sql);
     if (!stmt || !stmt->step().value()) return -1;
     return stmt->columnInt(0);
 }

@@ -24,7 +24,7 @@ std::string readAll(const std::filesystem::path& path) {
 std::string logicalDump(const std::filesystem::path& dir) {
     Expected<std::unique_ptr<Store>> store = Store::open(dir);
     if (!store) return "open failed: " + store.error();
-    Expected<Stmt> stmt = (*store)->db().prepare(
+    Expected<Stmt> stmt = (*store)->database().prepare(
         "SELECT d.path || '|' || d.status || '|' || coalesce(group_concat(s.text, '/'), '') "
         "FROM documents d LEFT JOIN segments s ON s.content_id = d.content_id "
         "GROUP BY d.id ORDER BY d.path");
