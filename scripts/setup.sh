@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang clang-format libclang-rt-14-dev libomp-dev llvm
-  qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev
+  qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-svg-dev libqt6opengl6-dev
   libgl-dev libxkbcommon-dev
   libpoppler-qt6-dev libpoppler-private-dev poppler-utils qpdf
   why3-doc-pdf libtasn1-doc docbook-xsl-doc-pdf
