@@ -6,11 +6,13 @@
 #include "io/safetensors.h"
 #include "io/torch_zip_reader.h"
 #include "model/model_impl.h"
+#include "model/surprisal.h"
 
 namespace lectern {
 namespace {
 
 constexpr int64_t kPieceTokens = 2048;
+constexpr int64_t kSurprisalScratchBytes = int64_t(64) << 20;
 
 ModelInfo makeInfo(const model::ModelConfig& c) {
     ModelInfo i;
@@ -135,7 +137,14 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
     if (Status st = checkTokens(tokens, c.vocabPadded(), position()); !st) return st;
     const int64_t V = c.vocabPadded(), total = int64_t(tokens.size());
     const int64_t C = c.ssm.chunkSize;
-    const int64_t piece = std::max<int64_t>(C, kPieceTokens / C * C);
+    // Surprisal needs every row of logits; without allLogits they go to a scratch buffer of
+    // at most kSurprisalScratchBytes per piece (still chunk multiples; other piece sizes
+    // round the CPU GEMMs differently, so the state matches within rounding, not bit for bit).
+    int64_t pieceTokens = kPieceTokens;
+    if (opt.surprisalBits && !opt.allLogits)
+        pieceTokens = std::min<int64_t>(pieceTokens, kSurprisalScratchBytes / (V * 4));
+    const int64_t piece = std::max<int64_t>(C, pieceTokens / C * C);
+    std::vector<float> scratchLogits, before;
     if (total > 0) lastLogits_.resize(size_t(V));
     for (int64_t t0 = 0; t0 < total; t0 += piece) {
         if (opt.cancel && opt.cancel->load()) {
@@ -147,12 +156,24 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
         if (opt.allLogits) {
             opt.allLogits->resize(opt.allLogits->size() + size_t(T * V));
             all = opt.allLogits->data() + opt.allLogits->size() - size_t(T * V);
+        } else if (opt.surprisalBits) {
+            scratchLogits.resize(size_t(T * V));
+            all = scratchLogits.data();
         }
+        // The logits that predict this piece's first token: none for an empty state.
+        if (opt.surprisalBits) before.assign(lastLogits_.begin(), lastLogits_.end());
+        if (opt.surprisalBits && state_.position() == 0) before.clear();
         std::vector<std::vector<float>> pieceHidden;
         if (Status s = model_->run(state_, tokens.data() + t0, T, opt.form, *scratch_, all,
                                    lastLogits_.data(), opt.hiddenStates ? &pieceHidden : nullptr);
             !s)
             return s;
+        if (opt.surprisalBits) {
+            auto& out = *opt.surprisalBits;
+            out.resize(out.size() + size_t(T));
+            detail::surprisal_append(tokens.subspan(size_t(t0), size_t(T)), before, all, V,
+                                     c.vocabSize, out.data() + out.size() - size_t(T));
+        }
         if (opt.hiddenStates) {
             auto& h = *opt.hiddenStates;
             if (h.size() < pieceHidden.size()) h.resize(pieceHidden.size());

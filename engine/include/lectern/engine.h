@@ -43,6 +43,10 @@ struct PrefillOptions {
     std::vector<float>* allLogits = nullptr;  // if set: [tokens, vocabPadded] appended
     // Test hook: if set, receives per block i the residual stream after the block, [T, D].
     std::vector<std::vector<float>>* hiddenStates = nullptr;
+    // If set: one value appended per token read, -log2 p(token | every token before it)
+    // under a softmax over the real vocabulary; NaN for a state's very first token, which
+    // nothing predicts. Reduced piece by piece, so memory stays O(T) on every backend.
+    std::vector<float>* surprisalBits = nullptr;
     const std::atomic<bool>* cancel = nullptr;  // checked between pieces
     std::function<void(int64_t done, int64_t total)> progress;
 };
