@@ -42,7 +42,7 @@ void mixer_train_forward(const model::ModelConfig& cfg, const model::LayerWeight
     a.adt.resize(size_t(T * d.H));
     a.trap.resize(size_t(T * d.H));
     a.dtheta.resize(size_t(T * d.H * d.A));
-    if (save) a.hs.resize(size_t(T * d.H * d.P * d.N));
+    if (save) a.hs.resize(size_t(ssm_scan_checkpoints(T, kScanRecomputeChunk) * d.H * d.P * d.N));
     a.y.resize(size_t(T * d.R * d.H * d.P));
     a.gated.resize(size_t(T * d.dInner()));
 
@@ -54,7 +54,8 @@ void mixer_train_forward(const model::ModelConfig& cfg, const model::LayerWeight
     std::vector<float> angle(size_t(d.H * d.A), 0.0f);
     cpu::rotary_angles_forward(d, a.q.data(), a.k.data(), angle.data(), a.dtheta.data(), T);
     if (save) {
-        ssm_scan_forward_save(d, scanInputs(d, L, a), T, a.y.data(), a.hs.data());
+        ssm_scan_forward_checkpoint(d, scanInputs(d, L, a), T, kScanRecomputeChunk, a.y.data(),
+                                    a.hs.data());
     } else {
         std::vector<float> ssm(size_t(d.H * d.P * d.N), 0.0f), kst(size_t(d.R * d.H * d.N), 0.0f),
             vst(size_t(d.dInner()), 0.0f);
@@ -87,7 +88,8 @@ void mixer_backward(const model::ModelConfig& cfg, const model::LayerWeights& L,
     const SsmScanGrads sg{dq.data(),   dk.data(),      dproj.data() + d.offX(),
                           dadt.data(), ddt.data(),     dtrap.data(),
                           G.D.data(),  orNull(G.mimoX)};
-    ssm_scan_backward(d, scanInputs(d, L, a), a.hs.data(), T, dy.data(), sg);
+    ssm_scan_backward_recompute(d, scanInputs(d, L, a), a.hs.data(), T, kScanRecomputeChunk,
+                                dy.data(), sg);
 
     std::vector<float> ddtheta(size_t(T * d.H * d.A), 0.0f);
     rotary_angles_backward(d, a.q.data(), a.k.data(), nullptr, a.dtheta.data(), T, dq.data(),

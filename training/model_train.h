@@ -11,12 +11,18 @@
 
 namespace lectern::train {
 
+// Tokens per recomputation chunk of the scan's backward: the forward keeps one state per
+// chunk, the backward recomputes a chunk's states (memory ~ (T/C + C)·H·P·N floats a layer
+// instead of T·H·P·N; C near √T is the minimum, 64 suits 1k–16k tokens).
+inline constexpr int64_t kScanRecomputeChunk = 64;
+
 struct MixerActivations {
     std::vector<float> proj;           // [T, dInProj] in_proj output
     std::vector<float> q, k;           // [T, R, H, N] after norm, bias AND rotation
     std::vector<float> dt, adt, trap;  // [T, H]
     std::vector<float> dtheta;         // [T, H, A]
-    std::vector<float> hs;             // [T, H, P, N] every SSM state
+    std::vector<float> hs;             // [ceil(T/C), H, P, N] the state entering each chunk
+                                       // of C = kScanRecomputeChunk tokens (recomputation)
     std::vector<float> y;              // [T, R, H, P] scan output
     std::vector<float> gated;          // [T, d_inner] out_proj input
 };

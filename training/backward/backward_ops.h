@@ -72,6 +72,18 @@ struct SsmScanGrads {
 void ssm_scan_backward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, const float* hs,
                        int64_t T, const float* dy, const SsmScanGrads& g);
 
+// The memory-bounded form (NOTES-ssm_scan.md, "Recomputation"): the forward keeps only the
+// state entering each chunk of `chunk` tokens (starts [ssm_scan_checkpoints(T, chunk), H, P,
+// N]); the backward recomputes a chunk's states from its start, one chunk at a time, with
+// the forward's own float operations, so the gradients equal ssm_scan_backward's bit for
+// bit while memory holds T/chunk + chunk + 1 states instead of T.
+int64_t ssm_scan_checkpoints(int64_t T, int64_t chunk);
+void ssm_scan_forward_checkpoint(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t T,
+                                 int64_t chunk, float* y, float* starts);
+void ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                 const float* starts, int64_t T, int64_t chunk, const float* dy,
+                                 const SsmScanGrads& g);
+
 // mamba3_gate: dy [T, R, H, P] += , dz (rows of zStride floats) += , and the parameter
 // gradients (null where the parameter is absent).
 struct Mamba3GateGrads {

@@ -7,6 +7,7 @@
 //   dv_r += γ dh k_r,  dk_r += γ dhᵀ v_r,  dv_{t−1,r} += β dh k_{t−1,r},  dk_{t−1,r} += β dhᵀ
 //   v_{t−1,r} then dh <- α dh (the gradient of h_{t−1}), and α, β, γ back to adt, dt, trap.
 // Heads are independent, so they run in parallel and never share a write.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -39,11 +40,15 @@ namespace {
 struct HeadCtx {
     const ops::Mamba3Dims& d;
     const ops::SsmScanInputs& in;
-    const float* hs;
+    const float* hs;  // states [.., H, P, N]; slot i holds h_{base + i}
     const float* dy;
     const SsmScanGrads& g;
     int h;
+    int64_t base = 0;
     int64_t qk() const { return int64_t(d.R) * d.H * d.N; }
+    const float* state(int64_t t) const {
+        return hs + (t - base) * int64_t(d.H) * d.P * d.N + int64_t(h) * d.P * d.N;
+    }
     const float* kAt(int64_t t, int r) const {
         return in.k + t * qk() + (int64_t(r) * d.H + h) * d.N;
     }
@@ -59,9 +64,9 @@ struct HeadCtx {
 void tokenBackward(const HeadCtx& c, int64_t t, std::vector<double>& dh, std::vector<double>& dV) {
     const ops::Mamba3Dims& d = c.d;
     const int P = d.P, N = d.N, h = c.h;
-    const int64_t th = t * d.H + h, hsz = int64_t(d.H) * P * N;
-    const float* ht = c.hs + t * hsz + int64_t(h) * P * N;
-    const float* hp = t > 0 ? c.hs + (t - 1) * hsz + int64_t(h) * P * N : nullptr;
+    const int64_t th = t * d.H + h;
+    const float* ht = c.state(t);
+    const float* hp = t > 0 ? c.state(t - 1) : nullptr;
     const double alpha = std::exp(double(c.in.adt[th])), dt = c.in.dt[th], tr = c.in.trap[th];
     const double beta = (1.0 - tr) * dt * alpha, gamma = tr * dt;
     for (int r = 0; r < d.R; ++r) {
@@ -102,6 +107,49 @@ void tokenBackward(const HeadCtx& c, int64_t t, std::vector<double>& dh, std::ve
     for (double& e : dh) e *= alpha;
 }
 
+// The values' gradients dV [T, R, P] of head h to dx and dmimoX.
+void valuesBackward(const HeadCtx& c, int64_t T, const std::vector<double>& dV) {
+    const ops::Mamba3Dims& d = c.d;
+    const int h = c.h;
+    for (int64_t t = 0; t < T; ++t) {
+        for (int r = 0; r < d.R; ++r) {
+            for (int p = 0; p < d.P; ++p) {
+                const double gv = dV[size_t((t * d.R + r) * d.P + p)];
+                const float x = c.in.x[t * c.in.xStride + int64_t(h) * d.P + p];
+                c.g.dx[t * c.in.xStride + int64_t(h) * d.P + p] += float(gv * c.mx(r, p));
+                if (c.g.dmimoX != nullptr)
+                    c.g.dmimoX[(int64_t(h) * d.R + r) * d.P + p] += float(gv * x);
+            }
+        }
+    }
+}
+
+// One token of the inputs, as a T = 1 view for ssm_step_forward.
+ops::SsmScanInputs tokenInputs(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t t) {
+    const int64_t qk = int64_t(d.R) * d.H * d.N;
+    ops::SsmScanInputs one = in;
+    one.q = in.q + t * qk;
+    one.k = in.k + t * qk;
+    one.x = in.x + t * in.xStride;
+    one.adt = in.adt + t * d.H;
+    one.dt = in.dt + t * d.H;
+    one.trap = in.trap + t * d.H;
+    return one;
+}
+
+// The step's k/v state after token t − 1 is that token's own k and x (zeros before t = 0).
+void restoreKv(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t t, float* kst,
+               float* vst) {
+    const int64_t qk = int64_t(d.R) * d.H * d.N;
+    if (t == 0) {
+        std::fill(kst, kst + qk, 0.0f);
+        std::fill(vst, vst + d.dInner(), 0.0f);
+        return;
+    }
+    std::memcpy(kst, in.k + (t - 1) * qk, size_t(qk) * sizeof(float));
+    std::memcpy(vst, in.x + (t - 1) * in.xStride, size_t(d.dInner()) * sizeof(float));
+}
+
 }  // namespace
 
 void ssm_scan_backward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, const float* hs,
@@ -111,18 +159,62 @@ void ssm_scan_backward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, c
         const HeadCtx c{d, in, hs, dy, g, h};
         std::vector<double> dh(size_t(d.P) * d.N, 0.0), dV(size_t(T * d.R * d.P), 0.0);
         for (int64_t t = T - 1; t >= 0; --t) tokenBackward(c, t, dh, dV);
-        for (int64_t t = 0; t < T; ++t) {
-            for (int r = 0; r < d.R; ++r) {
-                for (int p = 0; p < d.P; ++p) {
-                    const double gv = dV[size_t((t * d.R + r) * d.P + p)];
-                    const float x = in.x[t * in.xStride + int64_t(h) * d.P + p];
-                    g.dx[t * in.xStride + int64_t(h) * d.P + p] += float(gv * c.mx(r, p));
-                    if (g.dmimoX != nullptr)
-                        g.dmimoX[(int64_t(h) * d.R + r) * d.P + p] += float(gv * x);
-                }
-            }
+        valuesBackward(c, T, dV);
+    }
+}
+
+int64_t ssm_scan_checkpoints(int64_t T, int64_t chunk) {
+    return T <= 0 ? 0 : (T + chunk - 1) / chunk;
+}
+
+void ssm_scan_forward_checkpoint(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t T,
+                                 int64_t chunk, float* y, float* starts) {
+    const int64_t qk = int64_t(d.R) * d.H * d.N, hsz = int64_t(d.H) * d.P * d.N;
+    std::vector<float> ssm(size_t(hsz), 0.0f), kst(size_t(qk), 0.0f), vst(size_t(d.dInner()), 0.0f);
+    const ops::SsmStateRef st{ssm.data(), kst.data(), vst.data()};
+    for (int64_t c0 = 0; c0 < T; c0 += chunk) {
+        std::memcpy(starts + (c0 / chunk) * hsz, ssm.data(), size_t(hsz) * sizeof(float));
+        // A chunk in one call: the same per-token float operations as T = 1 calls, so the
+        // backward's recomputation reproduces these states bit for bit.
+        cpu::ssm_step_forward(d, tokenInputs(d, in, c0), std::min(chunk, T - c0),
+                              y + c0 * int64_t(d.R) * d.dInner(), st);
+    }
+}
+
+void ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                 const float* starts, int64_t T, int64_t chunk, const float* dy,
+                                 const SsmScanGrads& g) {
+    const int64_t qk = int64_t(d.R) * d.H * d.N, hsz = int64_t(d.H) * d.P * d.N;
+    // buf slot 0: the chunk's incoming state h_{c0−1}; slot 1 + i: h_{c0+i}.
+    std::vector<float> buf(static_cast<size_t>((chunk + 1) * hsz));
+    std::vector<float> kst(static_cast<size_t>(qk)), vst(static_cast<size_t>(d.dInner()));
+    std::vector<float> yScratch(size_t(int64_t(d.R) * d.dInner()));
+    std::vector<std::vector<double>> dh(size_t(d.H)), dV(size_t(d.H));
+    for (int h = 0; h < d.H; ++h) {
+        dh[size_t(h)].assign(size_t(d.P) * d.N, 0.0);
+        dV[size_t(h)].assign(size_t(T * d.R * d.P), 0.0);
+    }
+    for (int64_t c = ssm_scan_checkpoints(T, chunk) - 1; c >= 0; --c) {
+        const int64_t c0 = c * chunk, c1 = std::min(T, c0 + chunk);
+        std::memcpy(buf.data(), starts + c * hsz, size_t(hsz) * sizeof(float));
+        restoreKv(d, in, c0, kst.data(), vst.data());
+        for (int64_t t = c0; t < c1; ++t) {
+            float* slot = buf.data() + (t - c0 + 1) * hsz;
+            std::memcpy(slot, slot - hsz, size_t(hsz) * sizeof(float));
+            cpu::ssm_step_forward(d, tokenInputs(d, in, t), 1, yScratch.data(),
+                                  ops::SsmStateRef{slot, kst.data(), vst.data()});
+        }
+#pragma omp parallel for schedule(static) if (d.H > 1 && (c1 - c0) * d.P * d.N > 65536)
+        for (int h = 0; h < d.H; ++h) {
+            HeadCtx ctx{d, in, buf.data(), dy, g, h};
+            ctx.base = c0 - 1;
+            for (int64_t t = c1 - 1; t >= c0; --t)
+                tokenBackward(ctx, t, dh[size_t(h)], dV[size_t(h)]);
         }
     }
+#pragma omp parallel for schedule(static) if (d.H > 1 && T * d.P > 65536)
+    for (int h = 0; h < d.H; ++h)
+        valuesBackward(HeadCtx{d, in, nullptr, dy, g, h}, T, dV[size_t(h)]);
 }
 
 }  // namespace lectern::train
