@@ -79,7 +79,8 @@ void removeOld(const fs::path& out, int keep) {
 }  // namespace
 
 Status checkpointWrite(const std::string& outDir, int64_t step, TrainModel& m, AdamWState& opt,
-                       const std::string& trainerStateJson, int keep) {
+                       const std::string& trainerStateJson, int keep,
+                       const std::function<Status(const std::string& tmpDir)>& extra) {
     if (!allFinite(m.cfg, m.w) || !allFinite(m.cfg, opt.m) || !allFinite(m.cfg, opt.v))
         return Status::error("step " + std::to_string(step) +
                              ": non-finite weights or moments; checkpoint not written");
@@ -94,6 +95,8 @@ Status checkpointWrite(const std::string& outDir, int64_t step, TrainModel& m, A
     if (Status st = io::writeFileAtomic((tmp / "trainer_state.json").string(), trainerStateJson);
         !st)
         return st;
+    if (extra)
+        if (Status st = extra(tmp.string()); !st) return st;
     fsyncDir(tmp);
     fs::remove_all(final, ec);
     fs::rename(tmp, final, ec);

@@ -6,6 +6,7 @@
 // `latest` naming a complete checkpoint. Older checkpoints beyond `keep` are removed.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "lectern/status.h"
@@ -15,8 +16,11 @@
 namespace lectern::train {
 
 // Refuses (error, nothing written) when any weight or moment is non-finite.
+// `extra`, if given, writes more files into the checkpoint's temporary folder before it is
+// renamed into place (a LoRA run's adapters), so they are part of the same atomic step.
 Status checkpointWrite(const std::string& outDir, int64_t step, TrainModel& m, AdamWState& opt,
-                       const std::string& trainerStateJson, int keep = 2);
+                       const std::string& trainerStateJson, int keep = 2,
+                       const std::function<Status(const std::string& tmpDir)>& extra = {});
 
 struct Checkpoint {
     std::string dir;  // the ckpt-<step> folder read

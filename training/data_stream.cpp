@@ -1,7 +1,10 @@
 // Byte-level token streams (data_stream.h).
 #include "training/data_stream.h"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 
 namespace lectern::train {
@@ -32,6 +35,30 @@ Expected<ByteDataStream> ByteDataStream::fromFiles(const std::vector<std::string
         o << f.rdbuf();
         if (f.bad()) return Status::error(p + ": read error");
         s.addDocument(o.str(), valFraction);
+    }
+    return s;
+}
+
+Expected<ByteDataStream> ByteDataStream::fromDocuments(const std::vector<std::string>& docs,
+                                                       double valFraction, uint64_t seed) {
+    if (docs.empty()) return Status::error("no documents with text");
+    const int64_t n = int64_t(docs.size());
+    int64_t nVal = std::llround(std::clamp(valFraction, 0.0, 1.0) * double(n));
+    if (valFraction > 0.0 && n >= 2) nVal = std::clamp<int64_t>(nVal, 1, n - 1);
+    if (n < 2) nVal = 0;
+    std::vector<size_t> order(docs.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    // Its own generator (not rng_, which draws the windows): the split depends on the seed
+    // and the document list only.
+    std::mt19937_64 split(seed ^ 0x5e11a7ull);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[split() % i]);
+    ByteDataStream s;
+    s.rng_.seed(seed);
+    s.valDocs_ = nVal;
+    for (size_t i = 0; i < order.size(); ++i) {
+        std::vector<int32_t>& side = int64_t(i) < nVal ? s.val_ : s.train_;
+        if (!side.empty()) side.push_back(kDocSeparator);
+        for (char c : docs[order[i]]) side.push_back(int32_t(uint8_t(c)));
     }
     return s;
 }

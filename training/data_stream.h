@@ -20,6 +20,13 @@ public:
     static Expected<ByteDataStream> fromFiles(const std::vector<std::string>& paths,
                                               double valFraction, uint64_t seed);
     static ByteDataStream fromBytes(const std::string& bytes, double valFraction, uint64_t seed);
+    // Whole documents (a store collection's), split BY DOCUMENT: a seeded shuffle puts
+    // round(valFraction · n) of them (at least 1 when n ≥ 2 and valFraction > 0, never all)
+    // in validation; each side is the documents' bytes packed with kDocSeparator between.
+    static Expected<ByteDataStream> fromDocuments(const std::vector<std::string>& docs,
+                                                  double valFraction, uint64_t seed);
+    static constexpr int32_t kDocSeparator = 0;  // NUL: never part of stored text
+    int64_t validationDocuments() const { return valDocs_; }
 
     // B windows of L tokens each into out [B, L]; L must not exceed trainTokens().
     void nextBatch(int64_t B, int64_t L, std::vector<int32_t>& out);
@@ -36,6 +43,7 @@ private:
     std::vector<int32_t> train_, val_;
     std::mt19937_64 rng_;
     int64_t drawn_ = 0;
+    int64_t valDocs_ = 0;
 };
 
 }  // namespace lectern::train

@@ -44,15 +44,15 @@ struct Logger {
 
 // One optimiser step's gradients (accumulated over o.accum micro-batches) into g; returns
 // the mean loss.
-double accumulate(TrainRun& run, const TrainOptions& o, model::ModelWeights& g,
-                  std::vector<int32_t>& ids, Activations& ws) {
+double accumulate(TrainRun& run, const TrainOptions& o, const model::ModelWeights& w,
+                  model::ModelWeights& g, std::vector<int32_t>& ids, Activations& ws) {
     zero_grad(run.model.cfg, g);
     const double count = double(o.batch) * double(o.seqLen - 1) * double(o.accum);
     double sum = 0.0;
     for (int64_t a = 0; a < o.accum; ++a) {
         run.data.nextBatch(o.batch, o.seqLen, ids);
-        sum += loss_and_grads(run.model.cfg, run.model.w, ids.data(), o.batch, o.seqLen, &g,
-                              1.0 / count, &ws);
+        sum +=
+            loss_and_grads(run.model.cfg, w, ids.data(), o.batch, o.seqLen, &g, 1.0 / count, &ws);
     }
     return sum / count;
 }
@@ -60,6 +60,8 @@ double accumulate(TrainRun& run, const TrainOptions& o, model::ModelWeights& g,
 Status checkValid(const TrainRun& run, const TrainOptions& o) {
     if (run.model.cfg.vocabPadded() < 256)
         return Status::error("byte-level training needs a vocabulary of at least 256 entries");
+    if (o.schedule != "cosine" && o.schedule != "wsd")
+        return Status::error("unknown schedule '" + o.schedule + "' (cosine or wsd)");
     if (o.seqLen < 2 || o.batch < 1 || o.accum < 1 || o.steps < 1)
         return Status::error("need --seq-len >= 2, --batch >= 1, accumulation >= 1, --steps >= 1");
     if (int64_t(run.data.train().size()) < o.seqLen)
@@ -91,6 +93,7 @@ std::string trainerStateJson(const TrainOptions& o, const TrainRun& run) {
     j["step"] = run.step;
     j["data"] = run.data.saveState();
     j["texts"] = run.texts;
+    if (!run.collection.empty()) j["collection"] = run.collection, j["store"] = run.store;
     j["options"] = {{"steps", o.steps},
                     {"seq_len", o.seqLen},
                     {"batch", o.batch},
@@ -107,7 +110,13 @@ std::string trainerStateJson(const TrainOptions& o, const TrainRun& run) {
                     {"eval_windows", o.evalWindows},
                     {"checkpoint_every", o.checkpointEvery},
                     {"seed", o.seed},
-                    {"val_fraction", o.valFraction}};
+                    {"val_fraction", o.valFraction},
+                    {"schedule", o.schedule},
+                    {"decay_fraction", o.decayFraction}};
+    if (run.lora)
+        j["lora"] = {{"rank", run.lora->cfg.rank},
+                     {"alpha", run.lora->cfg.alpha},
+                     {"targets", run.lora->cfg.targets}};
     return j.dump(2) + "\n";
 }
 
@@ -130,12 +139,15 @@ Status applyTrainerState(const std::string& text, TrainOptions& o, TrainRun& run
     num("beta2", o.adamw.beta2), num("eps", o.adamw.eps), num("eval_every", o.evalEvery);
     num("eval_windows", o.evalWindows), num("checkpoint_every", o.checkpointEvery),
         num("seed", o.seed);
-    num("val_fraction", o.valFraction);
+    num("val_fraction", o.valFraction), num("decay_fraction", o.decayFraction);
+    if (op.contains("schedule") && op["schedule"].is_string()) o.schedule = op["schedule"];
     if (keepSteps) o.steps = steps;
     run.step = j["step"].get<int64_t>();
     if (j.contains("texts") && j["texts"].is_array())
         for (const json& t : j["texts"])
             if (t.is_string() && run.texts.size() < j["texts"].size()) run.texts.push_back(t);
+    if (j.contains("collection") && j["collection"].is_string()) run.collection = j["collection"];
+    if (j.contains("store") && j["store"].is_string()) run.store = j["store"];
     return run.data.loadState(j["data"].get<std::string>());
 }
 
@@ -149,6 +161,9 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
     if (!log.metrics) return Status::error(o.outDir + "/metrics.jsonl: cannot open");
     const model::ModelConfig& cfg = run.model.cfg;
     model::ModelWeights g = zerosLike(cfg);
+    model::ModelWeights merged;  // LoRA: base + adapters, remade after every update
+    if (run.lora) loraMerge(cfg, run.model.w, *run.lora, merged);
+    const model::ModelWeights& w = run.lora ? merged : run.model.w;
     std::vector<int32_t> ids;
     Activations ws;
     TrainReport rep;
@@ -156,9 +171,10 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
     const int64_t first = run.step;
     while (run.step < o.steps && (o.stopAfter <= 0 || run.step - first < o.stopAfter)) {
         const int64_t step = run.step;
-        const double loss = accumulate(run, o, g, ids, ws);
+        const double loss = accumulate(run, o, w, g, ids, ws);
         if (o.gradHook) o.gradHook(step, g);
-        const double norm = gradNorm(cfg, g);
+        if (run.lora) loraGrads(cfg, g, *run.lora);
+        const double norm = run.lora ? loraGradNorm(*run.lora) : gradNorm(cfg, g);
         run.step += 1;
         json line{{"step", step + 1}, {"loss", loss}, {"grad_norm", norm}};
         if (!std::isfinite(loss) || !std::isfinite(norm)) {
@@ -170,9 +186,22 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
             log.line(line);
             continue;
         }
-        if (o.clip > 0.0 && norm > o.clip) scaleGrads(cfg, g, float(o.clip / norm));
-        const double lr = lrAt(step, o.warmup, o.steps, o.lr, o.lr * o.minLrRatio);
-        adamw_update(cfg, o.adamw, lr, run.model.w, g, run.opt);
+        if (o.clip > 0.0 && norm > o.clip) {
+            if (run.lora)
+                loraScaleGrads(*run.lora, float(o.clip / norm));
+            else
+                scaleGrads(cfg, g, float(o.clip / norm));
+        }
+        const double lr =
+            o.schedule == "wsd"
+                ? lrWsd(step, o.warmup, o.steps, o.decayFraction, o.lr, o.lr * o.minLrRatio)
+                : lrAt(step, o.warmup, o.steps, o.lr, o.lr * o.minLrRatio);
+        if (run.lora) {
+            loraAdamw(o.adamw, lr, *run.lora);
+            loraMerge(cfg, run.model.w, *run.lora, merged);
+        } else {
+            adamw_update(cfg, o.adamw, lr, run.model.w, g, run.opt);
+        }
         rep.lastLoss = loss;
         rep.stepsDone += 1;
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -183,8 +212,7 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
         const bool last =
             run.step == o.steps || (o.stopAfter > 0 && run.step - first == o.stopAfter);
         if ((o.evalEvery > 0 && run.step % o.evalEvery == 0) || last) {
-            const EvalResult e =
-                evaluate(cfg, run.model.w, run.data.validation(), o.seqLen, o.evalWindows);
+            const EvalResult e = evaluate(cfg, w, run.data.validation(), o.seqLen, o.evalWindows);
             rep.valLoss = e.predicted > 0 ? e.loss : NAN;
             if (e.predicted > 0) line["val_loss"] = e.loss;
         }
@@ -192,13 +220,26 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
         const double eta = secs / double(run.step - first) * double(o.steps - run.step);
         log.show(run.step, o.steps, loss, rep.tokensPerSecond, eta);
         if ((o.checkpointEvery > 0 && run.step % o.checkpointEvery == 0) || last) {
-            Status st =
-                checkpointWrite(o.outDir, run.step, run.model, run.opt, trainerStateJson(o, run));
+            std::function<Status(const std::string&)> adapters;
+            if (run.lora)
+                adapters = [&run](const std::string& dir) {
+                    if (!loraAllFinite(*run.lora))
+                        return Status::error("non-finite LoRA adapters; checkpoint not written");
+                    return loraWrite(dir, *run.lora, true);
+                };
+            Status st = checkpointWrite(o.outDir, run.step, run.model, run.opt,
+                                        trainerStateJson(o, run), 2, adapters);
             if (!st) return st;
         }
     }
     if (log.progress) std::fprintf(stderr, "\n");
-    if (Status st = writeModelDir(o.outDir, run.model); !st) return st;
+    if (!run.lora) {
+        if (Status st = writeModelDir(o.outDir, run.model); !st) return st;
+        return rep;
+    }
+    TrainModel out{cfg, merged, run.model.configText};
+    if (Status st = writeModelDir(o.outDir, out); !st) return st;
+    if (Status st = loraWrite(o.outDir, *run.lora, false); !st) return st;
     return rep;
 }
 

@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "training/data_stream.h"
+#include "training/lora/lora.h"
 #include "training/model_io.h"
 #include "training/optim/adamw.h"
 
@@ -19,7 +22,9 @@ namespace lectern::train {
 struct TrainOptions {
     int64_t steps = 200, seqLen = 128, batch = 4, accum = 1, warmup = 20;
     double lr = 3e-3, minLrRatio = 0.1, clip = 1.0;
-    double valFraction = 0.1;  // of each text file, its tail, held out for validation
+    std::string schedule = "cosine";  // or "wsd" (warm-up, stable, decay: lrWsd)
+    double decayFraction = 0.2;       // wsd: the last fraction of the steps decays
+    double valFraction = 0.1;         // of each text file, its tail, held out for validation
     AdamWConfig adamw;
     int64_t evalEvery = 50, evalWindows = 16, checkpointEvery = 100;
     uint64_t seed = 1;
@@ -53,6 +58,11 @@ struct TrainRun {
     ByteDataStream data;
     int64_t step = 0;                // the next step to take
     std::vector<std::string> texts;  // recorded in checkpoints
+    std::string collection, store;   // or a store collection (and --store), likewise
+    // LoRA fine-tuning: only these adapters train; model.w stays the base, bit for bit.
+    // Checkpoints hold the base model plus the adapters (and their moments) beside it; the
+    // final OUT folder holds the MERGED model (what the engine loads) and the adapters.
+    std::optional<LoraAdapters> lora;
 };
 
 // Runs steps run.step .. o.steps−1 (or o.stopAfter of them), writing into o.outDir.

@@ -192,5 +192,20 @@ TEST(AdamW, ExemptionsUpdateAndSchedule) {
     EXPECT_NEAR(train::lrAt(100, 10, 100, 1.0, 0.1), 0.1, 1e-12);
 }
 
+TEST(Schedule, WarmupStableDecay) {
+    // 10 warm-up steps, stable to step 80, linear decay over the last 20% to 0.1 at 100.
+    EXPECT_DOUBLE_EQ(train::lrWsd(0, 10, 100, 0.2, 1.0, 0.1), 0.1);
+    EXPECT_DOUBLE_EQ(train::lrWsd(9, 10, 100, 0.2, 1.0, 0.1), 1.0);
+    EXPECT_DOUBLE_EQ(train::lrWsd(50, 10, 100, 0.2, 1.0, 0.1), 1.0);
+    EXPECT_DOUBLE_EQ(train::lrWsd(80, 10, 100, 0.2, 1.0, 0.1), 1.0);
+    EXPECT_NEAR(train::lrWsd(90, 10, 100, 0.2, 1.0, 0.1), 0.55, 1e-12);
+    EXPECT_NEAR(train::lrWsd(100, 10, 100, 0.2, 1.0, 0.1), 0.1, 1e-12);
+    // Decay longer than the run after warm-up: decay starts when warm-up ends.
+    EXPECT_DOUBLE_EQ(train::lrWsd(10, 10, 20, 1.0, 1.0, 0.0), 1.0);
+    EXPECT_NEAR(train::lrWsd(15, 10, 20, 1.0, 1.0, 0.0), 0.5, 1e-12);
+    // No decay at all: stable to the end.
+    EXPECT_DOUBLE_EQ(train::lrWsd(99, 10, 100, 0.0, 1.0, 0.1), 1.0);
+}
+
 }  // namespace
 }  // namespace lectern

@@ -29,6 +29,11 @@ AdamWState adamwInit(const model::ModelConfig& cfg);
 void adamw_update(const model::ModelConfig& cfg, const AdamWConfig& c, double lr,
                   model::ModelWeights& w, model::ModelWeights& grads, AdamWState& s);
 
+// The same update on one flat tensor of n values, `step` the update count after this one
+// (≥ 1), wd its decay (0: exempt). LoRA adapters use it directly.
+void adamw_tensor(const AdamWConfig& c, double lr, float wd, int64_t step, float* w,
+                  const float* g, float* m, float* v, int64_t n);
+
 // The L2 norm of all gradients together, in double. Non-finite if any entry is.
 double gradNorm(const model::ModelConfig& cfg, model::ModelWeights& grads);
 void scaleGrads(const model::ModelConfig& cfg, model::ModelWeights& grads, float factor);
@@ -37,5 +42,10 @@ bool allFinite(const model::ModelConfig& cfg, model::ModelWeights& w);
 
 // Linear warm-up over `warmup` steps to maxLr, then cosine decay to minLr at `total`.
 double lrAt(int64_t step, int64_t warmup, int64_t total, double maxLr, double minLr);
+// Warm-up, stable, decay (WSD): linear warm-up over `warmup` steps, maxLr until the last
+// decayFraction of `total` steps, then linear decay to minLr at `total`. A run can be
+// extended from a stable-phase checkpoint without having already decayed.
+double lrWsd(int64_t step, int64_t warmup, int64_t total, double decayFraction, double maxLr,
+             double minLr);
 
 }  // namespace lectern::train

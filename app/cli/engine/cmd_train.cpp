@@ -1,5 +1,6 @@
 // `lectern-cli train --config FILE | --base DIR, --text FILE..., --out DIR, [--steps N]
-// [--seq-len L] [--batch B] [--lr X] [--device cpu] [--resume DIR]`: trains on byte-level
+// [--seq-len L] [--batch B] [--lr X] [--schedule cosine|wsd] [--lora R] [--device cpu]
+// [--resume DIR]`: trains on byte-level
 // tokens of the text files (ids 0..255; no tokenizer yet), showing step, loss, tokens/s and
 // ETA, logging OUT/metrics.jsonl, checkpointing into OUT/ckpt-<step> and writing the final
 // model folder into OUT. --resume OUT (or a ckpt folder) continues bit for bit.
@@ -7,6 +8,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/engine/train_collection_loader.h"
 #include "training/checkpoint.h"
 #include "training/params.h"
 #include "training/trainer.h"
@@ -15,11 +17,29 @@ namespace lectern::cli {
 namespace {
 
 struct TrainArgs {
-    std::string config, base, out, resume, device = "cpu";
+    std::string config, base, out, resume, device = "cpu", collection, store;
     std::vector<std::string> texts;
     train::TrainOptions o;
     bool stepsGiven = false;
+    int loraRank = 0;
+    double loraAlpha = 0.0;  // 0: twice the rank
+    std::vector<std::string> loraTargets{"in_proj", "out_proj"};
 };
+
+// The data: the --text files, or the documents of a store collection split by document.
+Expected<train::ByteDataStream> loadData(const train::TrainRun& run, const train::TrainOptions& o) {
+    if (run.collection.empty())
+        return train::ByteDataStream::fromFiles(run.texts, o.valFraction, o.seed);
+    if (!cli::collectionLoader())
+        return Status::error("this lectern-cli was built without the store; --collection needs it");
+    auto docs = cli::collectionLoader()(run.store, run.collection);
+    if (!docs) return docs.status();
+    auto data = train::ByteDataStream::fromDocuments(*docs, o.valFraction, o.seed);
+    if (data)
+        std::fprintf(stderr, "collection '%s': %zu documents (%lld for validation)\n",
+                     run.collection.c_str(), docs->size(), (long long)data->validationDocuments());
+    return data;
+}
 
 int fail(const std::string& message) {
     std::fprintf(stderr, "lectern-cli train: %s\n", message.c_str());
@@ -32,11 +52,17 @@ Status prepare(TrainArgs& a, train::TrainRun& run) {
         if (!c) return c.status();
         run.model = std::move(c->model);
         run.opt = std::move(c->opt);
+        if (train::loraPresent(c->dir)) {
+            auto lora = train::loraRead(c->dir, run.model.cfg);
+            if (!lora) return lora.status();
+            run.lora = std::move(*lora);
+        }
         if (Status st = train::applyTrainerState(c->trainerStateJson, a.o, run, a.stepsGiven); !st)
             return st.withContext(c->dir);
         const std::string position = run.data.saveState();
-        if (!a.texts.empty()) run.texts = a.texts;
-        auto data = train::ByteDataStream::fromFiles(run.texts, a.o.valFraction, a.o.seed);
+        if (!a.texts.empty()) run.texts = a.texts, run.collection.clear();
+        if (!a.collection.empty()) run.collection = a.collection, run.store = a.store;
+        auto data = loadData(run, a.o);
         if (!data) return data.status();
         run.data = std::move(*data);
         std::fprintf(stderr, "resuming %s at step %lld\n", c->dir.c_str(), (long long)run.step);
@@ -48,8 +74,19 @@ Status prepare(TrainArgs& a, train::TrainRun& run) {
     if (!m) return m.status();
     run.model = std::move(*m);
     run.opt = train::adamwInit(run.model.cfg);
+    if (a.loraRank > 0) {
+        if (a.base.empty()) return Status::error("--lora fine-tunes a --base model");
+        train::LoraConfig lc;
+        lc.rank = a.loraRank;
+        lc.alpha = a.loraAlpha > 0.0 ? a.loraAlpha : 2.0 * a.loraRank;
+        lc.targets = a.loraTargets;
+        auto lora = train::loraInit(run.model.cfg, lc, a.o.seed);
+        if (!lora) return lora.status();
+        run.lora = std::move(*lora);
+    }
     run.texts = a.texts;
-    auto data = train::ByteDataStream::fromFiles(a.texts, a.o.valFraction, a.o.seed);
+    run.collection = a.collection, run.store = a.store;
+    auto data = loadData(run, a.o);
     if (!data) return data.status();
     run.data = std::move(*data);
     return Status::ok();
@@ -57,7 +94,10 @@ Status prepare(TrainArgs& a, train::TrainRun& run) {
 
 int runTrain(TrainArgs& a) {
     if (a.device != "cpu") return fail("the CUDA training step is not built yet; use --device cpu");
-    if (a.texts.empty() && a.resume.empty()) return fail("give --text FILE...");
+    if (a.texts.empty() && a.collection.empty() && a.resume.empty())
+        return fail("give --text FILE... or --collection NAME");
+    if (!a.texts.empty() && !a.collection.empty())
+        return fail("give either --text or --collection, not both");
     train::TrainRun run;
     if (Status st = prepare(a, run); !st) return fail(st.message());
     a.o.outDir = a.out;
@@ -76,11 +116,16 @@ int runTrain(TrainArgs& a) {
 const CommandRegistration registration{{
     "train",
     "Train or fine-tune a Mamba-3 model on text files (byte-level tokens), on the CPU",
-    [](CLI::App& sub, const GlobalOptions&) -> std::function<int()> {
+    [](CLI::App& sub, const GlobalOptions& globals) -> std::function<int()> {
         auto a = std::make_shared<TrainArgs>();
         sub.add_option("--config", a->config, "config.json of a new model (random init)");
         sub.add_option("--base", a->base, "model folder to fine-tune");
         sub.add_option("--text", a->texts, "text files (each one document)");
+        sub.add_option("--collection", a->collection,
+                       "train on a store collection's documents (validation: whole documents)");
+        sub.add_option("--val-fraction", a->o.valFraction,
+                       "held out for validation: each text file's tail, or this fraction of a "
+                       "collection's documents (default 0.1)");
         sub.add_option("--out", a->out, "output folder (checkpoints, metrics, final model)")
             ->required();
         sub.add_option("--steps", a->o.steps, "optimizer steps")->each([a](const std::string&) {
@@ -91,15 +136,32 @@ const CommandRegistration registration{{
         sub.add_option("--accum", a->o.accum, "micro-batches per step (gradient accumulation)");
         sub.add_option("--lr", a->o.lr, "peak learning rate");
         sub.add_option("--warmup", a->o.warmup, "warm-up steps");
+        sub.add_option("--schedule", a->o.schedule,
+                       "learning-rate schedule after warm-up: cosine, or wsd (stable, then "
+                       "linear decay over the last --decay-fraction of the steps)")
+            ->check(CLI::IsMember({"cosine", "wsd"}));
+        sub.add_option("--decay-fraction", a->o.decayFraction,
+                       "wsd: fraction of the steps spent decaying (default 0.2)");
         sub.add_option("--clip", a->o.clip, "gradient clipping norm (0: off)");
         sub.add_option("--weight-decay", a->o.adamw.weightDecay, "AdamW weight decay");
         sub.add_option("--eval-every", a->o.evalEvery, "validate every N steps");
         sub.add_option("--checkpoint-every", a->o.checkpointEvery, "checkpoint every N steps");
         sub.add_option("--seed", a->o.seed, "seed of the init and of the data order");
+        sub.add_option("--lora", a->loraRank,
+                       "LoRA rank: train only low-rank adapters of --base (OUT gets the merged "
+                       "model and adapter_model.safetensors)");
+        sub.add_option("--lora-alpha", a->loraAlpha, "LoRA alpha (default: twice the rank)");
+        sub.add_option("--lora-targets", a->loraTargets,
+                       "LoRA target modules: in_proj,out_proj,fc1,fc2,mlp (default "
+                       "in_proj,out_proj)")
+            ->delimiter(',');
         sub.add_option("--resume", a->resume, "continue from OUT folder or ckpt folder");
         sub.add_option("--device", a->device, "cpu (cuda: not yet)")
             ->check(CLI::IsMember({"cpu", "cuda"}));
-        return [a] { return runTrain(*a); };
+        return [a, &globals] {
+            a->store = globals.storeDir;
+            return runTrain(*a);
+        };
     },
 }};
 
