@@ -154,6 +154,22 @@ private:
     struct SearchScope;
     Expected<SearchScope> searchScope(const SearchRequest& request);
     Expected<int64_t> rankingCutoff(const std::string& match, int64_t lo, int64_t hi);
+    struct RankedHit {
+        SearchHit hit;
+        int64_t segmentId = 0;
+    };
+    struct RankQuery {  // the statements of one search, reused across rank windows
+        const std::string& match;
+        size_t limit;
+        Stmt& ranked;
+        Stmt& lookup;
+    };
+    Status rankWindow(const RankQuery& query, int64_t lo, int64_t hi,
+                      std::vector<RankedHit>& found);
+    Status addPassageHits(Stmt& lookup, int64_t segmentId, double score,
+                          std::vector<RankedHit>& hits);
+    Status addSnippets(const SearchRequest& request, const std::string& match,
+                       std::vector<RankedHit>& found);
     Status dropIfUnused(int64_t contentId);
 
     std::filesystem::path dir_;

@@ -169,3 +169,44 @@ TEST_F(StoreTest, UnknownCollectionIsAClearError) {
     ASSERT_FALSE(hits);
     EXPECT_NE(hits.error().find("nope"), std::string::npos);
 }
+
+TEST_F(StoreTest, EqualScoresAreOrderedByPathWithinTheLimit) {
+    for (const char* path : {"/c.txt", "/a.txt", "/d.txt", "/b.txt"}) {
+        ASSERT_TRUE(writeDocument(*store, collection, path, {"same clause"}));
+    }
+    SearchRequest request{"case", "clause", 2};
+    Expected<std::vector<SearchHit>> hits = store->search(request);
+    ASSERT_TRUE(hits) << hits.error();
+    ASSERT_EQ(hits->size(), 2u);
+    EXPECT_EQ((*hits)[0].path, "/a.txt");
+    EXPECT_EQ((*hits)[1].path, "/b.txt");
+    request.limit = 0;
+    hits = store->search(request);
+    ASSERT_TRUE(hits) << hits.error();
+    EXPECT_TRUE(hits->empty());
+}
+
+TEST_F(StoreTest, BetterPassagesOfAnotherCollectionDoNotCrowdOutThisOne) {
+    Expected<int64_t> other = store->ensureCollection("other");
+    ASSERT_TRUE(other);
+    ASSERT_TRUE(writeDocument(*store, *other, "/strong.txt", {"needle needle needle"}));
+    ASSERT_TRUE(writeDocument(*store, collection, "/weak.txt",
+                              {"a needle in a long line of many other words here"}));
+    EXPECT_EQ(searchPaths(*store, "case", "needle"), (Paths{"/weak.txt"}));
+    EXPECT_EQ(searchPaths(*store, "other", "needle"), (Paths{"/strong.txt"}));
+}
+
+TEST_F(StoreTest, SmallCollectionAfterALargeOneIsStillFound) {
+    // More matching passages than one ranking window (10,000), all in another collection
+    // and older than this collection's one match.
+    Expected<int64_t> other = store->ensureCollection("big");
+    ASSERT_TRUE(other);
+    const std::vector<std::string> lines(10050, "the buffer overflows");
+    ASSERT_TRUE(writeDocument(*store, *other, "/big.log", lines));
+    ASSERT_TRUE(writeDocument(*store, collection, "/small.txt", {"one buffer here"}));
+    EXPECT_EQ(searchPaths(*store, "case", "buffer"), (Paths{"/small.txt"}));
+    SearchRequest request{"big", "buffer", 3};
+    Expected<std::vector<SearchHit>> hits = store->search(request);
+    ASSERT_TRUE(hits) << hits.error();
+    EXPECT_EQ(hits->size(), 3u);
+}
