@@ -68,6 +68,9 @@ struct StateResult {
     // The text (null when the source was unchanged and no page was asked for: the state
     // came back without tokenizing anything; text() gives it on demand).
     std::shared_ptr<const DocumentText> text;
+    // States refused on the way ("state X was made by model Y", "... is damaged at offset
+    // N"): each was dropped and the state rebuilt from an earlier point.
+    std::vector<std::string> refused;
 };
 
 struct TierStats {
@@ -105,8 +108,9 @@ public:
     const std::string& modelId() const { return modelId_; }  // 16 hex digits
     const CacheOptions& options() const { return options_; }
 
+    struct Impl;  // internal (state_cache_impl.h)
+
 private:
-    struct Impl;
     explicit StateCache(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
     const Model* model_;
