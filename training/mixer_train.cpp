@@ -73,25 +73,28 @@ void mixer_backward(const model::ModelConfig& cfg, const model::LayerWeights& L,
                     float* dnormed, model::LayerWeights& G) {
     const ops::Mamba3Dims d = cfg.dims();
     const int64_t D = cfg.dModel, qkN = T * d.R * d.H * d.N;
-    std::vector<float> dgated(size_t(T * d.dInner()), 0.0f);
+    // Gradient scratch kept between calls (assign re-zeroes without new pages).
+    thread_local std::vector<float> dgated, dy, dproj, dq, dk, ddt, dadt, dtrap, ddtheta;
+    dgated.assign(size_t(T * d.dInner()), 0.0f);
     linear_backward(dgated.data(), G.outProj.data(), dout, a.gated.data(), L.outProj.data(), T,
                     d.dInner(), D);
 
-    std::vector<float> dy(a.y.size(), 0.0f), dproj(a.proj.size(), 0.0f);
+    dy.assign(a.y.size(), 0.0f), dproj.assign(a.proj.size(), 0.0f);
     const ops::Mamba3GateParams gate{orNull(L.mimoZ), orNull(L.mimoO), orNull(L.outNorm)};
     const Mamba3GateGrads gg{orNull(G.mimoZ), orNull(G.mimoO), orNull(G.outNorm)};
     mamba3_gate_backward(d, gate, gg, a.y.data(), a.proj.data() + d.offZ(), d.dInProj(), T,
                          dgated.data(), dy.data(), dproj.data() + d.offZ());
 
-    std::vector<float> dq(size_t(qkN), 0.0f), dk(size_t(qkN), 0.0f);
-    std::vector<float> ddt(size_t(T * d.H), 0.0f), dadt(ddt), dtrap(ddt);
+    dq.assign(size_t(qkN), 0.0f), dk.assign(size_t(qkN), 0.0f);
+    ddt.assign(size_t(T * d.H), 0.0f), dadt.assign(ddt.size(), 0.0f),
+        dtrap.assign(ddt.size(), 0.0f);
     const SsmScanGrads sg{dq.data(),   dk.data(),      dproj.data() + d.offX(),
                           dadt.data(), ddt.data(),     dtrap.data(),
                           G.D.data(),  orNull(G.mimoX)};
     ssm_scan_backward_recompute(d, scanInputs(d, L, a), a.hs.data(), T, kScanRecomputeChunk,
                                 dy.data(), sg);
 
-    std::vector<float> ddtheta(size_t(T * d.H * d.A), 0.0f);
+    ddtheta.assign(size_t(T * d.H * d.A), 0.0f);
     rotary_angles_backward(d, a.q.data(), a.k.data(), nullptr, a.dtheta.data(), T, dq.data(),
                            dk.data(), ddtheta.data());
     const ops::Mamba3PreprocessParams pre{L.dtBias.data(), L.bNorm.data(), L.cNorm.data(),

@@ -60,51 +60,88 @@ struct HeadCtx {
     }
 };
 
-// The terms of one token; dV [T, R, P] collects the gradients of the values v_{t,r}.
-void tokenBackward(const HeadCtx& c, int64_t t, std::vector<double>& dh, std::vector<double>& dV) {
+// Σ_n a[n]·b[n] with four partial sums: independent adds the compiler can pipeline and
+// vectorize (one running double sum is bound by the add latency).
+double dot(const double* a, const float* b, int n) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i], s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2], s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; ++i) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+// Per-head accumulators of one token (double; added to the float gradients once per token).
+struct TokenScratch {
+    std::vector<double> dq, dkT, dkP;  // [R, N] each
+};
+
+// The terms of one token; dV [T, R, P] collects the gradients of the values v_{t,r}. One
+// sweep over the P rows of the state: each row of dh (N doubles, in L1) gets its dy·qᵀ
+// terms, feeds dq, dα, dβ, dγ, dk and dv, and is decayed by α, before the next row.
+void tokenBackward(const HeadCtx& c, int64_t t, std::vector<double>& dhv, std::vector<double>& dV,
+                   TokenScratch& ts) {
     const ops::Mamba3Dims& d = c.d;
-    const int P = d.P, N = d.N, h = c.h;
+    const int P = d.P, N = d.N, R = d.R, h = c.h;
     const int64_t th = t * d.H + h;
     const float* ht = c.state(t);
     const float* hp = t > 0 ? c.state(t - 1) : nullptr;
     const double alpha = std::exp(double(c.in.adt[th])), dt = c.in.dt[th], tr = c.in.trap[th];
     const double beta = (1.0 - tr) * dt * alpha, gamma = tr * dt;
-    for (int r = 0; r < d.R; ++r) {
-        const float* q = c.in.q + t * c.qk() + (int64_t(r) * d.H + h) * N;
-        float* dq = c.g.dq + t * c.qk() + (int64_t(r) * d.H + h) * N;
-        const float* gy = c.dy + ((t * d.R + r) * d.H + h) * int64_t(P);
-        for (int p = 0; p < P; ++p) {
+    const double Dh = c.in.D[h];
+    ts.dq.assign(size_t(R * N), 0.0), ts.dkT.assign(size_t(R * N), 0.0);
+    ts.dkP.assign(size_t(R * N), 0.0);
+    double dAlpha = 0.0, dBeta = 0.0, dGamma = 0.0, dD = 0.0;
+    for (int p = 0; p < P; ++p) {
+        double* x = dhv.data() + size_t(p) * N;
+        const float* hrow = ht + int64_t(p) * N;
+        for (int r = 0; r < R; ++r) {
+            const float* q = c.in.q + t * c.qk() + (int64_t(r) * d.H + h) * N;
+            const double gy = c.dy[((t * R + r) * d.H + h) * int64_t(P) + p];
+            double* dq = ts.dq.data() + size_t(r) * N;
             for (int n = 0; n < N; ++n) {
-                dh[size_t(p * N + n)] += double(gy[p]) * q[n];
-                dq[n] += float(double(ht[p * N + n]) * gy[p]);
+                x[n] += gy * q[n];
+                dq[n] += double(hrow[n]) * gy;
             }
-            dV[size_t((t * d.R + r) * P + p)] += double(c.in.D[h]) * gy[p];
-            c.g.dD[h] += float(double(gy[p]) * c.v(t, r, p));
+            const double vT = c.v(t, r, p);
+            dV[size_t((t * R + r) * P + p)] += Dh * gy;
+            dD += gy * vT;
         }
-    }
-    double dAlpha = 0.0, dBeta = 0.0, dGamma = 0.0;
-    if (hp != nullptr)
-        for (int i = 0; i < P * N; ++i) dAlpha += dh[size_t(i)] * hp[i];
-    for (int64_t s = t; s >= t - 1 && s >= 0; --s) {  // s = t: γ term, s = t − 1: β term
-        const double coef = s == t ? gamma : beta;
-        double& dcoef = s == t ? dGamma : dBeta;
-        for (int r = 0; r < d.R; ++r) {
-            const float* k = c.kAt(s, r);
-            float* dk = c.g.dk + s * c.qk() + (int64_t(r) * d.H + h) * N;
-            for (int p = 0; p < P; ++p) {
-                double dhk = 0.0;
-                for (int n = 0; n < N; ++n) dhk += dh[size_t(p * N + n)] * k[n];
-                const double vp = c.v(s, r, p);
-                dcoef += dhk * vp;
-                dV[size_t((s * d.R + r) * P + p)] += coef * dhk;
-                for (int n = 0; n < N; ++n) dk[n] += float(coef * dh[size_t(p * N + n)] * vp);
-            }
+        if (hp != nullptr) dAlpha += dot(x, hp + int64_t(p) * N, N);
+        for (int r = 0; r < R; ++r) {
+            const double vT = c.v(t, r, p);
+            const double dhk = dot(x, c.kAt(t, r), N);
+            dGamma += dhk * vT;
+            dV[size_t((t * R + r) * P + p)] += gamma * dhk;
+            double* dk = ts.dkT.data() + size_t(r) * N;
+            for (int n = 0; n < N; ++n) dk[n] += x[n] * vT;
+            if (t == 0) continue;
+            const double vP = c.v(t - 1, r, p);
+            const double dhkP = dot(x, c.kAt(t - 1, r), N);
+            dBeta += dhkP * vP;
+            dV[size_t(((t - 1) * R + r) * P + p)] += beta * dhkP;
+            double* dkp = ts.dkP.data() + size_t(r) * N;
+            for (int n = 0; n < N; ++n) dkp[n] += x[n] * vP;
         }
+        for (int n = 0; n < N; ++n) x[n] *= alpha;  // now the gradient of h_{t−1}'s row
     }
+    for (int r = 0; r < R; ++r) {
+        float* dq = c.g.dq + t * c.qk() + (int64_t(r) * d.H + h) * N;
+        float* dk = c.g.dk + t * c.qk() + (int64_t(r) * d.H + h) * N;
+        for (int n = 0; n < N; ++n) {
+            dq[n] += float(ts.dq[size_t(r * N + n)]);
+            dk[n] += float(gamma * ts.dkT[size_t(r * N + n)]);
+        }
+        if (t == 0) continue;
+        float* dkp = c.g.dk + (t - 1) * c.qk() + (int64_t(r) * d.H + h) * N;
+        for (int n = 0; n < N; ++n) dkp[n] += float(beta * ts.dkP[size_t(r * N + n)]);
+    }
+    c.g.dD[h] += float(dD);
     c.g.dadt[th] += float(dAlpha * alpha + dBeta * beta);
     c.g.ddt[th] += float(dBeta * (1.0 - tr) * alpha + dGamma * tr);
     c.g.dtrap[th] += float(-dBeta * dt * alpha + dGamma * dt);
-    for (double& e : dh) e *= alpha;
 }
 
 // The values' gradients dV [T, R, P] of head h to dx and dmimoX.
@@ -123,6 +160,11 @@ void valuesBackward(const HeadCtx& c, int64_t T, const std::vector<double>& dV) 
         }
     }
 }
+
+struct RecomputeScratch {
+    std::vector<float> buf, kst, vst, y;
+    std::vector<std::vector<double>> dh, dV;  // per head
+};
 
 // One token of the inputs, as a T = 1 view for ssm_step_forward.
 ops::SsmScanInputs tokenInputs(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t t) {
@@ -158,7 +200,8 @@ void ssm_scan_backward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, c
     for (int h = 0; h < d.H; ++h) {
         const HeadCtx c{d, in, hs, dy, g, h};
         std::vector<double> dh(size_t(d.P) * d.N, 0.0), dV(size_t(T * d.R * d.P), 0.0);
-        for (int64_t t = T - 1; t >= 0; --t) tokenBackward(c, t, dh, dV);
+        TokenScratch ts;
+        for (int64_t t = T - 1; t >= 0; --t) tokenBackward(c, t, dh, dV, ts);
         valuesBackward(c, T, dV);
     }
 }
@@ -185,36 +228,42 @@ void ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInp
                                  const float* starts, int64_t T, int64_t chunk, const float* dy,
                                  const SsmScanGrads& g) {
     const int64_t qk = int64_t(d.R) * d.H * d.N, hsz = int64_t(d.H) * d.P * d.N;
+    // Scratch kept between calls (a training step calls this per layer and row): fresh
+    // multi-megabyte vectors cost a memset and page faults each time. buf needs no zeroing
+    // (every slot is written before it is read).
     // buf slot 0: the chunk's incoming state h_{c0−1}; slot 1 + i: h_{c0+i}.
-    std::vector<float> buf(static_cast<size_t>((chunk + 1) * hsz));
-    std::vector<float> kst(static_cast<size_t>(qk)), vst(static_cast<size_t>(d.dInner()));
-    std::vector<float> yScratch(size_t(int64_t(d.R) * d.dInner()));
-    std::vector<std::vector<double>> dh(size_t(d.H)), dV(size_t(d.H));
+    thread_local RecomputeScratch scratch;
+    RecomputeScratch& s = scratch;  // a plain reference: the OpenMP threads share this one
+    s.buf.resize(std::max(s.buf.size(), size_t((chunk + 1) * hsz)));
+    s.kst.resize(size_t(qk)), s.vst.resize(size_t(d.dInner()));
+    s.y.resize(size_t(int64_t(d.R) * d.dInner()));
+    s.dh.resize(size_t(d.H)), s.dV.resize(size_t(d.H));
     for (int h = 0; h < d.H; ++h) {
-        dh[size_t(h)].assign(size_t(d.P) * d.N, 0.0);
-        dV[size_t(h)].assign(size_t(T * d.R * d.P), 0.0);
+        s.dh[size_t(h)].assign(size_t(d.P) * d.N, 0.0);
+        s.dV[size_t(h)].assign(size_t(T * d.R * d.P), 0.0);
     }
     for (int64_t c = ssm_scan_checkpoints(T, chunk) - 1; c >= 0; --c) {
         const int64_t c0 = c * chunk, c1 = std::min(T, c0 + chunk);
-        std::memcpy(buf.data(), starts + c * hsz, size_t(hsz) * sizeof(float));
-        restoreKv(d, in, c0, kst.data(), vst.data());
+        std::memcpy(s.buf.data(), starts + c * hsz, size_t(hsz) * sizeof(float));
+        restoreKv(d, in, c0, s.kst.data(), s.vst.data());
         for (int64_t t = c0; t < c1; ++t) {
-            float* slot = buf.data() + (t - c0 + 1) * hsz;
+            float* slot = s.buf.data() + (t - c0 + 1) * hsz;
             std::memcpy(slot, slot - hsz, size_t(hsz) * sizeof(float));
-            cpu::ssm_step_forward(d, tokenInputs(d, in, t), 1, yScratch.data(),
-                                  ops::SsmStateRef{slot, kst.data(), vst.data()});
+            cpu::ssm_step_forward(d, tokenInputs(d, in, t), 1, s.y.data(),
+                                  ops::SsmStateRef{slot, s.kst.data(), s.vst.data()});
         }
 #pragma omp parallel for schedule(static) if (d.H > 1 && (c1 - c0) * d.P * d.N > 65536)
         for (int h = 0; h < d.H; ++h) {
-            HeadCtx ctx{d, in, buf.data(), dy, g, h};
+            HeadCtx ctx{d, in, s.buf.data(), dy, g, h};
             ctx.base = c0 - 1;
+            TokenScratch ts;
             for (int64_t t = c1 - 1; t >= c0; --t)
-                tokenBackward(ctx, t, dh[size_t(h)], dV[size_t(h)]);
+                tokenBackward(ctx, t, s.dh[size_t(h)], s.dV[size_t(h)], ts);
         }
     }
 #pragma omp parallel for schedule(static) if (d.H > 1 && T * d.P > 65536)
     for (int h = 0; h < d.H; ++h)
-        valuesBackward(HeadCtx{d, in, nullptr, dy, g, h}, T, dV[size_t(h)]);
+        valuesBackward(HeadCtx{d, in, nullptr, dy, g, h}, T, s.dV[size_t(h)]);
 }
 
 }  // namespace lectern::train
