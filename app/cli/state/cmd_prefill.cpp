@@ -65,8 +65,8 @@ int runPrefill(const PrefillArgs& a, const GlobalOptions& globals) {
     auto progress = [&](const services::PrefillProgress& p) {
         const int64_t pct = p.total > 0 ? p.done * 100 / p.total : 100;
         if (pct == lastShown.exchange(pct)) return;
-        std::fprintf(stderr, "\r[%zu/%zu] %s: %lld/%lld tokens (%lld%%)   ", p.index + 1,
-                     p.count, p.key.describe().c_str(), static_cast<long long>(p.done),
+        std::fprintf(stderr, "\r[%zu/%zu] %s: %lld/%lld tokens (%lld%%)   ", p.index + 1, p.count,
+                     p.key.describe().c_str(), static_cast<long long>(p.done),
                      static_cast<long long>(p.total), static_cast<long long>(pct));
     };
     auto old = std::signal(SIGINT, onPrefillInterrupt);
@@ -85,7 +85,8 @@ int runPrefill(const PrefillArgs& a, const GlobalOptions& globals) {
     }
     if (!report.status) return stateFail("prefill", report.status.message());
     const services::TierStats t = h.cache->stats();
-    std::fprintf(stderr, "%zu sources ready, %lld tokens read in %.1f s; on disk: %lld states, %s\n",
+    std::fprintf(stderr,
+                 "%zu sources ready, %lld tokens read in %.1f s; on disk: %lld states, %s\n",
                  report.finished, static_cast<long long>(report.tokens), report.seconds,
                  static_cast<long long>(t.diskCount), mebibytes(t.diskBytes).c_str());
     return kExitOk;

@@ -58,7 +58,8 @@ int runList(const StateArgs& a, store::Store& st) {
                     mebibytes(r.bytes).c_str(), r.modelId.c_str(), owner.c_str());
     }
     if (a.json) {
-        std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        std::printf("%s\n",
+                    out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
         std::printf("%zu states, %s\n", rows->size(), mebibytes(total).c_str());
     }

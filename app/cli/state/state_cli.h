@@ -26,7 +26,7 @@ inline int stateFail(const char* command, const std::string& message) {
 }
 
 inline DeviceKind parseDevice(const std::string& device) {
-    return device == "cuda" ? DeviceKind::Cuda
+    return device == "cuda"   ? DeviceKind::Cuda
            : device == "auto" ? DeviceKind::Auto
                               : DeviceKind::Cpu;
 }
