@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""The corpus and retrieval-data scripts (scripts/model) on a small made-up file tree:
+duplicates are dropped, the split is by document (no validation document's text is in the
+training files), every kind is written, and every held-out retrieval example holds its
+fact once, inside a context of the promised byte length, with the answer being the value
+stated in the fact. Python standard library only."""
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.join(HERE, "..", "..", "scripts", "model")
+
+
+def words(rng, n):
+    vocab = "alpha beta gamma delta file buffer socket licence party notice clause".split()
+    return " ".join(rng.choice(vocab) + str(rng.randrange(1000)) for _ in range(n))
+
+
+def make_tree(root, rng):
+    def put(rel, text, gz=False):
+        p = os.path.join(root, rel.lstrip("/"))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        if gz:
+            with gzip.open(p, "wt", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(text)
+    for i in range(60):
+        put("/usr/include/x/h%d.h" % i, "/* %s */\n#define X%d %d\n" % (words(rng, 400), i, i))
+        put("/usr/share/man/man1/p%d.1.gz" % i, ".TH P%d 1\n.SH NAME\n%s\n.PP\n%s\n" % (
+            i, words(rng, 20), words(rng, 400)), gz=True)
+        put("/usr/share/doc/pkg%d/copyright" % i, "Copyright %d\n\n%s\n" % (i, words(rng, 400)))
+    put("/usr/include/x/dup.h", open(os.path.join(root, "usr/include/x/h0.h")).read())
+    put("/usr/share/common-licenses/L", words(rng, 500))
+
+
+def main():
+    rng = random.Random(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root, out = os.path.join(tmp, "root"), os.path.join(tmp, "corpus")
+        make_tree(root, rng)
+        subprocess.run([sys.executable, os.path.join(SCRIPTS, "build_corpus.py"), out, "--root", root,
+                        "--valid-fraction", "0.2"], check=True, stdout=subprocess.DEVNULL)
+        report = json.load(open(os.path.join(out, "report.json")))["sources"]
+        assert report["code/include"]["documents"] == 60, report["code/include"]  # dup.h dropped
+        for kind in ("code", "prose", "legal"):
+            train = open(os.path.join(out, "train", kind + ".txt"), encoding="utf-8").read()
+            docs = [json.loads(l)["text"] for l in open(os.path.join(out, "valid", kind + ".docs.jsonl"))]
+            assert docs, kind + ": no validation documents"
+            for d in docs:
+                assert d.strip() not in train, kind + ": a validation document is in the training text"
+        assert "\\f" not in open(os.path.join(out, "train", "prose.txt")).read()  # roff stripped
+        subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_retrieval.py"), out,
+                        "--train-bytes", "20000"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        train = open(os.path.join(out, "train", "retrieval.txt"), encoding="utf-8").read()
+        assert train.count("\nAnswer: ") >= 10
+        for name, n in (("1k", 1024), ("4k", 4096), ("16k", 16384)):
+            rows = [json.loads(l) for l in open(os.path.join(out, "valid", "retrieval-%s.jsonl" % name))]
+            assert rows, name
+            for r in rows:
+                doc, ans = r["document"], r["answer"]
+                assert ans in doc, (name, ans)
+                full = doc + "\n\nQuestion: " + r["question"] + "\nAnswer:"
+                assert n - 8 <= len(full.encode()) <= n, (name, len(full.encode()))
+                statement = [l for l in doc.split("\n") if ans in l and (
+                    l.startswith("#define") or l.startswith('"') or l.startswith("Clause"))]
+                assert len(statement) == 1, (name, statement)
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
