@@ -14,17 +14,17 @@
 #include <vector>
 
 #include "generate/generator.h"
-#include "services/passages.h"
-#include "services/prompt_format.h"
+#include "passages.h"
+#include "prompt_format.h"
 #include "state_cache.h"
 
 namespace lectern::services {
 
 struct AskRequest {
-    StateKey key;             // the document, or the collection as a whole
-    std::string collection;   // its collection's name (scopes the passages)
-    int64_t documentId = 0;   // passages from this document only (0: the collection)
-    int64_t asOfPage = 0;     // > 0: ask the state after page N (H1's snapshots)
+    StateKey key;            // the document, or the collection as a whole
+    std::string collection;  // its collection's name (scopes the passages)
+    int64_t documentId = 0;  // passages from this document only (0: the collection)
+    int64_t asOfPage = 0;    // > 0: ask the state after page N (H1's snapshots)
     std::vector<std::string> questions;
 };
 

@@ -15,7 +15,8 @@
 
 namespace lectern::services {
 
-inline constexpr const char* kPassagesLabel = "passages that support it (found by search, not cited by the model)";
+inline constexpr const char* kPassagesLabel =
+    "passages that support it (found by search, not cited by the model)";
 
 struct Passage {
     int64_t documentId = 0;
@@ -25,9 +26,9 @@ struct Passage {
     int64_t lineStart = 0, lineEnd = 0;
     std::string label;  // "page 3", "row 17", a heading
     std::string snippet;
-    std::string location;               // "page 3", "lines 10-14", "row 17"
-    std::vector<std::string> matched;   // the words it was found by
-    double score = 0.0;                 // higher is better: Σ over matched words of -BM25
+    std::string location;              // "page 3", "lines 10-14", "row 17"
+    std::vector<std::string> matched;  // the words it was found by
+    double score = 0.0;                // higher is better: Σ over matched words of -BM25
 };
 
 struct PassageRequest {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "services/ask_service.h"
+#include "ask_service.h"
 
 namespace lectern::services {
 
@@ -36,7 +36,8 @@ struct ReviewRequest {
 // onDocument(index, count, path) runs before each document.
 Expected<ReviewTable> reviewRun(
     AskService& ask, store::Store& store, const ReviewRequest& request, const AskOptions& options,
-    const std::function<void(size_t index, size_t count, const std::string& path)>& onDocument = {});
+    const std::function<void(size_t index, size_t count, const std::string& path)>& onDocument =
+        {});
 
 // RFC 4180 CSV: document_id, path, then per question "Qn answer", "Qn passages" (location and
 // snippet, one per line), and error. Cells a spreadsheet would run as a formula (starting

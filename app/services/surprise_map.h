@@ -56,7 +56,8 @@ std::vector<SurpriseSpan> surpriseTop(const SurpriseMap& map, SurpriseUnit unit,
                                       int64_t minTokens = 4);
 
 // Byte ranges [start, end) of the sentences of UTF-8 `text` by ICU's sentence
-// BreakIterator (root locale), covering the whole text.
+// BreakIterator (root locale), covering the whole text. A lone newline or a form feed does
+// not end a sentence (wrapped lines, page breaks); a blank line does.
 Expected<std::vector<std::pair<int64_t, int64_t>>> sentenceRanges(std::string_view text);
 
 // The byte offset where each token of `tokenBytes` (the decoded bytes of each token, in

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "services/surprise_map.h"
 #include "sqlite_db.h"
+#include "surprise_map.h"
 
 namespace lectern::services {
 
