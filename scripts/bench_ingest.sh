@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ingest and search benchmark (a benchmark, not a test: it prints numbers, asserts none).
 # Ingests a large real source tree into a scratch store and reports files/s and MB/s,
-# then the median latency of `lectern-cli search` over a set of queries.
+# then search latency two ways: in-process (tests/store/bench_search: Store::search alone,
+# wall and CPU time) and through `lectern-cli search` (process start included).
 #
 # Tree: the Linux kernel from Debian's linux-source package when installed (or with
 # INSTALL_LINUX_SOURCE=1), extracted once under $BENCH_DIR; otherwise /usr/include plus
@@ -32,6 +33,7 @@ fi
 trees=(${TREE:-/usr/include /usr/share/doc})
 
 store="$BENCH_DIR/store"
+if [ "${SEARCH_ONLY:-0}" != 1 ]; then
 rm -rf "$store"
 echo "== tree: ${trees[*]}"
 echo "== files: $(find "${trees[@]}" -type f | wc -l), bytes: $(du -sbc "${trees[@]}" | tail -1 | cut -f1)"
@@ -40,7 +42,9 @@ echo "== date: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)
 
 start=$(date +%s.%N)
 set +e
-"$cli" --store "$store" ingest "${trees[@]}" --collection bench
+# CPU time too: on the shared box wall time mostly measures the queue for a core.
+/usr/bin/time -f "== ingest cpu: %U s user, %S s sys, peak RSS %M KB" \
+    "$cli" --store "$store" ingest "${trees[@]}" --collection bench
 rc=$?
 set -e
 end=$(date +%s.%N)
@@ -52,6 +56,13 @@ start=$(date +%s.%N)
 "$cli" --store "$store" ingest "${trees[@]}" --collection bench >/dev/null || true
 end=$(date +%s.%N)
 echo "== unchanged re-run wall $(echo "$end - $start" | bc) s"
+fi  # SEARCH_ONLY=1 reuses the store of an earlier run
+
+if [ -x "$build/tests/store/bench_search" ]; then
+    "$build/tests/store/bench_search" "$store" bench --rounds 3
+else
+    echo "(no $build/tests/store/bench_search: build it for in-process search times)"
+fi
 
 queries=(timeout mutex "memory barrier" spinlock interrupt license printf "error handling"
          allocate socket deadlock "page fault" scheduler buffer overflow checksum)

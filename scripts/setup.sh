@@ -16,7 +16,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
   xvfb xauth fonts-dejavu-core
-  file xz-utils
+  file xz-utils bc time
 )
 
 missing=()
