@@ -2,7 +2,7 @@
 // outF] is column-major outᵀ, so the call is C = Wᵀ · inᵀ with W read transposed. Fp32
 // mode: plain sgemm (no TF32; the correctness mode). Tf32: sgemm on tensor cores. Bf16:
 // activations rounded to bf16 into the context's scratch, GemmEx with fp32 accumulation
-// and fp32 output.
+// and fp32 output; decode-sized inputs (<= kGemvMaxRows rows) take gemv_bf16_forward.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 
@@ -36,6 +36,7 @@ int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, co
     if (cur != s) cublasSetStream(g.handle, s);
     const int m = int(W.rows), n = int(rows), k = int(W.cols);
     if (g.precision == Precision::Bf16 && W.bf16 != nullptr) {
+        if (rows <= kGemvMaxRows && gemv_bf16_forward(out, in, ldIn, W, rows, s)) return 0;
         if (rows * W.cols > g.bf16ScratchElems) return int(CUBLAS_STATUS_INVALID_VALUE);
         auto* a = static_cast<__nv_bfloat16*>(g.bf16Scratch);
         const unsigned blocks =

@@ -1,7 +1,9 @@
 // CUDA twin of engine/cpu/mamba3_preprocess.cpp. One block per token row: warps take the
 // (r, g) rows of C (-> q) and B (-> k), RMSNorm each over N with a warp reduction and
 // write it to the group's heads with the per-head bias; then the block's threads do the
-// per-head scalars (dt, A·dt, trap) and the angle increments.
+// per-head scalars (dt, A·dt, trap) and the angle increments. The model's fused path
+// splits this in two launches around rotary_theta_forward: the scalars and increments
+// first, then q and k normalised and rotated by the running angles in one write.
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
 
@@ -19,8 +21,11 @@ __device__ float heavyTailF(float u) {
 // Row `j` of the 2·R·G source rows (j < R·G: C rows -> q, the rest B rows -> k), written
 // to head `hh` of its group. One warp per (row, head) so that all warps share the
 // broadcast; the N-long norm is recomputed per head (cheap, and the row stays in L1).
+// theta (optional, the row's running angles [H, A]): rotate the (i0, i1) pairs as
+// rotary_angles does, each lane computing its element's partner too (fused path).
 __device__ void normRow(const detail::KDims& d, const ops::Mamba3PreprocessParams& p,
-                        const float* projRow, int j, int hh, float* q, float* k) {
+                        const float* projRow, int j, int hh, float* q, float* k,
+                        const float* theta) {
     const int RG = d.R * d.G, lane = threadIdx.x & 31;
     const bool isC = j < RG;
     const int rg = isC ? j : j - RG, r = rg / d.G, g = rg % d.G;
@@ -33,24 +38,54 @@ __device__ void normRow(const detail::KDims& d, const ops::Mamba3PreprocessParam
     float* dst = isC ? q : k;
     const int hpg = d.H / d.G;
     const int h = g * hpg + hh;
-    for (int n = lane; n < d.N; n += 32)
-        dst[(int64_t(r) * d.H + h) * d.N + n] =
-            src[n] * scale * normW[n] + bias[(int64_t(h) * d.R + r) * d.N + n];
+    const float* bh = bias + (int64_t(h) * d.R + r) * d.N;
+    for (int n = lane; n < d.N; n += 32) {
+        float v = src[n] * scale * normW[n] + bh[n];
+        int a = -1, partner = 0;
+        bool first = true;
+        if (theta && d.mimo) {
+            const int half = d.N / 2;
+            if (n < d.A) {
+                a = n;
+                partner = n + half;
+            } else if (n >= half && n < half + d.A) {
+                a = n - half;
+                partner = a;
+                first = false;
+            }
+        } else if (theta && n < 2 * d.A) {
+            a = n / 2;
+            partner = n ^ 1;
+            first = (n & 1) == 0;
+        }
+        if (a >= 0) {
+            const float w = src[partner] * scale * normW[partner] + bh[partner];
+            float sn, cs;
+            sincosf(theta[int64_t(h) * d.A + a], &sn, &cs);
+            v = first ? v * cs - w * sn : w * sn + v * cs;
+        }
+        dst[(int64_t(r) * d.H + h) * d.N + n] = v;
+    }
 }
 
+// doQK / doScalars: which outputs this launch makes (both: the CPU twin's contract).
 __global__ void preprocessKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* proj,
                                  float* q, float* k, float* dt, float* adt, float* trap,
-                                 float* dtheta) {
+                                 float* dtheta, const float* theta, bool doQK, bool doScalars) {
     const int64_t t = blockIdx.x;
     const float* row = proj + t * d.dInProj;
     const int64_t qkStride = int64_t(d.R) * d.H * d.N;
     const int warp = threadIdx.x >> 5, nWarps = blockDim.x >> 5;
     // Few rows (decode): gridDim.y blocks share a row's work.
     const int hpg = d.H / d.G, part = blockIdx.y, parts = gridDim.y;
-    for (int w = part * nWarps + warp; w < 2 * d.R * d.G * hpg; w += nWarps * parts)
-        normRow(d, p, row, w / hpg, w % hpg, q + t * qkStride, k + t * qkStride);
+    const float* thetaRow = theta ? theta + t * d.H * d.A : nullptr;
+    for (int w = part * nWarps + warp; doQK && w < 2 * d.R * d.G * hpg; w += nWarps * parts)
+        normRow(d, p, row, w / hpg, w % hpg, q + t * qkStride, k + t * qkStride, thetaRow);
+    if (!doScalars) return;
+    // i < H: the scalars of head i; then the angle increments with a fastest, so that
+    // the writes to dtheta [H, A] are contiguous (h fastest cost 32× the write traffic).
     for (int i = part * blockDim.x + threadIdx.x; i < d.H * (1 + d.A); i += blockDim.x * parts) {
-        const int h = i % d.H, a = i / d.H - 1;  // a == -1: the scalars of head h
+        const int h = i < d.H ? i : (i - d.H) / d.A, a = i < d.H ? -1 : (i - d.H) % d.A;
         const float dth = softplusF(row[d.offDt + h] + p.dtBias[h]);
         if (a < 0) {
             const float aa = fminf(-heavyTailF(row[d.offA + h]), -d.aFloor);
@@ -70,8 +105,28 @@ void mamba3_preprocess_forward(const ops::Mamba3Dims& d, const ops::Mamba3Prepro
                                float* adt, float* trap, float* dtheta, cudaStream_t s) {
     if (rows <= 0) return;
     const unsigned parts = rows < 64 ? 16 : 1;
-    preprocessKernel<<<dim3(unsigned(rows), parts), 256, 0, s>>>(detail::kdims(d), p, proj, q, k,
-                                                                 dt, adt, trap, dtheta);
+    preprocessKernel<<<dim3(unsigned(rows), parts), 256, 0, s>>>(
+        detail::kdims(d), p, proj, q, k, dt, adt, trap, dtheta, nullptr, true, true);
+}
+
+void mamba3_preprocess_scalars_forward(const ops::Mamba3Dims& d,
+                                       const ops::Mamba3PreprocessParams& p, const float* proj,
+                                       int64_t rows, float* dt, float* adt, float* trap,
+                                       float* dtheta, cudaStream_t s) {
+    if (rows <= 0) return;
+    // H·(1 + A) values a row: 128 threads a block, a few blocks a row when rows are few.
+    const unsigned parts = rows < 64 ? 4 : 1;
+    preprocessKernel<<<dim3(unsigned(rows), parts), 128, 0, s>>>(
+        detail::kdims(d), p, proj, nullptr, nullptr, dt, adt, trap, dtheta, nullptr, false, true);
+}
+
+void mamba3_qk_rotated_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
+                               const float* proj, int64_t rows, const float* theta, float* q,
+                               float* k, cudaStream_t s) {
+    if (rows <= 0) return;
+    const unsigned parts = rows < 64 ? 16 : 1;
+    preprocessKernel<<<dim3(unsigned(rows), parts), 256, 0, s>>>(
+        detail::kdims(d), p, proj, q, k, nullptr, nullptr, nullptr, nullptr, theta, true, false);
 }
 
 }  // namespace lectern::cuda

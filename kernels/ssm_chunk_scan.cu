@@ -7,22 +7,14 @@
 //     leaving the final state, and the last token's k, v in the state;
 //  3. per (chunk, head, document): y_t += e^{cs_t} S_in,c q_t.
 // fp32 throughout; shared-memory rows are padded by one float against bank conflicts.
-#include "common.cuh"
-#include "cuda/cuda_ops.h"
+#include "ssm_chunk_scan_common.cuh"
 
 namespace lectern::cuda {
 namespace {
 
-struct ScanArgs {
-    detail::KDims d;
-    ops::SsmScanInputs in;
-    ops::SsmStateRef st;
-    float* y;
-    float* chunkStates;
-    float* chunkDecay;
-    int64_t T;
-    int Ck, nC;
-};
+using scan::loadScalars;
+using scan::ScanArgs;
+using scan::upX;
 
 int chunkTokensFor(int R) {
     return R >= 64 ? 1 : 64 / R;
@@ -38,29 +30,6 @@ int64_t phase3Floats(const detail::KDims& d, int Ck) {
     return int64_t(d.P) * ldn + RR * ldn + 2 * Ck;
 }
 
-// Loads the chunk's adt/dt/trap (parallel), then the in-chunk cumulative sum of adt.
-__device__ int loadScalars(const ScanArgs& a, int64_t b, int h, int64_t t0, float* cs, float* dtS,
-                           float* trS) {
-    const int64_t rem = a.T - t0;
-    const int cnt = int(rem < a.Ck ? rem : int64_t(a.Ck));
-    for (int s = threadIdx.x; s < cnt; s += blockDim.x) {
-        const int64_t i = (b * a.T + t0 + s) * a.d.H + h;
-        cs[s] = a.in.adt[i];
-        if (dtS) dtS[s] = a.in.dt[i];
-        if (trS) trS[s] = a.in.trap[i];
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double run = 0.0;
-        for (int s = 0; s < cnt; ++s) {
-            run += cs[s];
-            cs[s] = float(run);
-        }
-    }
-    __syncthreads();
-    return cnt;
-}
-
 // q or k rows of the chunk into smem [cnt·R, N] (row j = t·R + r), stride ldn.
 __device__ void loadQK(const ScanArgs& a, const float* src, int64_t b, int h, int64_t t0, int cnt,
                        float* dst) {
@@ -71,11 +40,6 @@ __device__ void loadQK(const ScanArgs& a, const float* src, int64_t b, int h, in
         const int64_t row = b * a.T + t0 + j / d.R;
         dst[j * ldn + n] = src[((row * d.R + j % d.R) * d.H + h) * int64_t(d.N) + n];
     }
-}
-
-__device__ float upX(const ScanArgs& a, const float* xRow, int h, int r, int p) {
-    const float v = xRow[int64_t(h) * a.d.P + p];
-    return a.in.mimoX ? v * a.in.mimoX[(int64_t(h) * a.d.R + r) * a.d.P + p] : v;
 }
 
 // C(i, j) = Σ_k A(i, k)·B(k, j) over shared memory, i < M, j < Nc, k < K, with
@@ -238,7 +202,13 @@ __global__ void phase2(ScanArgs a) {
     }
     if (blockIdx.x == 0) {  // the last token's k and x become the pending pair
         const int64_t last = b * a.T + a.T - 1;
-        for (int i = threadIdx.x; i < d.R * d.N; i += blockDim.x) {
+        __shared__ float stage[8 * scan::kMaxStageN];
+        const int warp = threadIdx.x >> 5;
+        for (int r = warp; a.qk.proj && r < d.R; r += 8)
+            scan::qkRowFromProj(a, false, last, r, h, stage + warp * d.N, [&](int n, float v) {
+                a.st.k[((b * d.R + r) * d.H + h) * int64_t(d.N) + n] = v;
+            });
+        for (int i = threadIdx.x; !a.qk.proj && i < d.R * d.N; i += blockDim.x) {
             const int r = i / d.N, n = i % d.N;
             a.st.k[((b * d.R + r) * d.H + h) * int64_t(d.N) + n] =
                 a.in.k[((last * d.R + r) * d.H + h) * int64_t(d.N) + n];
@@ -287,6 +257,10 @@ int ssm_chunk_tokens(const ops::Mamba3Dims& d) {
     return chunkTokensFor(d.R);
 }
 
+bool ssm_chunk_scan_bf16_fits(const ops::Mamba3Dims& d) {
+    return scan::bf16Fits(detail::kdims(d), chunkTokensFor(d.R));
+}
+
 int64_t ssm_chunk_scan_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T) {
     const int64_t nC = (T + chunkTokensFor(d.R) - 1) / chunkTokensFor(d.R);
     return batch * d.H * nC * (int64_t(d.P) * d.N + 1);
@@ -294,22 +268,35 @@ int64_t ssm_chunk_scan_workspace_floats(const ops::Mamba3Dims& d, int64_t batch,
 
 cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& in,
                                    int64_t batch, int64_t T, float* y, const ops::SsmStateRef& st,
-                                   const ScanWorkspace& ws, cudaStream_t s) {
+                                   const ScanWorkspace& ws, cudaStream_t s, ScanMath math,
+                                   const QKFromProj* qkFromProj) {
     if (batch <= 0 || T <= 0) return cudaSuccess;
-    ScanArgs a{detail::kdims(dims), in, st, y, nullptr, nullptr, T, chunkTokensFor(dims.R), 0};
+    ScanArgs a{detail::kdims(dims), in, st, y, nullptr, nullptr, T, chunkTokensFor(dims.R), 0, {}};
     a.nC = int((T + a.Ck - 1) / a.Ck);
+    const bool tensorCores = math == ScanMath::Bf16 && scan::bf16Fits(a.d, a.Ck) && a.nC < 65536;
+    if (qkFromProj) {
+        if (!tensorCores || !qkFromProj->proj || !qkFromProj->theta) return cudaErrorInvalidValue;
+        a.qk = *qkFromProj;
+    }
     const int64_t PN = int64_t(dims.P) * dims.N;
     if (ws.floats < batch * dims.H * a.nC * (PN + 1)) return cudaErrorInvalidValue;
     a.chunkStates = ws.chunkStates;
     a.chunkDecay = ws.chunkDecay;
+    const dim3 grid(unsigned(a.nC), unsigned(dims.H), unsigned(batch));
+    const dim3 grid2(detail::gridFor(PN, 256), unsigned(dims.H), unsigned(batch));
+    if (tensorCores) {
+        if (cudaError_t e = scan::launchPhase1Bf16(a, batch, s); e != cudaSuccess) return e;
+        phase2<<<grid2, 256, 0, s>>>(a);
+        if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+        return scan::launchPhase3Bf16(a, batch, s);
+    }
     const size_t b1 = size_t(phase1Floats(a.d, a.Ck)) * 4, b3 = size_t(phase3Floats(a.d, a.Ck)) * 4;
     if (b1 > size_t(maxSharedOptin()) || b3 > size_t(maxSharedOptin()))
         return cudaErrorInvalidValue;
     cudaFuncSetAttribute(phase1, cudaFuncAttributeMaxDynamicSharedMemorySize, int(b1));
     cudaFuncSetAttribute(phase3, cudaFuncAttributeMaxDynamicSharedMemorySize, int(b3));
-    const dim3 grid(unsigned(a.nC), unsigned(dims.H), unsigned(batch));
     phase1<<<grid, 256, b1, s>>>(a);
-    phase2<<<dim3(detail::gridFor(PN, 256), unsigned(dims.H), unsigned(batch)), 256, 0, s>>>(a);
+    phase2<<<grid2, 256, 0, s>>>(a);
     phase3<<<grid, 256, b3, s>>>(a);
     return cudaGetLastError();
 }

@@ -33,12 +33,13 @@ Status CudaModel::ensureScratch(int64_t rows, int batch) {
                              rows * d.H,
                              rows * d.H,
                              rows * d.H * std::max(d.A, 1),
+                             rows * d.H * std::max(d.A, 1),
                              rows * d.R * d.H * d.P,
                              rows * d.dInner(),
                              std::max<int64_t>(rows * 3 * F, 1),
                              batch * V};
-    float** ptrs[] = {&residual_, &normed_, &delta_,  &proj_, &q_,     &k_,   &dt_,
-                      &adt_,      &trap_,   &dtheta_, &y_,    &gated_, &mlp_, &logits_};
+    float** ptrs[] = {&residual_, &normed_, &delta_, &proj_, &q_,     &k_,   &dt_,    &adt_,
+                      &trap_,     &dtheta_, &theta_, &y_,    &gated_, &mlp_, &logits_};
     const int Ck = ssm_chunk_tokens(d);
     const int64_t scanFloats = int64_t(d.H) * (rows / Ck + 2 * batch) * (int64_t(d.P) * d.N + 1);
     const int64_t bfElems = rows * std::max({D, d.dInner(), F});
@@ -83,10 +84,21 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
         err = 1000 + e;
     mark("in_proj");
     const ops::Mamba3PreprocessParams pre{L.dtBias, L.bNorm, L.cNorm, L.bBias, L.cBias};
-    mamba3_preprocess_forward(d, pre, proj_, rows, q_, k_, dt_, adt_, trap_, dtheta_, s);
-    mark("preprocess");
-    rotary_angles_forward(d, q_, k_, angle, dtheta_, batch, T, s);
-    mark("rotary");
+    // Fused: scalars and increments, running angles, then q/k normalised and rotated.
+    mamba3_preprocess_scalars_forward(d, pre, proj_, rows, dt_, adt_, trap_, dtheta_, s);
+    mark("preprocess scalars");
+    rotary_theta_forward(d, angle, dtheta_, theta_, batch, T, s);
+    mark("rotary angles");
+    // The bf16 scan could make q and k itself from the in_proj rows (QKFromProj), but
+    // its row-at-a-time norms are latency-bound at 2 blocks per SM: measured slower than
+    // writing q/k here and loading them 16 bytes at a time (NOTES-gpu.md), so it is off.
+    const Precision prec = gemm_.precision;
+    constexpr bool kQKInScan = false;
+    const bool qkInScan = kQKInScan && form == ScanForm::Chunked && prec == Precision::Bf16 &&
+                          ssm_chunk_scan_bf16_fits(d) && T / ssm_chunk_tokens(d) < 65535;
+    const QKFromProj qkSrc{proj_, pre, theta_};
+    if (!qkInScan) mamba3_qk_rotated_forward(d, pre, proj_, rows, theta_, q_, k_, s);
+    mark("q/k norm + rotation");
     const ops::SsmScanInputs in{q_,    k_,  proj_ + d.offX(), d.dInProj(), adt_, dt_,
                                 trap_, L.D, L.mimoX};
     // The workspace splits into chunk states and, after them, the per-chunk decays.
@@ -94,9 +106,12 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     const int64_t nC = (T + Ck - 1) / Ck, PN = int64_t(d.P) * d.N;
     ScanWorkspace ws = scan_;
     ws.chunkDecay = scan_.chunkStates + batch * d.H * nC * PN;
-    const cudaError_t e = form == ScanForm::Chunked
-                              ? ssm_chunk_scan_forward(d, in, batch, T, y_, st, ws, s)
-                              : ssm_step_forward(d, in, batch, T, y_, st, s);
+    const cudaError_t e =
+        form == ScanForm::Chunked
+            ? ssm_chunk_scan_forward(d, in, batch, T, y_, st, ws, s,
+                                     prec == Precision::Bf16 ? ScanMath::Bf16 : ScanMath::Fp32,
+                                     qkInScan ? &qkSrc : nullptr)
+            : ssm_step_forward(d, in, batch, T, y_, st, s);
     if (e != cudaSuccess && !err) err = int(e);
     mark(form == ScanForm::Chunked ? "scan (chunked)" : "scan (step)");
     const ops::Mamba3GateParams gate{L.mimoZ, L.mimoO, L.outNorm};

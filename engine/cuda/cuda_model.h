@@ -109,7 +109,7 @@ private:
     int32_t* ids_ = nullptr;
     float *residual_ = nullptr, *normed_ = nullptr, *delta_ = nullptr, *proj_ = nullptr;
     float *q_ = nullptr, *k_ = nullptr, *dt_ = nullptr, *adt_ = nullptr, *trap_ = nullptr;
-    float *dtheta_ = nullptr, *y_ = nullptr, *gated_ = nullptr, *mlp_ = nullptr;
+    float *dtheta_ = nullptr, *theta_ = nullptr, *y_ = nullptr, *gated_ = nullptr, *mlp_ = nullptr;
     float* logits_ = nullptr;  // [max(rows, batch), V] when all rows asked, else [batch, V]
     int64_t logitsRows_ = 0;
     DeviceBuffer logitsAll_;

@@ -53,6 +53,12 @@ void add_rmsnorm_forward(float* out, float* residual, const float* delta, const 
 // out [rows, outF] = in [rows, inF] (row stride ldIn) · Wᵀ. Returns a cuBLAS status (0 ok).
 int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, const DeviceMatrix& W,
                    int64_t rows, cudaStream_t s);
+// Bf16 mode with at most kGemvMaxRows rows (decode): a weight-streaming GEMV on the bf16
+// weights with fp32 activations (kernels/gemv_bf16.cu). Returns false, launching nothing,
+// where it does not apply (other sizes, no bf16 copy, inF % 8 or unaligned operands).
+constexpr int64_t kGemvMaxRows = 4;
+bool gemv_bf16_forward(float* out, const float* in, int64_t ldIn, const DeviceMatrix& W,
+                       int64_t rows, cudaStream_t s);
 int lm_head_forward(GemmContext& g, float* logits, const float* normed, int64_t ldNormed,
                     const DeviceMatrix& W, int64_t rows, cudaStream_t s);
 // scratch: rows * 3F floats (h, then the gated half compacted).
@@ -61,18 +67,48 @@ int gated_mlp_forward(GemmContext& g, float* out, const float* in, const DeviceM
 void mamba3_preprocess_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
                                const float* proj, int64_t rows, float* q, float* k, float* dt,
                                float* adt, float* trap, float* dtheta, cudaStream_t s);
-// dtheta is consumed: past 1024 tokens its last row is overwritten (kernels/rotary_angles.cu).
+// dtheta is consumed: past 256 tokens it is overwritten (kernels/rotary_angles.cu).
 void rotary_angles_forward(const ops::Mamba3Dims& d, float* q, float* k, float* angleState,
                            float* dtheta, int64_t batch, int64_t T, cudaStream_t s);
+// The model's fused path for the same maths (kernels/mamba3_preprocess.cu,
+// rotary_angles.cu): preprocess's scalars and angle increments only; then the running
+// angles theta [batch·T, H, A] (the angle state advanced, dtheta consumed as above);
+// then q and k normalised and rotated by theta in one write, instead of a second
+// read-modify-write pass over q and k (1 GB a layer at 16k tokens).
+void mamba3_preprocess_scalars_forward(const ops::Mamba3Dims& d,
+                                       const ops::Mamba3PreprocessParams& p, const float* proj,
+                                       int64_t rows, float* dt, float* adt, float* trap,
+                                       float* dtheta, cudaStream_t s);
+void rotary_theta_forward(const ops::Mamba3Dims& d, float* angleState, float* dtheta, float* theta,
+                          int64_t batch, int64_t T, cudaStream_t s);
+void mamba3_qk_rotated_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
+                               const float* proj, int64_t rows, const float* theta, float* q,
+                               float* k, cudaStream_t s);
 // Tokens per chunk the kernel uses (64 / R rows of R ranks): independent of the model's
 // chunk_size, which changes only rounding.
 int ssm_chunk_tokens(const ops::Mamba3Dims& d);
 int64_t ssm_chunk_scan_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T);
 // Returns cudaSuccess, or cudaErrorInvalidValue when the dims need more shared memory
-// than the device has (checked before launching).
+// than the device has (checked before launching). ScanMath::Bf16 runs the intra-chunk
+// matmuls on the tensor cores (bf16 operands, fp32 accumulation and state) where the dims
+// allow it (N, P multiples of 16), else the fp32 path.
+// qkFromProj (Bf16 path only; in.q and in.k are then unused): the scan makes q and k
+// itself from the in_proj rows as it loads a chunk (RMSNorm, weight, per-head bias,
+// rotation by the running angles: mamba3_qk_rotated_forward's maths), so that they never
+// reach device memory; with it, a call the tensor-core path cannot take is refused
+// (cudaErrorInvalidValue).
+enum class ScanMath { Fp32, Bf16 };
+struct QKFromProj {
+    const float* proj = nullptr;  // [rows, dInProj]
+    ops::Mamba3PreprocessParams p{};
+    const float* theta = nullptr;  // [rows, H, A] (rotary_theta_forward)
+};
+bool ssm_chunk_scan_bf16_fits(const ops::Mamba3Dims& d);  // whether Bf16 takes the tensor cores
 cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                                    int64_t batch, int64_t T, float* y, const ops::SsmStateRef& st,
-                                   const ScanWorkspace& ws, cudaStream_t s);
+                                   const ScanWorkspace& ws, cudaStream_t s,
+                                   ScanMath math = ScanMath::Fp32,
+                                   const QKFromProj* qkFromProj = nullptr);
 cudaError_t ssm_step_forward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t batch,
                              int64_t T, float* y, const ops::SsmStateRef& st, cudaStream_t s);
 void mamba3_gate_forward(const ops::Mamba3Dims& d, const ops::Mamba3GateParams& p, const float* y,

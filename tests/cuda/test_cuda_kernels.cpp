@@ -1,6 +1,6 @@
 // The row-wise CUDA ops against their CPU twins on fresh random inputs of ragged sizes:
 // embedding, rmsnorm, add_rmsnorm, linear (fp32, tf32, bf16), lm_head (last-row stride),
-// gated_mlp, mamba3_gate. Outputs poisoned with NaN, guard regions checked.
+// gated_mlp, mamba3_gate, the decode GEMV. Outputs poisoned with NaN, guard regions checked.
 // Tolerances (max|gpu − cpu| / max|cpu|), and why:
 //   exact copies 0; norms 1e-5 (fp32 sums on the GPU, double on the CPU: ~1e-7 measured
 //   scale, 100× margin); fp32 GEMM 1e-5 (sum order only, K <= 700); tf32 5e-3 (10-bit
@@ -162,6 +162,38 @@ TEST(CudaKernels, LinearLmHeadMlp) {
                         ref.begin() + (b * T + T) * outF);
         expectRel(last.get(), want, 1e-5, "lm_head last rows");
         EXPECT_TRUE(last.guardsIntact());
+    }
+}
+
+// The decode GEMV (bf16 weights, fp32 activations, 1-4 rows with a row stride as the LM
+// head's last rows): only the weights are rounded, so the bf16 tolerance holds with room.
+TEST(CudaKernels, GemvBf16) {
+    for (int round = 0; round < 2 * kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t rows = 1 + int64_t(rng() % cuda::kGemvMaxRows),
+                      inF = 8 * (1 + int64_t(rng() % 300)), outF = 1 + int64_t(rng() % 3000),
+                      ld = inF + 4 * int64_t(rng() % 3);
+        std::printf("seed %llu rows=%lld in=%lld out=%lld ld=%lld\n", (unsigned long long)seed,
+                    (long long)rows, (long long)inF, (long long)outF, (long long)ld);
+        const auto x = test::uniform(rng, size_t(rows * ld), -1, 1);
+        const auto W = test::uniform(rng, size_t(outF * inF), -1, 1);
+        std::vector<float> xc(size_t(rows * inF)), ref(size_t(rows * outF));
+        for (int64_t r = 0; r < rows; ++r)
+            std::copy_n(x.begin() + r * ld, inF, xc.begin() + r * inF);
+        cpu::linear_forward(ref.data(), xc.data(), W.data(), rows, inF, outF);
+        DevArray dx(x), dW(W), bW(W.size() / 2 + 1), out(size_t(rows * outF));
+        cuda::to_bf16(bW.p(), dW.p(), int64_t(W.size()), nullptr);
+        const cuda::DeviceMatrix mW{dW.p(), bW.p(), outF, inF};
+        ASSERT_TRUE(cuda::gemv_bf16_forward(out.p(), dx.p(), ld, mW, rows, nullptr));
+        sync();
+        expectRel(out.get(), ref, 2e-2, "gemv bf16");
+        EXPECT_TRUE(out.guardsIntact());
+        // Sizes it does not take are refused without a launch.
+        EXPECT_FALSE(
+            cuda::gemv_bf16_forward(out.p(), dx.p(), ld, mW, cuda::kGemvMaxRows + 1, nullptr));
+        const cuda::DeviceMatrix odd{dW.p(), bW.p(), 1, inF - 1};
+        EXPECT_FALSE(cuda::gemv_bf16_forward(out.p(), dx.p(), ld, odd, 1, nullptr));
     }
 }
 
