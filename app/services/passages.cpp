@@ -7,6 +7,8 @@
 #include <set>
 #include <tuple>
 
+#include "io/utf8.h"
+
 namespace lectern::services {
 namespace {
 
@@ -73,6 +75,9 @@ Expected<std::vector<Passage>> passagesFind(store::Store& store, const PassageRe
     std::map<PassageKey, Passage> byKey;
     std::map<PassageKey, double> bestHit;  // the snippet comes from the strongest word
     for (const std::string& word : words) {
+        // A model's answer may hold bytes that make no searchable word (symbols, broken
+        // UTF-8): such words are skipped rather than failing the answer.
+        if (!io::utf8Valid(word.data(), word.size()) || store::toFtsQuery(word).empty()) continue;
         store::SearchRequest q;
         q.collection = r.collection;
         q.documentId = r.documentId;

@@ -84,6 +84,18 @@ TEST_F(PassagesTest, NoWordsNoPassagesAndLimitsHold) {
     EXPECT_EQ(one->size(), 1u);
 }
 
+TEST_F(PassagesTest, UnsearchableAnswerWordsAreSkipped) {
+    PassageRequest r;
+    r.collection = "case";
+    r.documentId = lease;
+    r.question = "terminate";
+    r.answer = "\xff\xfe\xc3 \xe2\x80\xa0\xe2\x80\xa0\xe2\x80\xa0";  // broken UTF-8, symbols
+    auto p = passagesFind(*s.store(), r);
+    ASSERT_TRUE(p) << p.error();
+    ASSERT_FALSE(p->empty());
+    EXPECT_EQ((*p)[0].page, 2);
+}
+
 TEST_F(PassagesTest, UnknownCollectionIsAnError) {
     PassageRequest r;
     r.collection = "nope";
