@@ -98,6 +98,74 @@ __global__ void preprocessKernel(detail::KDims d, ops::Mamba3PreprocessParams p,
     }
 }
 
+// The fused path's q/k for many rows: one block per token row. The 2·R·G source rows'
+// RMSNorm scales first (a warp each, the same sums as normRow), sin/cos of the row's
+// angles once per (head, angle), then the output rows, a warp each. normRow per (row,
+// head) recomputes the norm for each of the group's heads (1.3 ms a layer at 16k tokens
+// that way, NOTES-gpu.md).
+__global__ void qkRotatedKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* proj,
+                                const float* theta, float* q, float* k) {
+    extern __shared__ float sm[];
+    const int RG = d.R * d.G, HA = d.H * d.A, hpg = d.H / d.G;
+    float* scales = sm;             // [2·RG]: C rows, then B rows
+    float* cosv = scales + 2 * RG;  // [H, A]
+    float* sinv = cosv + HA;
+    const int64_t t = blockIdx.x;
+    const float* row = proj + t * d.dInProj;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nWarps = blockDim.x >> 5;
+    for (int j = warp; j < 2 * RG; j += nWarps) {
+        const float* src = row + (j < RG ? d.offC : d.offB) + int64_t(j % RG) * d.N;
+        float ss = 0.0f;
+        for (int n = lane; n < d.N; n += 32) ss += src[n] * src[n];
+        const float sc = rsqrtf(detail::warpSum(ss) / float(d.N) + d.eps);
+        if (lane == 0) scales[j] = sc;
+    }
+    for (int i = threadIdx.x; i < HA; i += blockDim.x)
+        sincosf(theta[t * HA + i], &sinv[i], &cosv[i]);
+    __syncthreads();
+    // A warp per output row (q or k, rank r, head h), lanes along n: the row's pointers and
+    // scale once, no index divisions per element (those made an element-wise loop
+    // compute-bound: 2.9 ms a layer, NOTES-gpu.md).
+    const int64_t qkStride = int64_t(d.R) * d.H * d.N;
+    const int half = d.N / 2, outRows = 2 * d.R * d.H;
+    for (int orow = warp; orow < outRows; orow += nWarps) {
+        const bool isK = orow >= d.R * d.H;
+        const int rh = isK ? orow - d.R * d.H : orow, r = rh / d.H, h = rh % d.H;
+        const int j = r * d.G + h / hpg;
+        const float* src = row + (isK ? d.offB : d.offC) + int64_t(j) * d.N;
+        const float sc = scales[(isK ? RG : 0) + j];
+        const float* w = isK ? p.bNorm : p.cNorm;
+        const float* bias = (isK ? p.bBias : p.cBias) + (int64_t(h) * d.R + r) * d.N;
+        const float* cs = cosv + h * d.A;
+        const float* sn = sinv + h * d.A;
+        float* dst = (isK ? k : q) + t * qkStride + int64_t(rh) * d.N;
+        for (int n = lane; n < d.N; n += 32) {
+            float v = src[n] * sc * w[n] + bias[n];
+            int a = -1, partner = 0;
+            bool first = true;
+            if (d.mimo) {
+                if (n < d.A) {
+                    a = n;
+                    partner = n + half;
+                } else if (n >= half && n < half + d.A) {
+                    a = n - half;
+                    partner = a;
+                    first = false;
+                }
+            } else if (n < 2 * d.A) {
+                a = n >> 1;
+                partner = n ^ 1;
+                first = (n & 1) == 0;
+            }
+            if (a >= 0) {
+                const float u = src[partner] * sc * w[partner] + bias[partner];
+                v = first ? v * cs[a] - u * sn[a] : u * sn[a] + v * cs[a];
+            }
+            dst[n] = v;
+        }
+    }
+}
+
 }  // namespace
 
 void mamba3_preprocess_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
@@ -124,6 +192,12 @@ void mamba3_qk_rotated_forward(const ops::Mamba3Dims& d, const ops::Mamba3Prepro
                                const float* proj, int64_t rows, const float* theta, float* q,
                                float* k, cudaStream_t s) {
     if (rows <= 0) return;
+    const size_t smem = size_t(2 * d.R * d.G + 2 * d.H * d.A) * sizeof(float);
+    if (rows >= 64 && smem <= 48 * 1024) {
+        qkRotatedKernel<<<unsigned(rows), 256, smem, s>>>(detail::kdims(d), p, proj, theta, q, k);
+        return;
+    }
+    // Few rows (decode): the per-(row, head) warps spread over 16 blocks a row.
     const unsigned parts = rows < 64 ? 16 : 1;
     preprocessKernel<<<dim3(unsigned(rows), parts), 256, 0, s>>>(
         detail::kdims(d), p, proj, q, k, nullptr, nullptr, nullptr, nullptr, theta, true, false);

@@ -31,7 +31,10 @@ struct Layout1 {  // phase 1 shared memory, in bytes from the start
     size_t q, k, v, m, s, scal, stage, total;
 };
 
-__host__ __device__ inline Layout1 layout1(int N, int P) {
+// M (bf16 weights) reuses Q's space when it fits (Q is dead once the scores are made), and
+// the stage exists only for the in_proj source: 74 KB instead of 89 KB at N = 128, P = 64,
+// so 3 blocks fit a multiprocessor instead of 2 (phase 1 is latency-bound).
+__host__ __device__ inline Layout1 layout1(int N, int P, bool stage) {
     Layout1 l{};
     l.ldq = N + 8;
     l.ldv = P + 8;
@@ -40,11 +43,12 @@ __host__ __device__ inline Layout1 layout1(int N, int P) {
     l.q = 0;
     l.k = l.q + size_t(kRows) * l.ldq * 2;
     l.v = l.k + size_t(kCols) * l.ldq * 2;
-    l.m = l.v + size_t(kCols) * l.ldv * 2;
-    l.s = l.m + size_t(kRows) * l.ldm * 2;
+    const bool alias = l.ldm <= l.ldq;
+    l.m = alias ? l.q : l.v + size_t(kCols) * l.ldv * 2;
+    l.s = alias ? l.v + size_t(kCols) * l.ldv * 2 : l.m + size_t(kRows) * l.ldm * 2;
     l.scal = l.s + size_t(kRows) * l.lds * 4;
     l.stage = l.scal + size_t(5 * kRows + kCols) * 4;
-    l.total = l.stage + size_t(kWarps) * N * 4;
+    l.total = l.stage + (stage ? size_t(kWarps) * N * 4 : 0);
     return l;
 }
 
@@ -53,7 +57,7 @@ struct Layout3 {
     size_t q, st, s, scal, stage, total;
 };
 
-__host__ __device__ inline Layout3 layout3(int N, int P) {
+__host__ __device__ inline Layout3 layout3(int N, int P, bool stage) {
     Layout3 l{};
     l.ldq = N + 8;
     l.lds = P + 4;
@@ -62,7 +66,7 @@ __host__ __device__ inline Layout3 layout3(int N, int P) {
     l.s = l.st + size_t(P) * l.ldq * 2;
     l.scal = l.s + size_t(kRows) * l.lds * 4;
     l.stage = l.scal + size_t(kRows) * 4;
-    l.total = l.stage + size_t(kWarps) * N * 4;
+    l.total = l.stage + (stage ? size_t(kWarps) * N * 4 : 0);
     return l;
 }
 
@@ -135,7 +139,7 @@ __global__ void __launch_bounds__(kThreads) phase1Bf16(ScanArgs a) {
     // Heads fastest: the heads of a chunk run together and share its in_proj rows in L2.
     const int h = blockIdx.x, c = blockIdx.y, R = d.R, N = d.N, P = d.P;
     const int64_t b = blockIdx.z, t0 = int64_t(c) * a.Ck;
-    const Layout1 L = layout1(N, P);
+    const Layout1 L = layout1(N, P, a.qk.proj != nullptr);
     float* stage = reinterpret_cast<float*>(sm + L.stage);
     bf16* Qb = reinterpret_cast<bf16*>(sm + L.q);
     bf16* Kb = reinterpret_cast<bf16*>(sm + L.k);
@@ -280,7 +284,7 @@ __global__ void __launch_bounds__(kThreads) phase3Bf16(ScanArgs a) {
     const detail::KDims& d = a.d;
     const int h = blockIdx.x, c = blockIdx.y, R = d.R, N = d.N, P = d.P;
     const int64_t b = blockIdx.z, t0 = int64_t(c) * a.Ck, PN = int64_t(P) * N;
-    const Layout3 L = layout3(N, P);
+    const Layout3 L = layout3(N, P, a.qk.proj != nullptr);
     float* stage = reinterpret_cast<float*>(sm + L.stage);
     bf16* Qb = reinterpret_cast<bf16*>(sm + L.q);
     bf16* Sb = reinterpret_cast<bf16*>(sm + L.st);
@@ -335,19 +339,19 @@ int maxSharedOptin() {
 bool bf16Fits(const detail::KDims& d, int Ck) {
     const size_t lim = size_t(maxSharedOptin());
     return d.N % 16 == 0 && d.P % 16 == 0 && d.N <= kMaxStageN && Ck * d.R <= kRows &&
-           Ck <= kRows && kRows + d.R <= kCols && layout1(d.N, d.P).total <= lim &&
-           layout3(d.N, d.P).total <= lim;
+           Ck <= kRows && kRows + d.R <= kCols && layout1(d.N, d.P, true).total <= lim &&
+           layout3(d.N, d.P, true).total <= lim;
 }
 
 cudaError_t launchPhase1Bf16(const ScanArgs& a, int64_t batch, cudaStream_t s) {
-    const size_t bytes = layout1(a.d.N, a.d.P).total;
+    const size_t bytes = layout1(a.d.N, a.d.P, a.qk.proj != nullptr).total;
     cudaFuncSetAttribute(phase1Bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
     phase1Bf16<<<dim3(unsigned(a.d.H), unsigned(a.nC), unsigned(batch)), kThreads, bytes, s>>>(a);
     return cudaGetLastError();
 }
 
 cudaError_t launchPhase3Bf16(const ScanArgs& a, int64_t batch, cudaStream_t s) {
-    const size_t bytes = layout3(a.d.N, a.d.P).total;
+    const size_t bytes = layout3(a.d.N, a.d.P, a.qk.proj != nullptr).total;
     cudaFuncSetAttribute(phase3Bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
     phase3Bf16<<<dim3(unsigned(a.d.H), unsigned(a.nC), unsigned(batch)), kThreads, bytes, s>>>(a);
     return cudaGetLastError();
