@@ -5,8 +5,10 @@
 // is dropped with its row, and the caller rebuilds from an earlier point.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 
 #include "io/state_file.h"
 #include "state_cache_impl.h"
@@ -54,6 +56,13 @@ Expected<store::StateRow> StateCache::Impl::save(const StateKey& key, const Sess
     if (ec)
         return Status::error("cannot create " + file.parent_path().string() + ": " + ec.message());
     if (Status s = io::stateSave(file.string(), *model, session); !s) return s;
+    // Crash tests widen the window between the file and its row, where a kill leaves a
+    // file without a row (which must never be used, and which gc removes).
+    static const int delayMs = [] {
+        const char* v = std::getenv("LECTERN_TEST_STATE_WRITE_DELAY_MS");
+        return v ? std::atoi(v) : 0;
+    }();
+    if (delayMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));
     row.bytes = int64_t(fs::file_size(file, ec));
     row.createdAt = row.lastUsed = nowSeconds();
     Expected<int64_t> id = index->put(row);

@@ -2,7 +2,10 @@
 // the prefix hash chain that tells a grown source (same prefix) from a changed one.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "document_text.h"
+#include "io/tokenizer_impl.h"
 
 using namespace lectern;
 using namespace lectern::services;
@@ -97,4 +100,78 @@ TEST(DocumentText, EmptySourceHasNoTokens) {
     EXPECT_EQ(t.prefixHash(0), "0");
     EXPECT_EQ(t.pieceAtToken(0), nullptr);
     EXPECT_EQ(t.tokenAtByte(5), 0);
+}
+
+namespace {
+
+// A byte-level BPE tokenizer.json with a few merges, and an end-of-text special token.
+std::string tinyTokenizerJson() {
+    nlohmann::json vocab = nlohmann::json::object();
+    int next = 0;
+    for (int b = 0; b < 256; ++b) vocab[io::byteLevelString(std::string(1, char(b)))] = next++;
+    nlohmann::json merges = nlohmann::json::array();
+    for (auto [a, b] : std::vector<std::pair<std::string, std::string>>{
+             {"t", "h"}, {"th", "e"}, {"g", "e"}, {"p", "a"}, {"pa", "ge"}}) {
+        if (!vocab.contains(io::byteLevelString(a + b))) vocab[io::byteLevelString(a + b)] = next++;
+        merges.push_back(io::byteLevelString(a) + " " + io::byteLevelString(b));
+    }
+    nlohmann::json added = nlohmann::json::array();
+    added.push_back({{"id", next},
+                     {"content", "<|endoftext|>"},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+    nlohmann::json j = {
+        {"version", "1.0"},
+        {"added_tokens", added},
+        {"normalizer", nullptr},
+        {"pre_tokenizer",
+         {{"type", "ByteLevel"},
+          {"add_prefix_space", false},
+          {"trim_offsets", true},
+          {"use_regex", true}}},
+        {"post_processor", nullptr},
+        {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}}},
+        {"model",
+         {{"type", "BPE"},
+          {"dropout", nullptr},
+          {"unk_token", nullptr},
+          {"continuing_subword_prefix", nullptr},
+          {"end_of_word_suffix", nullptr},
+          {"fuse_unk", false},
+          {"byte_fallback", false},
+          {"ignore_merges", false},
+          {"vocab", vocab},
+          {"merges", merges}}}};
+    return j.dump();
+}
+
+}  // namespace
+
+TEST(DocumentText, TokenOffsetsWithABpeTokenizer) {
+    if (!io::Tokenizer::available()) {
+        GTEST_SKIP() << "no ICU in this build";
+    }
+    auto tok = io::Tokenizer::parse(tinyTokenizerJson(), "tiny.json");
+    ASSERT_TRUE(tok) << tok.error();
+    const TextCodec codec(std::move(*tok));
+    ASSERT_TRUE(codec.endOfText());
+    const DocumentText t = buildDocumentText(
+        codec, StateKey::document(1), pages({"the page", "then <|endoftext|> the end", "é the"}));
+    ASSERT_LT(t.tokens.size(), t.text.size());  // merges happened
+    // Every token decodes to the bytes at its offset: the map is exact.
+    for (size_t i = 0; i < t.tokens.size(); ++i) {
+        auto bytes = codec.decode({t.tokens[i]});
+        ASSERT_TRUE(bytes);
+        EXPECT_EQ(t.text.substr(size_t(t.tokenOffsets[i]), bytes->size()), *bytes) << i;
+        if (i + 1 < t.tokens.size()) {
+            EXPECT_EQ(t.tokenOffsets[i] + int64_t(bytes->size()), t.tokenOffsets[i + 1]);
+        }
+        // A document's "<|endoftext|>" is text, never the special token.
+        EXPECT_NE(t.tokens[i], *codec.endOfText());
+    }
+    const int64_t page3 = int64_t(t.text.find("é"));
+    EXPECT_EQ(t.pieceAtToken(t.tokenAtByte(page3))->page, 3);
 }

@@ -7,6 +7,7 @@
 //                                            disk budget
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
