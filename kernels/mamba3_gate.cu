@@ -25,7 +25,12 @@ __global__ void gateKernel(detail::KDims d, ops::Mamba3GateParams prm, const flo
             scale = rsqrtf(detail::warpSum(ss) / float(d.P) + d.eps);
         }
         const int64_t wOff = (int64_t(h) * d.R + r) * d.P;
-        for (int p = lane, i = 0; p < d.P; p += 32, ++i) {
+        // Constant indices into acc (unrolled), so it stays in registers: a run-time index
+        // put it in local memory (0.79 ms a layer at 16k tokens, 30% of the bandwidth).
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const int p = lane + 32 * i;
+            if (p >= d.P) break;
             float v = yr[p] * scale;
             if (prm.normW != nullptr) v *= prm.normW[int64_t(h) * d.P + p];
             const float zr = prm.mimoZ ? zh[p] * prm.mimoZ[wOff + p] : zh[p];
@@ -34,7 +39,9 @@ __global__ void gateKernel(detail::KDims d, ops::Mamba3GateParams prm, const flo
         }
     }
     float* o = out + t * d.dInner + int64_t(h) * d.P;
-    for (int p = lane, i = 0; p < d.P; p += 32, ++i) o[p] = acc[i];
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+        if (lane + 32 * i < d.P) o[lane + 32 * i] = acc[i];
 }
 
 }  // namespace
