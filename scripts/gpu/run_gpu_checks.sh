@@ -4,8 +4,8 @@
 # long document in pieces) and the official implementation side by side. Results go to
 # the folder named on the command line (a few files: summary.txt first).
 #   scripts/gpu/run_gpu_checks.sh OUTDIR [PHASES]
-# PHASES: a comma list of tests,sanitizer,bench,official (default: all four; one call of
-# the device tool runs at most 10 minutes, so a first run may take tests,bench,official).
+# PHASES: a comma list of tests,sanitizer,bench,ncu,official (default: all but ncu; one
+# call of the device tool runs at most 10 minutes; the whole default took ~3 minutes).
 # Binaries: .gpu-carry/bin (made by scripts/gpu/pack_carry.sh, with its libraries in
 # .gpu-carry/lib and the golden data in .gpu-carry/golden), else build-cuda's tree.
 set -u
@@ -58,6 +58,7 @@ if want sanitizer; then
   san memcheck test_cuda_kernels '*' 60
   san memcheck test_cuda_scan '*' 90
   san racecheck test_cuda_scan 'CudaScan.Chunked*:CudaScan.Step*' 90
+  san racecheck test_cuda_scan 'CudaScan.PreprocessAndRotary' 60
   san racecheck test_cuda_kernels 'CudaKernels.EmbeddingAndNorms' 40
 fi
 
@@ -77,6 +78,15 @@ for args in "${RUNS[@]}"; do
   timeout 150 "$bench" $args >> "$B" 2>&1
   note "bench_cuda $args rc=$? ($(( $(date +%s) - s )) s)"
 done
+# ncu (not in the default phases): per-kernel time, DRAM share and warps active for the
+# first layer of the 1 × 16,384 SISO bf16 prefill (the scan phases, q/k, gate).
+if want ncu; then
+  s=$(date +%s)
+  timeout 150 ncu --kernel-name regex:'phase|qkRotated|gateKernel|rotaryKernel|segmentSums' \
+    --launch-count 8 --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active \
+    "$bench" siso bf16 0 1 > "$OUT/ncu.txt" 2>&1
+  note "ncu rc=$? ($(( $(date +%s) - s )) s)"
+fi
 if want official; then
   s=$(date +%s)
   PYTHONUNBUFFERED=1 timeout 200 python3 "$ROOT/scripts/gpu/bench_official.py" \
