@@ -114,12 +114,36 @@ Status StateCache::Impl::enforceDiskBudget(int64_t keepRowId) {
     return Status::ok();
 }
 
+// Document rows whose document was removed from its collection (the row stays in the
+// store with status "removed", so the foreign key does not cascade).
+Expected<std::vector<int64_t>> removedDocuments(store::Db& db) {
+    Expected<store::Stmt> s = db.prepare("SELECT id FROM documents WHERE status = 'removed'");
+    if (!s) return s.status();
+    std::vector<int64_t> ids;
+    for (;;) {
+        Expected<bool> row = s->step();
+        if (!row) return row.status();
+        if (!*row) return ids;
+        ids.push_back(s->columnInt(0));
+    }
+}
+
 Expected<GcReport> StateCache::Impl::collectGarbage() {
     GcReport report;
     Expected<std::vector<store::StateRow>> rows = index->all();
     if (!rows) return rows.status();
+    Expected<std::vector<int64_t>> removed = removedDocuments(store->database());
+    if (!removed) return removed.status();
     std::vector<std::string> kept;
     for (const store::StateRow& r : *rows) {
+        if (r.owner == store::StateOwner::Document &&
+            std::find(removed->begin(), removed->end(), r.ownerId) != removed->end()) {
+            if (Status s = drop(r); !s) return s;
+            ++report.rowsRemoved;
+            ++report.filesRemoved;
+            report.bytesFreed += r.bytes;
+            continue;
+        }
         std::error_code ec;
         const fs::path file = absolute(r.path);
         bool bad = !fs::is_regular_file(file, ec);

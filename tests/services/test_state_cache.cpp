@@ -351,4 +351,10 @@ TEST_F(StateCacheTest, RemoveAndGarbageCollection) {
     EXPECT_EQ(*st.store->integrityCheck(), "ok");
     cache->dropMemory();
     EXPECT_EQ(get(*cache, b).from, StateTier::Rebuilt);
+    // A document removed from its collection loses its states at the next gc.
+    ASSERT_TRUE(st.store->markRemoved(b.id));
+    auto gc2 = cache->collectGarbage();
+    ASSERT_TRUE(gc2) << gc2.error();
+    EXPECT_EQ(gc2->rowsRemoved, 1);
+    EXPECT_TRUE(rows(b, cache->modelId()).empty());
 }
