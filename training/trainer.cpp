@@ -70,6 +70,52 @@ Status checkValid(const TrainRun& run, const TrainOptions& o) {
     return Status::ok();
 }
 
+// Clipping, the learning rate of `step`, and the AdamW update (of the adapters, and then
+// the merged weights, in a LoRA run). Returns the learning rate.
+double update(TrainRun& run, const TrainOptions& o, int64_t step, double norm,
+              model::ModelWeights& g, model::ModelWeights& merged) {
+    const model::ModelConfig& cfg = run.model.cfg;
+    if (o.clip > 0.0 && norm > o.clip) {
+        if (run.lora)
+            loraScaleGrads(*run.lora, float(o.clip / norm));
+        else
+            scaleGrads(cfg, g, float(o.clip / norm));
+    }
+    const double lr =
+        o.schedule == "wsd"
+            ? lrWsd(step, o.warmup, o.steps, o.decayFraction, o.lr, o.lr * o.minLrRatio)
+            : lrAt(step, o.warmup, o.steps, o.lr, o.lr * o.minLrRatio);
+    if (run.lora) {
+        loraAdamw(o.adamw, lr, *run.lora);
+        loraMerge(cfg, run.model.w, *run.lora, merged);
+    } else {
+        adamw_update(cfg, o.adamw, lr, run.model.w, g, run.opt);
+    }
+    return lr;
+}
+
+// A LoRA run's checkpoint holds the base model and, beside it, the adapters with their
+// moments, written inside the same atomic checkpoint step.
+Status writeCheckpoint(TrainRun& run, const TrainOptions& o) {
+    std::function<Status(const std::string&)> adapters;
+    if (run.lora)
+        adapters = [&run](const std::string& dir) {
+            if (!loraAllFinite(*run.lora))
+                return Status::error("non-finite LoRA adapters; checkpoint not written");
+            return loraWrite(dir, *run.lora, true);
+        };
+    return checkpointWrite(o.outDir, run.step, run.model, run.opt, trainerStateJson(o, run), 2,
+                           adapters);
+}
+
+// OUT's model folder: the trained model, or in a LoRA run the merged one plus the adapters.
+Status writeFinal(TrainRun& run, const TrainOptions& o, const model::ModelWeights& merged) {
+    if (!run.lora) return writeModelDir(o.outDir, run.model);
+    TrainModel out{run.model.cfg, merged, run.model.configText};
+    if (Status st = writeModelDir(o.outDir, out); !st) return st;
+    return loraWrite(o.outDir, *run.lora, false);
+}
+
 }  // namespace
 
 EvalResult evaluate(const model::ModelConfig& cfg, const model::ModelWeights& w,
@@ -186,22 +232,7 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
             log.line(line);
             continue;
         }
-        if (o.clip > 0.0 && norm > o.clip) {
-            if (run.lora)
-                loraScaleGrads(*run.lora, float(o.clip / norm));
-            else
-                scaleGrads(cfg, g, float(o.clip / norm));
-        }
-        const double lr =
-            o.schedule == "wsd"
-                ? lrWsd(step, o.warmup, o.steps, o.decayFraction, o.lr, o.lr * o.minLrRatio)
-                : lrAt(step, o.warmup, o.steps, o.lr, o.lr * o.minLrRatio);
-        if (run.lora) {
-            loraAdamw(o.adamw, lr, *run.lora);
-            loraMerge(cfg, run.model.w, *run.lora, merged);
-        } else {
-            adamw_update(cfg, o.adamw, lr, run.model.w, g, run.opt);
-        }
+        const double lr = update(run, o, step, norm, g, merged);
         rep.lastLoss = loss;
         rep.stepsDone += 1;
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -219,27 +250,11 @@ Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
         log.line(line);
         const double eta = secs / double(run.step - first) * double(o.steps - run.step);
         log.show(run.step, o.steps, loss, rep.tokensPerSecond, eta);
-        if ((o.checkpointEvery > 0 && run.step % o.checkpointEvery == 0) || last) {
-            std::function<Status(const std::string&)> adapters;
-            if (run.lora)
-                adapters = [&run](const std::string& dir) {
-                    if (!loraAllFinite(*run.lora))
-                        return Status::error("non-finite LoRA adapters; checkpoint not written");
-                    return loraWrite(dir, *run.lora, true);
-                };
-            Status st = checkpointWrite(o.outDir, run.step, run.model, run.opt,
-                                        trainerStateJson(o, run), 2, adapters);
-            if (!st) return st;
-        }
+        if ((o.checkpointEvery > 0 && run.step % o.checkpointEvery == 0) || last)
+            if (Status st = writeCheckpoint(run, o); !st) return st;
     }
     if (log.progress) std::fprintf(stderr, "\n");
-    if (!run.lora) {
-        if (Status st = writeModelDir(o.outDir, run.model); !st) return st;
-        return rep;
-    }
-    TrainModel out{cfg, merged, run.model.configText};
-    if (Status st = writeModelDir(o.outDir, out); !st) return st;
-    if (Status st = loraWrite(o.outDir, *run.lora, false); !st) return st;
+    if (Status st = writeFinal(run, o, merged); !st) return st;
     return rep;
 }
 
