@@ -222,6 +222,12 @@ Status CudaModel::forward(DeviceStates& st, const int32_t* ids, int64_t T, ScanF
     return cudaCheck(cudaStreamSynchronize(s), "finishing the forward pass");
 }
 
+void CudaModel::forgetStates(const DeviceStates& st) {
+    const void* buf = st.buf.as<void>();
+    for (auto it = graphs_.begin(); it != graphs_.end();)
+        it = it->first.second == buf ? graphs_.erase(it) : std::next(it);
+}
+
 Status CudaModel::decodeStep(DeviceStates& st, const int32_t* ids, float* logits) {
     const int B = st.batch;
     const int64_t V = cfg_.vocabPadded();

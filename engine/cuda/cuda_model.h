@@ -63,8 +63,15 @@ public:
     Status forward(DeviceStates& st, const int32_t* ids, int64_t T, ScanForm form,
                    float* lastLogits, float* allLogits,
                    std::vector<std::vector<float>>* hidden = nullptr);
-    // One token per document through a captured graph; logits [batch, V_pad] (host).
+    // One token per document through a captured graph; logits [batch, V_pad] (host), or
+    // none if null.
     Status decodeStep(DeviceStates& st, const int32_t* ids, float* logits);
+    // The device logits [batch, V_pad] of the last forward() or decodeStep(); scratch,
+    // overwritten by the next call.
+    const float* lastLogitsDevice() const { return logits_; }
+    // Drops the decode graph captured for `st` (call before freeing st: a graph is keyed by
+    // the states' address, which a later allocation may reuse).
+    void forgetStates(const DeviceStates& st);
 
     // Profiling (benchmarks only): while set, each op is followed by a stream
     // synchronisation and its wall time is added under its name (never inside a graph).

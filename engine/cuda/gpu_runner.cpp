@@ -1,7 +1,13 @@
-// GpuRunner: a Session's pieces on the GPU, the state round-tripping through the host.
+// GpuRunner: a Session's pieces on the GPU, its state resident there between calls.
 #include "cuda/gpu_runner.h"
 
+#include <cuda_runtime.h>
+
 namespace lectern::cuda {
+
+ResidentState::~ResidentState() {
+    if (auto o = owner.lock()) o->forget(states);
+}
 
 Expected<std::shared_ptr<GpuRunner>> GpuRunner::create(const model::ModelConfig& cfg,
                                                        const model::ModelWeights& w, int device) {
@@ -34,6 +40,80 @@ Status GpuRunner::forward(DocumentState& state, const int32_t* ids, int64_t T, S
     }
     if (!s) return s;  // the host state is untouched: the piece can be retried on the CPU
     return model_->download(states_, 0, state);
+}
+
+Expected<std::shared_ptr<ResidentState>> GpuRunner::newResident() {
+    const size_t V = size_t(model_->config().vocabPadded());
+    std::lock_guard<std::mutex> lock(mu_);
+    auto st = model_->newStates(1);
+    if (!st) return st.status();
+    auto lg = DeviceBuffer::alloc(V * 4, "a session's last logits");
+    if (!lg) return lg.status();
+    auto r = std::make_shared<ResidentState>();
+    r->states = std::move(*st);
+    r->logits = std::move(*lg);
+    r->owner = weak_from_this();
+    return r;
+}
+
+Status GpuRunner::upload(const DocumentState& state, const std::vector<float>& logits,
+                         ResidentState& dev) {
+    const size_t V = size_t(model_->config().vocabPadded());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (Status s = model_->upload(state, dev.states, 0); !s) return s;
+    if (logits.size() != V) return Status::ok();
+    return cudaCheck(
+        cudaMemcpy(dev.logits.as<float>(), logits.data(), V * 4, cudaMemcpyHostToDevice),
+        "uploading a session's logits");
+}
+
+Status GpuRunner::download(const ResidentState& dev, DocumentState* state, float* logits) {
+    const size_t V = size_t(model_->config().vocabPadded());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state)
+        if (Status s = model_->download(dev.states, 0, *state); !s) return s;
+    if (!logits) return Status::ok();
+    return cudaCheck(cudaMemcpy(logits, dev.logits.as<float>(), V * 4, cudaMemcpyDeviceToHost),
+                     "downloading a session's logits");
+}
+
+Expected<std::shared_ptr<ResidentState>> GpuRunner::clone(const ResidentState& from) {
+    auto r = newResident();
+    if (!r) return r.status();
+    std::lock_guard<std::mutex> lock(mu_);
+    ResidentState& to = **r;
+    to.states.position = from.states.position;
+    const cudaStream_t s = model_->context().stream();
+    cudaMemcpyAsync(to.states.buf.as<void>(), from.states.buf.as<void>(), from.states.buf.bytes(),
+                    cudaMemcpyDeviceToDevice, s);
+    cudaMemcpyAsync(to.logits.as<void>(), from.logits.as<void>(), from.logits.bytes(),
+                    cudaMemcpyDeviceToDevice, s);
+    if (Status e = cudaCheck(cudaStreamSynchronize(s), "copying a session's state on the GPU"); !e)
+        return e;
+    return r;
+}
+
+Status GpuRunner::run(ResidentState& dev, const int32_t* ids, int64_t T, ScanForm form,
+                      float* allLogits, std::vector<std::vector<float>>* hidden) {
+    if (T <= 0) return Status::ok();
+    std::lock_guard<std::mutex> lock(mu_);
+    Status s;
+    if (T == 1 && form == ScanForm::Recurrent && !allLogits && !hidden)
+        s = model_->decodeStep(dev.states, ids, nullptr);
+    else
+        s = model_->forward(dev.states, ids, T, form, nullptr, allLogits, hidden);
+    if (!s) return s;
+    // The model's logits scratch is shared by every session: keep this one's.
+    const size_t V = size_t(model_->config().vocabPadded());
+    const cudaStream_t st = model_->context().stream();
+    cudaMemcpyAsync(dev.logits.as<float>(), model_->lastLogitsDevice(), V * 4,
+                    cudaMemcpyDeviceToDevice, st);
+    return cudaCheck(cudaStreamSynchronize(st), "keeping a session's logits on the GPU");
+}
+
+void GpuRunner::forget(const DeviceStates& st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    model_->forgetStates(st);
 }
 
 }  // namespace lectern::cuda

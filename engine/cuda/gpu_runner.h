@@ -1,29 +1,57 @@
 // The GPU behind the public Session API (Model::load with DeviceKind::Cuda or Auto): one
-// CudaModel and a one-document device state. Each call uploads the DocumentState, runs the
-// piece on the GPU (decode steps through the captured graph) and downloads the state back,
-// so a Session's state is always valid on the host (fork, save, continue on the CPU).
-// That costs two state copies per call; long-lived GPU-resident documents use CudaModel
-// and DeviceStates directly. Calls are serialised (one scratch per model).
+// CudaModel shared by every Session of a Model. Each Session keeps its state and last
+// logits resident on the device between calls (a ResidentState, issue 4): prefill and
+// decode copy only token ids in and nothing out; the host DocumentState is synced lazily
+// (download) when it is read, and uploaded again only after the host copy changed. Where a
+// session's device state cannot be allocated, forward() round-trips the state through one
+// shared device state instead. Calls are serialised (one scratch per model).
 #pragma once
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "cuda/cuda_model.h"
 
 namespace lectern::cuda {
 
-class GpuRunner {
+class GpuRunner;
+
+// One document's state and last logits on the device; frees its decode graph with itself.
+struct ResidentState {
+    ~ResidentState();
+    DeviceStates states;  // batch 1
+    DeviceBuffer logits;  // [V_pad]: the last token's logits
+    std::weak_ptr<GpuRunner> owner;
+};
+
+class GpuRunner : public std::enable_shared_from_this<GpuRunner> {
 public:
     static Expected<std::shared_ptr<GpuRunner>> create(const model::ModelConfig& cfg,
                                                        const model::ModelWeights& w, int device);
-    // As ModelImpl::forward, with errors as values.
+    // As ModelImpl::forward, with errors as values; the state round-trips through the host.
     Status forward(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                    float* allLogits, float* lastLogits, std::vector<std::vector<float>>* hidden);
 
+    // A zeroed device state for one document (an error if the GPU memory is short).
+    Expected<std::shared_ptr<ResidentState>> newResident();
+    // Host -> device: the state, and the logits if `logits` holds V_pad of them.
+    Status upload(const DocumentState& state, const std::vector<float>& logits, ResidentState& dev);
+    // Device -> host: the state (if non-null) and the logits (if non-null, sized V_pad).
+    Status download(const ResidentState& dev, DocumentState* state, float* logits);
+    // Device -> device (fork): a new resident state equal to `from`.
+    Expected<std::shared_ptr<ResidentState>> clone(const ResidentState& from);
+    // Reads ids into `dev` on the device; the last logits stay there (dev.logits).
+    // allLogits / hidden as in forward() (host outputs).
+    Status run(ResidentState& dev, const int32_t* ids, int64_t T, ScanForm form, float* allLogits,
+               std::vector<std::vector<float>>* hidden);
+
 private:
+    friend struct ResidentState;
+    void forget(const DeviceStates& st);  // drops the decode graph captured for st
+
     std::unique_ptr<CudaModel> model_;
-    DeviceStates states_;
+    DeviceStates states_;  // forward()'s round-trip state
     std::mutex mu_;
 };
 

@@ -198,6 +198,10 @@ Status Session::restore(DocumentState state, std::vector<float> lastLogits) {
         return Status::error("restore: the state has no layers allocated");
     state_ = std::move(state);
     lastLogits_ = std::move(lastLogits);
+    if (scratch_) {  // the host copies are now the newest: a GPU session uploads them next
+        scratch_->deviceValid = false;
+        scratch_->hostStateValid = scratch_->hostLogitsValid = true;
+    }
     return Status::ok();
 }
 

@@ -2,6 +2,7 @@
 // GPU 0 and fails with a clear message where there is none; Auto does the same but falls
 // back to the CPU, saying why on stderr. ModelImpl::run is the Status-returning forward
 // that Session calls: the GPU when one is attached, else the CPU reference.
+#include <algorithm>
 #include <cstdio>
 
 #include "model/model_impl.h"
@@ -38,6 +39,81 @@ Status ModelImpl::run(DocumentState& state, const int32_t* ids, int64_t T, ScanF
 #endif
     forward(state, ids, T, form, s, allLogits, lastLogits, hidden);
     return Status::ok();
+}
+
+}  // namespace lectern::detail
+
+namespace lectern::detail {
+
+Status ModelImpl::runSession(DocumentState& state, std::vector<float>& lastLogits,
+                             const int32_t* ids, int64_t T, ScanForm form, SessionScratch& s,
+                             float* allLogits, std::vector<std::vector<float>>* hidden) const {
+#ifdef LECTERN_HAVE_CUDA
+    if (gpu) {
+        if (!s.device) {
+            auto r = gpu->newResident();
+            // No room for this session's own device state: round-trip through the shared one.
+            if (!r) return run(state, ids, T, form, s, allLogits, lastLogits.data(), hidden);
+            s.device = std::move(*r);
+            s.deviceValid = false;
+        }
+        if (!s.deviceValid) {
+            if (Status u = gpu->upload(state, lastLogits, *s.device); !u) return u;
+            s.deviceValid = true;
+        }
+        if (Status r = gpu->run(*s.device, ids, T, form, allLogits, hidden); !r) {
+            s.deviceValid = false;  // the device copy may hold part of the piece
+            if (s.hostStateValid && s.hostLogitsValid) return r;  // untouched: retry possible
+            state.reset();
+            s.hostStateValid = s.hostLogitsValid = true;
+            lastLogits.clear();
+            return Status::error(r.message() +
+                                 "; the session's state on the GPU was lost: it is reset to empty");
+        }
+        state.setPosition(state.position() + T);
+        s.hostStateValid = false;
+        s.hostLogitsValid = allLogits != nullptr;
+        if (allLogits)
+            std::copy_n(allLogits + (T - 1) * cfg.vocabPadded(), cfg.vocabPadded(),
+                        lastLogits.data());
+        return Status::ok();
+    }
+#endif
+    return run(state, ids, T, form, s, allLogits, lastLogits.data(), hidden);
+}
+
+Status ModelImpl::syncHost(SessionScratch& s, DocumentState& state, std::vector<float>& lastLogits,
+                           bool logits) const {
+#ifdef LECTERN_HAVE_CUDA
+    const bool wantState = !s.hostStateValid;
+    const bool wantLogits = logits && !s.hostLogitsValid && !lastLogits.empty();
+    if (!gpu || !s.device || !s.deviceValid || (!wantState && !wantLogits)) return Status::ok();
+    if (Status d = gpu->download(*s.device, wantState ? &state : nullptr,
+                                 wantLogits ? lastLogits.data() : nullptr);
+        !d)
+        return d;
+    if (wantState) s.hostStateValid = true;
+    if (wantLogits) s.hostLogitsValid = true;
+#else
+    (void)s, (void)state, (void)lastLogits, (void)logits;
+#endif
+    return Status::ok();
+}
+
+bool ModelImpl::copyDevice(const SessionScratch& from, SessionScratch& to) const {
+#ifdef LECTERN_HAVE_CUDA
+    if (!gpu || !from.device || !from.deviceValid) return false;
+    auto r = gpu->clone(*from.device);
+    if (!r) return false;
+    to.device = std::move(*r);
+    to.deviceValid = true;
+    to.hostStateValid = from.hostStateValid;
+    to.hostLogitsValid = from.hostLogitsValid;
+    return true;
+#else
+    (void)from, (void)to;
+    return false;
+#endif
 }
 
 }  // namespace lectern::detail

@@ -1,6 +1,7 @@
 // Model::load and Session: the public API over ModelImpl. Long prefills are cut into
 // pieces (a multiple of the chunk size, so the result is bit-identical to one piece) to
 // bound scratch memory and to check for cancellation.
+#include <cstdio>
 #include <filesystem>
 
 #include "io/safetensors.h"
@@ -110,26 +111,60 @@ Session::Session(const Model& model)
       scratch_(std::make_unique<detail::SessionScratch>()) {}
 
 Session::Session(const Session& o)
-    : model_(o.model_),
-      state_(o.state_),
-      lastLogits_(o.lastLogits_),
-      scratch_(std::make_unique<detail::SessionScratch>()) {}
+    : model_(o.model_), scratch_(std::make_unique<detail::SessionScratch>()) {
+    copyFrom(o);
+}
 
 Session& Session::operator=(const Session& o) {
     if (this != &o) {
+        if (model_ != o.model_ || !scratch_) scratch_ = std::make_unique<detail::SessionScratch>();
         model_ = o.model_;
-        state_ = o.state_;
-        lastLogits_ = o.lastLogits_;
+        copyFrom(o);
     }
     return *this;
+}
+
+// A GPU session whose newest state is on the device is copied device to device (fork);
+// otherwise (CPU, or the copy failed) through the host copies as before.
+void Session::copyFrom(const Session& o) {
+    detail::SessionScratch& s = *scratch_;
+    if (model_ && o.scratch_ && model_->copyDevice(*o.scratch_, s)) {
+        state_ = o.state_;  // current position; the data is refreshed when next read
+        lastLogits_ = o.lastLogits_;
+        return;
+    }
+    o.syncHost(true);
+    state_ = o.state_;
+    lastLogits_ = o.lastLogits_;
+    s.deviceValid = false;
+    s.hostStateValid = s.hostLogitsValid = true;
 }
 
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
 
+void Session::syncHost(bool logits) const {
+    if (!scratch_ || !model_) return;  // moved from
+    if (Status st = model_->syncHost(*scratch_, state_, lastLogits_, logits); !st)
+        std::fprintf(stderr, "lectern: reading a session's state from the GPU: %s\n",
+                     st.message().c_str());
+}
+
 std::span<const float> Session::lastLogits() const {
+    syncHost(true);
     return lastLogits_;
+}
+
+const DocumentState& Session::state() const {
+    syncHost(false);
+    return state_;
+}
+
+DocumentState& Session::state() {
+    syncHost(true);
+    if (scratch_) scratch_->deviceValid = false;  // the caller may change the host copy
+    return state_;
 }
 
 Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& opt) {
@@ -161,11 +196,15 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
             all = scratchLogits.data();
         }
         // The logits that predict this piece's first token: none for an empty state.
-        if (opt.surprisalBits) before.assign(lastLogits_.begin(), lastLogits_.end());
+        if (opt.surprisalBits) {
+            syncHost(true);
+            before.assign(lastLogits_.begin(), lastLogits_.end());
+        }
         if (opt.surprisalBits && state_.position() == 0) before.clear();
         std::vector<std::vector<float>> pieceHidden;
-        if (Status s = model_->run(state_, tokens.data() + t0, T, opt.form, *scratch_, all,
-                                   lastLogits_.data(), opt.hiddenStates ? &pieceHidden : nullptr);
+        if (Status s =
+                model_->runSession(state_, lastLogits_, tokens.data() + t0, T, opt.form, *scratch_,
+                                   all, opt.hiddenStates ? &pieceHidden : nullptr);
             !s)
             return s;
         if (opt.surprisalBits) {
@@ -189,8 +228,8 @@ Status Session::step(int32_t token) {
     const int32_t one[1] = {token};
     if (Status st = checkTokens(one, model_->cfg.vocabPadded(), position()); !st) return st;
     lastLogits_.resize(size_t(model_->cfg.vocabPadded()));
-    return model_->run(state_, one, 1, ScanForm::Recurrent, *scratch_, nullptr, lastLogits_.data(),
-                       nullptr);
+    return model_->runSession(state_, lastLogits_, one, 1, ScanForm::Recurrent, *scratch_, nullptr,
+                              nullptr);
 }
 
 }  // namespace lectern

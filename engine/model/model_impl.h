@@ -11,7 +11,8 @@
 #include "model/weights.h"
 
 namespace lectern::cuda {
-class GpuRunner;  // engine/cuda/gpu_runner.h (issue 4)
+class GpuRunner;       // engine/cuda/gpu_runner.h (issue 4)
+struct ResidentState;  // a session's state on the GPU (gpu_runner.h)
 }  // namespace lectern::cuda
 
 namespace lectern::detail {
@@ -20,6 +21,12 @@ namespace lectern::detail {
 struct SessionScratch {
     std::vector<float> residual, normed, delta, proj, q, k, dt, adt, trap, dtheta, y, gated, mlp,
         logits;
+    // issue 4: on the GPU the session's state and last logits stay on the device between
+    // calls. Which copies hold the newest values: the device copy (if deviceValid), else
+    // the host's; the host's state and logits each also when their flag says so. The host
+    // position is always current.
+    std::shared_ptr<cuda::ResidentState> device;
+    bool deviceValid = false, hostStateValid = true, hostLogitsValid = true;
 };
 
 struct ModelImpl {
@@ -42,6 +49,19 @@ struct ModelImpl {
     Status run(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                SessionScratch& s, float* allLogits, float* lastLogits,
                std::vector<std::vector<float>>* hidden) const;
+    // As run(), for a Session: on the GPU the state stays resident in s.device (uploaded
+    // first if the host copy is newer) and the host copies are marked stale; lastLogits
+    // ([V_pad], host) is written only on the CPU or when allLogits is given.
+    Status runSession(DocumentState& state, std::vector<float>& lastLogits, const int32_t* ids,
+                      int64_t T, ScanForm form, SessionScratch& s, float* allLogits,
+                      std::vector<std::vector<float>>* hidden) const;
+    // Makes the host copies current (state, and logits if `logits`); a no-op on the CPU.
+    Status syncHost(SessionScratch& s, DocumentState& state, std::vector<float>& lastLogits,
+                    bool logits) const;
+    // Copies `from`'s device state into `to` (fork, device to device) when `from` holds
+    // the newest copy on the GPU; false if it does not (or the copy failed: then `to` must
+    // take the host copies after syncHost).
+    bool copyDevice(const SessionScratch& from, SessionScratch& to) const;
 };
 
 // The hash of the configuration and weights behind Model::identityHash.

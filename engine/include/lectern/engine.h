@@ -72,14 +72,20 @@ public:
     Status restore(DocumentState state, std::vector<float> lastLogits);
 
     std::span<const float> lastLogits() const;  // [vocabPadded]; empty before any token
-    const DocumentState& state() const { return state_; }
-    DocumentState& state() { return state_; }
+    // On the GPU the state stays on the device between calls; reading it here copies it to
+    // the host first (once, until the next call), and the non-const form also makes the
+    // next call upload the host copy (which the caller may change).
+    const DocumentState& state() const;
+    DocumentState& state();
     int64_t position() const { return state_.position(); }
 
 private:
+    void syncHost(bool logits) const;  // the host copies current (GPU sessions)
+    void copyFrom(const Session& other);
+
     std::shared_ptr<const detail::ModelImpl> model_;
-    DocumentState state_;
-    std::vector<float> lastLogits_;
+    mutable DocumentState state_;  // mutable: synced from the GPU on reads
+    mutable std::vector<float> lastLogits_;
     std::unique_ptr<detail::SessionScratch> scratch_;
 };
 
