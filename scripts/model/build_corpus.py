@@ -9,8 +9,8 @@ Deduplicated twice: whole documents by hash, then paragraphs of 120+ bytes alrea
 DOCUMENT (a seeded hash of the path), so no validation text is ever trained on.
 
 Writes OUT/train/<kind>.txt and OUT/valid/<kind>.txt (documents joined by a blank line),
-OUT/valid/<kind>.docs.jsonl (the validation documents one by one, for the retrieval set)
-and OUT/report.json; prints bytes and tokens by source. Tokens = bytes (the model is
+OUT/valid/<kind>.docs.jsonl (the validation documents one by one, for the retrieval set),
+OUT/manifest.tsv (split, source, text hash, path of every document) and OUT/report.json; prints bytes and tokens by source. Tokens = bytes (the model is
 byte-level). Python 3 standard library only; about a minute.
 
     python3 scripts/model/build_corpus.py OUT [--seed 6] [--scale 1.0]
@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import json
 import os
-import random
 import re
 import sys
 
@@ -133,8 +132,7 @@ def sources(root):
         for p in files("/usr/share/man/man%s/*.gz" % sec):
             yield "prose/man", p, lambda q: (lambda t: t and roff_to_text(t))(read_text(q))
     for p in files("/usr/share/doc/*/README*") + files("/usr/share/doc/*/*.txt"):
-        if not p.endswith(".gz") or True:
-            yield "prose/doc", p, read_text
+        yield "prose/doc", p, read_text  # README.gz too: read_text unpacks it
     here = os.path.dirname(os.path.abspath(__file__))
     samples = os.path.normpath(os.path.join(here, "../../resources/samples"))
     for p in sorted(glob.glob(samples + "/**/*", recursive=True)):
@@ -155,7 +153,6 @@ def main():
     ap.add_argument("--root", default="/", help="file system root to read (tests)")
     a = ap.parse_args()
 
-    rng = random.Random(a.seed)
     by_source = {}
     for src, path, load in sources(a.root):
         by_source.setdefault(src, []).append((path, load))
@@ -163,8 +160,10 @@ def main():
     kept = []  # (kind, source, path, text, split)
     report = {}
     for src in BUDGET:
-        cands = by_source.get(src, [])
-        rng.shuffle(cands)  # a seeded sample of the source, not its alphabetical head
+        # A seeded sample of the source, not its alphabetical head, ordered by a hash of each
+        # path: a package installed or removed later changes only its own files' places.
+        cands = sorted(by_source.get(src, []),
+                       key=lambda c: hashlib.sha1(("order:%d:%s" % (a.seed, c[0])).encode()).digest())
         budget, used, ndocs = int(BUDGET[src] * a.scale), 0, 0
         for path, load in cands:
             if used >= budget:
@@ -214,6 +213,10 @@ def main():
         s[split + "_bytes"] += len(text.encode()) + 1
     for f in files.values():
         f.close()
+    # Which files went where, so a corpus can be compared with another machine's.
+    with open(os.path.join(a.out, "manifest.tsv"), "w", encoding="utf-8") as f:
+        for kind, src, path, text, split in kept:
+            f.write("%s\t%s\t%s\t%s\n" % (split, src, hashlib.sha1(text.encode()).hexdigest()[:16], path))
     for src in report:
         report[src].update(sizes.get(src, {}))
     with open(os.path.join(a.out, "report.json"), "w") as f:

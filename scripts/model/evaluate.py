@@ -50,7 +50,7 @@ def document_text(rel):
     if rel.endswith(".pdf"):
         if not shutil.which("pdftotext"):
             return None
-        return run(["pdftotext", "-layout", path, "-"]) if False else run(["pdftotext", path, "-"])
+        return run(["pdftotext", path, "-"])  # reading order, as ingestion extracts it
     with open(path, encoding="utf-8") as f:
         return f.read()
 

@@ -49,6 +49,11 @@ def main():
                         "--valid-fraction", "0.2"], check=True, stdout=subprocess.DEVNULL)
         report = json.load(open(os.path.join(out, "report.json")))["sources"]
         assert report["code/include"]["documents"] == 60, report["code/include"]  # dup.h dropped
+        for src in ("code/include", "prose/man", "legal/copyright"):  # a minority held out
+            r = report[src]
+            assert 0 < r["valid_docs"] < r["train_docs"] / 2, (src, r)
+        assert sum(1 for _ in open(os.path.join(out, "manifest.tsv"))) == sum(
+            r["documents"] for r in report.values())
         for kind in ("code", "prose", "legal"):
             train = open(os.path.join(out, "train", kind + ".txt"), encoding="utf-8").read()
             docs = [json.loads(l)["text"] for l in open(os.path.join(out, "valid", kind + ".docs.jsonl"))]
