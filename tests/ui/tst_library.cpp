@@ -79,6 +79,21 @@ void TestLibrary::ingestsSamplesWhileGuiStaysResponsive() {
     QVERIFY(model->rowOfPath(test::samplesDir() + "/logs/gateway.log") >= 0);
     QVERIFY(model->rowOfPath(test::samplesDir() + "/mail/termination-notice.eml") >= 0);
     QVERIFY(library->statusText().startsWith("Done"));
+
+    // Remove: select the log's row, press Remove; it leaves the library (the file stays).
+    const QString log = test::samplesDir() + "/logs/gateway.log";
+    QTableView* table = library->table();
+    for (int r = 0; r < table->model()->rowCount(); ++r)
+        if (table->model()->index(r, ui::DocumentTableModel::Path).data().toString() == log)
+            table->selectRow(r);
+    QCOMPARE(table->selectionModel()->selectedRows().size(), 1);
+    QPushButton* remove = nullptr;
+    for (QPushButton* b : library->findChildren<QPushButton*>())
+        if (b->accessibleName() == "Remove") remove = b;
+    QVERIFY(remove);
+    QTest::mouseClick(remove, Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(model->rowOfPath(log) < 0, 10000);
+    QVERIFY(QFileInfo::exists(log));
 }
 
 void TestLibrary::brokenPdfShowsItsErrorInTheRow() {

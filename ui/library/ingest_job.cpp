@@ -2,6 +2,7 @@
 #include "library/ingest_job.h"
 
 #include <QPointer>
+#include <QThread>
 #include <QtConcurrent>
 
 namespace lectern::ui {
@@ -35,6 +36,8 @@ bool IngestJob::start(const QString& storeDir, const QString& collection,
     o.collection = collection.toStdString();
     for (const QString& p : paths) o.paths.emplace_back(p.toStdString());
     o.cancel = cancel_.get();
+    // Leave one core to the GUI thread: extraction saturating every core shows as stutter.
+    o.extractThreads = qMax(1, QThread::idealThreadCount() - 1);
     QPointer<IngestJob> self(this);
     o.progress = [self](const ingest::IngestProgress& p) {
         if (!self) return;
