@@ -118,4 +118,8 @@ void mamba3_gate_forward(const ops::Mamba3Dims& d, const ops::Mamba3GateParams& 
 void to_bf16(void* dst, const float* src, int64_t n, cudaStream_t s);
 void fill_uniform(float* dst, int64_t n, float lo, float hi, uint64_t seed, cudaStream_t s);
 
+// Greedy decoding (kernels/sampling.cu): *out (device) = the index of the first largest of
+// logits[0, n), as generate::Sampler's greedy choice; 0 if logits[0] is NaN.
+void argmax_first_forward(const float* logits, int n, int32_t* out, cudaStream_t s);
+
 }  // namespace lectern::cuda

@@ -3,6 +3,8 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 namespace lectern::cuda {
 
 ResidentState::~ResidentState() {
@@ -20,6 +22,9 @@ Expected<std::shared_ptr<GpuRunner>> GpuRunner::create(const model::ModelConfig&
     auto r = std::make_shared<GpuRunner>();
     r->model_ = std::move(*m);
     r->states_ = std::move(*st);
+    auto pick = DeviceBuffer::alloc(sizeof(int32_t), "the sampled token id");
+    if (!pick) return pick.status();
+    r->pick_ = std::move(*pick);
     return r;
 }
 
@@ -109,6 +114,17 @@ Status GpuRunner::run(ResidentState& dev, const int32_t* ids, int64_t T, ScanFor
     cudaMemcpyAsync(dev.logits.as<float>(), model_->lastLogitsDevice(), V * 4,
                     cudaMemcpyDeviceToDevice, st);
     return cudaCheck(cudaStreamSynchronize(st), "keeping a session's logits on the GPU");
+}
+
+Expected<int32_t> GpuRunner::argmax(const ResidentState& dev, int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const cudaStream_t st = model_->context().stream();
+    n = std::min(n, model_->config().vocabPadded());
+    argmax_first_forward(dev.logits.as<float>(), n, pick_.as<int32_t>(), st);
+    int32_t id = 0;
+    cudaMemcpyAsync(&id, pick_.as<int32_t>(), sizeof id, cudaMemcpyDeviceToHost, st);
+    if (Status e = cudaCheck(cudaStreamSynchronize(st), "greedy decoding on the GPU"); !e) return e;
+    return id;
 }
 
 void GpuRunner::forget(const DeviceStates& st) {

@@ -45,6 +45,9 @@ public:
     // allLogits / hidden as in forward() (host outputs).
     Status run(ResidentState& dev, const int32_t* ids, int64_t T, ScanForm form, float* allLogits,
                std::vector<std::vector<float>>* hidden);
+    // Greedy decoding on the device: the first largest of dev.logits[0, n); only the id
+    // comes back (kernels/sampling.cu).
+    Expected<int32_t> argmax(const ResidentState& dev, int n);
 
 private:
     friend struct ResidentState;
@@ -52,6 +55,7 @@ private:
 
     std::unique_ptr<CudaModel> model_;
     DeviceStates states_;  // forward()'s round-trip state
+    DeviceBuffer pick_;    // argmax()'s one id
     std::mutex mu_;
 };
 

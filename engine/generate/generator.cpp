@@ -73,6 +73,10 @@ Expected<GenerateResult> generate(const Model& model, Session& session, const Ge
         return Status::error("nothing to continue: the prompt is empty (give at least one token)");
     const size_t vocab = std::min(session.lastLogits().size(), size_t(model.info().vocabSize));
     Sampler sampler(o.sampling);
+    // Greedy without a penalty needs no distribution: the session finds the argmax where
+    // its logits are (on the GPU only the id comes back), the same id Sampler would pick.
+    const bool plainGreedy = (o.sampling.greedy || o.sampling.temperature <= 0.0f) &&
+                             o.sampling.repetitionPenalty == 1.0f;
     std::vector<int32_t> history = o.history;
     GenerateResult r;
     size_t released = 0;  // bytes of r.text already given to the callback
@@ -88,7 +92,8 @@ Expected<GenerateResult> generate(const Model& model, Session& session, const Ge
             release(r.text.size(), r.ids.empty() ? -1 : r.ids.back(), i);
             return r;
         }
-        const int32_t id = sampler.sample(session.lastLogits().first(vocab), history);
+        const int32_t id = plainGreedy ? session.argmaxLogits(int(vocab))
+                                       : sampler.sample(session.lastLogits().first(vocab), history);
         if (Status s = session.step(id); !s) return s;
         r.ids.push_back(id);
         history.push_back(id);

@@ -100,6 +100,19 @@ Status ModelImpl::syncHost(SessionScratch& s, DocumentState& state, std::vector<
     return Status::ok();
 }
 
+bool ModelImpl::deviceArgmax(const SessionScratch& s, int n, int32_t& id) const {
+#ifdef LECTERN_HAVE_CUDA
+    if (!gpu || !s.device || !s.deviceValid || s.hostLogitsValid || n <= 0) return false;
+    auto r = gpu->argmax(*s.device, n);
+    if (!r) return false;
+    id = *r;
+    return true;
+#else
+    (void)s, (void)n, (void)id;
+    return false;
+#endif
+}
+
 bool ModelImpl::copyDevice(const SessionScratch& from, SessionScratch& to) const {
 #ifdef LECTERN_HAVE_CUDA
     if (!gpu || !from.device || !from.deviceValid) return false;

@@ -1,6 +1,7 @@
 // Model::load and Session: the public API over ModelImpl. Long prefills are cut into
 // pieces (a multiple of the chunk size, so the result is bit-identical to one piece) to
 // bound scratch memory and to check for cancellation.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -154,6 +155,19 @@ void Session::syncHost(bool logits) const {
 std::span<const float> Session::lastLogits() const {
     syncHost(true);
     return lastLogits_;
+}
+
+int32_t Session::argmaxLogits(int n) const {
+    int32_t id = -1;
+    if (scratch_ && model_ && model_->deviceArgmax(*scratch_, n, id)) return id;
+    const std::span<const float> v = lastLogits();
+    const size_t m = std::min(v.size(), size_t(std::max(n, 0)));
+    if (m == 0) return -1;
+    // The scan of generate::Sampler's greedy choice (first of equal maxima; NaN never wins).
+    size_t best = 0;
+    for (size_t i = 1; i < m; ++i)
+        if (v[i] > v[best]) best = i;
+    return int32_t(best);
 }
 
 const DocumentState& Session::state() const {

@@ -62,6 +62,10 @@ struct ModelImpl {
     // the newest copy on the GPU; false if it does not (or the copy failed: then `to` must
     // take the host copies after syncHost).
     bool copyDevice(const SessionScratch& from, SessionScratch& to) const;
+    // Greedy decoding where the newest logits are on the GPU: the first largest of
+    // logits[0, n) computed there (only the id is copied back); false where they are not
+    // (or the kernel failed), leaving `id` alone.
+    bool deviceArgmax(const SessionScratch& s, int n, int32_t& id) const;
 };
 
 // The hash of the configuration and weights behind Model::identityHash.

@@ -72,6 +72,9 @@ public:
     Status restore(DocumentState state, std::vector<float> lastLogits);
 
     std::span<const float> lastLogits() const;  // [vocabPadded]; empty before any token
+    // Greedy decoding: the first largest of lastLogits()[0, n) (n clamped to their size), -1
+    // before any token. On the GPU it is found there and only the id is copied back.
+    int32_t argmaxLogits(int n) const;
     // On the GPU the state stays on the device between calls; reading it here copies it to
     // the host first (once, until the next call), and the non-const form also makes the
     // next call upload the host copy (which the caller may change).
