@@ -10,10 +10,10 @@ cd "$ROOT"
 EXCL=$(git rev-parse --git-path info/exclude); mkdir -p "$(dirname "$EXCL")"
 grep -qx "/.gpu-carry/" "$EXCL" 2>/dev/null || echo "/.gpu-carry/" >> "$EXCL"
 cmake -S . -B build-cuda -G Ninja -DLECTERN_INGEST=OFF -DLECTERN_GUI=OFF -DLECTERN_STATIC_RUNTIME=ON > /dev/null
-ninja -C build-cuda -j2 test_cuda_kernels test_cuda_scan test_cuda_model test_device_select bench_cuda
+ninja -C build-cuda -j2 test_cuda_kernels test_cuda_scan test_cuda_model test_cuda_session test_cuda_sampling test_device_select bench_cuda
 rm -rf .gpu-carry
 mkdir -p .gpu-carry/bin .gpu-carry/lib .gpu-carry/golden
-for t in tests/cuda/test_cuda_kernels tests/cuda/test_cuda_scan tests/cuda/test_cuda_model tests/cuda/test_device_select tests/bench/bench_cuda; do
+for t in tests/cuda/test_cuda_kernels tests/cuda/test_cuda_scan tests/cuda/test_cuda_model tests/cuda/test_cuda_session tests/cuda/test_cuda_sampling tests/cuda/test_device_select tests/bench/bench_cuda; do
   strip -o ".gpu-carry/bin/$(basename $t)" "build-cuda/$t"
 done
 L=/usr/lib/x86_64-linux-gnu
