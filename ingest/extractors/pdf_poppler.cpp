@@ -139,7 +139,7 @@ public:
                 break;
             case Wait::OverMemory:
                 finish(ExtractStatus::MemoryLimit,
-                       "extractor exceeded its memory limit (" + limit + ")");
+                       "out of memory (needed more than the extractor's limit of " + limit + ")");
                 break;
             case Wait::ProtocolError:
                 finish(ExtractStatus::Crashed, "extractor sent a malformed reply (" + error + ")");
@@ -148,8 +148,9 @@ public:
             case Wait::Frame: {
                 const auto ending = worker.terminate();
                 if (ending.outOfMemory) {
-                    finish(ExtractStatus::MemoryLimit,
-                           "extractor ran out of memory under its limit (" + limit + ")");
+                    finish(
+                        ExtractStatus::MemoryLimit,
+                        "out of memory (needed more than the extractor's limit of " + limit + ")");
                 } else {
                     finish(ExtractStatus::Crashed,
                            "extractor crashed (" +

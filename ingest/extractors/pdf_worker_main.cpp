@@ -4,15 +4,18 @@
 // any input is read) so that a PDF that makes Poppler allocate without bound fails this process
 // only; the parent turns a crash, a hang or exhausted memory into one document's status.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ingest/extractors/pdf_worker_extract.h"
@@ -112,6 +115,22 @@ void serve(const pdfproto::WorkerRequest& request, PageOcr& ocr) {
     send(pdfproto::FrameType::Result, pdfproto::encodeResult(result));
 }
 
+// A parent killed with SIGKILL while this process is busy (a long OCR page, or Poppler stuck
+// in a loop) would leave it running as an orphan; a thread that waits for the socket's
+// hang-up ends the process as soon as the parent's end closes (RELIABILITY CRASH-2).
+// PR_SET_PDEATHSIG would not do: it fires when the parent *thread* that spawned the worker
+// exits, and idle workers are shared by the parent's threads.
+void exitWhenParentGoes(int fd) {
+    std::thread([fd] {
+        pollfd watch = {fd, POLLRDHUP, 0};
+        for (;;) {
+            const int rc = poll(&watch, 1, -1);
+            if (rc < 0 && errno == EINTR) continue;
+            if (rc < 0 || (watch.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) _exit(0);
+        }
+    }).detach();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,6 +141,7 @@ int main(int argc, char** argv) {
     protocolFd = fcntl(1, F_DUPFD_CLOEXEC, 3);
     if (protocolFd < 0 || dup2(2, 1) < 0) return 2;
     std::set_new_handler(exitOutOfMemory);
+    exitWhenParentGoes(0);
     pdfInitPoppler();
     PageOcr ocr;
     for (;;) {

@@ -31,6 +31,11 @@ Child::Child(const std::vector<std::string>& args, const ChildOptions& options) 
             struct rlimit limit = {rlim_t(options.fileSizeLimit), rlim_t(options.fileSizeLimit)};
             setrlimit(RLIMIT_FSIZE, &limit);
         }
+        if (options.addressSpaceLimit >= 0) {
+            struct rlimit limit = {rlim_t(options.addressSpaceLimit),
+                                   rlim_t(options.addressSpaceLimit)};
+            setrlimit(RLIMIT_AS, &limit);
+        }
         std::vector<char*> argv;
         for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);

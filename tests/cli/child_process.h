@@ -1,6 +1,7 @@
 // Runs the real lectern-cli as a child process for CLI, crash, interrupt and memory
-// tests: environment overrides, an optional RLIMIT_FSIZE (disk-full without root),
-// stdout read line by line while it runs, signals, and the child's rusage at the end.
+// tests: environment overrides, an optional RLIMIT_FSIZE (disk-full without root) or
+// RLIMIT_AS (out of memory), stdout read line by line while it runs, signals, and the
+// child's rusage at the end.
 #pragma once
 
 #include <sys/resource.h>
@@ -15,6 +16,7 @@ namespace lectern::testing {
 struct ChildOptions {
     std::map<std::string, std::string> env;  // added to (or replacing in) the environment
     long long fileSizeLimit = -1;            // RLIMIT_FSIZE in bytes; SIGXFSZ is ignored
+    long long addressSpaceLimit = -1;        // RLIMIT_AS in bytes (never under ASan)
 };
 
 struct ChildResult {
@@ -34,6 +36,7 @@ public:
     Child& operator=(const Child&) = delete;
 
     bool started() const { return pid_ > 0; }
+    pid_t pid() const { return pid_; }
     // Reads whatever stdout has produced, waiting at most `ms`; returns the new text.
     std::string readOut(int ms);
     void sendSignal(int signal);

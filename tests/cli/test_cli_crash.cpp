@@ -4,17 +4,21 @@
 //    passes PRAGMA integrity_check and FTS5's integrity-check, every document the child
 //    reported committed is there with the same hash and segment count, and a final
 //    re-run completes;
-//  - SIGINT: exit code 130, store intact, and a re-run completes;
+//  - SIGINT: exit code 130, store intact, no PDF worker left running, and a re-run completes;
+//  - SIGKILL while a PDF worker is busy (hung by a test hook): the worker ends by itself
+//    within seconds, no orphan is left (CRASH-2);
 //  - disk full (RLIMIT_FSIZE): a clean "disk full while writing" error, store intact, and
 //    the ingest resumes once the limit is gone.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include "cli_test_util.h"
+#include "proc_children.h"
 
 using namespace lectern::testing;
 namespace fs = std::filesystem;
@@ -87,7 +91,37 @@ TEST_F(CrashTest, KillNineAtRandomMomentsKeepsCommittedDocuments) {
     expectCompleteRerun(store);
 }
 
+TEST_F(CrashTest, KilledIngestLeavesNoPdfWorkerBehind) {
+    ASSERT_TRUE(becomeSubreaper());  // the orphaned worker becomes ours to watch and reap
+    const fs::path pdfs = dir.path() / "pdfs";
+    fs::create_directories(pdfs);
+    fs::copy_file(dir.path() / "corpus" / "samples" / "contract" / "services-agreement.pdf",
+                  pdfs / "contract.pdf");
+    ChildOptions options;
+    options.env["LECTERN_PDF_WORKER_TEST"] = "hang@1";  // the worker stops at page 1
+    Child child(cli({"--store", (dir.path() / "store").string(), "ingest", pdfs.string(),
+                     "--collection", "pdf"}),
+                options);
+    ASSERT_TRUE(child.started());
+    std::vector<pid_t> workers;
+    const auto giveUp = Clock::now() + std::chrono::seconds(60);
+    while (workers.empty() && Clock::now() < giveUp) {
+        child.readOut(50);
+        workers = childProcesses(child.pid(), "lectern-extract");
+    }
+    ASSERT_FALSE(workers.empty()) << "no PDF worker started";
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it reach the hang
+    child.sendSignal(SIGKILL);
+    ChildResult result = child.wait();
+    EXPECT_EQ(result.signal, SIGKILL);
+    for (const pid_t worker : workers) {
+        EXPECT_TRUE(exitsWithin(worker, 10000))
+            << "PDF worker " << worker << " outlived its parent";
+    }
+}
+
 TEST_F(CrashTest, CtrlCExits130WithCommittedWorkIntact) {
+    ASSERT_TRUE(becomeSubreaper());
     const fs::path store = dir.path() / "store";
     Child child(ingestArgs(store), reporting(20));
     ASSERT_TRUE(child.started());
@@ -102,6 +136,11 @@ TEST_F(CrashTest, CtrlCExits130WithCommittedWorkIntact) {
     ASSERT_FALSE(result.timedOut) << "ingest did not stop after SIGINT";
     EXPECT_EQ(result.exitCode, 130) << result.err;
     EXPECT_NE(result.err.find("interrupted"), std::string::npos) << result.err;
+    // Workers of the interrupted ingest end with it: any left would now be orphans,
+    // re-parented to this test (the subreaper), and must exit by themselves.
+    for (const pid_t worker : childProcesses(getpid(), "lectern-extract")) {
+        EXPECT_TRUE(exitsWithin(worker, 5000)) << "PDF worker " << worker << " outlived its parent";
+    }
     std::map<std::string, Committed> committed;
     parseCommitted(out + result.out, committed);
     EXPECT_FALSE(committed.empty());

@@ -5,8 +5,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
-#include "store.h"
-#include "store_location.h"
+#include "open_store.h"
 
 namespace lectern::cli {
 namespace {
@@ -61,30 +60,23 @@ void printJson(const std::filesystem::path& dir,
 }
 
 int runStatus(const StatusArgs& args, const GlobalOptions& globals) {
-    Expected<std::filesystem::path> dir = store::resolveStoreDir(globals.storeDir);
-    if (!dir) {
-        std::fprintf(stderr, "error: %s\n", dir.error().c_str());
-        return kExitFailure;
-    }
-    Expected<std::unique_ptr<store::Store>> store = store::Store::open(*dir, {false, nullptr});
-    if (!store) {
-        std::fprintf(stderr, "error: %s\n", store.error().c_str());
-        return kExitFailure;
-    }
-    Expected<std::vector<store::CollectionReport>> reports = (*store)->report(args.collection);
+    std::unique_ptr<store::Store> store = openStoreOrReport(globals);
+    if (!store) return kExitFailure;
+    const std::filesystem::path& dir = store->directory();
+    Expected<std::vector<store::CollectionReport>> reports = store->report(args.collection);
     if (!reports) {
         std::fprintf(stderr, "error: %s\n", reports.error().c_str());
         return kExitFailure;
     }
     if (!args.collection.empty() && reports->empty()) {
         std::fprintf(stderr, "error: no collection named '%s' in %s\n", args.collection.c_str(),
-                     dir->c_str());
+                     dir.c_str());
         return kExitFailure;
     }
     if (args.json) {
-        printJson(*dir, *reports);
+        printJson(dir, *reports);
     } else {
-        printText(*dir, *reports);
+        printText(dir, *reports);
     }
     return kExitOk;
 }
