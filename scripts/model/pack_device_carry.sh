@@ -2,7 +2,8 @@
 # Here: packs what scripts/model/train_on_device.sh needs on the GPU machine into .h5carry/
 # (git-ignored through .git/info/exclude): a stripped lectern-cli, the runtime libraries it
 # links (OpenBLAS, gfortran, gomp, ICU, libstdc++; the large ones xz-compressed to fit the
-# carry limit) and the training corpus. Carry .h5carry in the device call.
+# carry limit), the training corpus and the validation texts the evaluation reads. Carry
+# .h5carry in the device call (train_on_device.sh or continue_on_device.sh).
 #
 #   scripts/model/pack_device_carry.sh BUILD_DIR CORPUS
 set -eu
@@ -19,5 +20,5 @@ for l in libgfortran.so.5 libgomp.so.1 libquadmath.so.0 libstdc++.so.6 libgcc_s.
 done
 xz -6 -c "$(readlink -f $L/libopenblas.so.0)" > .h5carry/lib/libopenblas.so.0.xz
 xz -6 -c "$(readlink -f $L/libicudata.so.72)" > .h5carry/lib/libicudata.so.72.xz
-tar -C "$CORPUS" -cf - train | gzip -4 > .h5carry/corpus/train.tar.gz
+tar -C "$CORPUS" -cf - train valid/code.txt valid/prose.txt valid/legal.txt valid/retrieval-1k.jsonl | gzip -4 > .h5carry/corpus/train.tar.gz
 du -sh .h5carry
