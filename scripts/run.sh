@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, from a fresh machine: set-up, build, then the desktop application where a
-# display is available, else lectern-cli on the bundled sample documents (ingest, status,
-# search) in a scratch store. Set LECTERN_STORE to keep the store somewhere else.
+# display is available, else lectern-cli on the bundled sample documents and model (ingest,
+# status, search, prefill, ask, surprise) in a scratch store. Set LECTERN_STORE to keep the
+# store somewhere else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,3 +22,15 @@ for query in "termination" "indemnify" "timeout"; do
     echo "== search: $query"
     "$cli" --store "$store" search "$query" --collection samples --limit 3
 done
+
+# The bundled model: read the contract into its state, ask it a question (answered from the
+# saved state, with passages found by search), and show where the text surprises it.
+contract=$("$cli" --store "$store" documents --collection samples |
+    awk '/services-agreement\.pdf$/ {print $1; exit}')
+echo "== prefill: the contract (document $contract) and the collection"
+"$cli" --store "$store" prefill --collection samples
+echo "== ask the contract"
+"$cli" --store "$store" ask "How many days of notice does termination require?" \
+    --collection samples --document "$contract" --max-tokens 48
+echo "== surprise map of the contract"
+"$cli" --store "$store" surprise --collection samples --document "$contract" --top 3

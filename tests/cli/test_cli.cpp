@@ -156,3 +156,28 @@ TEST_F(CliTest, ExitCodesFollowTheContract) {
     EXPECT_EQ(missing.exitCode, 3) << missing.err;
     EXPECT_NE(missing.err.find("absent"), std::string::npos) << missing.err;
 }
+
+TEST_F(CliTest, DocumentsListsIdsThatOtherCommandsTake) {
+    ChildResult ingest = run({"ingest", kSamples, "--collection", "samples"});
+    ASSERT_TRUE(ingest.exitCode == 0 || ingest.exitCode == 3) << ingest.err << ingest.out;
+    ChildResult listed = run({"documents", "--collection", "samples", "--json"});
+    ASSERT_EQ(listed.exitCode, 0) << listed.err;
+    const json docs = json::parse(listed.out, nullptr, false);
+    ASSERT_TRUE(docs.is_array()) << listed.out;
+    EXPECT_GE(docs.size(), 12u);
+    int64_t pdfId = 0;
+    for (const json& d : docs) {
+        EXPECT_GT(d["id"].get<int64_t>(), 0);
+        if (d["path"].get<std::string>().find("services-agreement.pdf") != std::string::npos) {
+            pdfId = d["id"];
+            EXPECT_EQ(d["pages"].get<int64_t>(), 3) << d.dump();
+        }
+    }
+    ASSERT_GT(pdfId, 0) << listed.out;
+    ChildResult text = run({"documents", "--collection", "samples"});
+    EXPECT_EQ(text.exitCode, 0);
+    EXPECT_NE(text.out.find("services-agreement.pdf"), std::string::npos) << text.out;
+    ChildResult missing = run({"documents", "--collection", "no-such"});
+    EXPECT_NE(missing.exitCode, 0);
+    EXPECT_NE(missing.err.find("no collection named 'no-such'"), std::string::npos) << missing.err;
+}

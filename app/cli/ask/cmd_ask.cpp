@@ -124,6 +124,7 @@ int runAsk(const AskArgs& a, const GlobalOptions& g) {
         for (const auto& x : *answers) {
             std::printf("\n");
             printPassages(x);
+            std::fflush(stdout);  // the timings go to stderr: keep them after the answer
             const auto& t = x.timings;
             std::fprintf(stderr,
                          "[state %s (%s, %lld tokens), load %.3f s, read %.3f s, question %.3f s, "
