@@ -24,6 +24,7 @@ Status attachDevice(ModelImpl& m, DeviceKind kind) {
     std::fprintf(stderr, "lectern: --device auto: %s; running on the CPU\n", r.error().c_str());
     return Status::ok();
 #else
+    (void)m;  // only the CUDA build attaches anything to the model
     if (kind == DeviceKind::Cuda)
         return Status::error("--device cuda: this engine was built without the CUDA backend");
     std::fprintf(stderr, "lectern: --device auto: built without CUDA; running on the CPU\n");
