@@ -4,8 +4,8 @@
 // the kind/owner columns kept consistent by CHECK constraints.
 #include <gtest/gtest.h>
 
-#include "schema.h"
 #include "random_model.h"
+#include "schema.h"
 #include "services_test_util.h"
 #include "state_index.h"
 #include "store_location.h"

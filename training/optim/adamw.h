@@ -31,8 +31,8 @@ void adamw_update(const model::ModelConfig& cfg, const AdamWConfig& c, double lr
 
 // The same update on one flat tensor of n values, `step` the update count after this one
 // (≥ 1), wd its decay (0: exempt). LoRA adapters use it directly.
-void adamw_tensor(const AdamWConfig& c, double lr, float wd, int64_t step, float* w,
-                  const float* g, float* m, float* v, int64_t n);
+void adamw_tensor(const AdamWConfig& c, double lr, float wd, int64_t step, float* w, const float* g,
+                  float* m, float* v, int64_t n);
 
 // The L2 norm of all gradients together, in double. Non-finite if any entry is.
 double gradNorm(const model::ModelConfig& cfg, model::ModelWeights& grads);
