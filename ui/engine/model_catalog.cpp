@@ -1,9 +1,10 @@
 // Model discovery is a directory listing: no registry file to get out of step.
 #include "engine/model_catalog.h"
 
-#include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
+
+#include "services/model_location.h"
 
 namespace lectern::ui {
 namespace {
@@ -26,12 +27,9 @@ QList<ModelEntry> findModels(const QString& modelDir) {
         for (const QString& sub : dir.entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name))
             addIfModel(out, dir.filePath(sub), sub);
     }
-    // The bundled model: installed beside the binary's share folder, or in a source tree.
-    const QString app = QCoreApplication::applicationDirPath();
-    for (const QString& candidate :
-         {app + "/../share/lectern/models/default",
-          QStringLiteral(LECTERN_UI_SOURCE_DIR "/resources/models/default")})
-        addIfModel(out, QDir::cleanPath(candidate), QObject::tr("default (bundled)"));
+    // The bundled model, found where the CLI finds it.
+    if (const std::optional<std::string> bundled = services::bundledModelDir())
+        addIfModel(out, QString::fromStdString(*bundled), QObject::tr("default (bundled)"));
     return out;
 }
 
