@@ -4,24 +4,33 @@
 # binaries, the OpenBLAS/gfortran/gomp runtime (OpenBLAS xz-compressed to fit the carry
 # limit), and the golden data without grads and .bin files. Then carry .gpu-carry and
 # third_party_ref and run scripts/gpu/run_gpu_checks.sh there.
+# LECTERN_GPU_CARRY=DIR (relative to the root, default .gpu-carry) and LECTERN_CUDA_BUILD=DIR
+# (default build-cuda) let several people pack their own carry side by side; EXTRA_TARGETS
+# (space-separated target names, found anywhere under the build dir) adds binaries.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 EXCL=$(git rev-parse --git-path info/exclude); mkdir -p "$(dirname "$EXCL")"
-grep -qx "/.gpu-carry/" "$EXCL" 2>/dev/null || echo "/.gpu-carry/" >> "$EXCL"
-cmake -S . -B build-cuda -G Ninja -DLECTERN_INGEST=OFF -DLECTERN_GUI=OFF -DLECTERN_STATIC_RUNTIME=ON > /dev/null
-ninja -C build-cuda -j2 test_cuda_kernels test_cuda_scan test_cuda_model test_cuda_session test_cuda_sampling test_device_select bench_cuda
-rm -rf .gpu-carry
-mkdir -p .gpu-carry/bin .gpu-carry/lib .gpu-carry/golden
+CARRY=${LECTERN_GPU_CARRY:-.gpu-carry}
+BUILD=${LECTERN_CUDA_BUILD:-build-cuda}
+grep -qx "/$CARRY/" "$EXCL" 2>/dev/null || echo "/$CARRY/" >> "$EXCL"
+cmake -S . -B "$BUILD" -G Ninja -DLECTERN_INGEST=OFF -DLECTERN_GUI=OFF -DLECTERN_STATIC_RUNTIME=ON > /dev/null
+ninja -C "$BUILD" -j2 test_cuda_kernels test_cuda_scan test_cuda_model test_cuda_session test_cuda_sampling test_device_select bench_cuda ${EXTRA_TARGETS:-}
+rm -rf "$CARRY"
+mkdir -p "$CARRY/bin" "$CARRY/lib" "$CARRY/golden"
 for t in tests/cuda/test_cuda_kernels tests/cuda/test_cuda_scan tests/cuda/test_cuda_model tests/cuda/test_cuda_session tests/cuda/test_cuda_sampling tests/cuda/test_device_select tests/bench/bench_cuda; do
-  strip -o ".gpu-carry/bin/$(basename $t)" "build-cuda/$t"
+  strip -o "$CARRY/bin/$(basename $t)" "$BUILD/$t"
+done
+for t in ${EXTRA_TARGETS:-}; do
+  f=$(find "$BUILD" -name "$t" -type f -perm -u+x | head -1)
+  strip -o "$CARRY/bin/$t" "$f"
 done
 L=/usr/lib/x86_64-linux-gnu
-xz -9 -c "$(readlink -f $L/libopenblas.so.0)" > .gpu-carry/lib/libopenblas.so.0.xz
-for l in libgfortran.so.5 libgomp.so.1 libquadmath.so.0; do cp -L "$L/$l" .gpu-carry/lib/; done
+xz -9 -c "$(readlink -f $L/libopenblas.so.0)" > "$CARRY/lib/libopenblas.so.0.xz"
+for l in libgfortran.so.5 libgomp.so.1 libquadmath.so.0; do cp -L "$L/$l" "$CARRY/lib/"; done
 for c in siso_tiny siso_mlp_norm mimo_tiny mimo_norm; do
-  mkdir -p ".gpu-carry/golden/$c"
+  mkdir -p "$CARRY/golden/$c"
   cp "../shared/golden/$c/config.json" "../shared/golden/$c/model.safetensors" \
-     "../shared/golden/$c/io.safetensors" ".gpu-carry/golden/$c/"
+     "../shared/golden/$c/io.safetensors" "$CARRY/golden/$c/"
 done
-du -sh .gpu-carry
+du -sh "$CARRY"

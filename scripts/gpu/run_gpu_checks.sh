@@ -14,7 +14,7 @@ PHASES=${2:-tests,sanitizer,bench,official}
 want() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$OUT"
-CARRY=$ROOT/.gpu-carry
+CARRY=$ROOT/${LECTERN_GPU_CARRY:-.gpu-carry}  # pack_carry.sh's folder
 if [ -d "$CARRY/bin" ]; then BIN=$CARRY/bin; else BIN=$ROOT/build-cuda; fi
 find_bin() { if [ -x "$BIN/$1" ]; then echo "$BIN/$1"; else find "$BIN" -name "$1" -type f | head -1; fi; }
 if [ -f "$CARRY/lib/libopenblas.so.0.xz" ] && [ ! -f "$CARRY/lib/libopenblas.so.0" ]; then
