@@ -1,0 +1,37 @@
+// The CUDA twin of the CPU memory-bounded SSM scan of training/backward/backward_ops.h
+// (ssm_scan_forward_checkpoint / ssm_scan_backward_recompute): same maths, same layouts,
+// for `batch` independent rows of T tokens each. Kernels: kernels/train/ssm_scan_*.cu.
+// Derivation: training/NOTES-ssm_scan.md; design and numbers: training/NOTES-cuda.md.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "ops/mamba3_dims.h"
+#include "ops/ssm_scan_common.h"
+#include "training/backward/backward_ops.h"  // SsmScanGrads
+
+namespace lectern::train::cuda {
+
+// Same maths and layouts as the CPU functions of training/backward/backward_ops.h
+// (ssm_scan_forward_checkpoint / ssm_scan_backward_recompute), for `batch` independent
+// rows of T tokens each, all pointers in device memory: row b*T + t of every [T, ...]
+// array; starts [batch, ssm_scan_checkpoints(T, chunk), H, P, N]. Every row starts from a
+// zero state. y [batch*T, R, H, P] and starts are written.
+cudaError_t ssm_scan_forward_checkpoint(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                        int64_t batch, int64_t T, int64_t chunk, float* y,
+                                        float* starts, cudaStream_t s);
+
+// Floats of device workspace ssm_scan_backward_recompute needs for these shapes.
+int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
+                                           int64_t chunk);
+
+// Gradients ACCUMULATE (+=) into g's device buffers (dD, dmimoX summed over batch and time).
+// g.dmimoX may be null only for SISO. workspace: ssm_scan_backward_workspace_floats floats.
+cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                        const float* starts, int64_t batch, int64_t T,
+                                        int64_t chunk, const float* dy, const SsmScanGrads& g,
+                                        float* workspace, cudaStream_t s);
+
+}  // namespace lectern::train::cuda
