@@ -42,6 +42,10 @@ struct ScanWorkspace {
     float* chunkStates = nullptr;  // [batch, H, nChunks, P, N]
     float* chunkDecay = nullptr;   // [batch, H, nChunks]
     int64_t floats = 0;
+    // Optional, tensor-core path only: [batch, H, nChunks, P, N] __nv_bfloat16. With it the
+    // inter-chunk pass writes each chunk's incoming state here in bf16 (the form phase 3
+    // multiplies in) instead of over chunkStates in fp32: half the bytes both ways.
+    void* stateInBf16 = nullptr;
 };
 
 void embedding_forward(float* out, const int32_t* ids, int64_t rows, const float* table, int64_t D,
@@ -117,6 +121,29 @@ void mamba3_gate_forward(const ops::Mamba3Dims& d, const ops::Mamba3GateParams& 
 // Utilities (not model ops): fp32 -> bf16 copies, and hash-based random fill for benchmarks.
 void to_bf16(void* dst, const float* src, int64_t n, cudaStream_t s);
 void fill_uniform(float* dst, int64_t n, float lo, float hi, uint64_t seed, cudaStream_t s);
+
+// The fused decode step (kernels/decode_mixer.cu, decode_gemv.cu; engine/cuda/cuda_decode.cpp).
+// decode_mixer_forward: one token per document, everything after in_proj up to out_proj's
+// input in one launch (scalars, angles advanced, q/k, state step, D skip, gate); SISO only
+// (decode_mixer_fits; else cudaErrorInvalidValue, nothing launched).
+struct DecodeMixerParams {
+    const float* proj = nullptr;  // [batch, dInProj]
+    ops::Mamba3PreprocessParams pre{};
+    const float* D = nullptr;        // [H]
+    const float* outNorm = nullptr;  // [H·P] or null
+    float* angle = nullptr;          // angle state [batch, H, A], advanced
+    ops::SsmStateRef st{};           // batch-strided, advanced
+    float* gated = nullptr;          // [batch, dInner]: out_proj's input
+};
+bool decode_mixer_fits(const ops::Mamba3Dims& d);
+cudaError_t decode_mixer_forward(const ops::Mamba3Dims& d, const DecodeMixerParams& p, int batch,
+                                 cudaStream_t s);
+// out [rows, W.rows] = RMSNorm(residual rows; normW, eps) · Wᵀ (bf16 W, <= kGemvMaxRows rows);
+// and residual [rows, W.rows] += in · Wᵀ. False, launching nothing, where they do not apply.
+bool decode_norm_gemv_forward(float* out, const float* residual, int64_t ldIn, const float* normW,
+                              float eps, const DeviceMatrix& W, int64_t rows, cudaStream_t s);
+bool decode_gemv_add_forward(float* residual, const float* in, int64_t ldIn,
+                             const DeviceMatrix& W, int64_t rows, cudaStream_t s);
 
 // Greedy decoding (kernels/sampling.cu): *out (device) = the index of the first largest of
 // logits[0, n), as generate::Sampler's greedy choice; 0 if logits[0] is NaN.
