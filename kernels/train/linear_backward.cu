@@ -1,0 +1,33 @@
+// CUDA twin of training/backward/linear_backward.cpp, out = in · Wᵀ:
+//   din += dout · W      [rows, outF] x [outF, inF]
+//   dW  += doutᵀ · in    [outF, rows] x [rows, inF]
+// cuBLAS is column-major: a row-major [r, c] matrix is its transpose, so
+//   dinᵀ [inF, rows] += Wᵀ [inF, outF] · doutᵀ [outF, rows]     (N, N)
+//   dWᵀ  [inF, outF] += inᵀ [inF, rows] · dout [rows, outF]      (N, T)
+#include <cublas_v2.h>
+
+#include "training/cuda/ops_backward_cuda.h"
+
+namespace lectern::train::cuda {
+
+int linear_backward(cublasHandle_t h, float* din, int64_t ldDin, float* dW, const float* dout,
+                    const float* in, int64_t ldIn, const float* W, int64_t rows, int64_t inF,
+                    int64_t outF, cudaStream_t s, bool tf32) {
+    if (rows <= 0 || inF <= 0 || outF <= 0) return 0;
+    // As linear_forward: cublasSetStream resets the workspace, so only on a change.
+    cudaStream_t cur = nullptr;
+    cublasGetStream(h, &cur);
+    if (cur != s) cublasSetStream(h, s);
+    cublasSetMathMode(h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH);
+    const float one = 1.0f;
+    if (din != nullptr) {
+        const cublasStatus_t st =
+            cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, int(inF), int(rows), int(outF), &one, W,
+                        int(inF), dout, int(outF), &one, din, int(ldDin));
+        if (st != CUBLAS_STATUS_SUCCESS) return int(st);
+    }
+    return int(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, int(inF), int(outF), int(rows), &one, in,
+                           int(ldIn), dout, int(outF), &one, dW, int(inF)));
+}
+
+}  // namespace lectern::train::cuda

@@ -1,0 +1,166 @@
+// CUDA twin of training/backward/mamba3_preprocess_backward.cpp (NOTES-mamba3_preprocess.md).
+// Three launches, each owning disjoint writes of dproj:
+//  1. scalars, one thread per (row, head): dd_dt, dd_A, trap and the angle columns;
+//     dtBias from per-block shared sums (one atomicAdd per block and head).
+//  2. B/C norms, one warp per (row, rank, group), blockIdx.y picking C (dq) or B (dk): the
+//     heads of the group sum into the shared normed row, then the RMSNorm backward over N
+//     into the B/C columns; the norm weight's gradient collects in each warp's registers
+//     (lane owns n = lane + 32j) and is added once per warp.
+//  3. B/C biases: dBias[h, r, n] = Σ_rows dout[row, r, h, n], a column sum: one thread per
+//     column and chunk of rows, one atomicAdd per chunk.
+#include "common.cuh"
+#include "training/cuda/ops_backward_cuda.h"
+
+namespace lectern::train::cuda {
+namespace {
+
+namespace det = lectern::cuda::detail;
+constexpr int kMaxNJ = 8;  // N <= 256: lane owns n = lane + 32j, j < 8
+constexpr int64_t kBiasChunk = 64;
+
+__device__ float heavyTail(float u) {
+    return u >= 0.0f ? 1.0f + u : 1.0f / (1.0f - u);
+}
+__device__ float heavyTailSlope(float u) {
+    return u >= 0.0f ? 1.0f : 1.0f / ((1.0f - u) * (1.0f - u));
+}
+
+__global__ void scalarsBackward(det::KDims d, const float* __restrict__ proj,
+                                const float* __restrict__ dtBias, int64_t rows,
+                                const float* __restrict__ ddt, const float* __restrict__ dadt,
+                                const float* __restrict__ dtrap, const float* __restrict__ ddtheta,
+                                float* __restrict__ dproj, float* __restrict__ gDtBias) {
+    extern __shared__ float acc[];  // [H]
+    for (int i = threadIdx.x; i < d.H; i += blockDim.x) acc[i] = 0.0f;
+    __syncthreads();
+    const int64_t n = rows * d.H;
+    for (int64_t th = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; th < n;
+         th += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t t = th / d.H;
+        const int h = int(th - t * d.H);
+        const float* row = proj + t * d.dInProj;
+        float* drow = dproj + t * d.dInProj;
+        const float u = row[d.offDt + h] + dtBias[h];
+        const float dt = u > 20.0f ? u : log1pf(expf(u));
+        const float v = row[d.offA + h];
+        const bool clamped = !(-heavyTail(v) < -d.aFloor);
+        const float a = clamped ? -d.aFloor : -heavyTail(v);
+        double ddtTotal = double(ddt[th]) + double(dadt[th]) * a;
+        const float* gth = ddtheta + th * d.A;
+        for (int k = 0; k < d.A; ++k) {
+            const float tn = tanhf(row[d.offAngles + k]);
+            ddtTotal += double(gth[k]) * tn * det::kPi;
+            drow[d.offAngles + k] += gth[k] * det::kPi * dt * (1.0f - tn * tn);
+        }
+        const float su = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
+        const float du = float(ddtTotal) * su;
+        drow[d.offDt + h] += du;
+        atomicAdd(acc + h, du);
+        if (!clamped) drow[d.offA + h] += -dadt[th] * dt * heavyTailSlope(v);
+        const float sg = 1.0f / (1.0f + expf(-row[d.offTrap + h]));
+        drow[d.offTrap + h] += dtrap[th] * sg * (1.0f - sg);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < d.H; i += blockDim.x) atomicAdd(gDtBias + i, acc[i]);
+}
+
+// blockIdx.y == 0: C (gradient dq, offset offC); 1: B (dk, offB).
+struct NormSide {
+    const float* dout;  // dq or dk [rows, R, H, N]
+    const float* normW;
+    float* dNormW;
+    int64_t off;
+};
+
+__global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64_t rows, NormSide c,
+                             NormSide b, float* __restrict__ dproj) {
+    const NormSide sd = blockIdx.y == 0 ? c : b;
+    const int lane = threadIdx.x & 31;
+    const int64_t warp = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5;
+    const int64_t nWarps = (int64_t(gridDim.x) * blockDim.x) >> 5;
+    const int64_t items = rows * d.R * d.G;
+    const int headsPerGroup = d.H / d.G;
+    float dw[kMaxNJ];
+#pragma unroll
+    for (int j = 0; j < kMaxNJ; ++j) dw[j] = 0.0f;
+    for (int64_t it = warp; it < items; it += nWarps) {
+        const int64_t t = it / (int64_t(d.R) * d.G);
+        const int rg = int(it - t * d.R * d.G), r = rg / d.G, g = rg - r * d.G;
+        const float* x = proj + t * d.dInProj + sd.off + int64_t(rg) * d.N;
+        float* dx = dproj + t * d.dInProj + sd.off + int64_t(rg) * d.N;
+        const float* go = sd.dout + (t * d.R + r) * int64_t(d.H) * d.N;
+        float xv[kMaxNJ], dn[kMaxNJ];
+        float ss = 0.0f, gx = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kMaxNJ; ++j) {
+            const int n = lane + 32 * j;
+            xv[j] = 0.0f, dn[j] = 0.0f;
+            if (n < d.N) {
+                xv[j] = x[n];
+                for (int hh = 0; hh < headsPerGroup; ++hh)
+                    dn[j] += go[int64_t(g * headsPerGroup + hh) * d.N + n];
+                ss += xv[j] * xv[j];
+                gx += dn[j] * sd.normW[n] * xv[j];
+            }
+        }
+        ss = det::warpSum(ss);
+        gx = det::warpSum(gx);
+        const float rs = 1.0f / sqrtf(ss / float(d.N) + d.eps);
+        const float cc = rs * rs * rs / float(d.N) * gx;
+#pragma unroll
+        for (int j = 0; j < kMaxNJ; ++j) {
+            const int n = lane + 32 * j;
+            if (n < d.N) {
+                dx[n] += rs * dn[j] * sd.normW[n] - cc * xv[j];
+                dw[j] += dn[j] * xv[j] * rs;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < kMaxNJ; ++j) {
+        const int n = lane + 32 * j;
+        if (n < d.N && dw[j] != 0.0f) atomicAdd(sd.dNormW + n, dw[j]);
+    }
+}
+
+// Column sums of dq (blockIdx.z 0, into cBias) and dk (1, into bBias) over a chunk of rows.
+__global__ void biasBackward(det::KDims d, int64_t rows, const float* __restrict__ dq,
+                             const float* __restrict__ dk, float* __restrict__ gC,
+                             float* __restrict__ gB) {
+    const int64_t cols = int64_t(d.R) * d.H * d.N;
+    const int64_t col = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (col >= cols) return;
+    const float* src = blockIdx.z == 0 ? dq : dk;
+    float* dst = blockIdx.z == 0 ? gC : gB;
+    const int64_t t0 = blockIdx.y * kBiasChunk, t1 = min(rows, t0 + kBiasChunk);
+    float sum = 0.0f;
+    for (int64_t t = t0; t < t1; ++t) sum += src[t * cols + col];
+    const int n = int(col % d.N), rh = int(col / d.N), r = rh / d.H, h = rh - r * d.H;
+    atomicAdd(dst + (int64_t(h) * d.R + r) * d.N + n, sum);
+}
+
+}  // namespace
+
+cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& dims,
+                                       const ops::Mamba3PreprocessParams& p,
+                                       const Mamba3PreprocessGrads& g, const float* proj,
+                                       int64_t rows, const float* dq, const float* dk,
+                                       const float* ddt, const float* dadt, const float* dtrap,
+                                       const float* ddtheta, float* dproj, cudaStream_t s) {
+    if (rows <= 0) return cudaSuccess;
+    if (dims.N > 32 * kMaxNJ || dims.G <= 0 || dims.H % dims.G != 0) return cudaErrorInvalidValue;
+    const det::KDims d = det::kdims(dims);
+    const unsigned sb = unsigned(std::min<int64_t>(det::gridFor(rows * d.H, 256), 1024));
+    scalarsBackward<<<sb, 256, size_t(d.H) * sizeof(float), s>>>(d, proj, p.dtBias, rows, ddt, dadt,
+                                                                 dtrap, ddtheta, dproj, g.dtBias);
+    const int64_t items = rows * d.R * d.G;  // warps of 8 per block
+    const dim3 nb(unsigned(std::min<int64_t>(det::gridFor(items, 8), 1024)), 2);
+    normBackward<<<nb, 256, 0, s>>>(d, proj, rows, NormSide{dq, p.cNorm, g.cNorm, d.offC},
+                                    NormSide{dk, p.bNorm, g.bNorm, d.offB}, dproj);
+    const int64_t cols = int64_t(d.R) * d.H * d.N;
+    const dim3 bb(det::gridFor(cols, 256), unsigned((rows + kBiasChunk - 1) / kBiasChunk), 2);
+    biasBackward<<<bb, 256, 0, s>>>(d, rows, dq, dk, g.cBias, g.bBias);
+    return cudaGetLastError();
+}
+
+}  // namespace lectern::train::cuda

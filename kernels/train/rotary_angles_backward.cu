@@ -1,0 +1,106 @@
+// CUDA twin of training/backward/rotary_angles_backward.cpp (NOTES-rotary_angles.md). For a
+// rotated pair (u', w') = R(θ)(u, w) with incoming gradient (gu, gw):
+//   ∂L/∂θ_t += gw·u' − gu·w'   (over q, k and the R ranks);   (gu, gw) <- R(−θ)(gu, gw)
+// and, θ_t being a running sum of the increments (the wrap has slope 1), ∂L/∂dθ_s is the
+// reverse cumulative sum Σ_{t>=s} ∂L/∂θ_t over the document.
+// Launches: (replay: θ in the CPU's float operations, one thread per (b, h, a)); pairs: one
+// thread per (row, h, a), ∂L/∂θ_t into scratch; reverse sum: one thread per (b, h, a)
+// walking back over T in double (threads of a warp take adjacent (h, a): coalesced).
+#include "common.cuh"
+#include "training/cuda/ops_backward_cuda.h"
+
+namespace lectern::train::cuda {
+namespace {
+
+namespace det = lectern::cuda::detail;
+
+__global__ void replayKernel(const float* __restrict__ angle0, const float* __restrict__ dtheta,
+                             int64_t batch, int64_t T, int64_t HA, float* __restrict__ theta) {
+    const int64_t gid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (gid >= batch * HA) return;
+    const int64_t b = gid / HA, ha = gid - b * HA;
+    const float twoPi = 2.0f * det::kPi;
+    float cur = angle0 ? angle0[gid] : 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+        const int64_t i = (b * T + t) * HA + ha;
+        const float u = __fadd_rn(cur, dtheta[i]);
+        // _rn: no FMA contraction, so the wrap is the CPU's operation for operation.
+        cur = __fsub_rn(u, __fmul_rn(twoPi, floorf(__fdiv_rn(u, twoPi))));
+        theta[i] = cur;
+    }
+}
+
+// Adds the pair's angle gradient to dth and un-rotates g in place.
+__device__ void pairBackward(const float* rot, float* g, int i0, int i1, float c, float s,
+                             double& dth) {
+    const float gu = g[i0], gw = g[i1];
+    dth += double(gw) * rot[i0] - double(gu) * rot[i1];
+    g[i0] = gu * c + gw * s;
+    g[i1] = -gu * s + gw * c;
+}
+
+// theta and dthOut may alias (the same thread reads, then writes, one element).
+__global__ void pairsKernel(det::KDims d, const float* __restrict__ q, const float* __restrict__ k,
+                            const float* theta, int64_t rows, float* __restrict__ dq,
+                            float* __restrict__ dk, float* dthOut) {
+    const int64_t HA = int64_t(d.H) * d.A;
+    const int64_t gid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (gid >= rows * HA) return;
+    const int64_t row = gid / HA, ha = gid - row * HA;
+    const int h = int(ha / d.A), a = int(ha - int64_t(h) * d.A);
+    const int i0 = d.mimo ? a : 2 * a, i1 = d.mimo ? a + d.N / 2 : 2 * a + 1;
+    float sn, cs;
+    sincosf(theta[gid], &sn, &cs);
+    const int64_t qkStride = int64_t(d.R) * d.H * d.N;
+    double dth = 0.0;
+    for (int r = 0; r < d.R; ++r) {
+        const int64_t off = row * qkStride + (int64_t(r) * d.H + h) * d.N;
+        pairBackward(q + off, dq + off, i0, i1, cs, sn, dth);
+        pairBackward(k + off, dk + off, i0, i1, cs, sn, dth);
+    }
+    dthOut[gid] = float(dth);
+}
+
+__global__ void reverseSumKernel(const float* __restrict__ dth, int64_t batch, int64_t T,
+                                 int64_t HA, float* __restrict__ ddtheta) {
+    const int64_t gid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (gid >= batch * HA) return;
+    const int64_t b = gid / HA, ha = gid - b * HA;
+    double acc = 0.0;
+    for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t i = (b * T + t) * HA + ha;
+        acc += double(dth[i]);
+        ddtheta[i] += float(acc);
+    }
+}
+
+}  // namespace
+
+cudaError_t rotary_theta_replay(const ops::Mamba3Dims& d, const float* angle0, const float* dtheta,
+                                int64_t batch, int64_t T, float* theta, cudaStream_t s) {
+    const int64_t HA = int64_t(d.H) * d.A;
+    if (batch <= 0 || T <= 0 || HA <= 0) return cudaSuccess;
+    replayKernel<<<det::gridFor(batch * HA, 128), 128, 0, s>>>(angle0, dtheta, batch, T, HA, theta);
+    return cudaGetLastError();
+}
+
+cudaError_t rotary_theta_backward(const ops::Mamba3Dims& dims, const float* q, const float* k,
+                                  const float* theta, int64_t batch, int64_t T, float* dq,
+                                  float* dk, float* ddtheta, float* scratch, cudaStream_t s) {
+    const int64_t HA = int64_t(dims.H) * dims.A, rows = batch * T;
+    if (rows <= 0 || HA <= 0) return cudaSuccess;
+    pairsKernel<<<det::gridFor(rows * HA, 128), 128, 0, s>>>(det::kdims(dims), q, k, theta, rows,
+                                                             dq, dk, scratch);
+    reverseSumKernel<<<det::gridFor(batch * HA, 128), 128, 0, s>>>(scratch, batch, T, HA, ddtheta);
+    return cudaGetLastError();
+}
+
+cudaError_t rotary_angles_backward(const ops::Mamba3Dims& d, const float* q, const float* k,
+                                   const float* angle0, const float* dtheta, int64_t batch,
+                                   int64_t T, float* dq, float* dk, float* ddtheta, float* scratch,
+                                   cudaStream_t s) {
+    if (cudaError_t e = rotary_theta_replay(d, angle0, dtheta, batch, T, scratch, s)) return e;
+    return rotary_theta_backward(d, q, k, scratch, batch, T, dq, dk, ddtheta, scratch, s);
+}
+
+}  // namespace lectern::train::cuda
