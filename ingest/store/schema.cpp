@@ -133,7 +133,44 @@ CREATE TABLE surprise_spans(run_id INTEGER NOT NULL REFERENCES surprise_runs(id)
   PRIMARY KEY(run_id, unit, ordinal));
 )sql";
 
-const char* const kMigrations[] = {kMigration1, kMigration2, kMigration3};
+// Version 4 (issue 8): the ask panel's history, per collection and document: each question
+// with its answer, the model that answered (identity and name), where the state came from,
+// the timings, and the passages shown with it (their references, so a click still opens the
+// page or line). Deleting a collection or document deletes its history with it.
+const char* const kMigration4 = R"sql(
+CREATE TABLE ask_history(
+  id INTEGER PRIMARY KEY,
+  collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+  document_id INTEGER REFERENCES documents(id) ON DELETE CASCADE,
+  as_of_page INTEGER NOT NULL DEFAULT 0,
+  question TEXT NOT NULL,
+  answer TEXT NOT NULL,
+  stop_reason TEXT NOT NULL DEFAULT '',
+  model_id TEXT NOT NULL DEFAULT '',
+  model_name TEXT NOT NULL DEFAULT '',
+  state_origin TEXT NOT NULL DEFAULT '',
+  state_tokens INTEGER NOT NULL DEFAULT 0,
+  answer_tokens INTEGER NOT NULL DEFAULT 0,
+  first_token_s REAL NOT NULL DEFAULT 0,
+  tokens_per_s REAL NOT NULL DEFAULT 0,
+  total_s REAL NOT NULL DEFAULT 0,
+  asked_at INTEGER NOT NULL);
+CREATE INDEX ask_history_by_collection ON ask_history(collection_id, id);
+CREATE INDEX ask_history_by_document ON ask_history(document_id);
+CREATE TABLE ask_history_passages(
+  history_id INTEGER NOT NULL REFERENCES ask_history(id) ON DELETE CASCADE,
+  ordinal INTEGER NOT NULL,
+  document_id INTEGER NOT NULL DEFAULT 0,
+  path TEXT NOT NULL,
+  location TEXT NOT NULL DEFAULT '',
+  page INTEGER NOT NULL DEFAULT 0,
+  line_start INTEGER NOT NULL DEFAULT 0,
+  line_end INTEGER NOT NULL DEFAULT 0,
+  snippet TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(history_id, ordinal));
+)sql";
+
+const char* const kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 namespace lectern::store {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Brings `db` from its current version up to `target` (kSchemaVersion unless a test wants
 // an older store). Refuses a store written by a newer Lectern.
