@@ -259,7 +259,9 @@ Status CudaModel::decodeStep(DeviceStates& st, const int32_t* ids, float* logits
         if (!cs) return cs;
         cudaMemcpyAsync(ids_, pinnedIds_, size_t(B) * 4, cudaMemcpyHostToDevice, s);
         capturing_ = true;
-        Status rs = runPiece(st, 1, ScanForm::Recurrent, false, nullptr);
+        // The fused path where it applies (cuda_decode.cpp), else the prefill's op sequence.
+        Status rs = fusedDecodeApplies(B) ? runDecodeFused(st)
+                                          : runPiece(st, 1, ScanForm::Recurrent, false, nullptr);
         capturing_ = false;
         cudaMemcpyAsync(pinnedLogits_, logits_, size_t(B * V) * 4, cudaMemcpyDeviceToHost, s);
         cs = cudaCheck(cudaStreamEndCapture(s, &graph), "ending graph capture");

@@ -24,6 +24,9 @@ struct CudaOptions {
     int device = 0;
     Precision precision = Precision::Fp32;
     int64_t maxRows = 4096;  // token rows (batch × piece length) per forward piece
+    // Decode steps through the fused path (engine/cuda/cuda_decode.cpp) where it applies;
+    // false: the op-by-op path (the tests compare the two).
+    bool fusedDecode = true;
 };
 
 // The states of `batch` documents, one device allocation; per layer angle [B,H,A],
@@ -94,6 +97,10 @@ private:
                     std::vector<std::vector<float>>* hidden);
     void copyHidden(std::vector<float>& to, int64_t T);
     void mark(const char* op);  // profiling: op == nullptr starts the clock
+    // One decode token per document, fused (cuda_decode.cpp); false if it does not apply
+    // (then nothing was launched).
+    bool fusedDecodeApplies(int batch) const;
+    Status runDecodeFused(DeviceStates& st);
     void mixer(const DeviceLayer& L, const ops::SsmStateRef& s, float* angle, int batch, int64_t T,
                ScanForm form, int& err);
     struct Graph {  // one captured decode step; destroyed in cuda_forward.cpp
