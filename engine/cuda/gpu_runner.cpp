@@ -12,9 +12,11 @@ ResidentState::~ResidentState() {
 }
 
 Expected<std::shared_ptr<GpuRunner>> GpuRunner::create(const model::ModelConfig& cfg,
-                                                       const model::ModelWeights& w, int device) {
+                                                       const model::ModelWeights& w, int device,
+                                                       Precision precision) {
     CudaOptions opt;
     opt.device = device;
+    opt.precision = precision;
     auto m = CudaModel::create(cfg, w, opt);
     if (!m) return m.status();
     auto st = (*m)->newStates(1);

@@ -28,7 +28,8 @@ struct ResidentState {
 class GpuRunner : public std::enable_shared_from_this<GpuRunner> {
 public:
     static Expected<std::shared_ptr<GpuRunner>> create(const model::ModelConfig& cfg,
-                                                       const model::ModelWeights& w, int device);
+                                                       const model::ModelWeights& w, int device,
+                                                       Precision precision = Precision::Bf16);
     // As ModelImpl::forward, with errors as values; the state round-trips through the host.
     Status forward(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                    float* allLogits, float* lastLogits, std::vector<std::vector<float>>* hidden);

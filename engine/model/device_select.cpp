@@ -12,10 +12,12 @@
 
 namespace lectern::detail {
 
-Status attachDevice(ModelImpl& m, DeviceKind kind) {
+Status attachDevice(ModelImpl& m, DeviceKind kind, GpuPrecision precision) {
     if (kind == DeviceKind::Cpu) return Status::ok();
 #ifdef LECTERN_HAVE_CUDA
-    auto r = cuda::GpuRunner::create(m.cfg, m.w, 0);
+    auto r = cuda::GpuRunner::create(
+        m.cfg, m.w, 0,
+        precision == GpuPrecision::Fp32 ? cuda::Precision::Fp32 : cuda::Precision::Bf16);
     if (r) {
         m.gpu = *r;
         return Status::ok();
@@ -24,7 +26,7 @@ Status attachDevice(ModelImpl& m, DeviceKind kind) {
     std::fprintf(stderr, "lectern: --device auto: %s; running on the CPU\n", r.error().c_str());
     return Status::ok();
 #else
-    (void)m;  // only the CUDA build attaches anything to the model
+    (void)m, (void)precision;  // only the CUDA build attaches anything to the model
     if (kind == DeviceKind::Cuda)
         return Status::error("--device cuda: this engine was built without the CUDA backend");
     std::fprintf(stderr, "lectern: --device auto: built without CUDA; running on the CPU\n");

@@ -80,6 +80,10 @@ Expected<std::pair<io::TensorMap, std::string>> readWeights(const std::filesyste
 }  // namespace
 
 Expected<Model> Model::load(const std::string& path, DeviceKind device) {
+    return load(path, LoadOptions{device, GpuPrecision::Bf16});
+}
+
+Expected<Model> Model::load(const std::string& path, const LoadOptions& options) {
     namespace fs = std::filesystem;
     const fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
     auto cfg = model::configLoad((dir / "config.json").string());
@@ -93,7 +97,8 @@ Expected<Model> Model::load(const std::string& path, DeviceKind device) {
     impl->w = std::move(*w);
     impl->info = makeInfo(impl->cfg);
     impl->identity = detail::modelIdentity(impl->cfg, impl->w);
-    if (Status s = detail::attachDevice(*impl, device); !s) return s;  // issue 4
+    if (Status s = detail::attachDevice(*impl, options.device, options.gpuPrecision); !s)
+        return s;  // issue 4
     Model m;
     m.impl_ = std::move(impl);
     return m;

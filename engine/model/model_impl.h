@@ -72,7 +72,8 @@ struct ModelImpl {
 uint64_t modelIdentity(const model::ModelConfig& cfg, const model::ModelWeights& w);
 
 // Attaches the device `kind` asks for (Auto: the GPU if usable, else the CPU with a note).
-Status attachDevice(ModelImpl& m, DeviceKind kind);
+// precision: how the GPU multiplies (lectern/engine.h GpuPrecision).
+Status attachDevice(ModelImpl& m, DeviceKind kind, GpuPrecision precision = GpuPrecision::Bf16);
 
 // One Mamba-3 mixer over T tokens (normed [T, D] -> out [T, D]), continuing `state`.
 void mamba3_mixer_forward(const model::ModelConfig& cfg, const model::LayerWeights& L,

@@ -4,13 +4,20 @@
 // its parent; state() after prefill equals the CPU engine's within the golden tolerance;
 // restore() then step continues the restored state; sessions freed and made again reuse
 // device memory without stale decode graphs. Through the public API, on a random model.
+// CudaDecode: the fused decode step (engine/cuda/cuda_decode.cpp) against the op-by-op
+// path and the CPU engine, on the CudaModel directly. CudaBf16: a model loaded with the
+// default GpuPrecision (Bf16) against the CPU on the golden cases, within kBf16Tol.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <utility>
 
+#include "cuda/cuda_model.h"
+#include "cuda_test_util.h"
+#include "io/safetensors.h"
 #include "lectern/engine.h"
 #include "random_model.h"
 #include "tensor_check.h"
@@ -61,7 +68,9 @@ protected:
         const std::string dir = test::makeTempDir("lectern-cuda-session");
         ASSERT_TRUE(test::writeRandomModel(dir, spec_, seed_));
         auto cpu = Model::load(dir, DeviceKind::Cpu);
-        auto gpu = Model::load(dir, DeviceKind::Cuda);
+        // Fp32: these tests compare with the CPU at the golden 1e-4 (bf16, the default on
+        // the GPU, is checked below with its own tolerance).
+        auto gpu = Model::load(dir, LoadOptions{DeviceKind::Cuda, GpuPrecision::Fp32});
         std::filesystem::remove_all(dir);
         ASSERT_TRUE(cpu) << cpu.error();
         ASSERT_TRUE(gpu) << gpu.error();
@@ -183,6 +192,156 @@ TEST_F(CudaSession, SessionsFreedAndMadeAgain) {
         ASSERT_TRUE(moved.step(steps_[0]));
         EXPECT_EQ(moved.position(), ref.position() + 1);
     }
+}
+
+}  // namespace
+}  // namespace lectern
+
+namespace lectern {
+namespace {
+
+// The fused decode step against the op-by-op one (CudaOptions::fusedDecode false) on the
+// same weights and states: fp32 and bf16, batch 1 and 3 (weight-streaming GEMVs with the
+// norm prologue / residual epilogue) and 6 (cuBLAS projections, fused mixer), 16 steps
+// each from a prefilled state. Both paths do the same float operations in the same order
+// except where the compiler contracts differently, so the tolerance is the golden 1e-4
+// (the measured error is printed). In fp32 the fused steps also match the CPU engine
+// (1e-4), and the state they leave continues on the CPU. Logits are NaN-poisoned before
+// each step (a NaN never passes the comparison).
+TEST(CudaDecode, FusedStepEqualsUnfusedAndCpu) {
+    for (int round = 0; round < test::rounds(3); ++round) {
+        const uint64_t seed = test::freshSeed();
+        test::RandomModelSpec spec = test::randomSpec(seed);
+        spec.mimoRank = 0;       // the fused path is SISO only
+        spec.dIntermediate = 0;  // and without the MLP
+        std::printf("seed %llu: %s\n", (unsigned long long)seed, spec.describe().c_str());
+        const std::string dir = test::makeTempDir("lectern-cuda-decode");
+        ASSERT_TRUE(test::writeRandomModel(dir, spec, seed));
+        auto host = test::loadHostModel(dir);
+        auto cpu = Model::load(dir, DeviceKind::Cpu);
+        std::filesystem::remove_all(dir);
+        ASSERT_TRUE(host) << host.error();
+        ASSERT_TRUE(cpu) << cpu.error();
+        const int64_t V = host->cfg.vocabPadded();
+        std::mt19937_64 rng(seed);
+        for (cuda::Precision prec : {cuda::Precision::Fp32, cuda::Precision::Bf16}) {
+            for (int B : {1, 3, 6}) {
+                cuda::CudaOptions fo, uo;
+                fo.precision = uo.precision = prec;
+                uo.fusedDecode = false;
+                auto fused = cuda::CudaModel::create(host->cfg, host->w, fo);
+                auto plain = cuda::CudaModel::create(host->cfg, host->w, uo);
+                ASSERT_TRUE(fused) << fused.error();
+                ASSERT_TRUE(plain) << plain.error();
+                auto fs = (*fused)->newStates(B);
+                auto ps = (*plain)->newStates(B);
+                ASSERT_TRUE(fs && ps);
+                const int64_t T = 1 + int64_t(rng() % 40);
+                std::vector<int32_t> prompt(size_t(B * T));
+                for (auto& t : prompt) t = int32_t(rng() % spec.vocab);
+                ASSERT_TRUE(
+                    (*fused)->forward(*fs, prompt.data(), T, ScanForm::Chunked, nullptr, nullptr));
+                ASSERT_TRUE(
+                    (*plain)->forward(*ps, prompt.data(), T, ScanForm::Chunked, nullptr, nullptr));
+                Session ref = cpu->newSession();  // document 0 on the CPU
+                ASSERT_TRUE(ref.prefill(std::span(prompt).first(size_t(T))));
+                std::vector<float> lf(size_t(B * V)), lp(size_t(B * V));
+                double worst = 0, worstCpu = 0;
+                for (int step = 0; step < 16; ++step) {
+                    std::vector<int32_t> ids(static_cast<size_t>(B));
+                    for (auto& t : ids) t = int32_t(rng() % spec.vocab);
+                    std::fill(lf.begin(), lf.end(), std::nanf(""));
+                    std::fill(lp.begin(), lp.end(), std::nanf(""));
+                    ASSERT_TRUE((*fused)->decodeStep(*fs, ids.data(), lf.data()));
+                    ASSERT_TRUE((*plain)->decodeStep(*ps, ids.data(), lp.data()));
+                    const auto e = test::compareRel(lf.data(), lp.data(), lf.size());
+                    ASSERT_TRUE(e.within(kTol))
+                        << "step " << step << " batch " << B << " " << e.describe();
+                    worst = std::max(worst, e.maxRel);
+                    ASSERT_TRUE(ref.step(ids[0]));
+                    if (prec == cuda::Precision::Fp32) {
+                        const auto c =
+                            test::compareRel(lf.data(), ref.lastLogits().data(), size_t(V));
+                        ASSERT_TRUE(c.within(kTol))
+                            << "vs CPU, step " << step << " " << c.describe();
+                        worstCpu = std::max(worstCpu, c.maxRel);
+                    }
+                }
+                std::printf("  %s batch %d: fused vs op-by-op max_rel %.3e, vs CPU %.3e\n",
+                            prec == cuda::Precision::Fp32 ? "fp32" : "bf16", B, worst, worstCpu);
+                for (int b = 0; b < B; ++b) {
+                    DocumentState a, c;
+                    ASSERT_TRUE((*fused)->download(*fs, b, a));
+                    ASSERT_TRUE((*plain)->download(*ps, b, c));
+                    expectStatesClose(a, c, "fused vs op-by-op");
+                }
+                if (prec != cuda::Precision::Fp32) continue;
+                // The fused state continues on the CPU as the CPU's own.
+                Session cont = cpu->newSession();
+                ASSERT_TRUE((*fused)->download(*fs, 0, cont.state()));
+                expectStatesClose(cont.state(), ref.state(), "fused state vs CPU");
+                for (int step = 0; step < 3; ++step) {
+                    const int32_t t = int32_t(rng() % spec.vocab);
+                    ASSERT_TRUE(cont.step(t));
+                    ASSERT_TRUE(ref.step(t));
+                }
+                const auto e =
+                    test::compareRel(cont.lastLogits().data(), ref.lastLogits().data(), size_t(V));
+                EXPECT_TRUE(e.within(kTol)) << "continued on the CPU: " << e.describe();
+                (*fused)->forgetStates(*fs);
+                (*plain)->forgetStates(*ps);
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace lectern
+
+namespace lectern {
+namespace {
+
+// bf16 weights (8 bits of mantissa: 2^-9 relative rounding each) and fp32 accumulation:
+// logits within 5e-2 of max|CPU logit| and nmse < 1e-3 (the measured error is printed).
+constexpr double kBf16Tol = 5e-2, kBf16Nmse = 1e-3;
+
+TEST(CudaBf16, LoadedModelMatchesCpuOnGoldenCases) {
+    const char* env = std::getenv("LECTERN_GOLDEN_DIR");
+    const std::string root = env ? env : LECTERN_GOLDEN_DIR;
+    int ran = 0;
+    for (const char* name : {"siso_tiny", "siso_mlp_norm", "mimo_tiny", "mimo_norm"}) {
+        const std::string dir = root + "/" + name;
+        if (!std::filesystem::exists(dir + "/io.safetensors")) continue;
+        auto cpu = Model::load(dir, DeviceKind::Cpu);
+        auto gpu = Model::load(dir, DeviceKind::Cuda);  // the default: bf16
+        ASSERT_TRUE(cpu) << cpu.error();
+        ASSERT_TRUE(gpu) << gpu.error();
+        auto io = io::safetensorsRead(dir + "/io.safetensors");
+        ASSERT_TRUE(io) << io.error();
+        const auto& t = io->tensors.at("input_ids");
+        const int64_t L = t.shape[1];
+        std::vector<int32_t> ids(static_cast<size_t>(L));  // document 0
+        std::memcpy(ids.data(), t.bytes.data(), ids.size() * 4);
+        Session g = gpu->newSession(), c = cpu->newSession();
+        ASSERT_TRUE(g.prefill(ids));
+        ASSERT_TRUE(c.prefill(ids));
+        double worst = 0, worstNmse = 0;
+        for (int step = 0; step <= 8; ++step) {
+            const auto e = test::compareRel(g.lastLogits().data(), c.lastLogits().data(),
+                                            c.lastLogits().size());
+            EXPECT_TRUE(e.within(kBf16Tol) && e.nmse < kBf16Nmse)
+                << name << " step " << step << ": " << e.describe();
+            worst = std::max(worst, e.maxRel);
+            worstNmse = std::max(worstNmse, e.nmse);
+            const int32_t next = ids[size_t(step) % ids.size()];  // the same tokens on both
+            ASSERT_TRUE(g.step(next));
+            ASSERT_TRUE(c.step(next));
+        }
+        std::printf("  %s: bf16 GPU vs CPU logits, prefill + 8 steps: max_rel %.3e nmse %.3e\n",
+                    name, worst, worstNmse);
+        ++ran;
+    }
+    if (ran == 0) GTEST_SKIP() << "no golden data under " << root;
 }
 
 }  // namespace
