@@ -111,6 +111,55 @@ Floors floorsFor(const model::ModelConfig& c, cuda::Precision p) {
                  double(d.H) * d.P)};
 }
 
+// The decode GEMVs alone (issue 4: at batch 1 the weights are the bytes): weight bytes read
+// per second by gemv_bf16_forward and by the fused path's norm-prologue GEMV on one
+// [rows, cols] bf16 matrix, one activation row; CUDA events around 200 launches.
+void gemvBandwidth(int64_t rows, int64_t cols) {
+    float *w32 = nullptr, *x = nullptr, *y = nullptr, *nw = nullptr;
+    void* w16 = nullptr;
+    if (cudaMalloc(&w32, size_t(rows * cols) * 4) != cudaSuccess ||
+        cudaMalloc(&w16, size_t(rows * cols) * 2) != cudaSuccess ||
+        cudaMalloc(&x, size_t(cols) * 4) != cudaSuccess ||
+        cudaMalloc(&nw, size_t(cols) * 4) != cudaSuccess ||
+        cudaMalloc(&y, size_t(rows) * 4) != cudaSuccess)
+        return;
+    cuda::fill_uniform(w32, rows * cols, -0.05f, 0.05f, 7, nullptr);
+    cuda::fill_uniform(x, cols, -1.0f, 1.0f, 8, nullptr);
+    cuda::fill_uniform(nw, cols, 0.8f, 1.2f, 9, nullptr);
+    cuda::to_bf16(w16, w32, rows * cols, nullptr);
+    cuda::DeviceMatrix W;
+    W.bf16 = w16;
+    W.rows = rows;
+    W.cols = cols;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    for (int variant = 0; variant < 2; ++variant) {
+        float ms = 0;
+        for (int pass = 0; pass < 2; ++pass) {  // the first is the warm-up
+            cudaEventRecord(e0);
+            for (int i = 0; i < 200; ++i)
+                if (variant == 0)
+                    cuda::gemv_bf16_forward(y, x, cols, W, 1, nullptr);
+                else
+                    cuda::decode_norm_gemv_forward(y, x, cols, nw, 1e-5f, W, 1, nullptr);
+            cudaEventRecord(e1);
+            cudaEventSynchronize(e1);
+            cudaEventElapsedTime(&ms, e0, e1);
+        }
+        const double sec = ms * 1e-3 / 200;
+        std::printf("GEMV %s [%lld x %lld] bf16, 1 row: %.2f us, %.3f TB/s of weights\n",
+                    variant == 0 ? "gemv_bf16_forward      " : "decode_norm_gemv_forward",
+                    (long long)rows, (long long)cols, sec * 1e6,
+                    double(rows * cols * 2) / sec / 1e12);
+    }
+    cudaFree(w32);
+    cudaFree(w16);
+    cudaFree(x);
+    cudaFree(nw);
+    cudaFree(y);
+}
+
 void report(const char* what, double tokPerS, double floorS, double actualS, const char* bound) {
     std::printf("%-34s %12.0f tok/s   floor %9.3f ms (%s)   measured %9.3f ms   %5.1f%% of floor\n",
                 what, tokPerS, floorS * 1e3, bound, actualS * 1e3, 100.0 * floorS / actualS);
@@ -160,7 +209,14 @@ int main(int argc, char** argv) {
     std::printf("parameters on device: %.2f GB (fp32 + %s copies); floors use %.2f GB of weights\n",
                 double((*m)->weightBytes()) / 1e9, prec.c_str(), f.weightBytes / 1e9);
     const int64_t V = cfg.vocabPadded();
+    // LECTERN_BENCH_DECODE_ONLY: skip prefill (device time is scarce); then the GEMVs alone.
+    const bool decodeOnly = std::getenv("LECTERN_BENCH_DECODE_ONLY") != nullptr;
+    if (p == cuda::Precision::Bf16) {
+        gemvBandwidth(cfg.dims().dInProj(), cfg.dModel);  // in_proj
+        gemvBandwidth(cfg.dModel, cfg.dims().dInner());   // out_proj
+    }
     for (auto [B, T] : {std::pair<int, int64_t>{1, 16384}, {8, 2048}}) {
+        if (decodeOnly) break;
         auto st = (*m)->newStates(B);
         if (!st) return std::printf("error: %s\n", st.error().c_str()), 1;
         std::vector<int32_t> ids(size_t(B * T));
@@ -200,6 +256,32 @@ int main(int argc, char** argv) {
         std::snprintf(what, sizeof what, "decode batch %d (graph)", B);
         report(what, B / sec, std::max(byteFloor, flopFloor), sec,
                byteFloor > flopFloor ? "byte" : "FLOP");
+    }
+    // LECTERN_BENCH_UNFUSED: the same decode steps through the op-by-op path (the "before"
+    // of the fused step, same run), on a second model with the same random weights.
+    if (std::getenv("LECTERN_BENCH_UNFUSED")) {
+        cuda::CudaOptions uo = opt;
+        uo.fusedDecode = false;
+        auto u = cuda::CudaModel::createRandom(cfg, 1234, uo);
+        if (!u) return std::printf("error: %s\n", u.error().c_str()), 1;
+        for (int B : {1, 16}) {
+            auto st = (*u)->newStates(B);
+            if (!st) return std::printf("error: %s\n", st.error().c_str()), 1;
+            std::vector<int32_t> ids(size_t(B), 17);
+            std::vector<float> logits(size_t(B * V));
+            std::vector<double> t;
+            for (int r = 0; r < 110; ++r) {
+                const double t0 = nowS();
+                Status s = (*u)->decodeStep(*st, ids.data(), logits.data());
+                if (!s) return std::printf("error: %s\n", s.message().c_str()), 1;
+                if (r >= 10) t.push_back(nowS() - t0);
+            }
+            const double sec = median(t);
+            const double byteFloor = (f.weightBytes + 2.0 * B * f.stateBytesPerDoc) / bw;
+            char what[64];
+            std::snprintf(what, sizeof what, "decode batch %d op-by-op (graph)", B);
+            report(what, B / sec, byteFloor, sec, "byte");
+        }
     }
     if (std::getenv("LECTERN_CUDA_PROFILE")) {  // per-op wall time (synchronised per op)
         auto st = (*m)->newStates(1);
