@@ -17,6 +17,19 @@ StateShape ModelImpl::stateShape() const {
     return StateShape{cfg.nLayer, d.H, d.P, d.N, d.R, d.A};
 }
 
+int64_t ModelImpl::scratchBytes(int64_t T) const {
+    const int64_t D = cfg.dModel, F = cfg.mlpHidden();
+    return 4 * (3 * T * D + 2 * T * F + mamba3_mixer_scratch_floats(cfg, T));
+}
+
+void ModelImpl::reserveScratch(SessionScratch& s, int64_t T) const {
+    const int64_t D = cfg.dModel, F = cfg.mlpHidden();
+    for (std::vector<float>* v : {&s.residual, &s.normed, &s.delta})
+        if (int64_t(v->size()) < T * D) v->resize(size_t(T * D));
+    if (F > 0 && int64_t(s.mlp.size()) < T * 2 * F) s.mlp.resize(size_t(T * 2 * F));
+    mamba3_mixer_reserve(cfg, s, T);
+}
+
 void ModelImpl::forward(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                         SessionScratch& s, float* allLogits, float* lastLogits,
                         std::vector<std::vector<float>>* hidden) const {

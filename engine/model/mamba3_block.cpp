@@ -21,11 +21,15 @@ void grow(std::vector<float>& v, int64_t n) {
 
 }  // namespace
 
-void mamba3_mixer_forward(const model::ModelConfig& cfg, const model::LayerWeights& L,
-                          ScanForm form, const float* normed, int64_t T, LayerState& state,
-                          SessionScratch& s, float* out) {
+int64_t mamba3_mixer_scratch_floats(const model::ModelConfig& cfg, int64_t T) {
     const ops::Mamba3Dims d = cfg.dims();
-    const int64_t D = cfg.dModel, qkN = T * d.R * d.H * d.N;
+    return T *
+           (d.dInProj() + 2 * d.R * d.H * d.N + 3 * d.H + d.H * d.A + d.R * d.H * d.P + d.dInner());
+}
+
+void mamba3_mixer_reserve(const model::ModelConfig& cfg, SessionScratch& s, int64_t T) {
+    const ops::Mamba3Dims d = cfg.dims();
+    const int64_t qkN = T * d.R * d.H * d.N;
     grow(s.proj, T * d.dInProj());
     grow(s.q, qkN);
     grow(s.k, qkN);
@@ -35,6 +39,14 @@ void mamba3_mixer_forward(const model::ModelConfig& cfg, const model::LayerWeigh
     grow(s.dtheta, T * d.H * d.A);
     grow(s.y, T * d.R * d.H * d.P);
     grow(s.gated, T * d.dInner());
+}
+
+void mamba3_mixer_forward(const model::ModelConfig& cfg, const model::LayerWeights& L,
+                          ScanForm form, const float* normed, int64_t T, LayerState& state,
+                          SessionScratch& s, float* out) {
+    const ops::Mamba3Dims d = cfg.dims();
+    const int64_t D = cfg.dModel;
+    mamba3_mixer_reserve(cfg, s, T);  // before the state changes (see reserveScratch)
 
     cpu::linear_forward(s.proj.data(), normed, L.inProj.data(), T, D, d.dInProj());
     const ops::Mamba3PreprocessParams pre{L.dtBias.data(), L.bNorm.data(), L.cNorm.data(),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <new>
 
 #include "io/safetensors.h"
 #include "io/torch_zip_reader.h"
@@ -208,12 +209,24 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
         }
         const int64_t T = std::min(piece, total - t0);
         float* all = nullptr;
-        if (opt.allLogits) {
-            opt.allLogits->resize(opt.allLogits->size() + size_t(T * V));
-            all = opt.allLogits->data() + opt.allLogits->size() - size_t(T * V);
-        } else if (opt.surprisalBits) {
-            scratchLogits.resize(size_t(T * V));
-            all = scratchLogits.data();
+        // Every allocation of the piece happens here, before the state changes, so running
+        // out of memory costs this call, not the state (RELIABILITY MEM-1).
+        try {
+            if (!model_->gpu) model_->reserveScratch(*scratch_, T);
+            if (opt.allLogits) {
+                opt.allLogits->resize(opt.allLogits->size() + size_t(T * V));
+                all = opt.allLogits->data() + opt.allLogits->size() - size_t(T * V);
+            } else if (opt.surprisalBits) {
+                scratchLogits.resize(size_t(T * V));
+                all = scratchLogits.data();
+            }
+        } catch (const std::bad_alloc&) {
+            const int64_t need = (model_->gpu ? 0 : model_->scratchBytes(T)) +
+                                 ((opt.allLogits || opt.surprisalBits) ? T * V * 4 : 0);
+            return Status::error(
+                "out of memory (needed ~" + std::to_string(std::max<int64_t>(1, need >> 20)) +
+                " MiB for a piece of " + std::to_string(T) +
+                " tokens); the state is unchanged at token " + std::to_string(position()));
         }
         // The logits that predict this piece's first token: none for an empty state.
         if (opt.surprisalBits) {
@@ -222,11 +235,20 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
         }
         if (opt.surprisalBits && state_.position() == 0) before.clear();
         std::vector<std::vector<float>> pieceHidden;
-        if (Status s =
-                model_->runSession(state_, lastLogits_, tokens.data() + t0, T, opt.form, *scratch_,
-                                   all, opt.hiddenStates ? &pieceHidden : nullptr);
-            !s)
-            return s;
+        try {
+            if (Status s =
+                    model_->runSession(state_, lastLogits_, tokens.data() + t0, T, opt.form,
+                                       *scratch_, all, opt.hiddenStates ? &pieceHidden : nullptr);
+                !s)
+                return s;
+        } catch (const std::bad_alloc&) {
+            // Past the reservation (hidden states, a backend's own buffers): some layers
+            // may hold part of the piece, so the state cannot be trusted any more.
+            state_.reset();
+            lastLogits_.clear();
+            return Status::error("out of memory during a piece of " + std::to_string(T) +
+                                 " tokens; the session's state is reset to empty");
+        }
         if (opt.surprisalBits) {
             auto& out = *opt.surprisalBits;
             out.resize(out.size() + size_t(T));

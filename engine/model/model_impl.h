@@ -43,6 +43,12 @@ struct ModelImpl {
                  SessionScratch& s, float* allLogits, float* lastLogits,
                  std::vector<std::vector<float>>* hidden) const;
 
+    // The CPU forward's working memory for pieces of T tokens (bytes), and growing `s` to
+    // it. Session::prefill reserves before a piece touches the state, so a failed
+    // allocation (std::bad_alloc) leaves the state as it was (RELIABILITY MEM-1).
+    int64_t scratchBytes(int64_t T) const;
+    void reserveScratch(SessionScratch& s, int64_t T) const;
+
     // issue 4, run-time device selection (engine/model/device_select.cpp): the GPU that
     // runs this model, or null for the CPU; run() is forward() on it, errors as values.
     std::shared_ptr<cuda::GpuRunner> gpu;
@@ -74,6 +80,10 @@ uint64_t modelIdentity(const model::ModelConfig& cfg, const model::ModelWeights&
 // Attaches the device `kind` asks for (Auto: the GPU if usable, else the CPU with a note).
 // precision: how the GPU multiplies (lectern/engine.h GpuPrecision).
 Status attachDevice(ModelImpl& m, DeviceKind kind, GpuPrecision precision = GpuPrecision::Bf16);
+
+// The mixer's share of SessionScratch for T tokens: its size in floats, and growing s to it.
+int64_t mamba3_mixer_scratch_floats(const model::ModelConfig& cfg, int64_t T);
+void mamba3_mixer_reserve(const model::ModelConfig& cfg, SessionScratch& s, int64_t T);
 
 // One Mamba-3 mixer over T tokens (normed [T, D] -> out [T, D]), continuing `state`.
 void mamba3_mixer_forward(const model::ModelConfig& cfg, const model::LayerWeights& L,
