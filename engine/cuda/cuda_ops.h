@@ -46,6 +46,10 @@ struct ScanWorkspace {
     // inter-chunk pass writes each chunk's incoming state here in bf16 (the form phase 3
     // multiplies in) instead of over chunkStates in fp32: half the bytes both ways.
     void* stateInBf16 = nullptr;
+    // Optional, tensor-core path only: q then k ([rows, R, H, N] each, rows = batch·T) in
+    // bf16 (mamba3_qk_rotated_bf16_forward); the scan then reads these instead of in.q and
+    // in.k, except each document's last k row (fp32, in.k), which becomes the state's key.
+    const void* qkBf16 = nullptr;
 };
 
 void embedding_forward(float* out, const int32_t* ids, int64_t rows, const float* table, int64_t D,
@@ -88,6 +92,12 @@ void rotary_theta_forward(const ops::Mamba3Dims& d, float* angleState, float* dt
 void mamba3_qk_rotated_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
                                const float* proj, int64_t rows, const float* theta, float* q,
                                float* k, cudaStream_t s);
+// The same q and k in bf16 (qb, kb), plus each document's last k row (rows t with
+// (t + 1) % T == 0) in fp32 at its place in kLast; false, launching nothing, for fewer than
+// 64 rows or heads too many for its shared memory (then use the fp32 op).
+bool mamba3_qk_rotated_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
+                                    const float* proj, int64_t rows, int64_t T, const float* theta,
+                                    void* qb, void* kb, float* kLast, cudaStream_t s);
 // Tokens per chunk the kernel uses (64 / R rows of R ranks): independent of the model's
 // chunk_size, which changes only rounding.
 int ssm_chunk_tokens(const ops::Mamba3Dims& d);
@@ -148,5 +158,17 @@ bool decode_gemv_add_forward(float* residual, const float* in, int64_t ldIn,
 // Greedy decoding (kernels/sampling.cu): *out (device) = the index of the first largest of
 // logits[0, n), as generate::Sampler's greedy choice; 0 if logits[0] is NaN.
 void argmax_first_forward(const float* logits, int n, int32_t* out, cudaStream_t s);
+// Sampling (kernels/sampling.cu): *out (device) = generate::drawToken(samplingDistribution(
+// logits[0, n), no history, the options below), u) for a uniform u drawn on the host;
+// temperature <= 0 is greedy (argmax_first_forward). scratch: n doubles on the device.
+// The repetition penalty is not applied here (the caller keeps the CPU path for it).
+struct GpuSampling {
+    float temperature = 1.0f;
+    int topK = 0;       // 0: off
+    float topP = 1.0f;  // 1: off
+    float minP = 0.0f;  // 0: off
+};
+void sample_forward(const float* logits, int n, const GpuSampling& o, double u, double* scratch,
+                    int32_t* out, cudaStream_t s);
 
 }  // namespace lectern::cuda

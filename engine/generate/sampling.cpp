@@ -153,7 +153,10 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     samplingDistribution(logits, history, opt_, scratch_);
     const std::vector<double>& p = scratch_.p;
     if (isGreedy(opt_)) return int32_t(std::max_element(p.begin(), p.end()) - p.begin());
-    const double u = uniform();
+    return drawToken(p, uniform());
+}
+
+int32_t drawToken(std::span<const double> p, double u) {
     double cum = 0.0;
     int32_t last = 0;
     for (size_t i = 0; i < p.size(); ++i) {

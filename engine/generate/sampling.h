@@ -38,6 +38,11 @@ std::vector<double> samplingDistribution(std::span<const float> logits,
                                          std::span<const int32_t> history,
                                          const SamplingOptions& o);
 
+// The inverse-CDF draw Sampler makes: the first id (ascending) at which the cumulative sum
+// of p exceeds u, or the last id with p > 0 when rounding leaves u above the total. The GPU
+// sampler (cuda::sample_forward) picks the same id for the same u.
+int32_t drawToken(std::span<const double> p, double u);
+
 // Buffers reused from token to token (a vocabulary-sized allocation per token costs page
 // faults that dominate the sampling time).
 struct SamplingScratch {
