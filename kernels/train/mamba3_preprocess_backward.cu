@@ -1,7 +1,8 @@
 // CUDA twin of training/backward/mamba3_preprocess_backward.cpp (NOTES-mamba3_preprocess.md).
-// Three launches, each owning disjoint writes of dproj:
-//  1. scalars, one thread per (row, head): dd_dt, dd_A, trap and the angle columns;
-//     dtBias from per-block shared sums (one atomicAdd per block and head).
+// Three launches, each owning disjoint columns of dproj:
+//  1. scalars, one thread per (row, head): dd_dt, dd_A, trap, and the angle columns (one
+//     set per token, shared by the heads: atomicAdd); dtBias from per-block shared sums
+//     (one atomicAdd per block and head).
 //  2. B/C norms, one warp per (row, rank, group), blockIdx.y picking C (dq) or B (dk): the
 //     heads of the group sum into the shared normed row, then the RMSNorm backward over N
 //     into the B/C columns; the norm weight's gradient collects in each warp's registers
@@ -50,7 +51,8 @@ __global__ void scalarsBackward(det::KDims d, const float* __restrict__ proj,
         for (int k = 0; k < d.A; ++k) {
             const float tn = tanhf(row[d.offAngles + k]);
             ddtTotal += double(gth[k]) * tn * det::kPi;
-            drow[d.offAngles + k] += gth[k] * det::kPi * dt * (1.0f - tn * tn);
+            // The angle columns are one per token, shared by every head: H threads add.
+            atomicAdd(drow + d.offAngles + k, gth[k] * det::kPi * dt * (1.0f - tn * tn));
         }
         const float su = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
         const float du = float(ddtTotal) * su;
