@@ -1,0 +1,515 @@
+// The CUDA backward ops (training/cuda/ops_backward_cuda.h) against their CPU references
+// (training/backward, training/loss.cpp, training/optim/adamw.cpp) on fresh random inputs of
+// ragged shapes: odd sizes, rows not a multiple of any block size, batch > 1, MIMO R > 1.
+// Every accumulated (+=) gradient starts pre-filled with random values (a kernel that wrote
+// instead of adding loses them: an error of order 1), every WRITTEN output starts poisoned
+// with NaN, and guard regions catch out-of-bounds writes. NaN never passes (tensor_check.h).
+// Tolerances, max|gpu − cpu| / max|cpu| over the tensor, and why:
+//   elementwise maths 2e-5 (fp32 with expf/tanhf/sincosf against libm: ~1e-7 expected);
+//   row reductions and per-parameter sums over hundreds of rows 1e-4 (fp32 block sums and
+//   atomics in any order against the CPU's double sums: ~1e-6 expected); fp32 GEMM 2e-5
+//   (sum order only); tf32 GEMM 5e-3 (10-bit operands); the loss 1e-6 (double log-sum-exp of
+//   fp32 exponentials); AdamW 1e-6 (the CPU's operations without FMA contraction: exact
+//   expected); the sum of squares 1e-12 (double, order only).
+#include <cublas_v2.h>
+
+#include <cstring>
+
+#include "cuda_test_util.h"
+#include "tensor_check.h"
+#include "training/backward/backward_ops.h"
+#include "training/cuda/ops_backward_cuda.h"
+#include "training/loss.h"
+#include "training/optim/adamw.h"
+
+namespace lectern {
+namespace {
+
+using test::DevArray;
+namespace tc = train::cuda;
+
+const int kRounds = test::rounds(3);
+
+void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, double tol,
+               const std::string& what) {
+    ASSERT_EQ(gpu.size(), cpu.size());
+    const auto e = test::compareRel(gpu.data(), cpu.data(), gpu.size());
+    std::printf("  %-30s %s (tol %.0e)\n", what.c_str(), e.describe().c_str(), tol);
+    EXPECT_TRUE(e.within(tol)) << what << ": " << e.describe();
+}
+
+void sync() {
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+}
+
+// A device buffer of trivially copyable values (ids, the loss, flags); no guards.
+template <typename T>
+class DevBuf {
+public:
+    explicit DevBuf(const std::vector<T>& v) : n_(v.size()) {
+        EXPECT_EQ(cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T)), cudaSuccess);
+        cudaMemcpy(p_, v.data(), n_ * sizeof(T), cudaMemcpyHostToDevice);
+    }
+    DevBuf(const DevBuf&) = delete;
+    DevBuf& operator=(const DevBuf&) = delete;
+    ~DevBuf() { cudaFree(p_); }
+    T* p() const { return p_; }
+    std::vector<T> get() const {
+        std::vector<T> v(n_);
+        cudaMemcpy(v.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost);
+        return v;
+    }
+
+private:
+    T* p_ = nullptr;
+    size_t n_;
+};
+
+int64_t pick(std::mt19937_64& rng, int64_t lo, int64_t hi) {
+    return lo + int64_t(rng() % uint64_t(hi - lo + 1));
+}
+
+// Random mixer dims: SISO (R = 1) or MIMO (R 2..4), G dividing H, even N.
+ops::Mamba3Dims randomDims(std::mt19937_64& rng, bool mimo) {
+    ops::Mamba3Dims d;
+    d.H = int(pick(rng, 1, 6));
+    d.G = (d.H % 2 == 0 && rng() % 2) ? 2 : 1;
+    d.P = int(pick(rng, 1, 150));
+    d.N = 2 * int(pick(rng, 1, 48));
+    d.A = int(pick(rng, 1, d.N / 2));
+    d.mimo = mimo;
+    d.R = mimo ? int(pick(rng, 2, 4)) : 1;
+    d.aFloor = 0.3f;  // large enough that some dd_A values clamp
+    d.eps = 1e-5f;
+    return d;
+}
+
+std::string dimsStr(const ops::Mamba3Dims& d) {
+    char b[128];
+    std::snprintf(b, sizeof b, "H=%d P=%d N=%d R=%d G=%d A=%d mimo=%d", d.H, d.P, d.N, d.R, d.G,
+                  d.A, int(d.mimo));
+    return b;
+}
+
+TEST(CudaBackward, Embedding) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t rows = pick(rng, 1, 400), D = pick(rng, 1, 300), V = 37;
+        std::printf("seed %llu rows=%lld D=%lld\n", (unsigned long long)seed, (long long)rows,
+                    (long long)D);
+        std::vector<int32_t> ids(static_cast<size_t>(rows));
+        for (auto& i : ids) i = int32_t(rng() % V);
+        const auto dout = test::uniform(rng, size_t(rows * D), -1, 1);
+        auto ref = test::uniform(rng, size_t(V * D), -0.5f, 0.5f);  // pre-filled: +=
+        DevBuf<int32_t> dIds(ids);
+        DevArray dDout(dout), dTable(ref);
+        ASSERT_EQ(tc::embedding_backward(dTable.p(), dDout.p(), dIds.p(), rows, D, nullptr),
+                  cudaSuccess);
+        sync();
+        train::embedding_backward(ref.data(), dout.data(), ids.data(), rows, D);
+        expectRel(dTable.get(), ref, 2e-5, "embedding dtable");
+        EXPECT_TRUE(dTable.guardsIntact());
+    }
+}
+
+TEST(CudaBackward, Rmsnorm) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        // Past 512 rows a block walks several rows (kMaxBlocks in rmsnorm_backward.cu).
+        const int64_t rows = round == 0 ? pick(rng, 513, 1300) : pick(rng, 1, 300);
+        const int64_t dim = pick(rng, 1, 700);
+        std::printf("seed %llu rows=%lld dim=%lld\n", (unsigned long long)seed, (long long)rows,
+                    (long long)dim);
+        const auto x = test::uniform(rng, size_t(rows * dim), -3, 3);
+        const auto w = test::uniform(rng, size_t(dim), 0.5f, 1.5f);
+        const auto dout = test::uniform(rng, size_t(rows * dim), -1, 1);
+        auto din = test::uniform(rng, size_t(rows * dim), -0.5f, 0.5f);
+        auto dw = test::uniform(rng, size_t(dim), -0.5f, 0.5f);
+        DevArray dX(x), dW(w), dDout(dout), dDin(din), dDw(dw);
+        ASSERT_EQ(tc::rmsnorm_backward(dDin.p(), dDw.p(), dDout.p(), dX.p(), dW.p(), rows, dim,
+                                       1e-5f, nullptr),
+                  cudaSuccess);
+        sync();
+        train::rmsnorm_backward(din.data(), dw.data(), dout.data(), x.data(), w.data(), rows, dim,
+                                1e-5f);
+        expectRel(dDin.get(), din, 1e-4, "rmsnorm din");
+        expectRel(dDw.get(), dw, 1e-4, "rmsnorm dweight");
+        EXPECT_TRUE(dDin.guardsIntact() && dDw.guardsIntact());
+    }
+}
+
+class CudaBackwardGemm : public ::testing::Test {
+protected:
+    void SetUp() override { ASSERT_EQ(cublasCreate(&h_), CUBLAS_STATUS_SUCCESS); }
+    void TearDown() override { cublasDestroy(h_); }
+    cublasHandle_t h_ = nullptr;
+};
+
+TEST_F(CudaBackwardGemm, Linear) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t rows = pick(rng, 1, 300), inF = pick(rng, 1, 300), outF = pick(rng, 1, 300);
+        // Row strides wider than the rows (views into in_proj) on odd rounds.
+        const int64_t ldIn = inF + (round % 2 ? pick(rng, 1, 40) : 0);
+        const int64_t ldDin = inF + (round % 2 ? pick(rng, 1, 40) : 0);
+        std::printf("seed %llu rows=%lld inF=%lld outF=%lld ldIn=%lld ldDin=%lld\n",
+                    (unsigned long long)seed, (long long)rows, (long long)inF, (long long)outF,
+                    (long long)ldIn, (long long)ldDin);
+        const auto inWide = test::uniform(rng, size_t(rows * ldIn), -1, 1);
+        const auto W = test::uniform(rng, size_t(outF * inF), -1, 1);
+        const auto dout = test::uniform(rng, size_t(rows * outF), -1, 1);
+        const auto dinWide0 = test::uniform(rng, size_t(rows * ldDin), -0.5f, 0.5f);
+        const auto dW0 = test::uniform(rng, size_t(outF * inF), -0.5f, 0.5f);
+        std::vector<float> in(size_t(rows * inF)), din(size_t(rows * inF));
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < inF; ++c) {
+                in[size_t(r * inF + c)] = inWide[size_t(r * ldIn + c)];
+                din[size_t(r * inF + c)] = dinWide0[size_t(r * ldDin + c)];
+            }
+        std::vector<float> dW = dW0;
+        train::linear_backward(din.data(), dW.data(), dout.data(), in.data(), W.data(), rows, inF,
+                               outF);
+        std::vector<float> dinWide = dinWide0;  // the columns past inF stay as they were
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < inF; ++c)
+                dinWide[size_t(r * ldDin + c)] = din[size_t(r * inF + c)];
+        for (bool tf32 : {false, true}) {
+            DevArray dIn(inWide), dWt(W), dDout(dout), dDin(dinWide0), dDW(dW0), dDW2(dW0);
+            ASSERT_EQ(tc::linear_backward(h_, dDin.p(), ldDin, dDW.p(), dDout.p(), dIn.p(), ldIn,
+                                          dWt.p(), rows, inF, outF, nullptr, tf32),
+                      0);
+            // din null: only dW.
+            ASSERT_EQ(tc::linear_backward(h_, nullptr, 0, dDW2.p(), dDout.p(), dIn.p(), ldIn,
+                                          dWt.p(), rows, inF, outF, nullptr, tf32),
+                      0);
+            sync();
+            const double tol = tf32 ? 5e-3 : 2e-5;
+            expectRel(dDin.get(), dinWide, tol, tf32 ? "linear din tf32" : "linear din");
+            expectRel(dDW.get(), dW, tol, tf32 ? "linear dW tf32" : "linear dW");
+            expectRel(dDW2.get(), dW, tol, "linear dW (din null)");
+            EXPECT_TRUE(dDin.guardsIntact() && dDW.guardsIntact() && dDW2.guardsIntact());
+        }
+    }
+}
+
+TEST_F(CudaBackwardGemm, GatedMlp) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t rows = pick(rng, 1, 200), D = pick(rng, 1, 200), F = pick(rng, 1, 300);
+        std::printf("seed %llu rows=%lld D=%lld F=%lld\n", (unsigned long long)seed,
+                    (long long)rows, (long long)D, (long long)F);
+        const auto in = test::uniform(rng, size_t(rows * D), -1, 1);
+        const auto fc1 = test::uniform(rng, size_t(2 * F * D), -0.3f, 0.3f);
+        const auto fc2 = test::uniform(rng, size_t(D * F), -0.3f, 0.3f);
+        const auto dout = test::uniform(rng, size_t(rows * D), -1, 1);
+        auto din = test::uniform(rng, size_t(rows * D), -0.5f, 0.5f);
+        auto dfc1 = test::uniform(rng, size_t(2 * F * D), -0.5f, 0.5f);
+        auto dfc2 = test::uniform(rng, size_t(D * F), -0.5f, 0.5f);
+        DevArray dIn(in), dFc1(fc1), dFc2(fc2), dDout(dout), dDin(din), dDfc1(dfc1), dDfc2(dfc2),
+            scratch(size_t(rows * 3 * F));
+        ASSERT_EQ(tc::gated_mlp_backward(h_, dDin.p(), dDfc1.p(), dDfc2.p(), dDout.p(), dIn.p(),
+                                         dFc1.p(), dFc2.p(), rows, D, F, scratch.p(), nullptr),
+                  0);
+        sync();
+        train::gated_mlp_backward(din.data(), dfc1.data(), dfc2.data(), dout.data(), in.data(),
+                                  fc1.data(), fc2.data(), rows, D, F);
+        expectRel(dDin.get(), din, 2e-5, "gated_mlp din");
+        expectRel(dDfc1.get(), dfc1, 2e-5, "gated_mlp dfc1");
+        expectRel(dDfc2.get(), dfc2, 2e-5, "gated_mlp dfc2");
+        EXPECT_TRUE(dDin.guardsIntact() && dDfc1.guardsIntact() && dDfc2.guardsIntact() &&
+                    scratch.guardsIntact());
+    }
+}
+
+TEST(CudaBackward, Mamba3Preprocess) {
+    for (int round = 0; round < 2 * kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const ops::Mamba3Dims d = randomDims(rng, round % 2 == 1);
+        const int64_t rows = pick(rng, 1, 300);
+        std::printf("seed %llu rows=%lld %s\n", (unsigned long long)seed, (long long)rows,
+                    dimsStr(d).c_str());
+        const int64_t S = d.dInProj(), qk = rows * d.R * d.H * d.N, th = rows * d.H;
+        auto proj = test::uniform(rng, size_t(rows * S), -2, 2);
+        for (int64_t t = 0; t < rows; ++t)
+            for (int h = 0; h < d.H; ++h) {
+                // dd_dt past softplus's threshold of 20 now and then; dd_A over both sides of
+                // the heavy tail and the clamp (heavy(v) < aFloor for v < 1 − 1/aFloor).
+                proj[size_t(t * S + d.offDt() + h)] = float(pick(rng, -5000, 22000)) * 1e-3f;
+                proj[size_t(t * S + d.offA() + h)] = float(pick(rng, -6000, 3000)) * 1e-3f;
+            }
+        const auto dtBias = test::uniform(rng, size_t(d.H), -1, 1);
+        const auto bNorm = test::uniform(rng, size_t(d.N), 0.5f, 1.5f);
+        const auto cNorm = test::uniform(rng, size_t(d.N), 0.5f, 1.5f);
+        const auto bBias = test::uniform(rng, size_t(d.H * d.R * d.N), -0.5f, 0.5f);
+        const auto cBias = test::uniform(rng, size_t(d.H * d.R * d.N), -0.5f, 0.5f);
+        const auto dq = test::uniform(rng, size_t(qk), -1, 1);
+        const auto dk = test::uniform(rng, size_t(qk), -1, 1);
+        const auto ddt = test::uniform(rng, size_t(th), -1, 1);
+        const auto dadt = test::uniform(rng, size_t(th), -1, 1);
+        const auto dtrap = test::uniform(rng, size_t(th), -1, 1);
+        const auto ddtheta = test::uniform(rng, size_t(th * d.A), -1, 1);
+        auto dproj = test::uniform(rng, size_t(rows * S), -0.5f, 0.5f);
+        auto gDt = test::uniform(rng, size_t(d.H), -0.5f, 0.5f);
+        auto gBn = test::uniform(rng, size_t(d.N), -0.5f, 0.5f);
+        auto gCn = test::uniform(rng, size_t(d.N), -0.5f, 0.5f);
+        auto gBb = test::uniform(rng, size_t(d.H * d.R * d.N), -0.5f, 0.5f);
+        auto gCb = test::uniform(rng, size_t(d.H * d.R * d.N), -0.5f, 0.5f);
+        DevArray dProj(proj), dDtBias(dtBias), dBNorm(bNorm), dCNorm(cNorm), dBBias(bBias),
+            dCBias(cBias), dDq(dq), dDk(dk), dDdt(ddt), dDadt(dadt), dDtrap(dtrap),
+            dDdtheta(ddtheta), dDproj(dproj), dGDt(gDt), dGBn(gBn), dGCn(gCn), dGBb(gBb), dGCb(gCb);
+        const ops::Mamba3PreprocessParams pd{dDtBias.p(), dBNorm.p(), dCNorm.p(), dBBias.p(),
+                                             dCBias.p()};
+        const train::Mamba3PreprocessGrads gd{dGDt.p(), dGBn.p(), dGCn.p(), dGBb.p(), dGCb.p()};
+        ASSERT_EQ(tc::mamba3_preprocess_backward(d, pd, gd, dProj.p(), rows, dDq.p(), dDk.p(),
+                                                 dDdt.p(), dDadt.p(), dDtrap.p(), dDdtheta.p(),
+                                                 dDproj.p(), nullptr),
+                  cudaSuccess);
+        sync();
+        const ops::Mamba3PreprocessParams ph{dtBias.data(), bNorm.data(), cNorm.data(),
+                                             bBias.data(), cBias.data()};
+        const train::Mamba3PreprocessGrads gh{gDt.data(), gBn.data(), gCn.data(), gBb.data(),
+                                              gCb.data()};
+        train::mamba3_preprocess_backward(d, ph, gh, proj.data(), rows, dq.data(), dk.data(),
+                                          ddt.data(), dadt.data(), dtrap.data(), ddtheta.data(),
+                                          dproj.data());
+        expectRel(dDproj.get(), dproj, 2e-5, "preprocess dproj");
+        expectRel(dGDt.get(), gDt, 1e-4, "preprocess dtBias");
+        expectRel(dGBn.get(), gBn, 1e-4, "preprocess bNorm");
+        expectRel(dGCn.get(), gCn, 1e-4, "preprocess cNorm");
+        expectRel(dGBb.get(), gBb, 1e-4, "preprocess bBias");
+        expectRel(dGCb.get(), gCb, 1e-4, "preprocess cBias");
+        EXPECT_TRUE(dDproj.guardsIntact() && dGDt.guardsIntact() && dGBn.guardsIntact() &&
+                    dGCn.guardsIntact() && dGBb.guardsIntact() && dGCb.guardsIntact());
+    }
+}
+
+TEST(CudaBackward, RotaryAngles) {
+    for (int round = 0; round < 2 * kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const ops::Mamba3Dims d = randomDims(rng, round % 2 == 1);
+        const int64_t batch = pick(rng, 1, 3),
+                      T = round == 0 ? pick(rng, 257, 700) : pick(rng, 1, 300);
+        const bool withAngle0 = rng() % 2;
+        std::printf("seed %llu batch=%lld T=%lld angle0=%d %s\n", (unsigned long long)seed,
+                    (long long)batch, (long long)T, int(withAngle0), dimsStr(d).c_str());
+        const int64_t rows = batch * T, qkRow = int64_t(d.R) * d.H * d.N, HA = int64_t(d.H) * d.A;
+        const auto q = test::uniform(rng, size_t(rows * qkRow), -2, 2);
+        const auto k = test::uniform(rng, size_t(rows * qkRow), -2, 2);
+        const auto dtheta = test::uniform(rng, size_t(rows * HA), -1, 1);
+        const auto angle0 = test::uniform(rng, size_t(batch * HA), 0, 6.28f);
+        auto dq = test::uniform(rng, size_t(rows * qkRow), -1, 1);
+        auto dk = test::uniform(rng, size_t(rows * qkRow), -1, 1);
+        auto ddtheta = test::uniform(rng, size_t(rows * HA), -0.5f, 0.5f);
+        DevArray dQ(q), dK(k), dDtheta(dtheta), dAngle0(angle0), dDq(dq), dDk(dk),
+            dDdtheta(ddtheta), scratch(size_t(rows * HA));
+        ASSERT_EQ(tc::rotary_angles_backward(d, dQ.p(), dK.p(), withAngle0 ? dAngle0.p() : nullptr,
+                                             dDtheta.p(), batch, T, dDq.p(), dDk.p(), dDdtheta.p(),
+                                             scratch.p(), nullptr),
+                  cudaSuccess);
+        sync();
+        for (int64_t b = 0; b < batch; ++b) {
+            const int64_t r0 = b * T;
+            train::rotary_angles_backward(d, q.data() + r0 * qkRow, k.data() + r0 * qkRow,
+                                          withAngle0 ? angle0.data() + b * HA : nullptr,
+                                          dtheta.data() + r0 * HA, T, dq.data() + r0 * qkRow,
+                                          dk.data() + r0 * qkRow, ddtheta.data() + r0 * HA);
+        }
+        expectRel(dDq.get(), dq, 2e-5, "rotary dq");
+        expectRel(dDk.get(), dk, 2e-5, "rotary dk");
+        expectRel(dDdtheta.get(), ddtheta, 1e-4, "rotary ddtheta");
+        EXPECT_TRUE(dDq.guardsIntact() && dDk.guardsIntact() && dDdtheta.guardsIntact() &&
+                    scratch.guardsIntact());
+        // The replayed angles are written in full (scratch started poisoned).
+        DevArray theta(size_t(rows * HA));
+        ASSERT_EQ(tc::rotary_theta_replay(d, withAngle0 ? dAngle0.p() : nullptr, dDtheta.p(), batch,
+                                          T, theta.p(), nullptr),
+                  cudaSuccess);
+        sync();
+        const auto tv = theta.get();
+        for (float x : tv) ASSERT_TRUE(x >= 0.0f && x < 6.2832f) << x;
+    }
+}
+
+TEST(CudaBackward, Mamba3Gate) {
+    for (int round = 0; round < 2 * kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const ops::Mamba3Dims d = randomDims(rng, round % 2 == 1);
+        const bool norm = (round / 2) % 2 == 0 || rng() % 2;
+        const int64_t rows = round == 0 ? pick(rng, 300, 700) : pick(rng, 1, 300);
+        const int64_t zStride = d.dInner() + pick(rng, 0, 17);
+        std::printf("seed %llu rows=%lld zStride=%lld norm=%d %s\n", (unsigned long long)seed,
+                    (long long)rows, (long long)zStride, int(norm), dimsStr(d).c_str());
+        const int64_t HRP = int64_t(d.H) * d.R * d.P, yN = rows * d.R * d.dInner();
+        const auto y = test::uniform(rng, size_t(yN), -2, 2);
+        const auto z = test::uniform(rng, size_t(rows * zStride), -3, 3);
+        const auto dout = test::uniform(rng, size_t(rows * d.dInner()), -1, 1);
+        const auto mimoZ = test::uniform(rng, size_t(HRP), 0.5f, 1.5f);
+        const auto mimoO = test::uniform(rng, size_t(HRP), 0.5f, 1.5f);
+        const auto normW = test::uniform(rng, size_t(d.dInner()), 0.5f, 1.5f);
+        auto dy = test::uniform(rng, size_t(yN), -0.5f, 0.5f);
+        auto dz = test::uniform(rng, size_t(rows * zStride), -0.5f, 0.5f);
+        auto gZ = test::uniform(rng, size_t(HRP), -0.5f, 0.5f);
+        auto gO = test::uniform(rng, size_t(HRP), -0.5f, 0.5f);
+        auto gN = test::uniform(rng, size_t(d.dInner()), -0.5f, 0.5f);
+        DevArray dY(y), dZ(z), dDout(dout), dMz(mimoZ), dMo(mimoO), dNw(normW), dDy(dy), dDz(dz),
+            dGZ(gZ), dGO(gO), dGN(gN);
+        const bool mimo = d.mimo;
+        const ops::Mamba3GateParams pd{mimo ? dMz.p() : nullptr, mimo ? dMo.p() : nullptr,
+                                       norm ? dNw.p() : nullptr};
+        const train::Mamba3GateGrads gd{mimo ? dGZ.p() : nullptr, mimo ? dGO.p() : nullptr,
+                                        norm ? dGN.p() : nullptr};
+        ASSERT_EQ(tc::mamba3_gate_backward(d, pd, gd, dY.p(), dZ.p(), zStride, rows, dDout.p(),
+                                           dDy.p(), dDz.p(), nullptr),
+                  cudaSuccess);
+        sync();
+        const ops::Mamba3GateParams ph{mimo ? mimoZ.data() : nullptr, mimo ? mimoO.data() : nullptr,
+                                       norm ? normW.data() : nullptr};
+        const train::Mamba3GateGrads gh{mimo ? gZ.data() : nullptr, mimo ? gO.data() : nullptr,
+                                        norm ? gN.data() : nullptr};
+        train::mamba3_gate_backward(d, ph, gh, y.data(), z.data(), zStride, rows, dout.data(),
+                                    dy.data(), dz.data());
+        expectRel(dDy.get(), dy, 2e-5, "gate dy");
+        expectRel(dDz.get(), dz, 2e-5, "gate dz");
+        // Absent parameters' gradients must stay untouched (they are compared too).
+        expectRel(dGZ.get(), gZ, 1e-4, "gate dmimoZ");
+        expectRel(dGO.get(), gO, 1e-4, "gate dmimoO");
+        expectRel(dGN.get(), gN, 1e-4, "gate dnormW");
+        EXPECT_TRUE(dDy.guardsIntact() && dDz.guardsIntact() && dGZ.guardsIntact() &&
+                    dGO.guardsIntact() && dGN.guardsIntact());
+    }
+}
+
+TEST(CudaBackward, CrossEntropy) {
+    for (int round = 0; round < kRounds + 1; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t batch = pick(rng, 1, 3), T = round == 0 ? 1 : pick(rng, 2, 60);
+        const int64_t V = round == 1 ? 50304 : pick(rng, 1, 3000);
+        const double gradScale = double(pick(rng, 1, 1000)) * 1e-3;
+        std::printf("seed %llu batch=%lld T=%lld V=%lld gradScale=%g\n", (unsigned long long)seed,
+                    (long long)batch, (long long)T, (long long)V, gradScale);
+        auto logits = test::uniform(rng, size_t(batch * T * V), -8, 8);
+        logits[size_t(rng() % logits.size())] = 90.0f;  // exp(90) overflows fp32: must not matter
+        std::vector<int32_t> ids(size_t(batch * T));
+        for (auto& i : ids) i = int32_t(rng() % uint64_t(V));
+        double refLoss = 0.0;
+        std::vector<float> ref(logits.size());
+        for (int64_t b = 0; b < batch; ++b)
+            refLoss +=
+                train::cross_entropy_forward_backward(logits.data() + b * T * V, ids.data() + b * T,
+                                                      T, V, gradScale, ref.data() + b * T * V);
+        DevArray dLogits(logits), dGrad(logits.size());  // dlogits poisoned: WRITTEN
+        DevBuf<int32_t> dIds(ids);
+        DevBuf<double> loss({0.25}), lossOnly({0.0});  // += : starts at 0.25
+        ASSERT_EQ(tc::cross_entropy_forward_backward(dLogits.p(), dIds.p(), batch, T, V, loss.p(),
+                                                     gradScale, dGrad.p(), nullptr),
+                  cudaSuccess);
+        ASSERT_EQ(tc::cross_entropy_forward_backward(dLogits.p(), dIds.p(), batch, T, V,
+                                                     lossOnly.p(), gradScale, nullptr, nullptr),
+                  cudaSuccess);
+        sync();
+        const double got = loss.get()[0] - 0.25, got2 = lossOnly.get()[0];
+        std::printf("  loss gpu %.12g cpu %.12g\n", got, refLoss);
+        EXPECT_NEAR(got, refLoss, 1e-6 * std::max(1.0, std::fabs(refLoss)));
+        EXPECT_NEAR(got2, got, 1e-9 * std::max(1.0, std::fabs(got)));  // dlogits null: loss only
+        expectRel(dGrad.get(), ref, 2e-5, "cross-entropy dlogits");
+        EXPECT_TRUE(dGrad.guardsIntact());
+        if (T >= 2) {  // a target outside [0, V) makes the loss NaN (the trainer's guard)
+            ids[1] = int32_t(V);
+            DevBuf<int32_t> bad(ids);
+            DevBuf<double> badLoss({0.0});
+            ASSERT_EQ(tc::cross_entropy_forward_backward(dLogits.p(), bad.p(), batch, T, V,
+                                                         badLoss.p(), gradScale, nullptr, nullptr),
+                      cudaSuccess);
+            sync();
+            EXPECT_TRUE(std::isnan(badLoss.get()[0]));
+        }
+    }
+}
+
+TEST(CudaBackward, AdamW) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t n = round == 0 ? pick(rng, 1, 40) : pick(rng, 1000, 300000);
+        const float wd = round % 2 ? 0.0f : 0.1f;
+        std::printf("seed %llu n=%lld wd=%g\n", (unsigned long long)seed, (long long)n, wd);
+        train::AdamWConfig c;
+        auto w = test::uniform(rng, size_t(n), -1, 1);
+        std::vector<float> m(size_t(n), 0.0f), v(size_t(n), 0.0f);
+        DevArray dW(w), dM(m), dV(v);
+        DevBuf<double> guard({1.0});
+        for (int step = 1; step <= 5; ++step) {
+            auto g = test::uniform(rng, size_t(n), -1, 1);
+            const float factor = step == 3 ? 0.37f : 1.0f;  // a clipped step
+            const double lr = 1e-3 * step;
+            DevArray dG(g);
+            tc::AdamWStep a;
+            a.lr = lr, a.beta1 = c.beta1, a.beta2 = c.beta2, a.eps = c.eps, a.wd = wd;
+            a.step = step, a.gradFactor = factor;
+            ASSERT_EQ(tc::adamw_step(a, dW.p(), dG.p(), dM.p(), dV.p(), n, guard.p(), nullptr),
+                      cudaSuccess);
+            sync();
+            for (float& x : g) x *= factor;  // scaleGrads, as the trainer clips
+            train::adamw_tensor(c, lr, wd, step, w.data(), g.data(), m.data(), v.data(), n);
+        }
+        expectRel(dW.get(), w, 1e-6, "adamw w");
+        expectRel(dM.get(), m, 1e-6, "adamw m");
+        expectRel(dV.get(), v, 1e-6, "adamw v");
+        // A non-finite gradient norm: nothing moves, not even the moments.
+        for (double bad : {double(NAN), double(INFINITY)}) {
+            DevBuf<double> badGuard({bad});
+            DevArray dG(test::uniform(rng, size_t(n), -1, 1));
+            const auto w0 = dW.get(), m0 = dM.get(), v0 = dV.get();
+            tc::AdamWStep a;
+            a.lr = 1e-2, a.step = 6, a.wd = wd;
+            ASSERT_EQ(tc::adamw_step(a, dW.p(), dG.p(), dM.p(), dV.p(), n, badGuard.p(), nullptr),
+                      cudaSuccess);
+            sync();
+            EXPECT_TRUE(dW.get() == w0 && dM.get() == m0 && dV.get() == v0);
+        }
+        EXPECT_TRUE(dW.guardsIntact() && dM.guardsIntact() && dV.guardsIntact());
+    }
+}
+
+TEST(CudaBackward, GradSumsq) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t n = round == 0 ? pick(rng, 1, 300) : pick(rng, 100000, 3000000);
+        std::printf("seed %llu n=%lld\n", (unsigned long long)seed, (long long)n);
+        auto g = test::uniform(rng, size_t(n), -2, 2);
+        double ref = 0.5;  // += : starts at 0.5
+        for (float x : g) ref += double(x) * x;
+        DevArray dG(g);
+        DevBuf<double> ss({0.5});
+        DevBuf<unsigned> flag({0u});
+        ASSERT_EQ(tc::grad_sumsq(dG.p(), n, ss.p(), flag.p(), nullptr), cudaSuccess);
+        sync();
+        EXPECT_NEAR(ss.get()[0], ref, 1e-12 * ref);
+        EXPECT_EQ(flag.get()[0], 0u);
+        for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+            auto gb = g;
+            gb[size_t(rng() % uint64_t(n))] = bad;
+            DevArray dGb(gb);
+            DevBuf<double> ssb({0.0});
+            DevBuf<unsigned> flagb({0u});
+            ASSERT_EQ(tc::grad_sumsq(dGb.p(), n, ssb.p(), flagb.p(), nullptr), cudaSuccess);
+            ASSERT_EQ(tc::grad_sumsq(dGb.p(), n, ssb.p(), nullptr, nullptr), cudaSuccess);
+            sync();
+            EXPECT_FALSE(std::isfinite(ssb.get()[0]));
+            EXPECT_EQ(flagb.get()[0], 1u);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace lectern
