@@ -58,7 +58,8 @@ __global__ void argmaxFirstKernel(const float* logits, int n, int32_t* out) {
 // NaN -> 0) kept unnormalised in `p` (scratch, n doubles): the CPU's renormalisations scale
 // every kept value alike, so its comparisons become comparisons against the kept mass here
 // (the two agree except where u or a top-p boundary falls within a few ulps of a cumulative
-// sum: about 1e-15 of draws). The masks as the CPU's, in its order:
+// sum: about 1e-15 of draws, and u within ulps of 1 where the CPU's running sum rounds up
+// to 1 before its last candidate). The masks as the CPU's, in its order:
 //   top-k: the K largest by (p descending, id ascending): a radix select over the bits of
 //     p (non-negative doubles order as their bit patterns), 8 bits a pass, then the first
 //     ids of the threshold's ties;

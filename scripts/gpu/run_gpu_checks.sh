@@ -32,7 +32,7 @@ note "run_gpu_checks $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
 note "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
 
 T0=$(date +%s)
-for t in test_cuda_kernels test_cuda_scan test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_device_select; do
+for t in test_cuda_kernels test_cuda_scan test_cuda_scan_backward test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_device_select; do
   want tests || break
   b=$(find_bin $t)
   s=$(date +%s)
@@ -58,9 +58,16 @@ if want sanitizer; then
   san memcheck test_cuda_kernels '*' 60
   san memcheck test_cuda_scan '*' 90
   san memcheck test_cuda_backward_ops '*' 90
+  san memcheck test_cuda_scan_backward '*' 90
+  san racecheck test_cuda_scan_backward '*' 90
   san racecheck test_cuda_scan 'CudaScan.Chunked*:CudaScan.Step*' 90
   san racecheck test_cuda_scan 'CudaScan.PreprocessAndRotary' 60
   san racecheck test_cuda_kernels 'CudaKernels.EmbeddingAndNorms' 40
+  # the fused decode step (decode_mixer.cu, decode_gemv.cu) and the GPU sampler
+  san memcheck test_cuda_session 'CudaDecode.*' 120
+  san racecheck test_cuda_session 'CudaDecode.*' 120
+  san memcheck test_cuda_sampling 'CudaSampling.SampleMatches*' 120
+  san racecheck test_cuda_sampling 'CudaSampling.SampleMatches*' 120
 fi
 
 B=$OUT/bench.txt
@@ -96,6 +103,6 @@ if want official; then
 fi
 note "total $(( $(date +%s) - T0 )) s"
 echo "--- bench"; grep -vE '^$' "$B"; echo "--- official"; tail -8 "$OUT/official.txt" 2>/dev/null
-for t in test_cuda_kernels test_cuda_scan test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_device_select; do
+for t in test_cuda_kernels test_cuda_scan test_cuda_scan_backward test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_device_select; do
   [ -f "$OUT/$t.log" ] && { echo "--- $t failures"; grep -B3 -A6 "Failure\|error:" "$OUT/$t.log" | head -40; rm -f "$OUT/$t.log"; }
 done

@@ -3,6 +3,9 @@
 // index wins), NaNs (never chosen; a NaN at 0 gives 0) and all -inf; then through the
 // public API: Session::argmaxLogits on a GPU session (logits still on the device) equals
 // the argmax of its logits read back, and greedy generation matches the CPU engine's.
+// Sampling (cuda::sample_forward): for the same uniform draw u the GPU picks exactly the id
+// the CPU picks (generate::drawToken over samplingDistribution), over random logits up to a
+// 151,936-token vocabulary, random temperature / top-k / top-p / min-p, ties, NaN and ±inf.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -121,6 +124,85 @@ TEST(CudaSampling, SessionGreedyOnDevice) {
         EXPECT_EQ(rg->ids[0], rc->ids[0]);
     }
     std::printf("  greedy ids GPU %s\n  greedy ids CPU %s\n", rg->text.c_str(), rc->text.c_str());
+}
+
+// The GPU's choice for u (device logits, scratch and output made here).
+int32_t gpuSample(const test::DevArray& d, int n, const generate::SamplingOptions& o, double u,
+                  double* scratch, int32_t* out) {
+    cuda::GpuSampling g;
+    g.temperature = o.greedy ? 0.0f : o.temperature;
+    g.topK = o.topK;
+    g.topP = o.topP;
+    g.minP = o.minP;
+    int32_t id = -7;
+    cudaMemcpy(out, &id, sizeof id, cudaMemcpyHostToDevice);
+    cuda::sample_forward(d.p(), n, g, u, scratch, out, nullptr);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    cudaMemcpy(&id, out, sizeof id, cudaMemcpyDeviceToHost);
+    return id;
+}
+
+TEST(CudaSampling, SampleMatchesCpuForTheSameDraw) {
+    const uint64_t seed = test::freshSeed();
+    std::printf("seed %llu\n", (unsigned long long)seed);
+    std::mt19937_64 rng(seed);
+    double* scratch = nullptr;
+    int32_t* out = nullptr;
+    ASSERT_EQ(cudaMalloc(&scratch, 151936 * sizeof(double)), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&out, sizeof(int32_t)), cudaSuccess);
+    const float temps[] = {0.0f, 0.05f, 0.7f, 1.0f, 1.5f, 20.0f};
+    const float topPs[] = {1.0f, 0.999f, 0.9f, 0.5f, 0.1f, 1e-6f};
+    const float minPs[] = {0.0f, 0.0f, 0.01f, 0.2f, 1.0f};
+    int checked = 0, distinct = 0;
+    for (int n : {1, 2, 33, 1000, 1025, 50280, 151936}) {
+        const int trials = n > 10000 ? 16 : 48;
+        for (int trial = 0; trial < trials; ++trial) {
+            std::normal_distribution<float> nd(0.0f, trial % 3 == 0 ? 0.5f : 4.0f);
+            std::vector<float> v(static_cast<size_t>(n));
+            for (float& x : v) x = nd(rng);
+            const int variant = trial % 8;
+            if (variant == 1 || variant == 7) {  // many ties: values from a small set
+                for (float& x : v) x = float(int(rng() % 5));
+            } else if (variant == 2) {  // NaNs and -infs sprinkled, one NaN at 0
+                for (int i = 0; i < 1 + n / 10; ++i) v[rng() % size_t(n)] = std::nanf("");
+                for (int i = 0; i < 1 + n / 10; ++i) v[rng() % size_t(n)] = -INFINITY;
+                v[0] = std::nanf("");
+            } else if (variant == 3) {  // +inf somewhere: the CPU falls back to the argmax
+                v[rng() % size_t(n)] = INFINITY;
+            } else if (variant == 4) {  // all -inf
+                for (float& x : v) x = -INFINITY;
+            } else if (variant == 5) {  // all NaN
+                for (float& x : v) x = std::nanf("");
+            }
+            generate::SamplingOptions o;
+            o.temperature = temps[rng() % std::size(temps)];
+            const int ks[] = {0, 0, 1, 2, 5, 40, std::max(1, n - 1), n, n + 5};
+            o.topK = ks[rng() % std::size(ks)];
+            o.topP = topPs[rng() % std::size(topPs)];
+            o.minP = minPs[rng() % std::size(minPs)];
+            const std::vector<double> p = generate::samplingDistribution(v, {}, o);
+            const test::DevArray d(v);
+            // Not u within ulps of 1: there the CPU's running sum may round up to 1 before
+            // the last candidate (tiny tail masses), the GPU's parallel sum not (kernel comment).
+            std::vector<double> us = {0.0, 0.999999, 0.5};
+            for (int i = 0; i < 6; ++i) us.push_back(double(rng() >> 11) * 0x1.0p-53);
+            int32_t prev = -1;
+            for (double u : us) {
+                const int32_t want = generate::drawToken(p, u);
+                const int32_t got = gpuSample(d, n, o, u, scratch, out);
+                ASSERT_EQ(got, want)
+                    << "n " << n << " variant " << variant << " T " << o.temperature << " top-k "
+                    << o.topK << " top-p " << o.topP << " min-p " << o.minP << " u " << u;
+                distinct += got != prev;
+                prev = got;
+                ++checked;
+            }
+        }
+    }
+    std::printf("  %d draws, GPU == CPU for every one (%d changes of id between draws)\n", checked,
+                distinct);
+    cudaFree(scratch);
+    cudaFree(out);
 }
 
 }  // namespace
