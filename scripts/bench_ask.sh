@@ -13,6 +13,7 @@
 # tokens and run once above. Writes OUTDIR/bench_ask_<device>.json and .log.
 # Binary: $BENCH_ASK, else .gpu-carry/bin/bench_ask, else the first build dir that has one,
 # else it is built in build-bench-ask (engine only: no Qt, no SQLite needed).
+# BENCH_ASK_ARGS: more bench_ask arguments (e.g. "--precision fp32": the GPU's default is bf16).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -61,9 +62,9 @@ trap 'rm -rf "$WORK"' EXIT
   echo "bench_ask $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname): $DEVICE, lengths $LENGTHS, runs $RUNS"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
   if [ "$DEVICE" = cuda ]; then nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 || true; fi
-  echo "command: $BIN --device $DEVICE --preset $PRESET --lengths $LENGTHS --runs $RUNS --reread-runs 3 --reread-max-tokens 16384"
+  echo "command: $BIN --device $DEVICE --preset $PRESET --lengths $LENGTHS --runs $RUNS --reread-runs 3 --reread-max-tokens 16384 ${BENCH_ASK_ARGS:-}"
 } | tee "$OUT/bench_ask_$DEVICE.log"
 "$BIN" --device "$DEVICE" --preset "$PRESET" --lengths "$LENGTHS" --runs "$RUNS" --reread-runs 3 \
   --reread-max-tokens 16384 --work-dir "$WORK" --json "$OUT/bench_ask_$DEVICE.json" \
-  2>&1 >/dev/null | tee -a "$OUT/bench_ask_$DEVICE.log"
+  ${BENCH_ASK_ARGS:-} 2>&1 >/dev/null | tee -a "$OUT/bench_ask_$DEVICE.log"
 echo "wrote $OUT/bench_ask_$DEVICE.json"

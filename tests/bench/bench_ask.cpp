@@ -6,12 +6,15 @@
 //
 //   bench_ask [--device cpu|cuda|auto] [--preset cpu|gpu] [--model DIR]
 //             [--lengths 1024,16384] [--runs 5] [--reread-runs N] [--reread-max-tokens N]
-//             [--json FILE] [--work-dir DIR]
+//             [--json FILE] [--work-dir DIR] [--precision bf16|fp32] [--decode-steps N]
 //
 // "first token" = the question's prefill plus picking the first answer token (argmax of the
 // logits, which on the GPU includes copying them to the host). Each figure is the median of
 // --runs runs after one warm-up; the re-read is repeated --reread-runs times up to
 // --reread-max-tokens and run once above (the prefill that builds the state is that run).
+// Then decode speed: --decode-steps Session::step calls (median step time, after 5 warm-up
+// steps) with the logits left where the backend keeps them. --precision: the GPU's
+// (LoadOptions::gpuPrecision; bf16 is the default of Model::load).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -36,6 +39,8 @@ struct Args {
     std::vector<int64_t> lengths = {1024, 16384};
     int runs = 5, rereadRuns = 3;
     int64_t rereadMaxTokens = 16384;
+    std::string precision = "bf16";
+    int decodeSteps = 50;
 };
 
 double nowMs() {
@@ -109,6 +114,10 @@ bool parseArgs(int argc, char** argv, Args& a) {
             a.json = v;
         else if (k == "--work-dir")
             a.workDir = v;
+        else if (k == "--precision")
+            a.precision = v;
+        else if (k == "--decode-steps")
+            a.decodeSteps = std::max(1, std::atoi(v.c_str()));
         else if (k == "--runs")
             a.runs = std::max(1, std::atoi(v.c_str()));
         else if (k == "--reread-runs")
@@ -180,10 +189,12 @@ Expected<LengthResult> measure(const Model& model, const Args& a, const std::vec
 int main(int argc, char** argv) {
     Args a;
     if (!parseArgs(argc, argv, a)) {
-        std::fprintf(stderr,
-                     "usage: bench_ask [--device cpu|cuda|auto] [--preset cpu|gpu] [--model DIR] "
-                     "[--lengths 1024,16384] [--runs N] [--reread-runs N] "
-                     "[--reread-max-tokens N] [--json FILE] [--work-dir DIR]\n");
+        std::fprintf(
+            stderr,
+            "usage: bench_ask [--device cpu|cuda|auto] [--preset cpu|gpu] [--model DIR] "
+            "[--lengths 1024,16384] [--runs N] [--reread-runs N] "
+            "[--reread-max-tokens N] [--json FILE] [--work-dir DIR] [--precision bf16|fp32] "
+            "[--decode-steps N]\n");
         return 2;
     }
     namespace fs = std::filesystem;
@@ -203,7 +214,9 @@ int main(int argc, char** argv) {
     const DeviceKind kind = a.device == "cuda"   ? DeviceKind::Cuda
                             : a.device == "auto" ? DeviceKind::Auto
                                                  : DeviceKind::Cpu;
-    auto model = Model::load(modelDir, kind);
+    auto model = Model::load(
+        modelDir,
+        LoadOptions{kind, a.precision == "fp32" ? GpuPrecision::Fp32 : GpuPrecision::Bf16});
     if (!model) {
         std::fprintf(stderr, "bench_ask: %s\n", model.error().c_str());
         return 1;
@@ -230,8 +243,29 @@ int main(int argc, char** argv) {
             median(r->reread), double(L) / (r->buildMs / 1000.0));
         results.push_back(std::move(*r));
     }
+    // Decode: one token at a time from a short prefix.
+    std::vector<double> stepMs;
+    {
+        Session s = model->newSession();
+        if (Status st = s.prefill(question); !st) {
+            std::fprintf(stderr, "bench_ask: decode: %s\n", st.message().c_str());
+            return 1;
+        }
+        for (int i = 0; i < a.decodeSteps + 5; ++i) {
+            const double t0 = nowMs();
+            if (Status st = s.step(question[size_t(i) % question.size()]); !st) {
+                std::fprintf(stderr, "bench_ask: decode: %s\n", st.message().c_str());
+                return 1;
+            }
+            if (i >= 5) stepMs.push_back(nowMs() - t0);
+        }
+    }
+    std::fprintf(stderr, "decode (%s): %.3f ms a step, %.0f tok/s\n", a.precision.c_str(),
+                 median(stepMs), 1000.0 / median(stepMs));
     std::ostringstream o;
     o << "{\n  \"benchmark\": \"bench_ask\",\n  \"device\": \"" << a.device << "\",\n"
+      << "  \"precision\": \"" << a.precision << "\",\n"
+      << "  \"decode_step_ms\": " << median(stepMs) << ",\n"
       << "  \"model\": \"" << (a.model.empty() ? "random " + spec.describe() : a.model) << "\",\n"
       << "  \"parameters\": " << info.parameterCount << ",\n  \"state_bytes\": " << info.stateBytes
       << ",\n  \"question_tokens\": " << question.size() << ",\n  \"runs\": " << a.runs
