@@ -59,7 +59,7 @@ if want sanitizer; then
   san memcheck test_cuda_scan '*' 90
   san memcheck test_cuda_backward_ops '*' 90
   san memcheck test_cuda_scan_backward '*' 90
-  san racecheck test_cuda_scan_backward '*' 90
+  san racecheck test_cuda_scan_backward 'CudaScanBackward.Small*' 90
   san racecheck test_cuda_scan 'CudaScan.Chunked*:CudaScan.Step*' 90
   san racecheck test_cuda_scan 'CudaScan.PreprocessAndRotary' 60
   san racecheck test_cuda_kernels 'CudaKernels.EmbeddingAndNorms' 40

@@ -1,0 +1,418 @@
+// The training scan's backward (CUDA twin of the CPU ssm_scan_backward_recompute in
+// training/backward/ssm_scan_backward.cpp; maths: training/NOTES-ssm_scan.md). One block
+// per (head, batch row), the state layout of ssm_scan_train.cuh, dh (the gradient of the
+// current state) in registers, carried from chunk to chunk. Chunks go last to first; in
+// each, the states are replayed from the forward's checkpoint in two levels: first the
+// whole chunk, saving the state entering every sub-chunk of kSubChunk tokens, then each
+// sub-chunk (last first) again, saving its kSubChunk + 1 states, which the backward
+// through time over those tokens reads (h_t for dq, h_{t−1} for dα). The states go to a
+// global workspace in a thread-private order (every access coalesced, no barrier: each
+// thread reads back only what it wrote); the sub-chunk keeps the re-read set of all
+// resident blocks within the L2 cache, at the cost of replaying the recurrence twice.
+//
+// Per token the sums over n (⟨dh_p, k⟩ for dv, dβ, dγ) are warp shuffles; the sums over p
+// (dq, dk: a column per lane, rows per warp) go through shared memory, double-buffered so
+// that one barrier per token suffices. Every per-token gradient is written by its own
+// block once, without atomics; dD and dmimo_x (sums over batch rows too) are written as
+// per-block partials and summed over rows in a fixed order by a second kernel, so the
+// result is deterministic (float atomics would make it depend on block order).
+#include "train/ssm_scan_train.cuh"
+#include "training/cuda/scan_backward_cuda.h"
+
+namespace lectern::train::cuda {
+namespace {
+
+using namespace detail;
+using lectern::cuda::detail::warpSum;
+
+// Per-warp partials of one token: dq [R, N], dk (γ term) [R, N], dk of token t − 1
+// (β term) [R, N], then dα, dβ, dγ.
+__host__ __device__ inline int redFloats(int RN) {
+    return 3 * RN + 4;
+}
+__host__ __device__ inline int redBufFloats(int RN) {
+    return kWarps * redFloats(RN) + 8;  // + the token's coefficients
+}
+
+struct Smem {
+    float *ring, *red, *carry, *dvPend, *mx, *dmx, *dxb, *misc;
+};
+
+__host__ __device__ inline size_t smemFloats(int R, int P, int N, Smem* s, float* base) {
+    const int slotF = slotLayout(R, P, N).floats(), RN = R * N, RP = R * P;
+    size_t o = 0;
+    auto take = [&](float*& p, size_t n) {
+        if (s) p = base + o;
+        o += n;
+    };
+    Smem dummy{};
+    Smem& m = s ? *s : dummy;
+    take(m.ring, size_t(3) * slotF);
+    take(m.red, size_t(2) * redBufFloats(RN));
+    take(m.carry, size_t(RN));
+    take(m.dvPend, size_t(RP));
+    take(m.mx, size_t(RP));
+    take(m.dmx, size_t(RP));
+    take(m.dxb, size_t(P));
+    take(m.misc, size_t(kWarps));
+    return o;
+}
+
+struct Geometry {
+    int rpw, stateF, maxSub;
+    int64_t nChk, blockStateFloats;
+};
+
+template <int J, int MaxRpw>
+struct Block {
+    const KDims& d;
+    const ops::SsmScanInputs& in;
+    const SsmScanGrads& g;
+    const Geometry& geo;
+    const Smem& sm;
+    const SlotLayout L;
+    const TokenLoader& ld;
+    const int h, lane, warp;
+    const int64_t b, T;
+
+    __device__ bool rowOk(int i, int& p) const {
+        p = warp + kWarps * i;
+        return i < geo.rpw && p < d.P;
+    }
+    __device__ int slotF() const { return L.floats(); }
+
+    __device__ void saveState(float* slot, const float (&hs)[MaxRpw][J]) const {
+#pragma unroll
+        for (int i = 0; i < MaxRpw; ++i) {
+            int p;
+            if (!rowOk(i, p)) continue;
+#pragma unroll
+            for (int j = 0; j < J; ++j)
+                if (lane + 32 * j < d.N) slot[(i * J + j) * kThreads + threadIdx.x] = hs[i][j];
+        }
+    }
+    __device__ void loadState(const float* slot, float (&hs)[MaxRpw][J]) const {
+#pragma unroll
+        for (int i = 0; i < MaxRpw; ++i) {
+            int p;
+            const bool ok = rowOk(i, p);
+#pragma unroll
+            for (int j = 0; j < J; ++j)
+                hs[i][j] =
+                    ok && lane + 32 * j < d.N ? slot[(i * J + j) * kThreads + threadIdx.x] : 0.0f;
+        }
+    }
+    // The forward's checkpoint of chunk c (natural [P, N] layout).
+    __device__ void loadStart(const float* starts, int64_t c, float (&hs)[MaxRpw][J]) const {
+        const float* S = starts + ((b * geo.nChk + c) * d.H + h) * int64_t(d.P) * d.N;
+#pragma unroll
+        for (int i = 0; i < MaxRpw; ++i) {
+            int p;
+            const bool ok = rowOk(i, p);
+#pragma unroll
+            for (int j = 0; j < J; ++j)
+                hs[i][j] = ok && lane + 32 * j < d.N ? S[int64_t(p) * d.N + lane + 32 * j] : 0.0f;
+        }
+    }
+
+    // Advances hs through tokens t0 .. t1 − 1; after token t with (t + 1 − t0) % every == 0
+    // it saves hs to store0 + (t + 1 − t0) / every · stateF.
+    __device__ void replay(float (&hs)[MaxRpw][J], int64_t t0, int64_t t1, int every,
+                           float* store0) const {
+        float reg[kMaxLoad];
+        __syncthreads();  // the ring's previous readers are done
+        ld.load(t0 - 1, kRecurrence, reg);
+        ld.store(sm.ring + ringSlot(t0 - 1) * slotF(), reg, sm.mx);
+        ld.load(t0, kRecurrence, reg);
+        ld.store(sm.ring + ringSlot(t0) * slotF(), reg, sm.mx);
+        __syncthreads();
+        for (int64_t t = t0; t < t1; ++t) {
+            if (t + 1 < t1) ld.load(t + 1, kRecurrence, reg);
+            advance<J, MaxRpw>(d, hs, sm.ring + ringSlot(t) * slotF(),
+                               sm.ring + ringSlot(t - 1) * slotF(), L, geo.rpw);
+            if ((t + 1 - t0) % every == 0)
+                saveState(store0 + (t + 1 - t0) / every * int64_t(geo.stateF), hs);
+            if (t + 1 < t1) ld.store(sm.ring + ringSlot(t + 1) * slotF(), reg, sm.mx);
+            __syncthreads();
+        }
+    }
+
+    // Backward through tokens s1 − 1 .. s0; lvl2 slot m holds h_{s0 − 1 + m}.
+    __device__ void backward(float (&dh)[MaxRpw][J], int64_t s0, int64_t s1, const float* lvl2,
+                             float& dDacc) const {
+        const int RN = d.R * d.N, rf = redFloats(RN), rbf = redBufFloats(RN);
+        const int64_t qk = int64_t(RN) * d.H;
+        const float Dh = in.D[h];
+        float reg[kMaxLoad];
+        __syncthreads();
+        ld.load(s1 - 1, kWithQ | kWithGrad, reg);
+        ld.store(sm.ring + ringSlot(s1 - 1) * slotF(), reg, sm.mx);
+        ld.load(s1 - 2, kWithQ | kWithGrad, reg);
+        ld.store(sm.ring + ringSlot(s1 - 2) * slotF(), reg, sm.mx);
+        __syncthreads();
+        for (int64_t t = s1 - 1; t >= s0; --t) {
+            const bool prefetch = t - 2 >= s0 - 1;  // token t − 2: the previous of t − 1
+            if (prefetch) ld.load(t - 2, kWithQ | kWithGrad, reg);
+            const float* cur = sm.ring + ringSlot(t) * slotF();
+            const float* prv = sm.ring + ringSlot(t - 1) * slotF();
+            float* rb = sm.red + (t & 1) * rbf;
+            const Coef c = coefOf(cur, L);
+            const int64_t row = b * T + t;
+            const float* hT = lvl2 + (t - s0 + 1) * int64_t(geo.stateF) + threadIdx.x;
+            const float* hP = lvl2 + (t - s0) * int64_t(geo.stateF) + threadIdx.x;
+            // dh += Σ_r dy_r q_rᵀ (y_t reads h_t); dα = ⟨dh, h_{t−1}⟩.
+            float dAl = 0.0f;
+#pragma unroll
+            for (int i = 0; i < MaxRpw; ++i) {
+                int p;
+                if (!rowOk(i, p)) continue;
+#pragma unroll
+                for (int j = 0; j < J; ++j) {
+                    const int n = lane + 32 * j;
+                    if (n >= d.N) continue;
+                    float gq = 0.0f;
+                    for (int r = 0; r < d.R; ++r)
+                        gq += cur[L.dy() + r * d.P + p] * cur[L.q() + r * d.N + n];
+                    dh[i][j] += gq;
+                    dAl += dh[i][j] * hP[(i * J + j) * kThreads];
+                }
+            }
+            float dBe = 0.0f, dGa = 0.0f;
+            for (int r = 0; r < d.R; ++r) {
+                float aq[J], ak[J], akp[J];
+#pragma unroll
+                for (int j = 0; j < J; ++j) aq[j] = ak[j] = akp[j] = 0.0f;
+#pragma unroll
+                for (int i = 0; i < MaxRpw; ++i) {
+                    int p;
+                    if (!rowOk(i, p)) continue;
+                    const float dyv = cur[L.dy() + r * d.P + p], vv = cur[L.v() + r * d.P + p];
+                    const float vpv = prv[L.v() + r * d.P + p];
+                    float sk = 0.0f, skp = 0.0f;
+#pragma unroll
+                    for (int j = 0; j < J; ++j) {
+                        const int n = lane + 32 * j;
+                        if (n >= d.N) continue;
+                        const float x = dh[i][j];
+                        aq[j] += hT[(i * J + j) * kThreads] * dyv;
+                        ak[j] += x * vv;
+                        akp[j] += x * vpv;
+                        sk += x * cur[L.k() + r * d.N + n];
+                        skp += x * prv[L.k() + r * d.N + n];
+                    }
+                    sk = warpSum(sk);
+                    skp = warpSum(skp);
+                    dGa += sk * vv;
+                    dBe += skp * vpv;
+                    if (lane == 0) {  // the values' gradients: this warp owns row p
+                        const int e = r * d.P + p;
+                        const float dv = sm.dvPend[e] + Dh * dyv + c.gamma * sk;
+                        sm.dvPend[e] = c.beta * skp;  // dv_{t−1}'s β term
+                        sm.dmx[e] += dv * cur[L.x() + p];
+                        sm.dxb[p] = (r == 0 ? 0.0f : sm.dxb[p]) + dv * sm.mx[e];
+                        dDacc += dyv * vv;
+                    }
+                }
+#pragma unroll
+                for (int j = 0; j < J; ++j) {
+                    const int n = lane + 32 * j;
+                    if (n >= d.N) continue;
+                    float* w = rb + warp * rf + r * d.N + n;
+                    w[0] = aq[j];
+                    w[RN] = ak[j];
+                    w[2 * RN] = akp[j];
+                }
+            }
+            dAl = warpSum(dAl);
+            if (lane == 0) {
+                rb[warp * rf + 3 * RN] = dAl;
+                rb[warp * rf + 3 * RN + 1] = dBe;
+                rb[warp * rf + 3 * RN + 2] = dGa;
+#pragma unroll
+                for (int i = 0; i < MaxRpw; ++i) {
+                    int p;
+                    if (!rowOk(i, p)) continue;
+                    g.dx[row * in.xStride + int64_t(h) * d.P + p] += sm.dxb[p];
+                }
+            }
+            if (threadIdx.x == 0) {
+                float* hd = rb + kWarps * rf;
+                hd[0] = c.alpha, hd[1] = c.beta, hd[2] = c.gamma, hd[3] = c.dt, hd[4] = c.trap;
+            }
+            // dh ← α dh: now the gradient of h_{t−1}.
+#pragma unroll
+            for (int i = 0; i < MaxRpw; ++i)
+#pragma unroll
+                for (int j = 0; j < J; ++j) dh[i][j] *= c.alpha;
+            if (prefetch) ld.store(sm.ring + ringSlot(t - 2) * slotF(), reg, sm.mx);
+            __syncthreads();
+            // The sums over warps (rows p). Element e of dk is always reduced by the same
+            // thread, which keeps token t − 1's β term in carry[e] until the next token.
+            const float* hd = rb + kWarps * rf;
+            for (int e = threadIdx.x; e < RN; e += kThreads) {
+                float sq = 0.0f, sk = 0.0f, skp = 0.0f;
+                for (int w = 0; w < kWarps; ++w) {
+                    sq += rb[w * rf + e];
+                    sk += rb[w * rf + RN + e];
+                    skp += rb[w * rf + 2 * RN + e];
+                }
+                const int64_t off = row * qk + (int64_t(e / d.N) * d.H + h) * d.N + e % d.N;
+                g.dq[off] += sq;
+                g.dk[off] += hd[2] * sk + sm.carry[e];
+                sm.carry[e] = hd[1] * skp;
+            }
+            if (threadIdx.x == kThreads - 1) {
+                float dA = 0.0f, dB = 0.0f, dG = 0.0f;
+                for (int w = 0; w < kWarps; ++w) {
+                    dA += rb[w * rf + 3 * RN];
+                    dB += rb[w * rf + 3 * RN + 1];
+                    dG += rb[w * rf + 3 * RN + 2];
+                }
+                const float alpha = hd[0], beta = hd[1], dt = hd[3], tr = hd[4];
+                const int64_t th = row * d.H + h;
+                g.dadt[th] += dA * alpha + dB * beta;
+                g.ddt[th] += dB * (1.0f - tr) * alpha + dG * tr;
+                g.dtrap[th] += -dB * dt * alpha + dG * dt;
+            }
+        }
+    }
+};
+
+// One block per multiprocessor's worth of registers: dh and the replayed state (2 × 32
+// floats a thread) plus the per-token sums spill under the 128-register cap of two.
+template <int J, int MaxRpw>
+__global__ void __launch_bounds__(kThreads, 1)
+    backwardKernel(KDims d, ops::SsmScanInputs in, const float* starts, int64_t T, int64_t chunk,
+                   Geometry geo, const float* dy, SsmScanGrads g, float* partials, float* states) {
+    extern __shared__ float smem[];
+    Smem sm;
+    smemFloats(d.R, d.P, d.N, &sm, smem);
+    const int h = blockIdx.x;
+    const int64_t b = blockIdx.y;
+    const int RN = d.R * d.N, RP = d.R * d.P;
+    for (int e = threadIdx.x; e < RP; e += kThreads) {
+        sm.mx[e] = in.mimoX ? in.mimoX[int64_t(h) * RP + e] : 1.0f;
+        sm.dmx[e] = 0.0f;
+        sm.dvPend[e] = 0.0f;
+    }
+    for (int e = threadIdx.x; e < RN; e += kThreads) sm.carry[e] = 0.0f;
+    // (replay and backward begin with a barrier)
+    const SlotLayout L = slotLayout(d.R, d.P, d.N);
+    const TokenLoader ld{d, in, dy, L, h, b * T};
+    const Block<J, MaxRpw> blk{
+        d, in, g, geo, sm, L, ld, h, int(threadIdx.x & 31), int(threadIdx.x >> 5), b, T};
+    float* subBase = states + (b * d.H + h) * geo.blockStateFloats;  // sub-chunk entry states
+    float* lvl2 = subBase + int64_t(geo.maxSub) * geo.stateF;        // kSubChunk + 1 states
+    float dh[MaxRpw][J], hs[MaxRpw][J];
+#pragma unroll
+    for (int i = 0; i < MaxRpw; ++i)
+#pragma unroll
+        for (int j = 0; j < J; ++j) dh[i][j] = 0.0f;
+    float dDacc = 0.0f;
+    for (int64_t c = geo.nChk - 1; c >= 0; --c) {
+        const int64_t c0 = c * chunk, c1 = min(T, c0 + chunk);
+        const int nSub = int((c1 - c0 + kSubChunk - 1) / kSubChunk);
+        if (nSub > 1) {
+            blk.loadStart(starts, c, hs);
+            blk.replay(hs, c0, c0 + int64_t(nSub - 1) * kSubChunk, kSubChunk, subBase);
+        }
+        for (int k = nSub - 1; k >= 0; --k) {
+            const int64_t s0 = c0 + int64_t(k) * kSubChunk, s1 = min(c1, s0 + kSubChunk);
+            if (k == 0)
+                blk.loadStart(starts, c, hs);
+            else
+                blk.loadState(subBase + int64_t(k) * geo.stateF, hs);
+            blk.saveState(lvl2, hs);
+            blk.replay(hs, s0, s1, 1, lvl2);
+            blk.backward(dh, s0, s1, lvl2, dDacc);
+        }
+    }
+    // dD and dmimo_x partials of this (row, head).
+    if ((threadIdx.x & 31) == 0) sm.misc[threadIdx.x >> 5] = dDacc;
+    __syncthreads();
+    float* part = partials + (b * d.H + h) * int64_t(1 + RP);
+    if (threadIdx.x == 0) {
+        float s = 0.0f;
+        for (int w = 0; w < kWarps; ++w) s += sm.misc[w];
+        part[0] = s;
+    }
+    for (int e = threadIdx.x; e < RP; e += kThreads) part[1 + e] = sm.dmx[e];
+}
+
+// g.dD[h] += Σ_b partials[b, h, 0];  g.dmimoX[h, :] += Σ_b partials[b, h, 1 + :], rows in order.
+__global__ void sumPartials(int H, int RP, int64_t batch, const float* partials, float* dD,
+                            float* dmimoX) {
+    const int h = blockIdx.x;
+    for (int e = threadIdx.x; e < 1 + RP; e += blockDim.x) {
+        if (e > 0 && dmimoX == nullptr) break;
+        float s = 0.0f;
+        for (int64_t b = 0; b < batch; ++b) s += partials[(b * H + h) * int64_t(1 + RP) + e];
+        if (e == 0)
+            dD[h] += s;
+        else
+            dmimoX[int64_t(h) * RP + e - 1] += s;
+    }
+}
+
+bool geometry(const ops::Mamba3Dims& d, int64_t T, int64_t chunk, int& J, Geometry& geo) {
+    if (chunk <= 0 || T <= 0 || !pickLayout(d, J, geo.rpw)) return false;
+    geo.stateF = geo.rpw * J * kThreads;
+    geo.maxSub = int((std::min(chunk, T) + kSubChunk - 1) / kSubChunk);
+    geo.nChk = (T + chunk - 1) / chunk;
+    geo.blockStateFloats = int64_t(geo.maxSub + kSubChunk + 1) * geo.stateF;
+    return true;
+}
+
+template <int J>
+cudaError_t launchBackward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& in,
+                           const float* starts, int64_t batch, int64_t T, int64_t chunk,
+                           const Geometry& geo, const float* dy, const SsmScanGrads& g,
+                           float* workspace, cudaStream_t s) {
+    constexpr int MaxRpw = kElems / J;
+    const size_t bytes = smemFloats(dims.R, dims.P, dims.N, nullptr, nullptr) * sizeof(float);
+    auto* k = backwardKernel<J, MaxRpw>;
+    if (cudaError_t e =
+            cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+        e != cudaSuccess)
+        return e;
+    const int RP = dims.R * dims.P;
+    float* partials = workspace;
+    float* states = workspace + batch * dims.H * int64_t(1 + RP);
+    k<<<dim3(unsigned(dims.H), unsigned(batch)), kThreads, bytes, s>>>(
+        lectern::cuda::detail::kdims(dims), in, starts, T, chunk, geo, dy, g, partials, states);
+    if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    // Like the CPU, dmimo_x is written whenever it is given (x's gradient through mimo_x = 1).
+    sumPartials<<<unsigned(dims.H), 128, 0, s>>>(dims.H, RP, batch, partials, g.dD, g.dmimoX);
+    return cudaGetLastError();
+}
+
+}  // namespace
+
+int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
+                                           int64_t chunk) {
+    int J = 0;
+    Geometry geo{};
+    if (batch <= 0 || !geometry(d, T, chunk, J, geo)) return 0;
+    return batch * d.H * (int64_t(1 + d.R * d.P) + geo.blockStateFloats);
+}
+
+cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                        const float* starts, int64_t batch, int64_t T,
+                                        int64_t chunk, const float* dy, const SsmScanGrads& g,
+                                        float* workspace, cudaStream_t s) {
+    if (chunk <= 0 || batch < 0 || T < 0 || batch > 65535) return cudaErrorInvalidValue;
+    if (batch == 0 || T == 0) return cudaSuccess;
+    int J = 0;
+    Geometry geo{};
+    if (!geometry(d, T, chunk, J, geo)) return cudaErrorInvalidValue;
+    switch (J) {
+        case 1:
+            return launchBackward<1>(d, in, starts, batch, T, chunk, geo, dy, g, workspace, s);
+        case 2:
+            return launchBackward<2>(d, in, starts, batch, T, chunk, geo, dy, g, workspace, s);
+        default:
+            return launchBackward<4>(d, in, starts, batch, T, chunk, geo, dy, g, workspace, s);
+    }
+}
+
+}  // namespace lectern::train::cuda

@@ -1,0 +1,195 @@
+// The CUDA training scan (training/cuda/scan_backward_cuda.h) against its CPU reference
+// (training/backward: ssm_scan_forward_checkpoint / ssm_scan_backward_recompute, run per
+// batch row) on fresh random inputs: SISO and MIMO (R 2, 3, 4), T not a multiple of the
+// chunk, T < chunk, chunks longer than the backward's 8-token replay, batch 1 to 3, odd H,
+// P and N not powers of two. y and the checkpoints are poisoned (NaN) before the forward,
+// the workspace before the backward; every gradient buffer is pre-filled with random
+// values and the comparison is of what was added (the += contract). Tolerances (max|gpu −
+// cpu| / max|cpu|): forward 1e-4 (both fp32, the same per-token operations up to FMA
+// contraction and the order of the sum over n); gradients 5e-4 (the CPU carries dh and
+// every reduction in double, the GPU in fp32; sums of up to P·N = 8,192 products). The
+// backward has no atomics, so a second run must agree bit for bit.
+#include <cstring>
+
+#include "cuda_test_util.h"
+#include "tensor_check.h"
+#include "training/backward/backward_ops.h"
+#include "training/cuda/scan_backward_cuda.h"
+
+namespace lectern {
+namespace {
+
+using test::DevArray;
+using test::uniform;
+
+struct Shape {
+    const char* name;
+    int H, P, N, R;
+    int64_t batch, T, chunk;
+};
+
+void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, double tol,
+               const std::string& what) {
+    ASSERT_EQ(gpu.size(), cpu.size());
+    const auto e = test::compareRel(gpu.data(), cpu.data(), gpu.size());
+    std::printf("  %-8s %s (tol %.0e)\n", what.c_str(), e.describe().c_str(), tol);
+    EXPECT_TRUE(e.within(tol)) << what << ": " << e.describe();
+}
+
+// What the backward added: out − prefill, elementwise (in double, then rounded).
+std::vector<float> added(const std::vector<float>& out, const std::vector<float>& prefill) {
+    std::vector<float> d(out.size());
+    for (size_t i = 0; i < out.size(); ++i) d[i] = float(double(out[i]) - double(prefill[i]));
+    return d;
+}
+
+struct Grads {  // host copies, in SsmScanGrads order
+    std::vector<float> dq, dk, dx, dadt, ddt, dtrap, dD, dmimoX;
+};
+
+void runShape(const Shape& s) {
+    const uint64_t seed = test::freshSeed();
+    std::mt19937_64 rng(seed);
+    ops::Mamba3Dims d;
+    d.H = s.H, d.P = s.P, d.N = s.N, d.R = s.R, d.mimo = s.R > 1;
+    const int64_t B = s.batch, T = s.T, rows = B * T, qk = int64_t(d.R) * d.H * d.N;
+    const int64_t xStride = d.dInner() + 3, nChk = train::ssm_scan_checkpoints(T, s.chunk);
+    const int64_t hsz = int64_t(d.H) * d.P * d.N, ySz = int64_t(d.R) * d.dInner();
+    std::printf("%s: seed %llu H=%d P=%d N=%d R=%d batch=%lld T=%lld chunk=%lld\n", s.name,
+                (unsigned long long)seed, d.H, d.P, d.N, d.R, (long long)B, (long long)T,
+                (long long)s.chunk);
+    const std::vector<float> q = uniform(rng, size_t(rows * qk), -1, 1);
+    const std::vector<float> k = uniform(rng, size_t(rows * qk), -1, 1);
+    const std::vector<float> x = uniform(rng, size_t(rows * xStride), -1, 1);
+    const std::vector<float> adt = uniform(rng, size_t(rows * d.H), -0.6f, -0.001f);
+    const std::vector<float> dt = uniform(rng, size_t(rows * d.H), 0.001f, 0.5f);
+    const std::vector<float> trap = uniform(rng, size_t(rows * d.H), 0.05f, 0.95f);
+    const std::vector<float> D = uniform(rng, size_t(d.H), 0.5f, 1.5f);
+    const std::vector<float> mimoX = uniform(rng, size_t(d.H) * d.R * d.P, 0.5f, 1.5f);
+    const std::vector<float> dy = uniform(rng, size_t(rows * ySz), -1, 1);
+    Grads pre{uniform(rng, size_t(rows * qk), -1, 1),
+              uniform(rng, size_t(rows * qk), -1, 1),
+              uniform(rng, size_t(rows * xStride), -1, 1),
+              uniform(rng, size_t(rows * d.H), -1, 1),
+              uniform(rng, size_t(rows * d.H), -1, 1),
+              uniform(rng, size_t(rows * d.H), -1, 1),
+              uniform(rng, size_t(d.H), -1, 1),
+              uniform(rng, mimoX.size(), -1, 1)};
+    const bool mimo = d.mimo;
+
+    // CPU, row by row.
+    std::vector<float> yRef(size_t(rows * ySz)), startsRef(size_t(B * nChk * hsz));
+    Grads ref = pre;
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t r0 = b * T;
+        const ops::SsmScanInputs in{
+            q.data() + r0 * qk,           k.data() + r0 * qk,   x.data() + r0 * xStride, xStride,
+            adt.data() + r0 * d.H,        dt.data() + r0 * d.H, trap.data() + r0 * d.H,  D.data(),
+            mimo ? mimoX.data() : nullptr};
+        float* st = startsRef.data() + b * nChk * hsz;
+        train::ssm_scan_forward_checkpoint(d, in, T, s.chunk, yRef.data() + r0 * ySz, st);
+        const train::SsmScanGrads g{ref.dq.data() + r0 * qk,
+                                    ref.dk.data() + r0 * qk,
+                                    ref.dx.data() + r0 * xStride,
+                                    ref.dadt.data() + r0 * d.H,
+                                    ref.ddt.data() + r0 * d.H,
+                                    ref.dtrap.data() + r0 * d.H,
+                                    ref.dD.data(),
+                                    mimo ? ref.dmimoX.data() : nullptr};
+        train::ssm_scan_backward_recompute(d, in, st, T, s.chunk, dy.data() + r0 * ySz, g);
+    }
+
+    // GPU.
+    DevArray devQ(q), devK(k), devX(x), devAdt(adt), devDt(dt), devTrap(trap), devD(D),
+        devMx(mimoX);
+    DevArray devDy(dy), y(size_t(rows * ySz)), starts(size_t(B * nChk * hsz));
+    const ops::SsmScanInputs in{devQ.p(),    devK.p(),   devX.p(),
+                                xStride,     devAdt.p(), devDt.p(),
+                                devTrap.p(), devD.p(),   mimo ? devMx.p() : nullptr};
+    cudaError_t e =
+        train::cuda::ssm_scan_forward_checkpoint(d, in, B, T, s.chunk, y.p(), starts.p(), nullptr);
+    ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    expectRel(y.get(), yRef, 1e-4, "y");
+    expectRel(starts.get(), startsRef, 1e-4, "starts");
+    EXPECT_TRUE(y.guardsIntact() && starts.guardsIntact()) << "forward overrun";
+
+    const int64_t wsFloats = train::cuda::ssm_scan_backward_workspace_floats(d, B, T, s.chunk);
+    ASSERT_GT(wsFloats, 0);
+    std::vector<Grads> runs;
+    for (int run = 0; run < 2; ++run) {
+        DevArray ws{size_t(wsFloats)};  // NaN: nothing may be read before it is written
+        DevArray gq(pre.dq), gk(pre.dk), gx(pre.dx), ga(pre.dadt), gdt(pre.ddt), gtr(pre.dtrap),
+            gD(pre.dD), gmx(pre.dmimoX);
+        const train::SsmScanGrads g{gq.p(),  gk.p(),  gx.p(), ga.p(),
+                                    gdt.p(), gtr.p(), gD.p(), mimo ? gmx.p() : nullptr};
+        e = train::cuda::ssm_scan_backward_recompute(d, in, starts.p(), B, T, s.chunk, devDy.p(), g,
+                                                     ws.p(), nullptr);
+        ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        for (const DevArray* a : {&ws, &gq, &gk, &gx, &ga, &gdt, &gtr, &gD, &gmx})
+            EXPECT_TRUE(a->guardsIntact()) << "backward overrun";
+        runs.push_back(
+            {gq.get(), gk.get(), gx.get(), ga.get(), gdt.get(), gtr.get(), gD.get(), gmx.get()});
+    }
+    const Grads& got = runs[0];
+    const char* names[] = {"dq", "dk", "dx", "dadt", "ddt", "dtrap", "dD", "dmimoX"};
+    const std::vector<float> Grads::*fields[] = {&Grads::dq,   &Grads::dk,    &Grads::dx,
+                                                 &Grads::dadt, &Grads::ddt,   &Grads::dtrap,
+                                                 &Grads::dD,   &Grads::dmimoX};
+    for (int f = 0; f < 8; ++f) {
+        const auto m = fields[f];
+        if (f == 7 && !mimo) {  // not given: untouched
+            EXPECT_EQ(got.*m, pre.*m) << "dmimoX written though null";
+            continue;
+        }
+        expectRel(added(got.*m, pre.*m), added(ref.*m, pre.*m), 5e-4, names[f]);
+        EXPECT_EQ(
+            0, std::memcmp((got.*m).data(), (runs[1].*m).data(), (got.*m).size() * sizeof(float)))
+            << names[f] << " differs between two runs";
+    }
+    // dx's padding columns (past H·P in each xStride row) are not the gradient's.
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = d.dInner(); c < xStride; ++c)
+            ASSERT_EQ(got.dx[size_t(r * xStride + c)], pre.dx[size_t(r * xStride + c)])
+                << "dx padding written, row " << r;
+}
+
+void runShapes(const std::vector<Shape>& shapes) {
+    for (int round = 0; round < test::rounds(2); ++round)
+        for (const Shape& s : shapes) {
+            SCOPED_TRACE(s.name);
+            runShape(s);
+        }
+}
+
+TEST(CudaScanBackward, MatchesCpu) {
+    runShapes({{"siso T<chunk", 1, 64, 128, 1, 1, 20, 64},
+               {"siso 3 chunks", 2, 64, 64, 1, 2, 150, 64},
+               {"mimo R2", 3, 32, 64, 2, 3, 50, 16},
+               {"mimo R3 odd", 3, 24, 48, 3, 1, 19, 7}});
+}
+
+// Small shapes, few blocks: what compute-sanitizer's racecheck runs (run_gpu_checks.sh).
+TEST(CudaScanBackward, SmallMatchesCpu) {
+    runShapes({{"siso ragged", 3, 16, 32, 1, 3, 37, 8}, {"mimo R4", 2, 8, 16, 4, 2, 29, 5}});
+}
+
+// Shapes out of the kernels' reach are refused, nothing launched.
+TEST(CudaScanBackward, RefusesUnsupported) {
+    ops::Mamba3Dims d;
+    d.H = 2, d.P = 64, d.N = 512, d.R = 1;
+    EXPECT_EQ(train::cuda::ssm_scan_backward_workspace_floats(d, 1, 16, 8), 0);
+    const ops::SsmScanInputs in{};
+    EXPECT_EQ(train::cuda::ssm_scan_forward_checkpoint(d, in, 1, 16, 8, nullptr, nullptr, nullptr),
+              cudaErrorInvalidValue);
+    d.N = 64;
+    EXPECT_EQ(train::cuda::ssm_scan_forward_checkpoint(d, in, 1, 16, 0, nullptr, nullptr, nullptr),
+              cudaErrorInvalidValue);
+    EXPECT_EQ(train::cuda::ssm_scan_backward_recompute(d, in, nullptr, 1, 16, 0, nullptr,
+                                                       train::SsmScanGrads{}, nullptr, nullptr),
+              cudaErrorInvalidValue);
+}
+
+}  // namespace
+}  // namespace lectern
