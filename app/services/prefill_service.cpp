@@ -2,6 +2,7 @@
 #include "prefill_service.h"
 
 #include <chrono>
+#include <new>
 
 namespace lectern::services {
 
@@ -31,11 +32,20 @@ Status PrefillService::start(std::vector<StateKey> keys,
                     progress(PrefillProgress{keys[i], i, keys.size(), done, total});
                 };
             }
-            Expected<StateResult> r = cache_->get(request);
+            Expected<StateResult> r = Status::error("not read");
+            try {
+                r = cache_->get(request);
+            } catch (const std::bad_alloc&) {  // e.g. a document's text larger than memory
+                r = Status::error(keys[i].describe() + ": out of memory while reading it");
+            }
             if (!r) {
-                report.cancelled = cancel_.load();
-                if (!report.cancelled) report.status = r.status();
-                break;
+                if (cancel_.load()) {
+                    report.cancelled = true;
+                    break;
+                }
+                if (report.status) report.status = r.status();
+                report.failures.push_back(r.error());
+                continue;
             }
             ++report.finished;
             report.tokens += r->prefilled;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -21,7 +22,10 @@ struct PrefillProgress {
 };
 
 struct PrefillReport {
-    Status status;  // the first error (the run stops at it), else ok
+    // The first error, else ok. A source that fails (out of memory, a vanished document)
+    // costs only itself: the run goes on with the next and lists each in `failures`.
+    Status status;
+    std::vector<std::string> failures;  // "<source>: <message>", one per failed source
     bool cancelled = false;
     size_t finished = 0;  // sources whose state is complete
     int64_t tokens = 0;   // read in this run

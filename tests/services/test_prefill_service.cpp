@@ -63,3 +63,31 @@ TEST(PrefillService, RunsCancelsAndResumes) {
         EXPECT_EQ(r->prefilled, 0);
     }
 }
+
+// A source that fails costs only itself: the run reads the others and lists the failure.
+TEST(PrefillService, AFailingSourceDoesNotStopTheRun) {
+    ScratchStore st;
+    TestModel model;
+    std::vector<StateKey> keys;
+    for (int i = 0; i < 2; ++i) {
+        auto id = writeDocument(*st.store, st.collection, "/e" + std::to_string(i) + ".pdf",
+                                samplePages(uint64_t(i) + 70, 2, 600));
+        ASSERT_TRUE(id) << id.error();
+        keys.push_back(StateKey::document(*id));
+    }
+    keys.insert(keys.begin() + 1, StateKey::document(987654321));  // no such document
+    CacheOptions options;
+    options.storeDir = st.dir;
+    auto cache = StateCache::open(*model.model, TextCodec(), options);
+    ASSERT_TRUE(cache) << cache.error();
+
+    PrefillService service(**cache);
+    ASSERT_TRUE(service.start(keys, {}));
+    const PrefillReport report = service.wait();
+    EXPECT_FALSE(report.cancelled);
+    EXPECT_FALSE(report.status);
+    EXPECT_EQ(report.finished, 2u);
+    ASSERT_EQ(report.failures.size(), 1u);
+    EXPECT_NE(report.failures[0].find("987654321"), std::string::npos) << report.failures[0];
+    EXPECT_EQ(report.from.size(), 2u);
+}

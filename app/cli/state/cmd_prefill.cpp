@@ -83,12 +83,14 @@ int runPrefill(const PrefillArgs& a, const GlobalOptions& globals) {
                      report.finished, keys->size());
         return kExitInterrupted;
     }
-    if (!report.status) return stateFail("prefill", report.status.message());
+    for (const std::string& f : report.failures) std::fprintf(stderr, "prefill: %s\n", f.c_str());
     const services::TierStats t = h.cache->stats();
     std::fprintf(stderr,
                  "%zu sources ready, %lld tokens read in %.1f s; on disk: %lld states, %s\n",
                  report.finished, static_cast<long long>(report.tokens), report.seconds,
                  static_cast<long long>(t.diskCount), mebibytes(t.diskBytes).c_str());
+    if (!report.failures.empty())
+        return report.finished > 0 ? kExitPartial : stateFail("prefill", report.status.message());
     return kExitOk;
 }
 
