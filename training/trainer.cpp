@@ -3,16 +3,21 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "training/checkpoint.h"
 #include "training/model_train.h"
 #include "training/params.h"
+#if LECTERN_TRAIN_CUDA
+#include "training/cuda/model_train_cuda.h"
+#endif
 
 namespace lectern::train {
 namespace {
@@ -70,6 +75,12 @@ Status checkValid(const TrainRun& run, const TrainOptions& o) {
     return Status::ok();
 }
 
+double learningRate(const TrainOptions& o, int64_t step) {
+    return o.schedule == "wsd"
+               ? lrWsd(step, o.warmup, o.steps, o.decayFraction, o.lr, o.lr * o.minLrRatio)
+               : lrAt(step, o.warmup, o.steps, o.lr, o.lr * o.minLrRatio);
+}
+
 // Clipping, the learning rate of `step`, and the AdamW update (of the adapters, and then
 // the merged weights, in a LoRA run). Returns the learning rate.
 double update(TrainRun& run, const TrainOptions& o, int64_t step, double norm,
@@ -81,10 +92,7 @@ double update(TrainRun& run, const TrainOptions& o, int64_t step, double norm,
         else
             scaleGrads(cfg, g, float(o.clip / norm));
     }
-    const double lr =
-        o.schedule == "wsd"
-            ? lrWsd(step, o.warmup, o.steps, o.decayFraction, o.lr, o.lr * o.minLrRatio)
-            : lrAt(step, o.warmup, o.steps, o.lr, o.lr * o.minLrRatio);
+    const double lr = learningRate(o, step);
     if (run.lora) {
         loraAdamw(o.adamw, lr, *run.lora);
         loraMerge(cfg, run.model.w, *run.lora, merged);
@@ -114,6 +122,164 @@ Status writeFinal(TrainRun& run, const TrainOptions& o, const model::ModelWeight
     TrainModel out{run.model.cfg, merged, run.model.configText};
     if (Status st = writeModelDir(o.outDir, out); !st) return st;
     return loraWrite(o.outDir, *run.lora, false);
+}
+
+// Where the steps run. The CPU stepper works on run.model.w and run.opt in place; a
+// device stepper keeps its own copies and writes them back into `run` on sync() (before a
+// checkpoint and at the end).
+class Stepper {
+public:
+    virtual ~Stepper() = default;
+    virtual std::string name() const = 0;
+    // One optimizer step's gradients (o.accum micro-batches); returns the mean loss.
+    virtual Expected<double> accumulate(TrainRun& run, const TrainOptions& o) = 0;
+    virtual Status gradHook(TrainRun& run, const TrainOptions& o, int64_t step) = 0;
+    virtual Expected<double> gradNorm(TrainRun& run) = 0;
+    // Clipping, the learning rate of `step` and AdamW; returns the learning rate.
+    virtual Expected<double> update(TrainRun& run, const TrainOptions& o, int64_t step,
+                                    double norm) = 0;
+    virtual Expected<EvalResult> evaluate(TrainRun& run, const TrainOptions& o) = 0;
+    virtual Status sync(TrainRun& run) = 0;
+    // What OUT's model folder gets in a LoRA run (base + adapters).
+    virtual const model::ModelWeights& merged() const = 0;
+};
+
+class CpuStepper final : public Stepper {
+public:
+    explicit CpuStepper(TrainRun& run) : g_(zerosLike(run.model.cfg)) {
+        if (run.lora) loraMerge(run.model.cfg, run.model.w, *run.lora, merged_);
+    }
+    std::string name() const override { return "cpu"; }
+    Expected<double> accumulate(TrainRun& run, const TrainOptions& o) override {
+        return train::accumulate(run, o, weights(run), g_, ids_, ws_);
+    }
+    Status gradHook(TrainRun&, const TrainOptions& o, int64_t step) override {
+        o.gradHook(step, g_);
+        return Status::ok();
+    }
+    Expected<double> gradNorm(TrainRun& run) override {
+        if (!run.lora) return train::gradNorm(run.model.cfg, g_);
+        loraGrads(run.model.cfg, g_, *run.lora);
+        return loraGradNorm(*run.lora);
+    }
+    Expected<double> update(TrainRun& run, const TrainOptions& o, int64_t step,
+                            double norm) override {
+        return train::update(run, o, step, norm, g_, merged_);
+    }
+    Expected<EvalResult> evaluate(TrainRun& run, const TrainOptions& o) override {
+        return train::evaluate(run.model.cfg, weights(run), run.data.validation(), o.seqLen,
+                               o.evalWindows);
+    }
+    Status sync(TrainRun&) override { return Status::ok(); }
+    const model::ModelWeights& merged() const override { return merged_; }
+
+private:
+    const model::ModelWeights& weights(const TrainRun& run) const {
+        return run.lora ? merged_ : run.model.w;
+    }
+    model::ModelWeights g_, merged_;
+    std::vector<int32_t> ids_;
+    Activations ws_;
+};
+
+#if LECTERN_TRAIN_CUDA
+// The GPU's steps (training/cuda/model_train_cuda.h): weights, gradients and AdamW moments
+// stay on the device; the host sees the loss and the gradient norm each step.
+class CudaStepper final : public Stepper {
+public:
+    explicit CudaStepper(std::unique_ptr<CudaTrainModel> m) : m_(std::move(m)) {}
+    std::string name() const override { return "cuda"; }
+    Expected<double> accumulate(TrainRun& run, const TrainOptions& o) override {
+        const double count = double(o.batch) * double(o.seqLen - 1) * double(o.accum);
+        double sum = 0.0;
+        if (Status st = m_->zeroGrads(); !st) return st;
+        for (int64_t a = 0; a < o.accum; ++a) {
+            run.data.nextBatch(o.batch, o.seqLen, ids_);
+            auto l = m_->lossAndGrads(ids_.data(), o.batch, o.seqLen, 1.0 / count);
+            if (!l) return l.status();
+            sum += *l;
+        }
+        return sum / count;
+    }
+    // Tests only: the gradients make a round trip through the host.
+    Status gradHook(TrainRun& run, const TrainOptions& o, int64_t step) override {
+        model::ModelWeights g = zerosLike(run.model.cfg);
+        if (Status st = m_->downloadGrads(g); !st) return st;
+        o.gradHook(step, g);
+        return m_->uploadGrads(g);
+    }
+    Expected<double> gradNorm(TrainRun&) override { return m_->gradNorm(); }
+    Expected<double> update(TrainRun&, const TrainOptions& o, int64_t step, double norm) override {
+        const double scale = o.clip > 0.0 && norm > o.clip ? o.clip / norm : 1.0;
+        const double lr = learningRate(o, step);
+        if (Status st = m_->adamwStep(o.adamw, lr, float(scale)); !st) return st;
+        return lr;
+    }
+    // evaluate()'s windows, up to o.batch of them per forward (consecutive windows are
+    // consecutive rows of one [B, L] block).
+    Expected<EvalResult> evaluate(TrainRun& run, const TrainOptions& o) override {
+        EvalResult r;
+        const std::vector<int32_t>& tokens = run.data.validation();
+        const int64_t L = o.seqLen;
+        int64_t windows = int64_t(tokens.size()) / L;
+        if (o.evalWindows > 0) windows = std::min(windows, o.evalWindows);
+        double sum = 0.0;
+        for (int64_t w = 0; w < windows; w += o.batch) {
+            const int64_t B = std::min(o.batch, windows - w);
+            auto l = m_->loss(tokens.data() + w * L, B, L);
+            if (!l) return l.status();
+            sum += *l;
+            r.predicted += B * (L - 1);
+        }
+        r.loss = r.predicted > 0 ? sum / double(r.predicted) : 0.0;
+        return r;
+    }
+    Status sync(TrainRun& run) override { return m_->download(run.model.w, run.opt); }
+    const model::ModelWeights& merged() const override { return none_; }
+
+private:
+    std::unique_ptr<CudaTrainModel> m_;
+    std::vector<int32_t> ids_;
+    model::ModelWeights none_;
+};
+#endif
+
+Expected<std::unique_ptr<Stepper>> makeStepper(TrainRun& run, const TrainOptions& o) {
+    if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
+        return Status::error("unknown device '" + o.device + "' (cpu, cuda or auto)");
+    if (o.device == "cpu") return std::unique_ptr<Stepper>(new CpuStepper(run));
+#if LECTERN_TRAIN_CUDA
+    if (run.lora) {
+        if (o.device == "cuda")
+            return Status::error("LoRA training is not done on the GPU yet; use --device cpu");
+        std::fprintf(stderr, "LoRA training runs on the CPU (not done on the GPU yet)\n");
+        return std::unique_ptr<Stepper>(new CpuStepper(run));
+    }
+    auto m = CudaTrainModel::create(run.model.cfg, run.model.w, run.opt, o.batch, o.seqLen);
+    if (m) {
+        std::fprintf(stderr, "training on the GPU: %zu MiB of device memory (batch %lld x %lld)\n",
+                     (*m)->deviceBytes() >> 20, (long long)o.batch, (long long)o.seqLen);
+        return std::unique_ptr<Stepper>(new CudaStepper(std::move(*m)));
+    }
+    if (o.device == "cuda") return m.status();
+    std::fprintf(stderr, "training on the CPU: %s\n", m.error().c_str());
+    return std::unique_ptr<Stepper>(new CpuStepper(run));
+#else
+    if (o.device == "cuda")
+        return Status::error("this build has no CUDA backend; use --device cpu");
+    std::fprintf(stderr, "training on the CPU: this build has no CUDA backend\n");
+    return std::unique_ptr<Stepper>(new CpuStepper(run));
+#endif
+}
+
+// The hook asked to stop: the run so far goes into a checkpoint (resumable).
+Expected<TrainReport> cancel(TrainRun& run, const TrainOptions& o, Stepper& dev, TrainReport& rep,
+                             bool checkpointed) {
+    if (Status st = dev.sync(run); !st) return st;
+    if (!checkpointed)
+        if (Status st = writeCheckpoint(run, o); !st) return st;
+    rep.cancelled = true;
+    return rep;
 }
 
 }  // namespace
@@ -199,62 +365,75 @@ Status applyTrainerState(const std::string& text, TrainOptions& o, TrainRun& run
 
 Expected<TrainReport> runTraining(TrainRun& run, const TrainOptions& o) {
     if (Status st = checkValid(run, o); !st) return st;
+    auto stepper = makeStepper(run, o);
+    if (!stepper) return stepper.status();
+    Stepper& dev = **stepper;
     std::error_code ec;
     std::filesystem::create_directories(o.outDir, ec);
     if (ec) return Status::error(o.outDir + ": cannot create folder: " + ec.message());
     Logger log{std::ofstream(o.outDir + "/metrics.jsonl", std::ios::app),
                o.progress && ::isatty(2)};
     if (!log.metrics) return Status::error(o.outDir + "/metrics.jsonl: cannot open");
-    const model::ModelConfig& cfg = run.model.cfg;
-    model::ModelWeights g = zerosLike(cfg);
-    model::ModelWeights merged;  // LoRA: base + adapters, remade after every update
-    if (run.lora) loraMerge(cfg, run.model.w, *run.lora, merged);
-    const model::ModelWeights& w = run.lora ? merged : run.model.w;
-    std::vector<int32_t> ids;
-    Activations ws;
     TrainReport rep;
+    rep.device = dev.name();
     const auto t0 = Clock::now();
     const int64_t first = run.step;
     while (run.step < o.steps && (o.stopAfter <= 0 || run.step - first < o.stopAfter)) {
         const int64_t step = run.step;
-        const double loss = accumulate(run, o, w, g, ids, ws);
-        if (o.gradHook) o.gradHook(step, g);
-        if (run.lora) loraGrads(cfg, g, *run.lora);
-        const double norm = run.lora ? loraGradNorm(*run.lora) : gradNorm(cfg, g);
+        auto loss = dev.accumulate(run, o);
+        if (!loss) return loss.status();
+        if (o.gradHook)
+            if (Status st = dev.gradHook(run, o, step); !st) return st;
+        auto norm = dev.gradNorm(run);
+        if (!norm) return norm.status();
         run.step += 1;
-        json line{{"step", step + 1}, {"loss", loss}, {"grad_norm", norm}};
-        if (!std::isfinite(loss) || !std::isfinite(norm)) {
+        json line{{"step", step + 1}, {"loss", *loss}, {"grad_norm", *norm}};
+        const bool last =
+            run.step == o.steps || (o.stopAfter > 0 && run.step - first == o.stopAfter);
+        TrainProgress pr;
+        pr.step = run.step, pr.steps = o.steps;
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        const double eta = secs / double(run.step - first) * double(o.steps - run.step);
+        if (!std::isfinite(*loss) || !std::isfinite(*norm)) {
             std::fprintf(stderr, "\nstep %lld: non-finite %s; update skipped\n",
-                         (long long)step + 1, std::isfinite(loss) ? "gradient" : "loss");
+                         (long long)step + 1, std::isfinite(*loss) ? "gradient" : "loss");
             rep.skipped += 1;
             line["skipped"] = true;
             line["loss"] = nullptr, line["grad_norm"] = nullptr;  // JSON has no NaN
             log.line(line);
+            pr.loss = NAN, pr.tokensPerSecond = rep.tokensPerSecond, pr.etaSeconds = eta;
+            if (o.onProgress && !o.onProgress(pr)) return cancel(run, o, dev, rep, false);
             continue;
         }
-        const double lr = update(run, o, step, norm, g, merged);
-        rep.lastLoss = loss;
+        auto lr = dev.update(run, o, step, *norm);
+        if (!lr) return lr.status();
+        rep.lastLoss = *loss;
         rep.stepsDone += 1;
-        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         rep.tokensPerSecond =
             double((run.step - first) * o.batch * o.seqLen * o.accum) / std::max(secs, 1e-9);
-        line["lr"] = lr;
+        line["lr"] = *lr;
         line["tokens_per_s"] = rep.tokensPerSecond;
-        const bool last =
-            run.step == o.steps || (o.stopAfter > 0 && run.step - first == o.stopAfter);
         if ((o.evalEvery > 0 && run.step % o.evalEvery == 0) || last) {
-            const EvalResult e = evaluate(cfg, w, run.data.validation(), o.seqLen, o.evalWindows);
-            rep.valLoss = e.predicted > 0 ? e.loss : NAN;
-            if (e.predicted > 0) line["val_loss"] = e.loss;
+            auto e = dev.evaluate(run, o);
+            if (!e) return e.status();
+            rep.valLoss = e->predicted > 0 ? e->loss : NAN;
+            if (e->predicted > 0) line["val_loss"] = e->loss, pr.valLoss = e->loss;
         }
         log.line(line);
-        const double eta = secs / double(run.step - first) * double(o.steps - run.step);
-        log.show(run.step, o.steps, loss, rep.tokensPerSecond, eta);
-        if ((o.checkpointEvery > 0 && run.step % o.checkpointEvery == 0) || last)
+        log.show(run.step, o.steps, *loss, rep.tokensPerSecond, eta);
+        const bool checkpoint =
+            (o.checkpointEvery > 0 && run.step % o.checkpointEvery == 0) || last;
+        if (checkpoint) {
+            if (Status st = dev.sync(run); !st) return st;
             if (Status st = writeCheckpoint(run, o); !st) return st;
+        }
+        pr.loss = *loss, pr.lr = *lr, pr.tokensPerSecond = rep.tokensPerSecond;
+        pr.etaSeconds = eta;
+        if (o.onProgress && !o.onProgress(pr)) return cancel(run, o, dev, rep, checkpoint);
     }
     if (log.progress) std::fprintf(stderr, "\n");
-    if (Status st = writeFinal(run, o, merged); !st) return st;
+    if (Status st = dev.sync(run); !st) return st;
+    if (Status st = writeFinal(run, o, dev.merged()); !st) return st;
     return rep;
 }
 

@@ -7,10 +7,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <optional>
 
 #include "training/data_stream.h"
 #include "training/lora/lora.h"
@@ -18,6 +18,14 @@
 #include "training/optim/adamw.h"
 
 namespace lectern::train {
+
+// What the progress hook sees after each optimizer step (skipped steps included: their
+// loss is NaN).
+struct TrainProgress {
+    int64_t step = 0, steps = 0;  // optimizer steps done, total
+    double loss = 0.0, lr = 0.0, tokensPerSecond = 0.0, etaSeconds = 0.0;
+    double valLoss = std::numeric_limits<double>::quiet_NaN();  // NaN: no validation this step
+};
 
 struct TrainOptions {
     int64_t steps = 200, seqLen = 128, batch = 4, accum = 1, warmup = 20;
@@ -34,12 +42,19 @@ struct TrainOptions {
     // sees each step's gradients before the guard (to inject a non-finite value).
     int64_t stopAfter = 0;
     std::function<void(int64_t step, model::ModelWeights& grads)> gradHook;
+    // Called after every optimizer step (after its validation, if any); returning false
+    // stops the run cleanly: a checkpoint is written and runTraining returns with
+    // TrainReport::cancelled = true (no final model folder: resume from the checkpoint).
+    std::function<bool(const TrainProgress&)> onProgress;
+    std::string device = "cpu";  // "cpu" | "cuda" | "auto" (auto: cuda when a GPU is usable)
 };
 
 struct TrainReport {
     int64_t stepsDone = 0, skipped = 0;
     double lastLoss = 0.0, valLoss = 0.0;  // valLoss NaN: no validation window fits
     double tokensPerSecond = 0.0;
+    bool cancelled = false;      // onProgress returned false
+    std::string device = "cpu";  // where the steps ran
 };
 
 struct EvalResult {

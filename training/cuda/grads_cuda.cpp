@@ -1,0 +1,36 @@
+// computeGradsCuda (model_train_cuda.h): `lectern-cli grads --device cuda`, the golden
+// layout of computeGrads (model_io.cpp) from the GPU's loss and gradients.
+#include <cstring>
+
+#include "training/cuda/model_train_cuda.h"
+#include "training/params.h"
+
+namespace lectern::train {
+
+Expected<GradsResult> computeGradsCuda(TrainModel& m, const std::vector<int32_t>& ids, int64_t B,
+                                       int64_t L) {
+    if (B < 1 || L < 2 || int64_t(ids.size()) != B * L)
+        return Status::error("need input_ids of at least 1 x 2 tokens");
+    auto gpu = CudaTrainModel::create(m.cfg, m.w, AdamWState{}, B, L);
+    if (!gpu) return gpu.status();
+    const double count = double(B) * double(L - 1);
+    if (Status st = (*gpu)->zeroGrads(); !st) return st;
+    auto sum = (*gpu)->lossAndGrads(ids.data(), B, L, 1.0 / count);
+    if (!sum) return sum.status();
+    model::ModelWeights g;
+    if (Status st = (*gpu)->downloadGrads(g); !st) return st;
+    GradsResult r;
+    r.loss = *sum / count;
+    r.tensors = toTensorMap(m.cfg, g, "grad.");
+    io::RawTensor loss;
+    loss.dtype = io::DType::F64;
+    loss.shape = {1};
+    loss.bytes.resize(sizeof(double));
+    std::memcpy(loss.bytes.data(), &r.loss, sizeof(double));
+    r.tensors["loss"] = std::move(loss);
+    r.tensors["loss_f32"] = io::RawTensor::fromFloat32({float(r.loss)}, {1});
+    if (m.cfg.tieEmbeddings) r.metadata["grad.lm_head.weight"] = "grad.backbone.embedding.weight";
+    return r;
+}
+
+}  // namespace lectern::train

@@ -1,0 +1,613 @@
+// The GPU training step (model_train_cuda.h): training/model_train.cpp's forward and
+// backward and trainer.cpp's norm + AdamW, with the batch's B rows in one pass.
+//
+// Memory. Parameters: 4 fp32 copies (weights, gradients, two moments) = 16 bytes a
+// parameter. Activations kept from the forward for the backward, per token and layer
+// (floats): the norm's input D, in_proj's output dInProj, dt/adt/trap 3H, the running
+// angles H·A, the scan output R·H·P, the scan's chunk-start states H·P·N/64, and with an MLP
+// the second norm's input D. Recomputed in the backward instead of kept: both norms'
+// outputs, the rotated q and k (R·H·N each, the largest), and the gate's output. Shared
+// scratch (one layer at a time): ~6D + 4·R·H·N + 2·dInProj + 2·dInner + 3F + 2·V_pad floats
+// a token (the last two: logits and their gradient). For the ~125M configuration (D 768,
+// d_inner 1536, H 24, N 128, A 32, V 50280, no MLP): ~7.4k floats = 30 KB a token and layer
+// kept (0.7 MB a token for 24 layers), plus ~0.45 MB a token of scratch, plus 2 GB of
+// parameters and moments: seq 4096 × batch 4 fits in ~23 GB.
+#include "training/cuda/model_train_cuda.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_context.h"
+#include "cuda/cuda_ops.h"
+#include "training/cuda/ops_backward_cuda.h"
+#include "training/cuda/scan_backward_cuda.h"
+#include "training/model_train.h"  // kScanRecomputeChunk
+#include "training/params.h"
+
+namespace lectern::train {
+
+using lectern::cuda::Arena;
+using lectern::cuda::Context;
+using lectern::cuda::cudaCheck;
+using lectern::cuda::DeviceMatrix;
+using lectern::cuda::GemmContext;
+using lectern::cuda::Precision;
+
+namespace {
+
+// One layer's parameters (or gradients, or moments) on the device; null where absent.
+struct DevLayer {
+    float *norm = nullptr, *inProj = nullptr, *dtBias = nullptr, *bBias = nullptr, *cBias = nullptr,
+          *bNorm = nullptr, *cNorm = nullptr, *D = nullptr, *mimoX = nullptr, *mimoZ = nullptr,
+          *mimoO = nullptr, *outNorm = nullptr, *outProj = nullptr, *norm2 = nullptr,
+          *fc1 = nullptr, *fc2 = nullptr;
+};
+struct DevModel {
+    float *embedding = nullptr, *normF = nullptr, *lmHead = nullptr;  // lmHead: embedding if tied
+    std::vector<DevLayer> layers;
+};
+
+// A parameter tensor: where it lies in each of the four flat buffers.
+struct Slot {
+    std::string name;
+    int64_t offset = 0, n = 0;
+};
+
+// What the backward needs of one layer's forward (device pointers into one arena).
+struct LayerSaves {
+    float *resid = nullptr, *proj = nullptr, *dt = nullptr, *adt = nullptr, *trap = nullptr,
+          *theta = nullptr, *hs = nullptr, *y = nullptr, *resid2 = nullptr;
+};
+
+int64_t align64(int64_t n) {
+    return (n + 63) / 64 * 64;
+}
+
+float* orNull(float* base, const std::vector<float>& v, const std::map<const void*, int64_t>& at) {
+    if (v.empty()) return nullptr;
+    return base + at.at(&v);
+}
+
+DevModel bind(const model::ModelConfig& cfg, const model::ModelWeights& shape,
+              const std::map<const void*, int64_t>& at, float* base) {
+    DevModel m;
+    m.embedding = orNull(base, shape.embedding, at);
+    m.normF = orNull(base, shape.normF, at);
+    m.lmHead = cfg.tieEmbeddings ? m.embedding : orNull(base, shape.lmHead, at);
+    for (const model::LayerWeights& L : shape.layers) {
+        DevLayer d;
+        d.norm = orNull(base, L.norm, at), d.inProj = orNull(base, L.inProj, at);
+        d.dtBias = orNull(base, L.dtBias, at), d.bBias = orNull(base, L.bBias, at);
+        d.cBias = orNull(base, L.cBias, at), d.bNorm = orNull(base, L.bNorm, at);
+        d.cNorm = orNull(base, L.cNorm, at), d.D = orNull(base, L.D, at);
+        d.mimoX = orNull(base, L.mimoX, at), d.mimoZ = orNull(base, L.mimoZ, at);
+        d.mimoO = orNull(base, L.mimoO, at), d.outNorm = orNull(base, L.outNorm, at);
+        d.outProj = orNull(base, L.outProj, at), d.norm2 = orNull(base, L.norm2, at);
+        d.fc1 = orNull(base, L.fc1, at), d.fc2 = orNull(base, L.fc2, at);
+        m.layers.push_back(d);
+    }
+    return m;
+}
+
+Status gemmCheck(int e, const char* what) {
+    if (e == 0) return Status::ok();
+    return Status::error(std::string("cuBLAS: ") + what + " failed with status " +
+                         std::to_string(e));
+}
+
+}  // namespace
+
+struct CudaTrainModel::Impl {
+    model::ModelConfig cfg;
+    ops::Mamba3Dims d;
+    std::unique_ptr<Context> ctx;
+    GemmContext gemm;
+    int64_t maxB = 0, maxL = 0, params = 0;  // params: floats of one flat buffer
+    int64_t optStep = 0;
+    std::vector<Slot> slots;  // namedParams order
+    Arena paramArena, actArena;
+    float *W = nullptr, *G = nullptr, *M = nullptr, *V = nullptr;
+    DevModel w, g;
+    std::vector<LayerSaves> saves;
+    // Scratch shared by the layers.
+    int32_t* ids = nullptr;
+    float *r = nullptr, *normed = nullptr, *delta = nullptr, *dnormed = nullptr, *dr = nullptr;
+    float *logits = nullptr, *dlogits = nullptr, *q = nullptr, *k = nullptr, *dq = nullptr,
+          *dk = nullptr;
+    float *dtheta = nullptr, *ddtheta = nullptr, *thetaScratch = nullptr, *gated = nullptr,
+          *dgated = nullptr;
+    float *dy = nullptr, *dproj = nullptr, *ddt = nullptr, *dadt = nullptr, *dtrap = nullptr,
+          *mlp = nullptr;
+    float *angle = nullptr, *scanWs = nullptr;
+    double* sums = nullptr;  // [0] the loss sum, [1] the gradients' sum of squares
+    bool normValid = false;  // sums[1] holds the current gradients' sum of squares
+
+    cudaStream_t stream() const { return ctx->stream(); }
+    DeviceMatrix mat(const float* p, int64_t rows, int64_t cols) const {
+        return DeviceMatrix{p, nullptr, rows, cols};
+    }
+    ops::SsmScanInputs scanInputs(const DevLayer& L, const LayerSaves& a) const {
+        return ops::SsmScanInputs{q,   k,      a.proj + d.offX(), d.dInProj(), a.adt, a.dt, a.trap,
+                                  L.D, L.mimoX};
+    }
+    ops::Mamba3PreprocessParams pre(const DevLayer& L) const {
+        return ops::Mamba3PreprocessParams{L.dtBias, L.bNorm, L.cNorm, L.bBias, L.cBias};
+    }
+    ops::Mamba3GateParams gate(const DevLayer& L) const {
+        return ops::Mamba3GateParams{L.mimoZ, L.mimoO, L.outNorm};
+    }
+    Status sizeActivations();
+    Status checkedIds(const int32_t* host, int64_t B, int64_t L);
+    Status forward(int64_t B, int64_t L);
+    Status lossBackward(int64_t B, int64_t L, double gradScale, bool grads);
+    Status backward(int64_t B, int64_t L);
+    Status mixerBackward(int i, int64_t B, int64_t L);
+    Status copyParams(float* base, model::ModelWeights& host, bool toDevice) const;
+};
+
+Status CudaTrainModel::Impl::sizeActivations() {
+    const int64_t rows = maxB * maxL, D = cfg.dModel, Vp = cfg.vocabPadded(), F = cfg.mlpHidden();
+    const int64_t qk = int64_t(d.R) * d.H * d.N, HA = int64_t(d.H) * std::max(d.A, 1);
+    const int64_t hsFloats =
+        maxB * ssm_scan_checkpoints(maxL, kScanRecomputeChunk) * int64_t(d.H) * d.P * d.N;
+    const int64_t scanWsFloats =
+        cuda::ssm_scan_backward_workspace_floats(d, maxB, maxL, kScanRecomputeChunk);
+    auto f = [&](int64_t n) { return size_t(std::max<int64_t>(n, 1)) * 4; };
+    actArena = Arena();
+    for (int i = 0; i < cfg.nLayer; ++i) {
+        actArena.reserve(f(rows * D));
+        actArena.reserve(f(rows * d.dInProj()));
+        for (int j = 0; j < 3; ++j) actArena.reserve(f(rows * d.H));
+        actArena.reserve(f(rows * HA));
+        actArena.reserve(f(hsFloats));
+        actArena.reserve(f(rows * d.R * d.H * d.P));
+        if (F > 0) actArena.reserve(f(rows * D));
+    }
+    const int64_t scratch[] = {rows * D,
+                               rows * D,
+                               rows * D,
+                               rows * D,
+                               rows * D,
+                               rows * Vp,
+                               rows * Vp,
+                               rows * qk,
+                               rows * qk,
+                               rows * qk,
+                               rows * qk,
+                               rows * HA,
+                               rows * HA,
+                               rows * HA,
+                               rows * d.dInner(),
+                               rows * d.dInner(),
+                               rows * d.R * d.H * d.P,
+                               rows * d.dInProj(),
+                               rows * d.H,
+                               rows * d.H,
+                               rows * d.H,
+                               rows * 3 * F,
+                               maxB * HA,
+                               scanWsFloats};
+    float** ptrs[] = {&r,  &normed, &delta, &dnormed, &dr,      &logits,       &dlogits, &q,
+                      &k,  &dq,     &dk,    &dtheta,  &ddtheta, &thetaScratch, &gated,   &dgated,
+                      &dy, &dproj,  &ddt,   &dadt,    &dtrap,   &mlp,          &angle,   &scanWs};
+    static_assert(std::size(scratch) == std::size(ptrs));
+    for (int64_t n : scratch) actArena.reserve(f(n));
+    actArena.reserve(size_t(rows) * 4);
+    actArena.reserve(2 * sizeof(double));
+    if (Status st = actArena.allocate("training activations for batch " + std::to_string(maxB) +
+                                      " x " + std::to_string(maxL) + " tokens");
+        !st)
+        return st;
+    saves.assign(size_t(cfg.nLayer), LayerSaves{});
+    for (LayerSaves& a : saves) {
+        a.resid = static_cast<float*>(actArena.take(f(rows * D)));
+        a.proj = static_cast<float*>(actArena.take(f(rows * d.dInProj())));
+        a.dt = static_cast<float*>(actArena.take(f(rows * d.H)));
+        a.adt = static_cast<float*>(actArena.take(f(rows * d.H)));
+        a.trap = static_cast<float*>(actArena.take(f(rows * d.H)));
+        a.theta = static_cast<float*>(actArena.take(f(rows * HA)));
+        a.hs = static_cast<float*>(actArena.take(f(hsFloats)));
+        a.y = static_cast<float*>(actArena.take(f(rows * d.R * d.H * d.P)));
+        if (F > 0) a.resid2 = static_cast<float*>(actArena.take(f(rows * D)));
+    }
+    for (size_t i = 0; i < std::size(ptrs); ++i)
+        *ptrs[i] = static_cast<float*>(actArena.take(f(scratch[i])));
+    ids = static_cast<int32_t*>(actArena.take(size_t(rows) * 4));
+    sums = static_cast<double*>(actArena.take(2 * sizeof(double)));
+    return Status::ok();
+}
+
+Status CudaTrainModel::Impl::checkedIds(const int32_t* host, int64_t B, int64_t L) {
+    if (B < 1 || L < 2 || B > maxB || L > maxL)
+        return Status::error("CUDA training: a batch of " + std::to_string(B) + " x " +
+                             std::to_string(L) + " tokens does not fit the " +
+                             std::to_string(maxB) + " x " + std::to_string(maxL) +
+                             " it was sized for");
+    const int64_t Vp = cfg.vocabPadded();
+    for (int64_t i = 0; i < B * L; ++i)
+        if (host[i] < 0 || host[i] >= Vp)
+            return Status::error("token id " + std::to_string(host[i]) + " at index " +
+                                 std::to_string(i) + " is outside the vocabulary [0, " +
+                                 std::to_string(Vp) + ")");
+    return cudaCheck(
+        cudaMemcpyAsync(ids, host, size_t(B * L) * 4, cudaMemcpyHostToDevice, stream()),
+        "uploading token ids");
+}
+
+// The forward of train_forward for B rows at once, keeping LayerSaves; logits in `logits`,
+// the final norm's input in r and output in normed.
+Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
+    const cudaStream_t s = stream();
+    const int64_t rows = B * L, D = cfg.dModel, F = cfg.mlpHidden();
+    const float eps = cfg.normEps;
+    const int64_t HA = int64_t(d.H) * std::max(d.A, 1);
+    lectern::cuda::embedding_forward(r, ids, rows, w.embedding, D, s);
+    const float* pending = nullptr;
+    for (int i = 0; i < cfg.nLayer; ++i) {
+        const DevLayer& Lw = w.layers[size_t(i)];
+        const LayerSaves& a = saves[size_t(i)];
+        lectern::cuda::add_rmsnorm_forward(normed, r, pending, Lw.norm, rows, D, eps, s);
+        cudaMemcpyAsync(a.resid, r, size_t(rows * D) * 4, cudaMemcpyDeviceToDevice, s);
+        // The mixer (mixer_train_forward), with the engine's fused q/k path.
+        if (Status st =
+                gemmCheck(lectern::cuda::linear_forward(gemm, a.proj, normed, D,
+                                                        mat(Lw.inProj, d.dInProj(), D), rows, s),
+                          "in_proj");
+            !st)
+            return st;
+        lectern::cuda::mamba3_preprocess_scalars_forward(d, pre(Lw), a.proj, rows, a.dt, a.adt,
+                                                         a.trap, dtheta, s);
+        cudaMemsetAsync(angle, 0, size_t(B * HA) * 4, s);
+        lectern::cuda::rotary_theta_forward(d, angle, dtheta, a.theta, B, L, s);
+        lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
+        if (Status st =
+                cudaCheck(cuda::ssm_scan_forward_checkpoint(d, scanInputs(Lw, a), B, L,
+                                                            kScanRecomputeChunk, a.y, a.hs, s),
+                          "the scan's forward");
+            !st)
+            return st;
+        lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(), rows,
+                                           gated, s);
+        if (Status st =
+                gemmCheck(lectern::cuda::linear_forward(gemm, delta, gated, d.dInner(),
+                                                        mat(Lw.outProj, D, d.dInner()), rows, s),
+                          "out_proj");
+            !st)
+            return st;
+        if (F > 0) {
+            lectern::cuda::add_rmsnorm_forward(normed, r, delta, Lw.norm2, rows, D, eps, s);
+            cudaMemcpyAsync(a.resid2, r, size_t(rows * D) * 4, cudaMemcpyDeviceToDevice, s);
+            if (Status st = gemmCheck(
+                    lectern::cuda::gated_mlp_forward(gemm, delta, normed, mat(Lw.fc1, 2 * F, D),
+                                                     mat(Lw.fc2, D, F), mlp, rows, s),
+                    "the MLP");
+                !st)
+                return st;
+        }
+        pending = delta;
+    }
+    lectern::cuda::add_rmsnorm_forward(normed, r, pending, w.normF, rows, D, eps, s);
+    if (Status st =
+            gemmCheck(lectern::cuda::lm_head_forward(gemm, logits, normed, D,
+                                                     mat(w.lmHead, cfg.vocabPadded(), D), rows, s),
+                      "the LM head");
+        !st)
+        return st;
+    return cudaCheck(cudaGetLastError(), "launching the training forward");
+}
+
+Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
+    const cudaStream_t s = stream();
+    cublasHandle_t h = ctx->cublas();
+    const int64_t rows = B * L, D = cfg.dModel, HA = int64_t(d.H) * std::max(d.A, 1);
+    const int64_t qkN = rows * d.R * d.H * d.N;
+    const DevLayer& Lw = w.layers[size_t(i)];
+    const DevLayer& Lg = g.layers[size_t(i)];
+    const LayerSaves& a = saves[size_t(i)];
+    // Recomputed: q and k (rotated), the gate's output.
+    lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
+    lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(), rows,
+                                       gated, s);
+
+    cudaMemsetAsync(dgated, 0, size_t(rows * d.dInner()) * 4, s);
+    if (Status st = gemmCheck(cuda::linear_backward(h, dgated, d.dInner(), Lg.outProj, dr, gated,
+                                                    d.dInner(), Lw.outProj, rows, d.dInner(), D, s),
+                              "out_proj backward");
+        !st)
+        return st;
+    cudaMemsetAsync(dy, 0, size_t(rows * d.R * d.H * d.P) * 4, s);
+    cudaMemsetAsync(dproj, 0, size_t(rows * d.dInProj()) * 4, s);
+    const Mamba3GateGrads gg{Lg.mimoZ, Lg.mimoO, Lg.outNorm};
+    if (Status st = cudaCheck(
+            cuda::mamba3_gate_backward(d, gate(Lw), gg, a.y, a.proj + d.offZ(), d.dInProj(), rows,
+                                       dgated, dy, dproj + d.offZ(), s),
+            "the gate's backward");
+        !st)
+        return st;
+    cudaMemsetAsync(dq, 0, size_t(qkN) * 4, s);
+    cudaMemsetAsync(dk, 0, size_t(qkN) * 4, s);
+    cudaMemsetAsync(ddt, 0, size_t(rows * d.H) * 4, s);
+    cudaMemsetAsync(dadt, 0, size_t(rows * d.H) * 4, s);
+    cudaMemsetAsync(dtrap, 0, size_t(rows * d.H) * 4, s);
+    const SsmScanGrads sg{dq, dk, dproj + d.offX(), dadt, ddt, dtrap, Lg.D, Lg.mimoX};
+    if (Status st =
+            cudaCheck(cuda::ssm_scan_backward_recompute(d, scanInputs(Lw, a), a.hs, B, L,
+                                                        kScanRecomputeChunk, dy, sg, scanWs, s),
+                      "the scan's backward");
+        !st)
+        return st;
+    cudaMemsetAsync(ddtheta, 0, size_t(rows * HA) * 4, s);
+    if (Status st = cudaCheck(
+            cuda::rotary_theta_backward(d, q, k, a.theta, B, L, dq, dk, ddtheta, thetaScratch, s),
+            "the rotary angles' backward");
+        !st)
+        return st;
+    const Mamba3PreprocessGrads pg{Lg.dtBias, Lg.bNorm, Lg.cNorm, Lg.bBias, Lg.cBias};
+    if (Status st = cudaCheck(cuda::mamba3_preprocess_backward(d, pre(Lw), pg, a.proj, rows, dq, dk,
+                                                               ddt, dadt, dtrap, ddtheta, dproj, s),
+                              "the preprocess backward");
+        !st)
+        return st;
+    // normed was recomputed by the caller.
+    return gemmCheck(cuda::linear_backward(h, dnormed, D, Lg.inProj, dproj, normed, D, Lw.inProj,
+                                           rows, D, d.dInProj(), s),
+                     "in_proj backward");
+}
+
+// train_backward for B rows at once, from dlogits.
+Status CudaTrainModel::Impl::backward(int64_t B, int64_t L) {
+    const cudaStream_t s = stream();
+    cublasHandle_t h = ctx->cublas();
+    const int64_t rows = B * L, D = cfg.dModel, F = cfg.mlpHidden(), Vp = cfg.vocabPadded();
+    const float eps = cfg.normEps;
+    const size_t rowBytes = size_t(rows * D) * 4;
+    cudaMemsetAsync(dnormed, 0, rowBytes, s);
+    cudaMemsetAsync(dr, 0, rowBytes, s);
+    float* dHead = cfg.tieEmbeddings ? g.embedding : g.lmHead;
+    if (Status st = gemmCheck(cuda::linear_backward(h, dnormed, D, dHead, dlogits, normed, D,
+                                                    w.lmHead, rows, D, Vp, s),
+                              "LM head backward");
+        !st)
+        return st;
+    if (Status st =
+            cudaCheck(cuda::rmsnorm_backward(dr, g.normF, dnormed, r, w.normF, rows, D, eps, s),
+                      "the final norm's backward");
+        !st)
+        return st;
+    for (int i = cfg.nLayer - 1; i >= 0; --i) {
+        const DevLayer& Lw = w.layers[size_t(i)];
+        const DevLayer& Lg = g.layers[size_t(i)];
+        const LayerSaves& a = saves[size_t(i)];
+        if (F > 0) {
+            cudaMemsetAsync(dnormed, 0, rowBytes, s);
+            lectern::cuda::rmsnorm_forward(normed, a.resid2, Lw.norm2, rows, D, eps, s);
+            if (Status st =
+                    gemmCheck(cuda::gated_mlp_backward(h, dnormed, Lg.fc1, Lg.fc2, dr, normed,
+                                                       Lw.fc1, Lw.fc2, rows, D, F, mlp, s),
+                              "MLP backward");
+                !st)
+                return st;
+            if (Status st = cudaCheck(cuda::rmsnorm_backward(dr, Lg.norm2, dnormed, a.resid2,
+                                                             Lw.norm2, rows, D, eps, s),
+                                      "the MLP norm's backward");
+                !st)
+                return st;
+        }
+        cudaMemsetAsync(dnormed, 0, rowBytes, s);
+        lectern::cuda::rmsnorm_forward(normed, a.resid, Lw.norm, rows, D, eps, s);
+        if (Status st = mixerBackward(i, B, L); !st) return st;
+        if (Status st = cudaCheck(
+                cuda::rmsnorm_backward(dr, Lg.norm, dnormed, a.resid, Lw.norm, rows, D, eps, s),
+                "the norm's backward");
+            !st)
+            return st;
+    }
+    if (Status st = cudaCheck(cuda::embedding_backward(g.embedding, dr, ids, rows, D, s),
+                              "the embedding's backward");
+        !st)
+        return st;
+    return cudaCheck(cudaGetLastError(), "launching the training backward");
+}
+
+Status CudaTrainModel::Impl::lossBackward(int64_t B, int64_t L, double gradScale, bool grads) {
+    const cudaStream_t s = stream();
+    if (Status st = forward(B, L); !st) return st;
+    cudaMemsetAsync(sums, 0, sizeof(double), s);
+    if (Status st = cudaCheck(
+            cuda::cross_entropy_forward_backward(logits, ids, B, L, cfg.vocabPadded(), sums,
+                                                 gradScale, grads ? dlogits : nullptr, s),
+            "the cross-entropy");
+        !st)
+        return st;
+    if (grads) {
+        normValid = false;
+        return backward(B, L);
+    }
+    return Status::ok();
+}
+
+Status CudaTrainModel::Impl::copyParams(float* base, model::ModelWeights& host,
+                                        bool toDevice) const {
+    std::vector<NamedTensor> named = namedParams(cfg, host);
+    if (named.size() != slots.size())
+        return Status::error("CUDA training: the host weights do not match the model");
+    for (size_t i = 0; i < named.size(); ++i) {
+        std::vector<float>& v = *named[i].data;
+        if (int64_t(v.size()) != slots[i].n)
+            return Status::error("CUDA training: " + slots[i].name + " has " +
+                                 std::to_string(v.size()) + " values, expected " +
+                                 std::to_string(slots[i].n));
+        float* dev = base + slots[i].offset;
+        const cudaError_t e =
+            toDevice
+                ? cudaMemcpyAsync(dev, v.data(), v.size() * 4, cudaMemcpyHostToDevice, stream())
+                : cudaMemcpyAsync(v.data(), dev, v.size() * 4, cudaMemcpyDeviceToHost, stream());
+        if (Status st = cudaCheck(e, "copying " + slots[i].name); !st) return st;
+    }
+    return cudaCheck(cudaStreamSynchronize(stream()), "copying the parameters");
+}
+
+CudaTrainModel::CudaTrainModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CudaTrainModel::~CudaTrainModel() = default;
+
+Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::ModelConfig& cfg,
+                                                                 const model::ModelWeights& w,
+                                                                 const AdamWState& opt,
+                                                                 int64_t maxBatch, int64_t maxLen,
+                                                                 int device) {
+    auto info = lectern::cuda::probeDevice(device);
+    if (!info) return info.status();
+    if (maxBatch < 1 || maxLen < 2)
+        return Status::error("CUDA training needs a batch >= 1 and a sequence length >= 2");
+    auto impl = std::make_unique<Impl>();
+    Impl& m = *impl;
+    m.cfg = cfg;
+    m.d = cfg.dims();
+    m.maxB = maxBatch, m.maxL = maxLen;
+    auto ctx = Context::create(device);
+    if (!ctx) return ctx.status();
+    m.ctx.reset(*ctx);
+    m.gemm.handle = m.ctx->cublas();
+    m.gemm.precision = Precision::Fp32;
+
+    // The flat layout: every tensor at a 256-byte aligned offset, the same in W, G, M, V.
+    model::ModelWeights shape = zerosLike(cfg);
+    std::map<const void*, int64_t> at;
+    for (NamedTensor& t : namedParams(cfg, shape)) {
+        m.slots.push_back(Slot{t.name, m.params, int64_t(t.data->size())});
+        at[t.data] = m.params;
+        m.params += align64(int64_t(t.data->size()));
+    }
+    const size_t bytes = size_t(m.params) * 4;
+    for (int i = 0; i < 4; ++i) m.paramArena.reserve(bytes);
+    if (Status st = m.paramArena.allocate("weights, gradients and AdamW moments (" +
+                                          std::to_string(m.slots.size()) + " tensors)");
+        !st)
+        return st;
+    m.W = static_cast<float*>(m.paramArena.take(bytes));
+    m.G = static_cast<float*>(m.paramArena.take(bytes));
+    m.M = static_cast<float*>(m.paramArena.take(bytes));
+    m.V = static_cast<float*>(m.paramArena.take(bytes));
+    for (float* p : {m.W, m.G, m.M, m.V})
+        if (Status st = cudaCheck(cudaMemsetAsync(p, 0, bytes, m.stream()), "zeroing parameters");
+            !st)
+            return st;
+    m.w = bind(cfg, shape, at, m.W);
+    m.g = bind(cfg, shape, at, m.G);
+    shape = model::ModelWeights{};
+    if (Status st = m.sizeActivations(); !st) return st;
+
+    // Upload (the copies take the host vectors by const: namedParams wants non-const).
+    model::ModelWeights& hw = const_cast<model::ModelWeights&>(w);
+    if (Status st = m.copyParams(m.W, hw, true); !st) return st;
+    if (opt.m.layers.size() == size_t(cfg.nLayer)) {
+        if (Status st = m.copyParams(m.M, const_cast<model::ModelWeights&>(opt.m), true); !st)
+            return st;
+        if (Status st = m.copyParams(m.V, const_cast<model::ModelWeights&>(opt.v), true); !st)
+            return st;
+    }
+    m.optStep = opt.step;
+    return std::unique_ptr<CudaTrainModel>(new CudaTrainModel(std::move(impl)));
+}
+
+Status CudaTrainModel::zeroGrads() {
+    impl_->normValid = false;
+    return cudaCheck(cudaMemsetAsync(impl_->G, 0, size_t(impl_->params) * 4, impl_->stream()),
+                     "zeroing the gradients");
+}
+
+Expected<double> CudaTrainModel::lossAndGrads(const int32_t* ids, int64_t B, int64_t L,
+                                              double gradScale) {
+    Impl& m = *impl_;
+    if (Status st = m.checkedIds(ids, B, L); !st) return st;
+    if (Status st = m.lossBackward(B, L, gradScale, true); !st) return st;
+    double sum = 0.0;
+    cudaMemcpyAsync(&sum, m.sums, sizeof(double), cudaMemcpyDeviceToHost, m.stream());
+    if (Status st = cudaCheck(cudaStreamSynchronize(m.stream()), "the training step"); !st)
+        return st;
+    return sum;
+}
+
+Expected<double> CudaTrainModel::loss(const int32_t* ids, int64_t B, int64_t L) {
+    Impl& m = *impl_;
+    if (Status st = m.checkedIds(ids, B, L); !st) return st;
+    if (Status st = m.lossBackward(B, L, 1.0, false); !st) return st;
+    double sum = 0.0;
+    cudaMemcpyAsync(&sum, m.sums, sizeof(double), cudaMemcpyDeviceToHost, m.stream());
+    if (Status st = cudaCheck(cudaStreamSynchronize(m.stream()), "the validation forward"); !st)
+        return st;
+    return sum;
+}
+
+Expected<double> CudaTrainModel::gradNorm() {
+    Impl& m = *impl_;
+    const cudaStream_t s = m.stream();
+    cudaMemsetAsync(m.sums + 1, 0, sizeof(double), s);
+    // The alignment gaps between tensors stay zero, so one pass over the flat buffer.
+    if (Status st =
+            cudaCheck(cuda::grad_sumsq(m.G, m.params, m.sums + 1, nullptr, s), "the gradient norm");
+        !st)
+        return st;
+    double ss = 0.0;
+    cudaMemcpyAsync(&ss, m.sums + 1, sizeof(double), cudaMemcpyDeviceToHost, s);
+    if (Status st = cudaCheck(cudaStreamSynchronize(s), "the gradient norm"); !st) return st;
+    m.normValid = true;
+    return std::sqrt(ss);
+}
+
+Status CudaTrainModel::adamwStep(const AdamWConfig& c, double lr, float gradScale) {
+    Impl& m = *impl_;
+    if (!m.normValid)
+        if (auto n = gradNorm(); !n) return n.status();
+    m.optStep += 1;
+    cuda::AdamWStep a;
+    a.lr = lr, a.beta1 = c.beta1, a.beta2 = c.beta2, a.eps = c.eps;
+    a.step = m.optStep;
+    a.gradFactor = gradScale;
+    for (const Slot& t : m.slots) {
+        a.wd = noWeightDecay(t.name) ? 0.0f : float(c.weightDecay);
+        if (Status st =
+                cudaCheck(cuda::adamw_step(a, m.W + t.offset, m.G + t.offset, m.M + t.offset,
+                                           m.V + t.offset, t.n, m.sums + 1, m.stream()),
+                          "AdamW on " + t.name);
+            !st)
+            return st;
+    }
+    return cudaCheck(cudaStreamSynchronize(m.stream()), "the AdamW update");
+}
+
+Status CudaTrainModel::download(model::ModelWeights& w, AdamWState& opt) const {
+    if (Status st = downloadWeights(w); !st) return st;
+    if (opt.m.layers.size() != size_t(impl_->cfg.nLayer)) opt.m = zerosLike(impl_->cfg);
+    if (opt.v.layers.size() != size_t(impl_->cfg.nLayer)) opt.v = zerosLike(impl_->cfg);
+    if (Status st = impl_->copyParams(impl_->M, opt.m, false); !st) return st;
+    if (Status st = impl_->copyParams(impl_->V, opt.v, false); !st) return st;
+    opt.step = impl_->optStep;
+    return Status::ok();
+}
+
+Status CudaTrainModel::downloadWeights(model::ModelWeights& w) const {
+    if (w.layers.size() != size_t(impl_->cfg.nLayer)) w = zerosLike(impl_->cfg);
+    return impl_->copyParams(impl_->W, w, false);
+}
+
+Status CudaTrainModel::downloadGrads(model::ModelWeights& g) const {
+    if (g.layers.size() != size_t(impl_->cfg.nLayer)) g = zerosLike(impl_->cfg);
+    return impl_->copyParams(impl_->G, g, false);
+}
+
+Status CudaTrainModel::uploadGrads(const model::ModelWeights& g) {
+    impl_->normValid = false;
+    return impl_->copyParams(impl_->G, const_cast<model::ModelWeights&>(g), true);
+}
+
+size_t CudaTrainModel::deviceBytes() const {
+    return impl_->paramArena.bytes() + impl_->actArena.bytes();
+}
+
+}  // namespace lectern::train

@@ -1,0 +1,68 @@
+// The GPU training step (issue 5): the CUDA twin of training/model_train.h plus the
+// optimizer. The fp32 weights are uploaded once; activations, gradients and the AdamW
+// moments live on the device; the host sees a loss and a gradient norm per step, and the
+// weights only when it asks (checkpoints, the end). Same maths as the CPU path: the
+// engine's CUDA forward kernels (engine/cuda/cuda_ops.h), the scan's forward with
+// checkpoints and its recomputing backward (scan_backward_cuda.h), every other op's
+// backward, cross-entropy, the global norm and AdamW (ops_backward_cuda.h).
+// No CUDA types here: trainer.cpp includes it as plain C++.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "lectern/status.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "training/model_io.h"
+#include "training/optim/adamw.h"
+
+namespace lectern::train {
+
+class CudaTrainModel {
+public:
+    // Uploads w and opt (moments and step count) to GPU `device`, and sizes the activations
+    // for batches of up to maxBatch rows of maxLen tokens. Errors (no GPU, out of memory
+    // with the bytes asked for, unsupported shapes) come back as a Status.
+    static Expected<std::unique_ptr<CudaTrainModel>> create(const model::ModelConfig& cfg,
+                                                            const model::ModelWeights& w,
+                                                            const AdamWState& opt, int64_t maxBatch,
+                                                            int64_t maxLen, int device = 0);
+    ~CudaTrainModel();
+    CudaTrainModel(const CudaTrainModel&) = delete;
+    CudaTrainModel& operator=(const CudaTrainModel&) = delete;
+
+    Status zeroGrads();
+    // B rows of L tokens ([B, L] row-major, host memory), each from a fresh state. Returns
+    // the SUM of the B·(L−1) per-position losses and adds gradScale × its gradient into
+    // the device gradients (loss_and_grads's contract).
+    Expected<double> lossAndGrads(const int32_t* ids, int64_t B, int64_t L, double gradScale);
+    // The same sum, a forward only (validation).
+    Expected<double> loss(const int32_t* ids, int64_t B, int64_t L);
+    // The L2 norm of all gradients together (non-finite if any entry is).
+    Expected<double> gradNorm();
+    // Gradients × gradScale (clipping), then one AdamW update with learning rate lr (same
+    // exemptions from weight decay as adamw_update).
+    Status adamwStep(const AdamWConfig& c, double lr, float gradScale);
+
+    // The device's weights and moments into host structures shaped by the config.
+    Status download(model::ModelWeights& w, AdamWState& opt) const;
+    Status downloadWeights(model::ModelWeights& w) const;
+    Status downloadGrads(model::ModelWeights& g) const;
+    Status uploadGrads(const model::ModelWeights& g);
+    // Device bytes this model holds (weights, moments, gradients, activations, scratch).
+    size_t deviceBytes() const;
+
+    struct Impl;
+
+private:
+    explicit CudaTrainModel(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// computeGrads (model_io.h) on the GPU: the golden file's loss and gradients for ids [B, L].
+Expected<GradsResult> computeGradsCuda(TrainModel& m, const std::vector<int32_t>& ids, int64_t B,
+                                       int64_t L);
+
+}  // namespace lectern::train
