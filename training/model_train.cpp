@@ -4,6 +4,9 @@
 // gradient is dr (the add passes it through), and its norm's input gradient adds to dr.
 #include "training/model_train.h"
 
+#include <cblas.h>
+#include <omp.h>
+
 #include <algorithm>
 
 #include "ops/add_rmsnorm.h"
@@ -12,6 +15,7 @@
 #include "ops/lm_head.h"
 #include "training/backward/backward_ops.h"
 #include "training/loss.h"
+#include "training/params.h"
 
 namespace lectern::train {
 
@@ -77,21 +81,85 @@ void train_backward(const model::ModelConfig& cfg, const model::ModelWeights& w,
     embedding_backward(grads.embedding.data(), dr.data(), ids, T, D);
 }
 
+namespace {
+
+// One row's loss and, with g, the gradient of gradScale × its loss sum into g (zeroed first).
+double rowLossAndGrads(const model::ModelConfig& cfg, const model::ModelWeights& w,
+                       const int32_t* row, int64_t L, model::ModelWeights* g, double gradScale,
+                       Activations& a, std::vector<float>& dlogits) {
+    const int64_t V = cfg.vocabPadded();
+    train_forward(cfg, w, row, L, a, g != nullptr);
+    if (g != nullptr) dlogits.resize(size_t(L * V));
+    const double loss = cross_entropy_forward_backward(a.logits.data(), row, L, V, gradScale,
+                                                       g ? dlogits.data() : nullptr);
+    if (g != nullptr) {
+        zero_grad(cfg, *g);
+        train_backward(cfg, w, row, L, a, dlogits.data(), *g);
+    }
+    return loss;
+}
+
+void addGrads(const model::ModelConfig& cfg, model::ModelWeights& into, model::ModelWeights& row) {
+    std::vector<NamedTensor> dst = namedParams(cfg, into), src = namedParams(cfg, row);
+    for (size_t i = 0; i < dst.size(); ++i) {
+        float* d = dst[i].data->data();
+        const float* s = src[i].data->data();
+        const size_t n = dst[i].data->size();
+        for (size_t j = 0; j < n; ++j) d[j] += s[j];
+    }
+}
+
+// OpenBLAS runs one thread per call while the rows run in parallel (its own threads on top
+// of ours would oversubscribe the cores), and its previous setting afterwards.
+struct BlasSingleThreaded {
+    int before = openblas_get_num_threads();
+    BlasSingleThreaded() { openblas_set_num_threads(1); }
+    ~BlasSingleThreaded() { openblas_set_num_threads(before); }
+    BlasSingleThreaded(const BlasSingleThreaded&) = delete;
+    BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
+};
+
+}  // namespace
+
+// Rows are independent documents, so they run on OpenMP threads, each with its own
+// activations and gradient buffer. Every row's gradient is computed into a zeroed buffer and
+// added to `grads` in row order (the ordered block), so the result is the same bit for bit
+// for any number of threads: a resumed run need not have the cores of the first.
 double loss_and_grads(const model::ModelConfig& cfg, const model::ModelWeights& w,
                       const int32_t* ids, int64_t B, int64_t L, model::ModelWeights* grads,
                       double gradScale, Activations* ws) {
-    const int64_t V = cfg.vocabPadded();
+    const int threads = int(std::min<int64_t>(B, omp_get_max_threads()));
     double total = 0.0;
-    Activations local;
-    Activations& a = ws ? *ws : local;
-    std::vector<float> dlogits;
-    for (int64_t b = 0; b < B; ++b) {
-        const int32_t* row = ids + b * L;
-        train_forward(cfg, w, row, L, a, grads != nullptr);
-        if (grads != nullptr) dlogits.resize(size_t(L * V));
-        total += cross_entropy_forward_backward(a.logits.data(), row, L, V, gradScale,
-                                                grads ? dlogits.data() : nullptr);
-        if (grads != nullptr) train_backward(cfg, w, row, L, a, dlogits.data(), *grads);
+    if (threads <= 1) {  // BLAS keeps its own threads
+        Activations local;
+        Activations& a = ws ? *ws : local;
+        std::vector<float> dlogits;
+        model::ModelWeights rowGrad = grads ? zerosLike(cfg) : model::ModelWeights{};
+        for (int64_t b = 0; b < B; ++b) {
+            total += rowLossAndGrads(cfg, w, ids + b * L, L, grads ? &rowGrad : nullptr, gradScale,
+                                     a, dlogits);
+            if (grads != nullptr) addGrads(cfg, *grads, rowGrad);
+        }
+        return total;
+    }
+    const BlasSingleThreaded blas;
+#pragma omp parallel num_threads(threads)
+    {
+        // Kept between calls (the OpenMP threads persist), so a training loop allocates once.
+        thread_local Activations a;
+        thread_local std::vector<float> dlogits;
+        // Per call: a test may run models of several shapes in one process.
+        model::ModelWeights rowGrad = grads ? zerosLike(cfg) : model::ModelWeights{};
+#pragma omp for ordered schedule(static, 1)
+        for (int64_t b = 0; b < B; ++b) {
+            const double loss = rowLossAndGrads(cfg, w, ids + b * L, L, grads ? &rowGrad : nullptr,
+                                                gradScale, a, dlogits);
+#pragma omp ordered
+            {
+                total += loss;
+                if (grads != nullptr) addGrads(cfg, *grads, rowGrad);
+            }
+        }
     }
     return total;
 }
