@@ -1,9 +1,15 @@
-// Training from the panel on a tiny random model: Start, the loss chart gets points, Stop
-// leaves a checkpoint, Resume continues from it, and the trained folder loads in the engine
-// panel as a selectable model.
+// Training from the panel on a tiny random model, driven by the trainer's progress hook in
+// one run: Start, the loss chart gets points while it runs, Stop ends it after the current
+// step leaving a checkpoint and a loadable model, Resume continues from the checkpoint and
+// runs to the end, and the trained folder loads in the engine panel as a selectable model.
+// The device choice offers CPU, GPU and automatic, the GPU greyed out with its reason
+// where none is usable.
+#include <QComboBox>
 #include <QPushButton>
+#include <QStandardItemModel>
 
 #include "engine/engine_panel.h"
+#include "lectern/version.h"
 #include "main_window.h"
 #include "training/training_panel.h"
 #include "ui_test_util.h"
@@ -40,24 +46,46 @@ void TestTraining::startStopResumeAndLoadTheResult() {
     panel->setSteps(100000);  // never reached: the run ends by Stop
     panel->setSequenceLength(32);
     panel->setBatch(2);
+
+    // The device: CPU, GPU, automatic; without a usable GPU its item is greyed with why.
+    QComboBox* device = nullptr;
+    for (QComboBox* c : panel->findChildren<QComboBox*>())
+        if (c->accessibleName() == "Training device") device = c;
+    QVERIFY(device);
+    QCOMPARE(device->count(), 3);
+    auto* items = qobject_cast<QStandardItemModel*>(device->model());
+    QVERIFY(items);
+    if (!kBuiltWithCuda) {
+        QTRY_VERIFY_WITH_TIMEOUT(!panel->gpuUnavailableReason().isEmpty(), 10000);
+        QStandardItem* gpu = items->item(device->findData("cuda"));
+        QVERIFY(!gpu->isEnabled());
+        QVERIFY2(gpu->toolTip().contains("no CUDA backend"), qPrintable(gpu->toolTip()));
+    }
+    panel->setDevice("cpu");
+
     QSignalSpy finished(panel->job(), &ui::TrainingJob::finished);
     QTest::mouseClick(button(panel, "Start training"), Qt::LeftButton);
     QTRY_VERIFY_WITH_TIMEOUT(panel->lossPoints() >= 3, 60000);
-    QVERIFY(panel->validationPoints() >= 1);
+    QVERIFY(panel->job()->running());  // the chart moves while the one run goes on
+    QTRY_VERIFY_WITH_TIMEOUT(panel->validationPoints() >= 1, 60000);
     QTest::mouseClick(button(panel, "Stop training"), Qt::LeftButton);
     QVERIFY(finished.wait(60000));
     QVERIFY2(panel->statusText().startsWith("Stopped at step"), qPrintable(panel->statusText()));
+    QVERIFY2(panel->statusText().contains("on the CPU"), qPrintable(panel->statusText()));
     const QString out = panel->lastOutDir();
     QVERIFY(QFileInfo::exists(out + "/latest"));
-    QVERIFY(QFileInfo::exists(out + "/config.json"));
+    QVERIFY(QFileInfo::exists(out + "/config.json"));  // a stopped run is a loadable model
+    const qint64 stoppedAt = panel->statusText().section(' ', 3, 3).toLongLong();
+    QVERIFY2(stoppedAt > 0, qPrintable(panel->statusText()));
 
-    // Resume continues the same run: more points, from where it stopped.
+    // Resume continues the same run from its checkpoint and, with 20 more steps to go, runs
+    // to the end on its own.
     const int before = panel->lossPoints();
+    panel->setSteps(int(stoppedAt) + 20);
     QTest::mouseClick(button(panel, "Resume training"), Qt::LeftButton);
-    QTRY_VERIFY_WITH_TIMEOUT(panel->lossPoints() >= before + 2, 60000);
-    QTest::mouseClick(button(panel, "Stop training"), Qt::LeftButton);
-    QVERIFY(finished.wait(60000));
-    QVERIFY2(panel->statusText().startsWith("Stopped at step"), qPrintable(panel->statusText()));
+    QVERIFY(finished.wait(120000));
+    QVERIFY2(panel->statusText().startsWith("Finished"), qPrintable(panel->statusText()));
+    QVERIFY(panel->lossPoints() >= before + 20);
 
     // The result is a model the engine loads.
     QSignalSpy loaded(window.engine(), &ui::EnginePanel::modelLoaded);

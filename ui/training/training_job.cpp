@@ -1,13 +1,10 @@
 // TrainingJob: data export from the store, run preparation (new, fine-tune or resume, as
-// `lectern-cli train` does) and the sliced loop, all on the worker.
+// `lectern-cli train` does) and one runTraining call with a progress hook, all on a worker.
 #include "training/training_job.h"
 
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
-#include <QFileInfo>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QPointer>
 #include <QtConcurrent>
 #include <algorithm>
@@ -91,23 +88,48 @@ Status prepare(const TrainingRequest& r, train::TrainOptions& o, train::TrainRun
     return Status::ok();
 }
 
-// New lines of metrics.jsonl since `offset`, as chart points.
-void readMetrics(const QString& path, qint64& offset, const Emit& emitTo) {
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly) || !f.seek(offset)) return;
-    while (!f.atEnd()) {
-        const QByteArray line = f.readLine();
-        if (!line.endsWith('\n')) break;  // a line still being written
-        offset += line.size();
-        const QJsonObject j = QJsonDocument::fromJson(line).object();
-        if (j.isEmpty() || j.value("skipped").toBool()) continue;
-        const qint64 step = j.value("step").toInteger();
-        const double loss = j.value("loss").toDouble(NAN);
-        const double val = j.contains("val_loss") ? j.value("val_loss").toDouble() : NAN;
-        const double tps = j.value("tokens_per_s").toDouble();
-        emitTo([=](TrainingJob* job) { emit job->point(step, loss, val, tps); });
-    }
+// A stopped run's weights as a model folder in OUT (the trainer writes one only when it
+// finishes), so what a user stopped is still a model the engine panel loads: the trained
+// model, or for LoRA the merged one plus the adapters, as the trainer's final write does.
+Status writeStoppedModel(train::TrainRun& run, const std::string& outDir) {
+    if (!run.lora) return train::writeModelDir(outDir, run.model);
+    model::ModelWeights merged;
+    train::loraMerge(run.model.cfg, run.model.w, *run.lora, merged);
+    train::TrainModel out{run.model.cfg, std::move(merged), run.model.configText};
+    if (Status st = train::writeModelDir(outDir, out); !st) return st;
+    return train::loraWrite(outDir, *run.lora, false);
 }
+
+// Collects the hook's points and hands them to the GUI in batches.
+class PointBatcher {
+public:
+    explicit PointBatcher(const Emit& emitTo) : emitTo_(emitTo) { sinceFlush_.start(); }
+    void add(const train::TrainProgress& p) {
+        pending_.push_back({p.step, p.loss, p.valLoss, p.tokensPerSecond});
+        step_ = p.step;
+        steps_ = p.steps;
+        eta_ = p.etaSeconds;
+        if (std::isfinite(p.valLoss) || p.step >= p.steps || sinceFlush_.elapsed() >= 100) flush();
+    }
+    void flush() {
+        sinceFlush_.restart();
+        if (pending_.isEmpty()) return;
+        const QVector<TrainingPoint> batch = std::exchange(pending_, {});
+        const qint64 step = step_, steps = steps_;
+        const double eta = eta_;
+        emitTo_([=](TrainingJob* job) {
+            emit job->points(batch);
+            emit job->progress(step, steps, eta);
+        });
+    }
+
+private:
+    const Emit& emitTo_;
+    QElapsedTimer sinceFlush_;
+    QVector<TrainingPoint> pending_;
+    qint64 step_ = 0, steps_ = 0;
+    double eta_ = 0;
+};
 
 TrainingOutcome runJob(const TrainingRequest& r, const std::atomic<bool>& stop,
                        const Emit& emitTo) {
@@ -121,44 +143,47 @@ TrainingOutcome runJob(const TrainingRequest& r, const std::atomic<bool>& stop,
     o.warmup = std::min<int64_t>(o.warmup, std::max<int64_t>(1, r.steps / 10));
     o.outDir = r.outDir.toStdString();
     o.progress = false;
+    o.device = r.device.toStdString();
     train::TrainRun run;
     emitTo([](TrainingJob* job) { emit job->message(QObject::tr("Preparing the data…")); });
     if (Status st = prepare(r, o, run); !st) {
         out.message = QString::fromStdString(st.message());
         return out;
     }
-    const QString metrics = r.outDir + "/metrics.jsonl";
-    qint64 offset = QFileInfo(metrics).size();  // a resumed run's old lines are not replotted
-    int64_t slice = 1;
-    QElapsedTimer total;
-    total.start();
-    const int64_t firstStep = run.step;
-    while (run.step < o.steps && !stop.load()) {
-        QElapsedTimer t;
-        t.start();
-        o.stopAfter = std::min<int64_t>(slice, o.steps - run.step);
-        auto rep = train::runTraining(run, o);
-        if (!rep) {
-            out.message = QString::fromStdString(rep.error());
-            out.step = run.step;
+    if (stop.load()) {  // stopped while the data was exported
+        out.message = QObject::tr("Stopped before the first step.");
+        return out;
+    }
+    PointBatcher batcher(emitTo);
+    o.onProgress = [&](const train::TrainProgress& p) {
+        batcher.add(p);
+        return !stop.load();
+    };
+    auto rep = train::runTraining(run, o);
+    batcher.flush();
+    out.step = run.step;
+    if (!rep) {
+        out.message = QString::fromStdString(rep.error());
+        return out;
+    }
+    out.device = QString::fromStdString(rep->device);
+    out.stopped = rep->cancelled;
+    if (out.stopped) {
+        if (Status st = writeStoppedModel(run, o.outDir); !st) {
+            out.message = QObject::tr("Stopped at step %1, but the model could not be written: %2")
+                              .arg(run.step)
+                              .arg(QString::fromStdString(st.message()));
             return out;
         }
-        readMetrics(metrics, offset, emitTo);
-        const double perStep = double(total.elapsed()) / 1000.0 / double(run.step - firstStep);
-        const double eta = perStep * double(o.steps - run.step);
-        const qint64 step = run.step, steps = o.steps;
-        emitTo([=](TrainingJob* job) { emit job->progress(step, steps, eta); });
-        // Aim each slice at sliceSeconds, whatever the model size.
-        const double secs = std::max(1e-3, double(t.elapsed()) / 1000.0);
-        slice = std::clamp<int64_t>(int64_t(double(slice) * r.sliceSeconds / secs), 1, 1000);
     }
     out.ok = true;
-    out.step = run.step;
-    out.stopped = run.step < o.steps;
     out.message =
         out.stopped
-            ? QObject::tr("Stopped at step %1 of %2; Resume continues.").arg(run.step).arg(o.steps)
-            : QObject::tr("Finished %1 steps.").arg(o.steps);
+            ? QObject::tr("Stopped at step %1 of %2 on the %3; Resume continues.")
+                  .arg(run.step)
+                  .arg(o.steps)
+                  .arg(out.device.toUpper())
+            : QObject::tr("Finished %1 steps on the %2.").arg(o.steps).arg(out.device.toUpper());
     return out;
 }
 

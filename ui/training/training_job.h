@@ -1,13 +1,15 @@
-// A training run off the GUI thread. The trainer (training/trainer.h) has no progress
-// callback or cancel flag, so the job drives it in short slices (TrainOptions::stopAfter):
-// after each slice it reads the new lines of OUT/metrics.jsonl for the chart and checks
-// the stop flag. Each slice ends with the trainer's own validation, checkpoint and model
-// write, so Stop leaves a resumable checkpoint and a loadable model in OUT.
+// A training run off the GUI thread: the data export from the store, run preparation (new,
+// fine-tune or resume, as `lectern-cli train` does) and ONE runTraining call whose progress
+// hook (TrainOptions::onProgress) feeds the chart and honours Stop after the current
+// optimizer step. Points reach the GUI in batches (at most ~10 a second, and at every
+// validation), so a fast tiny model cannot flood the event loop. Stop leaves the trainer's
+// checkpoint (Resume continues from it) and, written here, a loadable model in OUT.
 #pragma once
 
 #include <QFutureWatcher>
 #include <QObject>
 #include <QStringList>
+#include <QVector>
 #include <atomic>
 #include <memory>
 
@@ -22,13 +24,20 @@ struct TrainingRequest {
     int loraRank = 0;              // > 0: LoRA adapters of this rank (alpha = 2·rank)
     qint64 steps = 200, seqLen = 128, batch = 4;
     double lr = 3e-3;
-    double sliceSeconds = 1.0;  // how often the chart updates and Stop is honoured
+    QString device = "cpu";  // "cpu" | "cuda" | "auto" (TrainOptions::device)
+};
+
+struct TrainingPoint {
+    qint64 step = 0;
+    double loss = 0, valLoss = 0;  // NaN where the step had none (skipped; no validation)
+    double tokensPerSecond = 0;
 };
 
 struct TrainingOutcome {
     bool ok = false, stopped = false;
     QString message;  // the error, or a summary
     QString outDir;
+    QString device;  // where the steps ran
     qint64 step = 0;
 };
 
@@ -42,8 +51,7 @@ public:
     bool running() const;
 
 signals:
-    // valLoss is NaN where this step had no validation.
-    void point(qint64 step, double loss, double valLoss, double tokensPerSecond);
+    void points(const QVector<lectern::ui::TrainingPoint>& points);
     void progress(qint64 step, qint64 steps, double etaSeconds);
     void message(const QString& text);
     void finished(const lectern::ui::TrainingOutcome& outcome);

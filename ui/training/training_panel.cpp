@@ -15,10 +15,13 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QVBoxLayout>
 #include <QValueAxis>
 #include <climits>
 
+#include "async.h"
+#include "engine/gpu_availability.h"
 #include "engine/model_catalog.h"
 
 namespace lectern::ui {
@@ -46,6 +49,11 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     mode_->addItem(tr("Full fine-tuning"), 0);
     mode_->addItem(tr("LoRA, rank 8"), 8);
     mode_->addItem(tr("LoRA, rank 16"), 16);
+    device_ = new QComboBox(this);
+    device_->setAccessibleName(tr("Training device"));
+    device_->addItem(tr("CPU"), "cpu");
+    device_->addItem(tr("GPU (CUDA)"), "cuda");
+    device_->addItem(tr("Automatic (GPU if usable)"), "auto");
     steps_ = new QSpinBox(this);
     steps_->setRange(1, 10000000);
     steps_->setValue(200);
@@ -84,6 +92,7 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Collection:"), collectionLabel_);
     form->addRow(tr("Base model:"), base_);
     form->addRow(tr("Mode:"), mode_);
+    form->addRow(tr("Device:"), device_);
     auto* numbers = new QHBoxLayout;
     numbers->addWidget(new QLabel(tr("Steps"), this));
     numbers->addWidget(steps_);
@@ -118,7 +127,7 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     connect(start_, &QPushButton::clicked, this, &TrainingPanel::start);
     connect(stop_, &QPushButton::clicked, this, &TrainingPanel::stop);
     connect(resume_, &QPushButton::clicked, this, &TrainingPanel::resume);
-    connect(job_, &TrainingJob::point, this, &TrainingPanel::onPoint);
+    connect(job_, &TrainingJob::points, this, &TrainingPanel::onPoints);
     connect(job_, &TrainingJob::progress, this, [this](qint64 step, qint64 steps, double eta) {
         progress_->setRange(0, int(qMin<qint64>(steps, INT_MAX)));
         progress_->setValue(int(qMin<qint64>(step, INT_MAX)));
@@ -128,6 +137,33 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
     connect(job_, &TrainingJob::finished, this, &TrainingPanel::onFinished);
     outDir_ = QSettings().value("training/lastOut").toString();
     setRunning(false);
+    setDevice(QSettings().value("training/device", "cpu").toString());
+    // Probing the GPU initialises CUDA: off the GUI thread.
+    runAsync(
+        this, [] { return ui::gpuUnavailableReason(); },
+        [this](const QString& reason) { setGpuReason(reason); });
+}
+
+// The GPU choice is greyed out with the reason where no GPU is usable; Automatic stays (it
+// falls back to the CPU).
+void TrainingPanel::setGpuReason(const QString& reason) {
+    gpuReason_ = reason;
+    auto* items = qobject_cast<QStandardItemModel*>(device_->model());
+    QStandardItem* gpu = items ? items->item(device_->findData("cuda")) : nullptr;
+    if (!gpu) return;
+    gpu->setEnabled(reason.isEmpty());
+    gpu->setToolTip(reason.isEmpty() ? QString() : tr("Not available: %1").arg(reason));
+    gpu->setText(reason.isEmpty() ? tr("GPU (CUDA)") : tr("GPU (CUDA): %1").arg(reason));
+    if (!reason.isEmpty() && device() == "cuda") setDevice("auto");
+}
+
+void TrainingPanel::setDevice(const QString& device) {
+    const int i = device_->findData(device);
+    if (i >= 0) device_->setCurrentIndex(i);
+}
+
+QString TrainingPanel::device() const {
+    return device_->currentData().toString();
 }
 
 void TrainingPanel::buildChart() {
@@ -218,7 +254,7 @@ void TrainingPanel::resume() {
 
 void TrainingPanel::stop() {
     job_->stop();
-    status_->setText(tr("Stopping after the current slice (a checkpoint is written)…"));
+    status_->setText(tr("Stopping after the current step (a checkpoint is written)…"));
 }
 
 void TrainingPanel::run(bool resume) {
@@ -231,6 +267,8 @@ void TrainingPanel::run(bool resume) {
     r.lr = lr_->value();
     r.resume = resume;
     r.loraRank = mode_->currentData().toInt();
+    r.device = device();
+    QSettings().setValue("training/device", r.device);
     if (resume) {
         if (outDir_.isEmpty()) {
             status_->setText(tr("Nothing to resume: start a run first."));
@@ -264,17 +302,25 @@ void TrainingPanel::run(bool resume) {
     status_->setText(tr("Training into %1…").arg(outDir_));
 }
 
-void TrainingPanel::onPoint(qint64 step, double loss, double valLoss, double tps) {
-    if (std::isfinite(loss)) {
-        loss_->append(double(step), loss);
-        yMax_ = qMax(yMax_, loss);
+// A batch of points: one append per series and one axis update, not one per step.
+void TrainingPanel::onPoints(const QVector<TrainingPoint>& points) {
+    if (points.isEmpty()) return;
+    QList<QPointF> loss, val;
+    for (const TrainingPoint& p : points) {
+        if (std::isfinite(p.loss)) {
+            loss << QPointF(double(p.step), p.loss);
+            yMax_ = qMax(yMax_, p.loss);
+        }
+        if (std::isfinite(p.valLoss)) {
+            val << QPointF(double(p.step), p.valLoss);
+            yMax_ = qMax(yMax_, p.valLoss);
+        }
     }
-    if (std::isfinite(valLoss)) {
-        val_->append(double(step), valLoss);
-        yMax_ = qMax(yMax_, valLoss);
-    }
-    axisX_->setRange(0, qMax<double>(10.0, double(step)));
+    if (!loss.isEmpty()) loss_->append(loss);
+    if (!val.isEmpty()) val_->append(val);
+    axisX_->setRange(0, qMax<double>(10.0, double(points.back().step)));
     axisY_->setRange(0, qMax(1.0, yMax_ * 1.1));
+    const double tps = points.back().tokensPerSecond;
     speed_->setText(tr("%1 tokens/s").arg(tps, 0, 'f', 0));
     if (tps > 0) emit throughputMeasured(tps);
 }
@@ -294,7 +340,8 @@ void TrainingPanel::setRunning(bool running) {
     start_->setEnabled(!running);
     resume_->setEnabled(!running && !outDir_.isEmpty());
     stop_->setEnabled(running);
-    for (QWidget* w : std::initializer_list<QWidget*>{base_, mode_, steps_, seqLen_, batch_, lr_})
+    for (QWidget* w :
+         std::initializer_list<QWidget*>{base_, mode_, device_, steps_, seqLen_, batch_, lr_})
         w->setEnabled(!running);
 }
 

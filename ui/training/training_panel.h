@@ -1,6 +1,7 @@
 // Training: pick the collection's text and a base model (or a new one from a config.json),
-// full fine-tuning or LoRA adapters, steps and sequence length; Start, Stop
-// and Resume; a live chart of training and validation loss (Qt Charts), tokens/s and ETA.
+// full fine-tuning or LoRA adapters, steps and sequence length, the device (CPU, GPU or
+// automatic; GPU greyed out with the reason where none is usable); Start, Stop and Resume;
+// a live chart of training and validation loss (Qt Charts), tokens/s and ETA.
 // A finished or stopped run's folder is a model the engine panel lists.
 #pragma once
 
@@ -34,6 +35,9 @@ public:
     void setSteps(int steps);
     void setSequenceLength(int seqLen);
     void setBatch(int batch);
+    void setDevice(const QString& device);  // "cpu" | "cuda" | "auto"
+    QString device() const;
+    QString gpuUnavailableReason() const { return gpuReason_; }
     void start();
     void stop();
     void resume();
@@ -52,7 +56,8 @@ private:
     void buildChart();
     void refreshBases();
     void run(bool resume);
-    void onPoint(qint64 step, double loss, double valLoss, double tps);
+    void onPoints(const QVector<TrainingPoint>& points);
+    void setGpuReason(const QString& reason);
     void onFinished(const TrainingOutcome& outcome);
     void setRunning(bool running);
 
@@ -61,6 +66,8 @@ private:
     QLabel* collectionLabel_ = nullptr;
     QComboBox* base_ = nullptr;
     QComboBox* mode_ = nullptr;
+    QComboBox* device_ = nullptr;
+    QString gpuReason_;
     QSpinBox *steps_ = nullptr, *seqLen_ = nullptr, *batch_ = nullptr;
     QDoubleSpinBox* lr_ = nullptr;
     QPushButton *start_ = nullptr, *stop_ = nullptr, *resume_ = nullptr;
