@@ -99,6 +99,7 @@ Expected<AskAnswer> AskService::answerOne(const Session& state, size_t index,
     PassageRequest p;
     p.collection = request.collection;
     p.documentId = request.documentId;
+    p.maxPage = request.asOfPage;
     p.question = question;
     p.answer = a.answer;
     p.limit = options.passageLimit;

@@ -82,12 +82,16 @@ Expected<std::vector<Passage>> passagesFind(store::Store& store, const PassageRe
         q.collection = r.collection;
         q.documentId = r.documentId;
         q.query = word;
-        q.limit = std::max(r.limit * 4, 20);
+        // Hits past page N are dropped below, so an as-of-page search looks further down
+        // the ranking for enough that remain.
+        q.limit = r.maxPage > 0 ? std::max(r.limit * 4, 200) : std::max(r.limit * 4, 20);
         q.markOpen = r.markOpen;
         q.markClose = r.markClose;
         auto hits = store.search(q);
         if (!hits) return hits.status();
         for (const store::SearchHit& h : *hits) {
+            if (r.maxPage > 0 && (h.kind != ingest::SegmentKind::Page || h.ordinal > r.maxPage))
+                continue;
             const PassageKey key{h.documentId, int(h.kind), h.ordinal, h.lineStart, h.lineEnd};
             Passage& p = byKey[key];
             if (p.matched.empty()) {

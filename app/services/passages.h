@@ -34,6 +34,10 @@ struct Passage {
 struct PassageRequest {
     std::string collection;
     int64_t documentId = 0;  // 0: the whole collection
+    // > 0: only pages 1..maxPage (a question asked "as of page N": the model read no
+    // further, so a passage from a later page would support what it could not know).
+    // Passages without a page (lines, rows) are left out too.
+    int64_t maxPage = 0;
     std::string question, answer;
     int limit = 5;
     std::string markOpen = "[", markClose = "]";

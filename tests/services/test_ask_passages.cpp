@@ -84,6 +84,33 @@ TEST_F(PassagesTest, NoWordsNoPassagesAndLimitsHold) {
     EXPECT_EQ(one->size(), 1u);
 }
 
+TEST_F(PassagesTest, AsOfPageKeepsOnlyPagesReadSoFar) {
+    PassageRequest r;
+    r.collection = "case";
+    r.documentId = lease;
+    r.question = "notice termination";  // pages 2 and 3 hold these words
+    auto all = passagesFind(*s.store(), r);
+    ASSERT_TRUE(all) << all.error();
+    ASSERT_EQ(all->size(), 2u);
+    r.maxPage = 2;
+    auto asOf = passagesFind(*s.store(), r);
+    ASSERT_TRUE(asOf) << asOf.error();
+    ASSERT_EQ(asOf->size(), 1u);
+    EXPECT_EQ((*asOf)[0].page, 2);
+    r.maxPage = 1;
+    auto none = passagesFind(*s.store(), r);
+    ASSERT_TRUE(none) << none.error();
+    EXPECT_TRUE(none->empty());
+    // Collection-wide with a page limit: the code's line ranges have no page, so none.
+    r.documentId = 0;
+    r.maxPage = 3;
+    r.question = "notice_days notice";
+    auto wide = passagesFind(*s.store(), r);
+    ASSERT_TRUE(wide) << wide.error();
+    for (const Passage& x : *wide) EXPECT_LE(x.page, 3) << x.path;
+    for (const Passage& x : *wide) EXPECT_EQ(x.documentId, lease) << x.path;
+}
+
 TEST_F(PassagesTest, UnsearchableAnswerWordsAreSkipped) {
     PassageRequest r;
     r.collection = "case";

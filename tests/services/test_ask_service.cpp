@@ -142,6 +142,8 @@ TEST_F(AskTest, AsOfPageReadsOnlyThosePages) {
     EXPECT_EQ((*a)[0].stateTokens, *through);
     EXPECT_LT((*a)[0].stateTokens, int64_t((*text)->tokens.size()));
     EXPECT_EQ((*a)[0].answer, reread("How long does the lease run?", *through));
+    // Its passages come from the pages read, never a later one.
+    for (const Passage& p : (*a)[0].passages) EXPECT_EQ(p.page, 1) << p.location;
 }
 
 TEST_F(AskTest, BadQuestionsFailBeforeAnyWork) {
