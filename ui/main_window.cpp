@@ -146,7 +146,8 @@ void MainWindow::wirePanels() {
     connect(surprise_, &SurprisePanel::overlayChanged, viewer_, &ViewerPanel::setSurpriseTints);
     connect(viewer_, &ViewerPanel::documentOpened, this, [this](qint64) {
         const store::DocumentInfo& d = viewer_->document();
-        ask_->setDocument(d.id, QFileInfo(QString::fromStdString(d.path)).fileName());
+        ask_->setDocument(d.id, QFileInfo(QString::fromStdString(d.path)).fileName(),
+                          int(d.pageCount));
         surprise_->setDocument(d);
     });
     connect(engine_, &EnginePanel::modelLoaded, this, [this](ModelPtr model, const QString& path) {

@@ -1,18 +1,22 @@
 // Ask and surprise end to end with a small random model (byte-level): load it in the
 // engine panel, ask about the contract, see the answer stream in and the supporting
 // passages, click a passage and land on its page; compute the contract's surprise map and
-// see the ranked list. The GUI thread's latency while the model reads is printed.
-#include <QElapsedTimer>
+// see the ranked list. Asked "as of page 1", the answer's passages come from page 1 only.
+// The history is kept in the store: a restarted window lists the questions, shows a stored
+// answer with its passages again, and Clear empties it for good. The GUI thread's latency
+// while the model reads is printed.
+#include <QListWidget>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QTableView>
 #include <QTextBrowser>
-#include <QTimer>
 #include <QTreeWidget>
-#include <algorithm>
 
 #include "../engine/random_model.h"
+#include "ask/ask_history_view.h"
 #include "ask/ask_panel.h"
 #include "engine/engine_panel.h"
+#include "latency_probe.h"
 #include "library/document_table_model.h"
 #include "main_window.h"
 #include "surprise/surprise_panel.h"
@@ -29,6 +33,8 @@ private slots:
     void cleanupTestCase() { window_.reset(); }
     void askStreamsAnAnswerWithPassages();
     void surpriseMapRanksPassages();
+    void asOfPageKeepsPassagesToThosePages();
+    void historySurvivesARestartAndClears();
 
 private:
     QTemporaryDir dir_;
@@ -73,29 +79,15 @@ void TestAsk::askStreamsAnAnswerWithPassages() {
     QVERIFY(answer);
     int updates = 0;
     connect(answer, &QTextBrowser::textChanged, this, [&updates] { ++updates; });
-    // Gaps of a 5 ms timer while the model reads the document and answers.
-    std::vector<double> gaps;
-    QElapsedTimer clock;
-    clock.start();
-    qint64 last = 0;
-    QTimer probe;
-    probe.setInterval(5);
-    connect(&probe, &QTimer::timeout, this, [&] {
-        gaps.push_back(double(clock.nsecsElapsed() - last) / 1e6);
-        last = clock.nsecsElapsed();
-    });
-    probe.start();
+    // The GUI thread while the model reads the document and answers.
+    test::LatencyProbe probe;
     QSignalSpy finished(ask, &ui::AskPanel::finished);
     ask->ask("When may either party terminate the agreement?");
     QVERIFY(finished.wait(120000));
     probe.stop();
-    std::sort(gaps.begin(), gaps.end());
-    if (!gaps.empty())
-        qInfo("event-loop latency during prefill + answer: %zu ticks, p99 %.1f ms, max %.1f ms",
-              gaps.size(), gaps[std::min(gaps.size() - 1, size_t(0.99 * double(gaps.size())))],
-              gaps.back());
+    probe.print("GUI during prefill + answer");
     QVERIFY2(finished.first().first().toBool(), qPrintable(ask->statusText()));
-    QVERIFY(gaps.size() >= 5);
+    QVERIFY(probe.ticks() >= 5);
     QVERIFY(!ask->answerText().isEmpty());
     QVERIFY2(updates >= 3, "the answer did not stream in pieces");
 
@@ -129,6 +121,67 @@ void TestAsk::surpriseMapRanksPassages() {
     if (top->text(0).startsWith("page "))
         QTRY_COMPARE_WITH_TIMEOUT(window_->viewer()->currentPage(),
                                   top->text(0).mid(5).section(',', 0, 0).toInt(), 10000);
+}
+
+void TestAsk::asOfPageKeepsPassagesToThosePages() {
+    ui::AskPanel* ask = window_->ask();
+    QSpinBox* asOf = ask->findChild<QSpinBox*>();
+    QVERIFY(asOf && asOf->isEnabled());
+    QCOMPARE(asOf->maximum(), 3);  // the contract's pages
+    asOf->setValue(1);
+    QSignalSpy finished(ask, &ui::AskPanel::finished);
+    // Words of all three pages; only page 1 was read.
+    ask->ask("How many days may the Supplier take to return Customer Data after termination?");
+    QVERIFY(finished.wait(120000));
+    QVERIFY2(finished.first().first().toBool(), qPrintable(ask->statusText()));
+    QTreeWidget* passages = ask->passages();
+    QVERIFY2(passages->topLevelItemCount() > 0, "page 1 holds Supplier, Customer and days");
+    for (int i = 0; i < passages->topLevelItemCount(); ++i)
+        QCOMPARE(passages->topLevelItem(i)->text(1), QString("page 1"));
+    QVERIFY2(ask->timingsText().contains("as of page 1"), qPrintable(ask->timingsText()));
+    asOf->setValue(0);
+}
+
+void TestAsk::historySurvivesARestartAndClears() {
+    QCOMPARE(window_->ask()->history()->count(), 2);  // the two questions above, newest first
+    QVERIFY(window_->ask()->history()->record(0)->question.starts_with("How many days"));
+    window_.reset();  // a restart over the same store and settings
+    ui::AppSettings settings = test::scratchSettings(dir_);
+    settings.lastCollection = "contract";
+    window_ = std::make_unique<ui::MainWindow>(settings);
+    window_->show();
+    ui::AskHistoryView* history = window_->ask()->history();
+    // No document is open: the whole collection's history, both questions.
+    QTRY_COMPARE_WITH_TIMEOUT(history->count(), 2, 10000);
+    const store::AskRecord* first = history->record(1);
+    QCOMPARE(QString::fromStdString(first->question),
+             QString("When may either party terminate the agreement?"));
+    QVERIFY(!first->answer.empty());
+    QVERIFY(!first->modelId.empty());
+    QCOMPARE(QString::fromStdString(first->modelName), QString("random"));
+    QVERIFY(first->askedAt > 0);
+    // Activating it shows the stored answer and its passages, which still open their page.
+    QListWidget* list = history->list();
+    list->setFocus();
+    list->setCurrentRow(1);
+    QTest::keyClick(list, Qt::Key_Return);
+    QCOMPARE(window_->ask()->answerText(), QString::fromStdString(first->answer));
+    QCOMPARE(window_->ask()->passages()->topLevelItemCount(), int(first->passages.size()));
+    QVERIFY(window_->ask()->timingsText().contains("random"));
+    // Clear empties it, in the store too: another restart finds nothing.
+    QSignalSpy cleared(history, &ui::AskHistoryView::cleared);
+    QPushButton* clear = nullptr;
+    for (QPushButton* b : history->findChildren<QPushButton*>())
+        if (b->accessibleName() == "Clear history") clear = b;
+    QVERIFY(clear && clear->isEnabled());
+    QTest::mouseClick(clear, Qt::LeftButton);
+    QVERIFY(cleared.wait(10000));
+    QVERIFY(cleared.first().first().toBool());
+    QCOMPARE(history->count(), 0);
+    QSignalSpy loaded(history, &ui::AskHistoryView::loaded);
+    history->reload();
+    QVERIFY(loaded.wait(10000));
+    QCOMPARE(history->count(), 0);
 }
 
 QTEST_MAIN(TestAsk)

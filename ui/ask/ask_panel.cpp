@@ -1,22 +1,27 @@
 // AskPanel: the question runs on the engine thread (EngineServices); answer text, state
 // origin and progress come back as queued calls, tagged with a generation so a newer
-// question's panel never shows an older answer.
+// question's panel never shows an older answer. The answer is saved to the history on the
+// engine thread too (its store connection), so the GUI thread never writes the store.
 #include "ask/ask_panel.h"
 
 #include <QComboBox>
+#include <QDateTime>
+#include <QElapsedTimer>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
-#include <QListWidget>
 #include <QPointer>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QTextBrowser>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
+#include "ask/ask_history_io.h"
+#include "ask/ask_history_view.h"
 #include "engine/engine_services.h"
 
 namespace lectern::ui {
@@ -24,6 +29,8 @@ namespace lectern::ui {
 struct AskPanel::Outcome {
     QString error;
     std::vector<services::AskAnswer> answers;
+    store::AskRecord record;  // as saved to the history (id 0: not saved)
+    QString saveError;
 };
 
 namespace {
@@ -51,6 +58,15 @@ AskPanel::AskPanel(QWidget* parent) : QWidget(parent) {
     question_ = new QLineEdit(this);
     question_->setPlaceholderText(tr("Ask a question about the material"));
     question_->setAccessibleName(tr("Question"));
+    asOfPage_ = new QSpinBox(this);
+    asOfPage_->setAccessibleName(tr("As of page"));
+    asOfPage_->setToolTip(
+        tr("Ask what the document says up to this page (the model reads no "
+           "further)"));
+    asOfPage_->setPrefix(tr("as of page "));
+    asOfPage_->setSpecialValueText(tr("all pages"));
+    asOfPage_->setRange(0, 0);
+    asOfPage_->setEnabled(false);
     ask_ = new QPushButton(tr("Ask"), this);
     ask_->setAccessibleName(tr("Ask the question"));
     answer_ = new QTextBrowser(this);
@@ -61,8 +77,7 @@ AskPanel::AskPanel(QWidget* parent) : QWidget(parent) {
     passages_->setHeaderLabels({tr("Document"), tr("Where"), tr("Passage")});
     passages_->setRootIsDecorated(false);
     passages_->header()->setStretchLastSection(true);
-    history_ = new QListWidget(this);
-    history_->setAccessibleName(tr("Question history"));
+    history_ = new AskHistoryView(this);
     timings_ = new QLabel(this);
     timings_->setAccessibleName(tr("Answer timings"));
     timings_->setWordWrap(true);
@@ -75,6 +90,7 @@ AskPanel::AskPanel(QWidget* parent) : QWidget(parent) {
     row->addWidget(new QLabel(tr("About:"), this));
     row->addWidget(scope_);
     row->addWidget(question_, 1);
+    row->addWidget(asOfPage_);
     row->addWidget(ask_);
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(answer_);
@@ -88,12 +104,7 @@ AskPanel::AskPanel(QWidget* parent) : QWidget(parent) {
     pl->addWidget(passagesLabel);
     pl->addWidget(passages_);
     split->addWidget(passagesBox);
-    auto* historyBox = new QWidget(split);
-    auto* hl = new QVBoxLayout(historyBox);
-    hl->setContentsMargins(0, 0, 0, 0);
-    hl->addWidget(new QLabel(tr("Earlier questions in this collection:"), historyBox));
-    hl->addWidget(history_);
-    split->addWidget(historyBox);
+    split->addWidget(history_);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
     split->setStretchFactor(2, 1);
@@ -112,8 +123,8 @@ AskPanel::AskPanel(QWidget* parent) : QWidget(parent) {
     connect(question_, &QLineEdit::returnPressed, this, [this] {
         if (!busy()) ask(question_->text());
     });
-    connect(history_, &QListWidget::itemActivated, this,
-            [this](QListWidgetItem* item) { question_->setText(item->text()); });
+    connect(history_, &AskHistoryView::recordActivated, this, &AskPanel::showRecord);
+    connect(scope_, &QComboBox::currentIndexChanged, this, &AskPanel::scopeChanged);
     connect(passages_, &QTreeWidget::itemActivated, this, [this](QTreeWidgetItem* item, int) {
         JumpTarget t;
         t.documentId = item->data(0, TargetDocument).toLongLong();
@@ -130,20 +141,50 @@ void AskPanel::showUnavailable(const QString& why) {
     status_->setText(tr("Not available: %1").arg(why));
 }
 
-void AskPanel::setCollection(const QString& collection) {
-    collection_ = collection;
-    history_->clear();
-    history_->addItems(historyByCollection_.value(collection));
-    scope_->setItemText(0, tr("the whole collection %1").arg(collection));
+void AskPanel::setStoreDir(const QString& storeDir) {
+    if (storeDir == storeDir_) return;
+    storeDir_ = storeDir;
+    scopeChanged();
 }
 
-void AskPanel::setDocument(qint64 documentId, const QString& name) {
+void AskPanel::setCollection(const QString& collection) {
+    if (collection == collection_) return;
+    collection_ = collection;
+    scope_->setItemText(0, tr("the whole collection %1").arg(collection));
+    scopeChanged();
+}
+
+void AskPanel::setDocument(qint64 documentId, const QString& name, int pageCount) {
+    if (documentId == documentId_ && name == documentName_ && pageCount == pageCount_) return;
     documentId_ = documentId;
+    documentName_ = name;
+    pageCount_ = documentId > 0 ? pageCount : 0;
+    QSignalBlocker block(scope_);
     while (scope_->count() > 1) scope_->removeItem(1);
     if (documentId > 0) {
         scope_->addItem(tr("this document: %1").arg(name), documentId);
         scope_->setCurrentIndex(1);
     }
+    scopeChanged();
+}
+
+// The history and the as-of-page choice follow the scope: a document's own questions, or
+// the whole collection's; pages only for a document that has them.
+void AskPanel::scopeChanged() {
+    const qint64 doc = scope_->currentData().toLongLong();
+    const bool paged = doc > 0 && pageCount_ > 0;
+    asOfPage_->setRange(0, paged ? pageCount_ : 0);
+    asOfPage_->setEnabled(paged && !busy());
+    if (!paged) asOfPage_->setValue(0);
+    history_->setScope(storeDir_, collection_, doc > 0 ? doc : -1, documentName_);
+}
+
+void AskPanel::setAsOfPage(int page) {
+    asOfPage_->setValue(page);
+}
+
+int AskPanel::asOfPage() const {
+    return asOfPage_->value();  // the range is 0..0 unless the scope has pages
 }
 
 void AskPanel::focusQuestion() {
@@ -154,6 +195,9 @@ QString AskPanel::answerText() const {
 }
 QString AskPanel::statusText() const {
     return status_->text();
+}
+QString AskPanel::timingsText() const {
+    return timings_->text();
 }
 
 void AskPanel::cancel() {
@@ -166,6 +210,7 @@ void AskPanel::setAsking(bool asking) {
     ask_->setAccessibleName(asking ? tr("Stop the answer") : tr("Ask the question"));
     question_->setEnabled(!asking);
     scope_->setEnabled(!asking);
+    asOfPage_->setEnabled(!asking && asOfPage_->maximum() > 0);
 }
 
 void AskPanel::appendAnswer(int generation, const QString& text) {
@@ -190,11 +235,6 @@ void AskPanel::ask(const QString& question) {
         emit finished(false);
         return;
     }
-    QStringList& h = historyByCollection_[collection_];
-    h.removeAll(question);
-    h.prepend(question);
-    history_->clear();
-    history_->addItems(h);
     answer_->clear();
     passages_->clear();
     timings_->clear();
@@ -204,28 +244,31 @@ void AskPanel::ask(const QString& question) {
     cancel_ = std::make_shared<std::atomic<bool>>(false);
     auto flag = cancel_;
     const qint64 documentId = scope_->currentData().toLongLong();
+    const int64_t asOf = documentId > 0 ? asOfPage() : 0;
     const std::string collection = collection_.toStdString(), text = question.toStdString();
     QPointer<AskPanel> self(this);
     services_->run([=](ServicesContext* c, const QString& error) {
+        QElapsedTimer clock;
+        clock.start();
         auto outcome = std::make_shared<Outcome>();
+        int64_t collectionId = 0;
         if (!c) {
             outcome->error = error;
         } else {
             services::AskRequest request;
             request.collection = collection;
             request.documentId = documentId;
+            request.asOfPage = asOf;
             request.questions = {text};
-            if (documentId > 0) {
-                request.key = services::StateKey::document(documentId);
+            auto id = c->store->findCollection(collection);
+            if (!id || *id == 0) {
+                outcome->error = id ? tr("no collection %1").arg(QString::fromStdString(collection))
+                                    : QString::fromStdString(id.error());
             } else {
-                auto id = c->store->findCollection(collection);
-                if (!id || *id == 0) {
-                    outcome->error =
-                        id ? tr("no collection %1").arg(QString::fromStdString(collection))
-                           : QString::fromStdString(id.error());
-                }
-                if (id) request.key = services::StateKey::collection(*id);
+                collectionId = *id;
             }
+            request.key = documentId > 0 ? services::StateKey::document(documentId)
+                                         : services::StateKey::collection(collectionId);
             services::AskOptions options;
             options.cancel = flag.get();
             options.onText = [self, generation](size_t, std::string_view piece) {
@@ -254,6 +297,21 @@ void AskPanel::ask(const QString& question) {
                 else
                     outcome->answers = std::move(*answers);
             }
+            if (outcome->error.isEmpty() && !outcome->answers.empty()) {
+                store::AskRecord r =
+                    askRecordOf(outcome->answers.front(), asOf, double(clock.nsecsElapsed()) / 1e9);
+                r.collectionId = collectionId;
+                r.documentId = documentId;
+                r.modelId = c->cache->modelId();
+                r.modelName = QFileInfo(c->modelPath).fileName().toStdString();
+                r.askedAt = QDateTime::currentSecsSinceEpoch();
+                auto saved = store::AskHistory(c->store->database()).add(r);
+                if (saved)
+                    r.id = *saved;
+                else
+                    outcome->saveError = QString::fromStdString(saved.error());
+                outcome->record = std::move(r);
+            }
         }
         post(self, [generation, outcome](AskPanel* p) { p->showOutcome(generation, outcome); });
     });
@@ -271,8 +329,21 @@ void AskPanel::showOutcome(int generation, const std::shared_ptr<Outcome>& outco
     }
     const services::AskAnswer& a = outcome->answers.front();
     // The streamed text and the final answer agree; the final one is authoritative.
-    answer_->setPlainText(QString::fromStdString(a.answer));
-    for (const services::Passage& pa : a.passages) {
+    showRecord(outcome->record);
+    QString status =
+        a.passages.empty() ? tr("Answered; no passage matched its words.") : tr("Answered.");
+    if (outcome->record.id > 0)
+        history_->prepend(outcome->record);
+    else
+        status += " " + tr("Not saved to the history: %1").arg(outcome->saveError);
+    status_->setText(status);
+    emit answered(a.timings.tokensPerSecond);
+    emit finished(true);
+}
+
+void AskPanel::showPassages(const std::vector<store::AskPassageRef>& passages) {
+    passages_->clear();
+    for (const store::AskPassageRef& pa : passages) {
         auto* item = new QTreeWidgetItem(passages_);
         item->setText(0, QFileInfo(QString::fromStdString(pa.path)).fileName());
         item->setToolTip(0, QString::fromStdString(pa.path));
@@ -287,17 +358,28 @@ void AskPanel::showOutcome(int generation, const std::shared_ptr<Outcome>& outco
     }
     passages_->resizeColumnToContents(0);
     passages_->resizeColumnToContents(1);
-    const services::AskTimings& t = a.timings;
-    timings_->setText(tr("state %1 (%2 tokens) · first token %3 ms · %4 tokens/s · %5 tokens")
-                          .arg(services::stateOriginName(a.from))
-                          .arg(a.stateTokens)
-                          .arg(t.firstTokenSeconds * 1000.0, 0, 'f', 0)
-                          .arg(t.tokensPerSecond, 0, 'f', 1)
-                          .arg(a.answerTokens));
-    status_->setText(a.passages.empty() ? tr("Answered; no passage matched its words.")
-                                        : tr("Answered."));
-    emit answered(t.tokensPerSecond);
-    emit finished(true);
+}
+
+// An answer, fresh or from the history: its text, passages and timings.
+void AskPanel::showRecord(const store::AskRecord& r) {
+    if (busy()) return;
+    question_->setText(QString::fromStdString(r.question));
+    answer_->setPlainText(QString::fromStdString(r.answer));
+    showPassages(r.passages);
+    QString when;
+    if (r.id > 0 && r.askedAt > 0)
+        when = QDateTime::fromSecsSinceEpoch(r.askedAt).toString("yyyy-MM-dd HH:mm") + " · ";
+    QString model = r.modelName.empty() ? QString() : QString::fromStdString(r.modelName) + " · ";
+    timings_->setText(
+        when + model +
+        tr("state %1 (%2 tokens)%3 · first token %4 ms · %5 tokens/s · %6 tokens (%7)")
+            .arg(QString::fromStdString(r.stateOrigin))
+            .arg(r.stateTokens)
+            .arg(r.asOfPage > 0 ? tr(", as of page %1").arg(r.asOfPage) : QString())
+            .arg(r.firstTokenSeconds * 1000.0, 0, 'f', 0)
+            .arg(r.tokensPerSecond, 0, 'f', 1)
+            .arg(r.answerTokens)
+            .arg(QString::fromStdString(r.stopReason)));
 }
 
 }  // namespace lectern::ui
