@@ -1,14 +1,17 @@
 // The training scan's backward (CUDA twin of the CPU ssm_scan_backward_recompute in
 // training/backward/ssm_scan_backward.cpp; maths: training/NOTES-ssm_scan.md). One block
 // per (head, batch row), the state layout of ssm_scan_train.cuh, dh (the gradient of the
-// current state) in registers, carried from chunk to chunk. Chunks go last to first; in
-// each, the states are replayed from the forward's checkpoint in two levels: first the
-// whole chunk, saving the state entering every sub-chunk of kSubChunk tokens, then each
-// sub-chunk (last first) again, saving its kSubChunk + 1 states, which the backward
-// through time over those tokens reads (h_t for dq, h_{t−1} for dα). The states go to a
-// global workspace in a thread-private order (every access coalesced, no barrier: each
-// thread reads back only what it wrote); the sub-chunk keeps the re-read set of all
-// resident blocks within the L2 cache, at the cost of replaying the recurrence twice.
+// current state) in registers, carried from chunk to chunk. Chunks go last to first; each
+// is replayed from the forward's checkpoint, saving every state of a sub-chunk of `sub`
+// tokens to a global workspace, and the backward through time over those tokens reads them
+// back (h_t for dq, h_{t−1} for dα). sub = kSubChunk (64: the whole chunk of
+// model_train, one replay); a shorter sub (LECTERN_SCAN_SUBCHUNK, read once) replays in
+// two levels: the whole chunk saving the state entering each sub-chunk, then each
+// sub-chunk, last first, again. Two levels keep the re-read states of all resident blocks
+// within the L2 cache, but the kernel is bound by its per-token latency, not by memory:
+// on the H100, sub 8 took 357 ms and sub 64 293 ms at 8 × 4096 tokens × 24 heads
+// (training/NOTES-cuda.md). Workspace order is thread-private (every access coalesced, no
+// barrier: each thread reads back only what it wrote).
 //
 // Per token the sums over n (⟨dh_p, k⟩ for dv, dβ, dγ) are warp shuffles; the sums over p
 // (dq, dk: a column per lane, rows per warp) go through shared memory, double-buffered so
@@ -16,6 +19,8 @@
 // block once, without atomics; dD and dmimo_x (sums over batch rows too) are written as
 // per-block partials and summed over rows in a fixed order by a second kernel, so the
 // result is deterministic (float atomics would make it depend on block order).
+#include <cstdlib>
+
 #include "train/ssm_scan_train.cuh"
 #include "training/cuda/scan_backward_cuda.h"
 
@@ -59,7 +64,7 @@ __host__ __device__ inline size_t smemFloats(int R, int P, int N, Smem* s, float
 }
 
 struct Geometry {
-    int rpw, stateF, maxSub;
+    int rpw, stateF, sub, maxSub;
     int64_t nChk, blockStateFloats;
 };
 
@@ -126,12 +131,15 @@ struct Block {
         ld.load(t0, kRecurrence, reg);
         ld.store(sm.ring + ringSlot(t0) * slotF(), reg, sm.mx);
         __syncthreads();
+        int since = 0, saved = 0;  // tokens since the last save, saves so far
         for (int64_t t = t0; t < t1; ++t) {
             if (t + 1 < t1) ld.load(t + 1, kRecurrence, reg);
             advance<J, MaxRpw>(d, hs, sm.ring + ringSlot(t) * slotF(),
                                sm.ring + ringSlot(t - 1) * slotF(), L, geo.rpw);
-            if ((t + 1 - t0) % every == 0)
-                saveState(store0 + (t + 1 - t0) / every * int64_t(geo.stateF), hs);
+            if (++since == every) {
+                since = 0;
+                saveState(store0 + ++saved * int64_t(geo.stateF), hs);
+            }
             if (t + 1 < t1) ld.store(sm.ring + ringSlot(t + 1) * slotF(), reg, sm.mx);
             __syncthreads();
         }
@@ -302,7 +310,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const Block<J, MaxRpw> blk{
         d, in, g, geo, sm, L, ld, h, int(threadIdx.x & 31), int(threadIdx.x >> 5), b, T};
     float* subBase = states + (b * d.H + h) * geo.blockStateFloats;  // sub-chunk entry states
-    float* lvl2 = subBase + int64_t(geo.maxSub) * geo.stateF;        // kSubChunk + 1 states
+    float* lvl2 = subBase + int64_t(geo.maxSub) * geo.stateF;        // sub + 1 states
     float dh[MaxRpw][J], hs[MaxRpw][J];
 #pragma unroll
     for (int i = 0; i < MaxRpw; ++i)
@@ -311,13 +319,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     float dDacc = 0.0f;
     for (int64_t c = geo.nChk - 1; c >= 0; --c) {
         const int64_t c0 = c * chunk, c1 = min(T, c0 + chunk);
-        const int nSub = int((c1 - c0 + kSubChunk - 1) / kSubChunk);
+        const int nSub = int((c1 - c0 + geo.sub - 1) / geo.sub);
         if (nSub > 1) {
             blk.loadStart(starts, c, hs);
-            blk.replay(hs, c0, c0 + int64_t(nSub - 1) * kSubChunk, kSubChunk, subBase);
+            blk.replay(hs, c0, c0 + int64_t(nSub - 1) * geo.sub, geo.sub, subBase);
         }
         for (int k = nSub - 1; k >= 0; --k) {
-            const int64_t s0 = c0 + int64_t(k) * kSubChunk, s1 = min(c1, s0 + kSubChunk);
+            const int64_t s0 = c0 + int64_t(k) * geo.sub, s1 = min(c1, s0 + geo.sub);
             if (k == 0)
                 blk.loadStart(starts, c, hs);
             else
@@ -354,12 +362,24 @@ __global__ void sumPartials(int H, int RP, int64_t batch, const float* partials,
     }
 }
 
+// Tokens per backward replay: kSubChunk unless LECTERN_SCAN_SUBCHUNK says otherwise (read
+// once; a benchmarking knob, so the workspace size and the kernel always agree).
+int subChunk() {
+    static const int v = [] {
+        const char* e = std::getenv("LECTERN_SCAN_SUBCHUNK");
+        const int n = e ? std::atoi(e) : 0;
+        return n > 0 ? n : kSubChunk;
+    }();
+    return v;
+}
+
 bool geometry(const ops::Mamba3Dims& d, int64_t T, int64_t chunk, int& J, Geometry& geo) {
     if (chunk <= 0 || T <= 0 || !pickLayout(d, J, geo.rpw)) return false;
     geo.stateF = geo.rpw * J * kThreads;
-    geo.maxSub = int((std::min(chunk, T) + kSubChunk - 1) / kSubChunk);
+    geo.sub = int(std::min<int64_t>(subChunk(), std::min(chunk, T)));
+    geo.maxSub = int((std::min(chunk, T) + geo.sub - 1) / geo.sub);
     geo.nChk = (T + chunk - 1) / chunk;
-    geo.blockStateFloats = int64_t(geo.maxSub + kSubChunk + 1) * geo.stateF;
+    geo.blockStateFloats = int64_t(geo.maxSub + geo.sub + 1) * geo.stateF;
     return true;
 }
 

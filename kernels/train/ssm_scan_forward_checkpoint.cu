@@ -40,11 +40,12 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
         for (int j = 0; j < J; ++j) hs[i][j] = 0.0f;
     const int64_t hsz = int64_t(d.P) * d.N;
-    for (int64_t t = 0; t < T; ++t) {
+    int64_t inChunk = 0;  // t mod chunk, counted (a 64-bit % is a long routine)
+    for (int64_t t = 0; t < T; ++t, inChunk = inChunk + 1 == chunk ? 0 : inChunk + 1) {
         const int64_t row = b * T + t;
         if (t + 1 < T) ld.load(t + 1, kWithQ, reg);
-        if (t % chunk == 0) {  // the state entering chunk t / chunk
-            float* S = starts + ((b * nChk + t / chunk) * d.H + h) * hsz;
+        if (inChunk == 0) {  // the state entering the chunk that starts here
+            float* S = starts + ((b * nChk + (t - inChunk) / chunk) * d.H + h) * hsz;
 #pragma unroll
             for (int i = 0; i < MaxRpw; ++i) {
                 const int p = warp + kWarps * i;

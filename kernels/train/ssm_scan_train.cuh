@@ -22,9 +22,9 @@ using lectern::cuda::detail::KDims;
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kMaxLoad = 8;   // token-slot floats a thread stages: slot ≤ 8 · 256 floats
-constexpr int kElems = 32;    // state elements a thread holds (MaxRpw · J)
-constexpr int kSubChunk = 8;  // tokens per backward replay (see ssm_scan_backward.cu)
+constexpr int kMaxLoad = 8;    // token-slot floats a thread stages: slot ≤ 8 · 256 floats
+constexpr int kElems = 32;     // state elements a thread holds (MaxRpw · J)
+constexpr int kSubChunk = 64;  // default tokens per backward replay (ssm_scan_backward.cu)
 
 // One token's inputs in shared memory, at these offsets of a slot.
 struct SlotLayout {
@@ -42,8 +42,10 @@ __host__ __device__ inline SlotLayout slotLayout(int R, int P, int N) {
     return SlotLayout{R * N, R * P, P};
 }
 
+// t ≥ −1 and far below 2³²: a 32-bit modulo by a constant (a multiply), not the 64-bit
+// division routine, which cost ~100 instructions a call, several calls a token.
 __device__ inline int ringSlot(int64_t t) {
-    return int(((t % 3) + 3) % 3);
+    return int(uint32_t(t + 3) % 3u);
 }
 
 // What a slot needs: the recurrence reads k, v and the scalars; the forward adds q, the

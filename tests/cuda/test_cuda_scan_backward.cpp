@@ -1,14 +1,18 @@
 // The CUDA training scan (training/cuda/scan_backward_cuda.h) against its CPU reference
 // (training/backward: ssm_scan_forward_checkpoint / ssm_scan_backward_recompute, run per
 // batch row) on fresh random inputs: SISO and MIMO (R 2, 3, 4), T not a multiple of the
-// chunk, T < chunk, chunks longer than the backward's 8-token replay, batch 1 to 3, odd H,
-// P and N not powers of two. y and the checkpoints are poisoned (NaN) before the forward,
-// the workspace before the backward; every gradient buffer is pre-filled with random
-// values and the comparison is of what was added (the += contract). Tolerances (max|gpu −
-// cpu| / max|cpu|): forward 1e-4 (both fp32, the same per-token operations up to FMA
-// contraction and the order of the sum over n); gradients 5e-4 (the CPU carries dh and
-// every reduction in double, the GPU in fp32; sums of up to P·N = 8,192 products). The
-// backward has no atomics, so a second run must agree bit for bit.
+// chunk, T < chunk, a chunk longer than the backward's 64-token replay, batch 1 to 3,
+// odd H, P and N not powers of two, the largest state supported (P 64 x N 128). The replay
+// length is read from LECTERN_SCAN_SUBCHUNK once per process: run again with 3 or 8 (two
+// levels in every chunk, ragged sub-chunks) to cover that path more.
+// y and the checkpoints are poisoned (NaN) before the forward, the workspace before the
+// backward; every gradient buffer is pre-filled with random values and the comparison is
+// of what was added (the += contract).
+// Tolerances (max|gpu - cpu| / max|cpu|): forward 1e-4 (both fp32, the same per-token
+// operations up to FMA contraction and the order of the sum over n); gradients 5e-4 (the
+// CPU carries dh and every reduction in double, the GPU fp32; sums of up to P·N = 8,192
+// products). Seen on the H100: at most 3e-5. The backward has no atomics, so a second run
+// must agree bit for bit.
 #include <cstring>
 
 #include "cuda_test_util.h"
@@ -167,7 +171,10 @@ TEST(CudaScanBackward, MatchesCpu) {
     runShapes({{"siso T<chunk", 1, 64, 128, 1, 1, 20, 64},
                {"siso 3 chunks", 2, 64, 64, 1, 2, 150, 64},
                {"mimo R2", 3, 32, 64, 2, 3, 50, 16},
-               {"mimo R3 odd", 3, 24, 48, 3, 1, 19, 7}});
+               {"mimo R3 odd", 3, 24, 48, 3, 1, 19, 7},
+               {"siso P64 N128 chunks", 2, 64, 128, 1, 2, 130, 64},
+               {"mimo R4 P64", 2, 64, 64, 4, 1, 70, 32},
+               {"siso chunk > replay", 1, 32, 32, 1, 2, 230, 100}});
 }
 
 // Small shapes, few blocks: what compute-sanitizer's racecheck runs (run_gpu_checks.sh).
