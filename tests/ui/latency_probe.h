@@ -1,16 +1,14 @@
 // Measures the GUI thread while long work runs elsewhere, two ways:
 //  - wall latency: gaps between ticks of a 2 ms timer (what a user feels; on a loaded
 //    machine it includes time the thread waited for a core);
-//  - GUI-thread work: for each pass of the event loop (from the dispatcher's awake() to
-//    its aboutToBlock()), the thread's own CPU time (CLOCK_THREAD_CPUTIME_ID), so a real
-//    stall in our code shows even when other processes crowd the cores.
+//  - GUI-thread work: the thread's own CPU time (CLOCK_THREAD_CPUTIME_ID) spent within
+//    each of those gaps, so a real stall in our code (work on the GUI thread) shows even
+//    when other processes crowd the cores and stretch the wall-clock gaps.
 // Printed with the load average; tests never assert timings.
 #pragma once
 
-#include <QAbstractEventDispatcher>
 #include <QElapsedTimer>
 #include <QFile>
-#include <QThread>
 #include <QTimer>
 #include <algorithm>
 #include <ctime>
@@ -23,38 +21,28 @@ public:
     LatencyProbe() {
         timer_.setInterval(2);
         QObject::connect(&timer_, &QTimer::timeout, [this] {
-            const qint64 now = clock_.nsecsElapsed();
+            const qint64 now = clock_.nsecsElapsed(), cpu = threadCpuNs();
             gapsMs_.push_back(double(now - last_) / 1e6);
+            workMs_.push_back(double(cpu - lastCpu_) / 1e6);
             last_ = now;
-        });
-        QAbstractEventDispatcher* d = QThread::currentThread()->eventDispatcher();
-        awake_ = QObject::connect(d, &QAbstractEventDispatcher::awake,
-                                  [this] { passStart_ = threadCpuNs(); });
-        block_ = QObject::connect(d, &QAbstractEventDispatcher::aboutToBlock, [this] {
-            if (passStart_ >= 0) workMs_.push_back(double(threadCpuNs() - passStart_) / 1e6);
-            passStart_ = -1;
+            lastCpu_ = cpu;
         });
         clock_.start();
+        lastCpu_ = threadCpuNs();
         timer_.start();
     }
-    ~LatencyProbe() { stop(); }
 
-    void stop() {
-        timer_.stop();
-        QObject::disconnect(awake_);
-        QObject::disconnect(block_);
-    }
+    void stop() { timer_.stop(); }
     size_t ticks() const { return gapsMs_.size(); }
 
-    // "<what>: wall p50/p99/max …; GUI-thread work per pass p99/max …; load …"
     void print(const char* what) const {
         qInfo(
-            "%s: %zu ticks, wall latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; GUI-thread "
-            "work per event-loop pass (thread CPU) p99 %.2f ms, max %.2f ms over %zu passes; "
+            "%s: %zu ticks; wall latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; GUI-thread "
+            "work (its CPU time within a gap) p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
             "load average %s",
             what, gapsMs_.size(), percentile(gapsMs_, 0.5), percentile(gapsMs_, 0.99),
-            percentile(gapsMs_, 1.0), percentile(workMs_, 0.99), percentile(workMs_, 1.0),
-            workMs_.size(), qPrintable(loadAverage()));
+            percentile(gapsMs_, 1.0), percentile(workMs_, 0.5), percentile(workMs_, 0.99),
+            percentile(workMs_, 1.0), qPrintable(loadAverage()));
     }
 
 private:
@@ -76,9 +64,8 @@ private:
 
     QTimer timer_;
     QElapsedTimer clock_;
-    qint64 last_ = 0, passStart_ = -1;
+    qint64 last_ = 0, lastCpu_ = 0;
     std::vector<double> gapsMs_, workMs_;
-    QMetaObject::Connection awake_, block_;
 };
 
 }  // namespace lectern::test

@@ -6,6 +6,7 @@
 #include <QFileInfo>
 #include <QGuiApplication>
 #include <QPalette>
+#include <algorithm>
 
 #include "library/library_reader.h"
 
@@ -21,10 +22,71 @@ QString formatBytes(int64_t bytes) {
 
 DocumentTableModel::DocumentTableModel(QObject* parent) : QAbstractTableModel(parent) {}
 
+namespace {
+
+bool sameRow(const store::DocumentInfo& a, const store::DocumentInfo& b) {
+    return a.id == b.id && a.status == b.status && a.error == b.error && a.size == b.size &&
+           a.mtimeNs == b.mtimeNs && a.hash == b.hash && a.kind == b.kind &&
+           a.pageCount == b.pageCount && a.segmentCount == b.segmentCount;
+}
+
+bool byPath(const store::DocumentInfo& a, const store::DocumentInfo& b) {
+    return a.path < b.path;
+}
+
+QString nameOf(const store::DocumentInfo& d) {
+    return QFileInfo(QString::fromStdString(d.path)).fileName();
+}
+
+}  // namespace
+
+// Both lists are in path order (the store lists them so), so one merge walk turns the old
+// rows into the new with row inserts, removals and changes: views and the sorting proxy
+// update only what moved, and an unchanged reload costs no relayout at all.
 void DocumentTableModel::setDocuments(std::vector<store::DocumentInfo> documents) {
-    beginResetModel();
-    documents_ = std::move(documents);
-    endResetModel();
+    if (documents_.empty() || documents.empty() ||
+        !std::is_sorted(documents.begin(), documents.end(), byPath)) {
+        beginResetModel();
+        documents_ = std::move(documents);
+        names_.clear();
+        for (const store::DocumentInfo& d : documents_) names_.push_back(nameOf(d));
+        endResetModel();
+        return;
+    }
+    size_t row = 0, j = 0;
+    const size_t n = documents.size();
+    while (row < documents_.size() || j < n) {
+        if (j == n || (row < documents_.size() && documents_[row].path < documents[j].path)) {
+            size_t end = row + 1;  // a run of rows that are gone
+            while (end < documents_.size() && (j == n || documents_[end].path < documents[j].path))
+                ++end;
+            beginRemoveRows({}, int(row), int(end - 1));
+            documents_.erase(documents_.begin() + long(row), documents_.begin() + long(end));
+            names_.erase(names_.begin() + long(row), names_.begin() + long(end));
+            endRemoveRows();
+        } else if (row == documents_.size() || documents[j].path < documents_[row].path) {
+            size_t end = j + 1;  // a run of new documents
+            while (end < n &&
+                   (row == documents_.size() || documents[end].path < documents_[row].path))
+                ++end;
+            beginInsertRows({}, int(row), int(row + (end - j) - 1));
+            for (size_t k = j; k < end; ++k)
+                names_.insert(names_.begin() + long(row + k - j), nameOf(documents[k]));
+            documents_.insert(documents_.begin() + long(row),
+                              std::make_move_iterator(documents.begin() + long(j)),
+                              std::make_move_iterator(documents.begin() + long(end)));
+            endInsertRows();
+            row += end - j;
+            j = end;
+        } else {
+            if (!sameRow(documents_[row], documents[j])) {
+                documents_[row] = std::move(documents[j]);
+                emit dataChanged(index(int(row), 0), index(int(row), ColumnCount - 1));
+            }
+            ++row;
+            ++j;
+        }
+    }
 }
 
 const store::DocumentInfo* DocumentTableModel::document(int row) const {
@@ -58,6 +120,17 @@ QVariant DocumentTableModel::data(const QModelIndex& index, int role) const {
     if (!d || index.column() < 0 || index.column() >= ColumnCount) return {};
     const bool failed = d->status != store::kStatusOk;
     if (role == DocumentIdRole) return QVariant::fromValue<qlonglong>(d->id);
+    if (role == SortRole) {
+        switch (index.column()) {
+            case Size:
+                return QVariant::fromValue<qlonglong>(d->size);
+            case Extent:
+                return QVariant::fromValue<qlonglong>(d->pageCount > 0 ? d->pageCount
+                                                                       : d->segmentCount);
+            default:
+                return data(index, Qt::DisplayRole);
+        }
+    }
     if (role == Qt::ForegroundRole && failed && d->status != store::kStatusPartial)
         return QBrush(Qt::red);
     if (role == Qt::ToolTipRole) {
@@ -68,7 +141,7 @@ QVariant DocumentTableModel::data(const QModelIndex& index, int role) const {
     if (role != Qt::DisplayRole && role != Qt::AccessibleTextRole) return {};
     switch (index.column()) {
         case Name:
-            return QFileInfo(QString::fromStdString(d->path)).fileName();
+            return names_[size_t(index.row())];
         case Kind:
             return QString::fromStdString(d->kind);
         case Status:

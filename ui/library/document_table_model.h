@@ -1,6 +1,7 @@
 // The documents of one collection as a table: name, kind, status (in plain words, with the
-// error), size, pages or sections. Rows are replaced wholesale by setDocuments() from a
-// worker's read; the row's document id is under Qt::UserRole.
+// error), size, pages or sections. setDocuments() takes a worker's read and applies only
+// the difference (inserted, removed and changed rows); the row's document id is under
+// Qt::UserRole, and SortRole gives sizes and counts as numbers for the sorting proxy.
 #pragma once
 
 #include <QAbstractTableModel>
@@ -15,6 +16,7 @@ class DocumentTableModel : public QAbstractTableModel {
 public:
     enum Column { Name, Kind, Status, Size, Extent, Path, ColumnCount };
     static constexpr int DocumentIdRole = Qt::UserRole;
+    static constexpr int SortRole = Qt::UserRole + 1;
 
     explicit DocumentTableModel(QObject* parent = nullptr);
     void setDocuments(std::vector<store::DocumentInfo> documents);
@@ -28,6 +30,7 @@ public:
 
 private:
     std::vector<store::DocumentInfo> documents_;
+    std::vector<QString> names_;  // file names, computed once per row (sorting asks often)
 };
 
 QString formatBytes(int64_t bytes);

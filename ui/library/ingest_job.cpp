@@ -1,11 +1,25 @@
 // The worker's callbacks only queue signals: no widget is touched off the GUI thread.
+// They are coalesced: the worker keeps the latest progress and commit in a mailbox and
+// queues a delivery only when none is pending, so a walk of thousands of small files costs
+// the GUI thread one event per pass of its loop, not one per file.
 #include "library/ingest_job.h"
 
 #include <QPointer>
 #include <QThread>
 #include <QtConcurrent>
+#include <mutex>
 
 namespace lectern::ui {
+namespace {
+
+struct Mailbox {
+    std::mutex mutex;
+    ingest::IngestProgress progress;
+    QString path, status;
+    bool progressPending = false, commitPending = false;
+};
+
+}  // namespace
 
 IngestJob::IngestJob(QObject* parent) : QObject(parent) {
     qRegisterMetaType<lectern::ui::IngestOutcome>("lectern::ui::IngestOutcome");
@@ -39,24 +53,47 @@ bool IngestJob::start(const QString& storeDir, const QString& collection,
     // Leave one core to the GUI thread: extraction saturating every core shows as stutter.
     o.extractThreads = qMax(1, QThread::idealThreadCount() - 1);
     QPointer<IngestJob> self(this);
-    o.progress = [self](const ingest::IngestProgress& p) {
+    auto box = std::make_shared<Mailbox>();
+    o.progress = [self, box](const ingest::IngestProgress& p) {
+        {
+            std::lock_guard lock(box->mutex);
+            box->progress = p;
+            if (std::exchange(box->progressPending, true)) return;
+        }
         if (!self) return;
         QMetaObject::invokeMethod(
             self,
-            [self, p] {
+            [self, box] {
+                ingest::IngestProgress latest;
+                {
+                    std::lock_guard lock(box->mutex);
+                    latest = box->progress;
+                    box->progressPending = false;
+                }
                 if (self)
-                    emit self->progressed(p.filesDone, p.filesSeen, p.bytesRead, p.bytesToRead,
-                                          p.walkDone);
+                    emit self->progressed(latest.filesDone, latest.filesSeen, latest.bytesRead,
+                                          latest.bytesToRead, latest.walkDone);
             },
             Qt::QueuedConnection);
     };
-    o.committed = [self](const ingest::CommittedDocument& d) {
+    o.committed = [self, box](const ingest::CommittedDocument& d) {
+        {
+            std::lock_guard lock(box->mutex);
+            box->path = QString::fromStdString(d.path);
+            box->status = QString::fromStdString(d.status);
+            if (std::exchange(box->commitPending, true)) return;
+        }
         if (!self) return;
-        const QString path = QString::fromStdString(d.path);
-        const QString status = QString::fromStdString(d.status);
         QMetaObject::invokeMethod(
             self,
-            [self, path, status] {
+            [self, box] {
+                QString path, status;
+                {
+                    std::lock_guard lock(box->mutex);
+                    path = box->path;
+                    status = box->status;
+                    box->commitPending = false;
+                }
                 if (self) emit self->documentCommitted(path, status);
             },
             Qt::QueuedConnection);

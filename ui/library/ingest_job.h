@@ -1,6 +1,6 @@
 // One ingest run off the GUI thread: runIngest on a QtConcurrent worker, its progress and
-// per-document commits delivered to the GUI thread as queued signals, cancel through the
-// pipeline's atomic flag (what was committed stays).
+// commits delivered to the GUI thread as queued signals (coalesced: the latest of each,
+// never a backlog), cancel through the pipeline's atomic flag (what was committed stays).
 #pragma once
 
 #include <QFutureWatcher>
@@ -33,6 +33,8 @@ public:
 signals:
     void progressed(qint64 filesDone, qint64 filesSeen, qint64 bytesRead, qint64 bytesToRead,
                     bool walkDone);
+    // The latest committed document; others committed since the last signal are in the
+    // store too (signals are coalesced while the GUI thread is busy).
     void documentCommitted(const QString& path, const QString& status);
     void finished(const lectern::ui::IngestOutcome& outcome);
 

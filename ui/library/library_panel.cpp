@@ -67,6 +67,7 @@ void LibraryPanel::buildUi() {
     model_ = new DocumentTableModel(this);
     proxy_ = new QSortFilterProxyModel(this);
     proxy_->setSourceModel(model_);
+    proxy_->setSortRole(DocumentTableModel::SortRole);
     table_ = new QTableView(this);
     table_->setModel(proxy_);
     table_->setAccessibleName(tr("Documents"));
