@@ -1,4 +1,4 @@
-// `lectern-cli grads --model DIR --ids FILE --out FILE.safetensors [--device cpu]`: the
+// `lectern-cli grads --model DIR --ids FILE --out FILE.safetensors [--device cpu|cuda]`: the
 // training loss on int32 input_ids [B, L] and the gradient of every parameter, written as
 // ../shared/golden/<case>/grads.safetensors holds them: `loss` (fp64 [1]), `loss_f32` and
 // `grad.<official name>` (tied embeddings: one grad.backbone.embedding.weight, the sum of
@@ -8,6 +8,9 @@
 #include "cli/command.h"
 #include "io/safetensors.h"
 #include "training/model_io.h"
+#if LECTERN_HAVE_CUDA
+#include "training/cuda/model_train_cuda.h"
+#endif
 
 namespace lectern::cli {
 namespace {
@@ -22,14 +25,20 @@ int fail(const std::string& message) {
 }
 
 int runGrads(const GradsArgs& a) {
-    if (a.device != "cpu")
-        return fail("the CUDA training backward is not built yet; use --device cpu");
+#if !LECTERN_HAVE_CUDA
+    if (a.device != "cpu") return fail("this build has no CUDA backend; use --device cpu");
+#endif
     auto m = train::loadTrainModel(a.model);
     if (!m) return fail(m.error());
     int64_t B = 0, L = 0;
     auto ids = train::readInputIds(a.ids, B, L);
     if (!ids) return fail(ids.error());
+#if LECTERN_HAVE_CUDA
+    auto g = a.device == "cuda" ? train::computeGradsCuda(*m, *ids, B, L)
+                                : train::computeGrads(*m, *ids, B, L);
+#else
     auto g = train::computeGrads(*m, *ids, B, L);
+#endif
     if (!g) return fail(a.ids + ": " + g.error());
     if (Status st = io::safetensorsWrite(a.out, g->tensors, g->metadata); !st)
         return fail(st.message());
@@ -46,7 +55,7 @@ const CommandRegistration registration{{
         sub.add_option("--model", a->model, "model folder")->required();
         sub.add_option("--ids", a->ids, "safetensors file with int32 input_ids [B, L]")->required();
         sub.add_option("--out", a->out, "output .safetensors")->required();
-        sub.add_option("--device", a->device, "cpu (cuda: not yet)")
+        sub.add_option("--device", a->device, "cpu or cuda (fp32 on the GPU)")
             ->check(CLI::IsMember({"cpu", "cuda"}));
         return [a] { return runGrads(*a); };
     },

@@ -1,6 +1,6 @@
 // `lectern-cli train --config FILE | --base DIR, --text FILE..., --out DIR, [--steps N]
-// [--seq-len L] [--batch B] [--lr X] [--schedule cosine|wsd] [--lora R] [--device cpu]
-// [--resume DIR]`: trains on byte-level
+// [--seq-len L] [--batch B] [--lr X] [--schedule cosine|wsd] [--lora R]
+// [--device cpu|cuda|auto] [--resume DIR]`: trains on byte-level
 // tokens of the text files (ids 0..255; no tokenizer yet), showing step, loss, tokens/s and
 // ETA, logging OUT/metrics.jsonl, checkpointing into OUT/ckpt-<step> and writing the final
 // model folder into OUT. --resume OUT (or a ckpt folder) continues bit for bit.
@@ -93,7 +93,6 @@ Status prepare(TrainArgs& a, train::TrainRun& run) {
 }
 
 int runTrain(TrainArgs& a) {
-    if (a.device != "cpu") return fail("the CUDA training step is not built yet; use --device cpu");
     if (a.texts.empty() && a.collection.empty() && a.resume.empty())
         return fail("give --text FILE... or --collection NAME");
     if (!a.texts.empty() && !a.collection.empty())
@@ -101,21 +100,23 @@ int runTrain(TrainArgs& a) {
     train::TrainRun run;
     if (Status st = prepare(a, run); !st) return fail(st.message());
     a.o.outDir = a.out;
+    a.o.device = a.device;
     auto rep = train::runTraining(run, a.o);
     if (!rep) return fail(rep.error());
     char val[96] = "no validation window (text too short for --seq-len)";
     if (std::isfinite(rep->valLoss))
         std::snprintf(val, sizeof val, "validation loss %.4f (%.3f bits/byte)", rep->valLoss,
                       rep->valLoss / std::log(2.0));
-    std::printf("trained %lld steps (%lld skipped): loss %.4f, %s, %.0f tokens/s; model in %s\n",
-                (long long)rep->stepsDone, (long long)rep->skipped, rep->lastLoss, val,
-                rep->tokensPerSecond, a.out.c_str());
+    std::printf(
+        "trained %lld steps (%lld skipped) on the %s: loss %.4f, %s, %.0f tokens/s; model in %s\n",
+        (long long)rep->stepsDone, (long long)rep->skipped, rep->device == "cuda" ? "GPU" : "CPU",
+        rep->lastLoss, val, rep->tokensPerSecond, a.out.c_str());
     return kExitOk;
 }
 
 const CommandRegistration registration{{
     "train",
-    "Train or fine-tune a Mamba-3 model on text files (byte-level tokens), on the CPU",
+    "Train or fine-tune a Mamba-3 model on text files (byte-level tokens), on the CPU or GPU",
     [](CLI::App& sub, const GlobalOptions& globals) -> std::function<int()> {
         auto a = std::make_shared<TrainArgs>();
         sub.add_option("--config", a->config, "config.json of a new model (random init)");
@@ -156,8 +157,10 @@ const CommandRegistration registration{{
                        "in_proj,out_proj)")
             ->delimiter(',');
         sub.add_option("--resume", a->resume, "continue from OUT folder or ckpt folder");
-        sub.add_option("--device", a->device, "cpu (cuda: not yet)")
-            ->check(CLI::IsMember({"cpu", "cuda"}));
+        sub.add_option("--device", a->device,
+                       "cpu, cuda (an error without a usable GPU), or auto (the GPU when one is "
+                       "usable, else the CPU, said on stderr); LoRA runs on the CPU")
+            ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
         return [a, &globals] {
             a->store = globals.storeDir;
             return runTrain(*a);
