@@ -4,6 +4,8 @@
 // per-head scalars (dt, A·dt, trap) and the angle increments. The model's fused path
 // splits this in two launches around rotary_theta_forward: the scalars and increments
 // first, then q and k normalised and rotated by the running angles in one write.
+#include <cuda_bf16.h>
+
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
 
@@ -103,8 +105,13 @@ __global__ void preprocessKernel(detail::KDims d, ops::Mamba3PreprocessParams p,
 // angles once per (head, angle), then the output rows, a warp each. normRow per (row,
 // head) recomputes the norm for each of the group's heads (1.3 ms a layer at 16k tokens
 // that way, NOTES-gpu.md).
+// kBf16: q and k go out as bf16 (qb, kb), the form the tensor-core scan multiplies in, and
+// the k rows of each document's last token (rows t with (t + 1) % T == 0) also in fp32 to
+// k (the scan keeps them as the state's pending key).
+template <bool kBf16>
 __global__ void qkRotatedKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* proj,
-                                const float* theta, float* q, float* k) {
+                                const float* theta, float* q, float* k, __nv_bfloat16* qb,
+                                __nv_bfloat16* kb, int64_t T) {
     extern __shared__ float sm[];
     const int RG = d.R * d.G, HA = d.H * d.A, hpg = d.H / d.G;
     float* scales = sm;             // [2·RG]: C rows, then B rows
@@ -138,7 +145,10 @@ __global__ void qkRotatedKernel(detail::KDims d, ops::Mamba3PreprocessParams p, 
         const float* bias = (isK ? p.bBias : p.cBias) + (int64_t(h) * d.R + r) * d.N;
         const float* cs = cosv + h * d.A;
         const float* sn = sinv + h * d.A;
-        float* dst = (isK ? k : q) + t * qkStride + int64_t(rh) * d.N;
+        const int64_t at = t * qkStride + int64_t(rh) * d.N;
+        float* dst = (isK ? k : q) + at;
+        __nv_bfloat16* dstB = kBf16 ? (isK ? kb : qb) + at : nullptr;
+        const bool keepF32 = !kBf16 || (isK && (t + 1) % T == 0);
         for (int n = lane; n < d.N; n += 32) {
             float v = src[n] * sc * w[n] + bias[n];
             int a = -1, partner = 0;
@@ -161,7 +171,8 @@ __global__ void qkRotatedKernel(detail::KDims d, ops::Mamba3PreprocessParams p, 
                 const float u = src[partner] * sc * w[partner] + bias[partner];
                 v = first ? v * cs[a] - u * sn[a] : u * sn[a] + v * cs[a];
             }
-            dst[n] = v;
+            if constexpr (kBf16) dstB[n] = __float2bfloat16_rn(v);
+            if (keepF32) dst[n] = v;
         }
     }
 }
@@ -194,13 +205,25 @@ void mamba3_qk_rotated_forward(const ops::Mamba3Dims& d, const ops::Mamba3Prepro
     if (rows <= 0) return;
     const size_t smem = size_t(2 * d.R * d.G + 2 * d.H * d.A) * sizeof(float);
     if (rows >= 64 && smem <= 48 * 1024) {
-        qkRotatedKernel<<<unsigned(rows), 256, smem, s>>>(detail::kdims(d), p, proj, theta, q, k);
+        qkRotatedKernel<false><<<unsigned(rows), 256, smem, s>>>(detail::kdims(d), p, proj, theta,
+                                                                 q, k, nullptr, nullptr, 1);
         return;
     }
     // Few rows (decode): the per-(row, head) warps spread over 16 blocks a row.
     const unsigned parts = rows < 64 ? 16 : 1;
     preprocessKernel<<<dim3(unsigned(rows), parts), 256, 0, s>>>(
         detail::kdims(d), p, proj, q, k, nullptr, nullptr, nullptr, nullptr, theta, true, false);
+}
+
+bool mamba3_qk_rotated_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
+                                    const float* proj, int64_t rows, int64_t T, const float* theta,
+                                    void* qb, void* kb, float* kLast, cudaStream_t s) {
+    const size_t smem = size_t(2 * d.R * d.G + 2 * d.H * d.A) * sizeof(float);
+    if (rows < 64 || smem > 48 * 1024 || T <= 0 || rows % T != 0) return false;
+    qkRotatedKernel<true><<<unsigned(rows), 256, smem, s>>>(
+        detail::kdims(d), p, proj, theta, nullptr, kLast, static_cast<__nv_bfloat16*>(qb),
+        static_cast<__nv_bfloat16*>(kb), T);
+    return true;
 }
 
 }  // namespace lectern::cuda

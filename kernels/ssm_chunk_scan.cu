@@ -7,6 +7,8 @@
 //     leaving the final state, and the last token's k, v in the state;
 //  3. per (chunk, head, document): y_t += e^{cs_t} S_in,c q_t.
 // fp32 throughout; shared-memory rows are padded by one float against bank conflicts.
+#include <type_traits>
+
 #include "ssm_chunk_scan_common.cuh"
 
 namespace lectern::cuda {
@@ -168,37 +170,67 @@ __global__ void phase1(ScanArgs a) {
     if (threadIdx.x == 0) a.chunkDecay[(b * d.H + h) * a.nC + c] = expf(csLast);
 }
 
+// One or two state elements per thread (kE; two where P·N is even: half the threads, one
+// wave at 16k tokens, 8-byte loads). The incoming state S_in,c goes over G_c in fp32, or to
+// a.stateIn in bf16 (tensor-core path, kE == 2 only).
+template <int kE>
 __global__ void phase2(ScanArgs a) {
     const detail::KDims& d = a.d;
     const int h = blockIdx.y;
     const int64_t b = blockIdx.z, PN = int64_t(d.P) * d.N, bh = b * d.H + h;
-    const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t e = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * kE;
     if (e < PN) {
         // Loads of 8 chunks are issued before their dependent updates: the chain through S
         // is short, the loads are what take time (seen as ~1800 cycles per instruction).
+        using V = std::conditional_t<kE == 2, float2, float>;
         float* __restrict__ slot = a.chunkStates + bh * a.nC * PN + e;
+        __nv_bfloat16* __restrict__ out = a.stateIn ? a.stateIn + bh * a.nC * PN + e : nullptr;
         const float* __restrict__ dec = a.chunkDecay + bh * a.nC;
-        float S = a.st.ssm[bh * PN + e];
+        auto ld = [&](int c) { return *reinterpret_cast<const V*>(slot + int64_t(c) * PN); };
+        auto put = [&](int c, const float* S) {
+            if constexpr (kE == 2) {
+                if (out)
+                    *reinterpret_cast<__nv_bfloat162*>(out + int64_t(c) * PN) =
+                        __floats2bfloat162_rn(S[0], S[1]);
+                else
+                    *reinterpret_cast<float2*>(slot + int64_t(c) * PN) = make_float2(S[0], S[1]);
+            } else {
+                slot[int64_t(c) * PN] = S[0];
+            }
+        };
+        auto step = [&](float* S, const V& g, float dd) {
+            if constexpr (kE == 2) {
+                S[0] = dd * S[0] + g.x;
+                S[1] = dd * S[1] + g.y;
+            } else {
+                S[0] = dd * S[0] + g;
+            }
+        };
+        float S[kE];
+#pragma unroll
+        for (int u = 0; u < kE; ++u) S[u] = a.st.ssm[bh * PN + e + u];
         int c = 0;
         for (; c + 8 <= a.nC; c += 8) {
-            float g[8], dd[8];
+            V g[8];
+            float dd[8];
 #pragma unroll
             for (int u = 0; u < 8; ++u) {
-                g[u] = slot[int64_t(c + u) * PN];
+                g[u] = ld(c + u);
                 dd[u] = dec[c + u];
             }
 #pragma unroll
             for (int u = 0; u < 8; ++u) {
-                slot[int64_t(c + u) * PN] = S;
-                S = dd[u] * S + g[u];
+                put(c + u, S);
+                step(S, g[u], dd[u]);
             }
         }
         for (; c < a.nC; ++c) {
-            const float g = slot[int64_t(c) * PN];
-            slot[int64_t(c) * PN] = S;
-            S = dec[c] * S + g;
+            const V g = ld(c);
+            put(c, S);
+            step(S, g, dec[c]);
         }
-        a.st.ssm[bh * PN + e] = S;
+#pragma unroll
+        for (int u = 0; u < kE; ++u) a.st.ssm[bh * PN + e + u] = S[u];
     }
     if (blockIdx.x == 0) {  // the last token's k and x become the pending pair
         const int64_t last = b * a.T + a.T - 1;
@@ -273,7 +305,12 @@ cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& dims, const ops::SsmSc
     if (batch <= 0 || T <= 0) return cudaSuccess;
     ScanArgs a{detail::kdims(dims), in, st, y, nullptr, nullptr, T, chunkTokensFor(dims.R), 0, {}};
     a.nC = int((T + a.Ck - 1) / a.Ck);
-    const bool tensorCores = math == ScanMath::Bf16 && scan::bf16Fits(a.d, a.Ck) && a.nC < 65536;
+    // The tensor-core phases load q, k, mimoX and store y 16 bytes at a time.
+    auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    const bool tensorCores = math == ScanMath::Bf16 && scan::bf16Fits(a.d, a.Ck) && a.nC < 65536 &&
+                             a16(in.q) && a16(in.k) && a16(y) && a16(in.mimoX);
+    if (ws.qkBf16 && (!tensorCores || qkFromProj || !a16(ws.qkBf16)))
+        return cudaErrorInvalidValue;  // in.q, in.k do not hold q and k then
     if (qkFromProj) {
         if (!tensorCores || !qkFromProj->proj || !qkFromProj->theta) return cudaErrorInvalidValue;
         a.qk = *qkFromProj;
@@ -283,10 +320,26 @@ cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& dims, const ops::SsmSc
     a.chunkStates = ws.chunkStates;
     a.chunkDecay = ws.chunkDecay;
     const dim3 grid(unsigned(a.nC), unsigned(dims.H), unsigned(batch));
-    const dim3 grid2(detail::gridFor(PN, 256), unsigned(dims.H), unsigned(batch));
+    // Two state elements a thread where P·N is even (both chunkStates slots and the state
+    // rows then start 8-byte aligned; the workspace and states are cudaMalloc'd).
+    const bool pairs = PN % 2 == 0 && reinterpret_cast<uintptr_t>(ws.chunkStates) % 8 == 0 &&
+                       reinterpret_cast<uintptr_t>(st.ssm) % 8 == 0;
+    const dim3 grid2(detail::gridFor(pairs ? PN / 2 : PN, 256), unsigned(dims.H), unsigned(batch));
+    auto launch2 = [&] {
+        if (pairs)
+            phase2<2><<<grid2, 256, 0, s>>>(a);
+        else
+            phase2<1><<<grid2, 256, 0, s>>>(a);
+    };
     if (tensorCores) {
+        if (pairs && ws.stateInBf16 && reinterpret_cast<uintptr_t>(ws.stateInBf16) % 16 == 0)
+            a.stateIn = static_cast<__nv_bfloat16*>(ws.stateInBf16);
+        if (ws.qkBf16) {
+            a.qb = static_cast<const __nv_bfloat16*>(ws.qkBf16);
+            a.kb = a.qb + batch * T * dims.R * dims.H * dims.N;
+        }
         if (cudaError_t e = scan::launchPhase1Bf16(a, batch, s); e != cudaSuccess) return e;
-        phase2<<<grid2, 256, 0, s>>>(a);
+        launch2();
         if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
         return scan::launchPhase3Bf16(a, batch, s);
     }
@@ -296,7 +349,7 @@ cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& dims, const ops::SsmSc
     cudaFuncSetAttribute(phase1, cudaFuncAttributeMaxDynamicSharedMemorySize, int(b1));
     cudaFuncSetAttribute(phase3, cudaFuncAttributeMaxDynamicSharedMemorySize, int(b3));
     phase1<<<grid, 256, b1, s>>>(a);
-    phase2<<<grid2, 256, 0, s>>>(a);
+    launch2();
     phase3<<<grid, 256, b3, s>>>(a);
     return cudaGetLastError();
 }

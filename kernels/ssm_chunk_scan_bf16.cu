@@ -9,6 +9,7 @@
 //  phase 3: y += e^{cs_t} · Q·S_inᵀ.
 // Rows are padded by 8 bf16 (16 bytes) against bank conflicts; tiles start 32-byte aligned.
 #include <cuda_bf16.h>
+#include <cuda_pipeline.h>
 #include <mma.h>
 
 #include "ssm_chunk_scan_common.cuh"
@@ -75,26 +76,115 @@ __device__ inline void storeBf16x4(bf16* dst, float4 v) {
     reinterpret_cast<__nv_bfloat162*>(dst)[1] = __floats2bfloat162_rn(v.z, v.w);
 }
 
-// Rows [0, nRows) of q or k for the chunk as bf16 (row j = t·R + r); rows from
-// nRows + keep up to padRows zero (the `keep` rows between are the caller's). 16-byte
-// loads: N is a multiple of 16 and every row starts 16-byte aligned.
-__device__ void loadQKBf16(const ScanArgs& a, const float* src, int64_t b, int h, int64_t t0,
-                           int nRows, int keep, int padRows, bf16* dst, int ld) {
-    const detail::KDims& d = a.d;
-    const int n4 = d.N / 4;
-    const int64_t base = (b * a.T + t0) * d.R;
-#pragma unroll 4
-    for (int i = threadIdx.x; i < padRows * n4; i += blockDim.x) {
-        const int j = i / n4, n = 4 * (i % n4);
-        if (j >= nRows && j < nRows + keep) continue;
-        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (j < nRows)
-            v = *reinterpret_cast<const float4*>(src + ((base + j) * d.H + h) * int64_t(d.N) + n);
-        storeBf16x4(dst + j * ld + n, v);
+// Four consecutive floats: one 16-byte load where the row allows it, else four.
+__device__ __forceinline__ float4 ld4(const float* p, bool vec) {
+    if (vec) return __ldg(reinterpret_cast<const float4*>(p));
+    return make_float4(__ldg(p), __ldg(p + 1), __ldg(p + 2), __ldg(p + 3));
+}
+
+__device__ __forceinline__ float4 mul4(float4 a, float4 b) {
+    return make_float4(a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w);
+}
+
+// Groups of four floats to bf16 in shared memory. The phases are latency-bound, so each
+// thread issues the loads of kB groups before it stores any: item(i, v) loads group i into
+// v and returns its offset in bf16 elements from `base` (-1: nothing to store).
+template <int kB, class Item>
+__device__ __forceinline__ void gatherBf16(int nItems, bf16* base, Item item) {
+    for (int i0 = threadIdx.x; i0 < nItems; i0 += kB * kThreads) {
+        float4 v[kB];
+        int at[kB];
+#pragma unroll
+        for (int u = 0; u < kB; ++u) {
+            const int i = i0 + u * kThreads;
+            at[u] = i < nItems ? item(i, v[u]) : -1;
+        }
+#pragma unroll
+        for (int u = 0; u < kB; ++u)
+            if (at[u] >= 0) storeBf16x4(base + at[u], v[u]);
     }
 }
 
-// As loadQKBf16, with the rows made from the in_proj rows (a.qk): one warp per row.
+// Rows [0, nRows) of a bf16 [.., H, N] array (row j at src(j)) to shared memory by 16-byte
+// asynchronous copies (no registers held; the caller commits and waits), then rows
+// [zeroFrom, zeroTo) zero. N is a multiple of 16, rows start 16-byte aligned.
+template <class Src>
+__device__ __forceinline__ void copyRowsAsync(int nRows, int N, bf16* dst, int ld, Src src,
+                                              int zeroFrom, int zeroTo) {
+    const int n8 = N / 8;
+    for (int i = threadIdx.x; i < nRows * n8; i += kThreads) {
+        const int j = i / n8, n = 8 * (i % n8);
+        __pipeline_memcpy_async(dst + j * ld + n, src(j) + n, 16);
+    }
+    for (int i = threadIdx.x; i < (zeroTo - zeroFrom) * n8; i += kThreads) {
+        const int j = zeroFrom + i / n8, n = 8 * (i % n8);
+        *reinterpret_cast<uint4*>(dst + j * ld + n) = make_uint4(0u, 0u, 0u, 0u);
+    }
+}
+
+// The chunk's scalars, read into registers before the big loads so that they are in flight
+// together; scalarsToShared then makes the in-chunk cumulative sum of adt (double, as
+// loadScalars) with warp shuffles. Threads s < cnt (<= 64) hold token s.
+struct ChunkScalars {
+    float adt = 0.0f, dt = 0.0f, tr = 0.0f, dtNext = 0.0f, trNext = 0.0f;
+};
+
+__device__ __forceinline__ int chunkCount(const ScanArgs& a, int64_t t0) {
+    const int64_t rem = a.T - t0;
+    return int(rem < a.Ck ? rem : int64_t(a.Ck));
+}
+
+__device__ __forceinline__ ChunkScalars loadChunkScalars(const ScanArgs& a, int64_t b, int h,
+                                                         int64_t t0, int cnt, bool all) {
+    ChunkScalars v;
+    const int s = threadIdx.x;
+    if (s < cnt) {
+        const int64_t i = (b * a.T + t0 + s) * a.d.H + h;
+        v.adt = __ldg(a.in.adt + i);
+        if (all) {
+            v.dt = __ldg(a.in.dt + i);
+            v.tr = __ldg(a.in.trap + i);
+            if (s + 1 < cnt) {
+                v.dtNext = __ldg(a.in.dt + i + a.d.H);
+                v.trNext = __ldg(a.in.trap + i + a.d.H);
+            }
+        }
+    }
+    return v;
+}
+
+// cs[s] = Σ_{u<=s} adt_u; with `all` also dtS, trS, gam (trap·dt) and scl (gam plus the
+// next token's (1 − trap)·dt). `tot` holds 2 doubles. Ends with __syncthreads().
+__device__ __forceinline__ void scalarsToShared(const ChunkScalars& v, int cnt, bool all, float* cs,
+                                                float* dtS, float* trS, float* gam, float* scl,
+                                                double* tot) {
+    const int s = threadIdx.x, lane = s & 31, warp = s >> 5;
+    double run = v.adt;
+    if (warp < 2) {
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const double u = __shfl_up_sync(0xffffffffu, run, o);
+            if (lane >= o) run += u;
+        }
+        if (lane == 31) tot[warp] = run;
+    }
+    __syncthreads();
+    if (warp == 1) run += tot[0];
+    if (s < cnt) {
+        cs[s] = float(run);
+        if (all) {
+            dtS[s] = v.dt;
+            trS[s] = v.tr;
+            gam[s] = v.tr * v.dt;
+            scl[s] = gam[s] + (1.0f - v.trNext) * v.dtNext;  // zero past the chunk's end
+        }
+    }
+    __syncthreads();
+}
+
+// Rows [0, nRows) of q or k for the chunk as bf16 (row j = t·R + r), made from the in_proj
+// rows (a.qk), one warp per row; rows from nRows + keep up to padRows zero (the `keep` rows
+// between are the caller's).
 __device__ void loadQKFromProj(const ScanArgs& a, bool isQ, int64_t b, int h, int64_t t0, int nRows,
                                int keep, int padRows, bf16* dst, int ld, float* stage) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, R = a.d.R;
@@ -133,7 +223,12 @@ __device__ void warpTiles(int mTiles, int nTiles, int kTiles, LoadA la, LoadB lb
     }
 }
 
-__global__ void __launch_bounds__(kThreads) phase1Bf16(ScanArgs a) {
+// Where q and k come from; one instantiation each, so that each load path gets the
+// registers for itself (3 blocks a multiprocessor allow 80).
+enum QKSource { kQKFp32, kQKBf16, kQKFromProj };
+
+template <int kQK>
+__global__ void __launch_bounds__(kThreads, 3) phase1Bf16(ScanArgs a) {
     extern __shared__ __align__(128) unsigned char sm[];
     const detail::KDims& d = a.d;
     // Heads fastest: the heads of a chunk run together and share its in_proj rows in L2.
@@ -149,52 +244,101 @@ __global__ void __launch_bounds__(kThreads) phase1Bf16(ScanArgs a) {
     float* cs = reinterpret_cast<float*>(sm + L.scal);
     float *dtS = cs + kRows, *trS = dtS + kRows, *scl = trS + kRows, *gam = scl + kRows;
     float* wG = gam + kRows;
-    const int cnt = loadScalars(a, b, h, t0, cs, dtS, trS);
+    __shared__ double tot[2];
+    const int cnt = chunkCount(a, t0);
     const int rows = cnt * R, cols = rows + R;
-    const bool fromProj = a.qk.proj != nullptr;
     const int64_t prevRow = b * a.T + t0 - 1;
-    if (fromProj) {
-        loadQKFromProj(a, true, b, h, t0, rows, 0, kRows, Qb, L.ldq, stage);
-        loadQKFromProj(a, false, b, h, t0, rows, R, kCols, Kb, L.ldq, stage);
-    } else {
-        loadQKBf16(a, a.in.q, b, h, t0, rows, 0, kRows, Qb, L.ldq);
-        loadQKBf16(a, a.in.k, b, h, t0, rows, R, kCols, Kb, L.ldq);
-    }
-    // Pending rows: the token before the chunk (the state for chunk 0).
-    if (fromProj && c > 0) {
-        const int warp = threadIdx.x >> 5;
-        for (int r = warp; r < R; r += kWarps)
-            qkRowFromProj(a, false, prevRow, r, h, stage + warp * N, [&](int n, float v) {
-                Kb[(rows + r) * L.ldq + n] = __float2bfloat16_rn(v);
-            });
-    } else {
-        for (int i = threadIdx.x; i < R * N; i += blockDim.x) {
-            const int r = i / N, n = i % N;
-            const float v = c == 0 ? a.st.k[((b * R + r) * d.H + h) * int64_t(N) + n]
-                                   : a.in.k[((prevRow * R + r) * d.H + h) * int64_t(N) + n];
-            Kb[(rows + r) * L.ldq + n] = __float2bfloat16_rn(v);
+    const ChunkScalars sc = loadChunkScalars(a, b, h, t0, cnt, true);
+    // q, k (with the pending rows) and v as one list of 4-float groups: Q [kRows, N],
+    // K [kCols, N], V [kCols, P], zero past the chunk's rows.
+    const int n4 = N / 4, p4 = P / 4, nQ = kRows * n4, nK = kCols * n4, nV = kCols * p4;
+    const int64_t qkBase = (b * a.T + t0) * R;
+    const bool xVec = reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0 && a.in.xStride % 4 == 0;
+    const bool stVec =
+        (reinterpret_cast<uintptr_t>(a.st.k) | reinterpret_cast<uintptr_t>(a.st.v)) % 16 == 0;
+    const bf16* smBase = Qb;
+    auto item = [&](int i, float4& v) -> int {
+        v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (i < nQ) {
+            const int j = i / n4, n = 4 * (i % n4);
+            if (j < rows) v = ld4(a.in.q + ((qkBase + j) * d.H + h) * int64_t(N) + n, true);
+            return int(Qb - smBase) + j * L.ldq + n;
         }
-    }
-    for (int i = threadIdx.x; i < kCols * P; i += blockDim.x) {
-        const int j = i / P, p = i % P;
-        float v = 0.0f;
+        i -= nQ;
+        if (i < nK) {
+            const int j = i / n4, n = 4 * (i % n4);
+            if (j < rows) {
+                v = ld4(a.in.k + ((qkBase + j) * d.H + h) * int64_t(N) + n, true);
+            } else if (j < cols) {  // pending: the token before the chunk (the state for c = 0)
+                const int r = j - rows;
+                v = c == 0 ? ld4(a.st.k + ((b * R + r) * d.H + h) * int64_t(N) + n, stVec)
+                           : ld4(a.in.k + ((prevRow * R + r) * d.H + h) * int64_t(N) + n, true);
+            }
+            return int(Kb - smBase) + j * L.ldq + n;
+        }
+        i -= nK;
+        const int j = i / p4, p = 4 * (i % p4);
         if (j < cols) {
             const float* xRow;
-            if (j < rows)
+            bool vec = xVec;
+            if (j < rows) {
                 xRow = a.in.x + (b * a.T + t0 + j / R) * a.in.xStride;
-            else if (c == 0)
+            } else if (c == 0) {
                 xRow = a.st.v + b * d.H * int64_t(P);  // [H, P] like an x row
-            else
+                vec = stVec;
+            } else {
                 xRow = a.in.x + prevRow * a.in.xStride;
-            v = upX(a, xRow, h, j < rows ? j % R : j - rows, p);
+            }
+            v = ld4(xRow + int64_t(h) * P + p, vec);
+            if (a.in.mimoX) {
+                const int r = j < rows ? j % R : j - rows;
+                v = mul4(v, ld4(a.in.mimoX + (int64_t(h) * R + r) * P + p, true));
+            }
         }
-        Vb[j * L.ldv + p] = __float2bfloat16_rn(v);
+        return int(Vb - smBase) + j * L.ldv + p;
+    };
+    if constexpr (kQK == kQKFromProj) {
+        loadQKFromProj(a, true, b, h, t0, rows, 0, kRows, Qb, L.ldq, stage);
+        loadQKFromProj(a, false, b, h, t0, rows, R, kCols, Kb, L.ldq, stage);
+        if (c > 0) {
+            const int warp = threadIdx.x >> 5;
+            for (int r = warp; r < R; r += kWarps)
+                qkRowFromProj(a, false, prevRow, r, h, stage + warp * N, [&](int n, float v) {
+                    Kb[(rows + r) * L.ldq + n] = __float2bfloat16_rn(v);
+                });
+        } else {
+            for (int i = threadIdx.x; i < R * N; i += blockDim.x) {
+                const int r = i / N, n = i % N;
+                Kb[(rows + r) * L.ldq + n] =
+                    __float2bfloat16_rn(a.st.k[((b * R + r) * d.H + h) * int64_t(N) + n]);
+            }
+        }
+        gatherBf16<4>(nV, Qb, [&](int i, float4& v) { return item(i + nQ + nK, v); });
+    } else if constexpr (kQK == kQKBf16) {
+        // q, k already bf16: asynchronous copies; the pending k rows of chunk 0 (the fp32
+        // state) and v through registers meanwhile.
+        const int kAsync = c > 0 ? cols : rows;
+        copyRowsAsync(
+            rows, N, Qb, L.ldq, [&](int j) { return a.qb + ((qkBase + j) * d.H + h) * int64_t(N); },
+            rows, kRows);
+        copyRowsAsync(
+            kAsync, N, Kb, L.ldq,
+            [&](int j) {
+                return a.kb +
+                       (j < rows ? (qkBase + j) * d.H + h : (prevRow * R + j - rows) * d.H + h) *
+                           int64_t(N);
+            },
+            cols, kCols);
+        __pipeline_commit();
+        const int nPend = c > 0 ? 0 : R * n4;
+        gatherBf16<8>(nPend + nV, Qb, [&](int i, float4& v) {
+            return item(i < nPend ? nQ + rows * n4 + i : nQ + nK + i - nPend, v);
+        });
+        __pipeline_wait_prior(0);
+    } else {
+        gatherBf16<8>(nQ + nK + nV, Qb, item);
     }
-    for (int s = threadIdx.x; s < cnt; s += blockDim.x) {
-        gam[s] = trS[s] * dtS[s];
-        scl[s] = gam[s] + (s + 1 < cnt ? (1.0f - trS[s + 1]) * dtS[s + 1] : 0.0f);
-    }
-    __syncthreads();
+    scalarsToShared(sc, cnt, true, cs, dtS, trS, gam, scl, tot);
     const float pend = (1.0f - trS[0]) * dtS[0], csLast = cs[cnt - 1];
     // A tile is fully masked when all its columns are in-chunk keys of later tokens.
     auto masked = [&](int ti, int tj) {
@@ -250,11 +394,29 @@ __global__ void __launch_bounds__(kThreads) phase1Bf16(ScanArgs a) {
         [](int, int) { return false; });
     __syncthreads();
     const float Dh = a.in.D[h];
-    for (int e = threadIdx.x; e < rows * P; e += blockDim.x) {
-        const int i = e / P, p = e % P;
-        const int64_t row = b * a.T + t0 + i / R;
-        const float x = upX(a, a.in.x + row * a.in.xStride, h, i % R, p);
-        a.y[((row * R + i % R) * d.H + h) * int64_t(P) + p] = Sf[i * L.lds + p] + Dh * x;
+    // y = M·V + D·x, 4 columns a thread and 4 groups in flight (x is re-read in fp32).
+    for (int e0 = threadIdx.x; e0 < rows * p4; e0 += 4 * kThreads) {
+        float4 xv[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int e = e0 + u * kThreads;
+            if (e >= rows * p4) continue;
+            const int i = e / p4, p = 4 * (e % p4);
+            xv[u] = ld4(a.in.x + (b * a.T + t0 + i / R) * a.in.xStride + int64_t(h) * P + p, xVec);
+            if (a.in.mimoX)
+                xv[u] = mul4(xv[u], ld4(a.in.mimoX + (int64_t(h) * R + i % R) * P + p, true));
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int e = e0 + u * kThreads;
+            if (e >= rows * p4) continue;
+            const int i = e / p4, p = 4 * (e % p4);
+            const int64_t row = b * a.T + t0 + i / R;
+            const float* m = Sf + i * L.lds + p;
+            *reinterpret_cast<float4*>(a.y + ((row * R + i % R) * d.H + h) * int64_t(P) + p) =
+                make_float4(m[0] + Dh * xv[u].x, m[1] + Dh * xv[u].y, m[2] + Dh * xv[u].z,
+                            m[3] + Dh * xv[u].w);
+        }
     }
     // V rows scaled by their state weights (V is not needed unscaled any more).
     for (int e = threadIdx.x; e < kCols * P; e += blockDim.x) {
@@ -290,19 +452,44 @@ __global__ void __launch_bounds__(kThreads) phase3Bf16(ScanArgs a) {
     bf16* Sb = reinterpret_cast<bf16*>(sm + L.st);
     float* Sf = reinterpret_cast<float*>(sm + L.s);
     float* cs = reinterpret_cast<float*>(sm + L.scal);
-    const int cnt = loadScalars(a, b, h, t0, cs, nullptr, nullptr);
+    __shared__ double tot[2];
+    const int cnt = chunkCount(a, t0);
     const int rows = cnt * R;
-    if (a.qk.proj)
-        loadQKFromProj(a, true, b, h, t0, rows, 0, kRows, Qb, L.ldq, stage);
-    else
-        loadQKBf16(a, a.in.q, b, h, t0, rows, 0, kRows, Qb, L.ldq);
-    const float* Sin = a.chunkStates + ((b * d.H + h) * a.nC + c) * PN;
-    const int n4 = N / 4;
-    for (int i = threadIdx.x; i < P * n4; i += blockDim.x) {
-        const int p = i / n4, n = 4 * (i % n4);
-        storeBf16x4(Sb + p * L.ldq + n, *reinterpret_cast<const float4*>(Sin + int64_t(p) * N + n));
+    const ChunkScalars sc = loadChunkScalars(a, b, h, t0, cnt, false);
+    const int64_t sBase = ((b * d.H + h) * a.nC + c) * PN;
+    const int n4 = N / 4, nQ = a.qk.proj ? 0 : kRows * n4;
+    if (a.stateIn) {  // bf16 already: 16-byte asynchronous copies, no registers
+        const int n8 = N / 8;
+        for (int i = threadIdx.x; i < P * n8; i += kThreads) {
+            const int p = i / n8, n = 8 * (i % n8);
+            __pipeline_memcpy_async(Sb + p * L.ldq + n, a.stateIn + sBase + int64_t(p) * N + n, 16);
+        }
+        __pipeline_commit();
     }
-    __syncthreads();
+    // q rows (unless made from in_proj) and the fp32 incoming state as one list of groups.
+    const int64_t qkBase = (b * a.T + t0) * R;
+    const float* Sin = a.chunkStates + sBase;
+    const int nS = a.stateIn ? 0 : P * n4;
+    if (a.qk.proj) loadQKFromProj(a, true, b, h, t0, rows, 0, kRows, Qb, L.ldq, stage);
+    if (a.qb) {
+        copyRowsAsync(
+            rows, N, Qb, L.ldq, [&](int j) { return a.qb + ((qkBase + j) * d.H + h) * int64_t(N); },
+            rows, kRows);
+        __pipeline_commit();
+    }
+    gatherBf16<8>((a.qb ? 0 : nQ) + nS, Qb, [&](int i, float4& v) -> int {
+        if (a.qb) i += nQ;
+        const int j = (i < nQ ? i : i - nQ) / n4, n = 4 * ((i < nQ ? i : i - nQ) % n4);
+        if (i < nQ) {
+            v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (j < rows) v = ld4(a.in.q + ((qkBase + j) * d.H + h) * int64_t(N) + n, true);
+            return j * L.ldq + n;
+        }
+        v = ld4(Sin + int64_t(j) * N + n, true);
+        return int(Sb - Qb) + j * L.ldq + n;
+    });
+    if (a.stateIn || a.qb) __pipeline_wait_prior(0);
+    scalarsToShared(sc, cnt, false, cs, nullptr, nullptr, nullptr, nullptr, tot);
     warpTiles<FragA, FragBc>(
         kRows / 16, P / 16, N / 16,
         [&](FragA& f, int ti, int kk) {
@@ -317,10 +504,30 @@ __global__ void __launch_bounds__(kThreads) phase3Bf16(ScanArgs a) {
         },
         [&](int ti, int) { return ti * 16 >= rows; });
     __syncthreads();
-    for (int e = threadIdx.x; e < rows * P; e += blockDim.x) {
-        const int i = e / P, p = e % P;
-        const int64_t row = b * a.T + t0 + i / R;
-        a.y[((row * R + i % R) * d.H + h) * int64_t(P) + p] += expf(cs[i / R]) * Sf[i * L.lds + p];
+    // y += e^{cs_t}·(Q·S_inᵀ), 4 columns a thread and 4 groups in flight.
+    const int p4 = P / 4;
+    for (int e0 = threadIdx.x; e0 < rows * p4; e0 += 4 * kThreads) {
+        float4 yv[4];
+        float* yp[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int e = e0 + u * kThreads;
+            yp[u] = nullptr;
+            if (e >= rows * p4) continue;
+            const int i = e / p4, p = 4 * (e % p4);
+            const int64_t row = b * a.T + t0 + i / R;
+            yp[u] = a.y + ((row * R + i % R) * d.H + h) * int64_t(P) + p;
+            yv[u] = *reinterpret_cast<const float4*>(yp[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            if (!yp[u]) continue;
+            const int e = e0 + u * kThreads, i = e / p4, p = 4 * (e % p4);
+            const float w = expf(cs[i / R]);
+            const float* m = Sf + i * L.lds + p;
+            *reinterpret_cast<float4*>(yp[u]) = make_float4(yv[u].x + w * m[0], yv[u].y + w * m[1],
+                                                            yv[u].z + w * m[2], yv[u].w + w * m[3]);
+        }
     }
 }
 
@@ -345,8 +552,17 @@ bool bf16Fits(const detail::KDims& d, int Ck) {
 
 cudaError_t launchPhase1Bf16(const ScanArgs& a, int64_t batch, cudaStream_t s) {
     const size_t bytes = layout1(a.d.N, a.d.P, a.qk.proj != nullptr).total;
-    cudaFuncSetAttribute(phase1Bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-    phase1Bf16<<<dim3(unsigned(a.d.H), unsigned(a.nC), unsigned(batch)), kThreads, bytes, s>>>(a);
+    const dim3 grid(unsigned(a.d.H), unsigned(a.nC), unsigned(batch));
+    auto launch = [&](auto kernel) {
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+        kernel<<<grid, kThreads, bytes, s>>>(a);
+    };
+    if (a.qk.proj)
+        launch(phase1Bf16<kQKFromProj>);
+    else if (a.qb)
+        launch(phase1Bf16<kQKBf16>);
+    else
+        launch(phase1Bf16<kQKFp32>);
     return cudaGetLastError();
 }
 

@@ -3,6 +3,8 @@
 // arguments, the per-chunk scalar loads and the MIMO up-projection of x.
 #pragma once
 
+#include <cuda_bf16.h>
+
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
 
@@ -18,6 +20,12 @@ struct ScanArgs {
     int64_t T;
     int Ck, nC;
     QKFromProj qk;  // used when qk.proj is set (bf16 path)
+    // Tensor-core path: phase 2 writes each chunk's incoming state here (bf16) when set,
+    // else over chunkStates (fp32).
+    __nv_bfloat16* stateIn = nullptr;
+    // Tensor-core path: q and k in bf16 (ScanWorkspace::qkBf16) when set, else in.q, in.k.
+    const __nv_bfloat16* qb = nullptr;
+    const __nv_bfloat16* kb = nullptr;
 };
 
 // Row r of token row `tok` of q (isQ) or k for head h, made as mamba3_qk_rotated_forward

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "cuda/cuda_model.h"
@@ -43,11 +44,16 @@ Status CudaModel::ensureScratch(int64_t rows, int batch) {
     const int Ck = ssm_chunk_tokens(d);
     const int64_t scanFloats = int64_t(d.H) * (rows / Ck + 2 * batch) * (int64_t(d.P) * d.N + 1);
     const int64_t bfElems = rows * std::max({D, d.dInner(), F});
+    // The bf16 scan's incoming chunk states (ScanWorkspace::stateInBf16): half the bytes of
+    // the fp32 slots for phases 2 and 3 (NOTES-gpu.md, prefill third pass).
+    const bool bf16Scan = gemm_.precision == Precision::Bf16 && ssm_chunk_scan_bf16_fits(d);
+    const int64_t stateInElems = bf16Scan ? scanFloats / (int64_t(d.P) * d.N + 1) * d.P * d.N : 0;
     scratch_ = Arena();
     scratch_.reserve(size_t(rows) * 4);
     for (int64_t n : sizes) scratch_.reserve(size_t(n) * 4);
     scratch_.reserve(size_t(scanFloats) * 4);
     scratch_.reserve(size_t(bfElems) * 2);
+    if (stateInElems) scratch_.reserve(size_t(stateInElems) * 2);
     if (Status s = scratch_.allocate("activation scratch for " + std::to_string(rows) + " rows");
         !s) {
         scratchRows_ = 0;
@@ -61,6 +67,7 @@ Status CudaModel::ensureScratch(int64_t rows, int batch) {
     scan_.floats = scanFloats;
     gemm_.bf16Scratch = scratch_.take(size_t(bfElems) * 2);
     gemm_.bf16ScratchElems = bfElems;
+    scan_.stateInBf16 = stateInElems ? scratch_.take(size_t(stateInElems) * 2) : nullptr;
     scratchRows_ = rows;
     scratchBatch_ = batch;
     return Status::ok();
@@ -97,7 +104,16 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     const bool qkInScan = kQKInScan && form == ScanForm::Chunked && prec == Precision::Bf16 &&
                           ssm_chunk_scan_bf16_fits(d) && T / ssm_chunk_tokens(d) < 65535;
     const QKFromProj qkSrc{proj_, pre, theta_};
-    if (!qkInScan) mamba3_qk_rotated_forward(d, pre, proj_, rows, theta_, q_, k_, s);
+    // The tensor-core scan multiplies q and k in bf16: made so here (q then k in q_'s space,
+    // half the bytes written and read), with each document's last k row also in fp32 in k_
+    // (it becomes the state's key). LECTERN_SCAN_FP32_QK=1: fp32 q/k (A/B measurement).
+    static const bool fp32QK = std::getenv("LECTERN_SCAN_FP32_QK") != nullptr;
+    const bool qkBf16 =
+        !qkInScan && !fp32QK && form == ScanForm::Chunked && prec == Precision::Bf16 &&
+        ssm_chunk_scan_bf16_fits(d) &&
+        mamba3_qk_rotated_bf16_forward(d, pre, proj_, rows, T, theta_, q_,
+                                       q_ + rows * int64_t(d.R) * d.H * d.N / 2, k_, s);
+    if (!qkInScan && !qkBf16) mamba3_qk_rotated_forward(d, pre, proj_, rows, theta_, q_, k_, s);
     mark("q/k norm + rotation");
     const ops::SsmScanInputs in{q_,    k_,  proj_ + d.offX(), d.dInProj(), adt_, dt_,
                                 trap_, L.D, L.mimoX};
@@ -106,6 +122,10 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     const int64_t nC = (T + Ck - 1) / Ck, PN = int64_t(d.P) * d.N;
     ScanWorkspace ws = scan_;
     ws.chunkDecay = scan_.chunkStates + batch * d.H * nC * PN;
+    // LECTERN_SCAN_FP32_STATES=1: the fp32 incoming states (A/B measurement of the bf16 ones).
+    static const bool fp32States = std::getenv("LECTERN_SCAN_FP32_STATES") != nullptr;
+    if (fp32States) ws.stateInBf16 = nullptr;
+    if (qkBf16) ws.qkBf16 = q_;
     const cudaError_t e =
         form == ScanForm::Chunked
             ? ssm_chunk_scan_forward(d, in, batch, T, y_, st, ws, s,

@@ -10,6 +10,12 @@
 //   the bf16 tensor-core scan 2e-2 on y and the state (q, k, v, the decay-weighted
 //   scores and the chunk-entry states are rounded to bf16, 8 mantissa bits: ~4e-3 per
 //   operand, sums of up to 128 products; seen up to 6.1e-3 on an H100), nmse under 1e-4.
+//   The bf16 scan runs also with q/k handed over in bf16 (the fp32 arrays NaN but each
+//   document's last k row) and with bf16 incoming chunk states (the model's path), and
+//   the bf16 q/k kernel is checked within one bf16 step (4e-3) of the fp32 one.
+#include <cstring>
+#include <limits>
+
 #include "cuda/cuda_ops.h"
 #include "cuda_test_util.h"
 #include "ops/mamba3_preprocess.h"
@@ -33,6 +39,32 @@ void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, dou
     EXPECT_TRUE(e.within(tol)) << what << ": " << e.describe();
 }
 
+// Round to nearest even, as __float2bfloat16_rn (no NaN inputs here).
+uint16_t toBf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return uint16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+float fromBf16(uint16_t h) {
+    const uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// a then b in bf16, in one device array (ScanWorkspace::qkBf16's layout).
+struct Bf16Pair {
+    explicit Bf16Pair(const std::vector<float>& a, const std::vector<float>& b)
+        : dev((a.size() + b.size() + 1) / 2) {
+        std::vector<uint16_t> h(a.size() + b.size());
+        for (size_t i = 0; i < a.size(); ++i) h[i] = toBf16(a[i]);
+        for (size_t i = 0; i < b.size(); ++i) h[a.size() + i] = toBf16(b[i]);
+        cudaMemcpy(dev.p(), h.data(), h.size() * 2, cudaMemcpyHostToDevice);
+    }
+    DevArray dev;
+};
+
 ops::Mamba3Dims randomDims(std::mt19937_64& rng, bool mimo, bool tensorCoreDims = false) {
     ops::Mamba3Dims d;
     d.G = 1 + int(rng() % 2);
@@ -54,7 +86,8 @@ struct ScanData {
 ScanData randomScan(std::mt19937_64& rng, const ops::Mamba3Dims& d, int64_t B, int64_t T) {
     ScanData s{B, T};
     const size_t rows = size_t(B * T), qk = rows * d.R * d.H * d.N;
-    s.xStride = d.dInner() + 5;
+    // An odd stride half the time (x rows not 16-byte aligned: the bf16 scan's 4-byte loads)
+    s.xStride = d.dInner() + (rng() % 2 ? 5 : 8);
     s.q = uniform(rng, qk, -1, 1);
     s.k = uniform(rng, qk, -1, 1);
     s.x = uniform(rng, rows * size_t(s.xStride), -1, 1);
@@ -107,10 +140,26 @@ void runScanCase(bool mimo, bool chunked, cuda::ScanMath math = cuda::ScanMath::
         // Every other step round is one token (decode: the kernel splits the rows p).
         const int64_t B = 1 + int64_t(rng() % 3),
                       T = !chunked && round % 2 == 0 ? 1 : 1 + int64_t(rng() % (bf16 ? 400 : 200));
-        std::printf("seed %llu H=%d P=%d N=%d R=%d B=%lld T=%lld %s\n", (unsigned long long)seed,
-                    d.H, d.P, d.N, d.R, (long long)B, (long long)T, chunked ? "chunked" : "step");
+        std::printf("seed %llu H=%d P=%d N=%d R=%d B=%lld T=%lld %s%s%s\n",
+                    (unsigned long long)seed, d.H, d.P, d.N, d.R, (long long)B, (long long)T,
+                    chunked ? "chunked" : "step",
+                    bf16 && round % 4 < 2 ? " (bf16 incoming states)" : "",
+                    chunked && bf16 && round % 2 == 0 ? " (bf16 q/k)" : "");
         ScanData s = randomScan(rng, d, B, T);
-        DevArray q(s.q), k(s.k), x(s.x), adt(s.adt), dt(s.dt), trap(s.trap), D(s.D), mx(s.mimoX);
+        // bf16, even rounds: q and k handed over in bf16 (ScanWorkspace::qkBf16); the
+        // fp32 arrays are then NaN except each document's last k row (the state's key).
+        const bool qkBf16 = chunked && bf16 && round % 2 == 0;
+        std::vector<float> qIn = s.q, kIn = s.k;
+        if (qkBf16) {
+            const size_t rowQK = size_t(d.R) * d.H * d.N;
+            std::fill(qIn.begin(), qIn.end(), std::numeric_limits<float>::quiet_NaN());
+            for (size_t i = 0; i < kIn.size(); ++i)
+                if ((int64_t(i / rowQK) + 1) % T != 0)
+                    kIn[i] = std::numeric_limits<float>::quiet_NaN();
+        }
+        const Bf16Pair qkB(qkBf16 ? s.q : std::vector<float>{},
+                           qkBf16 ? s.k : std::vector<float>{});
+        DevArray q(qIn), k(kIn), x(s.x), adt(s.adt), dt(s.dt), trap(s.trap), D(s.D), mx(s.mimoX);
         DevArray ssm(s.ssm), kS(s.kS), vS(s.vS), y(size_t(B * T) * d.R * d.H * d.P);
         const ops::SsmScanInputs in{q.p(),     k.p(),   x.p(),
                                     s.xStride, adt.p(), dt.p(),
@@ -123,8 +172,15 @@ void runScanCase(bool mimo, bool chunked, cuda::ScanMath math = cuda::ScanMath::
             const int Ck = cuda::ssm_chunk_tokens(d);
             const int64_t nC = (T + Ck - 1) / Ck;
             cuda::ScanWorkspace w{ws.p(), ws.p() + B * d.H * nC * d.P * d.N, wsFloats};
+            // bf16: rounds 0-1 mod 4 with the bf16 incoming-state buffer (phase 2 writes
+            // bf16 states for phase 3), else phase 3 reads the fp32 slots.
+            const int64_t stateIn = B * d.H * nC * d.P * d.N;
+            DevArray sIn(bf16 && round % 4 < 2 ? size_t((stateIn + 1) / 2) : 1);
+            if (bf16 && round % 4 < 2) w.stateInBf16 = sIn.p();
+            if (qkBf16) w.qkBf16 = qkB.dev.p();
             e = cuda::ssm_chunk_scan_forward(d, in, B, T, y.p(), st, w, nullptr, math);
             EXPECT_TRUE(ws.guardsIntact()) << "scan workspace overrun";
+            EXPECT_TRUE(sIn.guardsIntact()) << "bf16 incoming-state overrun";
         } else {
             e = cuda::ssm_step_forward(d, in, B, T, y.p(), st, nullptr);
         }
@@ -142,6 +198,7 @@ void runScanCase(bool mimo, bool chunked, cuda::ScanMath math = cuda::ScanMath::
         expectRel(kS.get(), s.kS, 0.0, "k state");
         expectRel(vS.get(), s.vS, 0.0, "v state");
         for (const DevArray* a : {&y, &ssm, &kS, &vS, &q, &k, &x}) EXPECT_TRUE(a->guardsIntact());
+        EXPECT_TRUE(qkB.dev.guardsIntact());
     }
 }
 
@@ -198,6 +255,8 @@ void runFromProjCase(bool mimo) {
         DevArray ws(static_cast<size_t>(wsFloats));
         const int64_t nC = (T + cuda::ssm_chunk_tokens(d) - 1) / cuda::ssm_chunk_tokens(d);
         cuda::ScanWorkspace w{ws.p(), ws.p() + B * d.H * nC * d.P * d.N, wsFloats};
+        DevArray sIn(round % 2 == 0 ? size_t((B * d.H * nC * d.P * d.N + 1) / 2) : 1);
+        if (round % 2 == 0) w.stateInBf16 = sIn.p();  // bf16 incoming states in even rounds
         const cuda::QKFromProj src{dProj.p(), pp, th.p()};
         const cudaError_t e =
             cuda::ssm_chunk_scan_forward(d, in, B, T, y.p(), {dSsm.p(), dKS.p(), dVS.p()}, w,
@@ -322,6 +381,40 @@ TEST(CudaScan, PreprocessAndRotary) {
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         expectRel(q2.get(), rq, rt, "fused q");
         expectRel(k2.get(), rk, rt, "fused k");
+        // Its bf16 form (the tensor-core scan's input): q and k rounded once (within one
+        // bf16 step of the fp32 kernel's values, 2^-8 relative), each document's last k
+        // row also in fp32, equal to the fp32 kernel's.
+        {
+            DevArray qkb(qkN), kLast(qkN);
+            kLast.set(std::vector<float>(qkN, 0.0f));
+            const bool ran = cuda::mamba3_qk_rotated_bf16_forward(
+                d, pp, dProj.p(), rows, T, th.p(), qkb.p(), qkb.p() + qkN / 2, kLast.p(), nullptr);
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+            EXPECT_EQ(ran, rows >= 64);  // few rows: refused, the fp32 op applies
+            if (ran) {
+                std::vector<uint16_t> h(2 * qkN);
+                cudaMemcpy(h.data(), qkb.p(), h.size() * 2, cudaMemcpyDeviceToHost);
+                const std::vector<float> q32 = q2.get(), k32 = k2.get(), kl = kLast.get();
+                std::vector<float> qb(qkN), kb(qkN);
+                for (size_t i = 0; i < qkN; ++i) {
+                    qb[i] = fromBf16(h[i]);
+                    kb[i] = fromBf16(h[qkN + i]);
+                }
+                expectRel(qb, q32, 4e-3, "fused q (bf16)");
+                expectRel(kb, k32, 4e-3, "fused k (bf16)");
+                const size_t rowQK = size_t(d.R) * d.H * d.N;
+                std::vector<float> lastGpu, lastRef;
+                for (int64_t b = 0; b < B; ++b)
+                    for (size_t i = 0; i < rowQK; ++i) {
+                        const size_t at = size_t(b * T + T - 1) * rowQK + i;
+                        lastGpu.push_back(kl[at]);
+                        lastRef.push_back(k32[at]);
+                    }
+                expectRel(lastGpu, lastRef, 1e-6, "fused last k rows (fp32)");
+                EXPECT_TRUE(qkb.guardsIntact());
+                EXPECT_TRUE(kLast.guardsIntact());
+            }
+        }
         expectRel(dt2.get(), rdt, 1e-5, "fused dt");
         expectRel(adt2.get(), radt, 1e-5, "fused adt");
         expectRel(trap2.get(), rtrap, 1e-5, "fused trap");
