@@ -11,10 +11,14 @@
 #include <functional>
 #include <memory>
 
+#include "ask/ask_panel.h"
+#include "engine/engine_panel.h"
 #include "library/document_table_model.h"
 #include "library/library_panel.h"
 #include "main_window.h"
 #include "search/search_panel.h"
+#include "services/model_location.h"
+#include "surprise/surprise_panel.h"
 
 namespace lectern::ui {
 namespace {
@@ -95,10 +99,28 @@ void startScreenshotTour(MainWindow* window, const QString& outDir, const QStrin
         {1500, [t] { t->shoot("search"); }},
         {0, [openByName] { openByName("client.c"); }},
         {1000, [t] { t->shoot("viewer-text"); }},
-        {0, [t] { t->window->showPanel("ask"); }},
-        {500, [t] { t->shoot("ask"); }},
-        {0, [t] { t->window->showPanel("surprise"); }},
-        {500, [t] { t->shoot("surprise"); }},
+        // Ask with the bundled model, so the panel shows an answer, its passages, the
+        // timings and the history rather than an empty form.
+        {0,
+         [t] {
+             if (const std::optional<std::string> dir = services::bundledModelDir())
+                 t->window->engine()->loadModel(QString::fromStdString(*dir));
+             else
+                 t->failures << "no bundled model to ask with";
+         }},
+        {3000, [openByName] { openByName(".pdf"); }},
+        {1500,
+         [t] {
+             t->window->showPanel("ask");
+             t->window->ask()->ask("When may either party terminate the agreement?");
+         }},
+        {8000, [t] { t->shoot("ask"); }},
+        {0,
+         [t] {
+             t->window->showPanel("surprise");
+             t->window->surprise()->compute();
+         }},
+        {5000, [t] { t->shoot("surprise"); }},
         {0, [t] { t->window->showPanel("engine"); }},
         {1500, [t] { t->shoot("engine"); }},
         {0, [t] { t->window->showPanel("training"); }},

@@ -86,11 +86,16 @@ AskPanel::AskPanel(QWidget* parent) : QWidget(parent) {
     status_->setWordWrap(true);
     status_->setAccessibleName(tr("Ask status"));
 
+    // Scope and page on one row, the question with its button on the next, so the
+    // question keeps its width however long the document's name is.
+    scope_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    scope_->setMinimumContentsLength(16);
+    auto* scopeRow = new QHBoxLayout;
+    scopeRow->addWidget(new QLabel(tr("About:"), this));
+    scopeRow->addWidget(scope_, 1);
+    scopeRow->addWidget(asOfPage_);
     auto* row = new QHBoxLayout;
-    row->addWidget(new QLabel(tr("About:"), this));
-    row->addWidget(scope_);
     row->addWidget(question_, 1);
-    row->addWidget(asOfPage_);
     row->addWidget(ask_);
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(answer_);
@@ -109,6 +114,7 @@ AskPanel::AskPanel(QWidget* parent) : QWidget(parent) {
     split->setStretchFactor(1, 2);
     split->setStretchFactor(2, 1);
     auto* layout = new QVBoxLayout(this);
+    layout->addLayout(scopeRow);
     layout->addLayout(row);
     layout->addWidget(split, 1);
     layout->addWidget(timings_);

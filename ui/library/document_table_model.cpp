@@ -110,8 +110,12 @@ int DocumentTableModel::columnCount(const QModelIndex& parent) const {
 }
 
 static QString extentText(const store::DocumentInfo& d) {
-    if (d.pageCount > 0) return QStringLiteral("%1 pages").arg(d.pageCount);
-    if (d.segmentCount > 0) return QStringLiteral("%1 sections").arg(d.segmentCount);
+    if (d.pageCount > 0)
+        return d.pageCount == 1 ? QStringLiteral("1 page")
+                                : QStringLiteral("%1 pages").arg(d.pageCount);
+    if (d.segmentCount > 0)
+        return d.segmentCount == 1 ? QStringLiteral("1 section")
+                                   : QStringLiteral("%1 sections").arg(d.segmentCount);
     return QStringLiteral("-");
 }
 

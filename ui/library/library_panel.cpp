@@ -75,9 +75,16 @@ void LibraryPanel::buildUi() {
     table_->setSortingEnabled(true);
     table_->sortByColumn(DocumentTableModel::Name, Qt::AscendingOrder);
     table_->verticalHeader()->hide();
-    table_->horizontalHeader()->setStretchLastSection(true);
-    table_->horizontalHeader()->setSectionResizeMode(DocumentTableModel::Status,
-                                                     QHeaderView::Interactive);
+    // The name takes the spare width; the other columns get fixed starting widths (no
+    // ResizeToContents: it measures every row, a stall with thousands of documents).
+    QHeaderView* header = table_->horizontalHeader();
+    header->setStretchLastSection(false);
+    header->setSectionResizeMode(QHeaderView::Interactive);
+    header->setSectionResizeMode(DocumentTableModel::Name, QHeaderView::Stretch);
+    header->resizeSection(DocumentTableModel::Kind, 64);
+    header->resizeSection(DocumentTableModel::Status, 90);
+    header->resizeSection(DocumentTableModel::Size, 72);
+    header->resizeSection(DocumentTableModel::Extent, 110);
     table_->setColumnHidden(DocumentTableModel::Path, true);
     table_->setWordWrap(false);
 

@@ -178,6 +178,7 @@ void TrainingPanel::buildChart() {
     axisX_->setTitleText(tr("step"));
     axisX_->setLabelFormat("%d");
     axisX_->setRange(0, 10);
+    axisX_->setTickCount(6);  // 0, 2, 4 … 10: whole steps
     axisY_ = new QValueAxis;
     axisY_->setTitleText(tr("loss (nats/byte)"));
     axisY_->setRange(0, 6);
@@ -319,6 +320,7 @@ void TrainingPanel::onPoints(const QVector<TrainingPoint>& points) {
     if (!loss.isEmpty()) loss_->append(loss);
     if (!val.isEmpty()) val_->append(val);
     axisX_->setRange(0, qMax<double>(10.0, double(points.back().step)));
+    axisX_->applyNiceNumbers();  // whole-number steps on the ticks
     axisY_->setRange(0, qMax(1.0, yMax_ * 1.1));
     const double tps = points.back().tokensPerSecond;
     speed_->setText(tr("%1 tokens/s").arg(tps, 0, 'f', 0));
