@@ -35,6 +35,7 @@ private slots:
     void surpriseMapRanksPassages();
     void asOfPageKeepsPassagesToThosePages();
     void historySurvivesARestartAndClears();
+    void guiStaysResponsiveDuringALongPrefill();
 
 private:
     QTemporaryDir dir_;
@@ -182,6 +183,45 @@ void TestAsk::historySurvivesARestartAndClears() {
     history->reload();
     QVERIFY(loaded.wait(10000));
     QCOMPARE(history->count(), 0);
+}
+
+// A document long enough that reading it takes seconds (~400 KB of text, the tiny model):
+// the GUI thread is measured while the engine thread prefills it and answers. Printed only.
+void TestAsk::guiStaysResponsiveDuringALongPrefill() {
+    const QString file = dir_.filePath("long/ledger.txt");
+    QDir().mkpath(QFileInfo(file).path());
+    {
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        for (int i = 0; i < 6000; ++i)
+            f.write(QStringLiteral("%1: shipment %2 left the harbour for quay %3 with %4 crates, "
+                                   "invoice %5 paid.\n")
+                        .arg(i)
+                        .arg(i * 7919 % 100000)
+                        .arg(i % 17)
+                        .arg(i % 113)
+                        .arg(i * 31 % 9973)
+                        .toUtf8());
+    }
+    QVERIFY(test::ingestAndWait(window_->library(), {file}));
+    QSignalSpy loaded(window_->engine(), &ui::EnginePanel::modelLoaded);
+    window_->engine()->loadModel(dir_.filePath("models/random"));
+    QVERIFY(loaded.wait(30000));
+    ui::DocumentTableModel* model = window_->library()->documentModel();
+    QTRY_VERIFY_WITH_TIMEOUT(model->rowOfPath(file) >= 0, 10000);
+    const qint64 id = model->document(model->rowOfPath(file))->id;
+    window_->openAt(ui::JumpTarget{id});
+    QTRY_COMPARE_WITH_TIMEOUT(window_->viewer()->documentId(), id, 10000);
+    ui::AskPanel* ask = window_->ask();
+    QSignalSpy finished(ask, &ui::AskPanel::finished);
+    test::LatencyProbe probe;
+    ask->ask("Which quay did shipment 7919 leave for?");
+    QVERIFY(finished.wait(180000));
+    probe.stop();
+    probe.print(qPrintable(QString("GUI during the prefill of a %1 KB document + answer")
+                               .arg(QFileInfo(file).size() / 1024)));
+    QVERIFY2(finished.first().first().toBool(), qPrintable(ask->statusText()));
+    QVERIFY(ask->timingsText().contains("rebuilt"));
 }
 
 QTEST_MAIN(TestAsk)
