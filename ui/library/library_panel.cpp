@@ -81,10 +81,10 @@ void LibraryPanel::buildUi() {
     header->setStretchLastSection(false);
     header->setSectionResizeMode(QHeaderView::Interactive);
     header->setSectionResizeMode(DocumentTableModel::Name, QHeaderView::Stretch);
-    header->resizeSection(DocumentTableModel::Kind, 64);
-    header->resizeSection(DocumentTableModel::Status, 90);
-    header->resizeSection(DocumentTableModel::Size, 72);
-    header->resizeSection(DocumentTableModel::Extent, 110);
+    header->resizeSection(DocumentTableModel::Kind, 60);
+    header->resizeSection(DocumentTableModel::Status, 72);
+    header->resizeSection(DocumentTableModel::Size, 64);
+    header->resizeSection(DocumentTableModel::Extent, 100);
     table_->setColumnHidden(DocumentTableModel::Path, true);
     table_->setWordWrap(false);
 
