@@ -25,8 +25,13 @@ for t in ${EXTRA_TARGETS:-}; do
   f=$(find "$BUILD" -name "$t" -type f -perm -u+x | head -1)
   strip -o "$CARRY/bin/$t" "$f"
 done
+# The carry is limited to 64 MiB: binaries and the big libraries travel xz-compressed
+# (run_gpu_checks.sh unpacks every *.xz it finds there).
+xz -T2 -6 "$CARRY"/bin/*
 L=/usr/lib/x86_64-linux-gnu
 xz -9 -c "$(readlink -f $L/libopenblas.so.0)" > "$CARRY/lib/libopenblas.so.0.xz"
+# lectern-cli (an EXTRA_TARGETS entry) needs ICU, which the GPU machine lacks.
+for l in libicuuc.so.72 libicudata.so.72; do xz -9 -c "$(readlink -f $L/$l)" > "$CARRY/lib/$l.xz"; done
 for l in libgfortran.so.5 libgomp.so.1 libquadmath.so.0; do cp -L "$L/$l" "$CARRY/lib/"; done
 for c in siso_tiny siso_mlp_norm mimo_tiny mimo_norm; do
   mkdir -p "$CARRY/golden/$c"

@@ -17,9 +17,9 @@ mkdir -p "$OUT"
 CARRY=$ROOT/${LECTERN_GPU_CARRY:-.gpu-carry}  # pack_carry.sh's folder
 if [ -d "$CARRY/bin" ]; then BIN=$CARRY/bin; else BIN=$ROOT/build-cuda; fi
 find_bin() { if [ -x "$BIN/$1" ]; then echo "$BIN/$1"; else find "$BIN" -name "$1" -type f | head -1; fi; }
-if [ -f "$CARRY/lib/libopenblas.so.0.xz" ] && [ ! -f "$CARRY/lib/libopenblas.so.0" ]; then
-  xz -dk "$CARRY/lib/libopenblas.so.0.xz"
-fi
+for f in "$CARRY"/bin/*.xz "$CARRY"/lib/*.xz; do  # pack_carry.sh compresses to fit the carry
+  [ -f "$f" ] && [ ! -f "${f%.xz}" ] && xz -dk "$f" && chmod +x "${f%.xz}"
+done
 export LD_LIBRARY_PATH="$CARRY/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
 [ -d "$CARRY/golden" ] && export LECTERN_GOLDEN_DIR="$CARRY/golden"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
