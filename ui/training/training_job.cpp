@@ -151,6 +151,7 @@ TrainingOutcome runJob(const TrainingRequest& r, const std::atomic<bool>& stop,
         return out;
     }
     if (stop.load()) {  // stopped while the data was exported
+        out.stopped = true;
         out.message = QObject::tr("Stopped before the first step.");
         return out;
     }

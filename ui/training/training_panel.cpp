@@ -330,7 +330,9 @@ void TrainingPanel::onPoints(const QVector<TrainingPoint>& points) {
 void TrainingPanel::onFinished(const TrainingOutcome& outcome) {
     setRunning(false);
     if (!outcome.ok) {
-        status_->setText(tr("Training failed: %1").arg(outcome.message));
+        // A stop before the first step is the user's choice, not a failure.
+        status_->setText(outcome.stopped ? outcome.message
+                                         : tr("Training failed: %1").arg(outcome.message));
         return;
     }
     status_->setText(outcome.message + " " + tr("Model: %1").arg(outcome.outDir));
