@@ -23,8 +23,12 @@ void train_forward(const model::ModelConfig& cfg, const model::ModelWeights& w, 
                    int64_t T, Activations& a, bool save) {
     const int64_t D = cfg.dModel, V = cfg.vocabPadded(), F = cfg.mlpHidden();
     const float eps = cfg.normEps;
-    std::vector<float> r(size_t(T * D)), normed(size_t(T * D)), delta(size_t(T * D));
-    std::vector<float> scratch(size_t(F > 0 ? T * 2 * F : 0));
+    // Kept between calls on each thread: fresh megabyte buffers per row cost page faults,
+    // and their release unmaps pages on every core of the process (the rows run on many
+    // threads), which stopped the row-parallel trainer from scaling past a few threads.
+    thread_local std::vector<float> r, normed, delta, scratch;
+    r.resize(size_t(T * D)), normed.resize(size_t(T * D)), delta.resize(size_t(T * D));
+    scratch.resize(size_t(F > 0 ? T * 2 * F : 0));
     cpu::embedding_forward(r.data(), ids, T, w.embedding.data(), D);
     a.layers.resize(size_t(cfg.nLayer));
     const float* pending = nullptr;
@@ -46,8 +50,8 @@ void train_forward(const model::ModelConfig& cfg, const model::ModelWeights& w, 
         pending = delta.data();
     }
     cpu::add_rmsnorm_forward(normed.data(), r.data(), pending, w.normF.data(), T, D, eps);
-    a.residF = std::move(r);
-    a.normedF = std::move(normed);
+    a.residF = r;  // copies into a's kept capacity
+    a.normedF = normed;
     a.logits.resize(size_t(T * V));
     cpu::lm_head_forward(a.logits.data(), a.normedF.data(), w.lmHeadData(), T, D, V);
 }
@@ -57,7 +61,8 @@ void train_backward(const model::ModelConfig& cfg, const model::ModelWeights& w,
                     model::ModelWeights& grads) {
     const int64_t D = cfg.dModel, V = cfg.vocabPadded(), F = cfg.mlpHidden();
     const float eps = cfg.normEps;
-    std::vector<float> dnormed(size_t(T * D), 0.0f), dr(size_t(T * D), 0.0f);
+    thread_local std::vector<float> dnormed, dr;  // kept between calls (train_forward says why)
+    dnormed.assign(size_t(T * D), 0.0f), dr.assign(size_t(T * D), 0.0f);
     float* dHead = cfg.tieEmbeddings ? grads.embedding.data() : grads.lmHead.data();
     linear_backward(dnormed.data(), dHead, dlogits, a.normedF.data(), w.lmHeadData(), T, D, V);
     rmsnorm_backward(dr.data(), grads.normF.data(), dnormed.data(), a.residF.data(), w.normF.data(),

@@ -213,7 +213,10 @@ int64_t ssm_scan_checkpoints(int64_t T, int64_t chunk) {
 void ssm_scan_forward_checkpoint(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t T,
                                  int64_t chunk, float* y, float* starts) {
     const int64_t qk = int64_t(d.R) * d.H * d.N, hsz = int64_t(d.H) * d.P * d.N;
-    std::vector<float> ssm(size_t(hsz), 0.0f), kst(size_t(qk), 0.0f), vst(size_t(d.dInner()), 0.0f);
+    // Kept between calls (a row per thread calls this per layer; see model_train.cpp).
+    thread_local std::vector<float> ssm, kst, vst;
+    ssm.assign(size_t(hsz), 0.0f), kst.assign(size_t(qk), 0.0f),
+        vst.assign(size_t(d.dInner()), 0.0f);
     const ops::SsmStateRef st{ssm.data(), kst.data(), vst.data()};
     for (int64_t c0 = 0; c0 < T; c0 += chunk) {
         std::memcpy(starts + (c0 / chunk) * hsz, ssm.data(), size_t(hsz) * sizeof(float));
