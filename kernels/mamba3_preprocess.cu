@@ -149,6 +149,26 @@ __global__ void qkRotatedKernel(detail::KDims d, ops::Mamba3PreprocessParams p, 
         float* dst = (isK ? k : q) + at;
         __nv_bfloat16* dstB = kBf16 ? (isK ? kb : qb) + at : nullptr;
         const bool keepF32 = !kBf16 || (isK && (t + 1) % T == 0);
+        if (kBf16 && !d.mimo) {
+            // SISO (bf16 only, N even): a lane makes the adjacent pair (n, n + 1), which are
+            // each other's rotation partners: no partner recomputed, bf16 pairs stored.
+            for (int m = lane; m < half; m += 32) {
+                const int n = 2 * m;
+                float v0 = src[n] * sc * w[n] + bias[n];
+                float v1 = src[n + 1] * sc * w[n + 1] + bias[n + 1];
+                if (m < d.A) {
+                    const float r0 = v0 * cs[m] - v1 * sn[m];
+                    v1 = v0 * sn[m] + v1 * cs[m];
+                    v0 = r0;
+                }
+                *reinterpret_cast<__nv_bfloat162*>(dstB + n) = __floats2bfloat162_rn(v0, v1);
+                if (keepF32) {
+                    dst[n] = v0;
+                    dst[n + 1] = v1;
+                }
+            }
+            continue;
+        }
         for (int n = lane; n < d.N; n += 32) {
             float v = src[n] * sc * w[n] + bias[n];
             int a = -1, partner = 0;
@@ -219,7 +239,7 @@ bool mamba3_qk_rotated_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
                                     const float* proj, int64_t rows, int64_t T, const float* theta,
                                     void* qb, void* kb, float* kLast, cudaStream_t s) {
     const size_t smem = size_t(2 * d.R * d.G + 2 * d.H * d.A) * sizeof(float);
-    if (rows < 64 || smem > 48 * 1024 || T <= 0 || rows % T != 0) return false;
+    if (rows < 64 || smem > 48 * 1024 || T <= 0 || rows % T != 0 || d.N % 2 != 0) return false;
     qkRotatedKernel<true><<<unsigned(rows), 256, smem, s>>>(
         detail::kdims(d), p, proj, theta, nullptr, kLast, static_cast<__nv_bfloat16*>(qb),
         static_cast<__nv_bfloat16*>(kb), T);
