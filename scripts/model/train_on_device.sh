@@ -7,7 +7,7 @@
 #   here:  scripts/model/pack_device_carry.sh BUILD_DIR CORPUS CARRY   # fills CARRY/
 #   there: bash scripts/model/train_on_device.sh CARRY OUTDIR SECONDS [CONFIG]
 #
-# The step count is fitted to SECONDS: a 2-step calibration run times a step, so that the
+# The step count is fitted to SECONDS: a 5-step calibration run measures tokens/s, so that the
 # warm-up + cosine schedule ends when the time does (a run cut by its time limit never
 # decays its learning rate). Start: CARRY/resume/ckpt.tar.part-* (a previous call's OUTDIR)
 # is resumed when present; else BASE=DIR fine-tunes that model folder (fresh AdamW); else
@@ -15,6 +15,7 @@
 # training/configs/default_train.args (also recorded in every checkpoint's
 # trainer_state.json), overridable with OPTS.
 # Environment: DEVICE (cuda | cpu | "" for a binary without --device), BASE, OPTS,
+# EXTRA_TEXTS (corpus files trained on once more, e.g. train/retrieval.txt),
 # EVAL_SECONDS (default 150), KEEP_CKPT. OUTDIR gets model.safetensors, metrics.jsonl,
 # train.log, eval.txt, eval-metrics.json and, with KEEP_CKPT=1, the latest checkpoint as
 # ckpt.tar in 15 MiB parts (the device returns at most 8 files).
@@ -32,6 +33,7 @@ DEVICE=${DEVICE-cuda}
 DEV=${DEVICE:+--device $DEVICE}
 tar -C $CORPUS -xzf "$CARRY/corpus/train.tar.gz"
 TEXTS="$CORPUS/train/code.txt $CORPUS/train/prose.txt $CORPUS/train/legal.txt $CORPUS/train/retrieval.txt"
+for t in ${EXTRA_TEXTS:-}; do TEXTS="$TEXTS $CORPUS/$t"; done  # e.g. train/retrieval.txt: twice its share
 OPTS=${OPTS:-$(grep -v '^#' "$ROOT/training/configs/default_train.args" | tr '\n' ' ')}
 log() { tr '\r' '\n' | grep -v '^$' | awk 'NR % 5 == 1'; }
 
@@ -42,15 +44,19 @@ if ls "$CARRY"/resume/ckpt.tar.part-* > /dev/null 2>&1; then
   STEPS=$(grep -o '"steps": *[0-9]*' $RUN/$(cat $RUN/latest)/trainer_state.json | grep -o '[0-9]*$')
 else
   if [ -n "${BASE:-}" ]; then START="--base $BASE"; else START="--config $CONFIG"; fi
-  # Calibration: two steps (the first pays the allocations), timed with the process.
-  T0=$(date +%s.%N)
+  # Calibration: 5 steps; their tokens/s (the trainer's metrics, measured from the loop's
+  # start, so without process start or CUDA initialisation) sets --steps.
+  T0=$(date +%s)
   CAL_OPTS=$(echo "$OPTS" | sed -E 's/--(eval|checkpoint)-every +[0-9]+//g')
-  "$CLI" train $DEV $START --text $TEXTS --out $CAL --steps 2 $CAL_OPTS --eval-every 0 \
+  "$CLI" train $DEV $START --text $TEXTS --out $CAL --steps 5 $CAL_OPTS --eval-every 0 \
     --checkpoint-every 0 > /tmp/f-calibration.log 2>&1 || tail -5 /tmp/f-calibration.log
-  T1=$(date +%s.%N)
-  STEPS=$(python3 -c "print(max(4, int(($SECONDS_LEFT - 30) / (($T1 - $T0) / 2))))")
-  echo "calibration: 2 steps in $(python3 -c "print(round($T1 - $T0, 1))") s -> --steps $STEPS" | tee "$OUTDIR/train.log"
-  SECONDS_LEFT=$(python3 -c "print(int($SECONDS_LEFT - ($T1 - $T0)))")
+  SECONDS_LEFT=$((SECONDS_LEFT - ($(date +%s) - T0)))
+  STEPS=$(python3 -c "
+import json, re
+last = [json.loads(l) for l in open('$CAL/metrics.jsonl') if l.strip()][-1]
+b = int(re.search(r'--batch +([0-9]+)', '$OPTS').group(1)); L = int(re.search(r'--seq-len +([0-9]+)', '$OPTS').group(1))
+print(max(5, int(($SECONDS_LEFT - 25) * 0.93 * last['tokens_per_s'] / (b * L))))")
+  echo "calibration: $(tail -1 $CAL/metrics.jsonl) -> --steps $STEPS in $SECONDS_LEFT s" | tee "$OUTDIR/train.log"
 fi
 T0=$(date +%s)
 # shellcheck disable=SC2086
