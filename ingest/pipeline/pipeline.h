@@ -49,6 +49,9 @@ struct IngestOptions {
     // Called from the writer thread after each commit, once per document in it.
     std::function<void(const CommittedDocument&)> committed;
     int commitDelayMs = 0;  // test hook: widens the window inside each commit
+    // A transaction groups documents for at most this long (or 64 MiB of text): fewer
+    // commits mean fewer FTS5 segments to merge. 0 commits after every writer message.
+    double maxTransactionSeconds = 0.25;
 };
 
 struct IngestSummary {

@@ -8,7 +8,6 @@ namespace lectern::ingest {
 namespace {
 
 constexpr int64_t kMaxTransactionBytes = int64_t(64) << 20;
-constexpr double kMaxTransactionSeconds = 0.25;
 
 double nowSeconds() {
     using namespace std::chrono;
@@ -31,7 +30,7 @@ Status StoreWriter::run() {
         if (!message && inTransaction_) {
             // Each commit makes FTS5 write a new index segment that must be merged later,
             // so a young transaction waits a little for more work before committing.
-            const double left = kMaxTransactionSeconds - (nowSeconds() - transactionStart_);
+            const double left = options_.maxTransactionSeconds - (nowSeconds() - transactionStart_);
             if (left > 0) message = queue_.popFor(std::chrono::duration<double>(left));
             if (!message) {
                 if (Status s = commit(); !s) return s;
@@ -45,8 +44,9 @@ Status StoreWriter::run() {
             store_.rollback();
             return s;
         }
-        if (inTransaction_ && (transactionBytes_ > kMaxTransactionBytes ||
-                               nowSeconds() - transactionStart_ > kMaxTransactionSeconds)) {
+        if (inTransaction_ &&
+            (transactionBytes_ > kMaxTransactionBytes ||
+             nowSeconds() - transactionStart_ >= options_.maxTransactionSeconds)) {
             if (Status s = commit(); !s) return s;
         }
     }

@@ -40,6 +40,8 @@ protected:
         options.paths = {corpus};
         options.extractThreads = 2;
         options.chunkBytes = chunkBytes;
+        options.maxTransactionSeconds = maxTransactionSeconds;
+        options.commitDelayMs = commitDelayMs;
         options.cancel = cancel;
         options.committed = std::move(committed);
         Expected<IngestSummary> summary = runIngest(options);
@@ -69,6 +71,8 @@ protected:
 
     fs::path root, corpus;
     size_t chunkBytes = size_t(4) << 20;
+    double maxTransactionSeconds = 0.25;
+    int commitDelayMs = 0;
 };
 
 using Names = std::vector<std::string>;
@@ -170,6 +174,11 @@ TEST_F(PipelineTest, LargeDocumentStreamsInChunksAndIsReplacedAtomically) {
 }
 
 TEST_F(PipelineTest, CancelKeepsWhatWasCommitted) {
+    // A commit per document, each held open 5 ms: the cancel after the first commit then
+    // always finds work left (with grouped commits a fast machine could commit all 300 in
+    // the first transaction, and the run would end before the cancel was seen).
+    maxTransactionSeconds = 0;
+    commitDelayMs = 5;
     for (int i = 0; i < 300; ++i) {
         writeFile(corpus / ("f" + std::to_string(i) + ".txt"),
                   "file number " + std::to_string(i) + "\n");
@@ -188,6 +197,8 @@ TEST_F(PipelineTest, CancelKeepsWhatWasCommitted) {
     EXPECT_GE(stored, int64_t(committed.size()));
     EXPECT_EQ(scalar("SELECT count(*) FROM documents WHERE status = 'removed'"), 0);
 
+    maxTransactionSeconds = 0.25;
+    commitDelayMs = 0;
     IngestSummary rerun = ingest();
     EXPECT_FALSE(rerun.cancelled);
     EXPECT_EQ(scalar("SELECT count(*) FROM documents WHERE status = 'ok'"), 300);
