@@ -7,6 +7,7 @@
 // and LeakSanitizer's exit code would turn a leak into a failure here.
 #include <gtest/gtest.h>
 
+#include "../asan_build.h"
 #include "cli_test_util.h"
 
 using namespace lectern::testing;
@@ -14,17 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
+constexpr bool kAsan = lectern::testing::kAsanBuild;
 
 }  // namespace
 

@@ -15,23 +15,14 @@
 #include <random>
 #include <string>
 
+#include "../asan_build.h"
 #include "lectern/engine.h"
 #include "random_model.h"
 
 namespace lectern {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
+constexpr bool kAsan = lectern::testing::kAsanBuild;
 
 long long vmSizeBytes() {
     std::ifstream in("/proc/self/status");
