@@ -159,11 +159,16 @@ def main():
     seen_docs, seen_paras = set(), set()
     kept = []  # (kind, source, path, text, split)
     report = {}
+    def stable(path):
+        # The path as seen from --root ("/" + relative), so a tree under a scratch root
+        # orders and splits as it would installed at /; for --root / it is the path itself.
+        return "/" + os.path.relpath(path, a.root)
+
     for src in BUDGET:
         # A seeded sample of the source, not its alphabetical head, ordered by a hash of each
         # path: a package installed or removed later changes only its own files' places.
         cands = sorted(by_source.get(src, []),
-                       key=lambda c: hashlib.sha1(("order:%d:%s" % (a.seed, c[0])).encode()).digest())
+                       key=lambda c: hashlib.sha1(("order:%d:%s" % (a.seed, stable(c[0]))).encode()).digest())
         budget, used, ndocs = int(BUDGET[src] * a.scale), 0, 0
         for path, load in cands:
             if used >= budget:
@@ -187,7 +192,7 @@ def main():
             text = "\n\n".join(out).strip("\n") + "\n"
             if len(text) < MIN_DOC:
                 continue
-            split_hash = hashlib.sha1(("%d:%s" % (a.seed, path)).encode()).digest()
+            split_hash = hashlib.sha1(("%d:%s" % (a.seed, stable(path))).encode()).digest()
             split = "valid" if split_hash[0] < 256 * a.valid_fraction else "train"
             kept.append((src.split("/")[0], src, path, text, split))
             used += len(text.encode())
