@@ -65,17 +65,21 @@ Expected<GradsResult> computeGrads(TrainModel& m, const std::vector<int32_t>& id
     model::ModelWeights g = zerosLike(m.cfg);
     const double count = double(B) * double(L - 1);
     const double sum = loss_and_grads(m.cfg, m.w, ids.data(), B, L, &g, 1.0 / count);
+    return goldenGrads(m.cfg, g, sum / count);
+}
+
+GradsResult goldenGrads(const model::ModelConfig& cfg, model::ModelWeights& g, double loss) {
     GradsResult r;
-    r.loss = sum / count;
-    r.tensors = toTensorMap(m.cfg, g, "grad.");
-    io::RawTensor loss;
-    loss.dtype = io::DType::F64;
-    loss.shape = {1};
-    loss.bytes.resize(sizeof(double));
-    std::memcpy(loss.bytes.data(), &r.loss, sizeof(double));
-    r.tensors["loss"] = std::move(loss);
+    r.loss = loss;
+    r.tensors = toTensorMap(cfg, g, "grad.");
+    io::RawTensor l;
+    l.dtype = io::DType::F64;
+    l.shape = {1};
+    l.bytes.resize(sizeof(double));
+    std::memcpy(l.bytes.data(), &r.loss, sizeof(double));
+    r.tensors["loss"] = std::move(l);
     r.tensors["loss_f32"] = io::RawTensor::fromFloat32({float(r.loss)}, {1});
-    if (m.cfg.tieEmbeddings) r.metadata["grad.lm_head.weight"] = "grad.backbone.embedding.weight";
+    if (cfg.tieEmbeddings) r.metadata["grad.lm_head.weight"] = "grad.backbone.embedding.weight";
     return r;
 }
 

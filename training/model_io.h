@@ -34,6 +34,9 @@ struct GradsResult {
     io::TensorMap tensors;
     std::map<std::string, std::string> metadata;
 };
+// The golden file's layout (loss, loss_f32, grad.<name>) of a mean loss and its gradients,
+// wherever they were computed (computeGrads here, computeGradsCuda on the GPU).
+GradsResult goldenGrads(const model::ModelConfig& cfg, model::ModelWeights& g, double loss);
 // The golden file's contents for `ids` [B, L]; ids are checked against the vocabulary.
 Expected<GradsResult> computeGrads(TrainModel& m, const std::vector<int32_t>& ids, int64_t B,
                                    int64_t L);

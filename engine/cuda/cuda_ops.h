@@ -152,8 +152,8 @@ cudaError_t decode_mixer_forward(const ops::Mamba3Dims& d, const DecodeMixerPara
 // and residual [rows, W.rows] += in · Wᵀ. False, launching nothing, where they do not apply.
 bool decode_norm_gemv_forward(float* out, const float* residual, int64_t ldIn, const float* normW,
                               float eps, const DeviceMatrix& W, int64_t rows, cudaStream_t s);
-bool decode_gemv_add_forward(float* residual, const float* in, int64_t ldIn,
-                             const DeviceMatrix& W, int64_t rows, cudaStream_t s);
+bool decode_gemv_add_forward(float* residual, const float* in, int64_t ldIn, const DeviceMatrix& W,
+                             int64_t rows, cudaStream_t s);
 
 // Greedy decoding (kernels/sampling.cu): *out (device) = the index of the first largest of
 // logits[0, n), as generate::Sampler's greedy choice; 0 if logits[0] is NaN.

@@ -1,7 +1,5 @@
 // computeGradsCuda (model_train_cuda.h): `lectern-cli grads --device cuda`, the golden
 // layout of computeGrads (model_io.cpp) from the GPU's loss and gradients.
-#include <cstring>
-
 #include "training/cuda/model_train_cuda.h"
 #include "training/params.h"
 
@@ -19,18 +17,7 @@ Expected<GradsResult> computeGradsCuda(TrainModel& m, const std::vector<int32_t>
     if (!sum) return sum.status();
     model::ModelWeights g;
     if (Status st = (*gpu)->downloadGrads(g); !st) return st;
-    GradsResult r;
-    r.loss = *sum / count;
-    r.tensors = toTensorMap(m.cfg, g, "grad.");
-    io::RawTensor loss;
-    loss.dtype = io::DType::F64;
-    loss.shape = {1};
-    loss.bytes.resize(sizeof(double));
-    std::memcpy(loss.bytes.data(), &r.loss, sizeof(double));
-    r.tensors["loss"] = std::move(loss);
-    r.tensors["loss_f32"] = io::RawTensor::fromFloat32({float(r.loss)}, {1});
-    if (m.cfg.tieEmbeddings) r.metadata["grad.lm_head.weight"] = "grad.backbone.embedding.weight";
-    return r;
+    return goldenGrads(m.cfg, g, *sum / count);
 }
 
 }  // namespace lectern::train
