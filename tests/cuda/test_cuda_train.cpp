@@ -19,6 +19,7 @@
 #include "io/safetensors.h"
 #include "training/checkpoint.h"
 #include "training/cuda/model_train_cuda.h"
+#include "training/golden_grads_check.h"
 #include "training/model_io.h"
 #include "training/model_train.h"
 #include "training/params.h"
@@ -46,28 +47,7 @@ TEST_P(CudaTrainGolden, LossAndEveryGradientMatchAutograd) {
     ASSERT_TRUE(ids) << ids.error();
     auto ours = train::computeGradsCuda(*m, *ids, B, L);
     ASSERT_TRUE(ours) << ours.error();
-    auto ref = io::safetensorsRead(dir + "/grads.safetensors");
-    ASSERT_TRUE(ref) << ref.error();
-    double refLoss = 0.0;
-    std::memcpy(&refLoss, ref->tensors.at("loss").bytes.data(), sizeof(double));
-    std::printf("  loss ours %.10f ref %.10f diff %.2e\n", ours->loss, refLoss,
-                std::fabs(ours->loss - refLoss));
-    EXPECT_LE(std::fabs(ours->loss - refLoss), 1e-5);
-    int compared = 0;
-    for (auto& [name, refT] : ref->tensors) {
-        if (name.rfind("grad.", 0) != 0) continue;
-        auto it = ours->tensors.find(name);
-        ASSERT_NE(it, ours->tensors.end()) << "we produce no " << name;
-        ASSERT_EQ(it->second.shape, refT.shape) << name;
-        auto a = it->second.toFloat32();
-        auto b = refT.toFloat32();
-        ASSERT_TRUE(a && b);
-        const test::ErrorStats e = test::compareRel(a->data(), b->data(), a->size());
-        std::printf("  %-48s %s\n", name.c_str(), e.describe().c_str());
-        EXPECT_TRUE(e.within(1e-4)) << name << ": " << e.describe();
-        ++compared;
-    }
-    EXPECT_EQ(compared + 2, int(ours->tensors.size())) << "tensor sets differ";
+    test::expectMatchesGoldenGrads(dir, *ours);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, CudaTrainGolden,
