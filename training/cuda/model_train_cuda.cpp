@@ -610,4 +610,14 @@ size_t CudaTrainModel::deviceBytes() const {
     return impl_->paramArena.bytes() + impl_->actArena.bytes();
 }
 
+Expected<CudaTrainModel::DeviceParam> CudaTrainModel::deviceParam(const std::string& name) const {
+    for (const Slot& t : impl_->slots)
+        if (t.name == name) return DeviceParam{impl_->W + t.offset, impl_->G + t.offset, t.n};
+    return Status::error("CUDA training: no parameter named " + name);
+}
+
+void* CudaTrainModel::stream() const {
+    return impl_->stream();
+}
+
 }  // namespace lectern::train

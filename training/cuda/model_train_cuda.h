@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "lectern/status.h"
@@ -53,6 +54,17 @@ public:
     Status uploadGrads(const model::ModelWeights& g);
     // Device bytes this model holds (weights, moments, gradients, activations, scratch).
     size_t deviceBytes() const;
+
+    // One parameter's device weights and gradients (fp32, n floats each), by its namedParams
+    // name, for code that trains something on top of this step (LoRA adapters). stream is
+    // the cudaStream_t every step runs on.
+    struct DeviceParam {
+        float* weight = nullptr;
+        float* grad = nullptr;
+        int64_t n = 0;
+    };
+    Expected<DeviceParam> deviceParam(const std::string& name) const;
+    void* stream() const;
 
     struct Impl;
 
