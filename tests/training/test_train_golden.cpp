@@ -3,10 +3,8 @@
 // gradient within 1e-4 (max|ours − ref| / max|ref|, NaN never passes), for all 4 cases.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
+#include <string>
 
 #include "training/golden_grads_check.h"
 #include "training/model_io.h"
