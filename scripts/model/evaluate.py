@@ -84,8 +84,11 @@ def retrieval(a):
             res[name] = {"run": False, "why": "not run (0 examples asked)"}
             continue
         t0 = time.time()
+        # --max-tokens 96: the longest answer is 58 tokens (" The Contractor shall return the
+        # equipment within 89 days."); retrieval-eval's default of 48 cut clause and definition
+        # answers short, so they could never match (every clause answer before 2026-11-22 16:00).
         line = run([a.cli, "retrieval-eval", "--model", a.model, "--data", data, "--json",
-                    "--max-examples", count])
+                    "--max-examples", count, "--max-tokens", "96"])
         r = json.loads(line)
         r["seconds"] = round(time.time() - t0, 1)
         r["data"] = os.path.relpath(data, a.corpus)

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Dense multi-query recall examples for fine-tuning the bundled model to answer from the
+document (issue 6).
+
+make_retrieval.py's training examples carry one fact and one question: the answer is a
+few bytes among ~700, so under 1% of the tokens reward copying from the document and the
+model learnt to answer from its prior (0% retrieval, even on its own training examples).
+Here an example places K facts (make_retrieval.fact: an identifier and its value, a defined
+term, a clause), each as its own paragraph at a random line boundary of a stretch of real
+training text, then asks all K questions in a shuffled order, each followed by its answer,
+in the product's prompt format unchanged:
+
+    <text with K facts>\\n\\nQuestion: q1\\nAnswer: a1\\n\\nQuestion: q2\\nAnswer: a2\\n
+
+so the first question of an example reads exactly like evaluate.py's and the app's prompt
+(document, "\\n\\n", "Question: ...\\nAnswer:"), and every later one is the same after a blank
+line. The keys within an example are distinct, the values random: only the document can
+supply them. Writes CORPUS/train/recall-NAME.txt (examples joined like documents).
+
+    python3 scripts/model/make_recall.py CORPUS --name 2k --min-context 150 \\
+        --max-context 1600 --max-facts 12 --bytes 16000000 [--seed 21]
+"""
+import argparse
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_retrieval import DOCUMENT_END, QUESTION, fact, stretch  # noqa: E402
+
+
+def facts(rng, k):
+    """K facts with distinct questions (so no key is asked twice with two answers)."""
+    out, seen = [], set()
+    while len(out) < k:
+        f = fact(rng)
+        if f[1] not in seen:
+            seen.add(f[1])
+            out.append(f)
+    return out
+
+
+def place(context, statements, rng):
+    """The context with each statement as its own paragraph at a random line boundary."""
+    cuts = [i + 1 for i, c in enumerate(context) if c == "\n"] or [len(context)]
+    at = sorted(rng.choice(cuts) for _ in statements)
+    parts, last = [], 0
+    for pos, s in zip(at, statements):
+        parts.append(context[last:pos] + "\n" + s + "\n\n")
+        last = pos
+    parts.append(context[last:])
+    return "".join(parts)
+
+
+def example(text, rng, a):
+    ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
+    # At most one fact per ~80 bytes of text, so facts stay embedded in real text.
+    k = rng.randint(1, max(1, min(a.max_facts, len(ctx.encode()) // 80)))
+    fs = facts(rng, k)
+    order = list(fs)
+    rng.shuffle(fs)  # the facts' order in the text
+    rng.shuffle(order)  # the questions' order, independent of it
+    doc = place(ctx, [f[0] for f in fs], rng)
+    qa = "".join(DOCUMENT_END + QUESTION.format(question=q) + " " + ans for _, q, ans in order)
+    return doc + qa + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("corpus")
+    ap.add_argument("--name", required=True, help="writes train/recall-NAME.txt")
+    ap.add_argument("--min-context", type=int, default=150, help="fewest context bytes")
+    ap.add_argument("--max-context", type=int, default=1600, help="most context bytes")
+    ap.add_argument("--max-facts", type=int, default=12, help="most facts (and questions)")
+    ap.add_argument("--bytes", type=int, default=16_000_000, help="bytes to write")
+    ap.add_argument("--seed", type=int, default=21)
+    a = ap.parse_args()
+    if not 0 < a.min_context <= a.max_context or a.max_facts < 1:
+        ap.error("need 0 < --min-context <= --max-context and --max-facts >= 1")
+    rng = random.Random(a.seed)
+    kinds = ("code", "prose", "legal")
+    train = {}
+    for k in kinds:
+        path = os.path.join(a.corpus, "train", k + ".txt")
+        try:
+            with open(path, encoding="utf-8") as f:
+                train[k] = f.read()
+        except OSError as e:
+            sys.exit("make_recall.py: %s: %s (run build_corpus.py first)" % (path, e.strerror))
+    out, written, questions = [], 0, 0
+    while written < a.bytes:
+        ex = example(train[rng.choice(kinds)], rng, a)
+        out.append(ex)
+        written += len(ex.encode())
+        questions += ex.count("\nAnswer: ")
+    path = os.path.join(a.corpus, "train", "recall-%s.txt" % a.name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out))
+    print("recall-%s: %d examples, %d questions, %d bytes" % (a.name, len(out), questions, written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
