@@ -9,6 +9,7 @@
 // unfused paths agree to fp32 rounding (the test states the tolerance).
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
+#include "decode_pdl.cuh"
 
 namespace lectern::cuda {
 namespace {
@@ -40,12 +41,11 @@ __global__ void __launch_bounds__(kThreads)
     float* xC = kP + d.N;  // [P] this token's x
     float* xP = xC + d.P;  // [P] the previous token's x
     float* yS = xP + d.P;  // [P]
-    float* cs = yS + d.P;  // [A] cos, then [A] sin
-    float* sn = cs + d.A;
-    float* sc = sn + d.A;  // [4]: alpha, beta, gamma, dt
+    float* sc = yS + d.P;  // [4]: alpha, beta, gamma
 
+    // Before pdlWait: only this block's recurrent state, which no kernel of this step has
+    // written yet (decode_pdl.cuh's rule). The state rows of this warp go to registers.
     float* S = prm.st.ssm + (b * d.H + h) * int64_t(d.P) * d.N;
-    // The state rows of this warp, loads issued before anything else.
     float sv[kRPW][kNJ];
 #pragma unroll
     for (int i = 0; i < kRPW; ++i) {
@@ -54,9 +54,25 @@ __global__ void __launch_bounds__(kThreads)
         for (int j = 0; j < kNJ; ++j)
             if (p < d.P && lane + 32 * j < d.N) sv[i][j] = S[int64_t(p) * d.N + lane + 32 * j];
     }
+    const int qkStride = d.H * d.N;  // R == 1
+    if (int(threadIdx.x) < d.N) kP[threadIdx.x] = prm.st.k[b * qkStride + h * d.N + threadIdx.x];
+    if (int(threadIdx.x) < d.P)
+        xP[threadIdx.x] = prm.st.v[(b * d.H + h) * int64_t(d.P) + threadIdx.x];
+    // Warps 0 (q) and 1 (k) each advance the running angles of the pairs their lanes rotate
+    // (lane n rotates pair n / 2 for n < 2A), so no barrier sits between the angles and q/k.
+    float* angRow = prm.angle + b * int64_t(d.H) * d.A + int64_t(h) * d.A;
+    float angOld[kNJ], angNew[kNJ];
+    if (warp < 2) {
+#pragma unroll
+        for (int j = 0; j < kNJ; ++j) {
+            const int n = lane + 32 * j;
+            angOld[j] = n < 2 * d.A ? angRow[n / 2] : 0.0f;
+        }
+    }
+    detail::pdlLaunchDependents();
+    detail::pdlWait();  // in_proj's row is complete from here on
 
     const float* row = prm.proj + b * d.dInProj;
-    const int64_t HA = int64_t(d.H) * d.A;
     const float dth = softplusF(row[d.offDt + h] + prm.pre.dtBias[h]);
     if (threadIdx.x == 0) {
         const float aa = fminf(-heavyTailF(row[d.offA + h]), -d.aFloor);
@@ -67,46 +83,69 @@ __global__ void __launch_bounds__(kThreads)
         sc[1] = (1.0f - trap) * dth * alpha;
         sc[2] = trap * dth;
     }
-    // The running angles: one token of rotary_angles' own sequence (add, wrap).
-    for (int a = threadIdx.x; a < d.A; a += kThreads) {
-        float* ang = prm.angle + b * HA + int64_t(h) * d.A + a;
-        const float inc = tanhf(row[d.offAngles + a]) * detail::kPi * dth;
-        const float twoPi = 2.0f * detail::kPi;
-        const float u = *ang + inc;
-        const float theta = u - twoPi * floorf(u / twoPi);
-        *ang = theta;
-        sincosf(theta, &sn[a], &cs[a]);
-    }
-    const int qkStride = d.H * d.N;  // R == 1
-    for (int i = threadIdx.x; i < d.N; i += kThreads) kP[i] = prm.st.k[b * qkStride + h * d.N + i];
-    for (int p = threadIdx.x; p < d.P; p += kThreads) {
-        xC[p] = row[d.offX + int64_t(h) * d.P + p];
-        xP[p] = prm.st.v[(b * d.H + h) * int64_t(d.P) + p];
-    }
-    __syncthreads();  // cos/sin ready
-    // q (warp 0, from C) and k (warp 1, from B): normRow's maths for rank 0.
+    if (int(threadIdx.x) < d.P) xC[threadIdx.x] = row[d.offX + int64_t(h) * d.P + threadIdx.x];
+    const float Dh = prm.D[h];
+    // q (warp 0, from C) and k (warp 1, from B): normRow's maths for rank 0, then the
+    // rotation (rotary_angles' add-and-wrap of one token, then sincos), the partner of each
+    // pair from the neighbouring lane.
     if (warp < 2) {
         const bool isC = warp == 0;
         const int g = h / (d.H / d.G);
         const float* src = row + (isC ? d.offC : d.offB) + int64_t(g) * d.N;
-        float ss = 0.0f;
-        for (int n = lane; n < d.N; n += 32) ss += src[n] * src[n];
-        const float scale = rsqrtf(detail::warpSum(ss) / float(d.N) + d.eps);
         const float* normW = isC ? prm.pre.cNorm : prm.pre.bNorm;
         const float* bh = (isC ? prm.pre.cBias : prm.pre.bBias) + int64_t(h) * d.N;
+        float x[kNJ], nw[kNJ], bb[kNJ], inc[kNJ];
+#pragma unroll
+        for (int j = 0; j < kNJ; ++j) {
+            const int n = lane + 32 * j;
+            const bool in = n < d.N;
+            x[j] = in ? src[n] : 0.0f;
+            nw[j] = in ? normW[n] : 0.0f;
+            bb[j] = in ? bh[n] : 0.0f;
+            inc[j] = n < 2 * d.A ? row[d.offAngles + n / 2] : 0.0f;
+        }
+        float ss = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kNJ; ++j) ss += x[j] * x[j];
+        const float scale = rsqrtf(detail::warpSum(ss) / float(d.N) + d.eps);
         float* dst = isC ? qS : kS;
-        for (int n = lane; n < d.N; n += 32) {
-            float v = src[n] * scale * normW[n] + bh[n];
+#pragma unroll
+        for (int j = 0; j < kNJ; ++j) {
+            const int n = lane + 32 * j;
+            float v = x[j] * scale * nw[j] + bb[j];
+            const float w = __shfl_xor_sync(0xffffffffu, v, 1);  // pair partner n ^ 1
             if (n < 2 * d.A) {
-                const int a = n / 2, partner = n ^ 1;
-                const bool first = (n & 1) == 0;
-                const float w = src[partner] * scale * normW[partner] + bh[partner];
-                v = first ? v * cs[a] - w * sn[a] : w * sn[a] + v * cs[a];
+                const float twoPi = 2.0f * detail::kPi;
+                const float u = angOld[j] + tanhf(inc[j]) * detail::kPi * dth;
+                angNew[j] = u - twoPi * floorf(u / twoPi);
+                float sn, cs;
+                sincosf(angNew[j], &sn, &cs);
+                v = (n & 1) == 0 ? v * cs - w * sn : w * sn + v * cs;
             }
-            dst[n] = v;
+            if (n < d.N) dst[n] = v;
         }
     }
-    __syncthreads();
+    // The gate's operands (warp 2; P <= 128: 4 a lane), loaded while q/k are made.
+    constexpr int kGateWarp = 2;
+    float zr[4], onr[4];
+    const float* z = row + d.offZ + int64_t(h) * d.P;
+    if (warp == kGateWarp) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int p = lane + 32 * i;
+            zr[i] = p < d.P ? z[p] : 0.0f;
+            onr[i] = p < d.P && prm.outNorm != nullptr ? prm.outNorm[int64_t(h) * d.P + p] : 1.0f;
+        }
+    }
+    __syncthreads();  // q, k, x, the previous k and x, scalars ready
+    // The advanced angles, written only now: warp 1 read the old ones before the barrier.
+    if (warp == 0) {
+#pragma unroll
+        for (int j = 0; j < kNJ; ++j) {
+            const int n = lane + 32 * j;
+            if (n < 2 * d.A && (n & 1) == 0) angRow[n / 2] = angNew[j];
+        }
+    }
     const float alpha = sc[0], beta = sc[1], gamma = sc[2];
 #pragma unroll
     for (int i = 0; i < kRPW; ++i) {
@@ -124,26 +163,28 @@ __global__ void __launch_bounds__(kThreads)
             acc += s * qS[n];
         }
         const float v = detail::warpSum(acc);
-        if (lane == 0) yS[p] = v + prm.D[h] * xC[p];
+        if (lane == 0) yS[p] = v + Dh * xC[p];
     }
     __syncthreads();  // every row read kP / xP; y complete
-    for (int i = threadIdx.x; i < d.N; i += kThreads) prm.st.k[b * qkStride + h * d.N + i] = kS[i];
-    for (int p = threadIdx.x; p < d.P; p += kThreads)
-        prm.st.v[(b * d.H + h) * int64_t(d.P) + p] = xC[p];
-    // The gate (mamba3_gate.cu for R == 1): warp 0 over the head's P values.
-    if (warp == 0) {
+    if (int(threadIdx.x) < d.N) prm.st.k[b * qkStride + h * d.N + threadIdx.x] = kS[threadIdx.x];
+    if (int(threadIdx.x) < d.P)
+        prm.st.v[(b * d.H + h) * int64_t(d.P) + threadIdx.x] = xC[threadIdx.x];
+    // The gate (mamba3_gate.cu for R == 1) over the head's P values.
+    if (warp == kGateWarp) {
         float scale = 1.0f;
         if (prm.outNorm != nullptr) {
             float ss = 0.0f;
             for (int p = lane; p < d.P; p += 32) ss += yS[p] * yS[p];
             scale = rsqrtf(detail::warpSum(ss) / float(d.P) + d.eps);
         }
-        const float* z = row + d.offZ + int64_t(h) * d.P;
         float* o = prm.gated + b * d.dInner + int64_t(h) * d.P;
-        for (int p = lane; p < d.P; p += 32) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int p = lane + 32 * i;
+            if (p >= d.P) break;
             float v = yS[p] * scale;
-            if (prm.outNorm != nullptr) v *= prm.outNorm[int64_t(h) * d.P + p];
-            v *= detail::siluf(z[p]);
+            if (prm.outNorm != nullptr) v *= onr[i];
+            v *= detail::siluf(zr[i]);
             o[p] = v;
         }
     }
@@ -151,9 +192,10 @@ __global__ void __launch_bounds__(kThreads)
 
 template <int kNJ, int kRPW>
 void launch(const ops::Mamba3Dims& d, const DecodeMixerParams& p, int batch, cudaStream_t s) {
-    const size_t smem = size_t(3 * d.N + 3 * d.P + 2 * d.A + 4) * sizeof(float);
-    decodeMixerKernel<kNJ, kRPW>
-        <<<dim3(unsigned(d.H), unsigned(batch)), kThreads, smem, s>>>(detail::kdims(d), p);
+    const size_t smem = size_t(3 * d.N + 3 * d.P + 4) * sizeof(float);
+    detail::launchMaybePdl(p.pdl, decodeMixerKernel<kNJ, kRPW>,
+                           dim3(unsigned(d.H), unsigned(batch)), dim3(kThreads), smem, s,
+                           detail::kdims(d), p);
 }
 
 }  // namespace

@@ -30,6 +30,9 @@ Status CudaModel::runDecodeFused(DeviceStates& st) {
     const bool bf = gemm_.precision == Precision::Bf16 && B <= kGemvMaxRows &&
                     size_t(B) * size_t(D) * sizeof(float) <= 48 * 1024 && D % 8 == 0 &&
                     dI % 8 == 0 && lmHead_.bf16 != nullptr;
+    // Programmatic dependent launch between the fused kernels (kernels/decode_pdl.cuh): each
+    // one's weight (or state) loads overlap the previous one's tail.
+    const DecodeLaunch how = decode_launch_options();
     int err = 0;
     mark(nullptr);
     embedding_forward(residual_, ids_, B, embedding_.f32, D, s);
@@ -39,7 +42,7 @@ Status CudaModel::runDecodeFused(DeviceStates& st) {
         const DeviceLayer& L = layers_[size_t(i)];
         const bool gemv = bf && L.inProj.bf16 && L.outProj.bf16;
         if (!gemv || pending ||
-            !decode_norm_gemv_forward(proj_, residual_, D, L.norm, eps, L.inProj, B, s)) {
+            !decode_norm_gemv_forward(proj_, residual_, D, L.norm, eps, L.inProj, B, how, s)) {
             add_rmsnorm_forward(normed_, residual_, pending, L.norm, B, D, eps, s);
             if (int e = linear_forward(gemm_, proj_, normed_, D, L.inProj, B, s); e && !err)
                 err = 1000 + e;
@@ -54,10 +57,11 @@ Status CudaModel::runDecodeFused(DeviceStates& st) {
         mp.angle = st.angle[size_t(i)];
         mp.st = st.layer[size_t(i)];
         mp.gated = gated_;
+        mp.pdl = how.pdl;
         if (cudaError_t e = decode_mixer_forward(d_, mp, B, s); e != cudaSuccess && !err)
             err = int(e);
         mark("mixer (fused)");
-        if (!gemv || !decode_gemv_add_forward(residual_, gated_, dI, L.outProj, B, s)) {
+        if (!gemv || !decode_gemv_add_forward(residual_, gated_, dI, L.outProj, B, how, s)) {
             if (int e = linear_forward(gemm_, delta_, gated_, dI, L.outProj, B, s); e && !err)
                 err = 1000 + e;
             pending = delta_;
@@ -65,7 +69,7 @@ Status CudaModel::runDecodeFused(DeviceStates& st) {
         mark("out_proj (+ add)");
     }
     if (!bf || pending ||
-        !decode_norm_gemv_forward(logits_, residual_, D, normF_, eps, lmHead_, B, s)) {
+        !decode_norm_gemv_forward(logits_, residual_, D, normF_, eps, lmHead_, B, how, s)) {
         add_rmsnorm_forward(normed_, residual_, pending, normF_, B, D, eps, s);
         if (int e = lm_head_forward(gemm_, logits_, normed_, D, lmHead_, B, s); e && !err)
             err = 1000 + e;

@@ -269,7 +269,9 @@ Status CudaModel::decodeStep(DeviceStates& st, const int32_t* ids, float* logits
         pinnedBatch_ = B;
     }
     const cudaStream_t s = ctx_->stream();
-    const auto key = std::make_pair(B, static_cast<const void*>(st.buf.as<void>()));
+    // Without `logits` (a resident session samples on the device) the graph leaves the
+    // logits there: a second graph, keyed by -B, without the [B, V] copy to the host.
+    const auto key = std::make_pair(logits ? B : -B, static_cast<const void*>(st.buf.as<void>()));
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
         auto g = std::make_unique<Graph>();
@@ -283,7 +285,8 @@ Status CudaModel::decodeStep(DeviceStates& st, const int32_t* ids, float* logits
         Status rs = fusedDecodeApplies(B) ? runDecodeFused(st)
                                           : runPiece(st, 1, ScanForm::Recurrent, false, nullptr);
         capturing_ = false;
-        cudaMemcpyAsync(pinnedLogits_, logits_, size_t(B * V) * 4, cudaMemcpyDeviceToHost, s);
+        if (logits)
+            cudaMemcpyAsync(pinnedLogits_, logits_, size_t(B * V) * 4, cudaMemcpyDeviceToHost, s);
         cs = cudaCheck(cudaStreamEndCapture(s, &graph), "ending graph capture");
         if (!rs) return rs;
         if (!cs) return cs;

@@ -144,6 +144,7 @@ struct DecodeMixerParams {
     float* angle = nullptr;          // angle state [batch, H, A], advanced
     ops::SsmStateRef st{};           // batch-strided, advanced
     float* gated = nullptr;          // [batch, dInner]: out_proj's input
+    bool pdl = false;                // launched as a programmatic dependent (decode_pdl.cuh)
 };
 bool decode_mixer_fits(const ops::Mamba3Dims& d);
 cudaError_t decode_mixer_forward(const ops::Mamba3Dims& d, const DecodeMixerParams& p, int batch,
@@ -154,6 +155,25 @@ bool decode_norm_gemv_forward(float* out, const float* residual, int64_t ldIn, c
                               float eps, const DeviceMatrix& W, int64_t rows, cudaStream_t s);
 bool decode_gemv_add_forward(float* residual, const float* in, int64_t ldIn, const DeviceMatrix& W,
                              int64_t rows, cudaStream_t s);
+// How the fused step launches its GEMVs (kernels/decode_pdl.cuh, gemv_bf16.cuh): pdl, as a
+// programmatic dependent launch whose first weight loads overlap the previous kernel's
+// tail; l2Prefetch, how many further 4 KB weight units each warp asks the L2 to fetch
+// before it waits for the previous kernel (0: none).
+struct DecodeLaunch {
+    bool pdl = false;
+    int l2Prefetch = 0;
+};
+// The step's choice, read when a step's graph is captured: pdl where the device supports it
+// (sm_90) unless LECTERN_DECODE_PDL=0; l2Prefetch from LECTERN_DECODE_PREFETCH (default
+// kDecodePrefetchDefault) when pdl, else 0.
+constexpr int kDecodePrefetchDefault = 2;
+bool decode_pdl_enabled();
+DecodeLaunch decode_launch_options();
+bool decode_norm_gemv_forward(float* out, const float* residual, int64_t ldIn, const float* normW,
+                              float eps, const DeviceMatrix& W, int64_t rows,
+                              const DecodeLaunch& how, cudaStream_t s);
+bool decode_gemv_add_forward(float* residual, const float* in, int64_t ldIn, const DeviceMatrix& W,
+                             int64_t rows, const DecodeLaunch& how, cudaStream_t s);
 
 // Greedy decoding (kernels/sampling.cu): *out (device) = the index of the first largest of
 // logits[0, n), as generate::Sampler's greedy choice; 0 if logits[0] is NaN.

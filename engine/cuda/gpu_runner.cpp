@@ -129,6 +129,26 @@ Expected<int32_t> GpuRunner::argmax(const ResidentState& dev, int n) {
     return id;
 }
 
+Expected<int32_t> GpuRunner::sample(const ResidentState& dev, int n, const GpuSampling& o,
+                                    double u) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const cudaStream_t st = model_->context().stream();
+    n = std::min(n, model_->config().vocabPadded());
+    if (n <= 0) return Status::error("sampling on the GPU: no logits");
+    // The sampler's probabilities (n doubles), allocated on the first sampled token.
+    if (sampleScratch_.bytes() < size_t(n) * sizeof(double)) {
+        auto b = DeviceBuffer::alloc(size_t(n) * sizeof(double), "the sampler's probabilities");
+        if (!b) return b.status();
+        sampleScratch_ = std::move(*b);
+    }
+    sample_forward(dev.logits.as<float>(), n, o, u, sampleScratch_.as<double>(),
+                   pick_.as<int32_t>(), st);
+    int32_t id = 0;
+    cudaMemcpyAsync(&id, pick_.as<int32_t>(), sizeof id, cudaMemcpyDeviceToHost, st);
+    if (Status e = cudaCheck(cudaStreamSynchronize(st), "sampling on the GPU"); !e) return e;
+    return id;
+}
+
 void GpuRunner::forget(const DeviceStates& st) {
     std::lock_guard<std::mutex> lock(mu_);
     model_->forgetStates(st);

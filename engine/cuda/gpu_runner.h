@@ -49,14 +49,19 @@ public:
     // Greedy decoding on the device: the first largest of dev.logits[0, n); only the id
     // comes back (kernels/sampling.cu).
     Expected<int32_t> argmax(const ResidentState& dev, int n);
+    // Sampling on the device (temperature, top-k, top-p, min-p; kernels/sampling.cu) for a
+    // uniform draw u made on the host: the id generate::drawToken(samplingDistribution(
+    // logits[0, n)), u) picks (no repetition penalty); only the id comes back.
+    Expected<int32_t> sample(const ResidentState& dev, int n, const GpuSampling& o, double u);
 
 private:
     friend struct ResidentState;
     void forget(const DeviceStates& st);  // drops the decode graph captured for st
 
     std::unique_ptr<CudaModel> model_;
-    DeviceStates states_;  // forward()'s round-trip state
-    DeviceBuffer pick_;    // argmax()'s one id
+    DeviceStates states_;         // forward()'s round-trip state
+    DeviceBuffer pick_;           // argmax()'s and sample()'s one id
+    DeviceBuffer sampleScratch_;  // sample()'s probabilities
     std::mutex mu_;
 };
 

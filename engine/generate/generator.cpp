@@ -77,6 +77,13 @@ Expected<GenerateResult> generate(const Model& model, Session& session, const Ge
     // its logits are (on the GPU only the id comes back), the same id Sampler would pick.
     const bool plainGreedy = (o.sampling.greedy || o.sampling.temperature <= 0.0f) &&
                              o.sampling.repetitionPenalty == 1.0f;
+    // Sampling without a penalty likewise: the session samples where its logits are, for
+    // the draw the CPU sampler would make (one uniform() a token, as Sampler::sample), so a
+    // seed gives the same sequence of draws on either device: identical ids for greedy, the
+    // same distribution for sampling (GPU logits differ from the CPU's by rounding).
+    const bool plainSampling = !plainGreedy && !o.sampling.greedy &&
+                               o.sampling.temperature > 0.0f &&
+                               o.sampling.repetitionPenalty == 1.0f;
     std::vector<int32_t> history = o.history;
     GenerateResult r;
     size_t released = 0;  // bytes of r.text already given to the callback
@@ -92,8 +99,17 @@ Expected<GenerateResult> generate(const Model& model, Session& session, const Ge
             release(r.text.size(), r.ids.empty() ? -1 : r.ids.back(), i);
             return r;
         }
-        const int32_t id = plainGreedy ? session.argmaxLogits(int(vocab))
-                                       : sampler.sample(session.lastLogits().first(vocab), history);
+        int32_t id = -1;
+        if (plainGreedy) {
+            id = session.argmaxLogits(int(vocab));
+        } else if (plainSampling) {
+            const double u = sampler.uniform();
+            id = session.sampleOnDevice(int(vocab), o.sampling.temperature, o.sampling.topK,
+                                        o.sampling.topP, o.sampling.minP, u);
+            if (id < 0) id = sampler.sample(session.lastLogits().first(vocab), history, u);
+        } else {
+            id = sampler.sample(session.lastLogits().first(vocab), history);
+        }
         if (Status s = session.step(id); !s) return s;
         r.ids.push_back(id);
         history.push_back(id);

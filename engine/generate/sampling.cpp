@@ -156,6 +156,13 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     return drawToken(p, uniform());
 }
 
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history, double u) {
+    samplingDistribution(logits, history, opt_, scratch_);
+    const std::vector<double>& p = scratch_.p;
+    if (isGreedy(opt_)) return int32_t(std::max_element(p.begin(), p.end()) - p.begin());
+    return drawToken(p, u);
+}
+
 int32_t drawToken(std::span<const double> p, double u) {
     double cum = 0.0;
     int32_t last = 0;

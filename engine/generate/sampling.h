@@ -59,6 +59,9 @@ public:
     explicit Sampler(const SamplingOptions& o) : opt_(o), rng_(o.seed) {}
     // `logits` is the model's row cut to the real vocabulary size.
     int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+    // The same for a draw u the caller took from uniform() (sampling on the GPU falls back
+    // here with its u, so the seed's sequence of draws is the same on either device).
+    int32_t sample(std::span<const float> logits, std::span<const int32_t> history, double u);
     // A uniform draw in [0, 1) from the 53 high bits: the same on every platform.
     double uniform() { return double(rng_() >> 11) * 0x1.0p-53; }
 

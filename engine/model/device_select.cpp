@@ -116,6 +116,25 @@ bool ModelImpl::deviceArgmax(const SessionScratch& s, int n, int32_t& id) const 
 #endif
 }
 
+bool ModelImpl::deviceSample(const SessionScratch& s, int n, float temperature, int topK,
+                             float topP, float minP, double u, int32_t& id) const {
+#ifdef LECTERN_HAVE_CUDA
+    if (!gpu || !s.device || !s.deviceValid || s.hostLogitsValid || n <= 0) return false;
+    cuda::GpuSampling o;
+    o.temperature = temperature;
+    o.topK = topK;
+    o.topP = topP;
+    o.minP = minP;
+    auto r = gpu->sample(*s.device, n, o, u);
+    if (!r) return false;
+    id = *r;
+    return true;
+#else
+    (void)s, (void)n, (void)temperature, (void)topK, (void)topP, (void)minP, (void)u, (void)id;
+    return false;
+#endif
+}
+
 bool ModelImpl::copyDevice(const SessionScratch& from, SessionScratch& to) const {
 #ifdef LECTERN_HAVE_CUDA
     if (!gpu || !from.device || !from.deviceValid) return false;

@@ -177,6 +177,15 @@ int32_t Session::argmaxLogits(int n) const {
     return int32_t(best);
 }
 
+int32_t Session::sampleOnDevice(int n, float temperature, int topK, float topP, float minP,
+                                double u) const {
+    int32_t id = -1;
+    if (scratch_ && model_ &&
+        model_->deviceSample(*scratch_, n, temperature, topK, topP, minP, u, id))
+        return id;
+    return -1;
+}
+
 const DocumentState& Session::state() const {
     syncHost(false);
     return state_;

@@ -72,6 +72,10 @@ struct ModelImpl {
     // logits[0, n) computed there (only the id is copied back); false where they are not
     // (or the kernel failed), leaving `id` alone.
     bool deviceArgmax(const SessionScratch& s, int n, int32_t& id) const;
+    // Sampling there likewise (Session::sampleOnDevice); false where the logits are not on
+    // the GPU or the kernel failed, leaving `id` alone.
+    bool deviceSample(const SessionScratch& s, int n, float temperature, int topK, float topP,
+                      float minP, double u, int32_t& id) const;
 };
 
 // The hash of the configuration and weights behind Model::identityHash.

@@ -112,52 +112,92 @@ Floors floorsFor(const model::ModelConfig& c, cuda::Precision p) {
 }
 
 // The decode GEMVs alone (issue 4: at batch 1 the weights are the bytes): weight bytes read
-// per second by gemv_bf16_forward and by the fused path's norm-prologue GEMV on one
-// [rows, cols] bf16 matrix, one activation row; CUDA events around 200 launches.
+// per second by gemv_bf16_forward and by the fused path's norm-prologue GEMV on [rows, cols]
+// bf16 matrices, one activation row; CUDA events around 240 launches that rotate over
+// enough copies of the matrix to exceed the L2 four times over (one matrix launched again
+// and again stays in the 50 MB L2 and overstated the streaming rate, NOTES-gpu.md).
 void gemvBandwidth(int64_t rows, int64_t cols) {
+    int dev = 0, l2 = 50 << 20;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev);
+    const size_t bytes16 = size_t(rows * cols) * 2;
+    const int copies = int(std::max<size_t>(2, (4 * size_t(l2)) / bytes16 + 1));
     float *w32 = nullptr, *x = nullptr, *y = nullptr, *nw = nullptr;
-    void* w16 = nullptr;
-    if (cudaMalloc(&w32, size_t(rows * cols) * 4) != cudaSuccess ||
-        cudaMalloc(&w16, size_t(rows * cols) * 2) != cudaSuccess ||
-        cudaMalloc(&x, size_t(cols) * 4) != cudaSuccess ||
-        cudaMalloc(&nw, size_t(cols) * 4) != cudaSuccess ||
-        cudaMalloc(&y, size_t(rows) * 4) != cudaSuccess)
+    std::vector<void*> w16(static_cast<size_t>(copies), nullptr);
+    bool ok = cudaMalloc(&w32, size_t(rows * cols) * 4) == cudaSuccess &&
+              cudaMalloc(&x, size_t(cols) * 4) == cudaSuccess &&
+              cudaMalloc(&nw, size_t(cols) * 4) == cudaSuccess &&
+              cudaMalloc(&y, size_t(rows) * 4) == cudaSuccess;
+    for (void*& w : w16) ok = ok && cudaMalloc(&w, bytes16) == cudaSuccess;
+    if (!ok) {
+        std::printf("GEMV [%lld x %lld]: out of device memory\n", (long long)rows, (long long)cols);
         return;
+    }
     cuda::fill_uniform(w32, rows * cols, -0.05f, 0.05f, 7, nullptr);
     cuda::fill_uniform(x, cols, -1.0f, 1.0f, 8, nullptr);
     cuda::fill_uniform(nw, cols, 0.8f, 1.2f, 9, nullptr);
-    cuda::to_bf16(w16, w32, rows * cols, nullptr);
-    cuda::DeviceMatrix W;
-    W.bf16 = w16;
-    W.rows = rows;
-    W.cols = cols;
+    std::vector<cuda::DeviceMatrix> W(static_cast<size_t>(copies));
+    for (int c = 0; c < copies; ++c) {
+        cuda::to_bf16(w16[size_t(c)], w32, rows * cols, nullptr);
+        W[size_t(c)].bf16 = w16[size_t(c)];
+        W[size_t(c)].rows = rows;
+        W[size_t(c)].cols = cols;
+    }
     cudaEvent_t e0, e1;
     cudaEventCreate(&e0);
     cudaEventCreate(&e1);
+    constexpr int kLaunches = 240;
     for (int variant = 0; variant < 2; ++variant) {
         float ms = 0;
         for (int pass = 0; pass < 2; ++pass) {  // the first is the warm-up
             cudaEventRecord(e0);
-            for (int i = 0; i < 200; ++i)
+            for (int i = 0; i < kLaunches; ++i) {
+                const cuda::DeviceMatrix& m = W[size_t(i % copies)];
                 if (variant == 0)
-                    cuda::gemv_bf16_forward(y, x, cols, W, 1, nullptr);
+                    cuda::gemv_bf16_forward(y, x, cols, m, 1, nullptr);
                 else
-                    cuda::decode_norm_gemv_forward(y, x, cols, nw, 1e-5f, W, 1, nullptr);
+                    cuda::decode_norm_gemv_forward(y, x, cols, nw, 1e-5f, m, 1, nullptr);
+            }
             cudaEventRecord(e1);
             cudaEventSynchronize(e1);
             cudaEventElapsedTime(&ms, e0, e1);
         }
-        const double sec = ms * 1e-3 / 200;
-        std::printf("GEMV %s [%lld x %lld] bf16, 1 row: %.2f us, %.3f TB/s of weights\n",
-                    variant == 0 ? "gemv_bf16_forward      " : "decode_norm_gemv_forward",
-                    (long long)rows, (long long)cols, sec * 1e6,
-                    double(rows * cols * 2) / sec / 1e12);
+        const double sec = ms * 1e-3 / kLaunches;
+        std::printf(
+            "GEMV %s [%lld x %lld] bf16, 1 row, %d copies (> L2): %.2f us, %.3f TB/s of weights\n",
+            variant == 0 ? "gemv_bf16_forward      " : "decode_norm_gemv_forward", (long long)rows,
+            (long long)cols, copies, sec * 1e6, double(rows * cols * 2) / sec / 1e12);
     }
     cudaFree(w32);
-    cudaFree(w16);
+    for (void* w : w16) cudaFree(w);
     cudaFree(x);
     cudaFree(nw);
     cudaFree(y);
+}
+
+// Median seconds of a decode step at batch B (10 warm-up steps, then 100). copyLogits:
+// the graph copies the logits to the host (as bench_cuda always measured); without, they
+// stay on the device, as a resident session that samples there.
+double decodeSeconds(cuda::CudaModel& m, int B, bool copyLogits, int64_t V) {
+    auto st = m.newStates(B);
+    if (!st) {
+        std::printf("error: %s\n", st.error().c_str());
+        return -1;
+    }
+    std::vector<int32_t> ids(size_t(B), 17);
+    std::vector<float> logits(size_t(B * V));
+    std::vector<double> t;
+    for (int r = 0; r < 110; ++r) {
+        const double t0 = nowS();
+        Status s = m.decodeStep(*st, ids.data(), copyLogits ? logits.data() : nullptr);
+        if (!s) {
+            std::printf("error: %s\n", s.message().c_str());
+            return -1;
+        }
+        if (r >= 10) t.push_back(nowS() - t0);
+    }
+    m.forgetStates(*st);  // the next states may get this address: no stale graph then
+    return median(t);
 }
 
 void report(const char* what, double tokPerS, double floorS, double actualS, const char* bound) {
@@ -256,6 +296,50 @@ int main(int argc, char** argv) {
         std::snprintf(what, sizeof what, "decode batch %d (graph)", B);
         report(what, B / sec, std::max(byteFloor, flopFloor), sec,
                byteFloor > flopFloor ? "byte" : "FLOP");
+    }
+    {
+        // Batch 1 with the logits left on the device (a session sampling there).
+        const double byteFloor = (f.weightBytes + 2.0 * f.stateBytesPerDoc) / bw;
+        const double sec = decodeSeconds(**m, 1, false, V);
+        if (sec <= 0) return 1;
+        report("decode batch 1 (graph, logits stay)", 1 / sec, byteFloor, sec, "byte");
+        // LECTERN_BENCH_DECODE_GRID="pdl:prefetch,...": the same step captured with each
+        // launch choice (LECTERN_DECODE_PDL, LECTERN_DECODE_PREFETCH), same run, same weights.
+        if (const char* grid = std::getenv("LECTERN_BENCH_DECODE_GRID")) {
+            const char* names[2] = {"LECTERN_DECODE_PDL", "LECTERN_DECODE_PREFETCH"};
+            std::string kept[2];
+            bool had[2];
+            for (int i = 0; i < 2; ++i) {
+                const char* v = std::getenv(names[i]);
+                had[i] = v != nullptr;
+                kept[i] = v ? v : "";
+            }
+            std::string g = grid;
+            for (size_t at = 0; at < g.size();) {
+                size_t end = g.find(',', at);
+                if (end == std::string::npos) end = g.size();
+                const std::string item = g.substr(at, end - at);
+                at = end + 1;
+                const size_t colon = item.find(':');
+                if (colon == std::string::npos) continue;
+                const std::string pdl = item.substr(0, colon), pf = item.substr(colon + 1);
+                setenv(names[0], pdl.c_str(), 1);
+                setenv(names[1], pf.c_str(), 1);
+                const cuda::DecodeLaunch how = cuda::decode_launch_options();
+                const double s0 = decodeSeconds(**m, 1, false, V);
+                if (s0 <= 0) return 1;
+                char what[64];
+                std::snprintf(what, sizeof what, "decode b1 stay, pdl %d prefetch %d", int(how.pdl),
+                              how.l2Prefetch);
+                report(what, 1 / s0, byteFloor, s0, "byte");
+            }
+            for (int i = 0; i < 2; ++i) {
+                if (had[i])
+                    setenv(names[i], kept[i].c_str(), 1);
+                else
+                    unsetenv(names[i]);
+            }
+        }
     }
     // LECTERN_BENCH_UNFUSED: the same decode steps through the op-by-op path (the "before"
     // of the fused step, same run), on a second model with the same random weights.

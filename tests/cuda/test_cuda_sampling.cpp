@@ -5,7 +5,8 @@
 // the argmax of its logits read back, and greedy generation matches the CPU engine's.
 // Sampling (cuda::sample_forward): for the same uniform draw u the GPU picks exactly the id
 // the CPU picks (generate::drawToken over samplingDistribution), over random logits up to a
-// 151,936-token vocabulary, random temperature / top-k / top-p / min-p, ties, NaN and ±inf.
+// 151,936-token vocabulary, random temperature / top-k / top-p / min-p, ties, NaN and ±inf;
+// and through the public API (Session::sampleOnDevice, generate() with sampling).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -210,6 +211,78 @@ TEST(CudaSampling, SampleMatchesCpuForTheSameDraw) {
                 distinct);
     cudaFree(scratch);
     cudaFree(out);
+}
+
+// Sampling wired through the public API: a GPU session samples where its logits are
+// (Session::sampleOnDevice) and picks the id the CPU sampler picks from those same logits
+// read back, for the same u; a CPU session says -1 (not on the device). generate() with
+// sampling (device path) gives the same ids as a loop that reads every token's logits back
+// and samples on the CPU with the same seed: the seed's draws are the same on either path.
+TEST(CudaSampling, SessionSamplesOnDevice) {
+    const uint64_t seed = test::freshSeed();
+    const test::RandomModelSpec spec = test::randomSpec(seed);
+    std::printf("seed %llu: %s\n", (unsigned long long)seed, spec.describe().c_str());
+    const std::string dir = test::makeTempDir("lectern-cuda-sampling");
+    ASSERT_TRUE(test::writeRandomModel(dir, spec, seed));
+    auto cpu = Model::load(dir, DeviceKind::Cpu);
+    auto gpu = Model::load(dir, DeviceKind::Cuda);
+    std::filesystem::remove_all(dir);
+    ASSERT_TRUE(cpu) << cpu.error();
+    ASSERT_TRUE(gpu) << gpu.error();
+    std::mt19937_64 rng(seed);
+    std::vector<int32_t> prompt(1 + rng() % 60);
+    for (auto& t : prompt) t = int32_t(rng() % spec.vocab);
+    const int vocab = gpu->info().vocabSize;
+
+    Session c = cpu->newSession();
+    ASSERT_TRUE(c.prefill(prompt));
+    EXPECT_EQ(c.sampleOnDevice(vocab, 1.0f, 0, 1.0f, 0.0f, 0.5), -1);
+
+    Session g = gpu->newSession();
+    ASSERT_TRUE(g.prefill(prompt));
+    const float temps[] = {0.3f, 0.8f, 1.0f, 2.0f};
+    const float topPs[] = {1.0f, 0.95f, 0.5f};
+    const float minPs[] = {0.0f, 0.0f, 0.05f};
+    for (int i = 0; i < 12; ++i) {
+        generate::SamplingOptions o;
+        o.temperature = temps[rng() % std::size(temps)];
+        const int ks[] = {0, 0, 1, 5, 40};
+        o.topK = ks[rng() % std::size(ks)];
+        o.topP = topPs[rng() % std::size(topPs)];
+        o.minP = minPs[rng() % std::size(minPs)];
+        const double u = double(rng() >> 11) * 0x1.0p-53;
+        // Before the logits are read back: the device path.
+        const int32_t onDevice = g.sampleOnDevice(vocab, o.temperature, o.topK, o.topP, o.minP, u);
+        ASSERT_GE(onDevice, 0) << "the GPU session did not sample on the device";
+        generate::Sampler cs(o);
+        const int32_t onHost = cs.sample(g.lastLogits().first(size_t(vocab)), {}, u);
+        EXPECT_EQ(onDevice, onHost) << "step " << i << " T " << o.temperature << " top-k " << o.topK
+                                    << " top-p " << o.topP << " min-p " << o.minP << " u " << u;
+        ASSERT_TRUE(g.step(onDevice));
+    }
+
+    generate::GenerateOptions o;
+    o.sampling.temperature = 0.9f;
+    o.sampling.topK = 50;
+    o.sampling.topP = 0.95f;
+    o.sampling.seed = seed;
+    o.maxTokens = 12;
+    auto anyId = [](int32_t id) -> Expected<std::string> { return std::to_string(id) + " "; };
+    Session sg = gpu->newSession();
+    ASSERT_TRUE(sg.prefill(prompt));
+    auto rg = generate::generate(*gpu, sg, o, anyId);
+    ASSERT_TRUE(rg) << rg.error();
+    Session sh = gpu->newSession();
+    ASSERT_TRUE(sh.prefill(prompt));
+    generate::Sampler hs(o.sampling);
+    std::vector<int32_t> hostIds;
+    for (int i = 0; i < o.maxTokens; ++i) {
+        const int32_t id = hs.sample(sh.lastLogits().first(size_t(vocab)), hostIds);
+        hostIds.push_back(id);
+        ASSERT_TRUE(sh.step(id));
+    }
+    EXPECT_EQ(rg->ids, hostIds);
+    std::printf("  sampled ids (device) %s\n", rg->text.c_str());
 }
 
 }  // namespace

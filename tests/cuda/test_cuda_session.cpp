@@ -305,6 +305,79 @@ TEST(CudaDecode, FusedStepEqualsUnfusedAndCpu) {
 namespace lectern {
 namespace {
 
+// Programmatic dependent launch (kernels/decode_pdl.cuh) changes when the fused step's
+// kernels start, not what they compute: the same model and prompt stepped with PDL (the
+// default on sm_90) and without (LECTERN_DECODE_PDL=0, read when the step's graph is
+// captured) give the same logits and states to the bit, bf16 and fp32, batch 1 and 3. A
+// kernel that read the previous kernel's output before its griddepcontrol.wait would read
+// stale or half-written values and differ here (or differ from run to run).
+TEST(CudaDecode, PdlStepsEqualPlainLaunches) {
+    for (int round = 0; round < test::rounds(2); ++round) {
+        const uint64_t seed = test::freshSeed();
+        test::RandomModelSpec spec = test::randomSpec(seed);
+        spec.mimoRank = 0;
+        spec.dIntermediate = 0;
+        std::printf("seed %llu: %s (PDL %s)\n", (unsigned long long)seed, spec.describe().c_str(),
+                    cuda::decode_pdl_enabled() ? "on" : "not supported here: both plain");
+        const std::string dir = test::makeTempDir("lectern-cuda-pdl");
+        ASSERT_TRUE(test::writeRandomModel(dir, spec, seed));
+        auto host = test::loadHostModel(dir);
+        std::filesystem::remove_all(dir);
+        ASSERT_TRUE(host) << host.error();
+        const int64_t V = host->cfg.vocabPadded();
+        std::mt19937_64 rng(seed);
+        for (cuda::Precision prec : {cuda::Precision::Bf16, cuda::Precision::Fp32}) {
+            cuda::CudaOptions fo;
+            fo.precision = prec;
+            auto m = cuda::CudaModel::create(host->cfg, host->w, fo);
+            ASSERT_TRUE(m) << m.error();
+            for (int B : {1, 3}) {
+                auto a = (*m)->newStates(B);
+                auto b = (*m)->newStates(B);
+                ASSERT_TRUE(a && b);
+                const int64_t T = 1 + int64_t(rng() % 40);
+                std::vector<int32_t> prompt(size_t(B * T));
+                for (auto& t : prompt) t = int32_t(rng() % spec.vocab);
+                ASSERT_TRUE(
+                    (*m)->forward(*a, prompt.data(), T, ScanForm::Chunked, nullptr, nullptr));
+                ASSERT_TRUE(
+                    (*m)->forward(*b, prompt.data(), T, ScanForm::Chunked, nullptr, nullptr));
+                std::vector<float> la(size_t(B * V)), lb(size_t(B * V));
+                for (int step = 0; step < 16; ++step) {
+                    std::vector<int32_t> ids(static_cast<size_t>(B));
+                    for (auto& t : ids) t = int32_t(rng() % spec.vocab);
+                    std::fill(la.begin(), la.end(), std::nanf(""));
+                    std::fill(lb.begin(), lb.end(), std::nanf(""));
+                    ASSERT_TRUE((*m)->decodeStep(*a, ids.data(), la.data()));
+                    setenv("LECTERN_DECODE_PDL", "0", 1);
+                    const Status sb = (*m)->decodeStep(*b, ids.data(), lb.data());
+                    unsetenv("LECTERN_DECODE_PDL");
+                    ASSERT_TRUE(sb) << sb.message();
+                    size_t diff = 0;
+                    for (size_t i = 0; i < la.size(); ++i)
+                        diff += std::memcmp(&la[i], &lb[i], sizeof(float)) != 0;
+                    ASSERT_EQ(diff, 0u) << "step " << step << " batch " << B << ": " << diff
+                                        << " logits differ between PDL and plain launches";
+                }
+                for (int d = 0; d < B; ++d) {
+                    DocumentState sa, sb;
+                    ASSERT_TRUE((*m)->download(*a, d, sa));
+                    ASSERT_TRUE((*m)->download(*b, d, sb));
+                    expectStatesClose(sa, sb, "PDL vs plain launches");
+                }
+                (*m)->forgetStates(*a);
+                (*m)->forgetStates(*b);
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace lectern
+
+namespace lectern {
+namespace {
+
 // bf16 weights (8 bits of mantissa: 2^-9 relative rounding each) and fp32 accumulation:
 // logits within 5e-2 of max|CPU logit| and nmse < 1e-3 (the measured error is printed).
 constexpr double kBf16Tol = 5e-2, kBf16Nmse = 1e-3;

@@ -159,5 +159,31 @@ TEST(Sampling, BadOptionsAndBadLogitsAreHandled) {
     EXPECT_TRUE(x == 0 || x == 1);
 }
 
+// Sampler::sample with the caller's draw (generate() samples on the GPU with it and falls
+// back here): for u taken from an equally seeded sampler's uniform() it picks what sample()
+// picks, token after token, penalty and masks included.
+TEST(Sampling, SampleWithTheCallersDrawEqualsSample) {
+    SamplingOptions o;
+    o.temperature = 0.8f;
+    o.topK = 7;
+    o.topP = 0.9f;
+    o.minP = 0.01f;
+    o.repetitionPenalty = 1.3f;
+    o.seed = 99;
+    std::vector<float> logits(50);
+    for (size_t i = 0; i < logits.size(); ++i) logits[i] = std::sin(float(i) * 0.7f) * 3.0f;
+    Sampler a(o), b(o), draws(o);
+    std::vector<int32_t> history;
+    int changes = 0;
+    for (int i = 0; i < 40; ++i) {
+        const int32_t x = a.sample(logits, history);
+        const int32_t y = b.sample(logits, history, draws.uniform());
+        ASSERT_EQ(x, y) << "token " << i;
+        changes += !history.empty() && history.back() != x;
+        history.push_back(x);
+    }
+    EXPECT_GT(changes, 0);  // the draws mattered
+}
+
 }  // namespace
 }  // namespace lectern::generate

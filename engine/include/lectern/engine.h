@@ -86,6 +86,13 @@ public:
     // Greedy decoding: the first largest of lastLogits()[0, n) (n clamped to their size), -1
     // before any token. On the GPU it is found there and only the id is copied back.
     int32_t argmaxLogits(int n) const;
+    // Sampling where the logits are, for a uniform draw u in [0, 1) the caller made: on the
+    // GPU the sampler (temperature > 0, top-k 0 = off, top-p 1 = off, min-p 0 = off; no
+    // repetition penalty) runs there and only the id comes back: the id generate::drawToken
+    // picks from the same distribution for that u. -1 where the newest logits are not on the
+    // device (the caller then samples lastLogits() on the CPU with the same u).
+    int32_t sampleOnDevice(int n, float temperature, int topK, float topP, float minP,
+                           double u) const;
     // On the GPU the state stays on the device between calls; reading it here copies it to
     // the host first (once, until the next call), and the non-const form also makes the
     // next call upload the host copy (which the caller may change).
