@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -76,27 +77,17 @@ void removeOld(const fs::path& out, int keep) {
     }
 }
 
-}  // namespace
-
-Status checkpointWrite(const std::string& outDir, int64_t step, TrainModel& m, AdamWState& opt,
-                       const std::string& trainerStateJson, int keep,
-                       const std::function<Status(const std::string& tmpDir)>& extra) {
-    if (!allFinite(m.cfg, m.w) || !allFinite(m.cfg, opt.m) || !allFinite(m.cfg, opt.v))
-        return Status::error("step " + std::to_string(step) +
-                             ": non-finite weights or moments; checkpoint not written");
-    const fs::path out(outDir), final = out / ckptName(step);
+// The atomic sequence every checkpoint goes through: `fill` writes the files into
+// ckpt-<step>.tmp/, which is fsynced and renamed into place before `latest` names it.
+Status writeAtomically(const fs::path& out, int64_t step, int keep,
+                       const std::function<Status(const fs::path& tmp)>& fill) {
+    const fs::path final = out / ckptName(step);
     const fs::path tmp = out / (ckptName(step) + ".tmp");
     std::error_code ec;
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp, ec);
     if (ec) return Status::error(tmp.string() + ": cannot create folder: " + ec.message());
-    if (Status st = writeModelDir(tmp.string(), m); !st) return st;
-    if (Status st = writeOptimizer(tmp / "optimizer.safetensors", m.cfg, opt); !st) return st;
-    if (Status st = io::writeFileAtomic((tmp / "trainer_state.json").string(), trainerStateJson);
-        !st)
-        return st;
-    if (extra)
-        if (Status st = extra(tmp.string()); !st) return st;
+    if (Status st = fill(tmp); !st) return st;
     fsyncDir(tmp);
     fs::remove_all(final, ec);
     fs::rename(tmp, final, ec);
@@ -106,6 +97,104 @@ Status checkpointWrite(const std::string& outDir, int64_t step, TrainModel& m, A
         return st;
     removeOld(out, keep);
     return Status::ok();
+}
+
+Expected<std::string> readText(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    if (!f) return Status::error(p.string() + ": cannot open");
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+// lora_base.json's base, checked against the hash the run started from, loaded.
+Expected<TrainModel> loadLoraBase(const fs::path& ckpt, LoraBaseRef& ref) {
+    const fs::path path = ckpt / "lora_base.json";
+    auto text = readText(path);
+    if (!text) return text.status();
+    const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("base") || !j["base"].is_string() ||
+        !j.contains("model_hash") || !j["model_hash"].is_string())
+        return Status::error(path.string() + ": malformed (needs \"base\" and \"model_hash\")");
+    ref.dir = j["base"].get<std::string>();
+    ref.hash = j["model_hash"].get<std::string>();
+    auto now = baseModelHash(ref.dir);
+    if (!now)
+        return Status::error(ckpt.string() + ": cannot read the LoRA base model this run " +
+                             "fine-tunes: " + now.error());
+    if (*now != ref.hash)
+        return Status::error(ckpt.string() + ": the LoRA base " + ref.dir +
+                             "/model.safetensors is not the one this run started from (hash " +
+                             *now + ", the checkpoint expects " + ref.hash +
+                             "); resume on the same base model");
+    return loadTrainModel(ref.dir);
+}
+
+}  // namespace
+
+Expected<std::string> baseModelHash(const std::string& modelDir) {
+    const fs::path path = fs::path(modelDir) / "model.safetensors";
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return Status::error(path.string() + ": cannot open");
+    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64
+    uint64_t bytes = 0;
+    std::vector<char> buf(size_t(1) << 20);
+    while (f) {
+        f.read(buf.data(), std::streamsize(buf.size()));
+        const std::streamsize n = f.gcount();
+        for (std::streamsize i = 0; i < n; ++i) {
+            h ^= uint8_t(buf[size_t(i)]);
+            h *= 0x100000001b3ull;
+        }
+        bytes += uint64_t(n);
+    }
+    if (f.bad()) return Status::error(path.string() + ": read error");
+    char out[64];
+    std::snprintf(out, sizeof out, "fnv1a64:%016llx:%llu", (unsigned long long)h,
+                  (unsigned long long)bytes);
+    return std::string(out);
+}
+
+Expected<LoraBaseRef> loraBaseRef(const std::string& modelDir) {
+    std::error_code ec;
+    const fs::path abs = fs::absolute(modelDir, ec);
+    if (ec) return Status::error(modelDir + ": " + ec.message());
+    auto h = baseModelHash(abs.lexically_normal().string());
+    if (!h) return h.status();
+    return LoraBaseRef{abs.lexically_normal().string(), *h};
+}
+
+Status checkpointWriteLora(const std::string& outDir, int64_t step, const LoraBaseRef& base,
+                           const std::string& trainerStateJson, int keep,
+                           const std::function<Status(const std::string& tmpDir)>& adapters) {
+    return writeAtomically(fs::path(outDir), step, keep, [&](const fs::path& tmp) -> Status {
+        if (Status st = adapters(tmp.string()); !st)
+            return st.withContext("step " + std::to_string(step));
+        const nlohmann::json ref{{"base", base.dir}, {"model_hash", base.hash}};
+        if (Status st = io::writeFileAtomic((tmp / "lora_base.json").string(), ref.dump(2) + "\n");
+            !st)
+            return st;
+        return io::writeFileAtomic((tmp / "trainer_state.json").string(), trainerStateJson);
+    });
+}
+
+Status checkpointWrite(const std::string& outDir, int64_t step, TrainModel& m, AdamWState& opt,
+                       const std::string& trainerStateJson, int keep,
+                       const std::function<Status(const std::string& tmpDir)>& extra) {
+    if (!allFinite(m.cfg, m.w) || !allFinite(m.cfg, opt.m) || !allFinite(m.cfg, opt.v))
+        return Status::error("step " + std::to_string(step) +
+                             ": non-finite weights or moments; checkpoint not written");
+    return writeAtomically(fs::path(outDir), step, keep, [&](const fs::path& tmp) -> Status {
+        if (Status st = writeModelDir(tmp.string(), m); !st) return st;
+        if (Status st = writeOptimizer(tmp / "optimizer.safetensors", m.cfg, opt); !st) return st;
+        if (Status st =
+                io::writeFileAtomic((tmp / "trainer_state.json").string(), trainerStateJson);
+            !st)
+            return st;
+        if (extra)
+            if (Status st = extra(tmp.string()); !st) return st;
+        return Status::ok();
+    });
 }
 
 Expected<Checkpoint> checkpointRead(const std::string& dir) {
@@ -120,6 +209,16 @@ Expected<Checkpoint> checkpointRead(const std::string& dir) {
     }
     Checkpoint c;
     c.dir = d.string();
+    if (fs::exists(d / "lora_base.json")) {  // adapters only: the base comes from its folder
+        auto base = loadLoraBase(d, c.loraBase);
+        if (!base) return base.status();
+        c.model = std::move(*base);
+        auto state = readText(d / "trainer_state.json");
+        if (!state) return state.status();
+        c.trainerStateJson = std::move(*state);
+        if (c.trainerStateJson.empty()) return Status::error(c.dir + ": empty trainer_state.json");
+        return c;
+    }
     auto m = loadTrainModel(c.dir);
     if (!m) return m.status();
     c.model = std::move(*m);

@@ -16,6 +16,7 @@
 #include "training/model_train.h"
 #include "training/params.h"
 #if LECTERN_TRAIN_CUDA
+#include "training/cuda/lora_cuda.h"
 #include "training/cuda/model_train_cuda.h"
 #endif
 
@@ -102,8 +103,9 @@ double update(TrainRun& run, const TrainOptions& o, int64_t step, double norm,
     return lr;
 }
 
-// A LoRA run's checkpoint holds the base model and, beside it, the adapters with their
-// moments, written inside the same atomic checkpoint step.
+// A LoRA run's checkpoint holds the adapters with their moments and a reference to the
+// base (or, with no reference known, a copy of the base beside them), written inside the
+// same atomic checkpoint step. Non-finite adapters are never written (NUM-4).
 Status writeCheckpoint(TrainRun& run, const TrainOptions& o) {
     std::function<Status(const std::string&)> adapters;
     if (run.lora)
@@ -112,14 +114,22 @@ Status writeCheckpoint(TrainRun& run, const TrainOptions& o) {
                 return Status::error("non-finite LoRA adapters; checkpoint not written");
             return loraWrite(dir, *run.lora, true);
         };
+    if (run.lora && !run.loraBase.dir.empty())
+        return checkpointWriteLora(o.outDir, run.step, run.loraBase, trainerStateJson(o, run), 2,
+                                   adapters);
     return checkpointWrite(o.outDir, run.step, run.model, run.opt, trainerStateJson(o, run), 2,
                            adapters);
 }
 
-// OUT's model folder: the trained model, or in a LoRA run the merged one plus the adapters.
+// OUT's model folder: the trained model, or in a LoRA run the merged one plus the adapters
+// (merged here from the base and the adapters when the stepper keeps no host copy).
 Status writeFinal(TrainRun& run, const TrainOptions& o, const model::ModelWeights& merged) {
     if (!run.lora) return writeModelDir(o.outDir, run.model);
-    TrainModel out{run.model.cfg, merged, run.model.configText};
+    TrainModel out{run.model.cfg, {}, run.model.configText};
+    if (merged.layers.empty())
+        loraMerge(run.model.cfg, run.model.w, *run.lora, out.w);
+    else
+        out.w = merged;
     if (Status st = writeModelDir(o.outDir, out); !st) return st;
     return loraWrite(o.outDir, *run.lora, false);
 }
@@ -184,10 +194,13 @@ private:
 
 #if LECTERN_TRAIN_CUDA
 // The GPU's steps (training/cuda/model_train_cuda.h): weights, gradients and AdamW moments
-// stay on the device; the host sees the loss and the gradient norm each step.
+// stay on the device; the host sees the loss and the gradient norm each step. In a LoRA
+// run (lora != null) the model's weights are the merged ones and only the adapters train
+// (training/cuda/lora_cuda.h); run.model.w stays the base.
 class CudaStepper final : public Stepper {
 public:
-    explicit CudaStepper(std::unique_ptr<CudaTrainModel> m) : m_(std::move(m)) {}
+    CudaStepper(std::unique_ptr<CudaTrainModel> m, std::unique_ptr<CudaLora> lora)
+        : m_(std::move(m)), lora_(std::move(lora)) {}
     std::string name() const override { return "cuda"; }
     Expected<double> accumulate(TrainRun& run, const TrainOptions& o) override {
         const double count = double(o.batch) * double(o.seqLen - 1) * double(o.accum);
@@ -208,11 +221,16 @@ public:
         o.gradHook(step, g);
         return m_->uploadGrads(g);
     }
-    Expected<double> gradNorm(TrainRun&) override { return m_->gradNorm(); }
+    Expected<double> gradNorm(TrainRun&) override {
+        return lora_ ? lora_->gradNorm() : m_->gradNorm();
+    }
     Expected<double> update(TrainRun&, const TrainOptions& o, int64_t step, double norm) override {
         const double scale = o.clip > 0.0 && norm > o.clip ? o.clip / norm : 1.0;
         const double lr = learningRate(o, step);
-        if (Status st = m_->adamwStep(o.adamw, lr, float(scale)); !st) return st;
+        if (Status st = lora_ ? lora_->adamwStep(o.adamw, lr, float(scale))
+                              : m_->adamwStep(o.adamw, lr, float(scale));
+            !st)
+            return st;
         return lr;
     }
     // evaluate()'s windows, up to o.batch of them per forward (consecutive windows are
@@ -234,11 +252,16 @@ public:
         r.loss = r.predicted > 0 ? sum / double(r.predicted) : 0.0;
         return r;
     }
-    Status sync(TrainRun& run) override { return m_->download(run.model.w, run.opt); }
+    Status sync(TrainRun& run) override {
+        if (lora_) return lora_->download(*run.lora);
+        return m_->download(run.model.w, run.opt);
+    }
+    // Empty: writeFinal merges the synced adapters into the base on the host.
     const model::ModelWeights& merged() const override { return none_; }
 
 private:
     std::unique_ptr<CudaTrainModel> m_;
+    std::unique_ptr<CudaLora> lora_;  // declared after m_: destroyed before it
     std::vector<int32_t> ids_;
     model::ModelWeights none_;
 };
@@ -249,17 +272,25 @@ Expected<std::unique_ptr<Stepper>> makeStepper(TrainRun& run, const TrainOptions
         return Status::error("unknown device '" + o.device + "' (cpu, cuda or auto)");
     if (o.device == "cpu") return std::unique_ptr<Stepper>(new CpuStepper(run));
 #if LECTERN_TRAIN_CUDA
-    if (run.lora) {
-        if (o.device == "cuda")
-            return Status::error("LoRA training is not done on the GPU yet; use --device cpu");
-        std::fprintf(stderr, "LoRA training runs on the CPU (not done on the GPU yet)\n");
-        return std::unique_ptr<Stepper>(new CpuStepper(run));
+    // A LoRA run uploads the base without moments (only the adapters have any).
+    const AdamWState none;
+    auto m = CudaTrainModel::create(run.model.cfg, run.model.w, run.lora ? none : run.opt, o.batch,
+                                    o.seqLen);
+    std::unique_ptr<CudaLora> lora;
+    if (m && run.lora) {
+        auto l = CudaLora::create(**m, *run.lora);
+        if (!l)
+            m = l.status();
+        else
+            lora = std::move(*l);
     }
-    auto m = CudaTrainModel::create(run.model.cfg, run.model.w, run.opt, o.batch, o.seqLen);
     if (m) {
-        std::fprintf(stderr, "training on the GPU: %zu MiB of device memory (batch %lld x %lld)\n",
-                     (*m)->deviceBytes() >> 20, (long long)o.batch, (long long)o.seqLen);
-        return std::unique_ptr<Stepper>(new CudaStepper(std::move(*m)));
+        std::fprintf(stderr,
+                     "training %son the GPU: %zu MiB of device memory (batch %lld x %lld)\n",
+                     lora ? "LoRA adapters " : "",
+                     ((*m)->deviceBytes() + (lora ? lora->deviceBytes() : 0)) >> 20,
+                     (long long)o.batch, (long long)o.seqLen);
+        return std::unique_ptr<Stepper>(new CudaStepper(std::move(*m), std::move(lora)));
     }
     if (o.device == "cuda") return m.status();
     std::fprintf(stderr, "training on the CPU: %s\n", m.error().c_str());
@@ -329,6 +360,8 @@ std::string trainerStateJson(const TrainOptions& o, const TrainRun& run) {
         j["lora"] = {{"rank", run.lora->cfg.rank},
                      {"alpha", run.lora->cfg.alpha},
                      {"targets", run.lora->cfg.targets}};
+    if (run.lora && !run.loraBase.dir.empty())
+        j["lora_base"] = {{"base", run.loraBase.dir}, {"model_hash", run.loraBase.hash}};
     return j.dump(2) + "\n";
 }
 
@@ -360,6 +393,14 @@ Status applyTrainerState(const std::string& text, TrainOptions& o, TrainRun& run
             if (t.is_string() && run.texts.size() < j["texts"].size()) run.texts.push_back(t);
     if (j.contains("collection") && j["collection"].is_string()) run.collection = j["collection"];
     if (j.contains("store") && j["store"].is_string()) run.store = j["store"];
+    // The base reference (checkpointRead has checked the base against it already), so the
+    // resumed run's checkpoints keep naming the base instead of copying it.
+    if (j.contains("lora_base") && j["lora_base"].is_object()) {
+        const json& b = j["lora_base"];
+        if (b.contains("base") && b["base"].is_string() && b.contains("model_hash") &&
+            b["model_hash"].is_string())
+            run.loraBase = LoraBaseRef{b["base"], b["model_hash"]};
+    }
     return run.data.loadState(j["data"].get<std::string>());
 }
 

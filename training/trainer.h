@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "training/checkpoint.h"
 #include "training/data_stream.h"
 #include "training/lora/lora.h"
 #include "training/model_io.h"
@@ -75,9 +76,12 @@ struct TrainRun {
     std::vector<std::string> texts;  // recorded in checkpoints
     std::string collection, store;   // or a store collection (and --store), likewise
     // LoRA fine-tuning: only these adapters train; model.w stays the base, bit for bit.
-    // Checkpoints hold the base model plus the adapters (and their moments) beside it; the
-    // final OUT folder holds the MERGED model (what the engine loads) and the adapters.
+    // Checkpoints hold the adapters (and their moments) and loraBase, a reference to the
+    // base model folder with a hash of its weights file (checkpoint.h); without a loraBase
+    // they hold a copy of the base instead. The final OUT folder holds the MERGED model
+    // (what the engine loads) and the adapters. On the GPU the adapters train there too.
     std::optional<LoraAdapters> lora;
+    LoraBaseRef loraBase;
 };
 
 // Runs steps run.step .. o.steps−1 (or o.stopAfter of them), writing into o.outDir.

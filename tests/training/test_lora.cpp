@@ -1,13 +1,17 @@
 // LoRA (training/lora/lora.h): the merged weight acts as base + adapter on any input; the
 // adapters' gradients (through the merge) match central finite differences of the loss;
 // a LoRA training run leaves the base weights bit for bit unchanged, writes adapters that
-// read back, a final model that equals base + adapters, and resumes bit for bit.
+// read back, a final model that equals base + adapters, and checkpoints that hold the
+// adapters and a reference to the base (no copy of it) and resume bit for bit; a changed
+// base is refused, older checkpoints with a base copy still resume, a kill mid-write leaves
+// the last good checkpoint (CRASH-3) and a non-finite gradient is skipped (NUM-4).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "engine/random_model.h"
@@ -168,19 +172,52 @@ std::string corpus() {
     return t;
 }
 
-train::TrainRun loraRun(const train::TrainOptions& o) {
-    train::TrainRun r{mlpModel(11), {}, train::ByteDataStream::fromBytes(corpus(), 0.2, o.seed)};
+// The base model as a folder on disk (what `train --base` names), written once per test.
+std::string writeBase(const std::string& dir) {
+    train::TrainModel m = mlpModel(11);
+    EXPECT_TRUE(train::writeModelDir(dir, m));
+    return dir;
+}
+
+// A LoRA run on the base folder; withRef: checkpoints name the base (the default of
+// `train --lora`), else they hold a copy of it (the older layout, still resumable).
+train::TrainRun loraRun(const train::TrainOptions& o, const std::string& baseDir,
+                        bool withRef = true) {
+    auto m = train::loadTrainModel(baseDir);
+    EXPECT_TRUE(m) << m.error();
+    train::TrainRun r{std::move(*m), {}, train::ByteDataStream::fromBytes(corpus(), 0.2, o.seed)};
     r.opt = train::adamwInit(r.model.cfg);
     auto a = train::loraInit(r.model.cfg, allTargets(), o.seed);
     EXPECT_TRUE(a);
     r.lora = std::move(*a);
+    if (withRef) {
+        auto ref = train::loraBaseRef(baseDir);
+        EXPECT_TRUE(ref) << ref.error();
+        r.loraBase = *ref;
+    }
+    return r;
+}
+
+// What `train --resume OUT` does: the checkpoint (the base loaded from its reference, or
+// its copy), the adapters beside it, the trainer state.
+Expected<train::TrainRun> resumeRun(const std::string& out, train::TrainOptions& o) {
+    auto c = train::checkpointRead(out);
+    if (!c) return c.status();
+    train::TrainRun r{std::move(c->model), std::move(c->opt),
+                      train::ByteDataStream::fromBytes(corpus(), 0.2, 999)};
+    if (!train::loraPresent(c->dir)) return Status::error(c->dir + ": no adapters");
+    auto lr = train::loraRead(c->dir, r.model.cfg);
+    if (!lr) return lr.status();
+    r.lora = std::move(*lr);
+    if (Status st = train::applyTrainerState(c->trainerStateJson, o, r, false); !st) return st;
     return r;
 }
 
 TEST(Lora, TrainingChangesOnlyAdaptersAndResumesBitIdentical) {
     const std::string dir = test::makeTempDir("lectern-lora");
+    const std::string baseDir = writeBase(dir + "/base");
     const train::TrainOptions oa = loraOptions(dir + "/a");
-    train::TrainRun a = loraRun(oa);
+    train::TrainRun a = loraRun(oa, baseDir);
     const model::ModelWeights base = a.model.w;  // the base, before training
     auto ra = train::runTraining(a, oa);
     ASSERT_TRUE(ra) << ra.error();
@@ -203,28 +240,139 @@ TEST(Lora, TrainingChangesOnlyAdaptersAndResumesBitIdentical) {
     for (train::NamedTensor& t : train::namedParams(out->cfg, out->w))
         EXPECT_EQ(*t.data, *tensor(a.model, merged, t.name)) << t.name;
 
-    // Stop after 3 steps, resume from the checkpoint: the same adapters at the end.
+    // A checkpoint holds the adapters, their moments and the base's reference: no weights.
+    const fs::path ck = fs::path(dir) / "a" / "ckpt-00000006";
+    for (const char* f : {"adapter_config.json", "adapter_model.safetensors",
+                          "adapter_optimizer.safetensors", "trainer_state.json", "lora_base.json"})
+        EXPECT_TRUE(fs::exists(ck / f)) << f;
+    for (const char* f : {"model.safetensors", "optimizer.safetensors"})
+        EXPECT_FALSE(fs::exists(ck / f)) << f << " (a copy of the base) in a LoRA checkpoint";
+
+    // Stop after 3 steps, resume from the checkpoint: the same losses and adapters at the end.
     train::TrainOptions ob = loraOptions(dir + "/b");
     ob.stopAfter = 3;
-    train::TrainRun b = loraRun(ob);
+    train::TrainRun b = loraRun(ob, baseDir);
     ASSERT_TRUE(train::runTraining(b, ob));
-    auto c = train::checkpointRead(dir + "/b");
-    ASSERT_TRUE(c) << c.error();
-    ASSERT_TRUE(train::loraPresent(c->dir));
     train::TrainOptions oc = loraOptions(dir + "/b");
-    train::TrainRun r{std::move(c->model), std::move(c->opt),
-                      train::ByteDataStream::fromBytes(corpus(), 0.2, 999)};
-    auto lr = train::loraRead(c->dir, r.model.cfg);
-    ASSERT_TRUE(lr) << lr.error();
-    r.lora = std::move(*lr);
-    ASSERT_TRUE(train::applyTrainerState(c->trainerStateJson, oc, r, false));
-    auto rb = train::runTraining(r, oc);
+    auto r = resumeRun(dir + "/b", oc);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->step, 3);
+    EXPECT_EQ(r->loraBase.dir, a.loraBase.dir);  // the resumed run keeps naming the base
+    for (train::NamedTensor& t : train::namedParams(r->model.cfg, r->model.w))
+        EXPECT_EQ(*t.data, *tensor(a.model, copy, t.name)) << t.name << ": not the base";
+    auto rb = train::runTraining(*r, oc);
     ASSERT_TRUE(rb) << rb.error();
-    EXPECT_EQ(rb->lastLoss, ra->lastLoss);
-    for (const char* f : {"adapter_model.safetensors", "model.safetensors"})
+    EXPECT_EQ(rb->lastLoss, ra->lastLoss);  // exact, not near
+    for (const char* f :
+         {"adapter_model.safetensors", "model.safetensors",
+          "ckpt-00000006/adapter_optimizer.safetensors", "ckpt-00000006/adapter_model.safetensors"})
         EXPECT_TRUE(test::fileBytes(fs::path(dir) / "a" / f) ==
                     test::fileBytes(fs::path(dir) / "b" / f))
             << f << " differs";
+    EXPECT_FALSE(fs::exists(fs::path(dir) / "b" / "ckpt-00000006" / "model.safetensors"));
+    fs::remove_all(dir);
+}
+
+TEST(Lora, ResumeRefusesAChangedOrMissingBase) {
+    const std::string dir = test::makeTempDir("lectern-lora-base");
+    const std::string baseDir = writeBase(dir + "/base");
+    train::TrainOptions o = loraOptions(dir + "/out");
+    o.stopAfter = 3;
+    train::TrainRun run = loraRun(o, baseDir);
+    ASSERT_TRUE(train::runTraining(run, o));
+    // Another model in the base's folder: refused, naming the folder and both hashes.
+    train::TrainModel other = mlpModel(12);
+    ASSERT_TRUE(train::writeModelDir(baseDir, other));
+    train::TrainOptions o2 = loraOptions(dir + "/out");
+    auto r = resumeRun(dir + "/out", o2);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().find("not the one this run started from"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find(baseDir), std::string::npos) << r.error();
+    // The base gone: refused, naming what is missing.
+    fs::remove_all(baseDir);
+    auto gone = resumeRun(dir + "/out", o2);
+    ASSERT_FALSE(gone);
+    EXPECT_NE(gone.error().find("model.safetensors"), std::string::npos) << gone.error();
+    fs::remove_all(dir);
+}
+
+TEST(Lora, OldCheckpointsWithABaseCopyStillResume) {
+    // Without a base reference (the older layout) the checkpoint holds the base beside the
+    // adapters, reads as any checkpoint, and resumes to the same end as the new layout.
+    const std::string dir = test::makeTempDir("lectern-lora-old");
+    const std::string baseDir = writeBase(dir + "/base");
+    const train::TrainOptions oa = loraOptions(dir + "/a");
+    train::TrainRun a = loraRun(oa, baseDir);
+    auto ra = train::runTraining(a, oa);
+    ASSERT_TRUE(ra) << ra.error();
+    train::TrainOptions ob = loraOptions(dir + "/b");
+    ob.stopAfter = 3;
+    train::TrainRun b = loraRun(ob, baseDir, false);
+    ASSERT_TRUE(train::runTraining(b, ob));
+    EXPECT_TRUE(fs::exists(fs::path(dir) / "b" / "ckpt-00000003" / "model.safetensors"));
+    EXPECT_FALSE(fs::exists(fs::path(dir) / "b" / "ckpt-00000003" / "lora_base.json"));
+    train::TrainOptions oc = loraOptions(dir + "/b");
+    auto r = resumeRun(dir + "/b", oc);
+    ASSERT_TRUE(r) << r.error();
+    auto rb = train::runTraining(*r, oc);
+    ASSERT_TRUE(rb) << rb.error();
+    EXPECT_EQ(rb->lastLoss, ra->lastLoss);
+    EXPECT_TRUE(test::fileBytes(fs::path(dir) / "a" / "adapter_model.safetensors") ==
+                test::fileBytes(fs::path(dir) / "b" / "adapter_model.safetensors"));
+    fs::remove_all(dir);
+}
+
+TEST(Lora, KillDuringACheckpointWriteLeavesTheLastGoodOne) {
+    // CRASH-3 for the adapter-only layout: what a kill mid-write leaves (a .tmp folder with
+    // a truncated adapter file) is ignored; `latest` still names a loadable checkpoint.
+    const std::string dir = test::makeTempDir("lectern-lora-kill");
+    const std::string baseDir = writeBase(dir + "/base");
+    train::TrainOptions o = loraOptions(dir + "/out");
+    o.stopAfter = 3;
+    train::TrainRun run = loraRun(o, baseDir);
+    ASSERT_TRUE(train::runTraining(run, o));
+    const fs::path out = fs::path(dir) / "out";
+    const fs::path tmp = out / "ckpt-00000006.tmp";
+    fs::create_directories(tmp);
+    const std::string good = test::fileBytes(out / "ckpt-00000003/adapter_model.safetensors");
+    std::ofstream(tmp / "adapter_model.safetensors", std::ios::binary)
+        << good.substr(0, good.size() / 2);
+    train::TrainOptions o2 = loraOptions(dir + "/out");
+    auto r = resumeRun(out.string(), o2);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->step, 3);
+    // Resuming writes step 6 over the leftover.
+    ASSERT_TRUE(train::runTraining(*r, o2));
+    EXPECT_FALSE(fs::exists(tmp));
+    auto c = train::checkpointRead(out.string());
+    ASSERT_TRUE(c) << c.error();
+    EXPECT_EQ(fs::path(c->dir).filename(), "ckpt-00000006");
+    fs::remove_all(dir);
+}
+
+TEST(Lora, NonFiniteAdapterGradientIsSkippedAndNeverCheckpointed) {
+    // NUM-4: a NaN in a target's gradient reaches dA/dB through the merge; the step is
+    // skipped and the adapters and moments stay finite.
+    const std::string dir = test::makeTempDir("lectern-lora-nan");
+    const std::string baseDir = writeBase(dir + "/base");
+    train::TrainOptions o = loraOptions(dir + "/out");
+    o.steps = 4, o.checkpointEvery = 2;
+    train::TrainRun run = loraRun(o, baseDir);
+    const std::string target = run.lora->targets[0].name;
+    o.gradHook = [&](int64_t step, model::ModelWeights& g) {
+        if (step == 1) (*tensor(run.model, g, target))[7] = std::nanf("");
+    };
+    auto rep = train::runTraining(run, o);
+    ASSERT_TRUE(rep) << rep.error();
+    EXPECT_EQ(rep->skipped, 1);
+    EXPECT_EQ(run.lora->step, 3);  // AdamW saw only the finite steps
+    EXPECT_TRUE(train::loraAllFinite(*run.lora));
+    auto c = train::checkpointRead(dir + "/out");
+    ASSERT_TRUE(c) << c.error();
+    auto back = train::loraRead(c->dir, c->model.cfg);
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_TRUE(train::loraAllFinite(*back));
+    EXPECT_EQ(back->step, 3);
     fs::remove_all(dir);
 }
 

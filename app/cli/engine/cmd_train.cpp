@@ -83,6 +83,10 @@ Status prepare(TrainArgs& a, train::TrainRun& run) {
         auto lora = train::loraInit(run.model.cfg, lc, a.o.seed);
         if (!lora) return lora.status();
         run.lora = std::move(*lora);
+        // Checkpoints name the base (and the hash of its weights) instead of copying it.
+        auto ref = train::loraBaseRef(a.base);
+        if (!ref) return ref.status();
+        run.loraBase = std::move(*ref);
     }
     run.texts = a.texts;
     run.collection = a.collection, run.store = a.store;
@@ -150,7 +154,8 @@ const CommandRegistration registration{{
         sub.add_option("--seed", a->o.seed, "seed of the init and of the data order");
         sub.add_option("--lora", a->loraRank,
                        "LoRA rank: train only low-rank adapters of --base (OUT gets the merged "
-                       "model and adapter_model.safetensors)");
+                       "model and adapter_model.safetensors; checkpoints hold the adapters and "
+                       "name --base, which a resume needs unchanged)");
         sub.add_option("--lora-alpha", a->loraAlpha, "LoRA alpha (default: twice the rank)");
         sub.add_option("--lora-targets", a->loraTargets,
                        "LoRA target modules: in_proj,out_proj,fc1,fc2,mlp (default "
@@ -159,7 +164,7 @@ const CommandRegistration registration{{
         sub.add_option("--resume", a->resume, "continue from OUT folder or ckpt folder");
         sub.add_option("--device", a->device,
                        "cpu, cuda (an error without a usable GPU), or auto (the GPU when one is "
-                       "usable, else the CPU, said on stderr); LoRA runs on the CPU")
+                       "usable, else the CPU, said on stderr)")
             ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
         return [a, &globals] {
             a->store = globals.storeDir;
