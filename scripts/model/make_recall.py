@@ -15,7 +15,8 @@ in the product's prompt format unchanged:
 so the first question of an example reads exactly like evaluate.py's and the app's prompt
 (document, "\\n\\n", "Question: ...\\nAnswer:"), and every later one is the same after a blank
 line. The keys within an example are distinct, the values random: only the document can
-supply them. Writes CORPUS/train/recall-NAME.txt (examples joined like documents).
+supply them. Writes CORPUS/train/recall-NAME.txt (examples joined like documents); with
+--copy, induction material instead (copy_example), CORPUS/train/copy-NAME.txt.
 
     python3 scripts/model/make_recall.py CORPUS --name 2k --min-context 150 \\
         --max-context 1600 --max-facts 12 --bytes 16000000 [--seed 21]
@@ -26,7 +27,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_retrieval import DOCUMENT_END, QUESTION, fact, stretch  # noqa: E402
+from make_retrieval import DOCUMENT_END, NOUNS, QUESTION, WORDS, fact, stretch  # noqa: E402
 
 
 def facts(rng, k):
@@ -65,6 +66,47 @@ def example(text, rng, a):
     return doc + qa + "\n"
 
 
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def span(rng):
+    """A random string only copying can predict: digits, letter words, vocabulary words or
+    identifiers, 8..80 bytes."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(8, 40)))
+    if kind == 1:
+        return " ".join("".join(rng.choice(LETTERS) for _ in range(rng.randint(2, 8)))
+                        for _ in range(rng.randint(2, 10)))
+    if kind == 2:
+        return " ".join(rng.choice(WORDS + NOUNS) for _ in range(rng.randint(3, 10)))
+    return " ".join("%s_%s_%d" % (rng.choice(WORDS).upper(), rng.choice(NOUNS).upper(),
+                                  rng.randrange(10, 100)) for _ in range(rng.randint(1, 4)))
+
+
+def copy_example(text, rng, a):
+    """Induction material (the mechanism answering needs, and the bundled model lacked: it
+    predicted a random string repeated 50 bytes later no better than the first time): K
+    random spans, each written twice or three times, either as lines embedded in real text
+    or, in half the examples, as a dense list of lines with no text between."""
+    k = rng.randint(1, 6)
+    spans = [span(rng) for _ in range(k)]
+    rest = spans * rng.randint(1, 2)
+    rng.shuffle(rest)
+    lines = spans + rest  # every span first, then its repeats in a shuffled order
+    if rng.random() < 0.5:
+        return "\n".join(lines) + "\n"
+    ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
+    cuts = sorted(i + 1 for i, c in enumerate(ctx) if c == "\n") or [len(ctx)]
+    at = sorted(rng.choice(cuts) for _ in lines)
+    parts, last = [], 0
+    for pos, s in zip(at, lines):
+        parts.append(ctx[last:pos] + s + "\n")
+        last = pos
+    parts.append(ctx[last:])
+    return "".join(parts) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("corpus")
@@ -74,6 +116,8 @@ def main():
     ap.add_argument("--max-facts", type=int, default=12, help="most facts (and questions)")
     ap.add_argument("--bytes", type=int, default=16_000_000, help="bytes to write")
     ap.add_argument("--seed", type=int, default=21)
+    ap.add_argument("--copy", action="store_true",
+                    help="write induction material (repeated random spans) instead of questions")
     a = ap.parse_args()
     if not 0 < a.min_context <= a.max_context or a.max_facts < 1:
         ap.error("need 0 < --min-context <= --max-context and --max-facts >= 1")
@@ -89,14 +133,14 @@ def main():
             sys.exit("make_recall.py: %s: %s (run build_corpus.py first)" % (path, e.strerror))
     out, written, questions = [], 0, 0
     while written < a.bytes:
-        ex = example(train[rng.choice(kinds)], rng, a)
+        ex = (copy_example if a.copy else example)(train[rng.choice(kinds)], rng, a)
         out.append(ex)
         written += len(ex.encode())
         questions += ex.count("\nAnswer: ")
-    path = os.path.join(a.corpus, "train", "recall-%s.txt" % a.name)
+    path = os.path.join(a.corpus, "train", "%s-%s.txt" % ("copy" if a.copy else "recall", a.name))
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(out))
-    print("recall-%s: %d examples, %d questions, %d bytes" % (a.name, len(out), questions, written))
+    print("%s: %d examples, %d questions, %d bytes" % (os.path.basename(path), len(out), questions, written))
     return 0
 
 

@@ -13,7 +13,9 @@
 #          xz -c CORPUS/train/recall-2k.txt > CARRY/corpus/recall-2k.txt.xz   # and 8k
 #   there: A_SECONDS=200 B_SECONDS=220 bash scripts/model/recall_on_device.sh CARRY OUTDIR
 #
-# Environment: DEVICE (cuda, or cpu for a smoke test here), A_SECONDS, B_SECONDS, A_OPTS, B_OPTS (the options of each stage), BASE (the
+# Environment: DEVICE (cuda, or cpu for a smoke test here), A_SECONDS, B_SECONDS (0: stage A
+# alone), A_FILES, B_FILES (the make_recall.py files of each stage, e.g. "recall-2k.txt
+# copy-2k.txt"), A_OPTS, B_OPTS (the options of each stage), BASE (the
 # starting model folder, default resources/models/default). OUTDIR gets model-A.safetensors,
 # model-B.safetensors, metrics-A.jsonl, metrics-B.jsonl and train.log.
 set -u
@@ -25,7 +27,7 @@ mkdir -p $LIB $CORPUS "$OUTDIR"
 cp "$CARRY"/lib/*.so* $LIB/ 2> /dev/null
 for f in "$CARRY"/lib/*.xz; do xz -dc "$f" > "$LIB/$(basename "$f" .xz)" & done
 tar -C $CORPUS -xzf "$CARRY/corpus/train.tar.gz"
-for f in "$CARRY"/corpus/recall-*.txt.xz; do xz -dc "$f" > "$CORPUS/train/$(basename "$f" .xz)" & done
+for f in "$CARRY"/corpus/*.txt.xz; do xz -dc "$f" > "$CORPUS/train/$(basename "$f" .xz)" & done
 wait
 export LD_LIBRARY_PATH=$LIB OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
 CLI="$CARRY/bin/lectern-cli"
@@ -44,7 +46,7 @@ stage() {
   local t0
   t0=$(date +%s)
   # shellcheck disable=SC2086
-  timeout "$secs" "$CLI" train --device "${DEVICE:-cuda}" --base "$from" --text $TEXT "$CORPUS/train/$recall" \
+  timeout "$secs" "$CLI" train --device "${DEVICE:-cuda}" --base "$from" --text $TEXT $(for f in $recall; do echo "$CORPUS/train/$f"; done) \
     --out $run --steps "$steps" $opts 2>&1 | log >> "$OUTDIR/train.log"
   echo "stage $name: trained for $(($(date +%s) - t0)) s" | tee -a "$OUTDIR/train.log"
   local d=$run
@@ -60,13 +62,17 @@ stage() {
 A_SECONDS=${A_SECONDS:-200} B_SECONDS=${B_SECONDS:-220}
 # ~100k tokens/s at 32 x 2,048 (training/NOTES-cuda.md); 0.9 and the 15 s leave room for start-up and the evaluations.
 A_STEPS=$(python3 -c "print(int(($A_SECONDS - 15) * 0.9 * 100000 / 65536))")
-stage A "$BASE" $((A_SECONDS + 30)) "$A_STEPS" recall-2k.txt "$A_OPTS"
+stage A "$BASE" $((A_SECONDS + 30)) "$A_STEPS" "${A_FILES:-recall-2k.txt}" "$A_OPTS"
+if [ "${B_SECONDS}" -le 0 ]; then  # stage A alone: its weights are the result
+  rm -rf /tmp/m-B && cp -r /tmp/m-A /tmp/m-B
+else
 B_STEPS=$(python3 -c "
 import json
 rows = [json.loads(l) for l in open('/tmp/r-A/metrics.jsonl') if '\"tokens_per_s\"' in l]
 tps = rows[-1]['tokens_per_s'] if rows else 80000
 print(max(1, int(($B_SECONDS - 15) * 0.9 * tps / 65536)))")
-stage B /tmp/m-A $((B_SECONDS + 30)) "$B_STEPS" recall-8k.txt "$B_OPTS"
+stage B /tmp/m-A $((B_SECONDS + 30)) "$B_STEPS" "${B_FILES:-recall-8k.txt}" "$B_OPTS"
+fi
 for kind in code prose legal; do
   head -c 65536 $CORPUS/valid/$kind.txt > /tmp/r-valid-$kind.txt
   echo "B $kind $("$CLI" eval --model /tmp/m-B --text /tmp/r-valid-$kind.txt --seq-len 1024 2>&1 | grep -o '[0-9.]* bits/byte')" | tee -a "$OUTDIR/train.log"
