@@ -9,6 +9,7 @@
 #include <unicode/ustring.h>
 #include <unicode/utf16.h>
 #include <unicode/utf8.h>
+#include <xxhash.h>
 
 #include <new>
 
@@ -248,9 +249,67 @@ std::vector<std::string> tokenizeToStrings(std::string_view text) {
     return out;
 }
 
+PretokenizedText pretokenize(TextTokenizer& tokenizer, std::string_view text) {
+    PretokenizedText out;
+    out.textSize = text.size();
+    out.textHash = XXH3_64bits(text.data(), text.size());
+    out.tokens.reserve(text.size() / 6 + 4);
+    out.complete = tokenizer.tokenize(text, [&](std::string_view token, int start, int end) {
+        PretokenizedText::Token& t = out.tokens.emplace_back();
+        t.start = start;
+        t.end = end;
+        t.foldedSize = uint32_t(token.size());
+        if (text.substr(size_t(start), size_t(end - start)) == token) {
+            t.folded = PretokenizedText::kSameAsText;
+        } else {
+            t.folded = uint32_t(out.foldedBytes.size());
+            out.foldedBytes.append(token);
+        }
+        return true;
+    });
+    return out;
+}
+
+namespace {
+
+// The replay armed by ScopedTokenReplay on this thread (the writer's), if any.
+thread_local const PretokenizedText* tReplayTokens = nullptr;
+
+}  // namespace
+
+ScopedTokenReplay::ScopedTokenReplay(const PretokenizedText* tokens) : previous_(tReplayTokens) {
+    tReplayTokens = tokens;
+}
+
+ScopedTokenReplay::~ScopedTokenReplay() {
+    tReplayTokens = previous_;
+}
+
 // ---- FTS5 glue ---------------------------------------------------------------------
 
 namespace {
+
+// The armed replay, when it was computed from this document text (same size and XXH3-64:
+// a few GB/s, far cheaper than tokenizing).
+const PretokenizedText* replayFor(int flags, const char* text, int size) {
+    const PretokenizedText* tokens = tReplayTokens;
+    if (!tokens || !tokens->complete || !(flags & FTS5_TOKENIZE_DOCUMENT)) return nullptr;
+    if (tokens->textSize != size_t(size)) return nullptr;
+    if (XXH3_64bits(text, size_t(size)) != tokens->textHash) return nullptr;
+    return tokens;
+}
+
+int replayTokens(const PretokenizedText& tokens, const char* text, void* context,
+                 int (*emit)(void*, int, const char*, int, int, int)) {
+    for (const PretokenizedText::Token& t : tokens.tokens) {
+        const char* bytes = t.folded == PretokenizedText::kSameAsText
+                                ? text + t.start
+                                : tokens.foldedBytes.data() + t.folded;
+        const int rc = emit(context, 0, bytes, int(t.foldedSize), t.start, t.end);
+        if (rc != SQLITE_OK) return rc;
+    }
+    return SQLITE_OK;
+}
 
 int ftsCreate(void*, const char**, int, Fts5Tokenizer** out) {
     try {
@@ -265,8 +324,11 @@ void ftsDelete(Fts5Tokenizer* tokenizer) {
     delete reinterpret_cast<TextTokenizer*>(tokenizer);
 }
 
-int ftsTokenize(Fts5Tokenizer* tokenizer, void* context, int, const char* text, int size,
+int ftsTokenize(Fts5Tokenizer* tokenizer, void* context, int flags, const char* text, int size,
                 int (*emit)(void*, int, const char*, int, int, int)) {
+    if (const PretokenizedText* tokens = replayFor(flags, text, size)) {
+        return replayTokens(*tokens, text, context, emit);
+    }
     int rc = SQLITE_OK;
     try {
         reinterpret_cast<TextTokenizer*>(tokenizer)->tokenize(

@@ -166,7 +166,9 @@ Expected<int64_t> Store::createPendingContent(std::string_view hash, std::string
     return db_.lastInsertId();
 }
 
-Status Store::appendSegment(int64_t contentId, int64_t seq, const ingest::Segment& segment) {
+Status Store::appendSegment(int64_t contentId, int64_t seq, const ingest::Segment& segment,
+                            const PretokenizedText* tokens) {
+    const ScopedTokenReplay replay(tokens);
     insertSegment_.bind(1, contentId)
         .bind(2, seq)
         .bind(3, int64_t(segment.kind))

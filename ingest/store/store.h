@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../extractors/extractor.h"
+#include "icu_tokenizer.h"
 #include "lectern/status.h"
 #include "sqlite_db.h"
 
@@ -121,7 +122,10 @@ public:
     Status commit();
     void rollback();
     Expected<int64_t> createPendingContent(std::string_view hash, std::string_view kind);
-    Status appendSegment(int64_t contentId, int64_t seq, const ingest::Segment& segment);
+    // `tokens`, when given, is the segment text's pretokenize() result: the FTS5 insert
+    // replays it instead of tokenizing on this (the writer's) thread.
+    Status appendSegment(int64_t contentId, int64_t seq, const ingest::Segment& segment,
+                         const PretokenizedText* tokens = nullptr);
     // Marks the content complete; when an identical complete content already exists the
     // pending one is dropped and the existing id returned.
     Expected<int64_t> completeContent(int64_t contentId, int64_t segmentCount, int64_t textBytes);

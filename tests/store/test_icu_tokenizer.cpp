@@ -101,3 +101,33 @@ TEST(IcuTokenizer, AsciiPathAgreesWithIcuOnRandomText) {
         ASSERT_EQ(run(true, text), run(false, text)) << "text: [" << text << "]";
     }
 }
+
+// The pipeline tokenizes on its extraction threads and the writer's FTS5 insert replays
+// the result, so pretokenize() must give exactly the tokenizer's tokens and offsets.
+TEST(IcuTokenizer, PretokenizedTokensAreTheTokenizersOwn) {
+    std::string longText;
+    for (int i = 0; i < 30000; ++i) longText += "Wörd" + std::to_string(i % 7) + " 東京 ";
+    for (const std::string& text :
+         {std::string("Plain ascii_text, v1.2.3 and CAPITALS"),
+          std::string("the cafe\xCC\x81 opens; CAFÉ"), std::string("本契約は東京都の裁判所"),
+          std::string("يجوز إنهاء العقد"), std::string("bad \xff\xfe bytes \xc3 end"),
+          std::string(), longText}) {
+        TextTokenizer tokenizer;
+        const lectern::store::PretokenizedText pre = lectern::store::pretokenize(tokenizer, text);
+        ASSERT_TRUE(pre.complete);
+        EXPECT_EQ(pre.textSize, text.size());
+        std::vector<Token> replayed;
+        for (const auto& t : pre.tokens) {
+            const std::string folded = t.folded == lectern::store::PretokenizedText::kSameAsText
+                                           ? text.substr(size_t(t.start), size_t(t.end - t.start))
+                                           : pre.foldedBytes.substr(t.folded, t.foldedSize);
+            replayed.push_back({folded, t.start, t.end});
+        }
+        std::vector<Token> direct;
+        TextTokenizer().tokenize(text, [&](std::string_view t, int s, int e) {
+            direct.push_back({std::string(t), s, e});
+            return true;
+        });
+        ASSERT_EQ(replayed, direct) << text.substr(0, 60);
+    }
+}

@@ -2,6 +2,8 @@
 // content stored once, atomic replacement, rollback, reports and integrity checks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "store_test_util.h"
 
 using namespace lectern;
@@ -209,4 +211,87 @@ TEST_F(StoreTest, SmallCollectionAfterALargeOneIsStillFound) {
     Expected<std::vector<SearchHit>> hits = store->search(request);
     ASSERT_TRUE(hits) << hits.error();
     EXPECT_EQ(hits->size(), 3u);
+}
+
+namespace {
+
+// Every token instance the FTS5 index holds: (term, rowid, offset), in index order.
+std::vector<std::string> indexedInstances(Store& store) {
+    EXPECT_TRUE(store.database().exec(
+        "CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, segments_fts, instance)"));
+    Expected<Stmt> stmt = store.database().prepare("SELECT term, doc, offset FROM temp.vocab");
+    std::vector<std::string> out;
+    if (!stmt) return {"error: " + stmt.error()};
+    for (Expected<bool> row = stmt->step(); row && *row; row = stmt->step()) {
+        out.push_back(stmt->columnText(0) + "@" + std::to_string(stmt->columnInt(1)) + ":" +
+                      std::to_string(stmt->columnInt(2)));
+    }
+    return out;
+}
+
+// Writes `texts` as one document's segments; with `pretokenized`, each segment's FTS5
+// tokens are computed beforehand (as the pipeline's extraction threads do), and the
+// segment at `wrongIndex` gets the tokens of a different text of the same length.
+Status writePretokenized(Store& store, int64_t collectionId, const std::vector<std::string>& texts,
+                         bool pretokenized, size_t wrongIndex) {
+    TextTokenizer tokenizer;
+    if (Status s = store.begin(); !s) return s;
+    Expected<int64_t> content = store.createPendingContent("hash", "text");
+    if (!content) return content.status();
+    for (size_t i = 0; i < texts.size(); ++i) {
+        ingest::Segment segment;
+        segment.ordinal = segment.lineStart = segment.lineEnd = int64_t(i + 1);
+        segment.text = texts[i];
+        std::string tokenSource = texts[i];
+        if (i == wrongIndex) std::reverse(tokenSource.begin(), tokenSource.end());
+        const PretokenizedText tokens = pretokenize(tokenizer, tokenSource);
+        Status s =
+            store.appendSegment(*content, int64_t(i), segment, pretokenized ? &tokens : nullptr);
+        if (!s) return s;
+    }
+    Expected<int64_t> done = store.completeContent(*content, int64_t(texts.size()), 0);
+    if (!done) return done.status();
+    DocumentWrite doc;
+    doc.collectionId = collectionId;
+    doc.path = "/doc.txt";
+    doc.kind = "text";
+    doc.hash = "hash";
+    doc.contentId = *done;
+    if (Status s = store.putDocument(doc); !s) return s;
+    return store.commit();
+}
+
+}  // namespace
+
+// The writer replays tokens computed on an extraction thread; the index must be exactly
+// the one the tokenizer itself would build (same terms at the same offsets), and a token
+// stream that does not belong to the text is ignored rather than indexed.
+TEST(StorePretokenized, IndexesExactlyWhatTheTokenizerWould) {
+    std::string longText;
+    for (int i = 0; i < 20000; ++i) longText += "Wörd" + std::to_string(i % 7) + " 東京 ";
+    const std::vector<std::string> texts = {
+        "connection TIMEOUT after 30 s", "the cafe\xCC\x81 opens",  "本契約は東京都の裁判所",
+        "abc xyz reversed stream",       "يجوز إنهاء العقد بإشعار", longText};
+    std::vector<std::string> expected;
+    for (const bool pretokenized : {false, true}) {
+        ScratchDir dir;
+        Expected<std::unique_ptr<Store>> store = Store::open(dir.path() / "store");
+        ASSERT_TRUE(store) << store.error();
+        Expected<int64_t> collection = (*store)->ensureCollection("case");
+        ASSERT_TRUE(collection) << collection.error();
+        ASSERT_TRUE(writePretokenized(**store, *collection, texts, pretokenized, 3));
+        const std::vector<std::string> instances = indexedInstances(**store);
+        EXPECT_GT(instances.size(), 40000u);
+        if (!pretokenized) {
+            expected = instances;
+            continue;
+        }
+        EXPECT_EQ(instances, expected);
+        EXPECT_EQ(searchPaths(**store, "case", "café"), (Paths{"/doc.txt"}));
+        EXPECT_EQ(searchPaths(**store, "case", "東京"), (Paths{"/doc.txt", "/doc.txt"}));
+        EXPECT_EQ(searchPaths(**store, "case", "reversed"), (Paths{"/doc.txt"}));
+        Expected<std::string> integrity = (*store)->integrityCheck();
+        ASSERT_TRUE(integrity) << integrity.error();
+        EXPECT_EQ(*integrity, "ok");
+    }
 }
