@@ -32,7 +32,13 @@ Status CudaModel::runDecodeFused(DeviceStates& st) {
                     dI % 8 == 0 && lmHead_.bf16 != nullptr;
     // Programmatic dependent launch between the fused kernels (kernels/decode_pdl.cuh): each
     // one's weight (or state) loads overlap the previous one's tail.
-    const DecodeLaunch how = decode_launch_options();
+    // Only with the weight-streaming GEMVs: with cuBLAS projections (batch > 4) a mixer
+    // launched early would hold multiprocessors the GEMM needs.
+    DecodeLaunch how = decode_launch_options();
+    if (!bf) {
+        how.pdl = false;
+        how.l2Prefetch = 0;
+    }
     int err = 0;
     mark(nullptr);
     embedding_forward(residual_, ids_, B, embedding_.f32, D, s);

@@ -166,7 +166,8 @@ struct DecodeLaunch {
 // The step's choice, read when a step's graph is captured: pdl where the device supports it
 // (sm_90) unless LECTERN_DECODE_PDL=0; l2Prefetch from LECTERN_DECODE_PREFETCH (default
 // kDecodePrefetchDefault) when pdl, else 0.
-constexpr int kDecodePrefetchDefault = 2;
+// Default 0: on the H100 every depth from 1 to 8 made the batch-1 step slower (NOTES-gpu.md).
+constexpr int kDecodePrefetchDefault = 0;
 bool decode_pdl_enabled();
 DecodeLaunch decode_launch_options();
 bool decode_norm_gemv_forward(float* out, const float* residual, int64_t ldIn, const float* normW,
