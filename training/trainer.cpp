@@ -117,6 +117,10 @@ Status writeCheckpoint(TrainRun& run, const TrainOptions& o) {
     if (run.lora && !run.loraBase.dir.empty())
         return checkpointWriteLora(o.outDir, run.step, run.loraBase, trainerStateJson(o, run), 2,
                                    adapters);
+    // The base copy's optimizer file: zero moments when the run was given none (LoRA never
+    // uses them; checkpointRead wants every tensor).
+    if (run.lora && run.opt.m.layers.size() != size_t(run.model.cfg.nLayer))
+        run.opt = adamwInit(run.model.cfg);
     return checkpointWrite(o.outDir, run.step, run.model, run.opt, trainerStateJson(o, run), 2,
                            adapters);
 }

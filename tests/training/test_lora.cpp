@@ -322,6 +322,24 @@ TEST(Lora, OldCheckpointsWithABaseCopyStillResume) {
     fs::remove_all(dir);
 }
 
+TEST(Lora, RunWithoutBaseReferenceOrOptimizerStateCheckpoints) {
+    // A LoRA TrainRun built with neither loraBase nor run.opt (the full model's moments,
+    // unused by LoRA): the fallback checkpoint (a base copy) still writes and reads back.
+    // (This crashed once: the copy's optimizer file was written from the empty state.)
+    const std::string dir = test::makeTempDir("lectern-lora-noref");
+    const std::string baseDir = writeBase(dir + "/base");
+    train::TrainOptions o = loraOptions(dir + "/out");
+    o.steps = 2, o.evalEvery = 0, o.checkpointEvery = 0;
+    train::TrainRun run = loraRun(o, baseDir, false);
+    run.opt = train::AdamWState{};
+    auto rep = train::runTraining(run, o);
+    ASSERT_TRUE(rep) << rep.error();
+    auto c = train::checkpointRead(dir + "/out");
+    ASSERT_TRUE(c) << c.error();
+    EXPECT_TRUE(train::loraPresent(c->dir));
+    fs::remove_all(dir);
+}
+
 TEST(Lora, KillDuringACheckpointWriteLeavesTheLastGoodOne) {
     // CRASH-3 for the adapter-only layout: what a kill mid-write leaves (a .tmp folder with
     // a truncated adapter file) is ignored; `latest` still names a loadable checkpoint.
