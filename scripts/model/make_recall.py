@@ -107,6 +107,14 @@ def copy_example(text, rng, a):
     return "".join(parts) + "\n"
 
 
+def simple_copy_example(rng):
+    """The plainest induction material: ten random letters, a space, the same ten again.
+    A 2-layer d-64 model trained on it alone with `lectern-cli train` on the CPU shows the
+    induction phase change after ~1.5 M tokens (MODEL_CARD.md, limitations)."""
+    s = "".join(rng.choice(LETTERS) for _ in range(10))
+    return s + " " + s + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("corpus")
@@ -118,6 +126,8 @@ def main():
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--copy", action="store_true",
                     help="write induction material (repeated random spans) instead of questions")
+    ap.add_argument("--simple", action="store_true",
+                    help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()
     if not 0 < a.min_context <= a.max_context or a.max_facts < 1:
         ap.error("need 0 < --min-context <= --max-context and --max-facts >= 1")
@@ -133,13 +143,17 @@ def main():
             sys.exit("make_recall.py: %s: %s (run build_corpus.py first)" % (path, e.strerror))
     out, written, questions = [], 0, 0
     while written < a.bytes:
-        ex = (copy_example if a.copy else example)(train[rng.choice(kinds)], rng, a)
+        text = train[rng.choice(kinds)]
+        if a.copy and a.simple:
+            ex = simple_copy_example(rng)
+        else:
+            ex = (copy_example if a.copy else example)(text, rng, a)
         out.append(ex)
         written += len(ex.encode())
         questions += ex.count("\nAnswer: ")
     path = os.path.join(a.corpus, "train", "%s-%s.txt" % ("copy" if a.copy else "recall", a.name))
     with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(out))
+        f.write(("" if a.copy and a.simple else "\n").join(out))
     print("%s: %d examples, %d questions, %d bytes" % (os.path.basename(path), len(out), questions, written))
     return 0
 

@@ -77,6 +77,31 @@ def main():
                 statement = [l for l in doc.split("\n") if ans in l and (
                     l.startswith("#define") or l.startswith('"') or l.startswith("Clause"))]
                 assert len(statement) == 1, (name, statement)
+        # make_recall.py: every example asks questions whose answers its own text states
+        # (before the first question), in the prompt format; --copy repeats its spans.
+        subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name", "t",
+                        "--bytes", "30000", "--max-context", "900"], check=True,
+                       stdout=subprocess.DEVNULL)
+        recall = open(os.path.join(out, "train", "recall-t.txt"), encoding="utf-8").read()
+        examples, asked, pos = 0, 0, 0
+        while pos < len(recall):  # an example: text, then ("\n\nQuestion: q\nAnswer: a")+, "\n"
+            i = recall.index("\n\nQuestion: ", pos)
+            doc = recall[pos:i]
+            examples += 1
+            while recall.startswith("\n\nQuestion: ", i):
+                j = recall.index("\nAnswer: ", i)
+                k = recall.index("\n", j + 9)
+                assert recall[j + 9:k].strip() in doc, (recall[i + 2:j], recall[j + 9:k])
+                asked += 1
+                i = k
+            pos = i + 2  # the example's closing newline and the one joining examples
+        assert examples >= 10, examples
+        assert asked > examples, "no example asked more than one question"
+        subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name", "t",
+                        "--copy", "--bytes", "20000"], check=True, stdout=subprocess.DEVNULL)
+        copy = open(os.path.join(out, "train", "copy-t.txt"), encoding="utf-8").read()
+        lines = [l for l in copy.split("\n") if l]
+        assert sum(1 for l in set(lines) if lines.count(l) >= 2) >= 10
     print("ok")
     return 0
 
