@@ -19,6 +19,13 @@
 // block once, without atomics; dD and dmimo_x (sums over batch rows too) are written as
 // per-block partials and summed over rows in a fixed order by a second kernel, so the
 // result is deterministic (float atomics would make it depend on block order).
+//
+// Split into groups of rows (N > 64 with more than 16 rows, unless LECTERN_SCAN_BWD_GROUPS=1):
+// the rows p are independent in the recurrence and in dh, so ⌈P/16⌉ blocks share a
+// (row, head), each with 16 rows (8 state elements a thread instead of 32, 3 blocks a
+// multiprocessor instead of 1). Their sums over p (dq, dk, dα, dβ, dγ) become per-group
+// token partials, stored without a read-modify-write, and sumTokenPartials adds them up in
+// group order afterwards: still no atomics, still deterministic.
 #include <cstdlib>
 
 #include "train/ssm_scan_train.cuh"
@@ -37,6 +44,14 @@ __host__ __device__ inline int redFloats(int RN) {
 }
 __host__ __device__ inline int redBufFloats(int RN) {
     return kWarps * redFloats(RN) + 8;  // + the token's coefficients
+}
+
+// dα, dβ, dγ of one (row, head) through α = e^{adt}, β = (1 − trap)·dt·α, γ = trap·dt.
+__device__ inline void addScalarGrads(const SsmScanGrads& g, int64_t th, float dA, float dB,
+                                      float dG, const Coef& c) {
+    g.dadt[th] += dA * c.alpha + dB * c.beta;
+    g.ddt[th] += dB * (1.0f - c.trap) * c.alpha + dG * c.trap;
+    g.dtrap[th] += -dB * c.dt * c.alpha + dG * c.dt;
 }
 
 struct Smem {
@@ -63,10 +78,19 @@ __host__ __device__ inline size_t smemFloats(int R, int P, int N, Smem* s, float
     return o;
 }
 
+// rpw: rows a warp owns in one block; groups: blocks a (row, head) is split into along p
+// (each owning kWarps·rpw rows: fewer registers and more blocks, see launchFor below).
 struct Geometry {
-    int rpw, stateF, sub, maxSub;
+    int rpw, stateF, sub, maxSub, groups;
     int64_t nChk, blockStateFloats;
 };
+
+// Per token and head, what a group adds to the sums over rows p: dq [R·N], dk (γ term plus
+// the β carry) [R·N], then dα, dβ, dγ, then dx [P] (only the group's own rows written).
+// Summed over groups in order by sumTokenPartials, which also adds dx from each row's group.
+__host__ __device__ inline int tokPartFloats(int RN, int P) {
+    return 2 * RN + 3 + P;
+}
 
 template <int J, int MaxRpw>
 struct Block {
@@ -79,9 +103,10 @@ struct Block {
     const TokenLoader& ld;
     const int h, lane, warp;
     const int64_t b, T;
-
+    const int p0;    // this block's first row (its group's)
+    float* tokPart;  // groups > 1: [groups, batch·T, H, tokPartFloats] at this group
     __device__ bool rowOk(int i, int& p) const {
-        p = warp + kWarps * i;
+        p = p0 + warp + kWarps * i;
         return i < geo.rpw && p < d.P;
     }
     __device__ int slotF() const { return L.floats(); }
@@ -135,7 +160,7 @@ struct Block {
         for (int64_t t = t0; t < t1; ++t) {
             if (t + 1 < t1) ld.load(t + 1, kRecurrence, reg);
             advance<J, MaxRpw>(d, hs, sm.ring + ringSlot(t) * slotF(),
-                               sm.ring + ringSlot(t - 1) * slotF(), L, geo.rpw);
+                               sm.ring + ringSlot(t - 1) * slotF(), L, geo.rpw, p0);
             if (++since == every) {
                 since = 0;
                 saveState(store0 + ++saved * int64_t(geo.stateF), hs);
@@ -166,6 +191,10 @@ struct Block {
             float* rb = sm.red + (t & 1) * rbf;
             const Coef c = coefOf(cur, L);
             const int64_t row = b * T + t;
+            // Split into groups, this block's sums go to its slot of the token partials
+            // (plain stores: no read-modify-write of global memory waits in the token loop).
+            float* tp =
+                tokPart ? tokPart + (row * d.H + h) * int64_t(tokPartFloats(RN, d.P)) : nullptr;
             const float* hT = lvl2 + (t - s0 + 1) * int64_t(geo.stateF) + threadIdx.x;
             const float* hP = lvl2 + (t - s0) * int64_t(geo.stateF) + threadIdx.x;
             // dh += Σ_r dy_r q_rᵀ (y_t reads h_t); dα = ⟨dh, h_{t−1}⟩.
@@ -240,7 +269,10 @@ struct Block {
                 for (int i = 0; i < MaxRpw; ++i) {
                     int p;
                     if (!rowOk(i, p)) continue;
-                    g.dx[row * in.xStride + int64_t(h) * d.P + p] += sm.dxb[p];
+                    if (tp)
+                        tp[2 * RN + 3 + p] = sm.dxb[p];
+                    else
+                        g.dx[row * in.xStride + int64_t(h) * d.P + p] += sm.dxb[p];
                 }
             }
             if (threadIdx.x == 0) {
@@ -264,9 +296,14 @@ struct Block {
                     sk += rb[w * rf + RN + e];
                     skp += rb[w * rf + 2 * RN + e];
                 }
-                const int64_t off = row * qk + (int64_t(e / d.N) * d.H + h) * d.N + e % d.N;
-                g.dq[off] += sq;
-                g.dk[off] += hd[2] * sk + sm.carry[e];
+                if (tp) {
+                    tp[e] = sq;
+                    tp[RN + e] = hd[2] * sk + sm.carry[e];
+                } else {
+                    const int64_t off = row * qk + (int64_t(e / d.N) * d.H + h) * d.N + e % d.N;
+                    g.dq[off] += sq;
+                    g.dk[off] += hd[2] * sk + sm.carry[e];
+                }
                 sm.carry[e] = hd[1] * skp;
             }
             if (threadIdx.x == kThreads - 1) {
@@ -276,27 +313,31 @@ struct Block {
                     dB += rb[w * rf + 3 * RN + 1];
                     dG += rb[w * rf + 3 * RN + 2];
                 }
-                const float alpha = hd[0], beta = hd[1], dt = hd[3], tr = hd[4];
-                const int64_t th = row * d.H + h;
-                g.dadt[th] += dA * alpha + dB * beta;
-                g.ddt[th] += dB * (1.0f - tr) * alpha + dG * tr;
-                g.dtrap[th] += -dB * dt * alpha + dG * dt;
+                if (tp)
+                    tp[2 * RN] = dA, tp[2 * RN + 1] = dB, tp[2 * RN + 2] = dG;
+                else
+                    addScalarGrads(g, row * d.H + h, dA, dB, dG,
+                                   Coef{hd[0], hd[1], hd[2], hd[3], hd[4]});
             }
         }
     }
 };
 
-// One block per multiprocessor's worth of registers: dh and the replayed state (2 × 32
-// floats a thread) plus the per-token sums spill under the 128-register cap of two.
-template <int J, int MaxRpw>
-__global__ void __launch_bounds__(kThreads, 1)
+// Unsplit (MaxRpw = 32 / J): one block per multiprocessor's worth of registers, dh and the
+// replayed state (2 × 32 floats a thread) plus the per-token sums spill under the
+// 128-register cap of two. Split into groups of rows (MaxRpw 2): 2 × 8 floats, MinBlocks 3.
+// Block (h, b, group); tokPart: null unsplit, else the token partials of every group.
+template <int J, int MaxRpw, int MinBlocks>
+__global__ void __launch_bounds__(kThreads, MinBlocks)
     backwardKernel(KDims d, ops::SsmScanInputs in, const float* starts, int64_t T, int64_t chunk,
-                   Geometry geo, const float* dy, SsmScanGrads g, float* partials, float* states) {
+                   Geometry geo, const float* dy, SsmScanGrads g, float* partials, float* states,
+                   float* tokPart, int64_t batch) {
     extern __shared__ float smem[];
     Smem sm;
     smemFloats(d.R, d.P, d.N, &sm, smem);
     const int h = blockIdx.x;
     const int64_t b = blockIdx.y;
+    const int grp = int(blockIdx.z);
     const int RN = d.R * d.N, RP = d.R * d.P;
     for (int e = threadIdx.x; e < RP; e += kThreads) {
         sm.mx[e] = in.mimoX ? in.mimoX[int64_t(h) * RP + e] : 1.0f;
@@ -307,10 +348,25 @@ __global__ void __launch_bounds__(kThreads, 1)
     // (replay and backward begin with a barrier)
     const SlotLayout L = slotLayout(d.R, d.P, d.N);
     const TokenLoader ld{d, in, dy, L, h, b * T};
-    const Block<J, MaxRpw> blk{
-        d, in, g, geo, sm, L, ld, h, int(threadIdx.x & 31), int(threadIdx.x >> 5), b, T};
-    float* subBase = states + (b * d.H + h) * geo.blockStateFloats;  // sub-chunk entry states
-    float* lvl2 = subBase + int64_t(geo.maxSub) * geo.stateF;        // sub + 1 states
+    float* myPart =
+        tokPart ? tokPart + grp * batch * T * d.H * int64_t(tokPartFloats(RN, d.P)) : nullptr;
+    const Block<J, MaxRpw> blk{d,
+                               in,
+                               g,
+                               geo,
+                               sm,
+                               L,
+                               ld,
+                               h,
+                               int(threadIdx.x & 31),
+                               int(threadIdx.x >> 5),
+                               b,
+                               T,
+                               grp * kWarps * geo.rpw,
+                               myPart};
+    const int64_t blockId = (b * d.H + h) * geo.groups + grp;
+    float* subBase = states + blockId * geo.blockStateFloats;  // sub-chunk entry states
+    float* lvl2 = subBase + int64_t(geo.maxSub) * geo.stateF;  // sub + 1 states
     float dh[MaxRpw][J], hs[MaxRpw][J];
 #pragma unroll
     for (int i = 0; i < MaxRpw; ++i)
@@ -335,10 +391,10 @@ __global__ void __launch_bounds__(kThreads, 1)
             blk.backward(dh, s0, s1, lvl2, dDacc);
         }
     }
-    // dD and dmimo_x partials of this (row, head).
+    // dD and dmimo_x partials of this (row, head, group): [batch · groups, H, 1 + RP].
     if ((threadIdx.x & 31) == 0) sm.misc[threadIdx.x >> 5] = dDacc;
     __syncthreads();
-    float* part = partials + (b * d.H + h) * int64_t(1 + RP);
+    float* part = partials + ((b * geo.groups + grp) * d.H + h) * int64_t(1 + RP);
     if (threadIdx.x == 0) {
         float s = 0.0f;
         for (int w = 0; w < kWarps; ++w) s += sm.misc[w];
@@ -347,7 +403,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int e = threadIdx.x; e < RP; e += kThreads) part[1 + e] = sm.dmx[e];
 }
 
-// g.dD[h] += Σ_b partials[b, h, 0];  g.dmimoX[h, :] += Σ_b partials[b, h, 1 + :], rows in order.
+// g.dD[h] += Σ_b partials[b, h, 0];  g.dmimoX[h, :] += Σ_b partials[b, h, 1 + :], rows (and
+// groups: batch here counts batch · groups) in order.
 __global__ void sumPartials(int H, int RP, int64_t batch, const float* partials, float* dD,
                             float* dmimoX) {
     const int h = blockIdx.x;
@@ -360,6 +417,56 @@ __global__ void sumPartials(int H, int RP, int64_t batch, const float* partials,
         else
             dmimoX[int64_t(h) * RP + e - 1] += s;
     }
+}
+
+// The split backward's sums over groups, in group order, for every (token row, head):
+// dq and dk (+=), and dα, dβ, dγ through the token's coefficients (addScalarGrads).
+__global__ void sumTokenPartials(KDims d, ops::SsmScanInputs in, int groups, int groupRows,
+                                 int64_t rows, const float* tokPart, SsmScanGrads g) {
+    const int64_t th = blockIdx.x;  // row · H + h
+    const int64_t row = th / d.H;
+    const int h = int(th % d.H), RN = d.R * d.N, F = tokPartFloats(RN, d.P);
+    const int64_t gStride = rows * d.H * int64_t(F);
+    const float* p = tokPart + th * F;
+    for (int e = threadIdx.x; e < RN; e += blockDim.x) {
+        float sq = 0.0f, sk = 0.0f;
+        for (int k = 0; k < groups; ++k) {
+            sq += p[k * gStride + e];
+            sk += p[k * gStride + RN + e];
+        }
+        const int64_t off = (row * d.R * d.H + int64_t(e / d.N) * d.H + h) * d.N + e % d.N;
+        g.dq[off] += sq;
+        g.dk[off] += sk;
+    }
+    for (int e = threadIdx.x; e < d.P; e += blockDim.x)  // row e's own group wrote it
+        g.dx[row * in.xStride + int64_t(h) * d.P + e] +=
+            p[(e / groupRows) * gStride + 2 * RN + 3 + e];
+    if (threadIdx.x == 0) {
+        float dA = 0.0f, dB = 0.0f, dG = 0.0f;
+        for (int k = 0; k < groups; ++k) {
+            dA += p[k * gStride + 2 * RN];
+            dB += p[k * gStride + 2 * RN + 1];
+            dG += p[k * gStride + 2 * RN + 2];
+        }
+        const float adt = in.adt[th], dt = in.dt[th], tr = in.trap[th];
+        const float alpha = expf(adt);
+        addScalarGrads(g, th, dA, dB, dG, Coef{alpha, (1.0f - tr) * dt * alpha, tr * dt, dt, tr});
+    }
+}
+
+// Rows a warp owns in a split block, 0 for no split. At N > 64 (J 4, the ~125M model's
+// N 128) an unsplit block of the whole P × N state holds 32 elements a thread and runs one
+// block per multiprocessor. Split into groups of 16 rows (2 a warp, the default) a thread
+// holds 8 and 3 blocks fit a multiprocessor (80 registers, some spilled); groups of 32 rows
+// (LECTERN_SCAN_BWD_GROUPS=2 at P 64) hold 16, 2 blocks. LECTERN_SCAN_BWD_GROUPS=1: no split.
+// Read once (a benchmarking knob, like the one below).
+int splitRpw() {
+    static const int v = [] {
+        const char* e = std::getenv("LECTERN_SCAN_BWD_GROUPS");
+        const int n = e ? std::atoi(e) : 4;
+        return n == 1 ? 0 : n == 2 ? 4 : 2;
+    }();
+    return v;
 }
 
 // Tokens per backward replay: kSubChunk unless LECTERN_SCAN_SUBCHUNK says otherwise (read
@@ -375,6 +482,11 @@ int subChunk() {
 
 bool geometry(const ops::Mamba3Dims& d, int64_t T, int64_t chunk, int& J, Geometry& geo) {
     if (chunk <= 0 || T <= 0 || !pickLayout(d, J, geo.rpw)) return false;
+    geo.groups = 1;
+    if (const int sr = splitRpw(); J == 4 && sr > 0 && geo.rpw > sr) {
+        geo.groups = (geo.rpw + sr - 1) / sr;
+        geo.rpw = sr;
+    }
     geo.stateF = geo.rpw * J * kThreads;
     geo.sub = int(std::min<int64_t>(subChunk(), std::min(chunk, T)));
     geo.maxSub = int((std::min(chunk, T) + geo.sub - 1) / geo.sub);
@@ -383,26 +495,47 @@ bool geometry(const ops::Mamba3Dims& d, int64_t T, int64_t chunk, int& J, Geomet
     return true;
 }
 
-template <int J>
+// Workspace: [batch · groups, H, 1 + R·P] dD/dmimo_x partials, then batch · H · groups
+// blocks' replay states, then (groups > 1) the token partials [groups, batch · T, H, 2RN + 3].
+struct WsLayout {
+    int64_t partials, states, tokPart, total;
+};
+WsLayout wsLayout(const ops::Mamba3Dims& d, int64_t batch, int64_t T, const Geometry& geo) {
+    WsLayout w{};
+    w.partials = 0;
+    w.states = batch * geo.groups * d.H * int64_t(1 + d.R * d.P);
+    w.tokPart = w.states + batch * d.H * geo.groups * geo.blockStateFloats;
+    w.total = w.tokPart + (geo.groups > 1 ? geo.groups * batch * T * d.H *
+                                                int64_t(tokPartFloats(d.R * d.N, d.P))
+                                          : 0);
+    return w;
+}
+
+template <int J, int MaxRpw, int MinBlocks>
 cudaError_t launchBackward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& in,
                            const float* starts, int64_t batch, int64_t T, int64_t chunk,
                            const Geometry& geo, const float* dy, const SsmScanGrads& g,
                            float* workspace, cudaStream_t s) {
-    constexpr int MaxRpw = kElems / J;
     const size_t bytes = smemFloats(dims.R, dims.P, dims.N, nullptr, nullptr) * sizeof(float);
-    auto* k = backwardKernel<J, MaxRpw>;
+    auto* k = backwardKernel<J, MaxRpw, MinBlocks>;
     if (cudaError_t e =
             cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
         e != cudaSuccess)
         return e;
     const int RP = dims.R * dims.P;
-    float* partials = workspace;
-    float* states = workspace + batch * dims.H * int64_t(1 + RP);
-    k<<<dim3(unsigned(dims.H), unsigned(batch)), kThreads, bytes, s>>>(
-        lectern::cuda::detail::kdims(dims), in, starts, T, chunk, geo, dy, g, partials, states);
+    const WsLayout w = wsLayout(dims, batch, T, geo);
+    float* tokPart = geo.groups > 1 ? workspace + w.tokPart : nullptr;
+    const auto kd = lectern::cuda::detail::kdims(dims);
+    k<<<dim3(unsigned(dims.H), unsigned(batch), unsigned(geo.groups)), kThreads, bytes, s>>>(
+        kd, in, starts, T, chunk, geo, dy, g, workspace + w.partials, workspace + w.states, tokPart,
+        batch);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    if (tokPart)
+        sumTokenPartials<<<unsigned(batch * T * dims.H), 128, 0, s>>>(
+            kd, in, geo.groups, kWarps * geo.rpw, batch * T, tokPart, g);
     // Like the CPU, dmimo_x is written whenever it is given (x's gradient through mimo_x = 1).
-    sumPartials<<<unsigned(dims.H), 128, 0, s>>>(dims.H, RP, batch, partials, g.dD, g.dmimoX);
+    sumPartials<<<unsigned(dims.H), 128, 0, s>>>(dims.H, RP, batch * geo.groups,
+                                                 workspace + w.partials, g.dD, g.dmimoX);
     return cudaGetLastError();
 }
 
@@ -413,7 +546,7 @@ int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t bat
     int J = 0;
     Geometry geo{};
     if (batch <= 0 || !geometry(d, T, chunk, J, geo)) return 0;
-    return batch * d.H * (int64_t(1 + d.R * d.P) + geo.blockStateFloats);
+    return wsLayout(d, batch, T, geo).total;
 }
 
 cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
@@ -425,13 +558,20 @@ cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::Ssm
     int J = 0;
     Geometry geo{};
     if (!geometry(d, T, chunk, J, geo)) return cudaErrorInvalidValue;
+    if (geo.groups > 1 && geo.rpw == 2)
+        return launchBackward<4, 2, 3>(d, in, starts, batch, T, chunk, geo, dy, g, workspace, s);
+    if (geo.groups > 1)
+        return launchBackward<4, 4, 2>(d, in, starts, batch, T, chunk, geo, dy, g, workspace, s);
     switch (J) {
         case 1:
-            return launchBackward<1>(d, in, starts, batch, T, chunk, geo, dy, g, workspace, s);
+            return launchBackward<1, kElems, 1>(d, in, starts, batch, T, chunk, geo, dy, g,
+                                                workspace, s);
         case 2:
-            return launchBackward<2>(d, in, starts, batch, T, chunk, geo, dy, g, workspace, s);
+            return launchBackward<2, kElems / 2, 1>(d, in, starts, batch, T, chunk, geo, dy, g,
+                                                    workspace, s);
         default:
-            return launchBackward<4>(d, in, starts, batch, T, chunk, geo, dy, g, workspace, s);
+            return launchBackward<4, kElems / 4, 1>(d, in, starts, batch, T, chunk, geo, dy, g,
+                                                    workspace, s);
     }
 }
 

@@ -120,15 +120,16 @@ __device__ inline Coef coefOf(const float* slot, const SlotLayout& L) {
 }
 
 // h_t = α h_{t−1} + β Σ_r v_{t−1,r} k_{t−1,r}ᵀ + γ Σ_r v_{t,r} k_{t,r}ᵀ on this thread's
-// elements (cur: token t's slot, prv: token t − 1's).
+// elements (cur: token t's slot, prv: token t − 1's); rows p = p0 + warp + 8i (p0: the
+// first row of a block that owns only a group of rows, ssm_scan_backward.cu).
 template <int J, int MaxRpw>
 __device__ inline void advance(const KDims& d, float (&hs)[MaxRpw][J], const float* cur,
-                               const float* prv, const SlotLayout& L, int rpw) {
+                               const float* prv, const SlotLayout& L, int rpw, int p0 = 0) {
     const Coef c = coefOf(cur, L);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
     for (int i = 0; i < MaxRpw; ++i) {
-        const int p = warp + kWarps * i;
+        const int p = p0 + warp + kWarps * i;
         if (i >= rpw || p >= d.P) continue;
 #pragma unroll
         for (int j = 0; j < J; ++j) {

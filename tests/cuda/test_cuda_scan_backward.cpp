@@ -4,7 +4,9 @@
 // chunk, T < chunk, a chunk longer than the backward's 64-token replay, batch 1 to 3,
 // odd H, P and N not powers of two, the largest state supported (P 64 x N 128). The replay
 // length is read from LECTERN_SCAN_SUBCHUNK once per process: run again with 3 or 8 (two
-// levels in every chunk, ragged sub-chunks) to cover that path more.
+// levels in every chunk, ragged sub-chunks) to cover that path more. Likewise
+// LECTERN_SCAN_BWD_GROUPS=1 keeps the backward in one block per (row, head) where it would
+// split the rows into groups (N > 64 and P > 16: the P 64 / N 128 and P 40 / N 96 shapes).
 // y and the checkpoints are poisoned (NaN) before the forward, the workspace before the
 // backward; every gradient buffer is pre-filled with random values and the comparison is
 // of what was added (the += contract).
@@ -174,7 +176,9 @@ TEST(CudaScanBackward, MatchesCpu) {
                {"mimo R3 odd", 3, 24, 48, 3, 1, 19, 7},
                {"siso P64 N128 chunks", 2, 64, 128, 1, 2, 130, 64},
                {"mimo R4 P64", 2, 64, 64, 4, 1, 70, 32},
-               {"siso chunk > replay", 1, 32, 32, 1, 2, 230, 100}});
+               {"siso chunk > replay", 1, 32, 32, 1, 2, 230, 100},
+               // Split into 3 groups of rows, the last one partial (N > 64, P 40).
+               {"mimo R2 P40 N96 split", 2, 40, 96, 2, 2, 90, 32}});
 }
 
 // Small shapes, few blocks: what compute-sanitizer's racecheck runs (run_gpu_checks.sh).

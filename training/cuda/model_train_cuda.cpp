@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,6 +28,7 @@
 #include "cuda/cuda_ops.h"
 #include "training/cuda/ops_backward_cuda.h"
 #include "training/cuda/scan_backward_cuda.h"
+#include "training/cuda/step_profile.h"
 #include "training/model_train.h"  // kScanRecomputeChunk
 #include "training/params.h"
 
@@ -94,6 +97,21 @@ DevModel bind(const model::ModelConfig& cfg, const model::ModelWeights& shape,
     return m;
 }
 
+// LECTERN_TRAIN_TF32=1: every projection (forward and backward) on the tensor cores in
+// TF32 (10-bit mantissa products, fp32 accumulation). Off by default: the golden and
+// CPU comparisons hold the exact fp32 step.
+bool tf32FromEnv() {
+    const char* e = std::getenv("LECTERN_TRAIN_TF32");
+    return e && *e && std::strcmp(e, "0") != 0;
+}
+
+// LECTERN_TRAIN_SCAN_FORWARD=sequential: the one-block-per-row scan forward even where
+// the chunked one applies (for before/after comparisons).
+bool sequentialScanFromEnv() {
+    const char* e = std::getenv("LECTERN_TRAIN_SCAN_FORWARD");
+    return e && std::strcmp(e, "sequential") == 0;
+}
+
 Status gemmCheck(int e, const char* what) {
     if (e == 0) return Status::ok();
     return Status::error(std::string("cuBLAS: ") + what + " failed with status " +
@@ -124,8 +142,11 @@ struct CudaTrainModel::Impl {
     float *dy = nullptr, *dproj = nullptr, *ddt = nullptr, *dadt = nullptr, *dtrap = nullptr,
           *mlp = nullptr;
     float *angle = nullptr, *scanWs = nullptr;
-    double* sums = nullptr;  // [0] the loss sum, [1] the gradients' sum of squares
-    bool normValid = false;  // sums[1] holds the current gradients' sum of squares
+    double* sums = nullptr;    // [0] the loss sum, [1] the gradients' sum of squares
+    bool normValid = false;    // sums[1] holds the current gradients' sum of squares
+    bool tf32 = false;         // LECTERN_TRAIN_TF32
+    bool chunkedScan = false;  // the scan forward by the engine's chunked kernels
+    StepProfile prof;          // LECTERN_TRAIN_PROFILE=1: time per phase
 
     cudaStream_t stream() const { return ctx->stream(); }
     DeviceMatrix mat(const float* p, int64_t rows, int64_t cols) const {
@@ -144,6 +165,8 @@ struct CudaTrainModel::Impl {
     Status sizeActivations();
     Status checkedIds(const int32_t* host, int64_t B, int64_t L);
     Status forward(int64_t B, int64_t L);
+    Status scanForward(const DevLayer& Lw, const LayerSaves& a, int64_t B, int64_t L);
+    int64_t chunkScanFloats(int64_t B, int64_t L) const;
     Status lossBackward(int64_t B, int64_t L, double gradScale, bool grads);
     Status backward(int64_t B, int64_t L);
     Status mixerBackward(int i, int64_t B, int64_t L);
@@ -155,8 +178,10 @@ Status CudaTrainModel::Impl::sizeActivations() {
     const int64_t qk = int64_t(d.R) * d.H * d.N, HA = int64_t(d.H) * std::max(d.A, 1);
     const int64_t hsFloats =
         maxB * ssm_scan_checkpoints(maxL, kScanRecomputeChunk) * int64_t(d.H) * d.P * d.N;
+    // The scan's workspace serves the backward and, one layer at a time, the chunked forward.
     const int64_t scanWsFloats =
-        cuda::ssm_scan_backward_workspace_floats(d, maxB, maxL, kScanRecomputeChunk);
+        std::max(cuda::ssm_scan_backward_workspace_floats(d, maxB, maxL, kScanRecomputeChunk),
+                 chunkedScan ? chunkScanFloats(maxB, maxL) : 0);
     auto f = [&](int64_t n) { return size_t(std::max<int64_t>(n, 1)) * 4; };
     actArena = Arena();
     for (int i = 0; i < cfg.nLayer; ++i) {
@@ -246,13 +271,16 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
     const int64_t rows = B * L, D = cfg.dModel, F = cfg.mlpHidden();
     const float eps = cfg.normEps;
     const int64_t HA = int64_t(d.H) * std::max(d.A, 1);
+    prof.begin("fwd embedding", s);
     lectern::cuda::embedding_forward(r, ids, rows, w.embedding, D, s);
     const float* pending = nullptr;
     for (int i = 0; i < cfg.nLayer; ++i) {
         const DevLayer& Lw = w.layers[size_t(i)];
         const LayerSaves& a = saves[size_t(i)];
+        prof.begin("fwd norm", s);
         lectern::cuda::add_rmsnorm_forward(normed, r, pending, Lw.norm, rows, D, eps, s);
         cudaMemcpyAsync(a.resid, r, size_t(rows * D) * 4, cudaMemcpyDeviceToDevice, s);
+        prof.begin("fwd in_proj", s);
         // The mixer (mixer_train_forward), with the engine's fused q/k path.
         if (Status st =
                 gemmCheck(lectern::cuda::linear_forward(gemm, a.proj, normed, D,
@@ -260,19 +288,18 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
                           "in_proj");
             !st)
             return st;
+        prof.begin("fwd preprocess+angles+qk", s);
         lectern::cuda::mamba3_preprocess_scalars_forward(d, pre(Lw), a.proj, rows, a.dt, a.adt,
                                                          a.trap, dtheta, s);
         cudaMemsetAsync(angle, 0, size_t(B * HA) * 4, s);
         lectern::cuda::rotary_theta_forward(d, angle, dtheta, a.theta, B, L, s);
         lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
-        if (Status st =
-                cudaCheck(cuda::ssm_scan_forward_checkpoint(d, scanInputs(Lw, a), B, L,
-                                                            kScanRecomputeChunk, a.y, a.hs, s),
-                          "the scan's forward");
-            !st)
-            return st;
+        prof.begin("fwd scan", s);
+        if (Status st = scanForward(Lw, a, B, L); !st) return st;
+        prof.begin("fwd gate", s);
         lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(), rows,
                                            gated, s);
+        prof.begin("fwd out_proj", s);
         if (Status st =
                 gemmCheck(lectern::cuda::linear_forward(gemm, delta, gated, d.dInner(),
                                                         mat(Lw.outProj, D, d.dInner()), rows, s),
@@ -280,6 +307,7 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
             !st)
             return st;
         if (F > 0) {
+            prof.begin("fwd mlp", s);
             lectern::cuda::add_rmsnorm_forward(normed, r, delta, Lw.norm2, rows, D, eps, s);
             cudaMemcpyAsync(a.resid2, r, size_t(rows * D) * 4, cudaMemcpyDeviceToDevice, s);
             if (Status st = gemmCheck(
@@ -291,6 +319,7 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
         }
         pending = delta;
     }
+    prof.begin("fwd final norm + lm_head", s);
     lectern::cuda::add_rmsnorm_forward(normed, r, pending, w.normF, rows, D, eps, s);
     if (Status st =
             gemmCheck(lectern::cuda::lm_head_forward(gemm, logits, normed, D,
@@ -298,7 +327,63 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
                       "the LM head");
         !st)
         return st;
+    prof.end(s);
     return cudaCheck(cudaGetLastError(), "launching the training forward");
+}
+
+// The chunked forward's floats in scanWs: its workspace (chunk states and decays), then the
+// zero initial state it starts each row from (ssm [B, H, P, N], pending k [B, R, H, N] and
+// x [B, H, P]), 64-float aligned.
+int64_t CudaTrainModel::Impl::chunkScanFloats(int64_t B, int64_t L) const {
+    return align64(lectern::cuda::ssm_chunk_scan_workspace_floats(d, B, L)) +
+           align64(B * d.H * int64_t(d.P) * d.N) + align64(B * d.R * d.H * int64_t(d.N)) +
+           align64(B * d.H * int64_t(d.P));
+}
+
+// The scan's forward: y and the checkpoints (the state entering every chunk of
+// kScanRecomputeChunk tokens). Where the engine's chunk (ssm_chunk_tokens: 64 / R) divides
+// the checkpoint chunk, its chunked scan runs every chunk of every head in parallel and its
+// inter-chunk pass leaves each chunk's incoming state in the workspace: those are the
+// checkpoints, copied to their [B, chunk, H, P, N] places. That replaces a walk over the
+// tokens of each (row, head) by one block: 3.6 instead of 39 ms a layer at 4 x 4096 on the
+// H100 (NOTES-cuda.md). Else the sequential ssm_scan_forward_checkpoint.
+Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a, int64_t B,
+                                         int64_t L) {
+    const cudaStream_t s = stream();
+    const int ck = lectern::cuda::ssm_chunk_tokens(d);
+    if (!chunkedScan || ck <= 0 || kScanRecomputeChunk % ck != 0)
+        return cudaCheck(cuda::ssm_scan_forward_checkpoint(d, scanInputs(Lw, a), B, L,
+                                                           kScanRecomputeChunk, a.y, a.hs, s),
+                         "the scan's forward");
+    const int64_t PN = int64_t(d.P) * d.N,
+                  wsF = lectern::cuda::ssm_chunk_scan_workspace_floats(d, B, L);
+    const int64_t nC = (L + ck - 1) / ck, nChk = ssm_scan_checkpoints(L, kScanRecomputeChunk);
+    const int64_t stride = kScanRecomputeChunk / ck;
+    lectern::cuda::ScanWorkspace ws;
+    ws.chunkStates = scanWs;
+    ws.chunkDecay = scanWs + B * d.H * nC * PN;
+    ws.floats = wsF;
+    float* st0 = scanWs + align64(wsF);
+    const ops::SsmStateRef zero{
+        st0, st0 + align64(B * d.H * PN),
+        st0 + align64(B * d.H * PN) + align64(B * d.R * d.H * int64_t(d.N))};
+    cudaMemsetAsync(st0, 0, size_t(chunkScanFloats(B, L) - align64(wsF)) * 4, s);
+    if (Status st = cudaCheck(
+            lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, ws, s),
+            "the scan's chunked forward");
+        !st)
+        return st;
+    for (int64_t b = 0; b < B; ++b)
+        for (int h = 0; h < d.H; ++h)
+            if (Status st =
+                    cudaCheck(cudaMemcpy2DAsync(
+                                  a.hs + (b * nChk * d.H + h) * PN, size_t(d.H * PN) * 4,
+                                  ws.chunkStates + (b * d.H + h) * nC * PN, size_t(stride * PN) * 4,
+                                  size_t(PN) * 4, size_t(nChk), cudaMemcpyDeviceToDevice, s),
+                              "copying the scan's checkpoints");
+                !st)
+                return st;
+    return Status::ok();
 }
 
 Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
@@ -310,16 +395,20 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     const DevLayer& Lg = g.layers[size_t(i)];
     const LayerSaves& a = saves[size_t(i)];
     // Recomputed: q and k (rotated), the gate's output.
+    prof.begin("bwd recompute qk + gate", s);
     lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
     lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(), rows,
                                        gated, s);
 
+    prof.begin("bwd out_proj", s);
     cudaMemsetAsync(dgated, 0, size_t(rows * d.dInner()) * 4, s);
-    if (Status st = gemmCheck(cuda::linear_backward(h, dgated, d.dInner(), Lg.outProj, dr, gated,
-                                                    d.dInner(), Lw.outProj, rows, d.dInner(), D, s),
-                              "out_proj backward");
+    if (Status st =
+            gemmCheck(cuda::linear_backward(h, dgated, d.dInner(), Lg.outProj, dr, gated,
+                                            d.dInner(), Lw.outProj, rows, d.dInner(), D, s, tf32),
+                      "out_proj backward");
         !st)
         return st;
+    prof.begin("bwd gate", s);
     cudaMemsetAsync(dy, 0, size_t(rows * d.R * d.H * d.P) * 4, s);
     cudaMemsetAsync(dproj, 0, size_t(rows * d.dInProj()) * 4, s);
     const Mamba3GateGrads gg{Lg.mimoZ, Lg.mimoO, Lg.outNorm};
@@ -329,6 +418,7 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
             "the gate's backward");
         !st)
         return st;
+    prof.begin("bwd scan", s);
     cudaMemsetAsync(dq, 0, size_t(qkN) * 4, s);
     cudaMemsetAsync(dk, 0, size_t(qkN) * 4, s);
     cudaMemsetAsync(ddt, 0, size_t(rows * d.H) * 4, s);
@@ -341,12 +431,14 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
                       "the scan's backward");
         !st)
         return st;
+    prof.begin("bwd rotary", s);
     cudaMemsetAsync(ddtheta, 0, size_t(rows * HA) * 4, s);
     if (Status st = cudaCheck(
             cuda::rotary_theta_backward(d, q, k, a.theta, B, L, dq, dk, ddtheta, thetaScratch, s),
             "the rotary angles' backward");
         !st)
         return st;
+    prof.begin("bwd preprocess", s);
     const Mamba3PreprocessGrads pg{Lg.dtBias, Lg.bNorm, Lg.cNorm, Lg.bBias, Lg.cBias};
     if (Status st = cudaCheck(cuda::mamba3_preprocess_backward(d, pre(Lw), pg, a.proj, rows, dq, dk,
                                                                ddt, dadt, dtrap, ddtheta, dproj, s),
@@ -354,8 +446,9 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
         !st)
         return st;
     // normed was recomputed by the caller.
+    prof.begin("bwd in_proj", s);
     return gemmCheck(cuda::linear_backward(h, dnormed, D, Lg.inProj, dproj, normed, D, Lw.inProj,
-                                           rows, D, d.dInProj(), s),
+                                           rows, D, d.dInProj(), s, tf32),
                      "in_proj backward");
 }
 
@@ -366,14 +459,16 @@ Status CudaTrainModel::Impl::backward(int64_t B, int64_t L) {
     const int64_t rows = B * L, D = cfg.dModel, F = cfg.mlpHidden(), Vp = cfg.vocabPadded();
     const float eps = cfg.normEps;
     const size_t rowBytes = size_t(rows * D) * 4;
+    prof.begin("bwd lm_head", s);
     cudaMemsetAsync(dnormed, 0, rowBytes, s);
     cudaMemsetAsync(dr, 0, rowBytes, s);
     float* dHead = cfg.tieEmbeddings ? g.embedding : g.lmHead;
     if (Status st = gemmCheck(cuda::linear_backward(h, dnormed, D, dHead, dlogits, normed, D,
-                                                    w.lmHead, rows, D, Vp, s),
+                                                    w.lmHead, rows, D, Vp, s, tf32),
                               "LM head backward");
         !st)
         return st;
+    prof.begin("bwd norms", s);
     if (Status st =
             cudaCheck(cuda::rmsnorm_backward(dr, g.normF, dnormed, r, w.normF, rows, D, eps, s),
                       "the final norm's backward");
@@ -384,11 +479,12 @@ Status CudaTrainModel::Impl::backward(int64_t B, int64_t L) {
         const DevLayer& Lg = g.layers[size_t(i)];
         const LayerSaves& a = saves[size_t(i)];
         if (F > 0) {
+            prof.begin("bwd mlp", s);
             cudaMemsetAsync(dnormed, 0, rowBytes, s);
             lectern::cuda::rmsnorm_forward(normed, a.resid2, Lw.norm2, rows, D, eps, s);
             if (Status st =
                     gemmCheck(cuda::gated_mlp_backward(h, dnormed, Lg.fc1, Lg.fc2, dr, normed,
-                                                       Lw.fc1, Lw.fc2, rows, D, F, mlp, s),
+                                                       Lw.fc1, Lw.fc2, rows, D, F, mlp, s, tf32),
                               "MLP backward");
                 !st)
                 return st;
@@ -398,25 +494,30 @@ Status CudaTrainModel::Impl::backward(int64_t B, int64_t L) {
                 !st)
                 return st;
         }
+        prof.begin("bwd norms", s);
         cudaMemsetAsync(dnormed, 0, rowBytes, s);
         lectern::cuda::rmsnorm_forward(normed, a.resid, Lw.norm, rows, D, eps, s);
         if (Status st = mixerBackward(i, B, L); !st) return st;
+        prof.begin("bwd norms", s);
         if (Status st = cudaCheck(
                 cuda::rmsnorm_backward(dr, Lg.norm, dnormed, a.resid, Lw.norm, rows, D, eps, s),
                 "the norm's backward");
             !st)
             return st;
     }
+    prof.begin("bwd embedding", s);
     if (Status st = cudaCheck(cuda::embedding_backward(g.embedding, dr, ids, rows, D, s),
                               "the embedding's backward");
         !st)
         return st;
+    prof.end(s);
     return cudaCheck(cudaGetLastError(), "launching the training backward");
 }
 
 Status CudaTrainModel::Impl::lossBackward(int64_t B, int64_t L, double gradScale, bool grads) {
     const cudaStream_t s = stream();
     if (Status st = forward(B, L); !st) return st;
+    prof.begin("loss (cross-entropy)", s);
     cudaMemsetAsync(sums, 0, sizeof(double), s);
     if (Status st = cudaCheck(
             cuda::cross_entropy_forward_backward(logits, ids, B, L, cfg.vocabPadded(), sums,
@@ -424,6 +525,7 @@ Status CudaTrainModel::Impl::lossBackward(int64_t B, int64_t L, double gradScale
             "the cross-entropy");
         !st)
         return st;
+    prof.end(s);
     if (grads) {
         normValid = false;
         return backward(B, L);
@@ -473,7 +575,9 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::Mo
     if (!ctx) return ctx.status();
     m.ctx.reset(*ctx);
     m.gemm.handle = m.ctx->cublas();
-    m.gemm.precision = Precision::Fp32;
+    m.tf32 = tf32FromEnv();
+    m.gemm.precision = m.tf32 ? Precision::Tf32 : Precision::Fp32;
+    m.chunkedScan = !sequentialScanFromEnv();
 
     // The flat layout: every tensor at a 256-byte aligned offset, the same in W, G, M, V.
     model::ModelWeights shape = zerosLike(cfg);
@@ -530,6 +634,7 @@ Expected<double> CudaTrainModel::lossAndGrads(const int32_t* ids, int64_t B, int
     cudaMemcpyAsync(&sum, m.sums, sizeof(double), cudaMemcpyDeviceToHost, m.stream());
     if (Status st = cudaCheck(cudaStreamSynchronize(m.stream()), "the training step"); !st)
         return st;
+    m.prof.collect();
     return sum;
 }
 
@@ -541,12 +646,14 @@ Expected<double> CudaTrainModel::loss(const int32_t* ids, int64_t B, int64_t L) 
     cudaMemcpyAsync(&sum, m.sums, sizeof(double), cudaMemcpyDeviceToHost, m.stream());
     if (Status st = cudaCheck(cudaStreamSynchronize(m.stream()), "the validation forward"); !st)
         return st;
+    m.prof.collect(false);
     return sum;
 }
 
 Expected<double> CudaTrainModel::gradNorm() {
     Impl& m = *impl_;
     const cudaStream_t s = m.stream();
+    m.prof.begin("grad norm", s);
     cudaMemsetAsync(m.sums + 1, 0, sizeof(double), s);
     // The alignment gaps between tensors stay zero, so one pass over the flat buffer.
     if (Status st =
@@ -554,8 +661,10 @@ Expected<double> CudaTrainModel::gradNorm() {
         !st)
         return st;
     double ss = 0.0;
+    m.prof.end(s);
     cudaMemcpyAsync(&ss, m.sums + 1, sizeof(double), cudaMemcpyDeviceToHost, s);
     if (Status st = cudaCheck(cudaStreamSynchronize(s), "the gradient norm"); !st) return st;
+    m.prof.collect();
     m.normValid = true;
     return std::sqrt(ss);
 }
@@ -569,6 +678,7 @@ Status CudaTrainModel::adamwStep(const AdamWConfig& c, double lr, float gradScal
     a.lr = lr, a.beta1 = c.beta1, a.beta2 = c.beta2, a.eps = c.eps;
     a.step = m.optStep;
     a.gradFactor = gradScale;
+    m.prof.begin("adamw", m.stream());
     for (const Slot& t : m.slots) {
         a.wd = noWeightDecay(t.name) ? 0.0f : float(c.weightDecay);
         if (Status st =
@@ -578,7 +688,12 @@ Status CudaTrainModel::adamwStep(const AdamWConfig& c, double lr, float gradScal
             !st)
             return st;
     }
-    return cudaCheck(cudaStreamSynchronize(m.stream()), "the AdamW update");
+    m.prof.end(m.stream());
+    if (Status st = cudaCheck(cudaStreamSynchronize(m.stream()), "the AdamW update"); !st)
+        return st;
+    m.prof.collect();
+    m.prof.countStep();
+    return Status::ok();
 }
 
 Status CudaTrainModel::download(model::ModelWeights& w, AdamWState& opt) const {
