@@ -40,13 +40,58 @@ echo "== files: $(find "${trees[@]}" -type f | wc -l), bytes: $(du -sbc "${trees
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== date: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)"
 
+# CPU time of each thread of process $1, summed by thread name (the pipeline names its
+# threads lectern-writer, lectern-extract, lectern-walk): /proc is read every 0.2 s and the
+# last reading of each thread kept, so a thread's final 0.2 s may be missed.
+thread_cpu() {
+    local pid=$1 tick t tid line name f
+    local -A ticks names
+    tick=$(getconf CLK_TCK)
+    while [ -d "/proc/$pid" ]; do
+        for t in /proc/"$pid"/task/*; do
+            tid=${t##*/}
+            { read -r line < "$t/stat" && read -r name < "$t/comm"; } 2>/dev/null || continue
+            read -r -a f <<< "${line##*) }"  # fields from 3 (state) on: utime, stime = 14, 15
+            [ "${#f[@]}" -gt 13 ] || continue
+            ticks[$tid]=$(( f[11] + f[12] ))
+            names[$tid]=$name
+        done
+        sleep 0.2
+    done
+    local -A sum
+    for tid in "${!ticks[@]}"; do
+        sum[${names[$tid]}]=$(( ${sum[${names[$tid]}]:-0} + ticks[$tid] ))
+    done
+    for t in "${!sum[@]}"; do
+        echo "== thread cpu: $t $(echo "scale=2; ${sum[$t]} / $tick" | bc) s (all threads of that name)"
+    done | sort
+    # The busiest threads one by one (a build without thread names shows only lectern-cli;
+    # its busiest thread is the writer).
+    for tid in "${!ticks[@]}"; do
+        echo "${ticks[$tid]} ${names[$tid]} $tid"
+    done | sort -rn | head -4 | while read -r n name tid; do
+        echo "== thread cpu: thread $tid ($name) $(echo "scale=2; $n / $tick" | bc) s"
+    done
+}
+
 start=$(date +%s.%N)
 set +e
-# CPU time too: on the shared box wall time mostly measures the queue for a core.
+# CPU time too: on the shared box wall time mostly measures the queue for a core. The
+# writer thread's CPU time is the number that caps throughput (files per writer CPU s).
 /usr/bin/time -f "== ingest cpu: %U s user, %S s sys, peak RSS %M KB" \
-    "$cli" --store "$store" ingest "${trees[@]}" --collection bench
+    "$cli" --store "$store" ingest "${trees[@]}" --collection bench &
+timer=$!
+cli_pid=
+for _ in $(seq 50); do
+    cli_pid=$(pgrep -P "$timer" || true)
+    [ -n "$cli_pid" ] && break
+    sleep 0.1
+done
+[ -n "$cli_pid" ] && thread_cpu "$cli_pid" > "$BENCH_DIR/thread_cpu.txt"
+wait "$timer"
 rc=$?
 set -e
+cat "$BENCH_DIR/thread_cpu.txt" 2>/dev/null || true
 end=$(date +%s.%N)
 echo "== ingest exit code $rc (3 = finished, some files failed), wall $(echo "$end - $start" | bc) s"
 echo "== store size: $(du -sh "$store" | cut -f1)"

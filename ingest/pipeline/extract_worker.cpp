@@ -163,6 +163,10 @@ void ExtractWorker::extract(const ExtractJob& job, Extractor& extractor, store::
         message.token = token;
         message.doc = doc;  // chunks need the hash and kind to open the pending content
         message.segments = std::move(batch);
+        message.tokens.reserve(message.segments.size());
+        for (const Segment& segment : message.segments) {
+            message.tokens.push_back(store::pretokenize(tokenizer_, segment.text));
+        }
         message.replacing = job.known;
         batch.clear();
         batchBytes = 0;

@@ -38,6 +38,7 @@ private:
     WorkerContext ctx_;
     std::unique_ptr<store::Store> reader_;
     std::vector<std::unique_ptr<Extractor>> extractors_;
+    store::TextTokenizer tokenizer_;  // pretokenizes segments for the writer's FTS5 inserts
 };
 
 // The document's metadata as a JSON object (title, author, mime type, language, pages,

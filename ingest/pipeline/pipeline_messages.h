@@ -36,6 +36,9 @@ struct WriterMessage {
     uint64_t token = 0;  // identifies one document's Chunk/Final/Abort sequence
     store::DocumentWrite doc;
     std::vector<Segment> segments;
+    // segments[i]'s FTS5 tokens, computed on the extraction thread (empty: the writer
+    // tokenizes): moves tokenizing off the single writer thread.
+    std::vector<store::PretokenizedText> tokens;
     int64_t documentId = 0;  // Touch, Remove
     bool replacing = false;  // the collection had this path (counts as updated)
 };
@@ -51,6 +54,7 @@ struct PipelineCounters {
 inline size_t messageCost(const WriterMessage& m) {
     size_t cost = 256;
     for (const Segment& s : m.segments) cost += s.text.size() + s.label.size() + 64;
+    for (const store::PretokenizedText& t : m.tokens) cost += t.memoryBytes() + 64;
     return cost;
 }
 

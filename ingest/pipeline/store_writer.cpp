@@ -100,8 +100,12 @@ Status StoreWriter::appendSegments(uint64_t token, const WriterMessage& message)
         if (!id) return id.status();
         pending.contentId = *id;
     }
-    for (const Segment& segment : message.segments) {
-        if (Status s = store_.appendSegment(pending.contentId, pending.segments, segment); !s) {
+    for (size_t i = 0; i < message.segments.size(); ++i) {
+        const Segment& segment = message.segments[i];
+        const store::PretokenizedText* tokens =
+            i < message.tokens.size() ? &message.tokens[i] : nullptr;
+        if (Status s = store_.appendSegment(pending.contentId, pending.segments, segment, tokens);
+            !s) {
             return s;
         }
         pending.segments++;
