@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Does a model copy from its context? Bits per byte of random strings the first and the
+second time they appear, with `lectern-cli score`.
+
+A model that copies pays almost nothing for the second occurrence; one that does not pays
+about as much as for the first. Answering questions about a document needs exactly this
+lookup (MODEL_CARD.md, "Why it cannot answer"). Two formats:
+  rep14:  English text, then "k: xxxx xxxx xxxx" on a line and the same line again
+          (the check of the model card's limitations);
+  simple: make_recall.py --copy --simple lines, ten random letters, a space, the same ten.
+
+    python3 scripts/model/copy_probe.py --cli BUILD/app/lectern-cli --model MODEL_DIR
+"""
+import argparse
+import json
+import os
+import random
+import string
+import subprocess
+import sys
+import tempfile
+
+PREFIX = "The quick brown fox jumps over the lazy dog. " * 4
+
+
+def surprisal(cli, model, text):
+    """Per-byte bits: bits[i] is the cost of byte i (bits[0] is unknown, 0)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="ascii") as f:
+        f.write(text)
+    try:
+        r = subprocess.run([cli, "score", "--model", model, "--text", f.name, "--json"],
+                           capture_output=True, text=True)
+    finally:
+        os.unlink(f.name)
+    if r.returncode != 0:
+        sys.exit("copy_probe.py: %s score failed: %s" % (cli, r.stderr.strip()))
+    # token k of the JSON predicts byte k + 1 (byte-level tokenizer: a byte is a token)
+    return [0.0] + [t["bits"] for t in json.loads(r.stdout)["tokens"]]
+
+
+def probe(cli, model, kind, n, rng):
+    first = second = 0.0
+    count = 0
+    for _ in range(n):
+        if kind == "rep14":
+            s = " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(4))
+                         for _ in range(3))
+            head = PREFIX + "k: "
+            text = head + s + "\nk: " + s + "\n"
+            a, b = len(head), len(head) + len(s) + 4
+        else:
+            s = "".join(rng.choice(string.ascii_lowercase) for _ in range(10))
+            # three earlier lines so the format itself is known when the probed line comes
+            lines = "".join(
+                t + " " + t + "\n"
+                for t in ("".join(rng.choice(string.ascii_lowercase) for _ in range(10))
+                          for _ in range(3)))
+            text = lines + s + " " + s + "\n"
+            a, b = len(lines), len(lines) + len(s) + 1
+        bits = surprisal(cli, model, text)
+        first += sum(bits[a:a + len(s)])
+        second += sum(bits[b:b + len(s)])
+        count += len(s)
+    return first / count, second / count
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--n", type=int, default=20, help="strings per format")
+    ap.add_argument("--seed", type=int, default=5)
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    out = {}
+    for kind in ("rep14", "simple"):
+        f, s = probe(a.cli, a.model, kind, a.n, rng)
+        out[kind] = {"first_bits_per_byte": round(f, 3), "second_bits_per_byte": round(s, 3),
+                     "strings": a.n}
+        print("copy probe %-6s %s: first %.2f bits/byte, second %.2f bits/byte (%d strings)" %
+              (kind, a.model, f, s, a.n), flush=True)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
