@@ -11,6 +11,7 @@
 #include "engine/engine_panel.h"
 #include "lectern/version.h"
 #include "main_window.h"
+#include "training/training_job.h"
 #include "training/training_panel.h"
 #include "ui_test_util.h"
 
@@ -21,6 +22,7 @@ class TestTraining : public QObject {
 private slots:
     void initTestCase() { test::isolateSettings("tst_training"); }
     void startStopResumeAndLoadTheResult();
+    void loraCheckpointsNameTheBaseAndResume();
 };
 
 static QPushButton* button(QWidget* panel, const QString& accessibleName) {
@@ -93,6 +95,45 @@ void TestTraining::startStopResumeAndLoadTheResult() {
     QVERIFY(loaded.wait(30000));
     QCOMPARE(window.engine()->model()->info().vocabSize, 256);
     QVERIFY(window.engine()->errorText().isEmpty());
+}
+
+// A LoRA run from the panel's job fine-tunes the bundled model: its checkpoint names the
+// base (lora_base.json) instead of copying its weights, and a resume continues from it.
+void TestTraining::loraCheckpointsNameTheBaseAndResume() {
+    QTemporaryDir dir;
+    ui::AppSettings settings = test::scratchSettings(dir);
+    settings.lastCollection = "notes";
+    ui::MainWindow window(settings);
+    QVERIFY(test::ingestAndWait(window.library(), {test::samplesDir() + "/notes"}));
+
+    ui::TrainingRequest r;
+    r.storeDir = settings.storeDir;
+    r.collection = "notes";
+    r.baseModel = QStringLiteral(LECTERN_SOURCE_DIR "/resources/models/default");
+    r.outDir = dir.filePath("lora-out");
+    r.loraRank = 2;
+    r.steps = 3, r.seqLen = 32, r.batch = 2;
+    ui::TrainingJob job;
+    QSignalSpy finished(&job, &ui::TrainingJob::finished);
+    QVERIFY(job.start(r));
+    QVERIFY(finished.wait(120000));
+    auto outcome = finished.takeFirst().first().value<ui::TrainingOutcome>();
+    QVERIFY2(outcome.ok, qPrintable(outcome.message));
+
+    QFile latest(r.outDir + "/latest");
+    QVERIFY(latest.open(QIODevice::ReadOnly));
+    const QString ckpt = r.outDir + "/" + QString::fromUtf8(latest.readAll()).trimmed();
+    QVERIFY2(QFileInfo::exists(ckpt + "/lora_base.json"), qPrintable(ckpt));
+    QVERIFY2(!QFileInfo::exists(ckpt + "/model.safetensors"), qPrintable(ckpt));
+    QVERIFY(QFileInfo::exists(r.outDir + "/model.safetensors"));  // the merged model
+
+    r.resume = true;
+    r.steps = 5;
+    QVERIFY(job.start(r));
+    QVERIFY(finished.wait(120000));
+    outcome = finished.takeFirst().first().value<ui::TrainingOutcome>();
+    QVERIFY2(outcome.ok, qPrintable(outcome.message));
+    QCOMPARE(outcome.step, qint64(5));
 }
 
 QTEST_MAIN(TestTraining)

@@ -80,6 +80,10 @@ Status prepare(const TrainingRequest& r, train::TrainOptions& o, train::TrainRun
         auto lora = train::loraInit(run.model.cfg, lc, o.seed);
         if (!lora) return lora.status();
         run.lora = std::move(*lora);
+        // Checkpoints name the base (and the hash of its weights) instead of copying it.
+        auto ref = train::loraBaseRef(r.baseModel.toStdString());
+        if (!ref) return ref.status();
+        run.loraBase = std::move(*ref);
     }
     run.texts = *texts;
     auto data = train::ByteDataStream::fromFiles(run.texts, o.valFraction, o.seed);
