@@ -43,17 +43,20 @@ void expectStatesIdentical(const DocumentState& a, const DocumentState& b, const
     }
 }
 
-void expectStatesClose(const DocumentState& a, const DocumentState& b, const char* what) {
+// tol bounds the largest difference of each state tensor; maxNmse (bf16 runs) also the error
+// over the whole tensor; angleTol the running angles (radians).
+void expectStatesClose(const DocumentState& a, const DocumentState& b, const char* what,
+                       double tol = kTol, double maxNmse = INFINITY, double angleTol = kAngleTol) {
     ASSERT_EQ(a.layers().size(), b.layers().size()) << what;
     EXPECT_EQ(a.position(), b.position()) << what;
     for (size_t i = 0; i < a.layers().size(); ++i) {
         const LayerState &x = a.layers()[i], &y = b.layers()[i];
         const auto ea = test::compareAngle(x.angle.data(), y.angle.data(), x.angle.size());
-        EXPECT_TRUE(ea.within(kAngleTol)) << what << " layer " << i << " angle " << ea.describe();
+        EXPECT_TRUE(ea.within(angleTol)) << what << " layer " << i << " angle " << ea.describe();
         for (auto [p, q, name] : {std::tuple{&x.ssm, &y.ssm, "ssm"}, std::tuple{&x.k, &y.k, "k"},
                                   std::tuple{&x.v, &y.v, "v"}}) {
             const auto e = test::compareRel(p->data(), q->data(), p->size());
-            EXPECT_TRUE(e.within(kTol))
+            EXPECT_TRUE(e.within(tol) && e.nmse <= maxNmse)
                 << what << " layer " << i << " " << name << " " << e.describe();
         }
     }
@@ -255,11 +258,16 @@ TEST(CudaDecode, FusedStepEqualsUnfusedAndCpu) {
                     ASSERT_TRUE((*fused)->decodeStep(*fs, ids.data(), lf.data()));
                     ASSERT_TRUE((*plain)->decodeStep(*ps, ids.data(), lp.data()));
                     // 16 steps compound the contraction differences: once measured at
-                    // 1.13e-4 on the H100, so 2e-4 for fp32; bf16 rounds activations
-                    // where a one-ulp flip is 2^-8 locally, so 1e-3 there.
-                    const double tol = prec == cuda::Precision::Fp32 ? 2e-4 : 1e-3;
+                    // 1.13e-4 on the H100, so 2e-4 for fp32. In bf16 the two paths round
+                    // activations at different points (only at batch 6, the cuBLAS path,
+                    // do they differ beyond fp32 noise); a one-ulp flip is 2^-8 locally and
+                    // grows over the steps (seen: max_rel 2.1e-3 at nmse 1.1e-6), so 1e-2
+                    // as the bf16 GPU-vs-CPU golden test allows, with a tight bound on the
+                    // error over all logits.
+                    const bool fp32 = prec == cuda::Precision::Fp32;
+                    const double tol = fp32 ? 2e-4 : 1e-2;
                     const auto e = test::compareRel(lf.data(), lp.data(), lf.size());
-                    ASSERT_TRUE(e.within(tol))
+                    ASSERT_TRUE(e.within(tol) && (fp32 || e.nmse <= 1e-5))
                         << "step " << step << " batch " << B << " " << e.describe();
                     worst = std::max(worst, e.maxRel);
                     ASSERT_TRUE(ref.step(ids[0]));
@@ -277,7 +285,13 @@ TEST(CudaDecode, FusedStepEqualsUnfusedAndCpu) {
                     DocumentState a, c;
                     ASSERT_TRUE((*fused)->download(*fs, b, a));
                     ASSERT_TRUE((*plain)->download(*ps, b, c));
-                    expectStatesClose(a, c, "fused vs op-by-op");
+                    // bf16: the states inherit the same rounding (seen over 40 rounds: ssm
+                    // max_rel 4.4e-3 at nmse 5.6e-6; an angle 3.6e-3 rad off after a dt
+                    // rounded one ulp apart, 2^-8 of its step).
+                    if (prec == cuda::Precision::Fp32)
+                        expectStatesClose(a, c, "fused vs op-by-op");
+                    else
+                        expectStatesClose(a, c, "fused vs op-by-op (bf16)", 1e-2, 1e-5, 1e-2);
                 }
                 if (prec != cuda::Precision::Fp32) continue;
                 // The fused state continues on the CPU as the CPU's own.
