@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <random>
 
 #include "cuda/cuda_ops.h"
@@ -44,7 +45,36 @@ int32_t gpuGreedy(const std::vector<float>& v) {
     return id;
 }
 
-TEST(CudaSampling, GreedyMatchesCpu) {
+// The suite's fixture: loadModels() makes a random model (fresh seed, printed), loads it on
+// the CPU and on the GPU, and draws a random prompt from the same seed.
+class CudaSampling : public ::testing::Test {
+protected:
+    void loadModels() {
+        seed_ = test::freshSeed();
+        const test::RandomModelSpec spec = test::randomSpec(seed_);
+        std::printf("seed %llu: %s\n", (unsigned long long)seed_, spec.describe().c_str());
+        const std::string dir = test::makeTempDir("lectern-cuda-sampling");
+        ASSERT_TRUE(test::writeRandomModel(dir, spec, seed_));
+        auto cpu = Model::load(dir, DeviceKind::Cpu);
+        auto gpu = Model::load(dir, DeviceKind::Cuda);
+        std::filesystem::remove_all(dir);
+        ASSERT_TRUE(cpu) << cpu.error();
+        ASSERT_TRUE(gpu) << gpu.error();
+        cpu_ = std::move(*cpu);
+        gpu_ = std::move(*gpu);
+        rng_.seed(seed_);
+        prompt_.resize(1 + rng_() % 60);
+        for (auto& t : prompt_) t = int32_t(rng_() % spec.vocab);
+        vocab_ = gpu_->info().vocabSize;
+    }
+    uint64_t seed_ = 0;
+    std::mt19937_64 rng_;
+    std::optional<Model> cpu_, gpu_;
+    std::vector<int32_t> prompt_;
+    int vocab_ = 0;
+};
+
+TEST_F(CudaSampling, GreedyMatchesCpu) {
     const uint64_t seed = test::freshSeed();
     std::printf("seed %llu\n", (unsigned long long)seed);
     std::mt19937_64 rng(seed);
@@ -79,21 +109,12 @@ TEST(CudaSampling, GreedyMatchesCpu) {
     }
 }
 
-TEST(CudaSampling, SessionGreedyOnDevice) {
-    const uint64_t seed = test::freshSeed();
-    const test::RandomModelSpec spec = test::randomSpec(seed);
-    std::printf("seed %llu: %s\n", (unsigned long long)seed, spec.describe().c_str());
-    const std::string dir = test::makeTempDir("lectern-cuda-sampling");
-    ASSERT_TRUE(test::writeRandomModel(dir, spec, seed));
-    auto cpu = Model::load(dir, DeviceKind::Cpu);
-    auto gpu = Model::load(dir, DeviceKind::Cuda);
-    std::filesystem::remove_all(dir);
-    ASSERT_TRUE(cpu) << cpu.error();
-    ASSERT_TRUE(gpu) << gpu.error();
-    std::mt19937_64 rng(seed);
-    std::vector<int32_t> prompt(1 + rng() % 60);
-    for (auto& t : prompt) t = int32_t(rng() % spec.vocab);
-    const int vocab = gpu->info().vocabSize;
+TEST_F(CudaSampling, SessionGreedyOnDevice) {
+    ASSERT_NO_FATAL_FAILURE(loadModels());
+    const std::vector<int32_t>& prompt = prompt_;
+    const int vocab = vocab_;
+    Model* cpu = &*cpu_;
+    Model* gpu = &*gpu_;
     Session g = gpu->newSession();
     ASSERT_TRUE(g.prefill(prompt));
     for (int i = 0; i < 8; ++i) {
@@ -143,7 +164,7 @@ int32_t gpuSample(const test::DevArray& d, int n, const generate::SamplingOption
     return id;
 }
 
-TEST(CudaSampling, SampleMatchesCpuForTheSameDraw) {
+TEST_F(CudaSampling, SampleMatchesCpuForTheSameDraw) {
     const uint64_t seed = test::freshSeed();
     std::printf("seed %llu\n", (unsigned long long)seed);
     std::mt19937_64 rng(seed);
@@ -218,21 +239,14 @@ TEST(CudaSampling, SampleMatchesCpuForTheSameDraw) {
 // read back, for the same u; a CPU session says -1 (not on the device). generate() with
 // sampling (device path) gives the same ids as a loop that reads every token's logits back
 // and samples on the CPU with the same seed: the seed's draws are the same on either path.
-TEST(CudaSampling, SessionSamplesOnDevice) {
-    const uint64_t seed = test::freshSeed();
-    const test::RandomModelSpec spec = test::randomSpec(seed);
-    std::printf("seed %llu: %s\n", (unsigned long long)seed, spec.describe().c_str());
-    const std::string dir = test::makeTempDir("lectern-cuda-sampling");
-    ASSERT_TRUE(test::writeRandomModel(dir, spec, seed));
-    auto cpu = Model::load(dir, DeviceKind::Cpu);
-    auto gpu = Model::load(dir, DeviceKind::Cuda);
-    std::filesystem::remove_all(dir);
-    ASSERT_TRUE(cpu) << cpu.error();
-    ASSERT_TRUE(gpu) << gpu.error();
-    std::mt19937_64 rng(seed);
-    std::vector<int32_t> prompt(1 + rng() % 60);
-    for (auto& t : prompt) t = int32_t(rng() % spec.vocab);
-    const int vocab = gpu->info().vocabSize;
+TEST_F(CudaSampling, SessionSamplesOnDevice) {
+    ASSERT_NO_FATAL_FAILURE(loadModels());
+    const uint64_t seed = seed_;
+    std::mt19937_64& rng = rng_;
+    const std::vector<int32_t>& prompt = prompt_;
+    const int vocab = vocab_;
+    Model* cpu = &*cpu_;
+    Model* gpu = &*gpu_;
 
     Session c = cpu->newSession();
     ASSERT_TRUE(c.prefill(prompt));
