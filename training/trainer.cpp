@@ -279,7 +279,7 @@ Expected<std::unique_ptr<Stepper>> makeStepper(TrainRun& run, const TrainOptions
     // A LoRA run uploads the base without moments (only the adapters have any).
     const AdamWState none;
     auto m = CudaTrainModel::create(run.model.cfg, run.model.w, run.lora ? none : run.opt, o.batch,
-                                    o.seqLen);
+                                    o.seqLen, 0, !run.lora);
     std::unique_ptr<CudaLora> lora;
     if (m && run.lora) {
         auto l = CudaLora::create(**m, *run.lora);

@@ -9,7 +9,7 @@ Expected<GradsResult> computeGradsCuda(TrainModel& m, const std::vector<int32_t>
                                        int64_t L) {
     if (B < 1 || L < 2 || int64_t(ids.size()) != B * L)
         return Status::error("need input_ids of at least 1 x 2 tokens");
-    auto gpu = CudaTrainModel::create(m.cfg, m.w, AdamWState{}, B, L);
+    auto gpu = CudaTrainModel::create(m.cfg, m.w, AdamWState{}, B, L, 0, false);  // grads only
     if (!gpu) return gpu.status();
     const double count = double(B) * double(L - 1);
     if (Status st = (*gpu)->zeroGrads(); !st) return st;

@@ -561,7 +561,7 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::Mo
                                                                  const model::ModelWeights& w,
                                                                  const AdamWState& opt,
                                                                  int64_t maxBatch, int64_t maxLen,
-                                                                 int device) {
+                                                                 int device, bool withMoments) {
     auto info = lectern::cuda::probeDevice(device);
     if (!info) return info.status();
     if (maxBatch < 1 || maxLen < 2)
@@ -588,19 +588,26 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::Mo
         m.params += align64(int64_t(t.data->size()));
     }
     const size_t bytes = size_t(m.params) * 4;
-    for (int i = 0; i < 4; ++i) m.paramArena.reserve(bytes);
-    if (Status st = m.paramArena.allocate("weights, gradients and AdamW moments (" +
-                                          std::to_string(m.slots.size()) + " tensors)");
+    const int buffers = withMoments ? 4 : 2;
+    for (int i = 0; i < buffers; ++i) m.paramArena.reserve(bytes);
+    if (Status st =
+            m.paramArena.allocate(std::string(withMoments ? "weights, gradients and AdamW moments ("
+                                                          : "weights and gradients (") +
+                                  std::to_string(m.slots.size()) + " tensors)");
         !st)
         return st;
     m.W = static_cast<float*>(m.paramArena.take(bytes));
     m.G = static_cast<float*>(m.paramArena.take(bytes));
-    m.M = static_cast<float*>(m.paramArena.take(bytes));
-    m.V = static_cast<float*>(m.paramArena.take(bytes));
+    if (withMoments) {
+        m.M = static_cast<float*>(m.paramArena.take(bytes));
+        m.V = static_cast<float*>(m.paramArena.take(bytes));
+    }
     for (float* p : {m.W, m.G, m.M, m.V})
-        if (Status st = cudaCheck(cudaMemsetAsync(p, 0, bytes, m.stream()), "zeroing parameters");
-            !st)
-            return st;
+        if (p)
+            if (Status st =
+                    cudaCheck(cudaMemsetAsync(p, 0, bytes, m.stream()), "zeroing parameters");
+                !st)
+                return st;
     m.w = bind(cfg, shape, at, m.W);
     m.g = bind(cfg, shape, at, m.G);
     shape = model::ModelWeights{};
@@ -609,7 +616,7 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::Mo
     // Upload (the copies take the host vectors by const: namedParams wants non-const).
     model::ModelWeights& hw = const_cast<model::ModelWeights&>(w);
     if (Status st = m.copyParams(m.W, hw, true); !st) return st;
-    if (opt.m.layers.size() == size_t(cfg.nLayer)) {
+    if (withMoments && opt.m.layers.size() == size_t(cfg.nLayer)) {
         if (Status st = m.copyParams(m.M, const_cast<model::ModelWeights&>(opt.m), true); !st)
             return st;
         if (Status st = m.copyParams(m.V, const_cast<model::ModelWeights&>(opt.v), true); !st)
@@ -671,6 +678,7 @@ Expected<double> CudaTrainModel::gradNorm() {
 
 Status CudaTrainModel::adamwStep(const AdamWConfig& c, double lr, float gradScale) {
     Impl& m = *impl_;
+    if (!m.M) return Status::error("CUDA training: AdamW on a model created without moments");
     if (!m.normValid)
         if (auto n = gradNorm(); !n) return n.status();
     m.optStep += 1;
@@ -700,8 +708,12 @@ Status CudaTrainModel::download(model::ModelWeights& w, AdamWState& opt) const {
     if (Status st = downloadWeights(w); !st) return st;
     if (opt.m.layers.size() != size_t(impl_->cfg.nLayer)) opt.m = zerosLike(impl_->cfg);
     if (opt.v.layers.size() != size_t(impl_->cfg.nLayer)) opt.v = zerosLike(impl_->cfg);
-    if (Status st = impl_->copyParams(impl_->M, opt.m, false); !st) return st;
-    if (Status st = impl_->copyParams(impl_->V, opt.v, false); !st) return st;
+    if (!impl_->M) {  // created without moments: nothing was ever accumulated
+        opt.m = zerosLike(impl_->cfg), opt.v = zerosLike(impl_->cfg);
+    } else {
+        if (Status st = impl_->copyParams(impl_->M, opt.m, false); !st) return st;
+        if (Status st = impl_->copyParams(impl_->V, opt.v, false); !st) return st;
+    }
     opt.step = impl_->optStep;
     return Status::ok();
 }

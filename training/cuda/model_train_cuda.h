@@ -25,11 +25,15 @@ class CudaTrainModel {
 public:
     // Uploads w and opt (moments and step count) to GPU `device`, and sizes the activations
     // for batches of up to maxBatch rows of maxLen tokens. Errors (no GPU, out of memory
-    // with the bytes asked for, unsupported shapes) come back as a Status.
+    // with the bytes asked for, unsupported shapes) come back as a Status. withMoments
+    // false leaves out the AdamW moments (8 bytes a parameter) for callers that never
+    // update these weights (gradients only; a LoRA run, whose adapters have their own):
+    // adamwStep then refuses and download gives zero moments.
     static Expected<std::unique_ptr<CudaTrainModel>> create(const model::ModelConfig& cfg,
                                                             const model::ModelWeights& w,
                                                             const AdamWState& opt, int64_t maxBatch,
-                                                            int64_t maxLen, int device = 0);
+                                                            int64_t maxLen, int device = 0,
+                                                            bool withMoments = true);
     ~CudaTrainModel();
     CudaTrainModel(const CudaTrainModel&) = delete;
     CudaTrainModel& operator=(const CudaTrainModel&) = delete;
