@@ -40,30 +40,8 @@ P_TEXT="$T/copy-P.txt $T/slice-code.txt $T/slice-prose.txt $T/slice-legal.txt"
 Q_TEXT="$T/code.txt $T/prose.txt $T/legal.txt $T/recall-2k.txt $T/copy-Q.txt"
 P_OPTS=${P_OPTS:---seq-len 2048 --batch 32 --lr 2e-3 --warmup 30 --clip 1.0 --eval-every 50 --checkpoint-every 50 --seed 31}
 Q_OPTS=${Q_OPTS:---seq-len 2048 --batch 32 --lr 1.5e-3 --warmup 20 --clip 1.0 --eval-every 50 --checkpoint-every 50 --seed 32}
-log() { tr '\r' '\n' | grep -v '^$' | awk 'NR % 5 == 1'; }
 
-# stage NAME FROM SECONDS STEPS TEXT OPTS: trains into /tmp/r-NAME, leaves the model folder
-# /tmp/m-NAME (weights + the bundled tokenizer and prompt).
-stage() {
-  local name=$1 from=$2 secs=$3 steps=$4 text=$5 opts=$6 run=/tmp/r-$1 new=/tmp/m-$1
-  mkdir -p $run $new
-  echo "stage $name: --base $from --steps $steps ($secs s) $opts" | tee -a "$OUTDIR/train.log"
-  local t0
-  t0=$(date +%s)
-  # shellcheck disable=SC2086
-  timeout "$secs" "$CLI" train --device "${DEVICE:-cuda}" --base "$from" --text $text \
-    --out $run --steps "$steps" $opts 2>&1 | log >> "$OUTDIR/train.log"
-  echo "stage $name: trained for $(($(date +%s) - t0)) s" | tee -a "$OUTDIR/train.log"
-  local d=$run
-  [ -f $run/model.safetensors ] || d=$run/$(cat $run/latest 2> /dev/null)
-  echo "stage $name: weights of $d" | tee -a "$OUTDIR/train.log"
-  cp "$ROOT"/resources/models/default/{tokenizer,prompt}.json $new/
-  cp "$d/config.json" "$d/model.safetensors" $new/
-  cp "$d/model.safetensors" "$OUTDIR/model-$name.safetensors"
-  cp "$d/config.json" "$OUTDIR/config.json"
-  cp $run/metrics.jsonl "$OUTDIR/metrics-$name.jsonl" 2> /dev/null
-  tail -2 "$OUTDIR/train.log"
-}
+. "$ROOT/scripts/model/train_stage.sh"  # stage() and log()
 
 P_SECONDS=${P_SECONDS:-140} Q_SECONDS=${Q_SECONDS:-290}
 # 0.9 and the 12 s leave room for start-up and the validations.

@@ -35,34 +35,14 @@ if [ -f "$CLI.xz" ]; then xz -dc "$CLI.xz" > /tmp/lectern-cli && chmod +x /tmp/l
 TEXT="$CORPUS/train/code.txt $CORPUS/train/prose.txt $CORPUS/train/legal.txt"
 A_OPTS=${A_OPTS:---seq-len 2048 --batch 32 --lr 2e-3 --warmup 30 --clip 1.0 --eval-every 50 --checkpoint-every 50 --seed 21}
 B_OPTS=${B_OPTS:---seq-len 8192 --batch 8 --lr 1.5e-3 --warmup 20 --clip 1.0 --eval-every 50 --checkpoint-every 25 --seed 22}
-log() { tr '\r' '\n' | grep -v '^$' | awk 'NR % 5 == 1'; }
 
-# stage NAME FROM_DIR SECONDS STEPS RECALL_FILE OPTS: trains into /tmp/r-NAME, leaves the
-# model folder /tmp/m-NAME (weights + the bundled tokenizer and prompt).
-stage() {
-  local name=$1 from=$2 secs=$3 steps=$4 recall=$5 opts=$6 run=/tmp/r-$1 new=/tmp/m-$1
-  mkdir -p $run $new
-  echo "stage $name: --base $from --steps $steps ($secs s) $opts" | tee -a "$OUTDIR/train.log"
-  local t0
-  t0=$(date +%s)
-  # shellcheck disable=SC2086
-  timeout "$secs" "$CLI" train --device "${DEVICE:-cuda}" --base "$from" --text $TEXT $(for f in $recall; do echo "$CORPUS/train/$f"; done) \
-    --out $run --steps "$steps" $opts 2>&1 | log >> "$OUTDIR/train.log"
-  echo "stage $name: trained for $(($(date +%s) - t0)) s" | tee -a "$OUTDIR/train.log"
-  local d=$run
-  [ -f $run/model.safetensors ] || d=$run/$(cat $run/latest 2> /dev/null)
-  echo "stage $name: weights of $d" | tee -a "$OUTDIR/train.log"
-  cp "$ROOT"/resources/models/default/{tokenizer,prompt}.json $new/
-  cp "$d/config.json" "$d/model.safetensors" $new/
-  cp "$d/model.safetensors" "$OUTDIR/model-$name.safetensors"
-  cp $run/metrics.jsonl "$OUTDIR/metrics-$name.jsonl" 2> /dev/null
-  tail -2 "$OUTDIR/train.log"
-}
+. "$ROOT/scripts/model/train_stage.sh"  # stage() and log()
+recall_files() { for f in $1; do echo "$CORPUS/train/$f"; done; }
 
 A_SECONDS=${A_SECONDS:-200} B_SECONDS=${B_SECONDS:-220}
 # ~100k tokens/s at 32 x 2,048 (training/NOTES-cuda.md); 0.9 and the 15 s leave room for start-up and the evaluations.
 A_STEPS=$(python3 -c "print(int(($A_SECONDS - 15) * 0.9 * 100000 / 65536))")
-stage A "$BASE" $((A_SECONDS + 30)) "$A_STEPS" "${A_FILES:-recall-2k.txt}" "$A_OPTS"
+stage A "$BASE" $((A_SECONDS + 30)) "$A_STEPS" "$TEXT $(recall_files "${A_FILES:-recall-2k.txt}")" "$A_OPTS"
 if [ "${B_SECONDS}" -le 0 ]; then  # stage A alone: its weights are the result
   rm -rf /tmp/m-B && cp -r /tmp/m-A /tmp/m-B
 else
@@ -71,7 +51,7 @@ import json
 rows = [json.loads(l) for l in open('/tmp/r-A/metrics.jsonl') if '\"tokens_per_s\"' in l]
 tps = rows[-1]['tokens_per_s'] if rows else 80000
 print(max(1, int(($B_SECONDS - 15) * 0.9 * tps / 65536)))")
-stage B /tmp/m-A $((B_SECONDS + 30)) "$B_STEPS" "${B_FILES:-recall-8k.txt}" "$B_OPTS"
+stage B /tmp/m-A $((B_SECONDS + 30)) "$B_STEPS" "$TEXT $(recall_files "${B_FILES:-recall-8k.txt}")" "$B_OPTS"
 fi
 for kind in code prose legal; do
   head -c 65536 $CORPUS/valid/$kind.txt > /tmp/r-valid-$kind.txt
