@@ -7,6 +7,10 @@
 # (scripts/gpu/bench_official_train.py, started first in the background: its Triton compiles
 # are CPU work and overlap the tests; it finishes before our timed runs start).
 #   CARRY=.gpu-carry-t training/cuda/gpu_train_bench.sh OUTDIR [B] [L]
+# Narrower calls: TESTS="test_cuda_train test_cuda_lora" (bin/ names) instead of the test list
+# and no scan backward benchmark; MEMCHECK="bin:gtest_filter ..." runs compute-sanitizer
+# memcheck over those; PRECISIONS="bf16 tf32" runs our step once per --precision instead
+# of the three variants.
 # The carry: bin/{lectern-cli,test_cuda_train,test_cuda_scan_backward,bench_scan_backward}(.xz), lib/ (pack_carry.sh's runtime
 # libraries), golden/, m125.json (the config), corpus.txt (any text). Logs: OUTDIR/*.log,
 # the short table last on stdout.
@@ -38,15 +42,24 @@ t() {  # label env... binary: one test run, appended to tests.log
   cat "$OUT/t.tmp" >> "$OUT/tests.log"
   note "$label ($(( $(date +%s) - s )) s) $(grep -E '^\[  (PASSED|FAILED)|^rc=' "$OUT/t.tmp" | tr '\n' ' ')"
 }
+if [ -n "${TESTS:-}" ]; then
+  for b in $TESTS; do t "$b" timeout 150 "$C/bin/$b"; done
+else
 t test_cuda_train timeout 150 "$C/bin/test_cuda_train"
 t scan_backward timeout 90 "$C/bin/test_cuda_scan_backward"
 t scan_backward_groups1 LECTERN_SCAN_BWD_GROUPS=1 timeout 90 "$C/bin/test_cuda_scan_backward"
 t scan_backward_groups2 LECTERN_SCAN_BWD_GROUPS=2 timeout 90 "$C/bin/test_cuda_scan_backward"
+fi
+CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+for m in ${MEMCHECK:-}; do
+  t "memcheck ${m}" timeout 150 "$CS" --tool memcheck --error-exitcode 1 "$C/bin/${m%%:*}" \
+    --gtest_filter="${m#*:}"
+done
 rm -f "$OUT/t.tmp"
 wait $OPID
 note "official: $(grep -E 'official train step|peak memory|MFU|exit' "$OFF" | tr '\n' ' ')"
 
-for g in 4 2 1; do  # the scan backward alone, by row groups (kernels/train/ssm_scan_backward.cu)
+[ -z "${TESTS:-}" ] && for g in 4 2 1; do  # the scan backward alone, by row groups (kernels/train/ssm_scan_backward.cu)
   { echo "===== bench_scan_backward LECTERN_SCAN_BWD_GROUPS=$g"
     LECTERN_SCAN_BWD_GROUPS=$g timeout 60 "$C/bin/bench_scan_backward" 5; } >> "$OUT/bench.log" 2>&1
 done
@@ -67,11 +80,15 @@ ours() {  # name steps env...
   local s=$(date +%s)
   { echo "===== $name: $*"; env "$@" LECTERN_TRAIN_PROFILE=1 timeout 100 "$C/bin/lectern-cli" train \
       --config "$C/m125.json" --text "$C/corpus.txt" --out "/tmp/t-$name" --steps "$steps" \
-      --seq-len "$L" --batch "$B" --warmup 5 --device cuda --eval-every 0; echo "rc=$?"; } \
+      --seq-len "$L" --batch "$B" --warmup 5 --device cuda --eval-every 0 ${PREC:+--precision $PREC}; echo "rc=$?"; } \
     >> "$OUT/ours.log" 2>&1
   note "$name ($(( $(date +%s) - s )) s): $(grep -E 'tok/s|tokens/s|^sum ' "$OUT/ours.log" | tail -2 | tr '\n' ' ')"
 }
+if [ -n "${PRECISIONS:-}" ]; then
+  for p in $PRECISIONS; do PREC=$p ours "$p" 4; done
+else
 ours tf32 4 LECTERN_TRAIN_TF32=1
 ours fp32 3 LECTERN_TRAIN_TF32=0
 ours before 3 LECTERN_TRAIN_SCAN_FORWARD=sequential LECTERN_SCAN_BWD_GROUPS=1
+fi
 cat "$S"
