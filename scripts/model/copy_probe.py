@@ -7,7 +7,10 @@ about as much as for the first. Answering questions about a document needs exact
 lookup (MODEL_CARD.md, "Why it cannot answer"). Two formats:
   rep14:  English text, then "k: xxxx xxxx xxxx" on a line and the same line again
           (the check of the model card's limitations);
-  simple: make_recall.py --copy --simple lines, ten random letters, a space, the same ten.
+  simple: make_recall.py --copy --simple lines, ten random letters, a space, the same ten;
+  assoc:  make_recall.py --assoc's dense form, eight key=value pairs on a line, then the
+          pairs again in another order: the values' bits in the pairs, then in the queries
+          (only a lookup by key predicts them the second time).
 
     python3 scripts/model/copy_probe.py --cli BUILD/app/lectern-cli --model MODEL_DIR
 """
@@ -38,6 +41,25 @@ def surprisal(cli, model, text):
     return [0.0] + [t["bits"] for t in json.loads(r.stdout)["tokens"]]
 
 
+def assoc_probe(rng, k=8):
+    """A dense associative-recall line and its queries: (the values' byte offsets in the
+    pairs, the same values' offsets in the queries, the text)."""
+    keys = set()
+    while len(keys) < k:
+        keys.add("".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(4)))
+    pairs = [(key, "".join(rng.choice(string.digits) for _ in range(5))) for key in keys]
+    queries = rng.sample(pairs, k)
+    text, where = PREFIX + "\n", {}
+    for part, seq in (("pair", pairs), ("query", queries)):
+        for i, (key, value) in enumerate(seq):
+            text += key + "="
+            where[(part, key)] = range(len(text), len(text) + len(value))
+            text += value + (" " if i + 1 < k else "\n")
+    first = [i for key, _ in pairs for i in where[("pair", key)]]
+    second = [i for key, _ in pairs for i in where[("query", key)]]
+    return first, second, text
+
+
 def probe(cli, model, kind, n, rng):
     first = second = 0.0
     count = 0
@@ -48,6 +70,13 @@ def probe(cli, model, kind, n, rng):
             head = PREFIX + "k: "
             text = head + s + "\nk: " + s + "\n"
             a, b = len(head), len(head) + len(s) + 4
+        elif kind == "assoc":
+            first_part, second_part, text = assoc_probe(rng)
+            bits = surprisal(cli, model, text)
+            first += sum(bits[i] for i in first_part)
+            second += sum(bits[i] for i in second_part)
+            count += len(first_part)
+            continue
         else:
             s = "".join(rng.choice(string.ascii_lowercase) for _ in range(10))
             # three earlier lines so the format itself is known when the probed line comes
@@ -73,7 +102,7 @@ def main():
     a = ap.parse_args()
     rng = random.Random(a.seed)
     out = {}
-    for kind in ("rep14", "simple"):
+    for kind in ("rep14", "simple", "assoc"):
         f, s = probe(a.cli, a.model, kind, a.n, rng)
         out[kind] = {"first_bits_per_byte": round(f, 3), "second_bits_per_byte": round(s, 3),
                      "strings": a.n}

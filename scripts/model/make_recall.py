@@ -115,6 +115,30 @@ def simple_copy_example(rng):
     return s + " " + s + "\n"
 
 
+KEY_CHARS = LETTERS + "0123456789"
+
+
+def assoc_example(text, rng, a):
+    """Associative recall (MQAR, as in the Zoology/Based papers): K key=value pairs, then
+    queries of earlier keys in a random order, each answered by its value. Unlike the copy
+    lines the lookup is by content: the value's offset from its query varies, so only a
+    key-bound memory predicts it. Half the examples are a dense line of pairs; in the other
+    half each pair is its own line at a random line boundary of real text (the distance
+    grows with --max-context), and the queries follow the text."""
+    k = rng.randint(2, a.max_facts)
+    keys = set()
+    while len(keys) < k:
+        keys.add("".join(rng.choice(KEY_CHARS) for _ in range(rng.randint(3, 5))))
+    pairs = ["%s=%s" % (key, "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 6))))
+             for key in keys]
+    rng.shuffle(pairs)
+    queries = rng.sample(pairs, rng.randint(max(1, k // 2), k))
+    if rng.random() < 0.5:
+        return " ".join(pairs) + "\n" + " ".join(queries) + "\n"
+    ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
+    return place(ctx, pairs, rng) + "\n" + "\n".join(queries) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("corpus")
@@ -126,6 +150,9 @@ def main():
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--copy", action="store_true",
                     help="write induction material (repeated random spans) instead of questions")
+    ap.add_argument("--assoc", action="store_true",
+                    help="write associative-recall material (key=value pairs, then queries) "
+                    "to train/assoc-NAME.txt")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()
@@ -144,14 +171,17 @@ def main():
     out, written, questions = [], 0, 0
     while written < a.bytes:
         text = train[rng.choice(kinds)]
-        if a.copy and a.simple:
+        if a.assoc:
+            ex = assoc_example(text, rng, a)
+        elif a.copy and a.simple:
             ex = simple_copy_example(rng)
         else:
             ex = (copy_example if a.copy else example)(text, rng, a)
         out.append(ex)
         written += len(ex.encode())
         questions += ex.count("\nAnswer: ")
-    path = os.path.join(a.corpus, "train", "%s-%s.txt" % ("copy" if a.copy else "recall", a.name))
+    prefix = "assoc" if a.assoc else "copy" if a.copy else "recall"
+    path = os.path.join(a.corpus, "train", "%s-%s.txt" % (prefix, a.name))
     with open(path, "w", encoding="utf-8") as f:
         f.write(("" if a.copy and a.simple else "\n").join(out))
     print("%s: %d examples, %d questions, %d bytes" % (os.path.basename(path), len(out), questions, written))

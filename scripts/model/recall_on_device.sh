@@ -22,36 +22,22 @@ set -u
 CARRY=$1 OUTDIR=$2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BASE=${BASE:-$ROOT/resources/models/default}
-LIB=/tmp/rlib CORPUS=/tmp/rcorpus
-mkdir -p $LIB $CORPUS "$OUTDIR"
-cp "$CARRY"/lib/*.so* $LIB/ 2> /dev/null
-for f in "$CARRY"/lib/*.xz; do xz -dc "$f" > "$LIB/$(basename "$f" .xz)" & done
-tar -C $CORPUS -xzf "$CARRY/corpus/train.tar.gz"
-for f in "$CARRY"/corpus/*.txt.xz; do xz -dc "$f" > "$CORPUS/train/$(basename "$f" .xz)" & done
-wait
-export LD_LIBRARY_PATH=$LIB OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
-CLI="$CARRY/bin/lectern-cli"
-if [ -f "$CLI.xz" ]; then xz -dc "$CLI.xz" > /tmp/lectern-cli && chmod +x /tmp/lectern-cli && CLI=/tmp/lectern-cli; fi
+mkdir -p "$OUTDIR"
+. "$ROOT/scripts/model/unpack_carry.sh" # unpack_carry
+. "$ROOT/scripts/model/train_stage.sh"  # stage, steps_for, log
+unpack_carry "$CARRY"
 TEXT="$CORPUS/train/code.txt $CORPUS/train/prose.txt $CORPUS/train/legal.txt"
 A_OPTS=${A_OPTS:---seq-len 2048 --batch 32 --lr 2e-3 --warmup 30 --clip 1.0 --eval-every 50 --checkpoint-every 50 --seed 21}
 B_OPTS=${B_OPTS:---seq-len 8192 --batch 8 --lr 1.5e-3 --warmup 20 --clip 1.0 --eval-every 50 --checkpoint-every 25 --seed 22}
 
-. "$ROOT/scripts/model/train_stage.sh"  # stage() and log()
 recall_files() { for f in $1; do echo "$CORPUS/train/$f"; done; }
 
 A_SECONDS=${A_SECONDS:-200} B_SECONDS=${B_SECONDS:-220}
-# ~100k tokens/s at 32 x 2,048 (training/NOTES-cuda.md); 0.9 and the 15 s leave room for start-up and the evaluations.
-A_STEPS=$(python3 -c "print(int(($A_SECONDS - 15) * 0.9 * 100000 / 65536))")
-stage A "$BASE" $((A_SECONDS + 30)) "$A_STEPS" "$TEXT $(recall_files "${A_FILES:-recall-2k.txt}")" "$A_OPTS"
+stage A "$BASE" $((A_SECONDS + 30)) "$(steps_for "$A_SECONDS")" "$TEXT $(recall_files "${A_FILES:-recall-2k.txt}")" "$A_OPTS"
 if [ "${B_SECONDS}" -le 0 ]; then  # stage A alone: its weights are the result
   rm -rf /tmp/m-B && cp -r /tmp/m-A /tmp/m-B
 else
-B_STEPS=$(python3 -c "
-import json
-rows = [json.loads(l) for l in open('/tmp/r-A/metrics.jsonl') if '\"tokens_per_s\"' in l]
-tps = rows[-1]['tokens_per_s'] if rows else 80000
-print(max(1, int(($B_SECONDS - 15) * 0.9 * tps / 65536)))")
-stage B /tmp/m-A $((B_SECONDS + 30)) "$B_STEPS" "$TEXT $(recall_files "${B_FILES:-recall-8k.txt}")" "$B_OPTS"
+stage B /tmp/m-A $((B_SECONDS + 30)) "$(steps_for "$B_SECONDS" /tmp/r-A)" "$TEXT $(recall_files "${B_FILES:-recall-8k.txt}")" "$B_OPTS"
 fi
 for kind in code prose legal; do
   head -c 65536 $CORPUS/valid/$kind.txt > /tmp/r-valid-$kind.txt

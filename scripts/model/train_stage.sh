@@ -1,5 +1,6 @@
-# Sourced by recall_on_device.sh and copy_curriculum_on_device.sh (the GPU machine): one
-# fine-tuning stage with `lectern-cli train`. Needs CLI, ROOT and OUTDIR set.
+# Sourced by the *_on_device.sh scripts (the GPU machine): one fine-tuning stage with
+# `lectern-cli train`, and the step count that fits a stage's seconds. Needs CLI, ROOT and
+# OUTDIR set.
 #
 # stage NAME FROM_DIR SECONDS STEPS "TEXT FILES" OPTS: trains FROM_DIR on the files into
 # /tmp/r-NAME and leaves the model folder /tmp/m-NAME (weights + the bundled tokenizer and
@@ -27,4 +28,17 @@ stage() {
   cp "$d/config.json" "$OUTDIR/config.json"
   cp $run/metrics.jsonl "$OUTDIR/metrics-$name.jsonl" 2> /dev/null
   tail -2 "$OUTDIR/train.log"
+}
+
+# steps_for SECONDS [RUN]: steps of 32 x 2,048 tokens that fit SECONDS (0.9 and 12 s leave
+# room for start-up and checkpoints) at RUN's last measured tokens/s (a finished stage's
+# /tmp/r-NAME), else at TPS (default 100k, the H100's rate of training/NOTES-cuda.md).
+steps_for() {
+  python3 - "$1" "${2:-}" "${TPS:-100000}" << 'PY'
+import json, os, sys
+secs, run, tps = float(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+m = os.path.join(run, "metrics.jsonl")
+rows = [json.loads(l) for l in open(m) if '"tokens_per_s"' in l] if run and os.path.exists(m) else []
+print(max(1, int((secs - 12) * 0.9 * (rows[-1]["tokens_per_s"] if rows else tps) / 65536)))
+PY
 }
