@@ -9,7 +9,7 @@
 #   CARRY=.gpu-carry-t training/cuda/gpu_train_bench.sh OUTDIR [B] [L]
 # Narrower calls: TESTS="test_cuda_train test_cuda_lora" (bin/ names) instead of the test list
 # and no scan backward benchmark; MEMCHECK="bin:gtest_filter ..." runs compute-sanitizer
-# memcheck over those; PRECISIONS="bf16 tf32" runs our step once per --precision instead
+# memcheck over those (one random round each); PRECISIONS="bf16 tf32" runs our step once per --precision instead
 # of the three variants.
 # The carry: bin/{lectern-cli,test_cuda_train,test_cuda_scan_backward,bench_scan_backward}(.xz), lib/ (pack_carry.sh's runtime
 # libraries), golden/, m125.json (the config), corpus.txt (any text). Logs: OUTDIR/*.log,
@@ -52,7 +52,7 @@ t scan_backward_groups2 LECTERN_SCAN_BWD_GROUPS=2 timeout 90 "$C/bin/test_cuda_s
 fi
 CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
 for m in ${MEMCHECK:-}; do
-  t "memcheck ${m}" timeout 150 "$CS" --tool memcheck --error-exitcode 1 "$C/bin/${m%%:*}" \
+  t "memcheck ${m}" LECTERN_TEST_ROUNDS=1 timeout 150 "$CS" --tool memcheck --error-exitcode 1 "$C/bin/${m%%:*}" \
     --gtest_filter="${m#*:}"
 done
 rm -f "$OUT/t.tmp"
