@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "training/checkpoint.h"
 #include "training/model_train.h"
@@ -274,12 +275,19 @@ private:
 Expected<std::unique_ptr<Stepper>> makeStepper(TrainRun& run, const TrainOptions& o) {
     if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
         return Status::error("unknown device '" + o.device + "' (cpu, cuda or auto)");
+    const bool reduced = o.precision == "tf32" || o.precision == "bf16";
+    if (!reduced && !o.precision.empty() && o.precision != "fp32")
+        return Status::error("unknown precision '" + o.precision + "' (fp32, tf32 or bf16)");
+    if (o.device == "cpu" && reduced)
+        return Status::error("precision " + o.precision + " needs the GPU (--device cuda)");
     if (o.device == "cpu") return std::unique_ptr<Stepper>(new CpuStepper(run));
 #if LECTERN_TRAIN_CUDA
+    auto precision = parseTrainPrecision(o.precision);
+    if (!precision) return precision.status();
     // A LoRA run uploads the base without moments (only the adapters have any).
     const AdamWState none;
     auto m = CudaTrainModel::create(run.model.cfg, run.model.w, run.lora ? none : run.opt, o.batch,
-                                    o.seqLen, 0, !run.lora);
+                                    o.seqLen, 0, !run.lora, *precision);
     std::unique_ptr<CudaLora> lora;
     if (m && run.lora) {
         auto l = CudaLora::create(**m, *run.lora);
@@ -290,14 +298,15 @@ Expected<std::unique_ptr<Stepper>> makeStepper(TrainRun& run, const TrainOptions
     }
     if (m) {
         std::fprintf(stderr,
-                     "training %son the GPU: %zu MiB of device memory (batch %lld x %lld)\n",
-                     lora ? "LoRA adapters " : "",
+                     "training %son the GPU (%s): %zu MiB of device memory (batch %lld x %lld)\n",
+                     lora ? "LoRA adapters " : "", trainPrecisionName((*m)->precision()),
                      ((*m)->deviceBytes() + (lora ? lora->deviceBytes() : 0)) >> 20,
                      (long long)o.batch, (long long)o.seqLen);
         return std::unique_ptr<Stepper>(new CudaStepper(std::move(*m), std::move(lora)));
     }
     if (o.device == "cuda") return m.status();
-    std::fprintf(stderr, "training on the CPU: %s\n", m.error().c_str());
+    std::fprintf(stderr, "training on the CPU%s: %s\n", reduced ? " (in fp32)" : "",
+                 m.error().c_str());
     return std::unique_ptr<Stepper>(new CpuStepper(run));
 #else
     if (o.device == "cuda")
@@ -376,9 +385,14 @@ Status applyTrainerState(const std::string& text, TrainOptions& o, TrainRun& run
         !j.contains("options") || !j["options"].is_object())
         return Status::error("trainer_state.json is malformed");
     const json& op = j["options"];
+    // An integer option takes only a JSON integer: casting 1e300 to int64 is undefined
+    // behaviour, and a checkpoint's file is input like any other.
     auto num = [&](const char* key, auto& field) {
-        if (op.contains(key) && op[key].is_number())
-            field = op[key].get<std::decay_t<decltype(field)>>();
+        using Field = std::decay_t<decltype(field)>;
+        if (!op.contains(key)) return;
+        const json& v = op[key];
+        if (std::is_integral_v<Field> ? v.is_number_integer() : v.is_number())
+            field = v.get<Field>();
     };
     const int64_t steps = o.steps;
     num("steps", o.steps), num("seq_len", o.seqLen), num("batch", o.batch), num("accum", o.accum);
