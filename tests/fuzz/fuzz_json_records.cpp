@@ -1,4 +1,5 @@
-// libFuzzer target: JSON and JSON Lines (the first byte picks which) on arbitrary bytes.
+// libFuzzer target (FUZZ-1 fuzz_json_records): JSON and JSON Lines (the first byte picks which) on
+// arbitrary bytes.
 #include "fuzz/fuzz_record_file.h"
 #include "ingest/extractors/json.h"
 
