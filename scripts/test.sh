@@ -55,14 +55,26 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
         -DLECTERN_FUZZ=ON -DLECTERN_SANITIZE=address,undefined -DLECTERN_CUDA=OFF -DLECTERN_GUI=OFF \
         -DLECTERN_BENCH=OFF
     cmake --build build-fuzz -j"$JOBS" --target lectern_fuzzers
+    # One fuzzer per core at a time: each still gets its full FUZZ_SECONDS.
+    fuzz_dirs=()
+    fuzz_one() {  # fuzz_one FUZZER WORKDIR: the fuzzer's exit status lands in WORKDIR/rc
+        local fuzzer=$1 work=$2 seeds=tests/fuzz/corpus/$(basename "$1") rc=0
+        "$fuzzer" -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -timeout=30 \
+            -artifact_prefix="$work/" "$work/new" ${seeds:+$( [ -d "$seeds" ] && echo "$seeds")} \
+            >"$work/log" 2>&1 || rc=$?
+        echo "$rc" >"$work/rc"
+    }
     for fuzzer in build-fuzz/tests/fuzz/fuzz_*; do
         [ -x "$fuzzer" ] || continue
-        name=$(basename "$fuzzer")
-        work=$(mktemp -d)
-        seeds=tests/fuzz/corpus/$name
-        if "$fuzzer" -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -timeout=30 \
-            -artifact_prefix="$work/" "$work" ${seeds:+$( [ -d "$seeds" ] && echo "$seeds")} \
-            >"$work/log" 2>&1; then
+        work=$(mktemp -d); mkdir "$work/new"; echo "$fuzzer" >"$work/name"
+        fuzz_dirs+=("$work")
+        fuzz_one "$fuzzer" "$work" &
+        while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    done
+    wait
+    for work in "${fuzz_dirs[@]}"; do
+        name=$(basename "$(cat "$work/name")")
+        if [ "$(cat "$work/rc")" = 0 ]; then
             echo "$name: $(grep -E '^#[0-9]+.*(DONE|pulse)' "$work/log" | tail -1)"
             total_passed=$((total_passed + 1))
         else
