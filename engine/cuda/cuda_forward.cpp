@@ -126,6 +126,26 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     static const bool fp32States = std::getenv("LECTERN_SCAN_FP32_STATES") != nullptr;
     if (fp32States) ws.stateInBf16 = nullptr;
     if (qkBf16) ws.qkBf16 = q_;
+    // SISO with bf16 q/k: the whole-document walk with the gate in its epilogue (one pass
+    // over q, k, x and z; NOTES-gpu.md, prefill fourth pass). LECTERN_PREFILL_WALK=0: the
+    // three-pass scan and the separate gate (A/B measurement).
+    static const bool walkOff = [] {
+        const char* e = std::getenv("LECTERN_PREFILL_WALK");
+        return e && std::strcmp(e, "0") == 0;
+    }();
+    const ops::Mamba3GateParams gate{L.mimoZ, L.mimoO, L.outNorm};
+    if (qkBf16 && !walkOff && !L.mimoZ && !L.mimoO && ssm_prefill_scan_fits(d)) {
+        const PrefillGate pg{proj_ + d.offZ(), d.dInProj(), L.outNorm, gated_};
+        if (cudaError_t e = ssm_prefill_scan_forward(d, in, batch, T, y_, st, ws, s, &pg);
+            e == cudaSuccess) {
+            mark("scan (prefill walk) + gate");
+            if (int e2 = linear_forward(gemm_, delta_, gated_, d.dInner(), L.outProj, rows, s);
+                e2 && !err)
+                err = 1000 + e2;
+            mark("out_proj");
+            return;
+        }
+    }
     const cudaError_t e =
         form == ScanForm::Chunked
             ? ssm_chunk_scan_forward(d, in, batch, T, y_, st, ws, s,
@@ -134,7 +154,6 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
             : ssm_step_forward(d, in, batch, T, y_, st, s);
     if (e != cudaSuccess && !err) err = int(e);
     mark(form == ScanForm::Chunked ? "scan (chunked)" : "scan (step)");
-    const ops::Mamba3GateParams gate{L.mimoZ, L.mimoO, L.outNorm};
     mamba3_gate_forward(d, gate, y_, proj_ + d.offZ(), d.dInProj(), rows, gated_, s);
     mark("gate");
     if (int e2 = linear_forward(gemm_, delta_, gated_, d.dInner(), L.outProj, rows, s); e2 && !err)

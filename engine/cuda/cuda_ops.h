@@ -123,6 +123,28 @@ cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& d, const ops::SsmScanI
                                    const ScanWorkspace& ws, cudaStream_t s,
                                    ScanMath math = ScanMath::Fp32,
                                    const QKFromProj* qkFromProj = nullptr);
+// The whole-document prefill scan (kernels/ssm_prefill_scan_bf16.cu), SISO on the tensor
+// cores: ssm_chunk_scan_forward(ScanMath::Bf16)'s maths with q/k in bf16, but each
+// (segment, head, document) walks its chunks in order with the state on chip, so q, k, x
+// are read once and y written once (a state-only walk first gives each later segment its
+// entry state). With `gate`, it writes mamba3_gate_forward's SISO output (norm over P,
+// weight, ·silu(z)) instead of y. ws.qkBf16 holds q then k in bf16 and in.k each
+// document's last k row in fp32 (mamba3_qk_rotated_bf16_forward's outputs); in.q is not
+// read. ws.chunkStates: ssm_chunk_scan_workspace_floats() floats. segments: how many a
+// document is split into, 0: enough to fill the device once (LECTERN_PREFILL_SEGMENTS
+// overrides). cudaErrorInvalidValue, launching nothing, where it does not apply (MIMO,
+// dims, alignment): use ssm_chunk_scan_forward then.
+struct PrefillGate {
+    const float* z = nullptr;  // rows of zStride floats, head h at z + h·P
+    int64_t zStride = 0;
+    const float* normW = nullptr;  // [H·P] or null
+    float* out = nullptr;          // [rows, H·P]
+};
+bool ssm_prefill_scan_fits(const ops::Mamba3Dims& d);
+cudaError_t ssm_prefill_scan_forward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                     int64_t batch, int64_t T, float* y, const ops::SsmStateRef& st,
+                                     const ScanWorkspace& ws, cudaStream_t s,
+                                     const PrefillGate* gate = nullptr, int segments = 0);
 cudaError_t ssm_step_forward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, int64_t batch,
                              int64_t T, float* y, const ops::SsmStateRef& st, cudaStream_t s);
 void mamba3_gate_forward(const ops::Mamba3Dims& d, const ops::Mamba3GateParams& p, const float* y,

@@ -251,6 +251,8 @@ int main(int argc, char** argv) {
     const int64_t V = cfg.vocabPadded();
     // LECTERN_BENCH_DECODE_ONLY: skip prefill (device time is scarce); then the GEMVs alone.
     const bool decodeOnly = std::getenv("LECTERN_BENCH_DECODE_ONLY") != nullptr;
+    // LECTERN_BENCH_PREFILL_ONLY: skip the decode measurements (prefill A/B runs).
+    const bool prefillOnly = std::getenv("LECTERN_BENCH_PREFILL_ONLY") != nullptr;
     if (p == cuda::Precision::Bf16) {
         gemvBandwidth(cfg.dims().dInProj(), cfg.dModel);  // in_proj
         gemvBandwidth(cfg.dModel, cfg.dims().dInner());   // out_proj
@@ -278,6 +280,7 @@ int main(int argc, char** argv) {
                flopFloor > byteFloor ? "FLOP" : "byte");
     }
     for (int B : {1, 16}) {
+        if (prefillOnly) break;
         auto st = (*m)->newStates(B);
         if (!st) return std::printf("error: %s\n", st.error().c_str()), 1;
         std::vector<int32_t> ids(size_t(B), 17);
@@ -297,7 +300,7 @@ int main(int argc, char** argv) {
         report(what, B / sec, std::max(byteFloor, flopFloor), sec,
                byteFloor > flopFloor ? "byte" : "FLOP");
     }
-    {
+    if (!prefillOnly) {
         // Batch 1 with the logits left on the device (a session sampling there).
         const double byteFloor = (f.weightBytes + 2.0 * f.stateBytesPerDoc) / bw;
         const double sec = decodeSeconds(**m, 1, false, V);

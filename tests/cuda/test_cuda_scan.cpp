@@ -18,6 +18,7 @@
 
 #include "cuda/cuda_ops.h"
 #include "cuda_test_util.h"
+#include "ops/mamba3_gate.h"
 #include "ops/mamba3_preprocess.h"
 #include "ops/rotary_angles.h"
 #include "ops/ssm_chunk_scan.h"
@@ -214,6 +215,85 @@ TEST(CudaScan, ChunkedBf16Siso) {
 TEST(CudaScan, ChunkedBf16Mimo) {
     runScanCase(true, true, cuda::ScanMath::Bf16);
 }
+// The whole-document walk (ssm_prefill_scan_forward), SISO: two calls in a row carrying
+// the state (ragged lengths, batch > 1, 1 to 5 segments a document or the automatic
+// choice), q/k in bf16 with the fp32 arrays NaN but each document's last k row, against
+// the CPU's chunked scan; every other round with the gate in its epilogue (with and
+// without the out norm) against the CPU's scan then gate. Tolerances as the bf16 scan's.
+TEST(CudaScan, PrefillWalkBf16Siso) {
+    for (int round = 0; round < test::rounds(8); ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const ops::Mamba3Dims d = randomDims(rng, false, true);
+        ASSERT_TRUE(cuda::ssm_prefill_scan_fits(d));
+        const int64_t B = 1 + int64_t(rng() % 3);
+        const int segments = int(round % 6), gated = round % 2, normed = round % 4 < 2;
+        const int64_t Ts[2] = {1 + int64_t(rng() % 700), 1 + int64_t(rng() % 300)};
+        std::printf("seed %llu H=%d P=%d N=%d B=%lld T=%lld+%lld segments %d%s\n",
+                    (unsigned long long)seed, d.H, d.P, d.N, (long long)B, (long long)Ts[0],
+                    (long long)Ts[1], segments,
+                    gated ? (normed ? " gated" : " gated, no norm") : "");
+        ScanData s = randomScan(rng, d, B, Ts[0]);
+        DevArray ssm(s.ssm), kS(s.kS), vS(s.vS);
+        const auto normW = uniform(rng, size_t(d.H) * d.P, 0.5f, 1.5f);
+        DevArray dNorm(normW);
+        for (int call = 0; call < 2; ++call) {
+            const int64_t T = Ts[call], rows = B * T;
+            if (call == 1) {  // the next piece of the same documents
+                ScanData next = randomScan(rng, d, B, T);
+                next.ssm = s.ssm;
+                next.kS = s.kS;
+                next.vS = s.vS;
+                s = std::move(next);
+            }
+            const size_t rowQK = size_t(d.H) * d.N;
+            std::vector<float> kIn(s.k.size(), std::numeric_limits<float>::quiet_NaN());
+            for (size_t i = 0; i < kIn.size(); ++i)
+                if ((int64_t(i / rowQK) + 1) % T == 0) kIn[i] = s.k[i];
+            const Bf16Pair qkB(s.q, s.k);
+            DevArray q(std::vector<float>(s.q.size(), std::numeric_limits<float>::quiet_NaN()));
+            DevArray k(kIn), x(s.x), adt(s.adt), dt(s.dt), trap(s.trap), D(s.D);
+            const auto z = uniform(rng, size_t(rows) * s.xStride, -3, 3);
+            DevArray dz(z), y(size_t(rows) * d.H * d.P), out(size_t(rows) * d.dInner());
+            const ops::SsmScanInputs in{q.p(),  k.p(),    x.p(), s.xStride, adt.p(),
+                                        dt.p(), trap.p(), D.p(), nullptr};
+            const int64_t wsFloats = cuda::ssm_chunk_scan_workspace_floats(d, B, T);
+            DevArray ws(static_cast<size_t>(wsFloats));
+            cuda::ScanWorkspace w{ws.p(), nullptr, wsFloats};
+            w.qkBf16 = qkB.dev.p();
+            const cuda::PrefillGate pg{dz.p(), s.xStride, normed ? dNorm.p() : nullptr, out.p()};
+            const cudaError_t e =
+                cuda::ssm_prefill_scan_forward(d, in, B, T, y.p(), {ssm.p(), kS.p(), vS.p()}, w,
+                                               nullptr, gated ? &pg : nullptr, segments);
+            ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+            const std::vector<float> yRef = cpuScan(d, s, true);
+            if (gated) {
+                std::vector<float> oRef(size_t(rows) * d.dInner());
+                cpu::mamba3_gate_forward(d, {nullptr, nullptr, normed ? normW.data() : nullptr},
+                                         yRef.data(), z.data(), s.xStride, rows, oRef.data());
+                const std::vector<float> oGpu = out.get();
+                expectRel(oGpu, oRef, 2e-2, "gated y");
+                EXPECT_LT(test::compareRel(oGpu.data(), oRef.data(), oRef.size()).nmse, 1e-4);
+            } else {
+                const std::vector<float> yGpu = y.get();
+                expectRel(yGpu, yRef, 2e-2, "y");
+                EXPECT_LT(test::compareRel(yGpu.data(), yRef.data(), yRef.size()).nmse, 1e-4);
+            }
+            const std::vector<float> ssmGpu = ssm.get();
+            expectRel(ssmGpu, s.ssm, 2e-2, "ssm state");
+            EXPECT_LT(test::compareRel(ssmGpu.data(), s.ssm.data(), s.ssm.size()).nmse, 1e-4);
+            expectRel(kS.get(), s.kS, 0.0, "k state");
+            expectRel(vS.get(), s.vS, 0.0, "v state");
+            // Continue from the GPU's own state (as a session does), not the CPU's.
+            s.ssm = ssmGpu;
+            for (const DevArray* a : {&y, &out, &ssm, &kS, &vS, &ws, &q, &k})
+                EXPECT_TRUE(a->guardsIntact());
+            EXPECT_TRUE(qkB.dev.guardsIntact());
+        }
+    }
+}
+
 // The model's bf16 prefill path end to end: preprocess scalars, running angles, and the
 // tensor-core scan making q and k from the in_proj rows itself (the q/k arrays it is
 // given are NaN, so reading them would fail), against the CPU's preprocess, rotary and
