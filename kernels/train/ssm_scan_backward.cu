@@ -534,25 +534,32 @@ cudaError_t launchBackward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs
         sumTokenPartials<<<unsigned(batch * T * dims.H), 128, 0, s>>>(
             kd, in, geo.groups, kWarps * geo.rpw, batch * T, tokPart, g);
     // Like the CPU, dmimo_x is written whenever it is given (x's gradient through mimo_x = 1).
-    sumPartials<<<unsigned(dims.H), 128, 0, s>>>(dims.H, RP, batch * geo.groups,
-                                                 workspace + w.partials, g.dD, g.dmimoX);
-    return cudaGetLastError();
+    return sumScanPartials(dims.H, RP, batch * geo.groups, workspace + w.partials, g.dD, g.dmimoX,
+                           s);
 }
 
 }  // namespace
 
-int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
-                                           int64_t chunk) {
+namespace detail {
+
+cudaError_t sumScanPartials(int H, int RP, int64_t rows, const float* partials, float* dD,
+                            float* dmimoX, cudaStream_t s) {
+    sumPartials<<<unsigned(H), 128, 0, s>>>(H, RP, rows, partials, dD, dmimoX);
+    return cudaGetLastError();
+}
+
+int64_t sequentialBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
+                                          int64_t chunk) {
     int J = 0;
     Geometry geo{};
     if (batch <= 0 || !geometry(d, T, chunk, J, geo)) return 0;
     return wsLayout(d, batch, T, geo).total;
 }
 
-cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
-                                        const float* starts, int64_t batch, int64_t T,
-                                        int64_t chunk, const float* dy, const SsmScanGrads& g,
-                                        float* workspace, cudaStream_t s) {
+cudaError_t sequentialBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                               const float* starts, int64_t batch, int64_t T, int64_t chunk,
+                               const float* dy, const SsmScanGrads& g, float* workspace,
+                               cudaStream_t s) {
     if (chunk <= 0 || batch < 0 || T < 0 || batch > 65535) return cudaErrorInvalidValue;
     if (batch == 0 || T == 0) return cudaSuccess;
     int J = 0;
@@ -575,4 +582,5 @@ cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::Ssm
     }
 }
 
+}  // namespace detail
 }  // namespace lectern::train::cuda

@@ -15,6 +15,7 @@
 
 #include "common.cuh"
 #include "ops/ssm_scan_common.h"
+#include "training/backward/backward_ops.h"  // SsmScanGrads
 
 namespace lectern::train::cuda::detail {
 
@@ -153,5 +154,27 @@ inline bool pickLayout(const ops::Mamba3Dims& d, int& J, int& rpw) {
     if (rpw * J > kElems) return false;
     return slotLayout(d.R, d.P, d.N).floats() <= kMaxLoad * kThreads;
 }
+
+// The two backward paths behind ssm_scan_backward_recompute (ssm_scan_backward_dispatch.cu):
+// the sequential token loop (ssm_scan_backward.cu: every shape pickLayout takes, MIMO too) and
+// the chunked matrix form (ssm_scan_backward_chunked.cu: SISO, P ≤ 64, N ≤ 128, chunk ≤ 64).
+// Same contract and layouts; each workspace function returns 0 for shapes its path refuses.
+int64_t sequentialBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
+                                          int64_t chunk);
+cudaError_t sequentialBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                               const float* starts, int64_t batch, int64_t T, int64_t chunk,
+                               const float* dy, const SsmScanGrads& g, float* workspace,
+                               cudaStream_t s);
+bool chunkedBackwardSupports(const ops::Mamba3Dims& d, int64_t chunk);
+int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
+                                       int64_t chunk);
+cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                            const float* starts, int64_t batch, int64_t T, int64_t chunk,
+                            const float* dy, const SsmScanGrads& g, float* workspace,
+                            cudaStream_t s);
+// dD[h] += Σ_row partials[row, h, 0], dmimoX[h, :] += Σ_row partials[row, h, 1 + :] (rows in
+// order: deterministic; dmimoX may be null), partials [rows, H, 1 + RP].
+cudaError_t sumScanPartials(int H, int RP, int64_t rows, const float* partials, float* dD,
+                            float* dmimoX, cudaStream_t s);
 
 }  // namespace lectern::train::cuda::detail

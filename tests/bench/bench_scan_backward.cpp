@@ -6,7 +6,8 @@
 // what must be read and written once (inputs, outputs, checkpoints; the gradients are +=,
 // so read and written) at the measured device-to-device copy bandwidth. Also printed: the
 // backward's replay traffic through its workspace (states written and read back), which
-// the floor leaves out. Usage: bench_scan_backward [reps] (default 10).
+// the floor leaves out. The backward runs on both paths (ScanBackwardPath): the chunked
+// matrix form and the sequential token loop. Usage: bench_scan_backward [reps] (default 10).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -113,8 +114,12 @@ bool runShape(const Shape& s, int reps, double bw) {
                                 devRandom(size_t(rows * d.H), -1, 1, seed++, all),
                                 devRandom(size_t(d.H), -1, 1, seed++, all),
                                 nullptr};
-    const int64_t wsF = train::cuda::ssm_scan_backward_workspace_floats(d, s.batch, s.T, chunk);
+    using Path = train::cuda::ScanBackwardPath;
+    const int64_t wsF = std::max(
+        train::cuda::ssm_scan_backward_workspace_floats(d, s.batch, s.T, chunk, Path::Chunked),
+        train::cuda::ssm_scan_backward_workspace_floats(d, s.batch, s.T, chunk, Path::Sequential));
     float* ws = devAlloc(size_t(wsF), all);
+    Path path = Path::Chunked;
     cudaError_t err = cudaSuccess;
     auto fwd = [&] {
         const cudaError_t e = train::cuda::ssm_scan_forward_checkpoint(d, in, s.batch, s.T, chunk,
@@ -122,15 +127,20 @@ bool runShape(const Shape& s, int reps, double bw) {
         if (e != cudaSuccess) err = e;
     };
     auto bwd = [&] {
-        const cudaError_t e = train::cuda::ssm_scan_backward_recompute(d, in, starts, s.batch, s.T,
-                                                                       chunk, dy, g, ws, nullptr);
+        const cudaError_t e = train::cuda::ssm_scan_backward_recompute(
+            d, in, starts, s.batch, s.T, chunk, dy, g, ws, nullptr, path);
         if (e != cudaSuccess) err = e;
     };
     Timer tm;
-    std::vector<double> tf, tb;
+    std::vector<double> tf, tb, ts;
     for (int i = 0; i < reps + 2; ++i) {
         const double a = tm.ms(fwd), b = tm.ms(bwd);
         if (i >= 2) tf.push_back(a), tb.push_back(b);
+    }
+    path = Path::Sequential;
+    for (int i = 0; i < std::max(1, reps / 2) + 1; ++i) {
+        const double b = tm.ms(bwd);
+        if (i >= 1) ts.push_back(b);
     }
     if (err == cudaSuccess) err = cudaDeviceSynchronize();
     for (float* p : all) cudaFree(p);
@@ -152,13 +162,13 @@ bool runShape(const Shape& s, int reps, double bw) {
     std::printf(
         "%-9s H=%d P=%d N=%d batch=%lld T=%lld chunk=%lld\n"
         "  forward  %8.3f ms  (floor %.3f ms: %.0f MB; %.1f%% of copy bandwidth)\n"
-        "  backward %8.3f ms  (floor %.3f ms: %.0f MB; %.1f%%; + replay states %.0f MB = %.3f ms "
-        "at copy bandwidth)\n"
-        "  tokens/s forward+backward %.3g\n",
+        "  backward %8.3f ms chunked  (floor %.3f ms: %.0f MB; %.1f%%)\n"
+        "  backward %8.3f ms sequential  (+ replay states %.0f MB = %.3f ms at copy bandwidth)\n"
+        "  tokens/s forward+backward (chunked) %.3g\n",
         s.name, d.H, d.P, d.N, (long long)s.batch, (long long)s.T, (long long)chunk, mf,
         1e3 * fwdB / bw, fwdB / 1e6, 100.0 * (fwdB / bw) / (mf * 1e-3), mb, 1e3 * bwdB / bw,
-        bwdB / 1e6, 100.0 * (bwdB / bw) / (mb * 1e-3), replayB / 1e6, 1e3 * replayB / bw,
-        double(rows) / ((mf + mb) * 1e-3));
+        bwdB / 1e6, 100.0 * (bwdB / bw) / (mb * 1e-3), median(ts), replayB / 1e6,
+        1e3 * replayB / bw, double(rows) / ((mf + mb) * 1e-3));
     return true;
 }
 

@@ -2,19 +2,24 @@
 // (training/backward: ssm_scan_forward_checkpoint / ssm_scan_backward_recompute, run per
 // batch row) on fresh random inputs: SISO and MIMO (R 2, 3, 4), T not a multiple of the
 // chunk, T < chunk, a chunk longer than the backward's 64-token replay, batch 1 to 3,
-// odd H, P and N not powers of two, the largest state supported (P 64 x N 128). The replay
-// length is read from LECTERN_SCAN_SUBCHUNK once per process: run again with 3 or 8 (two
-// levels in every chunk, ragged sub-chunks) to cover that path more. Likewise
-// LECTERN_SCAN_BWD_GROUPS=1 keeps the backward in one block per (row, head) where it would
-// split the rows into groups (N > 64 and P > 16: the P 64 / N 128 and P 40 / N 96 shapes).
+// odd H, P and N not powers of two, the largest state supported (P 64 x N 128). Both
+// backward paths run on every shape they take: the sequential token loop (every shape) and
+// the chunked matrix form (SISO, P <= 64, N <= 128, chunk <= 64; the others must be refused).
+// The sequential replay length is read from LECTERN_SCAN_SUBCHUNK once per process: run
+// again with 3 or 8 (two levels in every chunk, ragged sub-chunks) to cover that path more.
+// Likewise LECTERN_SCAN_BWD_GROUPS=1 keeps the sequential backward in one block per (row,
+// head) where it would split the rows into groups (N > 64 and P > 16).
 // y and the checkpoints are poisoned (NaN) before the forward, the workspace before the
 // backward; every gradient buffer is pre-filled with random values and the comparison is
 // of what was added (the += contract).
-// Tolerances (max|gpu - cpu| / max|cpu|): forward 1e-4 (both fp32, the same per-token
-// operations up to FMA contraction and the order of the sum over n); gradients 5e-4 (the
-// CPU carries dh and every reduction in double, the GPU fp32; sums of up to P·N = 8,192
-// products). Seen on the H100: at most 3e-5. The backward has no atomics, so a second run
-// must agree bit for bit.
+// Tolerances (max|gpu - cpu| / max|cpu|; a NaN or Inf never passes): forward 1e-4 (both
+// fp32, the same per-token operations up to FMA contraction and the order of the sum over
+// n); sequential gradients 5e-4 (the CPU carries dh and every reduction in double, the GPU
+// fp32; sums of up to P·N = 8,192 products; seen on the H100: at most 3e-5); the chunked
+// path's gradients the same 5e-4 (fp32 products; dadt is a difference of intra-chunk row
+// and column sums and the state gradient is carried as e^{cs}-weighted chunk sums, so the
+// roundings differ, but on the H100 2026-11-22 the worst was 1.7e-6). Neither path has
+// atomics, so a second run must agree bit for bit.
 #include <cstring>
 
 #include "cuda_test_util.h"
@@ -52,6 +57,10 @@ std::vector<float> added(const std::vector<float>& out, const std::vector<float>
 struct Grads {  // host copies, in SsmScanGrads order
     std::vector<float> dq, dk, dx, dadt, ddt, dtrap, dD, dmimoX;
 };
+
+void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanInputs& in,
+                   const float* starts, const float* dy, const Grads& pre, const Grads& ref,
+                   train::cuda::ScanBackwardPath path, double tol);
 
 void runShape(const Shape& s) {
     const uint64_t seed = test::freshSeed();
@@ -120,7 +129,28 @@ void runShape(const Shape& s) {
     expectRel(starts.get(), startsRef, 1e-4, "starts");
     EXPECT_TRUE(y.guardsIntact() && starts.guardsIntact()) << "forward overrun";
 
-    const int64_t wsFloats = train::cuda::ssm_scan_backward_workspace_floats(d, B, T, s.chunk);
+    using Path = train::cuda::ScanBackwardPath;
+    const bool chunkedApplies = d.R == 1 && d.P <= 64 && d.N <= 128 && s.chunk <= 64;
+    EXPECT_EQ(train::cuda::ssm_scan_backward_workspace_floats(d, B, T, s.chunk, Path::Chunked) > 0,
+              chunkedApplies)
+        << "the chunked path's reach";
+    for (const Path path : {Path::Sequential, Path::Chunked}) {
+        if (path == Path::Chunked && !chunkedApplies) continue;
+        std::printf(" %s backward\n", path == Path::Chunked ? "chunked" : "sequential");
+        checkBackward(d, s, in, starts.p(), devDy.p(), pre, ref, path, 5e-4);
+    }
+}
+
+// One backward path, twice on the same inputs: what it added against the CPU's, and the
+// two runs bit for bit.
+void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanInputs& in,
+                   const float* starts, const float* dy, const Grads& pre, const Grads& ref,
+                   train::cuda::ScanBackwardPath path, double tol) {
+    const int64_t B = s.batch, T = s.T, rows = B * T;
+    const int64_t xStride = d.dInner() + 3;
+    const bool mimo = d.mimo;
+    const int64_t wsFloats =
+        train::cuda::ssm_scan_backward_workspace_floats(d, B, T, s.chunk, path);
     ASSERT_GT(wsFloats, 0);
     std::vector<Grads> runs;
     for (int run = 0; run < 2; ++run) {
@@ -129,8 +159,8 @@ void runShape(const Shape& s) {
             gD(pre.dD), gmx(pre.dmimoX);
         const train::SsmScanGrads g{gq.p(),  gk.p(),  gx.p(), ga.p(),
                                     gdt.p(), gtr.p(), gD.p(), mimo ? gmx.p() : nullptr};
-        e = train::cuda::ssm_scan_backward_recompute(d, in, starts.p(), B, T, s.chunk, devDy.p(), g,
-                                                     ws.p(), nullptr);
+        const cudaError_t e = train::cuda::ssm_scan_backward_recompute(
+            d, in, starts, B, T, s.chunk, dy, g, ws.p(), nullptr, path);
         ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         for (const DevArray* a : {&ws, &gq, &gk, &gx, &ga, &gdt, &gtr, &gD, &gmx})
@@ -149,7 +179,7 @@ void runShape(const Shape& s) {
             EXPECT_EQ(got.*m, pre.*m) << "dmimoX written though null";
             continue;
         }
-        expectRel(added(got.*m, pre.*m), added(ref.*m, pre.*m), 5e-4, names[f]);
+        expectRel(added(got.*m, pre.*m), added(ref.*m, pre.*m), tol, names[f]);
         EXPECT_EQ(
             0, std::memcmp((got.*m).data(), (runs[1].*m).data(), (got.*m).size() * sizeof(float)))
             << names[f] << " differs between two runs";
@@ -178,7 +208,11 @@ TEST(CudaScanBackward, MatchesCpu) {
                {"mimo R4 P64", 2, 64, 64, 4, 1, 70, 32},
                {"siso chunk > replay", 1, 32, 32, 1, 2, 230, 100},
                // Split into 3 groups of rows, the last one partial (N > 64, P 40).
-               {"mimo R2 P40 N96 split", 2, 40, 96, 2, 2, 90, 32}});
+               {"mimo R2 P40 N96 split", 2, 40, 96, 2, 2, 90, 32},
+               // The chunked path's own reach: P 40, N 64 / 96, chunks of 64 and 32, batch 3.
+               {"siso P40 N64 b3", 3, 40, 64, 1, 3, 200, 64},
+               {"siso P40 N96 chunk32", 2, 40, 96, 1, 2, 111, 32},
+               {"siso P64 N128 b3", 2, 64, 128, 1, 3, 257, 64}});
 }
 
 // Small shapes, few blocks: what compute-sanitizer's racecheck runs (run_gpu_checks.sh).

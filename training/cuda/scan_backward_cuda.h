@@ -23,15 +23,26 @@ cudaError_t ssm_scan_forward_checkpoint(const ops::Mamba3Dims& d, const ops::Ssm
                                         int64_t batch, int64_t T, int64_t chunk, float* y,
                                         float* starts, cudaStream_t s);
 
-// Floats of device workspace ssm_scan_backward_recompute needs for these shapes.
+// How the backward runs. Chunked: the chunked matrix form (kernels/train/
+// ssm_scan_backward_chunked.cu; SISO, P ≤ 64, N ≤ 128, chunk ≤ 64; refuses other shapes).
+// Sequential: the token loop replaying each chunk (ssm_scan_backward.cu; every shape, the
+// reference and fallback). Auto: Chunked where it applies, else Sequential;
+// LECTERN_SCAN_BWD=sequential (read once per process) makes Auto always Sequential.
+enum class ScanBackwardPath { Auto, Sequential, Chunked };
+
+// Floats of device workspace ssm_scan_backward_recompute needs for these shapes on this
+// path (0: shapes the path refuses).
 int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
-                                           int64_t chunk);
+                                           int64_t chunk,
+                                           ScanBackwardPath path = ScanBackwardPath::Auto);
 
 // Gradients ACCUMULATE (+=) into g's device buffers (dD, dmimoX summed over batch and time).
-// g.dmimoX may be null only for SISO. workspace: ssm_scan_backward_workspace_floats floats.
+// g.dmimoX may be null only for SISO. workspace: ssm_scan_backward_workspace_floats floats
+// for the same path. Deterministic (no atomics) on both paths.
 cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                                         const float* starts, int64_t batch, int64_t T,
                                         int64_t chunk, const float* dy, const SsmScanGrads& g,
-                                        float* workspace, cudaStream_t s);
+                                        float* workspace, cudaStream_t s,
+                                        ScanBackwardPath path = ScanBackwardPath::Auto);
 
 }  // namespace lectern::train::cuda

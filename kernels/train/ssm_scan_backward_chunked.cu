@@ -1,0 +1,536 @@
+// The training scan's backward in chunked matrix form (SISO; maths: training/NOTES-ssm_scan.md,
+// "The chunked form and its backward" and "The chunked backward as implemented"). Instead of
+// replaying every token's state (ssm_scan_backward.cu, latency-bound), each chunk of ≤ 64
+// tokens is a handful of small matrix products, and only the state gradient at chunk
+// boundaries is carried from chunk to chunk:
+//   A  (per chunk, parallel)   Dloc_c = Σ_i e^{cs_i} dy_i q_iᵀ  [P × N], decay_c = e^{cs_last}
+//   B  (per element, reverse over chunks)  G_c = dacc_{c+1};  dacc_c = Dloc_c + decay_c G_c
+//   C  (per chunk, parallel)   every per-token gradient from Q, K, V, dY, the chunk's entry
+//                              state (the forward's checkpoint) and G_c
+//   D  (per token)             ddt, dtrap from the per-token ⟨dh_t, v_t k_tᵀ⟩ (dγ) and
+//                              ⟨α_{t+1} dh_{t+1}, v_t k_tᵀ⟩ (ζ) that C wrote
+// then the dD / dmimo_x partials summed over (row, chunk) in a fixed order. Everything is
+// fp32 (SIMT products out of shared memory); no atomics, so runs agree bit for bit.
+// One block of 256 threads per (chunk, head, row); the products are tiled 16 × 16 threads,
+// thread (ty, tx) owning rows ty + 16i and columns tx + 16j: the B operand is read by 16
+// consecutive columns (conflict-free in either orientation with the odd leading dimensions).
+#include <cstdlib>
+
+#include "train/ssm_scan_train.cuh"
+
+namespace lectern::train::cuda::detail {
+namespace {
+
+constexpr int kC = 64;           // the most tokens of a chunk
+constexpr int kMaxP = 64;        // headdim the tiles cover
+constexpr int kMaxN = 128;       // d_state the tiles cover
+constexpr int kLdN = kMaxN + 1;  // odd leading dimensions: conflict-free column reads
+constexpr int kLdS = kC + 1;     // rows of P or of chunk-length floats (kMaxP == kC)
+static_assert(kMaxP == kC, "the P-wide and chunk-wide arrays share a leading dimension");
+
+__device__ inline int tileRow() {
+    return int(threadIdx.x) >> 4;
+}
+__device__ inline int tileCol() {
+    return int(threadIdx.x) & 15;
+}
+
+// acc[i][j] += Σ_k A(ty + 16i, k) · B(k, tx + 16j), A(m, k) = a[m·am + k·ak], B(k, n) =
+// b[k·bk + n·bn]: one thread's part of a block-wide product out of shared memory.
+template <int MI, int NJ>
+__device__ inline void mmAcc(float (&acc)[MI][NJ], const float* a, int am, int ak, const float* b,
+                             int bk, int bn, int K) {
+    const int ty = tileRow(), tx = tileCol();
+#pragma unroll 4
+    for (int k = 0; k < K; ++k) {
+        float av[MI], bv[NJ];
+#pragma unroll
+        for (int i = 0; i < MI; ++i) av[i] = a[(ty + 16 * i) * am + k * ak];
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) bv[j] = b[k * bk + (tx + 16 * j) * bn];
+#pragma unroll
+        for (int i = 0; i < MI; ++i)
+#pragma unroll
+            for (int j = 0; j < NJ; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+}
+
+template <int MI, int NJ>
+__device__ inline void zero(float (&acc)[MI][NJ]) {
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) acc[i][j] = 0.0f;
+}
+
+// Σ over the 16 threads of a tile row (one half-warp: the xor offsets stay inside it).
+__device__ inline float rowSum16(float v) {
+    for (int o = 8; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// One chunk's place: row b, head h, tokens t0 .. t0 + L − 1.
+struct ChunkPos {
+    int64_t b, c, t0, row0;  // row0 = b·T + t0
+    int h, L;
+};
+
+// The per-token scalars of a chunk in shared memory (zeros past L).
+struct ChunkScalars {
+    float cs[kC];     // Σ_{j ≤ i} adt_j within the chunk
+    float ecs[kC];    // e^{cs_i}
+    float dec[kC];    // e^{cs_{L−1} − cs_i}
+    float gam[kC];    // γ_i = trap_i dt_i
+    float piN[kC];    // (1 − trap_{i+1}) dt_{i+1}: token i + 1's pending weight (0 past T)
+    float scl[kC];    // scale_i = γ_i + piN_i inside the chunk, γ for the last token
+    float mx[kMaxP];  // mimo_x[h] (1 where not given)
+};
+
+struct Dev {
+    KDims d;
+    ops::SsmScanInputs in;
+    const float* dy;
+    int64_t T, chunk, nChk;
+    __device__ int64_t qkOff(int64_t row, int h) const { return (row * d.H + h) * int64_t(d.N); }
+    __device__ int64_t xOff(int64_t row, int h) const {
+        return row * in.xStride + int64_t(h) * d.P;
+    }
+    __device__ int64_t yOff(int64_t row, int h) const { return (row * d.H + h) * int64_t(d.P); }
+    __device__ ChunkPos pos() const {
+        ChunkPos p{};
+        p.c = blockIdx.x, p.h = int(blockIdx.y), p.b = blockIdx.z;
+        p.t0 = p.c * chunk;
+        p.row0 = p.b * T + p.t0;
+        p.L = int(min(chunk, T - p.t0));
+        return p;
+    }
+    // rows × cols of a [token, head, cols] array into dst [kC][ld], zeros past L and cols.
+    template <class Src>
+    __device__ void loadRows(float* dst, int ld, int cols, const ChunkPos& c, Src src) const {
+        for (int e = threadIdx.x; e < kC * ld; e += blockDim.x) {
+            const int i = e / ld, n = e - i * ld;
+            dst[e] = i < c.L && n < cols ? src(c.row0 + i, n) : 0.0f;
+        }
+    }
+    __device__ void loadQ(float* dst, const ChunkPos& c) const {
+        loadRows(dst, kLdN, d.N, c, [&](int64_t r, int n) { return in.q[qkOff(r, c.h) + n]; });
+    }
+    __device__ void loadK(float* dst, const ChunkPos& c) const {
+        loadRows(dst, kLdN, d.N, c, [&](int64_t r, int n) { return in.k[qkOff(r, c.h) + n]; });
+    }
+    __device__ void loadDy(float* dst, const ChunkPos& c) const {
+        loadRows(dst, kLdS, d.P, c, [&](int64_t r, int p) { return dy[yOff(r, c.h) + p]; });
+    }
+    // v = x ⊙ mimo_x (sc.mx must be loaded).
+    __device__ void loadV(float* dst, const ChunkPos& c, const ChunkScalars& sc) const {
+        loadRows(dst, kLdS, d.P, c,
+                 [&](int64_t r, int p) { return in.x[xOff(r, c.h) + p] * sc.mx[p]; });
+    }
+    // The scalars; ends with a barrier.
+    __device__ void loadScalars(ChunkScalars& sc, const ChunkPos& c) const {
+        const int i = threadIdx.x;
+        for (int p = i; p < kMaxP; p += blockDim.x)
+            sc.mx[p] = p < d.P && in.mimoX ? in.mimoX[int64_t(c.h) * d.P + p] : 1.0f;
+        if (i < kC) {
+            float adt = 0.0f, g = 0.0f, pn = 0.0f;
+            if (i < c.L) {
+                const int64_t th = (c.row0 + i) * d.H + c.h;
+                adt = in.adt[th];
+                g = in.trap[th] * in.dt[th];
+                if (c.t0 + i + 1 < T) pn = (1.0f - in.trap[th + d.H]) * in.dt[th + d.H];
+            }
+            sc.cs[i] = adt, sc.gam[i] = g, sc.piN[i] = pn;
+            sc.scl[i] = i + 1 < c.L ? g + pn : g;
+        }
+        __syncthreads();
+        if (i == 0) {  // a 64-long prefix sum: one thread, negligible next to the products
+            float s = 0.0f;
+            for (int j = 0; j < kC; ++j) sc.cs[j] = s += sc.cs[j];
+        }
+        __syncthreads();
+        if (i < kC) {
+            sc.ecs[i] = i < c.L ? expf(sc.cs[i]) : 0.0f;
+            sc.dec[i] = i < c.L ? expf(sc.cs[c.L - 1] - sc.cs[i]) : 0.0f;
+        }
+        __syncthreads();
+    }
+};
+
+// Phase A: Dloc_c = dYᵀ diag(e^{cs}) Q into G [batch, nChk, H, P, N], decay_c = e^{cs_last}.
+template <int NJ>
+__global__ void __launch_bounds__(256) chunkStateGradKernel(Dev v, float* G, float* decay) {
+    extern __shared__ float smem[];
+    float* Qs = smem;            // [kC][kLdN]
+    float* Ys = Qs + kC * kLdN;  // [kC][kLdS], rows scaled by e^{cs}
+    auto& sc = *reinterpret_cast<ChunkScalars*>(Ys + kC * kLdS);
+    const ChunkPos c = v.pos();
+    v.loadScalars(sc, c);
+    v.loadQ(Qs, c);
+    v.loadRows(Ys, kLdS, v.d.P, c,
+               [&](int64_t r, int p) { return v.dy[v.yOff(r, c.h) + p] * sc.ecs[r - c.row0]; });
+    __syncthreads();
+    float acc[4][NJ];
+    zero(acc);
+    mmAcc(acc, Ys, 1, kLdS, Qs, kLdN, 1, c.L);  // rows p, columns n
+    const int64_t PN = int64_t(v.d.P) * v.d.N, blk = (c.b * v.nChk + c.c) * v.d.H + c.h;
+    float* out = G + blk * PN;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int p = tileRow() + 16 * i;
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) {
+            const int n = tileCol() + 16 * j;
+            if (p < v.d.P && n < v.d.N) out[int64_t(p) * v.d.N + n] = acc[i][j];
+        }
+    }
+    if (threadIdx.x == 0) decay[blk] = expf(sc.cs[c.L - 1]);
+}
+
+// Phase B: for every state element of (row, head), last chunk first: G_c ← the running
+// dacc of chunk c + 1 (0 for the last), running ← Dloc_c + decay_c · G_c. In place.
+__global__ void carryStateGradKernel(int H, int64_t PN, int64_t nChk, float* G,
+                                     const float* decay) {
+    const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int h = int(blockIdx.y);
+    const int64_t b = blockIdx.z;
+    if (e >= PN) return;
+    float run = 0.0f;
+    for (int64_t c = nChk - 1; c >= 0; --c) {
+        const int64_t blk = (b * nChk + c) * H + h;
+        float* x = G + blk * PN + e;
+        const float dl = *x;
+        *x = run;
+        run = fmaf(decay[blk], run, dl);
+    }
+}
+
+struct ChunkOut {
+    SsmScanGrads g;
+    const float* starts;  // the forward's checkpoints [batch, nChk, H, P, N]
+    const float* G;       // phase B's G_c, same layout
+    float* tokScal;       // [2, batch · T, H]: dγ_t, then ζ_t
+    float* partials;      // [batch · nChk, H, 1 + P]: dD, dmimo_x
+};
+
+// Shared memory of phase C, in floats.
+__host__ __device__ constexpr size_t chunkSmemFloats() {
+    return size_t(3) * kC * kLdN + size_t(5) * kC * kLdS + sizeof(ChunkScalars) / 4 + 8 * kC + 64;
+}
+
+// Phase C: every per-token gradient of one chunk (see the file comment and the notes).
+template <int NJ>
+__global__ void __launch_bounds__(256, 1) chunkBackwardKernel(Dev v, ChunkOut o) {
+    extern __shared__ float smem[];
+    const KDims& d = v.d;
+    float* Qs = smem;            // [kC][kLdN] q
+    float* Ks = Qs + kC * kLdN;  // [kC][kLdN] k
+    float* Hs = Ks + kC * kLdN;  // [kMaxP][kLdN] acc, later G_c
+    float* Ys = Hs + kC * kLdN;  // [kC][kLdS] dy
+    float* Vs = Ys + kC * kLdS;  // [kC][kLdS] v
+    float* Ss = Vs + kC * kLdS;  // [kC][kC] q_i·k_s, then M ⊙ it strictly below the diagonal
+    float* Ps = Ss + kC * kLdS;  // [kC][kC] dy_i·v_s, likewise
+    float* As = Ps + kC * kLdS;  // [kC][kC] W ⊙ (dy_i·v_s), later dv [kC][kLdS]
+    auto& sc = *reinterpret_cast<ChunkScalars*>(As + kC * kLdS);
+    float* vec = reinterpret_cast<float*>(&sc + 1);
+    float *Sd = vec, *Pd = vec + kC, *rowX = vec + 2 * kC, *colX = vec + 3 * kC;
+    float *dcsA = vec + 4 * kC, *Ev = vec + 5 * kC, *kin = vec + 6 * kC;  // kin: kMaxN
+    float* red = vec + 8 * kC;                                            // 64 floats
+    const ChunkPos c = v.pos();
+    const int L = c.L, P = d.P, N = d.N, ty = tileRow(), tx = tileCol();
+    v.loadScalars(sc, c);
+    v.loadQ(Qs, c);
+    v.loadK(Ks, c);
+    v.loadDy(Ys, c);
+    v.loadV(Vs, c, sc);
+    // acc = h_in + (1 − trap_{t0}) dt_{t0} v_{t0−1} k_{t0−1}ᵀ (the first token's pending term).
+    const bool hasPrev = c.t0 > 0;
+    const float pi0 =
+        hasPrev ? (1.0f - v.in.trap[c.row0 * d.H + c.h]) * v.in.dt[c.row0 * d.H + c.h] : 0.0f;
+    for (int n = threadIdx.x; n < N; n += blockDim.x)
+        kin[n] = hasPrev ? v.in.k[v.qkOff(c.row0 - 1, c.h) + n] : 0.0f;
+    if (threadIdx.x < kMaxP)
+        red[threadIdx.x] = hasPrev && int(threadIdx.x) < P
+                               ? v.in.x[v.xOff(c.row0 - 1, c.h) + threadIdx.x] * sc.mx[threadIdx.x]
+                               : 0.0f;
+    __syncthreads();
+    const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
+    {
+        const float* S0 = o.starts + blk * PN;
+        for (int e = threadIdx.x; e < kMaxP * kLdN; e += blockDim.x) {
+            const int p = e / kLdN, n = e - p * kLdN;
+            Hs[e] = p < P && n < N ? S0[int64_t(p) * N + n] + pi0 * red[p] * kin[n] : 0.0f;
+        }
+    }
+    // S = Q Kᵀ, Pm = dY Vᵀ.
+    {
+        float s[4][4], pm[4][4];
+        zero(s), zero(pm);
+        mmAcc(s, Qs, kLdN, 1, Ks, 1, kLdN, N);
+        mmAcc(pm, Ys, kLdS, 1, Vs, 1, kLdS, P);
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int e = (ty + 16 * i) * kLdS + tx + 16 * j;
+                Ss[e] = s[i][j], Ps[e] = pm[i][j];
+            }
+    }
+    __syncthreads();
+    // The log-decay terms of the intra-chunk sums, X_is = M_is w_is S_is Pm_is (s < i):
+    // row sums (token i's cs) and column sums (token s's, negative).
+    if (threadIdx.x < kC) {
+        const int i = threadIdx.x;
+        float r = 0.0f;
+        for (int s = 0; s < i; ++s)
+            r += expf(sc.cs[i] - sc.cs[s]) * sc.scl[s] * Ss[i * kLdS + s] * Ps[i * kLdS + s];
+        rowX[i] = r;
+        Sd[i] = Ss[i * kLdS + i], Pd[i] = Ps[i * kLdS + i];
+    } else if (threadIdx.x < 2 * kC) {
+        const int s = threadIdx.x - kC;
+        float r = 0.0f;
+        for (int i = s + 1; i < L; ++i)
+            r += expf(sc.cs[i] - sc.cs[s]) * Ss[i * kLdS + s] * Ps[i * kLdS + s];
+        colX[s] = r * sc.scl[s];
+    }
+    __syncthreads();
+    // A3 = M ⊙ w ⊙ Pm (diagonal included); Ss, Ps ← M ⊙ them strictly below the diagonal.
+    for (int e = threadIdx.x; e < kC * kC; e += blockDim.x) {
+        const int i = e / kC, s = e - i * kC, x = i * kLdS + s;
+        const float m = s <= i ? expf(sc.cs[i] - sc.cs[s]) : 0.0f;
+        const float pm = Ps[x];
+        As[x] = m * (s < i ? sc.scl[s] : sc.gam[i]) * pm;
+        const float ms = s < i ? m : 0.0f;
+        Ps[x] = ms * pm;
+        Ss[x] *= ms;
+    }
+    __syncthreads();
+    // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
+    {
+        float t[4][NJ];
+        zero(t);
+        mmAcc(t, Ys, kLdS, 1, Hs, kLdN, 1, P);
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < NJ; ++j) t[i][j] *= sc.ecs[ty + 16 * i];
+        mmAcc(t, As, kLdS, 1, Ks, kLdN, 1, L);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int r = ty + 16 * i;
+            if (r >= L) continue;
+            float* dq = o.g.dq + v.qkOff(c.row0 + r, c.h);
+#pragma unroll
+            for (int j = 0; j < NJ; ++j)
+                if (tx + 16 * j < N) dq[tx + 16 * j] += t[i][j];
+        }
+    }
+    // dcs_j's acc term: e^{cs_j} ⟨dy_j, acc q_j⟩.
+    {
+        float t[4][4];
+        zero(t);
+        mmAcc(t, Qs, kLdN, 1, Hs, 1, kLdN, N);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int r = ty + 16 * i;
+            float s = 0.0f;
+#pragma unroll
+            for (int j = 0; j < 4; ++j) s += t[i][j] * Ys[r * kLdS + tx + 16 * j];
+            s = rowSum16(s);
+            if (tx == 0) dcsA[r] = sc.ecs[r] * s;
+        }
+    }
+    __syncthreads();  // Hs: acc is done with
+    // G_c (zero for the last chunk) and ⟨G_c, h_out⟩ (h_out: the next chunk's checkpoint).
+    const bool hasG = c.c + 1 < v.nChk;
+    float gh = 0.0f;
+    {
+        const float* Gc = o.G + blk * PN;
+        const float* S1 = o.starts + (blk + d.H) * PN;  // chunk c + 1, same row and head
+        for (int e = threadIdx.x; e < kMaxP * kLdN; e += blockDim.x) {
+            const int p = e / kLdN, n = e - p * kLdN;
+            float x = 0.0f;
+            if (hasG && p < P && n < N) {
+                x = Gc[int64_t(p) * N + n];
+                gh += x * S1[int64_t(p) * N + n];
+            }
+            Hs[e] = x;
+        }
+        gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Hs needs
+    }
+    // Zstrict_s = Σ_{i > s} M_is S_is dy_i + e^{cs_last − cs_s} G k_s  (rows s, columns p),
+    // E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩, and from Zstrict: dv, dγ, ζ.
+    float* dvs = As;  // A3 is done with (dq read it before the barrier above)
+    {
+        float t[4][4];
+        zero(t);
+        mmAcc(t, Ks, kLdN, 1, Hs, 1, kLdN, N);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int r = ty + 16 * i;
+            float s = 0.0f;
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                s += t[i][j] * Vs[r * kLdS + tx + 16 * j];
+                t[i][j] *= sc.dec[r];
+            }
+            s = rowSum16(s);
+            if (tx == 0) Ev[r] = sc.scl[r] * sc.dec[r] * s;
+        }
+        mmAcc(t, Ss, 1, kLdS, Ys, kLdS, 1, L);
+        const float Dh = v.in.D[c.h];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int r = ty + 16 * i;
+            float dg = 0.0f, ze = 0.0f;
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int p = tx + 16 * j, x = r * kLdS + p;
+                const float zs = t[i][j], z = zs + Sd[r] * Ys[x];
+                dg += Vs[x] * z;
+                ze += Vs[x] * zs;
+                const float dv = Dh * Ys[x] + sc.gam[r] * z + sc.piN[r] * zs;
+                dvs[x] = dv;
+                if (r < L && p < P) o.g.dx[v.xOff(c.row0 + r, c.h) + p] += dv * sc.mx[p];
+            }
+            dg = rowSum16(dg), ze = rowSum16(ze);
+            if (tx == 0 && r < L) {
+                const int64_t th = (c.row0 + r) * d.H + c.h, rows = int64_t(gridDim.z) * v.T;
+                o.tokScal[th] = dg;
+                o.tokScal[rows * d.H + th] = ze;
+            }
+        }
+    }
+    // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
+    // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
+    {
+        float t[4][NJ];
+        zero(t);
+        mmAcc(t, Vs, kLdS, 1, Hs, kLdN, 1, P);
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < NJ; ++j) t[i][j] *= sc.dec[ty + 16 * i];
+        mmAcc(t, Ps, 1, kLdS, Qs, kLdN, 1, L);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int r = ty + 16 * i;
+            if (r >= L) continue;
+            float* dk = o.g.dk + v.qkOff(c.row0 + r, c.h);
+#pragma unroll
+            for (int j = 0; j < NJ; ++j) {
+                const int n = tx + 16 * j;
+                if (n < N)
+                    dk[n] += sc.gam[r] * (t[i][j] + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t[i][j];
+            }
+        }
+    }
+    __syncthreads();
+    // dcs_j = acc term + Σ_{s<j} X_js − Σ_{i>j} X_ij − E_j (+ ⟨G, h_out⟩ for the last token);
+    // dadt_j = Σ_{i ≥ j} dcs_i within the chunk.
+    if (threadIdx.x == 0) {
+        float r = 0.0f;
+        for (int j = L - 1; j >= 0; --j) {
+            r += dcsA[j] + rowX[j] - colX[j] - Ev[j] + (j == L - 1 && hasG ? gh : 0.0f);
+            o.g.dadt[(c.row0 + j) * d.H + c.h] += r;
+        }
+    }
+    // The (row, chunk, head) partials of dD = Σ dy·v and dmimo_x = Σ dv ⊙ x.
+    float* part = o.partials + blk * int64_t(1 + P);
+    if (threadIdx.x < kMaxP) {
+        const int p = threadIdx.x;
+        float sD = 0.0f, sM = 0.0f;
+        if (p < P)
+            for (int r = 0; r < L; ++r) {
+                const int x = r * kLdS + p;
+                sD += Ys[x] * Vs[x];
+                sM += dvs[x] * v.in.x[v.xOff(c.row0 + r, c.h) + p];
+            }
+        red[p] = sD;
+        if (p < P) part[1 + p] = sM;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float s = 0.0f;
+        for (int p = 0; p < P; ++p) s += red[p];
+        part[0] = s;
+    }
+}
+
+// Phase D: ddt_t += ζ_{t−1}(1 − trap_t) + dγ_t trap_t,  dtrap_t += (dγ_t − ζ_{t−1}) dt_t.
+__global__ void tokenScalarGradKernel(int H, int64_t T, int64_t rows, const float* tokScal,
+                                      ops::SsmScanInputs in, SsmScanGrads g) {
+    const int64_t th = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (th >= rows * H) return;
+    const int64_t t = (th / H) % T;
+    const float dg = tokScal[th], zp = t > 0 ? tokScal[rows * H + th - H] : 0.0f;
+    const float tr = in.trap[th], dt = in.dt[th];
+    g.ddt[th] += zp * (1.0f - tr) + dg * tr;
+    g.dtrap[th] += (dg - zp) * dt;
+}
+
+struct WsLayout {
+    int64_t G, decay, tokScal, partials, total;
+};
+WsLayout wsLayout(const ops::Mamba3Dims& d, int64_t batch, int64_t T, int64_t chunk) {
+    const int64_t nChk = (T + chunk - 1) / chunk, blocks = batch * nChk * d.H;
+    WsLayout w{};
+    w.G = 0;
+    w.decay = blocks * d.P * d.N;
+    w.tokScal = w.decay + blocks;
+    w.partials = w.tokScal + 2 * batch * T * d.H;
+    w.total = w.partials + blocks * (1 + d.P);
+    return w;
+}
+
+}  // namespace
+
+bool chunkedBackwardSupports(const ops::Mamba3Dims& d, int64_t chunk) {
+    return d.R == 1 && d.P > 0 && d.P <= kMaxP && d.N > 0 && d.N <= kMaxN && d.H > 0 && chunk > 0 &&
+           chunk <= kC;
+}
+
+int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
+                                       int64_t chunk) {
+    if (batch <= 0 || T <= 0 || !chunkedBackwardSupports(d, chunk)) return 0;
+    return wsLayout(d, batch, T, chunk).total;
+}
+
+cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                            const float* starts, int64_t batch, int64_t T, int64_t chunk,
+                            const float* dy, const SsmScanGrads& g, float* workspace,
+                            cudaStream_t s) {
+    if (!chunkedBackwardSupports(d, chunk) || batch > 65535) return cudaErrorInvalidValue;
+    if (batch == 0 || T == 0) return cudaSuccess;
+    const WsLayout w = wsLayout(d, batch, T, chunk);
+    const int64_t nChk = (T + chunk - 1) / chunk, PN = int64_t(d.P) * d.N;
+    const Dev v{lectern::cuda::detail::kdims(d), in, dy, T, chunk, nChk};
+    const ChunkOut o{g, starts, workspace + w.G, workspace + w.tokScal, workspace + w.partials};
+    const dim3 grid(unsigned(nChk), unsigned(d.H), unsigned(batch));
+    const size_t bytesA = (size_t(kC) * kLdN + size_t(kC) * kLdS) * 4 + sizeof(ChunkScalars);
+    const size_t bytesC = chunkSmemFloats() * 4;
+    auto run = [&](auto* kA, auto* kC_) -> cudaError_t {
+        if (cudaError_t e =
+                cudaFuncSetAttribute(kA, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytesA));
+            e != cudaSuccess)
+            return e;
+        if (cudaError_t e =
+                cudaFuncSetAttribute(kC_, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytesC));
+            e != cudaSuccess)
+            return e;
+        kA<<<grid, 256, bytesA, s>>>(v, workspace + w.G, workspace + w.decay);
+        carryStateGradKernel<<<dim3(unsigned((PN + 255) / 256), unsigned(d.H), unsigned(batch)),
+                               256, 0, s>>>(d.H, PN, nChk, workspace + w.G, workspace + w.decay);
+        kC_<<<grid, 256, bytesC, s>>>(v, o);
+        return cudaGetLastError();
+    };
+    cudaError_t e = d.N <= 64 ? run(chunkStateGradKernel<4>, chunkBackwardKernel<4>)
+                              : run(chunkStateGradKernel<8>, chunkBackwardKernel<8>);
+    if (e != cudaSuccess) return e;
+    const int64_t rows = batch * T;
+    tokenScalarGradKernel<<<unsigned((rows * d.H + 255) / 256), 256, 0, s>>>(
+        d.H, T, rows, workspace + w.tokScal, in, g);
+    if (e = cudaGetLastError(); e != cudaSuccess) return e;
+    return sumScanPartials(d.H, d.P, batch * nChk, workspace + w.partials, g.dD, g.dmimoX, s);
+}
+
+}  // namespace lectern::train::cuda::detail

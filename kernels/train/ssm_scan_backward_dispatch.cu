@@ -1,0 +1,48 @@
+// ssm_scan_backward_recompute: which backward runs (training/cuda/scan_backward_cuda.h).
+// The chunked matrix form wherever it applies (SISO, the benchmark and the ~125M model), the
+// sequential token loop otherwise (MIMO, long chunks, big states) and on request
+// (LECTERN_SCAN_BWD=sequential: the reference, for comparing and as a fallback).
+#include <cstdlib>
+#include <cstring>
+
+#include "train/ssm_scan_train.cuh"
+#include "training/cuda/scan_backward_cuda.h"
+
+namespace lectern::train::cuda {
+namespace {
+
+bool sequentialFromEnv() {
+    static const bool v = [] {
+        const char* e = std::getenv("LECTERN_SCAN_BWD");
+        return e != nullptr && std::strcmp(e, "sequential") == 0;
+    }();
+    return v;
+}
+
+ScanBackwardPath resolve(const ops::Mamba3Dims& d, int64_t chunk, ScanBackwardPath path) {
+    if (path != ScanBackwardPath::Auto) return path;
+    return !sequentialFromEnv() && detail::chunkedBackwardSupports(d, chunk)
+               ? ScanBackwardPath::Chunked
+               : ScanBackwardPath::Sequential;
+}
+
+}  // namespace
+
+int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
+                                           int64_t chunk, ScanBackwardPath path) {
+    return resolve(d, chunk, path) == ScanBackwardPath::Chunked
+               ? detail::chunkedBackwardWorkspaceFloats(d, batch, T, chunk)
+               : detail::sequentialBackwardWorkspaceFloats(d, batch, T, chunk);
+}
+
+cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                        const float* starts, int64_t batch, int64_t T,
+                                        int64_t chunk, const float* dy, const SsmScanGrads& g,
+                                        float* workspace, cudaStream_t s, ScanBackwardPath path) {
+    if (chunk <= 0 || batch < 0 || T < 0) return cudaErrorInvalidValue;
+    return resolve(d, chunk, path) == ScanBackwardPath::Chunked
+               ? detail::chunkedBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s)
+               : detail::sequentialBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s);
+}
+
+}  // namespace lectern::train::cuda
