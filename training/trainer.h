@@ -48,6 +48,10 @@ struct TrainOptions {
     // TrainReport::cancelled = true (no final model folder: resume from the checkpoint).
     std::function<bool(const TrainProgress&)> onProgress;
     std::string device = "cpu";  // "cpu" | "cuda" | "auto" (auto: cuda when a GPU is usable)
+    // The GPU step's arithmetic (model_train_cuda.h TrainPrecision): "fp32", "tf32", "bf16",
+    // or "" (fp32; tf32 under LECTERN_TRAIN_TF32=1). The CPU step is always fp32: tf32 or
+    // bf16 with device "cpu" is an error, with "auto" on a CPU fallback a note on stderr.
+    std::string precision;
 };
 
 struct TrainReport {

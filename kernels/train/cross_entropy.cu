@@ -4,6 +4,8 @@
 // log-sum-exp m + log Σ is taken in double; then the same block writes dlogits. The row's
 // loss is added to the double *lossSum with one atomicAdd (doubles: the order of the adds
 // changes nothing visible next to the ~1e-7 of the fp32 exponentials).
+#include <cuda_bf16.h>
+
 #include "common.cuh"
 #include "training/cuda/ops_backward_cuda.h"
 
@@ -27,17 +29,26 @@ __device__ MaxSum merge(MaxSum a, MaxSum b) {
     return MaxSum{a.m, a.s + b.s * expf(b.m - a.m)};
 }
 
+__device__ void put(float* p, float v) {
+    *p = v;
+}
+__device__ void put(__nv_bfloat16* p, float v) {
+    *p = __float2bfloat16(v);
+}
+
+// Grad: float, or __nv_bfloat16 (the bf16 step).
+template <typename Grad>
 __global__ void crossEntropyKernel(const float* __restrict__ logits,
                                    const int32_t* __restrict__ ids, int64_t T, int64_t V,
                                    double* __restrict__ lossSum, double gradScale,
-                                   float* __restrict__ dlogits) {
+                                   Grad* __restrict__ dlogits) {
     const int64_t row = blockIdx.x;
     const int64_t t = row % T;
     const float* x = logits + row * V;
-    float* dx = dlogits ? dlogits + row * V : nullptr;
+    Grad* dx = dlogits ? dlogits + row * V : nullptr;
     if (t == T - 1) {  // the last token predicts nothing
         if (dx)
-            for (int64_t v = threadIdx.x; v < V; v += blockDim.x) dx[v] = 0.0f;
+            for (int64_t v = threadIdx.x; v < V; v += blockDim.x) put(dx + v, 0.0f);
         return;
     }
     MaxSum ms{-INFINITY, 0.0f};
@@ -66,7 +77,7 @@ __global__ void crossEntropyKernel(const float* __restrict__ logits,
     const double lse = lseShared;
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
         const double prob = double(expf(float(double(x[v]) - lse)));
-        dx[v] = float(gradScale * (v == target ? prob - 1.0 : prob));
+        put(dx + v, float(gradScale * (v == target ? prob - 1.0 : prob)));
     }
 }
 
@@ -78,6 +89,16 @@ cudaError_t cross_entropy_forward_backward(const float* logits, const int32_t* i
     if (batch <= 0 || T <= 0 || V <= 0) return cudaSuccess;
     crossEntropyKernel<<<unsigned(batch * T), kThreads, 0, s>>>(logits, ids, T, V, lossSum,
                                                                 gradScale, dlogits);
+    return cudaGetLastError();
+}
+
+cudaError_t cross_entropy_forward_backward_bf16(const float* logits, const int32_t* ids,
+                                                int64_t batch, int64_t T, int64_t V,
+                                                double* lossSum, double gradScale, void* dlogits,
+                                                cudaStream_t s) {
+    if (batch <= 0 || T <= 0 || V <= 0) return cudaSuccess;
+    crossEntropyKernel<<<unsigned(batch * T), kThreads, 0, s>>>(
+        logits, ids, T, V, lossSum, gradScale, static_cast<__nv_bfloat16*>(dlogits));
     return cudaGetLastError();
 }
 

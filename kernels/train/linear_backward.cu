@@ -30,4 +30,26 @@ int linear_backward(cublasHandle_t h, float* din, int64_t ldDin, float* dW, cons
                            int(ldIn), dout, int(outF), &one, dW, int(inF)));
 }
 
+int linear_backward_bf16(cublasHandle_t h, float* din, int64_t ldDin, float* dW, const void* dout,
+                         const void* in, int64_t ldIn, const void* W, int64_t rows, int64_t inF,
+                         int64_t outF, cudaStream_t s) {
+    if (rows <= 0 || inF <= 0 || outF <= 0) return 0;
+    cudaStream_t cur = nullptr;
+    cublasGetStream(h, &cur);
+    if (cur != s) cublasSetStream(h, s);
+    // The default math mode: the other forms may have left the handle pedantic.
+    cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
+    const float one = 1.0f;
+    if (din != nullptr) {
+        const cublasStatus_t st =
+            cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, int(inF), int(rows), int(outF), &one, W,
+                         CUDA_R_16BF, int(inF), dout, CUDA_R_16BF, int(outF), &one, din, CUDA_R_32F,
+                         int(ldDin), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        if (st != CUBLAS_STATUS_SUCCESS) return int(st);
+    }
+    return int(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_T, int(inF), int(outF), int(rows), &one, in,
+                            CUDA_R_16BF, int(ldIn), dout, CUDA_R_16BF, int(outF), &one, dW,
+                            CUDA_R_32F, int(inF), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
 }  // namespace lectern::train::cuda

@@ -1,8 +1,10 @@
 // CUDA twin of training/backward/mamba3_preprocess_backward.cpp (NOTES-mamba3_preprocess.md).
-// Three launches, each owning disjoint columns of dproj:
-//  1. scalars, one thread per (row, head): dd_dt, dd_A, trap, and the angle columns (one
-//     set per token, shared by the heads: atomicAdd); dtBias from per-block shared sums
-//     (one atomicAdd per block and head).
+// Four launches, each owning disjoint columns of dproj:
+//  1. scalars, one thread per (row, head): dd_dt, dd_A, trap; dtBias from per-block shared
+//     sums (one atomicAdd per block and head).
+//  1b. angles, one thread per (row, angle): the angle column (one per token, shared by the
+//     heads) gets Σ_h ∂L/∂dθ[h]·dt_h·π·tanh' in one add. (It was H atomicAdds to one address
+//     from adjacent threads of the scalars kernel.)
 //  2. B/C norms, one warp per (row, rank, group), blockIdx.y picking C (dq) or B (dk): the
 //     heads of the group sum into the shared normed row, then the RMSNorm backward over N
 //     into the B/C columns; the norm weight's gradient collects in each warp's registers
@@ -48,12 +50,8 @@ __global__ void scalarsBackward(det::KDims d, const float* __restrict__ proj,
         const float a = clamped ? -d.aFloor : -heavyTail(v);
         double ddtTotal = double(ddt[th]) + double(dadt[th]) * a;
         const float* gth = ddtheta + th * d.A;
-        for (int k = 0; k < d.A; ++k) {
-            const float tn = tanhf(row[d.offAngles + k]);
-            ddtTotal += double(gth[k]) * tn * det::kPi;
-            // The angle columns are one per token, shared by every head: H threads add.
-            atomicAdd(drow + d.offAngles + k, gth[k] * det::kPi * dt * (1.0f - tn * tn));
-        }
+        for (int k = 0; k < d.A; ++k)
+            ddtTotal += double(gth[k]) * tanhf(row[d.offAngles + k]) * det::kPi;
         const float su = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
         const float du = float(ddtTotal) * su;
         drow[d.offDt + h] += du;
@@ -64,6 +62,24 @@ __global__ void scalarsBackward(det::KDims d, const float* __restrict__ proj,
     }
     __syncthreads();
     for (int i = threadIdx.x; i < d.H; i += blockDim.x) atomicAdd(gDtBias + i, acc[i]);
+}
+
+__global__ void anglesBackward(det::KDims d, const float* __restrict__ proj,
+                               const float* __restrict__ dtBias, int64_t rows,
+                               const float* __restrict__ ddtheta, float* __restrict__ dproj) {
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= rows * d.A) return;
+    const int64_t t = i / d.A;
+    const int k = int(i - t * d.A);
+    const float* row = proj + t * d.dInProj;
+    const float* g = ddtheta + t * int64_t(d.H) * d.A + k;
+    float sum = 0.0f;
+    for (int h = 0; h < d.H; ++h) {
+        const float u = row[d.offDt + h] + dtBias[h];
+        sum += g[int64_t(h) * d.A] * (u > 20.0f ? u : log1pf(expf(u)));
+    }
+    const float tn = tanhf(row[d.offAngles + k]);
+    dproj[t * d.dInProj + d.offAngles + k] += sum * det::kPi * (1.0f - tn * tn);
 }
 
 // blockIdx.y == 0: C (gradient dq, offset offC); 1: B (dk, offB).
@@ -155,6 +171,9 @@ cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& dims,
     const unsigned sb = unsigned(std::min<int64_t>(det::gridFor(rows * d.H, 256), 1024));
     scalarsBackward<<<sb, 256, size_t(d.H) * sizeof(float), s>>>(d, proj, p.dtBias, rows, ddt, dadt,
                                                                  dtrap, ddtheta, dproj, g.dtBias);
+    if (d.A > 0)
+        anglesBackward<<<det::gridFor(rows * d.A, 256), 256, 0, s>>>(d, proj, p.dtBias, rows,
+                                                                     ddtheta, dproj);
     const int64_t items = rows * d.R * d.G;  // warps of 8 per block
     const dim3 nb(unsigned(std::min<int64_t>(det::gridFor(items, 8), 1024)), 2);
     normBackward<<<nb, 256, 0, s>>>(d, proj, rows, NormSide{dq, p.cNorm, g.cNorm, d.offC},

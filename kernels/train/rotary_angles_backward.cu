@@ -4,8 +4,12 @@
 // and, θ_t being a running sum of the increments (the wrap has slope 1), ∂L/∂dθ_s is the
 // reverse cumulative sum Σ_{t>=s} ∂L/∂θ_t over the document.
 // Launches: (replay: θ in the CPU's float operations, one thread per (b, h, a)); pairs: one
-// thread per (row, h, a), ∂L/∂θ_t into scratch; reverse sum: one thread per (b, h, a)
-// walking back over T in double (threads of a warp take adjacent (h, a): coalesced).
+// thread per (row, h, a), ∂L/∂θ_t into scratch; reverse sum: a parallel suffix scan, each
+// (b, h, a) column's T tokens cut into kSegs segments (a block: 32 adjacent columns, for
+// coalescing, times kSegs segments): every thread sums its segment, adds the sums of the
+// segments after it, then walks its own segment back, in double throughout. One thread
+// walking all T tokens of a column took 44 ms a step at 4 x 4096 on the H100 (24 layers:
+// 3,072 threads, 4,096 dependent loads each).
 #include "common.cuh"
 #include "training/cuda/ops_backward_cuda.h"
 
@@ -61,14 +65,27 @@ __global__ void pairsKernel(det::KDims d, const float* __restrict__ q, const flo
     dthOut[gid] = float(dth);
 }
 
-__global__ void reverseSumKernel(const float* __restrict__ dth, int64_t batch, int64_t T,
-                                 int64_t HA, float* __restrict__ ddtheta) {
-    const int64_t gid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-    if (gid >= batch * HA) return;
-    const int64_t b = gid / HA, ha = gid - b * HA;
-    double acc = 0.0;
-    for (int64_t t = T - 1; t >= 0; --t) {
-        const int64_t i = (b * T + t) * HA + ha;
+constexpr int kSegs = 32;  // segments a column's T tokens are cut into (blockDim.y)
+
+// grid (⌈HA/32⌉, batch), block (32, kSegs).
+__global__ void reverseSumKernel(const float* __restrict__ dth, int64_t T, int64_t HA,
+                                 float* __restrict__ ddtheta) {
+    __shared__ double segSum[kSegs][32];
+    const int64_t ha = blockIdx.x * 32 + threadIdx.x, b = blockIdx.y;
+    const int64_t seg = (T + kSegs - 1) / kSegs;
+    const int64_t t0 = threadIdx.y * seg, t1 = t0 + seg < T ? t0 + seg : T;
+    const bool live = ha < HA;
+    const int64_t base = b * T * HA + ha;
+    double sum = 0.0;
+    if (live)
+        for (int64_t t = t0; t < t1; ++t) sum += double(dth[base + t * HA]);
+    segSum[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (!live) return;
+    double acc = 0.0;  // the tokens after this segment
+    for (int y = kSegs - 1; y > int(threadIdx.y); --y) acc += segSum[y][threadIdx.x];
+    for (int64_t t = t1 - 1; t >= t0; --t) {
+        const int64_t i = base + t * HA;
         acc += double(dth[i]);
         ddtheta[i] += float(acc);
     }
@@ -91,7 +108,8 @@ cudaError_t rotary_theta_backward(const ops::Mamba3Dims& dims, const float* q, c
     if (rows <= 0 || HA <= 0) return cudaSuccess;
     pairsKernel<<<det::gridFor(rows * HA, 128), 128, 0, s>>>(det::kdims(dims), q, k, theta, rows,
                                                              dq, dk, scratch);
-    reverseSumKernel<<<det::gridFor(batch * HA, 128), 128, 0, s>>>(scratch, batch, T, HA, ddtheta);
+    reverseSumKernel<<<dim3(unsigned((HA + 31) / 32), unsigned(batch)), dim3(32, kSegs), 0, s>>>(
+        scratch, T, HA, ddtheta);
     return cudaGetLastError();
 }
 

@@ -8,7 +8,9 @@
 //   elementwise maths 2e-5 (fp32 with expf/tanhf/sincosf against libm: ~1e-7 expected);
 //   row reductions and per-parameter sums over hundreds of rows 1e-4 (fp32 block sums and
 //   atomics in any order against the CPU's double sums: ~1e-6 expected); fp32 GEMM 2e-5
-//   (sum order only); tf32 GEMM 5e-3 (10-bit operands); the loss 1e-6 (double log-sum-exp of
+//   (sum order only); tf32 GEMM 5e-3 (10-bit operands); bf16 GEMM 1e-4 against the CPU on
+//   the same bf16-rounded operands (their products are exact in fp32: sum order only);
+//   bf16 dlogits 5e-3 (one bf16 rounding, 2^-8); the loss 1e-6 (double log-sum-exp of
 //   fp32 exponentials); AdamW 1e-6 (the CPU's operations without FMA contraction: exact
 //   expected); the sum of squares 1e-11 (double, order only: the CPU's sequential sum of 3M
 //   positive terms is off by ~1e-13).
@@ -66,6 +68,30 @@ private:
     T* p_ = nullptr;
     size_t n_;
 };
+
+// bf16 on the host (round to nearest even; the test data hold no NaN), and back.
+uint16_t toBf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return uint16_t(u >> 16);
+}
+float fromBf16(uint16_t h) {
+    const uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+std::vector<uint16_t> bf16s(const std::vector<float>& v) {
+    std::vector<uint16_t> b(v.size());
+    for (size_t i = 0; i < v.size(); ++i) b[i] = toBf16(v[i]);
+    return b;
+}
+std::vector<float> rounded(const std::vector<float>& v) {
+    std::vector<float> r(v.size());
+    for (size_t i = 0; i < v.size(); ++i) r[i] = fromBf16(toBf16(v[i]));
+    return r;
+}
 
 int64_t pick(std::mt19937_64& rng, int64_t lo, int64_t hi) {
     return lo + int64_t(rng() % uint64_t(hi - lo + 1));
@@ -194,6 +220,27 @@ TEST_F(CudaBackwardGemm, Linear) {
             expectRel(dDW2.get(), dW, tol, "linear dW (din null)");
             EXPECT_TRUE(dDin.guardsIntact() && dDW.guardsIntact() && dDW2.guardsIntact());
         }
+        // bf16 operands: against the CPU on the same rounded values.
+        const auto inB = rounded(in), WB = rounded(W), doutB = rounded(dout);
+        std::vector<float> dinB(size_t(rows * inF)), dWB = dW0;
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < inF; ++c)
+                dinB[size_t(r * inF + c)] = dinWide0[size_t(r * ldDin + c)];
+        train::linear_backward(dinB.data(), dWB.data(), doutB.data(), inB.data(), WB.data(), rows,
+                               inF, outF);
+        std::vector<float> dinWideB = dinWide0;
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < inF; ++c)
+                dinWideB[size_t(r * ldDin + c)] = dinB[size_t(r * inF + c)];
+        DevBuf<uint16_t> bIn(bf16s(inWide)), bW(bf16s(W)), bDout(bf16s(dout));
+        DevArray dDin(dinWide0), dDW(dW0);
+        ASSERT_EQ(tc::linear_backward_bf16(h_, dDin.p(), ldDin, dDW.p(), bDout.p(), bIn.p(), ldIn,
+                                           bW.p(), rows, inF, outF, nullptr),
+                  0);
+        sync();
+        expectRel(dDin.get(), dinWideB, 1e-4, "linear din bf16");
+        expectRel(dDW.get(), dWB, 1e-4, "linear dW bf16");
+        EXPECT_TRUE(dDin.guardsIntact() && dDW.guardsIntact());
     }
 }
 
@@ -423,6 +470,17 @@ TEST(CudaBackward, CrossEntropy) {
         EXPECT_NEAR(got2, got, 1e-9 * std::max(1.0, std::fabs(got)));  // dlogits null: loss only
         expectRel(dGrad.get(), ref, 2e-5, "cross-entropy dlogits");
         EXPECT_TRUE(dGrad.guardsIntact());
+        // The bf16 form: the same loss, dlogits within one bf16 rounding.
+        DevBuf<uint16_t> gradB(std::vector<uint16_t>(logits.size(), 0x7fc0));  // NaN: WRITTEN
+        DevBuf<double> lossB({0.0});
+        ASSERT_EQ(tc::cross_entropy_forward_backward_bf16(dLogits.p(), dIds.p(), batch, T, V,
+                                                          lossB.p(), gradScale, gradB.p(), nullptr),
+                  cudaSuccess);
+        sync();
+        EXPECT_NEAR(lossB.get()[0], got, 1e-9 * std::max(1.0, std::fabs(got)));
+        std::vector<float> gotB;
+        for (uint16_t h : gradB.get()) gotB.push_back(fromBf16(h));
+        expectRel(gotB, ref, 5e-3, "cross-entropy dlogits bf16");
         if (T >= 2) {  // a target outside [0, V) makes the loss NaN (the trainer's guard)
             ids[1] = int32_t(V);
             DevBuf<int32_t> bad(ids);

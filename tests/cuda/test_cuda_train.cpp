@@ -3,7 +3,8 @@
 // the golden README's fp32 bar: loss 1e-5, each gradient 1e-4 of its largest value), against
 // the CPU's loss_and_grads on random models (SISO, MIMO, MLP + out-proj norm; batch 3, rows
 // longer than 256 tokens and not a multiple of 64), and 20 optimizer steps of the trainer on
-// the GPU against the CPU on the same data, with a NaN-injected step skipped on both.
+// the GPU against the CPU on the same data, with a NaN-injected step skipped on both; the
+// same in the TF32 and bf16 precisions with looser bars.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -90,7 +91,8 @@ struct ScopedEnv {
 
 // The GPU step's loss and every gradient against the CPU's loss_and_grads for random case
 // `which`; lossTol on the mean loss, gradTol on each tensor's max|Δ|/max|ref|.
-void expectGpuMatchesCpu(int which, double lossTol, double gradTol) {
+void expectGpuMatchesCpu(int which, double lossTol, double gradTol,
+                         train::TrainPrecision precision = train::TrainPrecision::Default) {
     const RandomCase c = randomCase(which);
     const uint64_t seed = 1000 + uint64_t(which);
     train::TrainModel m = randomTrainModel(c.spec, seed);
@@ -102,7 +104,8 @@ void expectGpuMatchesCpu(int which, double lossTol, double gradTol) {
 
     model::ModelWeights cpuG = train::zerosLike(m.cfg);
     const double cpuSum = train::loss_and_grads(m.cfg, m.w, ids.data(), B, L, &cpuG, scale);
-    auto gpu = train::CudaTrainModel::create(m.cfg, m.w, train::AdamWState{}, B, L);
+    auto gpu =
+        train::CudaTrainModel::create(m.cfg, m.w, train::AdamWState{}, B, L, 0, true, precision);
     ASSERT_TRUE(gpu) << gpu.error();
     ASSERT_TRUE((*gpu)->zeroGrads());
     auto gpuSum = (*gpu)->lossAndGrads(ids.data(), B, L, scale);
@@ -150,6 +153,13 @@ TEST_P(CudaTrainVsCpu, Tf32ModeStaysCloseToTheCpu) {
     expectGpuMatchesCpu(GetParam(), 1e-3, 2e-2);
 }
 
+// Bf16 (model_train_cuda.h): every GEMM on bf16 operands (8-bit mantissas: each rounding
+// ~4e-3 relative), the scan forward on the tensor cores. Bars: 2e-2 nats on the mean loss,
+// 5e-2 of each gradient's largest value (a wrong or missing term is off by O(1)).
+TEST_P(CudaTrainVsCpu, Bf16ModeStaysCloseToTheCpu) {
+    expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaTrainVsCpu, ::testing::Values(0, 1, 2));
 
 std::string corpus() {
@@ -166,13 +176,14 @@ struct RunResult {
     int64_t adamSteps = 0;
 };
 
-RunResult trainOn(const std::string& device, const std::string& out) {
+RunResult trainOn(const std::string& device, const std::string& out,
+                  const std::string& precision = "") {
     test::RandomModelSpec spec = randomCase(1).spec;
     train::TrainModel m = randomTrainModel(spec, 77);
     train::TrainOptions o;
     o.steps = 20, o.seqLen = 130, o.batch = 3, o.warmup = 4, o.lr = 2e-3, o.seed = 3;
     o.evalEvery = 10, o.evalWindows = 2, o.checkpointEvery = 10;
-    o.outDir = out, o.progress = false, o.device = device;
+    o.outDir = out, o.progress = false, o.device = device, o.precision = precision;
     o.gradHook = [](int64_t step, model::ModelWeights& g) {
         if (step == 6) g.layers[1].outProj[5] = std::numeric_limits<float>::quiet_NaN();
     };
@@ -208,6 +219,36 @@ TEST(CudaTrainLoop, TwentyStepsFollowTheCpuAndSkipANonFiniteStep) {
     EXPECT_EQ(c->opt.step, 19);
     EXPECT_TRUE(train::allFinite(c->model.cfg, c->model.w));
     fs::remove_all(dir);
+}
+
+// The bf16 step (bf16 GEMMs and scan forward on fp32 masters; fp32 gradients and AdamW)
+// follows the fp32 CPU's loss curve over the same 20 steps, NaN step included. Bar: 5e-2
+// nats a step (the fp32 GPU run holds 2e-3; bf16 rounding of every GEMM operand, compounded
+// by AdamW's normalised steps, is ~10x that); the curve must still go down.
+TEST(CudaTrainLoop, Bf16StepsTrackTheFp32Curve) {
+    const std::string dir = test::makeTempDir("lectern-cuda-bf16");
+    const RunResult cpu = trainOn("cpu", dir + "/cpu");
+    const RunResult gpu = trainOn("cuda", dir + "/gpu", "bf16");
+    EXPECT_EQ(gpu.rep.skipped, 1);
+    EXPECT_EQ(gpu.adamSteps, 19);
+    ASSERT_NO_FATAL_FAILURE(test::expectLossCurvesAgree(cpu.losses, gpu.losses, 20, 6, 5e-2));
+    EXPECT_LE(std::fabs(gpu.rep.valLoss - cpu.rep.valLoss), 5e-2);
+    fs::remove_all(dir);
+}
+
+// A reduced precision on the CPU is an error naming the fix, not a silent fp32 run.
+TEST(CudaTrainLoop, ReducedPrecisionNeedsTheGpu) {
+    EXPECT_FALSE(train::parseTrainPrecision("fp16"));
+    train::TrainModel m = randomTrainModel(randomCase(0).spec, 9);
+    train::TrainOptions o;
+    o.steps = 1, o.seqLen = 16, o.batch = 1, o.progress = false, o.device = "cpu";
+    o.precision = "bf16", o.outDir = test::makeTempDir("lectern-cuda-prec");
+    train::TrainRun run{std::move(m), {}, train::ByteDataStream::fromBytes(corpus(), 0.1, 1)};
+    run.opt = train::adamwInit(run.model.cfg);
+    auto rep = train::runTraining(run, o);
+    ASSERT_FALSE(rep);
+    EXPECT_NE(rep.error().find("--device cuda"), std::string::npos) << rep.error();
+    fs::remove_all(o.outDir);
 }
 
 TEST(CudaTrainModel, ClearErrorsForBadInput) {

@@ -11,9 +11,13 @@
 // a token (the last two: logits and their gradient). For the ~125M configuration (D 768,
 // d_inner 1536, H 24, N 128, A 32, V 50280, no MLP): ~7.4k floats = 30 KB a token and layer
 // kept (0.7 MB a token for 24 layers), plus ~0.45 MB a token of scratch, plus 2 GB of
-// parameters and moments: seq 4096 × batch 4 fits in ~23 GB.
+// parameters and moments: seq 4096 × batch 4 fits in ~23 GB. Bf16 (TrainPrecision) adds a
+// bf16 weight copy (2 bytes a parameter) and two bf16 GEMM operand buffers (rows ×
+// max(D, d_inner, dInProj, F) each), and keeps the logits' gradient in bf16 only (half of
+// that buffer: 1.6 GB less at 4 × 4096 with V 50,280).
 #include "training/cuda/model_train_cuda.h"
 
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -40,6 +44,7 @@ using lectern::cuda::cudaCheck;
 using lectern::cuda::DeviceMatrix;
 using lectern::cuda::GemmContext;
 using lectern::cuda::Precision;
+using lectern::cuda::ScanMath;
 
 namespace {
 
@@ -98,11 +103,16 @@ DevModel bind(const model::ModelConfig& cfg, const model::ModelWeights& shape,
 }
 
 // LECTERN_TRAIN_TF32=1: every projection (forward and backward) on the tensor cores in
-// TF32 (10-bit mantissa products, fp32 accumulation). Off by default: the golden and
-// CPU comparisons hold the exact fp32 step.
+// TF32 (10-bit mantissa products, fp32 accumulation), where no precision is asked for.
+// Off by default: the golden and CPU comparisons hold the exact fp32 step.
 bool tf32FromEnv() {
     const char* e = std::getenv("LECTERN_TRAIN_TF32");
     return e && *e && std::strcmp(e, "0") != 0;
+}
+
+TrainPrecision resolved(TrainPrecision p) {
+    if (p != TrainPrecision::Default) return p;
+    return tf32FromEnv() ? TrainPrecision::Tf32 : TrainPrecision::Fp32;
 }
 
 // LECTERN_TRAIN_SCAN_FORWARD=sequential: the one-block-per-row scan forward even where
@@ -120,6 +130,25 @@ Status gemmCheck(int e, const char* what) {
 
 }  // namespace
 
+Expected<TrainPrecision> parseTrainPrecision(const std::string& name) {
+    if (name.empty()) return TrainPrecision::Default;
+    if (name == "fp32") return TrainPrecision::Fp32;
+    if (name == "tf32") return TrainPrecision::Tf32;
+    if (name == "bf16") return TrainPrecision::Bf16;
+    return Status::error("unknown training precision '" + name + "' (fp32, tf32 or bf16)");
+}
+
+const char* trainPrecisionName(TrainPrecision p) {
+    switch (resolved(p)) {
+        case TrainPrecision::Tf32:
+            return "tf32";
+        case TrainPrecision::Bf16:
+            return "bf16";
+        default:
+            return "fp32";
+    }
+}
+
 struct CudaTrainModel::Impl {
     model::ModelConfig cfg;
     ops::Mamba3Dims d;
@@ -130,6 +159,11 @@ struct CudaTrainModel::Impl {
     std::vector<Slot> slots;  // namedParams order
     Arena paramArena, actArena;
     float *W = nullptr, *G = nullptr, *M = nullptr, *V = nullptr;
+    uint16_t* Wb = nullptr;  // Bf16: the weights rounded to bf16 (same offsets as W)
+    // Bf16: a GEMM's activation input, and the gradient entering it, rounded to bf16
+    // (bfElems each); the logits' gradient is bf16 too, in dlogits's place (half its size).
+    void *bfIn = nullptr, *bfOut = nullptr;
+    int64_t bfElems = 0;
     DevModel w, g;
     std::vector<LayerSaves> saves;
     // Scratch shared by the layers.
@@ -142,16 +176,23 @@ struct CudaTrainModel::Impl {
     float *dy = nullptr, *dproj = nullptr, *ddt = nullptr, *dadt = nullptr, *dtrap = nullptr,
           *mlp = nullptr;
     float *angle = nullptr, *scanWs = nullptr;
-    double* sums = nullptr;    // [0] the loss sum, [1] the gradients' sum of squares
-    bool normValid = false;    // sums[1] holds the current gradients' sum of squares
-    bool tf32 = false;         // LECTERN_TRAIN_TF32
+    double* sums = nullptr;  // [0] the loss sum, [1] the gradients' sum of squares
+    bool normValid = false;  // sums[1] holds the current gradients' sum of squares
+    TrainPrecision precision = TrainPrecision::Fp32;  // resolved
+    bool tf32 = false;                                // TF32 GEMMs (Tf32; Bf16's MLP backward)
+    bool bf16 = false;
     bool chunkedScan = false;  // the scan forward by the engine's chunked kernels
-    StepProfile prof;          // LECTERN_TRAIN_PROFILE=1: time per phase
+    bool qkInScan = true;  // Bf16: q and k made inside the scan (LECTERN_TRAIN_QK_IN_SCAN=0: not)
+    StepProfile prof;      // LECTERN_TRAIN_PROFILE=1: time per phase
 
     cudaStream_t stream() const { return ctx->stream(); }
     DeviceMatrix mat(const float* p, int64_t rows, int64_t cols) const {
-        return DeviceMatrix{p, nullptr, rows, cols};
+        return DeviceMatrix{p, bf16Of(p), rows, cols};
     }
+    const uint16_t* bf16Of(const float* p) const { return Wb ? Wb + (p - W) : nullptr; }
+    Status linearBackward(float* din, float* dW, const float* dout, const float* in,
+                          const float* Wt, int64_t rows, int64_t inF, int64_t outF,
+                          const char* what, bool doutBf16 = false);
     ops::SsmScanInputs scanInputs(const DevLayer& L, const LayerSaves& a) const {
         return ops::SsmScanInputs{q,   k,      a.proj + d.offX(), d.dInProj(), a.adt, a.dt, a.trap,
                                   L.D, L.mimoX};
@@ -176,6 +217,7 @@ struct CudaTrainModel::Impl {
 Status CudaTrainModel::Impl::sizeActivations() {
     const int64_t rows = maxB * maxL, D = cfg.dModel, Vp = cfg.vocabPadded(), F = cfg.mlpHidden();
     const int64_t qk = int64_t(d.R) * d.H * d.N, HA = int64_t(d.H) * std::max(d.A, 1);
+    bfElems = bf16 ? rows * std::max({D, d.dInner(), d.dInProj(), F}) : 0;
     const int64_t hsFloats =
         maxB * ssm_scan_checkpoints(maxL, kScanRecomputeChunk) * int64_t(d.H) * d.P * d.N;
     // The scan's workspace serves the backward and, one layer at a time, the chunked forward.
@@ -199,7 +241,7 @@ Status CudaTrainModel::Impl::sizeActivations() {
                                rows * D,
                                rows * D,
                                rows * Vp,
-                               rows * Vp,
+                               bf16 ? (rows * Vp + 1) / 2 : rows * Vp,  // dlogits
                                rows * qk,
                                rows * qk,
                                rows * qk,
@@ -222,6 +264,8 @@ Status CudaTrainModel::Impl::sizeActivations() {
                       &dy, &dproj,  &ddt,   &dadt,    &dtrap,   &mlp,          &angle,   &scanWs};
     static_assert(std::size(scratch) == std::size(ptrs));
     for (int64_t n : scratch) actArena.reserve(f(n));
+    if (bf16)
+        for (int i = 0; i < 2; ++i) actArena.reserve(size_t(bfElems) * 2);
     actArena.reserve(size_t(rows) * 4);
     actArena.reserve(2 * sizeof(double));
     if (Status st = actArena.allocate("training activations for batch " + std::to_string(maxB) +
@@ -242,6 +286,12 @@ Status CudaTrainModel::Impl::sizeActivations() {
     }
     for (size_t i = 0; i < std::size(ptrs); ++i)
         *ptrs[i] = static_cast<float*>(actArena.take(f(scratch[i])));
+    if (bf16) {
+        bfIn = actArena.take(size_t(bfElems) * 2);
+        bfOut = actArena.take(size_t(bfElems) * 2);
+        gemm.bf16Scratch = bfIn;
+        gemm.bf16ScratchElems = bfElems;
+    }
     ids = static_cast<int32_t*>(actArena.take(size_t(rows) * 4));
     sums = static_cast<double*>(actArena.take(2 * sizeof(double)));
     return Status::ok();
@@ -271,6 +321,13 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
     const int64_t rows = B * L, D = cfg.dModel, F = cfg.mlpHidden();
     const float eps = cfg.normEps;
     const int64_t HA = int64_t(d.H) * std::max(d.A, 1);
+    if (bf16) {
+        // The bf16 copies from the fp32 masters: once a step, after AdamW (or a LoRA merge)
+        // whatever changed them. 0.3 ms for 130 M parameters on the H100.
+        prof.begin("fwd bf16 weights", s);
+        cublasSetMathMode(ctx->cublas(), CUBLAS_DEFAULT_MATH);
+        lectern::cuda::to_bf16(Wb, W, params, s);
+    }
     prof.begin("fwd embedding", s);
     lectern::cuda::embedding_forward(r, ids, rows, w.embedding, D, s);
     const float* pending = nullptr;
@@ -288,13 +345,12 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
                           "in_proj");
             !st)
             return st;
-        prof.begin("fwd preprocess+angles+qk", s);
+        prof.begin("fwd preprocess+angles", s);
         lectern::cuda::mamba3_preprocess_scalars_forward(d, pre(Lw), a.proj, rows, a.dt, a.adt,
                                                          a.trap, dtheta, s);
         cudaMemsetAsync(angle, 0, size_t(B * HA) * 4, s);
         lectern::cuda::rotary_theta_forward(d, angle, dtheta, a.theta, B, L, s);
-        lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
-        prof.begin("fwd scan", s);
+        prof.begin("fwd scan (+qk)", s);
         if (Status st = scanForward(Lw, a, B, L); !st) return st;
         prof.begin("fwd gate", s);
         lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(), rows,
@@ -350,11 +406,14 @@ int64_t CudaTrainModel::Impl::chunkScanFloats(int64_t B, int64_t L) const {
 Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a, int64_t B,
                                          int64_t L) {
     const cudaStream_t s = stream();
+    const int64_t rows = B * L;
     const int ck = lectern::cuda::ssm_chunk_tokens(d);
-    if (!chunkedScan || ck <= 0 || kScanRecomputeChunk % ck != 0)
+    if (!chunkedScan || ck <= 0 || kScanRecomputeChunk % ck != 0) {
+        lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
         return cudaCheck(cuda::ssm_scan_forward_checkpoint(d, scanInputs(Lw, a), B, L,
                                                            kScanRecomputeChunk, a.y, a.hs, s),
                          "the scan's forward");
+    }
     const int64_t PN = int64_t(d.P) * d.N,
                   wsF = lectern::cuda::ssm_chunk_scan_workspace_floats(d, B, L);
     const int64_t nC = (L + ck - 1) / ck, nChk = ssm_scan_checkpoints(L, kScanRecomputeChunk);
@@ -368,11 +427,23 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
         st0, st0 + align64(B * d.H * PN),
         st0 + align64(B * d.H * PN) + align64(B * d.R * d.H * int64_t(d.N))};
     cudaMemsetAsync(st0, 0, size_t(chunkScanFloats(B, L) - align64(wsF)) * 4, s);
-    if (Status st = cudaCheck(
-            lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, ws, s),
-            "the scan's chunked forward");
-        !st)
-        return st;
+    // Bf16: the tensor-core scan, which makes q and k itself from the in_proj rows as it
+    // loads a chunk (they never reach memory; the backward recomputes them anyway). It
+    // refuses (cudaErrorInvalidValue, nothing launched) shapes it cannot take: then q and k
+    // first, as in the other modes.
+    cudaError_t e = cudaErrorInvalidValue;
+    const ScanMath math = bf16 ? ScanMath::Bf16 : ScanMath::Fp32;
+    if (bf16 && qkInScan) {
+        const lectern::cuda::QKFromProj qp{a.proj, pre(Lw), a.theta};
+        e = lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, ws, s,
+                                                  math, &qp);
+    }
+    if (e == cudaErrorInvalidValue) {
+        lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
+        e = lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, ws, s,
+                                                  math);
+    }
+    if (Status st = cudaCheck(e, "the scan's chunked forward"); !st) return st;
     for (int64_t b = 0; b < B; ++b)
         for (int h = 0; h < d.H; ++h)
             if (Status st =
@@ -386,9 +457,31 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
     return Status::ok();
 }
 
+// linear_backward (din += dout · W, dW += doutᵀ · in; rows of inF and outF floats), in the
+// step's precision. Bf16: in and dout rounded into bfIn and bfOut (dout already bf16 where
+// doutBf16: the logits' gradient), the bf16 weight copy, fp32 accumulation into din and dW.
+Status CudaTrainModel::Impl::linearBackward(float* din, float* dW, const float* dout,
+                                            const float* in, const float* Wt, int64_t rows,
+                                            int64_t inF, int64_t outF, const char* what,
+                                            bool doutBf16) {
+    const cudaStream_t s = stream();
+    if (!bf16)
+        return gemmCheck(cuda::linear_backward(ctx->cublas(), din, inF, dW, dout, in, inF, Wt, rows,
+                                               inF, outF, s, tf32),
+                         what);
+    lectern::cuda::to_bf16(bfIn, in, rows * inF, s);
+    const void* doutB = dout;
+    if (!doutBf16) {
+        lectern::cuda::to_bf16(bfOut, dout, rows * outF, s);
+        doutB = bfOut;
+    }
+    return gemmCheck(cuda::linear_backward_bf16(ctx->cublas(), din, inF, dW, doutB, bfIn, inF,
+                                                bf16Of(Wt), rows, inF, outF, s),
+                     what);
+}
+
 Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     const cudaStream_t s = stream();
-    cublasHandle_t h = ctx->cublas();
     const int64_t rows = B * L, D = cfg.dModel, HA = int64_t(d.H) * std::max(d.A, 1);
     const int64_t qkN = rows * d.R * d.H * d.N;
     const DevLayer& Lw = w.layers[size_t(i)];
@@ -402,10 +495,8 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
 
     prof.begin("bwd out_proj", s);
     cudaMemsetAsync(dgated, 0, size_t(rows * d.dInner()) * 4, s);
-    if (Status st =
-            gemmCheck(cuda::linear_backward(h, dgated, d.dInner(), Lg.outProj, dr, gated,
-                                            d.dInner(), Lw.outProj, rows, d.dInner(), D, s, tf32),
-                      "out_proj backward");
+    if (Status st = linearBackward(dgated, Lg.outProj, dr, gated, Lw.outProj, rows, d.dInner(), D,
+                                   "out_proj backward");
         !st)
         return st;
     prof.begin("bwd gate", s);
@@ -447,9 +538,8 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
         return st;
     // normed was recomputed by the caller.
     prof.begin("bwd in_proj", s);
-    return gemmCheck(cuda::linear_backward(h, dnormed, D, Lg.inProj, dproj, normed, D, Lw.inProj,
-                                           rows, D, d.dInProj(), s, tf32),
-                     "in_proj backward");
+    return linearBackward(dnormed, Lg.inProj, dproj, normed, Lw.inProj, rows, D, d.dInProj(),
+                          "in_proj backward");
 }
 
 // train_backward for B rows at once, from dlogits.
@@ -463,9 +553,8 @@ Status CudaTrainModel::Impl::backward(int64_t B, int64_t L) {
     cudaMemsetAsync(dnormed, 0, rowBytes, s);
     cudaMemsetAsync(dr, 0, rowBytes, s);
     float* dHead = cfg.tieEmbeddings ? g.embedding : g.lmHead;
-    if (Status st = gemmCheck(cuda::linear_backward(h, dnormed, D, dHead, dlogits, normed, D,
-                                                    w.lmHead, rows, D, Vp, s, tf32),
-                              "LM head backward");
+    if (Status st = linearBackward(dnormed, dHead, dlogits, normed, w.lmHead, rows, D, Vp,
+                                   "LM head backward", bf16);
         !st)
         return st;
     prof.begin("bwd norms", s);
@@ -519,12 +608,12 @@ Status CudaTrainModel::Impl::lossBackward(int64_t B, int64_t L, double gradScale
     if (Status st = forward(B, L); !st) return st;
     prof.begin("loss (cross-entropy)", s);
     cudaMemsetAsync(sums, 0, sizeof(double), s);
-    if (Status st = cudaCheck(
-            cuda::cross_entropy_forward_backward(logits, ids, B, L, cfg.vocabPadded(), sums,
-                                                 gradScale, grads ? dlogits : nullptr, s),
-            "the cross-entropy");
-        !st)
-        return st;
+    const cudaError_t ce =
+        bf16 ? cuda::cross_entropy_forward_backward_bf16(logits, ids, B, L, cfg.vocabPadded(), sums,
+                                                         gradScale, grads ? dlogits : nullptr, s)
+             : cuda::cross_entropy_forward_backward(logits, ids, B, L, cfg.vocabPadded(), sums,
+                                                    gradScale, grads ? dlogits : nullptr, s);
+    if (Status st = cudaCheck(ce, "the cross-entropy"); !st) return st;
     prof.end(s);
     if (grads) {
         normValid = false;
@@ -557,11 +646,9 @@ Status CudaTrainModel::Impl::copyParams(float* base, model::ModelWeights& host,
 CudaTrainModel::CudaTrainModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CudaTrainModel::~CudaTrainModel() = default;
 
-Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::ModelConfig& cfg,
-                                                                 const model::ModelWeights& w,
-                                                                 const AdamWState& opt,
-                                                                 int64_t maxBatch, int64_t maxLen,
-                                                                 int device, bool withMoments) {
+Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(
+    const model::ModelConfig& cfg, const model::ModelWeights& w, const AdamWState& opt,
+    int64_t maxBatch, int64_t maxLen, int device, bool withMoments, TrainPrecision precision) {
     auto info = lectern::cuda::probeDevice(device);
     if (!info) return info.status();
     if (maxBatch < 1 || maxLen < 2)
@@ -575,9 +662,14 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::Mo
     if (!ctx) return ctx.status();
     m.ctx.reset(*ctx);
     m.gemm.handle = m.ctx->cublas();
-    m.tf32 = tf32FromEnv();
-    m.gemm.precision = m.tf32 ? Precision::Tf32 : Precision::Fp32;
+    m.precision = resolved(precision);
+    m.bf16 = m.precision == TrainPrecision::Bf16;
+    // Bf16's MLP backward (gated_mlp_backward has no bf16 form) runs in TF32.
+    m.tf32 = m.precision != TrainPrecision::Fp32;
+    m.gemm.precision = m.bf16 ? Precision::Bf16 : m.tf32 ? Precision::Tf32 : Precision::Fp32;
     m.chunkedScan = !sequentialScanFromEnv();
+    if (const char* e = std::getenv("LECTERN_TRAIN_QK_IN_SCAN"))
+        m.qkInScan = std::strcmp(e, "0") != 0;
 
     // The flat layout: every tensor at a 256-byte aligned offset, the same in W, G, M, V.
     model::ModelWeights shape = zerosLike(cfg);
@@ -590,6 +682,7 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::Mo
     const size_t bytes = size_t(m.params) * 4;
     const int buffers = withMoments ? 4 : 2;
     for (int i = 0; i < buffers; ++i) m.paramArena.reserve(bytes);
+    if (m.bf16) m.paramArena.reserve(size_t(m.params) * 2);
     if (Status st =
             m.paramArena.allocate(std::string(withMoments ? "weights, gradients and AdamW moments ("
                                                           : "weights and gradients (") +
@@ -602,6 +695,7 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(const model::Mo
         m.M = static_cast<float*>(m.paramArena.take(bytes));
         m.V = static_cast<float*>(m.paramArena.take(bytes));
     }
+    if (m.bf16) m.Wb = static_cast<uint16_t*>(m.paramArena.take(size_t(m.params) * 2));
     for (float* p : {m.W, m.G, m.M, m.V})
         if (p)
             if (Status st =
@@ -745,6 +839,10 @@ Expected<CudaTrainModel::DeviceParam> CudaTrainModel::deviceParam(const std::str
 
 void* CudaTrainModel::stream() const {
     return impl_->stream();
+}
+
+TrainPrecision CudaTrainModel::precision() const {
+    return impl_->precision;
 }
 
 }  // namespace lectern::train

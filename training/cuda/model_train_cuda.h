@@ -21,6 +21,19 @@
 
 namespace lectern::train {
 
+// How the step multiplies (`lectern-cli train --precision`). Fp32: exact sgemm everywhere (the
+// golden and CPU comparisons). Tf32: the projections and the LM head on the tensor cores on
+// fp32 data. Bf16: those GEMMs on bf16 copies of the weights, made from the fp32 masters at
+// the start of every forward (once a step: after AdamW, and after a LoRA merge), with the
+// activations and the gradients entering them rounded to bf16 and fp32 accumulation; the
+// logits' gradient kept in bf16 only; the scan forward on the engine's tensor-core chunked
+// kernels. Gradients, the norm, AdamW and the masters stay fp32 in every mode.
+// Default: Tf32 when LECTERN_TRAIN_TF32 is set (and not "0"), else Fp32.
+enum class TrainPrecision { Default, Fp32, Tf32, Bf16 };
+// "fp32", "tf32", "bf16", or "" (Default); anything else is an error naming the choices.
+Expected<TrainPrecision> parseTrainPrecision(const std::string& name);
+const char* trainPrecisionName(TrainPrecision p);  // Default resolved: "fp32", "tf32" or "bf16"
+
 class CudaTrainModel {
 public:
     // Uploads w and opt (moments and step count) to GPU `device`, and sizes the activations
@@ -29,11 +42,10 @@ public:
     // false leaves out the AdamW moments (8 bytes a parameter) for callers that never
     // update these weights (gradients only; a LoRA run, whose adapters have their own):
     // adamwStep then refuses and download gives zero moments.
-    static Expected<std::unique_ptr<CudaTrainModel>> create(const model::ModelConfig& cfg,
-                                                            const model::ModelWeights& w,
-                                                            const AdamWState& opt, int64_t maxBatch,
-                                                            int64_t maxLen, int device = 0,
-                                                            bool withMoments = true);
+    static Expected<std::unique_ptr<CudaTrainModel>> create(
+        const model::ModelConfig& cfg, const model::ModelWeights& w, const AdamWState& opt,
+        int64_t maxBatch, int64_t maxLen, int device = 0, bool withMoments = true,
+        TrainPrecision precision = TrainPrecision::Default);
     ~CudaTrainModel();
     CudaTrainModel(const CudaTrainModel&) = delete;
     CudaTrainModel& operator=(const CudaTrainModel&) = delete;
@@ -69,6 +81,7 @@ public:
     };
     Expected<DeviceParam> deviceParam(const std::string& name) const;
     void* stream() const;
+    TrainPrecision precision() const;  // never Default
 
     struct Impl;
 

@@ -5,7 +5,8 @@
 // namespace lectern::train::cuda, with every pointer in device memory and the stream last.
 // The sequential ops take `batch` documents of T tokens each (row b*T + t), as
 // engine/cuda/cuda_ops.h does; the per-row ops take rows = batch*T.
-// Kernels: kernels/train/<op>_backward.cu, cross_entropy.cu, adamw.cu. fp32 throughout.
+// Kernels: kernels/train/<op>_backward.cu, cross_entropy.cu, adamw.cu. fp32 throughout but
+// for the two *_bf16 forms (the bf16 step's GEMM operands and logits' gradient).
 // Launch errors are returned (cudaGetLastError after the launches); GEMM functions return
 // a cuBLAS status (0 ok). Nothing here synchronises the stream or allocates.
 // Non-determinism, stated: where many rows add into one parameter gradient (embedding,
@@ -46,6 +47,13 @@ int linear_backward(cublasHandle_t h, float* din, int64_t ldDin, float* dW, cons
                     const float* in, int64_t ldIn, const float* W, int64_t rows, int64_t inF,
                     int64_t outF, cudaStream_t s, bool tf32 = false);
 
+// The same with bf16 operands (__nv_bfloat16*) and fp32 accumulation (cublasGemmEx): dout
+// [rows, outF], in (row stride ldIn) and W as bf16; din and dW fp32 (+=, as above). The
+// bf16 training step's form (model_train_cuda.h, TrainPrecision::Bf16).
+int linear_backward_bf16(cublasHandle_t h, float* din, int64_t ldDin, float* dW, const void* dout,
+                         const void* in, int64_t ldIn, const void* W, int64_t rows, int64_t inF,
+                         int64_t outF, cudaStream_t s);
+
 // gated_mlp: recomputes h = in · fc1ᵀ, then din [rows, D], dfc1 [2F, D], dfc2 [D, F] += their
 // gradients. scratch: rows * 3F floats (the forward's size: h, then y / dy).
 int gated_mlp_backward(cublasHandle_t h, float* din, float* dfc1, float* dfc2, const float* dout,
@@ -68,7 +76,7 @@ cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& d,
 // outputs [rows, R, H, N]. dq, dk hold the gradients of the rotated q, k on entry and those
 // of the unrotated q, k on return (in place); ddtheta [rows, H, A] += the gradient of the
 // angle increments: per (document, head, angle) the reverse cumulative sum over its T
-// tokens of ∂L/∂θ_t (one thread per (b, h, a) walking back in double). scratch: rows*H*A
+// tokens of ∂L/∂θ_t (a parallel suffix scan in double over segments of T). scratch: rows*H*A
 // floats; it may equal theta (which is then consumed).
 cudaError_t rotary_theta_backward(const ops::Mamba3Dims& d, const float* q, const float* k,
                                   const float* theta, int64_t batch, int64_t T, float* dq,
@@ -105,6 +113,12 @@ cudaError_t mamba3_gate_backward(const ops::Mamba3Dims& d, const ops::Mamba3Gate
 cudaError_t cross_entropy_forward_backward(const float* logits, const int32_t* ids, int64_t batch,
                                            int64_t T, int64_t V, double* lossSum, double gradScale,
                                            float* dlogits, cudaStream_t s);
+// The same with dlogits WRITTEN in bf16 (__nv_bfloat16 [batch*T, V]; the bf16 step feeds it
+// straight to the LM head's bf16 backward and keeps no fp32 copy).
+cudaError_t cross_entropy_forward_backward_bf16(const float* logits, const int32_t* ids,
+                                                int64_t batch, int64_t T, int64_t V,
+                                                double* lossSum, double gradScale, void* dlogits,
+                                                cudaStream_t s);
 
 // AdamW on one flat tensor of n values, the maths of training/optim/adamw.cpp adamw_tensor
 // (float moments, double bias-corrected update, decoupled decay wd; 0 for the exempt

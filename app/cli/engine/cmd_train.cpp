@@ -1,6 +1,6 @@
 // `lectern-cli train --config FILE | --base DIR, --text FILE..., --out DIR, [--steps N]
 // [--seq-len L] [--batch B] [--lr X] [--schedule cosine|wsd] [--lora R]
-// [--device cpu|cuda|auto] [--resume DIR]`: trains on byte-level
+// [--device cpu|cuda|auto] [--precision fp32|tf32|bf16] [--resume DIR]`: trains on byte-level
 // tokens of the text files (ids 0..255; no tokenizer yet), showing step, loss, tokens/s and
 // ETA, logging OUT/metrics.jsonl, checkpointing into OUT/ckpt-<step> and writing the final
 // model folder into OUT. --resume OUT (or a ckpt folder) continues bit for bit.
@@ -166,6 +166,11 @@ const CommandRegistration registration{{
                        "cpu, cuda (an error without a usable GPU), or auto (the GPU when one is "
                        "usable, else the CPU, said on stderr)")
             ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+        sub.add_option("--precision", a->o.precision,
+                       "the GPU step's arithmetic: fp32 (exact; the default, or tf32 under "
+                       "LECTERN_TRAIN_TF32=1), tf32, or bf16 (bf16 GEMMs and scan on fp32 "
+                       "master weights, fp32 gradients and AdamW)")
+            ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
         return [a, &globals] {
             a->store = globals.storeDir;
             return runTrain(*a);
