@@ -10,7 +10,8 @@ lookup (MODEL_CARD.md, "Why it cannot answer"). Two formats:
   simple: make_recall.py --copy --simple lines, ten random letters, a space, the same ten;
   assoc:  make_recall.py --assoc's dense form, eight key=value pairs on a line, then the
           pairs again in another order: the values' bits in the pairs, then in the queries
-          (only a lookup by key predicts them the second time).
+          (only a lookup by key predicts them the second time);
+  assoc1: the same with one-letter keys and two-digit values (--assoc --short-keys).
 
     python3 scripts/model/copy_probe.py --cli BUILD/app/lectern-cli --model MODEL_DIR
 """
@@ -41,13 +42,15 @@ def surprisal(cli, model, text):
     return [0.0] + [t["bits"] for t in json.loads(r.stdout)["tokens"]]
 
 
-def assoc_probe(rng, k=8):
+def assoc_probe(rng, k=8, key_len=4, value_len=5):
     """A dense associative-recall line and its queries: (the values' byte offsets in the
     pairs, the same values' offsets in the queries, the text)."""
     keys = set()
+    chars = string.ascii_lowercase + (string.digits if key_len > 1 else "")
     while len(keys) < k:
-        keys.add("".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(4)))
-    pairs = [(key, "".join(rng.choice(string.digits) for _ in range(5))) for key in keys]
+        keys.add("".join(rng.choice(chars) for _ in range(key_len)))
+    pairs = [(key, "".join(rng.choice(string.digits) for _ in range(value_len)))
+             for key in sorted(keys)]  # sorted: a set's order is not seeded
     queries = rng.sample(pairs, k)
     text, where = PREFIX + "\n", {}
     for part, seq in (("pair", pairs), ("query", queries)):
@@ -70,8 +73,10 @@ def probe(cli, model, kind, n, rng):
             head = PREFIX + "k: "
             text = head + s + "\nk: " + s + "\n"
             a, b = len(head), len(head) + len(s) + 4
-        elif kind == "assoc":
-            first_part, second_part, text = assoc_probe(rng)
+        elif kind.startswith("assoc"):
+            # assoc1: make_recall.py --assoc --short-keys (one-letter keys, 2-digit values)
+            first_part, second_part, text = assoc_probe(rng) if kind == "assoc" else \
+                assoc_probe(rng, key_len=1, value_len=2)
             bits = surprisal(cli, model, text)
             first += sum(bits[i] for i in first_part)
             second += sum(bits[i] for i in second_part)
@@ -102,7 +107,7 @@ def main():
     a = ap.parse_args()
     rng = random.Random(a.seed)
     out = {}
-    for kind in ("rep14", "simple", "assoc"):
+    for kind in ("rep14", "simple", "assoc", "assoc1"):
         f, s = probe(a.cli, a.model, kind, a.n, rng)
         out[kind] = {"first_bits_per_byte": round(f, 3), "second_bits_per_byte": round(s, 3),
                      "strings": a.n}

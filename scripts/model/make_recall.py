@@ -125,12 +125,14 @@ def assoc_example(text, rng, a):
     key-bound memory predicts it. Half the examples are a dense line of pairs; in the other
     half each pair is its own line at a random line boundary of real text (the distance
     grows with --max-context), and the queries follow the text."""
-    k = rng.randint(2, a.max_facts)
+    lo, hi = (1, 1) if a.short_keys else (3, 5)
+    k = rng.randint(min(2, a.max_facts), min(a.max_facts, 26 if a.short_keys else a.max_facts))
     keys = set()
     while len(keys) < k:
-        keys.add("".join(rng.choice(KEY_CHARS) for _ in range(rng.randint(3, 5))))
-    pairs = ["%s=%s" % (key, "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 6))))
-             for key in keys]
+        keys.add("".join(rng.choice(LETTERS if a.short_keys else KEY_CHARS)
+                         for _ in range(rng.randint(lo, hi))))
+    digits = lambda: "".join(rng.choice("0123456789") for _ in range(rng.randint(lo, hi + 1)))
+    pairs = ["%s=%s" % (key, digits()) for key in sorted(keys)]  # sorted: a set's order is not seeded
     rng.shuffle(pairs)
     queries = rng.sample(pairs, rng.randint(max(1, k // 2), k))
     if rng.random() < 0.5:
@@ -153,6 +155,9 @@ def main():
     ap.add_argument("--assoc", action="store_true",
                     help="write associative-recall material (key=value pairs, then queries) "
                     "to train/assoc-NAME.txt")
+    ap.add_argument("--short-keys", action="store_true",
+                    help="with --assoc: one-letter keys and 1-2 digit values (a lookup by the "
+                    "previous occurrence of two bytes, the plainest content-based recall)")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()

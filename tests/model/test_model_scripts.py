@@ -103,19 +103,20 @@ def main():
         copy = open(os.path.join(out, "train", "copy-t.txt"), encoding="utf-8").read()
         lines = [l for l in copy.split("\n") if l]
         assert sum(1 for l in set(lines) if lines.count(l) >= 2) >= 10
-        # --assoc: queries repeat their key's value from the pairs before them (a query is a
-        # key=value whose key was last seen with that value; keys are random, so a key seen
-        # with another value is a new pair of a later example).
-        subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name", "t",
-                        "--assoc", "--bytes", "20000", "--max-context", "600"], check=True,
-                       stdout=subprocess.DEVNULL)
-        assoc = open(os.path.join(out, "train", "assoc-t.txt"), encoding="utf-8").read()
-        pairs = re.findall(r"(?<!\S)([a-z0-9]{3,5})=([0-9]{3,6})(?!\S)", assoc)
-        last, repeats = {}, 0
-        for key, value in pairs:
-            repeats += last.get(key) == value
-            last[key] = value
-        assert repeats >= 10 and repeats >= 0.3 * len(pairs), (repeats, len(pairs))
+        # --assoc (and --short-keys): queries repeat their key's value from the pairs before
+        # them (a query is a key=value whose key was last seen with that value; keys are
+        # random, so a key seen with another value is a new pair of a later example).
+        for flags, key in (([], "[a-z0-9]{3,5}"), (["--short-keys"], "[a-z]")):
+            subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name",
+                            "t", "--assoc", "--bytes", "20000", "--max-context", "600"] + flags,
+                           check=True, stdout=subprocess.DEVNULL)
+            assoc = open(os.path.join(out, "train", "assoc-t.txt"), encoding="utf-8").read()
+            pairs = re.findall(r"(?<!\S)(%s)=([0-9]+)(?!\S)" % key, assoc)
+            last, repeats = {}, 0
+            for k, value in pairs:
+                repeats += last.get(k) == value
+                last[k] = value
+            assert repeats >= 10 and repeats >= 0.3 * len(pairs), (flags, repeats, len(pairs))
     print("ok")
     return 0
 
