@@ -239,17 +239,30 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
             [&](int j) { return a.kb + ((j < cnt ? row0 + j : prevRow) * d.H + h) * int64_t(N); },
             cols, kCols);
         __pipeline_commit();
-        // v rows (x; the pending row: the token before the chunk, or the state's v for the
-        // document's first chunk) and, for that chunk, the state's fp32 k, through registers.
-        const int nPend = c > 0 ? 0 : n4;
-        gatherBf16<4>(nPend + kCols * p4, Kb, [&](int i, float4& v) -> int {
+        // v rows: x. Where x rows are 16-byte aligned, the chunk's rows go by asynchronous
+        // copies (fp32) to Yf's space (free until the products below) and are rounded to bf16
+        // after the wait: one round trip for all loads. The rest through registers: the
+        // pending row (the token before the chunk, or the state's v for the document's first
+        // chunk), for that chunk the state's fp32 k, and all x rows where unaligned.
+        float* xStage = Yf;
+        if (xVec) {
+            for (int i = threadIdx.x; i < cnt * p4; i += kThreads) {
+                const int j = i / p4, p = 4 * (i % p4);
+                __pipeline_memcpy_async(xStage + j * L.ldy + p,
+                                        a.in.x + (row0 + j) * a.in.xStride + int64_t(h) * P + p,
+                                        16);
+            }
+            __pipeline_commit();
+        }
+        const int nPend = c > 0 ? 0 : n4, xFrom = xVec ? cnt : 0;
+        gatherBf16<4>(nPend + (kCols - xFrom) * p4, Kb, [&](int i, float4& v) -> int {
             v = make_float4(0.f, 0.f, 0.f, 0.f);
             if (i < nPend) {
                 v = ld4(a.st.k + bh * int64_t(N) + 4 * i, stVec);
                 return cnt * L.ldq + 4 * i;
             }
             i -= nPend;
-            const int j = i / p4, p = 4 * (i % p4);
+            const int j = xFrom + i / p4, p = 4 * (i % p4);
             if (j < cnt)
                 v = ld4(a.in.x + (row0 + j) * a.in.xStride + int64_t(h) * P + p, xVec);
             else if (j == cnt)
@@ -259,6 +272,14 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
         });
         __pipeline_wait_prior(0);
         scalarsToShared(sc, cnt, true, cs, dtS, trS, gam, scl, tot);
+        if (xVec) {  // the staged x rows to bf16 (the barrier above made them visible)
+            for (int i = threadIdx.x; i < cnt * p4; i += kThreads) {
+                const int j = i / p4, p = 4 * (i % p4);
+                storeBf16x4(Vb + j * L.ldv + p,
+                            *reinterpret_cast<const float4*>(xStage + j * L.ldy + p));
+            }
+            __syncthreads();
+        }
         const float pend = (1.0f - trS[0]) * dtS[0], csLast = cs[cnt - 1];
         decaySum += csLast;
         // A score tile is fully masked when all its columns are in-chunk keys of later tokens.
@@ -293,22 +314,31 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
             __syncthreads();
             // Decay/trapezoid weights (zero above the diagonal and in the padding) to bf16
             // over Q; the inter-chunk part's rows scaled by e^{cs_t}.
-            for (int e = threadIdx.x; e < kRows * kCols; e += kThreads) {
-                const int i = e / kCols, j = e % kCols;
-                float v = 0.0f;
-                if (i < cnt && j < cols && !masked(i / 16, j / 16)) {
-                    if (j < cnt) {
-                        if (j <= i)
-                            v = expf(cs[i] - cs[j]) * (j < i ? scl[j] : gam[i]) * Sf[i * L.lds + j];
-                    } else {
-                        v = expf(cs[i]) * pend * Sf[i * L.lds + j];
+            // Two adjacent columns a thread (one bf16 pair store); __expf: M is rounded to
+            // bf16 anyway.
+            for (int e = threadIdx.x; e < kRows * kCols / 2; e += kThreads) {
+                const int i = e / (kCols / 2), j0 = 2 * (e % (kCols / 2));
+                float v[2] = {0.0f, 0.0f};
+                if (i < cnt) {
+                    const float ci = cs[i];
+#pragma unroll
+                    for (int u = 0; u < 2; ++u) {
+                        const int j = j0 + u;
+                        if (j >= cols || masked(i / 16, j / 16) || (j < cnt && j > i)) continue;
+                        const float sij = Sf[i * L.lds + j];
+                        v[u] = j < cnt ? __expf(ci - cs[j]) * (j < i ? scl[j] : gam[i]) * sij
+                                       : __expf(ci) * pend * sij;
                     }
                 }
-                Mb[i * L.ldm + j] = __float2bfloat16_rn(v);
+                *reinterpret_cast<__nv_bfloat162*>(Mb + i * L.ldm + j0) =
+                    __floats2bfloat162_rn(v[0], v[1]);
             }
-            for (int e = threadIdx.x; e < cnt * P; e += kThreads) {
-                const int i = e / P, p = e % P;
-                Yf[i * L.ldy + p] *= expf(cs[i]);
+            for (int e = threadIdx.x; e < cnt * p4; e += kThreads) {
+                const int i = e / p4, p = 4 * (e % p4);
+                float4* yv = reinterpret_cast<float4*>(Yf + i * L.ldy + p);
+                const float f = __expf(cs[i]);
+                const float4 o = *yv;
+                *yv = make_float4(o.x * f, o.y * f, o.z * f, o.w * f);
             }
         }
         for (int j = threadIdx.x; j < kCols; j += kThreads)
@@ -335,25 +365,36 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
             __syncthreads();
             writeRows(w, h, row0, cnt, Yf, L.ldy, xVec);
         }
-        // V rows scaled by their state weights (V is not needed unscaled any more).
-        for (int e = threadIdx.x; e < kCols * P; e += kThreads) {
-            const int j = e / P, p = e % P;
-            Vb[j * L.ldv + p] = __float2bfloat16_rn(__bfloat162float(Vb[j * L.ldv + p]) * wG[j]);
+        // V rows scaled by their state weights (V is not needed unscaled any more), 8 a thread.
+        for (int e = threadIdx.x; e < kCols * (P / 8); e += kThreads) {
+            const int j = e / (P / 8), p = 8 * (e % (P / 8));
+            uint4* at = reinterpret_cast<uint4*>(Vb + j * L.ldv + p);
+            uint4 u = *at;
+            __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&u);
+            const float wj = wG[j];
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+                const float2 x = __bfloat1622float2(h2[q]);
+                h2[q] = __floats2bfloat162_rn(x.x * wj, x.y * wj);
+            }
+            *at = u;
         }
         __syncthreads();
         // S <- e^{cs_last}·S + (w ∘ V)ᵀ·K on the warp's own tiles.
         const float dec = expf(csLast);
+        // k-steps outermost: the warp's four accumulation chains interleave.
 #pragma unroll
-        for (int i = 0; i < kStTiles; ++i) {
-            const int t = warp + kWarps * i;
-            if (t >= nTiles) break;
-            const int ti = t / nb, tj = t % nb;
+        for (int i = 0; i < kStTiles; ++i)
             for (int e = 0; e < st[i].num_elements; ++e) st[i].x[e] *= dec;
-            for (int kk = 0; kk < kCols / 16; ++kk) {
+        for (int kk = 0; kk < kCols / 16; ++kk) {
+#pragma unroll
+            for (int i = 0; i < kStTiles; ++i) {
+                const int t = warp + kWarps * i;
+                if (t >= nTiles) break;
                 FragAc fa;
                 FragBr fb;
-                wmma::load_matrix_sync(fa, Vb + kk * 16 * L.ldv + ti * 16, L.ldv);
-                wmma::load_matrix_sync(fb, Kb + kk * 16 * L.ldq + tj * 16, L.ldq);
+                wmma::load_matrix_sync(fa, Vb + kk * 16 * L.ldv + (t / nb) * 16, L.ldv);
+                wmma::load_matrix_sync(fb, Kb + kk * 16 * L.ldq + (t % nb) * 16, L.ldq);
                 wmma::mma_sync(st[i], fa, fb, st[i]);
             }
         }
