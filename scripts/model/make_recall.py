@@ -135,7 +135,7 @@ def assoc_example(text, rng, a):
     pairs = ["%s=%s" % (key, digits()) for key in sorted(keys)]  # sorted: a set's order is not seeded
     rng.shuffle(pairs)
     queries = rng.sample(pairs, rng.randint(max(1, k // 2), k))
-    if rng.random() < 0.5:
+    if a.dense or rng.random() < 0.5:
         return " ".join(pairs) + "\n" + " ".join(queries) + "\n"
     ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
     return place(ctx, pairs, rng) + "\n" + "\n".join(queries) + "\n"
@@ -158,6 +158,8 @@ def main():
     ap.add_argument("--short-keys", action="store_true",
                     help="with --assoc: one-letter keys and 1-2 digit values (a lookup by the "
                     "previous occurrence of two bytes, the plainest content-based recall)")
+    ap.add_argument("--dense", action="store_true",
+                    help="with --assoc: only the dense form (a line of pairs, a line of queries)")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()
