@@ -96,9 +96,8 @@ __global__ void __launch_bounds__(kThreads, 3) phase1Bf16(ScanArgs a) {
     bf16* Vb = reinterpret_cast<bf16*>(sm + L.v);
     bf16* Mb = reinterpret_cast<bf16*>(sm + L.m);
     float* Sf = reinterpret_cast<float*>(sm + L.s);
-    float* cs = reinterpret_cast<float*>(sm + L.scal);
-    float *dtS = cs + kRows, *trS = dtS + kRows, *scl = trS + kRows, *gam = scl + kRows;
-    float* wG = gam + kRows;
+    const ScalarArrays sa(reinterpret_cast<float*>(sm + L.scal));
+    float *cs = sa.cs, *dtS = sa.dtS, *trS = sa.trS, *scl = sa.scl, *gam = sa.gam, *wG = sa.wG;
     __shared__ double tot[2];
     const int cnt = chunkCount(a, t0);
     const int rows = cnt * R, cols = rows + R;
@@ -199,19 +198,8 @@ __global__ void __launch_bounds__(kThreads, 3) phase1Bf16(ScanArgs a) {
     auto masked = [&](int ti, int tj) {
         return (tj * 16 + 15) < rows && (tj * 16) / R > (ti * 16 + 15) / R;
     };
-    warpTiles<FragA, FragBc>(
-        kRows / 16, kCols / 16, N / 16,
-        [&](FragA& f, int ti, int kk) {
-            wmma::load_matrix_sync(f, Qb + ti * 16 * L.ldq + kk * 16, L.ldq);
-        },
-        [&](FragBc& f, int kk, int tj) {
-            wmma::load_matrix_sync(f, Kb + tj * 16 * L.ldq + kk * 16, L.ldq);
-        },
-        [&](int ti, int tj, FragC& acc) {
-            wmma::store_matrix_sync(Sf + ti * 16 * L.lds + tj * 16, acc, L.lds,
-                                    wmma::mem_row_major);
-        },
-        masked);
+    warpTiles<FragA, FragBc>(kRows / 16, kCols / 16, N / 16, Tiles<bf16>{Qb, L.ldq},
+                             TilesT<bf16>{Kb, L.ldq}, StoreTiles{Sf, L.lds}, masked);
     __syncthreads();
     // Decay/trapezoid weights (zero above the diagonal and in the padding), then bf16.
     for (int e = threadIdx.x; e < kRows * kCols; e += blockDim.x) {
@@ -234,19 +222,8 @@ __global__ void __launch_bounds__(kThreads, 3) phase1Bf16(ScanArgs a) {
                 : j < cols ? expf(csLast) * pend
                            : 0.0f;
     __syncthreads();
-    warpTiles<FragA, FragBr>(
-        kRows / 16, P / 16, kCols / 16,
-        [&](FragA& f, int ti, int kk) {
-            wmma::load_matrix_sync(f, Mb + ti * 16 * L.ldm + kk * 16, L.ldm);
-        },
-        [&](FragBr& f, int kk, int tj) {
-            wmma::load_matrix_sync(f, Vb + kk * 16 * L.ldv + tj * 16, L.ldv);
-        },
-        [&](int ti, int tj, FragC& acc) {
-            wmma::store_matrix_sync(Sf + ti * 16 * L.lds + tj * 16, acc, L.lds,
-                                    wmma::mem_row_major);
-        },
-        [](int, int) { return false; });
+    warpTiles<FragA, FragBr>(kRows / 16, P / 16, kCols / 16, Tiles<bf16>{Mb, L.ldm},
+                             Tiles<bf16>{Vb, L.ldv}, StoreTiles{Sf, L.lds}, NoSkip{});
     __syncthreads();
     const float Dh = a.in.D[h];
     // y = M·V + D·x, 4 columns a thread and 4 groups in flight (x is re-read in fp32).
@@ -281,18 +258,8 @@ __global__ void __launch_bounds__(kThreads, 3) phase1Bf16(ScanArgs a) {
     __syncthreads();
     const int64_t PN = int64_t(P) * N;
     float* G = a.chunkStates + ((b * d.H + h) * a.nC + c) * PN;
-    warpTiles<FragAc, FragBr>(
-        P / 16, N / 16, kCols / 16,
-        [&](FragAc& f, int ti, int kk) {
-            wmma::load_matrix_sync(f, Vb + kk * 16 * L.ldv + ti * 16, L.ldv);
-        },
-        [&](FragBr& f, int kk, int tj) {
-            wmma::load_matrix_sync(f, Kb + kk * 16 * L.ldq + tj * 16, L.ldq);
-        },
-        [&](int ti, int tj, FragC& acc) {
-            wmma::store_matrix_sync(G + ti * 16 * N + tj * 16, acc, N, wmma::mem_row_major);
-        },
-        [](int, int) { return false; });
+    warpTiles<FragAc, FragBr>(P / 16, N / 16, kCols / 16, TilesT<bf16>{Vb, L.ldv},
+                              Tiles<bf16>{Kb, L.ldq}, StoreTiles{G, N}, NoSkip{});
     if (threadIdx.x == 0) a.chunkDecay[(b * d.H + h) * a.nC + c] = expf(csLast);
 }
 
@@ -345,19 +312,9 @@ __global__ void __launch_bounds__(kThreads) phase3Bf16(ScanArgs a) {
     });
     if (a.stateIn || a.qb) __pipeline_wait_prior(0);
     scalarsToShared(sc, cnt, false, cs, nullptr, nullptr, nullptr, nullptr, tot);
-    warpTiles<FragA, FragBc>(
-        kRows / 16, P / 16, N / 16,
-        [&](FragA& f, int ti, int kk) {
-            wmma::load_matrix_sync(f, Qb + ti * 16 * L.ldq + kk * 16, L.ldq);
-        },
-        [&](FragBc& f, int kk, int tj) {
-            wmma::load_matrix_sync(f, Sb + tj * 16 * L.ldq + kk * 16, L.ldq);
-        },
-        [&](int ti, int tj, FragC& acc) {
-            wmma::store_matrix_sync(Sf + ti * 16 * L.lds + tj * 16, acc, L.lds,
-                                    wmma::mem_row_major);
-        },
-        [&](int ti, int) { return ti * 16 >= rows; });
+    warpTiles<FragA, FragBc>(kRows / 16, P / 16, N / 16, Tiles<bf16>{Qb, L.ldq},
+                             TilesT<bf16>{Sb, L.ldq}, StoreTiles{Sf, L.lds},
+                             [&](int ti, int) { return ti * 16 >= rows; });
     __syncthreads();
     // y += e^{cs_t}·(Q·S_inᵀ), 4 columns a thread and 4 groups in flight.
     const int p4 = P / 4;

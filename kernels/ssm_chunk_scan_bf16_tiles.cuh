@@ -104,6 +104,18 @@ __device__ __forceinline__ ChunkScalars loadChunkScalars(const ScanArgs& a, int6
     return v;
 }
 
+// The chunk scalars' shared arrays, kRows floats each from `base`, then wG (kCols).
+struct ScalarArrays {
+    float *cs, *dtS, *trS, *scl, *gam, *wG;
+    __device__ explicit ScalarArrays(float* base)
+        : cs(base),
+          dtS(base + kRows),
+          trS(base + 2 * kRows),
+          scl(base + 3 * kRows),
+          gam(base + 4 * kRows),
+          wG(base + 5 * kRows) {}
+};
+
 // cs[s] = Σ_{u<=s} adt_u; with `all` also dtS, trS, gam (trap·dt) and scl (gam plus the
 // next token's (1 − trap)·dt). `tot` holds 2 doubles. Ends with __syncthreads().
 __device__ __forceinline__ void scalarsToShared(const ChunkScalars& v, int cnt, bool all, float* cs,
@@ -154,6 +166,46 @@ __device__ void warpTilesFrom(int mTiles, int nTiles, int kTiles, Init init, Loa
         st(ti, tj, acc);
     }
 }
+
+// warpTiles' loaders and stores over a matrix of leading dimension ld: Tiles(f, r, c) loads
+// the 16×16 tile at row block r, column block c; TilesT(f, r, c) the tile at row block c,
+// column block r (an operand read transposed); StoreTiles and LoadAccTiles move fp32
+// accumulators (row-major) at row block r, column block c.
+template <class T>
+struct Tiles {
+    const T* base;
+    int ld;
+    template <class F>
+    __device__ void operator()(F& f, int r, int c) const {
+        wmma::load_matrix_sync(f, base + r * 16 * ld + c * 16, ld);
+    }
+};
+template <class T>
+struct TilesT {
+    const T* base;
+    int ld;
+    template <class F>
+    __device__ void operator()(F& f, int r, int c) const {
+        wmma::load_matrix_sync(f, base + c * 16 * ld + r * 16, ld);
+    }
+};
+struct StoreTiles {
+    float* base;
+    int ld;
+    __device__ void operator()(int r, int c, FragC& acc) const {
+        wmma::store_matrix_sync(base + r * 16 * ld + c * 16, acc, ld, wmma::mem_row_major);
+    }
+};
+struct LoadAccTiles {
+    const float* base;
+    int ld;
+    __device__ void operator()(int r, int c, FragC& acc) const {
+        wmma::load_matrix_sync(acc, base + r * 16 * ld + c * 16, ld, wmma::mem_row_major);
+    }
+};
+struct NoSkip {
+    __device__ bool operator()(int, int) const { return false; }
+};
 
 // The same from zero: C = A·B.
 template <class FA, class FB, class LoadA, class LoadB, class Store, class Skip>

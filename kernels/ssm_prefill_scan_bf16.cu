@@ -67,17 +67,26 @@ __host__ __device__ inline LayoutW layoutW(int N, int P) {
     return l;
 }
 
+// f(i, t) for the warp's state tiles: i-th of the warp, tile t = warp + kWarps·i of nTiles.
+template <class F>
+__device__ __forceinline__ void forWarpTiles(int nTiles, F f) {
+    const int warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int i = 0; i < kStTiles; ++i) {
+        const int t = warp + kWarps * i;
+        if (t >= nTiles) break;
+        f(i, t);
+    }
+}
+
 // The warp's state tiles (tile t = warp + kWarps·i of the (P/16) × (N/16) grid) to or from
 // row-major fp32 [P, N] in device memory, through the warp's 16×16 slice of `stage`
 // (fragments' element order is opaque; this also allows any alignment of `g`).
 __device__ void stateTileIo(FragC (&st)[kStTiles], float* g, int N, int nTiles, float* stage,
                             bool load) {
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nb = N / 16;
-    float* w = stage + warp * 256;
-#pragma unroll
-    for (int i = 0; i < kStTiles; ++i) {
-        const int t = warp + kWarps * i;
-        if (t >= nTiles) break;
+    const int lane = threadIdx.x & 31, nb = N / 16;
+    float* w = stage + (threadIdx.x >> 5) * 256;
+    forWarpTiles(nTiles, [&](int i, int t) {
         float* gt = g + (t / nb) * 16 * N + (t % nb) * 16;
         if (load) {
             for (int e = lane; e < 256; e += 32) w[e] = gt[(e >> 4) * N + (e & 15)];
@@ -89,18 +98,15 @@ __device__ void stateTileIo(FragC (&st)[kStTiles], float* g, int N, int nTiles, 
             for (int e = lane; e < 256; e += 32) gt[(e >> 4) * N + (e & 15)] = w[e];
         }
         __syncwarp();
-    }
+    });
 }
 
 // The bf16 copy of the state (row p of [P, N] at sb + p·ld) for Q·Sᵀ.
 __device__ void stateToBf16(FragC (&st)[kStTiles], bf16* sb, int ld, int N, int nTiles,
                             float* stage) {
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nb = N / 16;
-    float* w = stage + warp * 256;
-#pragma unroll
-    for (int i = 0; i < kStTiles; ++i) {
-        const int t = warp + kWarps * i;
-        if (t >= nTiles) break;
+    const int lane = threadIdx.x & 31, nb = N / 16;
+    float* w = stage + (threadIdx.x >> 5) * 256;
+    forWarpTiles(nTiles, [&](int i, int t) {
         wmma::store_matrix_sync(w, st[i], 16, wmma::mem_row_major);
         __syncwarp();
         bf16* dt = sb + (t / nb) * 16 * ld + (t % nb) * 16;
@@ -110,7 +116,7 @@ __device__ void stateToBf16(FragC (&st)[kStTiles], bf16* sb, int ld, int N, int 
                 __floats2bfloat162_rn(w[r * 16 + c2], w[r * 16 + c2 + 1]);
         }
         __syncwarp();
-    }
+    });
 }
 
 // y (or the gated output) for the chunk's rows from Yf + D·x (x re-read in fp32), four
@@ -182,9 +188,8 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
     bf16* Sb = reinterpret_cast<bf16*>(sm + L.sb);
     float* Sf = reinterpret_cast<float*>(sm + L.s);
     float* Yf = reinterpret_cast<float*>(sm + L.yf);
-    float* cs = reinterpret_cast<float*>(sm + L.scal);
-    float *dtS = cs + kRows, *trS = dtS + kRows, *scl = trS + kRows, *gam = scl + kRows;
-    float* wG = gam + kRows;
+    const ScalarArrays sa(reinterpret_cast<float*>(sm + L.scal));
+    float *cs = sa.cs, *dtS = sa.dtS, *trS = sa.trS, *scl = sa.scl, *gam = sa.gam, *wG = sa.wG;
     __shared__ double tot[2];
     const int nTiles = (P / 16) * (N / 16), nb = N / 16, warp = threadIdx.x >> 5;
     const int c0 = seg * w.segChunks, c1 = min(a.nC, c0 + w.segChunks);
@@ -200,10 +205,7 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
             const int64_t e0 = bh * (w.S - 1);
             float* stage = Sf + warp * 256;
             const int lane = threadIdx.x & 31;
-#pragma unroll
-            for (int i = 0; i < kStTiles; ++i) {
-                const int t = warp + kWarps * i;
-                if (t >= nTiles) break;
+            forWarpTiles(nTiles, [&](int i, int t) {
                 const int64_t at = (t / nb) * 16 * N + (t % nb) * 16;
                 for (int u = 0; u < seg; ++u) {
                     const float* gt = w.segEnd + (e0 + u) * PN + at;
@@ -216,7 +218,7 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
                     for (int e = 0; e < add.num_elements; ++e)
                         st[i].x[e] = dec * st[i].x[e] + add.x[e];
                 }
-            }
+            });
         }
     }
     if constexpr (kFull) stateToBf16(st, Sb, L.ldq, N, nTiles, Sf);
@@ -285,32 +287,11 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
         // A score tile is fully masked when all its columns are in-chunk keys of later tokens.
         auto masked = [&](int ti, int tj) { return tj * 16 + 15 < cnt && tj > ti; };
         if constexpr (kFull) {
-            warpTiles<FragA, FragBc>(
-                kRows / 16, kCols / 16, N / 16,
-                [&](FragA& f, int ti, int kk) {
-                    wmma::load_matrix_sync(f, Qb + ti * 16 * L.ldq + kk * 16, L.ldq);
-                },
-                [&](FragBc& f, int kk, int tj) {
-                    wmma::load_matrix_sync(f, Kb + tj * 16 * L.ldq + kk * 16, L.ldq);
-                },
-                [&](int ti, int tj, FragC& acc) {
-                    wmma::store_matrix_sync(Sf + ti * 16 * L.lds + tj * 16, acc, L.lds,
-                                            wmma::mem_row_major);
-                },
-                masked);
-            warpTiles<FragA, FragBc>(
-                kRows / 16, P / 16, N / 16,
-                [&](FragA& f, int ti, int kk) {
-                    wmma::load_matrix_sync(f, Qb + ti * 16 * L.ldq + kk * 16, L.ldq);
-                },
-                [&](FragBc& f, int kk, int tj) {
-                    wmma::load_matrix_sync(f, Sb + tj * 16 * L.ldq + kk * 16, L.ldq);
-                },
-                [&](int ti, int tj, FragC& acc) {
-                    wmma::store_matrix_sync(Yf + ti * 16 * L.ldy + tj * 16, acc, L.ldy,
-                                            wmma::mem_row_major);
-                },
-                [](int, int) { return false; });
+            const Tiles<bf16> q{Qb, L.ldq};
+            warpTiles<FragA, FragBc>(kRows / 16, kCols / 16, N / 16, q, TilesT<bf16>{Kb, L.ldq},
+                                     StoreTiles{Sf, L.lds}, masked);
+            warpTiles<FragA, FragBc>(kRows / 16, P / 16, N / 16, q, TilesT<bf16>{Sb, L.ldq},
+                                     StoreTiles{Yf, L.ldy}, NoSkip{});
             __syncthreads();
             // Decay/trapezoid weights (zero above the diagonal and in the padding) to bf16
             // over Q; the inter-chunk part's rows scaled by e^{cs_t}.
@@ -345,23 +326,9 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
             wG[j] = j < cnt ? expf(csLast - cs[j]) * scl[j] : j == cnt ? expf(csLast) * pend : 0.0f;
         __syncthreads();
         if constexpr (kFull) {
-            warpTilesFrom<FragA, FragBr>(
-                kRows / 16, P / 16, kCols / 16,
-                [&](int ti, int tj, FragC& acc) {
-                    wmma::load_matrix_sync(acc, Yf + ti * 16 * L.ldy + tj * 16, L.ldy,
-                                           wmma::mem_row_major);
-                },
-                [&](FragA& f, int ti, int kk) {
-                    wmma::load_matrix_sync(f, Mb + ti * 16 * L.ldm + kk * 16, L.ldm);
-                },
-                [&](FragBr& f, int kk, int tj) {
-                    wmma::load_matrix_sync(f, Vb + kk * 16 * L.ldv + tj * 16, L.ldv);
-                },
-                [&](int ti, int tj, FragC& acc) {
-                    wmma::store_matrix_sync(Yf + ti * 16 * L.ldy + tj * 16, acc, L.ldy,
-                                            wmma::mem_row_major);
-                },
-                [](int, int) { return false; });
+            warpTilesFrom<FragA, FragBr>(kRows / 16, P / 16, kCols / 16, LoadAccTiles{Yf, L.ldy},
+                                         Tiles<bf16>{Mb, L.ldm}, Tiles<bf16>{Vb, L.ldv},
+                                         StoreTiles{Yf, L.ldy}, NoSkip{});
             __syncthreads();
             writeRows(w, h, row0, cnt, Yf, L.ldy, xVec);
         }
@@ -387,16 +354,13 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
         for (int i = 0; i < kStTiles; ++i)
             for (int e = 0; e < st[i].num_elements; ++e) st[i].x[e] *= dec;
         for (int kk = 0; kk < kCols / 16; ++kk) {
-#pragma unroll
-            for (int i = 0; i < kStTiles; ++i) {
-                const int t = warp + kWarps * i;
-                if (t >= nTiles) break;
+            forWarpTiles(nTiles, [&](int i, int t) {
                 FragAc fa;
                 FragBr fb;
-                wmma::load_matrix_sync(fa, Vb + kk * 16 * L.ldv + (t / nb) * 16, L.ldv);
-                wmma::load_matrix_sync(fb, Kb + kk * 16 * L.ldq + (t % nb) * 16, L.ldq);
+                TilesT<bf16>{Vb, L.ldv}(fa, t / nb, kk);
+                Tiles<bf16>{Kb, L.ldq}(fb, kk, t % nb);
                 wmma::mma_sync(st[i], fa, fb, st[i]);
-            }
+            });
         }
         if constexpr (kFull) {
             if (c + 1 < c1) stateToBf16(st, Sb, L.ldq, N, nTiles, Sf);
