@@ -1,5 +1,7 @@
-// The training scan's backward (CUDA twin of the CPU ssm_scan_backward_recompute in
-// training/backward/ssm_scan_backward.cpp; maths: training/NOTES-ssm_scan.md). One block
+// The training scan's SEQUENTIAL backward (CUDA twin of the CPU ssm_scan_backward_recompute in
+// training/backward/ssm_scan_backward.cpp; maths: training/NOTES-ssm_scan.md): the reference
+// and fallback path of ssm_scan_backward_recompute (ssm_scan_backward_dispatch.cu), the only
+// one for MIMO; SISO takes the chunked matrix form (ssm_scan_backward_chunked.cu). One block
 // per (head, batch row), the state layout of ssm_scan_train.cuh, dh (the gradient of the
 // current state) in registers, carried from chunk to chunk. Chunks go last to first; each
 // is replayed from the forward's checkpoint, saving every state of a sub-chunk of `sub`

@@ -8,7 +8,8 @@
 // The sequential replay length is read from LECTERN_SCAN_SUBCHUNK once per process: run
 // again with 3 or 8 (two levels in every chunk, ragged sub-chunks) to cover that path more.
 // Likewise LECTERN_SCAN_BWD_GROUPS=1 keeps the sequential backward in one block per (row,
-// head) where it would split the rows into groups (N > 64 and P > 16).
+// head) where it would split the rows into groups (N > 64 and P > 16), and
+// LECTERN_SCAN_BWD_THREADS=256 runs the chunked path in its 16 × 16-thread blocks.
 // y and the checkpoints are poisoned (NaN) before the forward, the workspace before the
 // backward; every gradient buffer is pre-filled with random values and the comparison is
 // of what was added (the += contract).
