@@ -39,7 +39,9 @@ QUESTIONS = [
 
 
 def run(cmd, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    # errors="replace": a byte-level model may write bytes that are not UTF-8 (an untrained
+    # one nearly always does), and its answer or its speed is still what is measured.
+    r = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", **kw)
     if r.returncode != 0:
         raise SystemExit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd[:4]), r.stderr[-2000:]))
     return r.stdout
