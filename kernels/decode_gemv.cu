@@ -29,11 +29,17 @@ bool decode_pdl_enabled() {
     return hopper && !(e && std::strcmp(e, "0") == 0);
 }
 
-DecodeLaunch decode_launch_options() {
+DecodeLaunch decode_launch_options(int batch, bool gemv) {
+    // An environment switch "0" or "1", else the default.
+    const auto knob = [](const char* name, bool fallback) {
+        const char* e = std::getenv(name);
+        return e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "1") == 0) ? e[0] == '1' : fallback;
+    };
     DecodeLaunch how;
-    how.pdl = decode_pdl_enabled();
-    const char* e = std::getenv("LECTERN_DECODE_PREFETCH");
-    how.l2Prefetch = how.pdl ? (e ? std::clamp(std::atoi(e), 0, 16) : kDecodePrefetchDefault) : 0;
+    how.pdl = gemv && decode_pdl_enabled();
+    how.gemvBulk = how.pdl && knob("LECTERN_DECODE_GEMV_BULK", batch <= kDecodeGemvBulkMaxBatch);
+    how.compactMixer =
+        knob("LECTERN_DECODE_MIXER_COMPACT", batch >= kDecodeCompactMixerFromBatch || how.gemvBulk);
     return how;
 }
 

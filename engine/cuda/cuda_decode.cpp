@@ -34,11 +34,7 @@ Status CudaModel::runDecodeFused(DeviceStates& st) {
     // one's weight (or state) loads overlap the previous one's tail.
     // Only with the weight-streaming GEMVs: with cuBLAS projections (batch > 4) a mixer
     // launched early would hold multiprocessors the GEMM needs.
-    DecodeLaunch how = decode_launch_options();
-    if (!bf) {
-        how.pdl = false;
-        how.l2Prefetch = 0;
-    }
+    const DecodeLaunch how = decode_launch_options(B, bf);
     int err = 0;
     mark(nullptr);
     embedding_forward(residual_, ids_, B, embedding_.f32, D, s);
@@ -64,6 +60,7 @@ Status CudaModel::runDecodeFused(DeviceStates& st) {
         mp.st = st.layer[size_t(i)];
         mp.gated = gated_;
         mp.pdl = how.pdl;
+        mp.compact = how.compactMixer;
         if (cudaError_t e = decode_mixer_forward(d_, mp, B, s); e != cudaSuccess && !err)
             err = int(e);
         mark("mixer (fused)");

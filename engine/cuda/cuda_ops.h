@@ -98,6 +98,17 @@ void mamba3_qk_rotated_forward(const ops::Mamba3Dims& d, const ops::Mamba3Prepro
 bool mamba3_qk_rotated_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
                                     const float* proj, int64_t rows, int64_t T, const float* theta,
                                     void* qb, void* kb, float* kLast, cudaStream_t s);
+// The bf16 SISO prefill's whole preprocess (kernels/prefill_qk_angles.cu): dt, A·dt, trap,
+// the angle state advanced over T tokens a document, and q, k in bf16 with each document's
+// last k row in fp32, as the three ops above make them, in three launches that never store
+// the increments or the running angles. segScratch: batch·⌈T/64⌉·H·A doubles at least (the
+// model lends dtheta's space). False, launching nothing, where it does not apply (MIMO, no
+// angles, scratch too small): use the ops above.
+bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
+                                    const float* proj, int64_t batch, int64_t T, float* angleState,
+                                    void* segScratch, size_t segScratchBytes, void* qb, void* kb,
+                                    float* kLast, float* dt, float* adt, float* trap,
+                                    cudaStream_t s);
 // Tokens per chunk the kernel uses (64 / R rows of R ranks): independent of the model's
 // chunk_size, which changes only rounding.
 int ssm_chunk_tokens(const ops::Mamba3Dims& d);
@@ -167,6 +178,7 @@ struct DecodeMixerParams {
     ops::SsmStateRef st{};           // batch-strided, advanced
     float* gated = nullptr;          // [batch, dInner]: out_proj's input
     bool pdl = false;                // launched as a programmatic dependent (decode_pdl.cuh)
+    bool compact = false;            // the 64-register variant (DecodeLaunch::compactMixer)
 };
 bool decode_mixer_fits(const ops::Mamba3Dims& d);
 cudaError_t decode_mixer_forward(const ops::Mamba3Dims& d, const DecodeMixerParams& p, int batch,
@@ -177,21 +189,29 @@ bool decode_norm_gemv_forward(float* out, const float* residual, int64_t ldIn, c
                               float eps, const DeviceMatrix& W, int64_t rows, cudaStream_t s);
 bool decode_gemv_add_forward(float* residual, const float* in, int64_t ldIn, const DeviceMatrix& W,
                              int64_t rows, cudaStream_t s);
-// How the fused step launches its GEMVs (kernels/decode_pdl.cuh, gemv_bf16.cuh): pdl, as a
-// programmatic dependent launch whose first weight loads overlap the previous kernel's
-// tail; l2Prefetch, how many further 4 KB weight units each warp asks the L2 to fetch
-// before it waits for the previous kernel (0: none).
+// How the fused step launches its kernels (kernels/decode_pdl.cuh, gemv_bf16.cuh,
+// decode_mixer.cu). pdl: as programmatic dependents, whose first weight (or state) loads
+// overlap the previous kernel's tail. gemvBulk (with pdl): the GEMVs' weights come through
+// the bulk copy engine into shared memory (gemvBf16BulkKernel): more bytes in flight on
+// fewer registers. compactMixer: the mixer capped at 64 registers, so that two of its
+// blocks, or one beside two bulk-GEMV blocks, fit on a multiprocessor.
 struct DecodeLaunch {
     bool pdl = false;
-    int l2Prefetch = 0;
+    bool gemvBulk = false;
+    bool compactMixer = false;
 };
-// The step's choice, read when a step's graph is captured: pdl where the device supports it
-// (sm_90) unless LECTERN_DECODE_PDL=0; l2Prefetch from LECTERN_DECODE_PREFETCH (default
-// kDecodePrefetchDefault) when pdl, else 0.
-// Default 0: on the H100 every depth from 1 to 8 made the batch-1 step slower (NOTES-gpu.md).
-constexpr int kDecodePrefetchDefault = 0;
+// The step's choice for `batch` documents, read when a step's graph is captured; gemv:
+// whether the weight-streaming GEMVs apply (else cuBLAS projections: no PDL, no bulk). pdl
+// where the device supports it (sm_90) unless LECTERN_DECODE_PDL=0; gemvBulk up to
+// kDecodeGemvBulkMaxBatch documents (LECTERN_DECODE_GEMV_BULK=0|1 overrides); compactMixer
+// from kDecodeCompactMixerFromBatch documents or with the bulk GEMVs
+// (LECTERN_DECODE_MIXER_COMPACT=0|1 overrides). H100, batch 1 (NOTES-gpu.md, session 5):
+// bulk GEMVs with the compact mixer 1.361 ms a step, plain GEMVs 1.434-1.447; batch 16:
+// the compact mixer 3.69 ms, the 73-register one 4.23.
+constexpr int kDecodeGemvBulkMaxBatch = 1;
+constexpr int kDecodeCompactMixerFromBatch = 4;
 bool decode_pdl_enabled();
-DecodeLaunch decode_launch_options();
+DecodeLaunch decode_launch_options(int batch, bool gemv);
 bool decode_norm_gemv_forward(float* out, const float* residual, int64_t ldIn, const float* normW,
                               float eps, const DeviceMatrix& W, int64_t rows,
                               const DecodeLaunch& how, cudaStream_t s);

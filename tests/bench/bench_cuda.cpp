@@ -30,6 +30,17 @@ double nowS() {
         .count();
 }
 
+// "a,b,,c" -> {"a", "b", "", "c"}
+std::vector<std::string> splitOn(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    for (size_t at = 0;;) {
+        const size_t end = s.find(sep, at);
+        out.push_back(s.substr(at, end == std::string::npos ? std::string::npos : end - at));
+        if (end == std::string::npos) return out;
+        at = end + 1;
+    }
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -306,42 +317,32 @@ int main(int argc, char** argv) {
         const double sec = decodeSeconds(**m, 1, false, V);
         if (sec <= 0) return 1;
         report("decode batch 1 (graph, logits stay)", 1 / sec, byteFloor, sec, "byte");
-        // LECTERN_BENCH_DECODE_GRID="pdl:prefetch,...": the same step captured with each
-        // launch choice (LECTERN_DECODE_PDL, LECTERN_DECODE_PREFETCH), same run, same weights.
+        // LECTERN_BENCH_DECODE_GRID="batch:pdl:bulk:compact,...": the same step captured with
+        // each launch choice (LECTERN_DECODE_PDL, _GEMV_BULK, _MIXER_COMPACT; an empty field
+        // leaves the default), same run, same weights, logits left on the device.
         if (const char* grid = std::getenv("LECTERN_BENCH_DECODE_GRID")) {
-            const char* names[2] = {"LECTERN_DECODE_PDL", "LECTERN_DECODE_PREFETCH"};
-            std::string kept[2];
-            bool had[2];
-            for (int i = 0; i < 2; ++i) {
-                const char* v = std::getenv(names[i]);
-                had[i] = v != nullptr;
-                kept[i] = v ? v : "";
-            }
-            std::string g = grid;
-            for (size_t at = 0; at < g.size();) {
-                size_t end = g.find(',', at);
-                if (end == std::string::npos) end = g.size();
-                const std::string item = g.substr(at, end - at);
-                at = end + 1;
-                const size_t colon = item.find(':');
-                if (colon == std::string::npos) continue;
-                const std::string pdl = item.substr(0, colon), pf = item.substr(colon + 1);
-                setenv(names[0], pdl.c_str(), 1);
-                setenv(names[1], pf.c_str(), 1);
-                const cuda::DecodeLaunch how = cuda::decode_launch_options();
-                const double s0 = decodeSeconds(**m, 1, false, V);
+            const char* names[3] = {"LECTERN_DECODE_PDL", "LECTERN_DECODE_GEMV_BULK",
+                                    "LECTERN_DECODE_MIXER_COMPACT"};
+            for (const std::string& item : splitOn(grid, ',')) {
+                const std::vector<std::string> fld = splitOn(item, ':');
+                const int gb = fld.empty() ? 0 : std::atoi(fld[0].c_str());
+                if (gb < 1) continue;
+                for (int i = 0; i < 3; ++i) {
+                    if (size_t(i) + 1 < fld.size() && !fld[size_t(i) + 1].empty())
+                        setenv(names[i], fld[size_t(i) + 1].c_str(), 1);
+                    else
+                        unsetenv(names[i]);
+                }
+                const cuda::DecodeLaunch how = cuda::decode_launch_options(gb, gb <= 4);
+                const double s0 = decodeSeconds(**m, gb, false, V);
                 if (s0 <= 0) return 1;
-                char what[64];
-                std::snprintf(what, sizeof what, "decode b1 stay, pdl %d prefetch %d", int(how.pdl),
-                              how.l2Prefetch);
-                report(what, 1 / s0, byteFloor, s0, "byte");
+                char what[80];
+                std::snprintf(what, sizeof what, "b%d stay, pdl %d bulk %d compact mixer %d", gb,
+                              int(how.pdl), int(how.gemvBulk), int(how.compactMixer));
+                report(what, gb / s0, (f.weightBytes + 2.0 * gb * f.stateBytesPerDoc) / bw, s0,
+                       "byte");
             }
-            for (int i = 0; i < 2; ++i) {
-                if (had[i])
-                    setenv(names[i], kept[i].c_str(), 1);
-                else
-                    unsetenv(names[i]);
-            }
+            for (const char* n : names) unsetenv(n);
         }
     }
     // LECTERN_BENCH_UNFUSED: the same decode steps through the op-by-op path (the "before"

@@ -167,6 +167,41 @@ TEST(CudaKernels, LinearLmHeadMlp) {
 
 // The decode GEMV (bf16 weights, fp32 activations, 1-4 rows with a row stride as the LM
 // head's last rows): only the weights are rounded, so the bf16 tolerance holds with room.
+// The decode step's launch choices (PDL, the bulk-copy kernel; sm_90 only)
+// give the same floats as a plain launch: a warp owns a row and sums it in one order. Both
+// decode GEMVs: out_proj's (adding into zeros) and in_proj's (RMSNorm prologue).
+void expectDecodeLaunchesAgree(const std::vector<float>& x, int64_t ld, const cuda::DeviceMatrix& W,
+                               int64_t rows, std::mt19937_64& rng) {
+    if (!cuda::decode_pdl_enabled()) return;
+    const auto nw = test::uniform(rng, size_t(W.cols), 0.5f, 1.5f);
+    DevArray dx(x), dnw(nw);
+    const std::vector<float> zeros(size_t(rows * W.rows), 0.0f);
+    const bool normFits = size_t(rows * W.cols) * sizeof(float) <= 48 * 1024;
+    std::vector<float> addRef, normRef;
+    for (int v = 0; v < 3; ++v) {
+        cuda::DecodeLaunch how;  // v 0: plain, the reference
+        how.pdl = v > 0;
+        how.gemvBulk = v == 2;
+        DevArray add(zeros), norm(zeros.size());
+        ASSERT_TRUE(cuda::decode_gemv_add_forward(add.p(), dx.p(), ld, W, rows, how, nullptr));
+        if (normFits) {
+            ASSERT_TRUE(cuda::decode_norm_gemv_forward(norm.p(), dx.p(), ld, dnw.p(), 1e-5f, W,
+                                                       rows, how, nullptr));
+        }
+        sync();
+        EXPECT_TRUE(add.guardsIntact() && norm.guardsIntact());
+        if (v == 0) {
+            addRef = add.get();
+            normRef = norm.get();
+            continue;
+        }
+        EXPECT_EQ(add.get(), addRef) << "launch variant " << v << " (out_proj's GEMV)";
+        if (normFits) {
+            EXPECT_EQ(norm.get(), normRef) << "launch variant " << v << " (in_proj's)";
+        }
+    }
+}
+
 TEST(CudaKernels, GemvBf16) {
     for (int round = 0; round < 2 * kRounds; ++round) {
         const uint64_t seed = test::freshSeed();
@@ -194,6 +229,7 @@ TEST(CudaKernels, GemvBf16) {
             cuda::gemv_bf16_forward(out.p(), dx.p(), ld, mW, cuda::kGemvMaxRows + 1, nullptr));
         const cuda::DeviceMatrix odd{dW.p(), bW.p(), 1, inF - 1};
         EXPECT_FALSE(cuda::gemv_bf16_forward(out.p(), dx.p(), ld, odd, 1, nullptr));
+        expectDecodeLaunchesAgree(x, ld, mW, rows, rng);
     }
 }
 
