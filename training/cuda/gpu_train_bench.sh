@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, in one device call (issue 5): test_cuda_train, then the ~125M training
 # step of `lectern-cli train --device cuda` with the per-phase profile (LECTERN_TRAIN_PROFILE)
-# in three variants (as before: the sequential scan forward and the unsplit backward; now:
+# in three variants (as before: the sequential scan forward and the sequential, unsplit backward; now:
 # the chunked forward and the split backward; the same with TF32 projections), the scan
 # backward's own benchmark by row groups, test_cuda_scan_backward, and the official PyTorch + Triton step
 # (scripts/gpu/bench_official_train.py, started first in the background: its Triton compiles
@@ -89,6 +89,6 @@ if [ -n "${PRECISIONS:-}" ]; then
 else
 ours tf32 4 LECTERN_TRAIN_TF32=1
 ours fp32 3 LECTERN_TRAIN_TF32=0
-ours before 3 LECTERN_TRAIN_SCAN_FORWARD=sequential LECTERN_SCAN_BWD_GROUPS=1
+ours before 3 LECTERN_TRAIN_SCAN_FORWARD=sequential LECTERN_SCAN_BWD=sequential LECTERN_SCAN_BWD_GROUPS=1
 fi
 cat "$S"
