@@ -160,6 +160,12 @@ TEST_P(CudaTrainVsCpu, Bf16ModeStaysCloseToTheCpu) {
     expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
 }
 
+// The same with q and k written before the tensor-core scan (LECTERN_TRAIN_QK_IN_SCAN=0).
+TEST_P(CudaTrainVsCpu, Bf16QkFirstStaysCloseToTheCpu) {
+    ScopedEnv env("LECTERN_TRAIN_QK_IN_SCAN", "0");
+    expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaTrainVsCpu, ::testing::Values(0, 1, 2));
 
 std::string corpus() {

@@ -428,9 +428,11 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
         st0 + align64(B * d.H * PN) + align64(B * d.R * d.H * int64_t(d.N))};
     cudaMemsetAsync(st0, 0, size_t(chunkScanFloats(B, L) - align64(wsF)) * 4, s);
     // Bf16: the tensor-core scan, which makes q and k itself from the in_proj rows as it
-    // loads a chunk (they never reach memory; the backward recomputes them anyway). It
-    // refuses (cudaErrorInvalidValue, nothing launched) shapes it cannot take: then q and k
-    // first, as in the other modes.
+    // loads a chunk (never written; the backward recomputes them anyway), refusing shapes
+    // it cannot take (cudaErrorInvalidValue, nothing launched: then q and k first, as in
+    // the other modes). LECTERN_TRAIN_QK_IN_SCAN=0: q and k first always, which the H100
+    // ran faster at 4 x 4096 (~125M: 36.6 against 50.9 ms a step for the phase,
+    // NOTES-cuda.md) but whose CPU comparison has not run on the GPU yet: then the default.
     cudaError_t e = cudaErrorInvalidValue;
     const ScanMath math = bf16 ? ScanMath::Bf16 : ScanMath::Fp32;
     if (bf16 && qkInScan) {
@@ -444,17 +446,9 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
                                                   math);
     }
     if (Status st = cudaCheck(e, "the scan's chunked forward"); !st) return st;
-    for (int64_t b = 0; b < B; ++b)
-        for (int h = 0; h < d.H; ++h)
-            if (Status st =
-                    cudaCheck(cudaMemcpy2DAsync(
-                                  a.hs + (b * nChk * d.H + h) * PN, size_t(d.H * PN) * 4,
-                                  ws.chunkStates + (b * d.H + h) * nC * PN, size_t(stride * PN) * 4,
-                                  size_t(PN) * 4, size_t(nChk), cudaMemcpyDeviceToDevice, s),
-                              "copying the scan's checkpoints");
-                !st)
-                return st;
-    return Status::ok();
+    return cudaCheck(
+        cuda::gather_chunk_states(ws.chunkStates, B, d.H, nC, PN, stride, nChk, a.hs, s),
+        "copying the scan's checkpoints");
 }
 
 // linear_backward (din += dout · W, dW += doutᵀ · in; rows of inF and outF floats), in the

@@ -25,9 +25,10 @@ namespace lectern::train {
 // golden and CPU comparisons). Tf32: the projections and the LM head on the tensor cores on
 // fp32 data. Bf16: those GEMMs on bf16 copies of the weights, made from the fp32 masters at
 // the start of every forward (once a step: after AdamW, and after a LoRA merge), with the
-// activations and the gradients entering them rounded to bf16 and fp32 accumulation; the
-// logits' gradient kept in bf16 only; the scan forward on the engine's tensor-core chunked
-// kernels. Gradients, the norm, AdamW and the masters stay fp32 in every mode.
+// activations and the gradients entering them rounded to bf16 and fp32 accumulation (an
+// MLP's backward: TF32); the logits' gradient kept in bf16 only; the scan forward on the
+// engine's tensor-core chunked kernels. Gradients, the norm, AdamW and the masters stay fp32
+// in every mode.
 // Default: Tf32 when LECTERN_TRAIN_TF32 is set (and not "0"), else Fp32.
 enum class TrainPrecision { Default, Fp32, Tf32, Bf16 };
 // "fp32", "tf32", "bf16", or "" (Default); anything else is an error naming the choices.

@@ -103,6 +103,14 @@ cudaError_t mamba3_gate_backward(const ops::Mamba3Dims& d, const ops::Mamba3Gate
                                  int64_t zStride, int64_t rows, const float* dout, float* dy,
                                  float* dz, cudaStream_t s);
 
+// The scan's checkpoints from the engine's chunked forward: hs [batch, nChk, H, PN] (WRITTEN)
+// [b, c, h] = states [batch, H, nC, PN] [b, h, c·stride] (the state entering every
+// stride-th engine chunk). cudaErrorInvalidValue, nothing launched, if (nChk − 1)·stride
+// >= nC. (kernels/train/scan_checkpoint_gather.cu)
+cudaError_t gather_chunk_states(const float* states, int64_t batch, int64_t H, int64_t nC,
+                                int64_t PN, int64_t stride, int64_t nChk, float* hs,
+                                cudaStream_t s);
+
 // Next-token cross-entropy of training/loss.cpp for `batch` documents of T tokens: logits
 // [batch*T, V] (V = the padded vocabulary: every column counts in the log-sum-exp, as on the
 // CPU), ids [batch*T]; position t < T−1 of a document predicts ids[b*T + t + 1].
