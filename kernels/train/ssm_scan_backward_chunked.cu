@@ -16,6 +16,7 @@
 // ty + 16i): the B operand is read by 16
 // consecutive columns (conflict-free in either orientation with the odd leading dimensions).
 #include <cstdlib>
+#include <type_traits>
 
 #include "train/ssm_scan_train.cuh"
 
@@ -54,6 +55,73 @@ __device__ inline void mmAcc(float (&acc)[MI][NJ], const float* a, int am, int a
 #pragma unroll
             for (int j = 0; j < NJ; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
+}
+
+// The same product on the tensor cores (mma.sync m16n8k8, operands rounded to TF32, fp32
+// accumulation), for the TF32 / bf16 training step. Warp w computes rows 16(w mod 4) ..
+// +15 and NC / (2 · warps) 8-column tiles of the 64 × NC product; the fragments go through
+// `scratch` ([kC][kLdN]) into the SIMT layout acc uses, so every epilogue stays as it is.
+// K is covered in blocks of 64 (the arrays are zero past K up to there): the 8 k-slots of
+// one mma take k = j, j + 8, ..., j + 56, so with leading dimensions ≡ 1 (mod 32) the
+// fragment loads (bank = row + k) hit 32 different banks. Ends with a barrier.
+__device__ inline uint32_t toTf32(float x) {
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+}
+
+template <int TY, int MI, int NJ>
+__device__ inline void mmaAcc(float (&acc)[MI][NJ], const float* a, int am, int ak, const float* b,
+                              int bk, int bn, int K, float* scratch) {
+    constexpr int kWarps = TY / 2, kNc = 16 * NJ, kTpw = kNc / (2 * kWarps);
+    static_assert(kTpw * 8 * kWarps == 4 * kNc, "the warps tile the product exactly");
+    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
+    const int g = lane >> 2, t = lane & 3, m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
+    float c[kTpw][4] = {};
+    for (int kb = 0; kb < K; kb += 64) {
+#pragma unroll 2
+        for (int j = 0; j < 8; ++j) {
+            const int k0 = kb + j + 8 * t, k1 = k0 + 32;
+            const uint32_t a0 = toTf32(a[(m0 + g) * am + k0 * ak]);
+            const uint32_t a1 = toTf32(a[(m0 + g + 8) * am + k0 * ak]);
+            const uint32_t a2 = toTf32(a[(m0 + g) * am + k1 * ak]);
+            const uint32_t a3 = toTf32(a[(m0 + g + 8) * am + k1 * ak]);
+#pragma unroll
+            for (int u = 0; u < kTpw; ++u) {
+                const int n = n0 + 8 * u + g;
+                const uint32_t b0 = toTf32(b[k0 * bk + n * bn]), b1 = toTf32(b[k1 * bk + n * bn]);
+                asm volatile(
+                    "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, "
+                    "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                    : "+f"(c[u][0]), "+f"(c[u][1]), "+f"(c[u][2]), "+f"(c[u][3])
+                    : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+            }
+        }
+    }
+#pragma unroll
+    for (int u = 0; u < kTpw; ++u) {
+        const int col = n0 + 8 * u + 2 * t;
+        scratch[(m0 + g) * kLdN + col] = c[u][0], scratch[(m0 + g) * kLdN + col + 1] = c[u][1];
+        scratch[(m0 + g + 8) * kLdN + col] = c[u][2];
+        scratch[(m0 + g + 8) * kLdN + col + 1] = c[u][3];
+    }
+    __syncthreads();
+    const int ty = tileRow(), tx = tileCol();
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) acc[i][j] += scratch[(ty + TY * i) * kLdN + tx + 16 * j];
+    __syncthreads();
+}
+
+// mmAcc or mmaAcc: the chunk backward's products, fp32 or on the tensor cores.
+template <int TY, bool TC, int MI, int NJ>
+__device__ inline void product(float (&acc)[MI][NJ], const float* a, int am, int ak, const float* b,
+                               int bk, int bn, int K, float* scratch) {
+    if constexpr (TC)
+        mmaAcc<TY>(acc, a, am, ak, b, bk, bn, K, scratch);
+    else
+        mmAcc<TY>(acc, a, am, ak, b, bk, bn, K);
 }
 
 template <int MI, int NJ>
@@ -244,12 +312,14 @@ struct ChunkOut {
 };
 
 // Shared memory of phase C, in floats.
-__host__ __device__ constexpr size_t chunkSmemFloats() {
-    return size_t(3) * kC * kLdN + size_t(5) * kC * kLdS + sizeof(ChunkScalars) / 4 + 8 * kC + 64;
+// The tensor-core form adds mmaAcc's scratch ([kC][kLdN]).
+__host__ __device__ constexpr size_t chunkSmemFloats(bool tc) {
+    return size_t(3) * kC * kLdN + size_t(5) * kC * kLdS + sizeof(ChunkScalars) / 4 + 8 * kC + 64 +
+           (tc ? size_t(kC) * kLdN : 0);
 }
 
 // Phase C: every per-token gradient of one chunk (see the file comment and the notes).
-template <int NJ, int TY>
+template <int NJ, int TY, bool TC>
 __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOut o) {
     constexpr int MI = kC / TY;
     extern __shared__ float smem[];
@@ -267,6 +337,7 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
     float *Sd = vec, *Pd = vec + kC, *rowX = vec + 2 * kC, *colX = vec + 3 * kC;
     float *dcsA = vec + 4 * kC, *Ev = vec + 5 * kC, *kin = vec + 6 * kC;  // kin: kMaxN
     float* red = vec + 8 * kC;                                            // 64 floats
+    float* scratch = red + 64;                                            // [kC][kLdN], TC only
     const ChunkPos c = v.pos();
     const int L = c.L, P = d.P, N = d.N, ty = tileRow(), tx = tileCol();
     v.loadScalars(sc, c);
@@ -297,8 +368,8 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
     {
         float s[MI][4], pm[MI][4];
         zero(s), zero(pm);
-        mmAcc<TY>(s, Qs, kLdN, 1, Ks, 1, kLdN, N);
-        mmAcc<TY>(pm, Ys, kLdS, 1, Vs, 1, kLdS, P);
+        product<TY, TC>(s, Qs, kLdN, 1, Ks, 1, kLdN, N, scratch);
+        product<TY, TC>(pm, Ys, kLdS, 1, Vs, 1, kLdS, P, scratch);
 #pragma unroll
         for (int i = 0; i < MI; ++i)
 #pragma unroll
@@ -340,12 +411,12 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
     {
         float t[MI][NJ];
         zero(t);
-        mmAcc<TY>(t, Ys, kLdS, 1, Hs, kLdN, 1, P);
+        product<TY, TC>(t, Ys, kLdS, 1, Hs, kLdN, 1, P, scratch);
 #pragma unroll
         for (int i = 0; i < MI; ++i)
 #pragma unroll
             for (int j = 0; j < NJ; ++j) t[i][j] *= sc.ecs[ty + TY * i];
-        mmAcc<TY>(t, As, kLdS, 1, Ks, kLdN, 1, L);
+        product<TY, TC>(t, As, kLdS, 1, Ks, kLdN, 1, L, scratch);
 #pragma unroll
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
@@ -360,7 +431,7 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
     {
         float t[MI][4];
         zero(t);
-        mmAcc<TY>(t, Qs, kLdN, 1, Hs, 1, kLdN, N);
+        product<TY, TC>(t, Qs, kLdN, 1, Hs, 1, kLdN, N, scratch);
 #pragma unroll
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
@@ -395,7 +466,7 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
     {
         float t[MI][4];
         zero(t);
-        mmAcc<TY>(t, Ks, kLdN, 1, Hs, 1, kLdN, N);
+        product<TY, TC>(t, Ks, kLdN, 1, Hs, 1, kLdN, N, scratch);
 #pragma unroll
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
@@ -408,7 +479,7 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
             s = rowSum16(s);
             if (tx == 0) Ev[r] = sc.scl[r] * sc.dec[r] * s;
         }
-        mmAcc<TY>(t, Ss, 1, kLdS, Ys, kLdS, 1, L);
+        product<TY, TC>(t, Ss, 1, kLdS, Ys, kLdS, 1, L, scratch);
         const float Dh = v.in.D[c.h];
 #pragma unroll
         for (int i = 0; i < MI; ++i) {
@@ -437,12 +508,12 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
     {
         float t[MI][NJ];
         zero(t);
-        mmAcc<TY>(t, Vs, kLdS, 1, Hs, kLdN, 1, P);
+        product<TY, TC>(t, Vs, kLdS, 1, Hs, kLdN, 1, P, scratch);
 #pragma unroll
         for (int i = 0; i < MI; ++i)
 #pragma unroll
             for (int j = 0; j < NJ; ++j) t[i][j] *= sc.dec[ty + TY * i];
-        mmAcc<TY>(t, Ps, 1, kLdS, Qs, kLdN, 1, L);
+        product<TY, TC>(t, Ps, 1, kLdS, Qs, kLdN, 1, L, scratch);
 #pragma unroll
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
@@ -545,7 +616,7 @@ int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, 
 cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                             const float* starts, int64_t batch, int64_t T, int64_t chunk,
                             const float* dy, const SsmScanGrads& g, float* workspace,
-                            cudaStream_t s) {
+                            cudaStream_t s, bool tf32) {
     if (!chunkedBackwardSupports(d, chunk) || batch > 65535) return cudaErrorInvalidValue;
     if (batch == 0 || T == 0) return cudaSuccess;
     const WsLayout w = wsLayout(d, batch, T, chunk);
@@ -554,7 +625,7 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
     const ChunkOut o{g, starts, workspace + w.G, workspace + w.tokScal, workspace + w.partials};
     const dim3 grid(unsigned(nChk), unsigned(d.H), unsigned(batch));
     const size_t bytesA = (size_t(kC) * kLdN + size_t(kC) * kLdS) * 4 + sizeof(ChunkScalars);
-    const size_t bytesC = chunkSmemFloats() * 4;
+    const size_t bytesC = chunkSmemFloats(tf32) * 4;
     const unsigned threads = wideBlocks() ? 512 : 256;
     auto run = [&](auto* kA, auto* kC_) -> cudaError_t {
         if (cudaError_t e =
@@ -571,11 +642,15 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
         kC_<<<grid, threads, bytesC, s>>>(v, o);
         return cudaGetLastError();
     };
-    cudaError_t e = wideBlocks()
-                        ? d.N <= 64 ? run(chunkStateGradKernel<4, 32>, chunkBackwardKernel<4, 32>)
-                                    : run(chunkStateGradKernel<8, 32>, chunkBackwardKernel<8, 32>)
-                    : d.N <= 64 ? run(chunkStateGradKernel<4, 16>, chunkBackwardKernel<4, 16>)
-                                : run(chunkStateGradKernel<8, 16>, chunkBackwardKernel<8, 16>);
+    auto pick = [&](auto tc) -> cudaError_t {
+        constexpr bool kTc = decltype(tc)::value;
+        return wideBlocks()
+                   ? d.N <= 64 ? run(chunkStateGradKernel<4, 32>, chunkBackwardKernel<4, 32, kTc>)
+                               : run(chunkStateGradKernel<8, 32>, chunkBackwardKernel<8, 32, kTc>)
+               : d.N <= 64 ? run(chunkStateGradKernel<4, 16>, chunkBackwardKernel<4, 16, kTc>)
+                           : run(chunkStateGradKernel<8, 16>, chunkBackwardKernel<8, 16, kTc>);
+    };
+    cudaError_t e = tf32 ? pick(std::true_type{}) : pick(std::false_type{});
     if (e != cudaSuccess) return e;
     const int64_t rows = batch * T;
     tokenScalarGradKernel<<<unsigned((rows * d.H + 255) / 256), 256, 0, s>>>(

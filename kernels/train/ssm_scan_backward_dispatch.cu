@@ -19,6 +19,16 @@ bool sequentialFromEnv() {
     return v;
 }
 
+// LECTERN_SCAN_BWD_PRODUCTS=fp32 (read once): the chunked path's fp32 products even where
+// the caller asks for the tensor cores (the TF32 / bf16 step): for comparing.
+bool fp32ProductsFromEnv() {
+    static const bool v = [] {
+        const char* e = std::getenv("LECTERN_SCAN_BWD_PRODUCTS");
+        return e != nullptr && std::strcmp(e, "fp32") == 0;
+    }();
+    return v;
+}
+
 ScanBackwardPath resolve(const ops::Mamba3Dims& d, int64_t chunk, ScanBackwardPath path) {
     if (path != ScanBackwardPath::Auto) return path;
     return !sequentialFromEnv() && detail::chunkedBackwardSupports(d, chunk)
@@ -38,10 +48,12 @@ int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t bat
 cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                                         const float* starts, int64_t batch, int64_t T,
                                         int64_t chunk, const float* dy, const SsmScanGrads& g,
-                                        float* workspace, cudaStream_t s, ScanBackwardPath path) {
+                                        float* workspace, cudaStream_t s, ScanBackwardPath path,
+                                        bool tf32) {
     if (chunk <= 0 || batch < 0 || T < 0) return cudaErrorInvalidValue;
     return resolve(d, chunk, path) == ScanBackwardPath::Chunked
-               ? detail::chunkedBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s)
+               ? detail::chunkedBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s,
+                                         tf32 && !fp32ProductsFromEnv())
                : detail::sequentialBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s);
 }
 

@@ -171,7 +171,7 @@ int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, 
 cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                             const float* starts, int64_t batch, int64_t T, int64_t chunk,
                             const float* dy, const SsmScanGrads& g, float* workspace,
-                            cudaStream_t s);
+                            cudaStream_t s, bool tf32 = false);  // tf32: tensor-core products
 // dD[h] += Σ_row partials[row, h, 0], dmimoX[h, :] += Σ_row partials[row, h, 1 + :] (rows in
 // order: deterministic; dmimoX may be null), partials [rows, H, 1 + RP].
 cudaError_t sumScanPartials(int H, int RP, int64_t rows, const float* partials, float* dD,

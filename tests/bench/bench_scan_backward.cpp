@@ -7,7 +7,8 @@
 // so read and written) at the measured device-to-device copy bandwidth. Also printed: the
 // backward's replay traffic through its workspace (states written and read back), which
 // the floor leaves out. The backward runs on both paths (ScanBackwardPath): the chunked
-// matrix form and the sequential token loop. Usage: bench_scan_backward [reps] (default 10).
+// matrix form (fp32, then its tf32 tensor-core products) and the sequential token loop. Usage:
+// bench_scan_backward [reps] (default 10).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -120,6 +121,7 @@ bool runShape(const Shape& s, int reps, double bw) {
         train::cuda::ssm_scan_backward_workspace_floats(d, s.batch, s.T, chunk, Path::Sequential));
     float* ws = devAlloc(size_t(wsF), all);
     Path path = Path::Chunked;
+    bool tf32 = false;
     cudaError_t err = cudaSuccess;
     auto fwd = [&] {
         const cudaError_t e = train::cuda::ssm_scan_forward_checkpoint(d, in, s.batch, s.T, chunk,
@@ -128,15 +130,21 @@ bool runShape(const Shape& s, int reps, double bw) {
     };
     auto bwd = [&] {
         const cudaError_t e = train::cuda::ssm_scan_backward_recompute(
-            d, in, starts, s.batch, s.T, chunk, dy, g, ws, nullptr, path);
+            d, in, starts, s.batch, s.T, chunk, dy, g, ws, nullptr, path, tf32);
         if (e != cudaSuccess) err = e;
     };
     Timer tm;
-    std::vector<double> tf, tb, ts;
+    std::vector<double> tf, tb, ts, tt;
     for (int i = 0; i < reps + 2; ++i) {
         const double a = tm.ms(fwd), b = tm.ms(bwd);
         if (i >= 2) tf.push_back(a), tb.push_back(b);
     }
+    tf32 = true;  // the chunked path's tensor-core products
+    for (int i = 0; i < reps + 1; ++i) {
+        const double b = tm.ms(bwd);
+        if (i >= 1) tt.push_back(b);
+    }
+    tf32 = false;
     path = Path::Sequential;
     for (int i = 0; i < std::max(1, reps / 2) + 1; ++i) {
         const double b = tm.ms(bwd);
@@ -163,11 +171,12 @@ bool runShape(const Shape& s, int reps, double bw) {
         "%-9s H=%d P=%d N=%d batch=%lld T=%lld chunk=%lld\n"
         "  forward  %8.3f ms  (floor %.3f ms: %.0f MB; %.1f%% of copy bandwidth)\n"
         "  backward %8.3f ms chunked  (floor %.3f ms: %.0f MB; %.1f%%)\n"
+        "  backward %8.3f ms chunked, tf32 tensor-core products\n"
         "  backward %8.3f ms sequential  (+ replay states %.0f MB = %.3f ms at copy bandwidth)\n"
         "  tokens/s forward+backward (chunked) %.3g\n",
         s.name, d.H, d.P, d.N, (long long)s.batch, (long long)s.T, (long long)chunk, mf,
         1e3 * fwdB / bw, fwdB / 1e6, 100.0 * (fwdB / bw) / (mf * 1e-3), mb, 1e3 * bwdB / bw,
-        bwdB / 1e6, 100.0 * (bwdB / bw) / (mb * 1e-3), median(ts), replayB / 1e6,
+        bwdB / 1e6, 100.0 * (bwdB / bw) / (mb * 1e-3), median(tt), median(ts), replayB / 1e6,
         1e3 * replayB / bw, double(rows) / ((mf + mb) * 1e-3));
     return true;
 }

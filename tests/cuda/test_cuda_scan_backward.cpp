@@ -19,8 +19,9 @@
 // fp32; sums of up to P·N = 8,192 products; seen on the H100: at most 3e-5); the chunked
 // path's gradients the same 5e-4 (fp32 products; dadt is a difference of intra-chunk row
 // and column sums and the state gradient is carried as e^{cs}-weighted chunk sums, so the
-// roundings differ, but on the H100 2026-11-22 the worst was 1.7e-6). Neither path has
-// atomics, so a second run must agree bit for bit.
+// roundings differ, but on the H100 2026-11-22 the worst was 1.7e-6). The chunked path with
+// its products on the tensor cores (tf32, for the TF32 / bf16 training step) runs too, at
+// 2e-2 (kTf32Tol). Neither path has atomics, so a second run must agree bit for bit.
 #include <cstring>
 
 #include "cuda_test_util.h"
@@ -33,6 +34,10 @@ namespace {
 
 using test::DevArray;
 using test::uniform;
+
+// The chunked path's tensor-core products (tf32): operands rounded to 10-bit mantissas
+// (relative 2^-11 each), fp32 sums; a bar for a TF32 step, not the fp32 one.
+constexpr double kTf32Tol = 2e-2;
 
 struct Shape {
     const char* name;
@@ -61,7 +66,7 @@ struct Grads {  // host copies, in SsmScanGrads order
 
 void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanInputs& in,
                    const float* starts, const float* dy, const Grads& pre, const Grads& ref,
-                   train::cuda::ScanBackwardPath path, double tol);
+                   train::cuda::ScanBackwardPath path, bool tf32, double tol);
 
 void runShape(const Shape& s) {
     const uint64_t seed = test::freshSeed();
@@ -135,10 +140,18 @@ void runShape(const Shape& s) {
     EXPECT_EQ(train::cuda::ssm_scan_backward_workspace_floats(d, B, T, s.chunk, Path::Chunked) > 0,
               chunkedApplies)
         << "the chunked path's reach";
-    for (const Path path : {Path::Sequential, Path::Chunked}) {
-        if (path == Path::Chunked && !chunkedApplies) continue;
-        std::printf(" %s backward\n", path == Path::Chunked ? "chunked" : "sequential");
-        checkBackward(d, s, in, starts.p(), devDy.p(), pre, ref, path, 5e-4);
+    struct Run {
+        Path path;
+        bool tf32;
+        double tol;
+        const char* name;
+    };
+    for (const Run& r : {Run{Path::Sequential, false, 5e-4, "sequential"},
+                         Run{Path::Chunked, false, 5e-4, "chunked"},
+                         Run{Path::Chunked, true, kTf32Tol, "chunked tf32"}}) {
+        if (r.path == Path::Chunked && !chunkedApplies) continue;
+        std::printf(" %s backward\n", r.name);
+        checkBackward(d, s, in, starts.p(), devDy.p(), pre, ref, r.path, r.tf32, r.tol);
     }
 }
 
@@ -146,7 +159,7 @@ void runShape(const Shape& s) {
 // two runs bit for bit.
 void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanInputs& in,
                    const float* starts, const float* dy, const Grads& pre, const Grads& ref,
-                   train::cuda::ScanBackwardPath path, double tol) {
+                   train::cuda::ScanBackwardPath path, bool tf32, double tol) {
     const int64_t B = s.batch, T = s.T, rows = B * T;
     const int64_t xStride = d.dInner() + 3;
     const bool mimo = d.mimo;
@@ -161,7 +174,7 @@ void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanI
         const train::SsmScanGrads g{gq.p(),  gk.p(),  gx.p(), ga.p(),
                                     gdt.p(), gtr.p(), gD.p(), mimo ? gmx.p() : nullptr};
         const cudaError_t e = train::cuda::ssm_scan_backward_recompute(
-            d, in, starts, B, T, s.chunk, dy, g, ws.p(), nullptr, path);
+            d, in, starts, B, T, s.chunk, dy, g, ws.p(), nullptr, path, tf32);
         ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         for (const DevArray* a : {&ws, &gq, &gk, &gx, &ga, &gdt, &gtr, &gD, &gmx})

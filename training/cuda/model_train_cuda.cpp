@@ -512,7 +512,8 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     const SsmScanGrads sg{dq, dk, dproj + d.offX(), dadt, ddt, dtrap, Lg.D, Lg.mimoX};
     if (Status st =
             cudaCheck(cuda::ssm_scan_backward_recompute(d, scanInputs(Lw, a), a.hs, B, L,
-                                                        kScanRecomputeChunk, dy, sg, scanWs, s),
+                                                        kScanRecomputeChunk, dy, sg, scanWs, s,
+                                                        cuda::ScanBackwardPath::Auto, tf32),
                       "the scan's backward");
         !st)
         return st;
