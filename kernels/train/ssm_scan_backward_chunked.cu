@@ -10,7 +10,9 @@
 //   D  (per token)             ddt, dtrap from the per-token ⟨dh_t, v_t k_tᵀ⟩ (dγ) and
 //                              ⟨α_{t+1} dh_{t+1}, v_t k_tᵀ⟩ (ζ) that C wrote
 // then the dD / dmimo_x partials summed over (row, chunk) in a fixed order. Everything is
-// fp32 (SIMT products out of shared memory); no atomics, so runs agree bit for bit.
+// fp32 (SIMT products out of shared memory) by default; for the TF32 / bf16 step, C's nine
+// products run on the tensor cores instead (mmaAcc: TF32 operands, fp32 sums; the rest of C
+// unchanged). No atomics, so runs agree bit for bit.
 // One block of 512 threads per (chunk, head, row); the products are tiled 32 × 16 threads,
 // thread (ty, tx) owning rows ty + 32i and columns tx + 16j (256 threads: 16 × 16, rows
 // ty + 16i): the B operand is read by 16
