@@ -22,14 +22,18 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "mma_bf16_frags.cuh"
 #include "ssm_chunk_scan_bf16_tiles.cuh"
 
 namespace lectern::cuda::scan {
 namespace {
 
 using namespace tc;
+using namespace mma16;
 
-constexpr int kStTiles = 4;  // state tiles a warp holds: (P/16)·(N/16) <= 32
+constexpr int kStTiles = 4;  // 16×16 state tiles a warp holds: (P/16)·(N/16) <= 32
+// The warp's state: tile i, its two 16×8 halves, the four accumulator elements (mma16).
+using StateAcc = float[kStTiles][2][4];
 
 struct WalkArgs {
     ScanArgs a;  // d, in, st, y, T, Ck, nC (the rest unused)
@@ -41,27 +45,22 @@ struct WalkArgs {
 };
 
 struct LayoutW {
-    int ldq, ldv, ldm, lds, ldy;
-    size_t q, k, v, m, sb, s, yf, scal, total;
+    int ldq, ldv, ldy;
+    size_t q, k, v, sb, yf, scal, total;
 };
 
-// M (bf16 weights) reuses Q's space where it fits (Q is dead once its products are made):
-// ~106 KB at N = 128, P = 64, two blocks a multiprocessor.
+// Scores and weights stay in registers: ~85 KB at N = 128, P = 64, two blocks a
+// multiprocessor.
 __host__ __device__ inline LayoutW layoutW(int N, int P) {
     LayoutW l{};
     l.ldq = N + 8;
     l.ldv = P + 8;
-    l.ldm = kCols + 8;
-    l.lds = kCols + 4;
     l.ldy = P + 4;
     l.q = 0;
     l.k = l.q + size_t(kRows) * l.ldq * 2;
     l.v = l.k + size_t(kCols) * l.ldq * 2;
     l.sb = l.v + size_t(kCols) * l.ldv * 2;
-    const bool alias = l.ldm <= l.ldq;
-    l.m = alias ? l.q : l.sb + size_t(P) * l.ldq * 2;
-    l.s = alias ? l.sb + size_t(P) * l.ldq * 2 : l.m + size_t(kRows) * l.ldm * 2;
-    l.yf = l.s + size_t(kRows) * l.lds * 4;
+    l.yf = l.sb + size_t(P) * l.ldq * 2;
     l.scal = l.yf + size_t(kRows) * l.ldy * 4;
     l.total = l.scal + size_t(5 * kRows + kCols) * 4;
     return l;
@@ -79,43 +78,25 @@ __device__ __forceinline__ void forWarpTiles(int nTiles, F f) {
     }
 }
 
-// The warp's state tiles (tile t = warp + kWarps·i of the (P/16) × (N/16) grid) to or from
-// row-major fp32 [P, N] in device memory, through the warp's 16×16 slice of `stage`
-// (fragments' element order is opaque; this also allows any alignment of `g`).
-__device__ void stateTileIo(FragC (&st)[kStTiles], float* g, int N, int nTiles, float* stage,
-                            bool load) {
-    const int lane = threadIdx.x & 31, nb = N / 16;
-    float* w = stage + (threadIdx.x >> 5) * 256;
+// f(i, hh, e, p, n) for each state element the lane holds: row p, column n of [P, N].
+template <class F>
+__device__ __forceinline__ void forStateElems(int nTiles, int nb, F f) {
+    const int lane = threadIdx.x & 31;
     forWarpTiles(nTiles, [&](int i, int t) {
-        float* gt = g + (t / nb) * 16 * N + (t % nb) * 16;
-        if (load) {
-            for (int e = lane; e < 256; e += 32) w[e] = gt[(e >> 4) * N + (e & 15)];
-            __syncwarp();
-            wmma::load_matrix_sync(st[i], w, 16, wmma::mem_row_major);
-        } else {
-            wmma::store_matrix_sync(w, st[i], 16, wmma::mem_row_major);
-            __syncwarp();
-            for (int e = lane; e < 256; e += 32) gt[(e >> 4) * N + (e & 15)] = w[e];
-        }
-        __syncwarp();
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh)
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                f(i, hh, e, (t / nb) * 16 + (lane >> 2) + 8 * (e >> 1),
+                  (t % nb) * 16 + 8 * hh + 2 * (lane & 3) + (e & 1));
     });
 }
 
-// The bf16 copy of the state (row p of [P, N] at sb + p·ld) for Q·Sᵀ.
-__device__ void stateToBf16(FragC (&st)[kStTiles], bf16* sb, int ld, int N, int nTiles,
-                            float* stage) {
-    const int lane = threadIdx.x & 31, nb = N / 16;
-    float* w = stage + (threadIdx.x >> 5) * 256;
-    forWarpTiles(nTiles, [&](int i, int t) {
-        wmma::store_matrix_sync(w, st[i], 16, wmma::mem_row_major);
-        __syncwarp();
-        bf16* dt = sb + (t / nb) * 16 * ld + (t % nb) * 16;
-        for (int e = lane; e < 128; e += 32) {
-            const int r = e >> 3, c2 = (e & 7) * 2;
-            *reinterpret_cast<__nv_bfloat162*>(dt + r * ld + c2) =
-                __floats2bfloat162_rn(w[r * 16 + c2], w[r * 16 + c2 + 1]);
-        }
-        __syncwarp();
+// The bf16 copy of the state (row p of [P, N] at sb + p·ld) for Q·Sᵀ, from registers.
+__device__ void stateToBf16(StateAcc& st, bf16* sb, int ld, int N, int nTiles) {
+    forStateElems(nTiles, N / 16, [&](int i, int hh, int e, int p, int n) {
+        if (e & 1) return;
+        *reinterpret_cast<uint32_t*>(sb + p * ld + n) = packBf16(st[i][hh][e], st[i][hh][e + 1]);
     });
 }
 
@@ -172,56 +153,194 @@ __device__ void writeRows(const WalkArgs& w, int h, int64_t row0, int cnt, const
     }
 }
 
-// kFull: the walk (y, state); else the state-only walk of segments 0..S-2.
-template <bool kFull>
+// Y = e^{cs_t}·Q·S_inᵀ + M·V for the warp's 16 rows (row block rb) and kYC of the P columns
+// from colBase, all in registers: the scores Q·Kᵀ become the bf16 weights M as A operands of
+// M·V without leaving the lane (the C and A layouts match, mma16).
+template <int kYC>
+struct YTile {
+    static constexpr int kT = kYC / 8;  // 16×8 tiles (even)
+    float y[kT][4];
+};
+
+struct ChunkView {
+    const bf16 *Qb, *Kb, *Vb, *Sb;
+    const float *cs, *scl, *gam;
+    int ldq, ldv, N, cnt, cols;
+    float pend;
+};
+
+// The rows' part of a chunk's output common to the key parts below.
+struct RowsView {
+    const bf16* qRow;  // the lane's ldmatrix address of the warp's Q rows
+    int row0, i0, i1;  // the block's first row, the lane's rows
+    float ci0, ci1, gi0, gi1;
+};
+
+// Y += M·V over key tiles [kJ0, kJ0 + kNJ) (8 keys each, kNJ even): the scores of those
+// keys, their weights, the product. Done in two parts so that fewer scores are live at once.
+template <int kJ0, int kNJ, int kYC>
+__device__ __forceinline__ void keyPart(const ChunkView& v, const RowsView& r, int colBase,
+                                        YTile<kYC>& Y) {
+    constexpr int kT = YTile<kYC>::kT;
+    const int lane = threadIdx.x & 31, t4 = lane & 3;
+    // A key tile counts unless all its columns are padding or in-chunk keys of later tokens
+    // for all 16 rows.
+    auto live = [&](int jt) {
+        return jt * 8 < v.cols && !(jt * 8 + 7 < v.cnt && jt * 8 > r.row0 + 15);
+    };
+    bool any = false;
+#pragma unroll
+    for (int j = 0; j < kNJ; ++j) any |= live(kJ0 + j);
+    if (!any) return;
+    float s[kNJ][4];
+#pragma unroll
+    for (int j = 0; j < kNJ; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+    for (int kk = 0; kk < v.N / 16; ++kk) {
+        uint32_t qa[4];
+        ldm4(qa, r.qRow + kk * 16);
+#pragma unroll
+        for (int jp = 0; jp < kNJ / 2; ++jp) {
+            const bool l0 = live(kJ0 + 2 * jp), l1 = live(kJ0 + 2 * jp + 1);
+            if (!l0 && !l1) continue;
+            uint32_t b[4];
+            ldm4(b, v.Kb + ((kJ0 + 2 * jp) * 8 + rowPat2(lane)) * v.ldq + kk * 16 + colPat2(lane));
+            if (l0) mma(s[2 * jp], qa, b[0], b[1]);
+            if (l1) mma(s[2 * jp + 1], qa, b[2], b[3]);
+        }
+    }
+    // Decay/trapezoid weights (zero above the diagonal and in the padding); __expf: M is
+    // rounded to bf16 anyway. The pending key (column cnt) weighs e^{cs_i}·pend.
+#pragma unroll
+    for (int jt = 0; jt < kNJ; ++jt) {
+#pragma unroll
+        for (int u = 0; u < 2; ++u) {
+            const int j = (kJ0 + jt) * 8 + 2 * t4 + u;
+            float cj = 0.0f, sj = 0.0f;
+            if (j < v.cnt) {
+                cj = v.cs[j];
+                sj = v.scl[j];
+            }
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int i = h ? r.i1 : r.i0;
+                const float ci = h ? r.ci1 : r.ci0, gi = h ? r.gi1 : r.gi0;
+                float& e = s[jt][2 * h + u];
+                if (i >= v.cnt || j >= v.cols || (j < v.cnt && j > i))
+                    e = 0.0f;
+                else
+                    e *= j < v.cnt ? __expf(ci - cj) * (j < i ? sj : gi) : __expf(ci) * v.pend;
+            }
+        }
+    }
+    const bf16* vCol = v.Vb + (kJ0 * 8 + rowPat1(lane)) * v.ldv + colBase + colPat1(lane);
+#pragma unroll
+    for (int kk = 0; kk < kNJ / 2; ++kk) {
+        if (!live(kJ0 + 2 * kk) && !live(kJ0 + 2 * kk + 1)) continue;
+        const uint32_t a[4] = {packBf16(s[2 * kk][0], s[2 * kk][1]),
+                               packBf16(s[2 * kk][2], s[2 * kk][3]),
+                               packBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                               packBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int np = 0; np < kT / 2; ++np) {
+            uint32_t b[4];
+            ldm4t(b, vCol + kk * 16 * v.ldv + np * 16);
+            mma(Y.y[2 * np], a, b[0], b[1]);
+            mma(Y.y[2 * np + 1], a, b[2], b[3]);
+        }
+    }
+}
+
+template <int kYC>
+__device__ __forceinline__ void chunkOutput(const ChunkView& v, int rb, int colBase,
+                                            YTile<kYC>& Y) {
+    constexpr int kT = YTile<kYC>::kT;
+    const int lane = threadIdx.x & 31, g = lane >> 2, row0 = rb * 16;
+#pragma unroll
+    for (int n = 0; n < kT; ++n) Y.y[n][0] = Y.y[n][1] = Y.y[n][2] = Y.y[n][3] = 0.0f;
+    if (row0 >= v.cnt) return;  // padding rows only (their Q rows are zero)
+    RowsView r;
+    r.qRow = v.Qb + (row0 + rowPat1(lane)) * v.ldq + colPat1(lane);
+    // Q·S_inᵀ.
+    for (int kk = 0; kk < v.N / 16; ++kk) {
+        uint32_t qa[4];
+        ldm4(qa, r.qRow + kk * 16);
+#pragma unroll
+        for (int np = 0; np < kT / 2; ++np) {
+            uint32_t b[4];
+            ldm4(b, v.Sb + (colBase + np * 16 + rowPat2(lane)) * v.ldq + kk * 16 + colPat2(lane));
+            mma(Y.y[2 * np], qa, b[0], b[1]);
+            mma(Y.y[2 * np + 1], qa, b[2], b[3]);
+        }
+    }
+    r.row0 = row0;
+    r.i0 = row0 + g;
+    r.i1 = r.i0 + 8;
+    const bool in0 = r.i0 < v.cnt, in1 = r.i1 < v.cnt;
+    r.ci0 = in0 ? v.cs[r.i0] : 0.0f;
+    r.ci1 = in1 ? v.cs[r.i1] : 0.0f;
+    r.gi0 = in0 ? v.gam[r.i0] : 0.0f;
+    r.gi1 = in1 ? v.gam[r.i1] : 0.0f;
+    const float f0 = in0 ? __expf(r.ci0) : 0.0f, f1 = in1 ? __expf(r.ci1) : 0.0f;
+#pragma unroll
+    for (int n = 0; n < kT; ++n) {
+        Y.y[n][0] *= f0;
+        Y.y[n][1] *= f0;
+        Y.y[n][2] *= f1;
+        Y.y[n][3] *= f1;
+    }
+    static_assert(kCols == 80, "the key parts below cover 80 keys");
+    keyPart<0, 6>(v, r, colBase, Y);
+    keyPart<6, 4>(v, r, colBase, Y);
+}
+
+// kFull: the walk (y, state); else the state-only walk of segments 0..S-2. kP: the head
+// dimension (the register tiles of y are sized by it).
+template <bool kFull, int kP>
 __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
     extern __shared__ __align__(128) unsigned char sm[];
     const ScanArgs& a = w.a;
     const detail::KDims& d = a.d;
-    const int h = blockIdx.x, seg = blockIdx.y, N = d.N, P = d.P;
+    constexpr int P = kP;
+    const int h = blockIdx.x, seg = blockIdx.y, N = d.N;
     const int64_t b = blockIdx.z, bh = b * d.H + h, PN = int64_t(P) * N;
     const LayoutW L = layoutW(N, P);
     bf16* Qb = reinterpret_cast<bf16*>(sm + L.q);
     bf16* Kb = reinterpret_cast<bf16*>(sm + L.k);
     bf16* Vb = reinterpret_cast<bf16*>(sm + L.v);
-    bf16* Mb = reinterpret_cast<bf16*>(sm + L.m);
     bf16* Sb = reinterpret_cast<bf16*>(sm + L.sb);
-    float* Sf = reinterpret_cast<float*>(sm + L.s);
     float* Yf = reinterpret_cast<float*>(sm + L.yf);
     const ScalarArrays sa(reinterpret_cast<float*>(sm + L.scal));
     float *cs = sa.cs, *dtS = sa.dtS, *trS = sa.trS, *scl = sa.scl, *gam = sa.gam, *wG = sa.wG;
     __shared__ double tot[2];
     const int nTiles = (P / 16) * (N / 16), nb = N / 16, warp = threadIdx.x >> 5;
+    const int lane = threadIdx.x & 31;
     const int c0 = seg * w.segChunks, c1 = min(a.nC, c0 + w.segChunks);
-    // Entry state: the document's for segment 0; else zero (state walk) or combined.
-    FragC st[kStTiles];
+    // y: warp → row block warp % 4 and half the P columns (all 16 at P = 16, where the
+    // second warp of a row block stores nothing).
+    constexpr int kYC = P >= 32 ? P / 2 : 16;
+    const int rb = warp & 3, colBase = P >= 32 ? (warp >> 2) * (P / 2) : 0;
+    const bool storeY = P >= 32 || warp < 4;
+    // Entry state: the document's for segment 0; else zero (state walk) or combined,
+    // In_s = Σ_{u<s} (Π_{u<v<s} decay_v)·end_u.
+    StateAcc st;
     if (seg == 0) {
-        stateTileIo(st, a.st.ssm + bh * PN, N, nTiles, Sf, true);
+        const float* g0 = a.st.ssm + bh * PN;
+        forStateElems(nTiles, nb,
+                      [&](int i, int hh, int e, int p, int n) { st[i][hh][e] = g0[p * N + n]; });
     } else {
-#pragma unroll
-        for (int i = 0; i < kStTiles; ++i) wmma::fill_fragment(st[i], 0.0f);
+        forStateElems(nTiles, nb, [&](int i, int hh, int e, int, int) { st[i][hh][e] = 0.0f; });
         if constexpr (kFull) {
-            // In_s = Σ_{u<s} (Π_{u<v<s} decay_v)·end_u, one tile at a time (registers).
             const int64_t e0 = bh * (w.S - 1);
-            float* stage = Sf + warp * 256;
-            const int lane = threadIdx.x & 31;
-            forWarpTiles(nTiles, [&](int i, int t) {
-                const int64_t at = (t / nb) * 16 * N + (t % nb) * 16;
-                for (int u = 0; u < seg; ++u) {
-                    const float* gt = w.segEnd + (e0 + u) * PN + at;
-                    const float dec = u > 0 ? w.segDecay[e0 + u] : 0.0f;
-                    for (int e = lane; e < 256; e += 32) stage[e] = gt[(e >> 4) * N + (e & 15)];
-                    __syncwarp();
-                    FragC add;
-                    wmma::load_matrix_sync(add, stage, 16, wmma::mem_row_major);
-                    __syncwarp();
-                    for (int e = 0; e < add.num_elements; ++e)
-                        st[i].x[e] = dec * st[i].x[e] + add.x[e];
-                }
-            });
+            for (int u = 0; u < seg; ++u) {
+                const float* gt = w.segEnd + (e0 + u) * PN;
+                const float dec = u > 0 ? w.segDecay[e0 + u] : 0.0f;
+                forStateElems(nTiles, nb, [&](int i, int hh, int e, int p, int n) {
+                    st[i][hh][e] = dec * st[i][hh][e] + gt[p * N + n];
+                });
+            }
         }
     }
-    if constexpr (kFull) stateToBf16(st, Sb, L.ldq, N, nTiles, Sf);
+    if constexpr (kFull) stateToBf16(st, Sb, L.ldq, N, nTiles);
     const bool xVec = reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0 && a.in.xStride % 4 == 0;
     const bool stVec =
         (reinterpret_cast<uintptr_t>(a.st.k) | reinterpret_cast<uintptr_t>(a.st.v)) % 16 == 0;
@@ -231,7 +350,7 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
         const int64_t t0 = int64_t(c) * a.Ck, row0 = b * a.T + t0, prevRow = row0 - 1;
         const int cnt = chunkCount(a, t0), cols = cnt + 1;
         const ChunkScalars sc = loadChunkScalars(a, b, h, t0, cnt, true);
-        __syncthreads();  // the previous chunk's products are done with Q/M, K, V, Sf
+        __syncthreads();  // the previous chunk's products are done with Q, K, V, Yf
         if constexpr (kFull)
             copyRowsAsync(
                 cnt, N, Qb, L.ldq,
@@ -284,54 +403,26 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
         }
         const float pend = (1.0f - trS[0]) * dtS[0], csLast = cs[cnt - 1];
         decaySum += csLast;
-        // A score tile is fully masked when all its columns are in-chunk keys of later tokens.
-        auto masked = [&](int ti, int tj) { return tj * 16 + 15 < cnt && tj > ti; };
         if constexpr (kFull) {
-            const Tiles<bf16> q{Qb, L.ldq};
-            warpTiles<FragA, FragBc>(kRows / 16, kCols / 16, N / 16, q, TilesT<bf16>{Kb, L.ldq},
-                                     StoreTiles{Sf, L.lds}, masked);
-            warpTiles<FragA, FragBc>(kRows / 16, P / 16, N / 16, q, TilesT<bf16>{Sb, L.ldq},
-                                     StoreTiles{Yf, L.ldy}, NoSkip{});
-            __syncthreads();
-            // Decay/trapezoid weights (zero above the diagonal and in the padding) to bf16
-            // over Q; the inter-chunk part's rows scaled by e^{cs_t}.
-            // Two adjacent columns a thread (one bf16 pair store); __expf: M is rounded to
-            // bf16 anyway.
-            for (int e = threadIdx.x; e < kRows * kCols / 2; e += kThreads) {
-                const int i = e / (kCols / 2), j0 = 2 * (e % (kCols / 2));
-                float v[2] = {0.0f, 0.0f};
-                if (i < cnt) {
-                    const float ci = cs[i];
+            YTile<kYC> Y;
+            chunkOutput<kYC>(
+                ChunkView{Qb, Kb, Vb, Sb, cs, scl, gam, L.ldq, L.ldv, N, cnt, cols, pend}, rb,
+                colBase, Y);
+            if (storeY) {
+                const int i0 = rb * 16 + (lane >> 2), p0 = colBase + 2 * (lane & 3);
 #pragma unroll
-                    for (int u = 0; u < 2; ++u) {
-                        const int j = j0 + u;
-                        if (j >= cols || masked(i / 16, j / 16) || (j < cnt && j > i)) continue;
-                        const float sij = Sf[i * L.lds + j];
-                        v[u] = j < cnt ? __expf(ci - cs[j]) * (j < i ? scl[j] : gam[i]) * sij
-                                       : __expf(ci) * pend * sij;
-                    }
+                for (int n = 0; n < YTile<kYC>::kT; ++n) {
+                    *reinterpret_cast<float2*>(Yf + i0 * L.ldy + p0 + n * 8) =
+                        make_float2(Y.y[n][0], Y.y[n][1]);
+                    *reinterpret_cast<float2*>(Yf + (i0 + 8) * L.ldy + p0 + n * 8) =
+                        make_float2(Y.y[n][2], Y.y[n][3]);
                 }
-                *reinterpret_cast<__nv_bfloat162*>(Mb + i * L.ldm + j0) =
-                    __floats2bfloat162_rn(v[0], v[1]);
-            }
-            for (int e = threadIdx.x; e < cnt * p4; e += kThreads) {
-                const int i = e / p4, p = 4 * (e % p4);
-                float4* yv = reinterpret_cast<float4*>(Yf + i * L.ldy + p);
-                const float f = __expf(cs[i]);
-                const float4 o = *yv;
-                *yv = make_float4(o.x * f, o.y * f, o.z * f, o.w * f);
             }
         }
         for (int j = threadIdx.x; j < kCols; j += kThreads)
             wG[j] = j < cnt ? expf(csLast - cs[j]) * scl[j] : j == cnt ? expf(csLast) * pend : 0.0f;
         __syncthreads();
-        if constexpr (kFull) {
-            warpTilesFrom<FragA, FragBr>(kRows / 16, P / 16, kCols / 16, LoadAccTiles{Yf, L.ldy},
-                                         Tiles<bf16>{Mb, L.ldm}, Tiles<bf16>{Vb, L.ldv},
-                                         StoreTiles{Yf, L.ldy}, NoSkip{});
-            __syncthreads();
-            writeRows(w, h, row0, cnt, Yf, L.ldy, xVec);
-        }
+        if constexpr (kFull) writeRows(w, h, row0, cnt, Yf, L.ldy, xVec);
         // V rows scaled by their state weights (V is not needed unscaled any more), 8 a thread.
         for (int e = threadIdx.x; e < kCols * (P / 8); e += kThreads) {
             const int j = e / (P / 8), p = 8 * (e % (P / 8));
@@ -347,33 +438,34 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
             *at = u;
         }
         __syncthreads();
-        // S <- e^{cs_last}·S + (w ∘ V)ᵀ·K on the warp's own tiles.
+        // S <- e^{cs_last}·S + (w ∘ V)ᵀ·K on the warp's own tiles: A = (w ∘ V)ᵀ read
+        // transposed, B = K; key blocks past the chunk's columns are zero and skipped.
         const float dec = expf(csLast);
-        // k-steps outermost: the warp's four accumulation chains interleave.
-#pragma unroll
-        for (int i = 0; i < kStTiles; ++i)
-            for (int e = 0; e < st[i].num_elements; ++e) st[i].x[e] *= dec;
-        for (int kk = 0; kk < kCols / 16; ++kk) {
+        forStateElems(nTiles, nb, [&](int i, int hh, int e, int, int) { st[i][hh][e] *= dec; });
+        for (int kk = 0; kk < kCols / 16 && kk * 16 < cols; ++kk) {
             forWarpTiles(nTiles, [&](int i, int t) {
-                FragAc fa;
-                FragBr fb;
-                TilesT<bf16>{Vb, L.ldv}(fa, t / nb, kk);
-                Tiles<bf16>{Kb, L.ldq}(fb, kk, t % nb);
-                wmma::mma_sync(st[i], fa, fb, st[i]);
+                uint32_t fa[4], fb[4];
+                ldm4t(fa, Vb + (kk * 16 + rowPat2(lane)) * L.ldv + (t / nb) * 16 + colPat2(lane));
+                ldm4t(fb, Kb + (kk * 16 + rowPat1(lane)) * L.ldq + (t % nb) * 16 + colPat1(lane));
+                mma(st[i][0], fa, fb[0], fb[1]);
+                mma(st[i][1], fa, fb[2], fb[3]);
             });
         }
         if constexpr (kFull) {
-            if (c + 1 < c1) stateToBf16(st, Sb, L.ldq, N, nTiles, Sf);
+            if (c + 1 < c1) stateToBf16(st, Sb, L.ldq, N, nTiles);
         }
     }
-    __syncthreads();  // Sf is the staging area below
+    float* out = nullptr;
     if constexpr (kFull) {
-        if (seg == w.S - 1) stateTileIo(st, w.fin + bh * PN, N, nTiles, Sf, false);
+        if (seg == w.S - 1) out = w.fin + bh * PN;
     } else {
         const int64_t e = bh * (w.S - 1) + seg;
-        stateTileIo(st, w.segEnd + e * PN, N, nTiles, Sf, false);
+        out = w.segEnd + e * PN;
         if (threadIdx.x == 0) w.segDecay[e] = expf(decaySum);
     }
+    if (out)
+        forStateElems(nTiles, nb,
+                      [&](int i, int hh, int e, int p, int n) { out[p * N + n] = st[i][hh][e]; });
 }
 
 // The final states and the last token's k (fp32, in.k) and x become the documents' state.
@@ -400,15 +492,51 @@ bool walkFits(const detail::KDims& d) {
 
 // Segments a document: enough programs to fill the device once (H·batch·S walks against
 // the multiprocessors' resident blocks), at most one a chunk.
+template <int kP>
 int autoSegments(int64_t programs, size_t bytes) {
     static const int slots = [bytes] {
         int dev = 0, sms = 0, per = 0;
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, walkKernel<true>, kThreads, bytes);
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, walkKernel<true, kP>, kThreads, bytes);
         return std::max(1, sms * std::max(per, 1));
     }();
     return int(std::max<int64_t>(1, slots / std::max<int64_t>(programs, 1)));
+}
+
+// The state walk (S > 1), the walk and the final copy for head dimension kP; w's segment
+// fields and workspace pointers are set here.
+template <int kP>
+cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, int64_t floats,
+                        cudaStream_t s) {
+    const detail::KDims& d = w.a.d;
+    const size_t bytes = layoutW(d.N, kP).total;
+    cudaFuncSetAttribute(walkKernel<true, kP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         int(bytes));
+    cudaFuncSetAttribute(walkKernel<false, kP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         int(bytes));
+    static const int envSegments = [] {
+        const char* e = std::getenv("LECTERN_PREFILL_SEGMENTS");
+        return e ? std::atoi(e) : 0;
+    }();
+    int S = segments > 0      ? segments
+            : envSegments > 0 ? envSegments
+                              : autoSegments<kP>(batch * d.H, bytes);
+    S = int(std::min<int64_t>(S, w.a.nC));
+    w.segChunks = (w.a.nC + S - 1) / S;
+    w.S = (w.a.nC + w.segChunks - 1) / w.segChunks;  // no empty segment
+    const int64_t BH = batch * d.H, PN = int64_t(kP) * d.N;
+    w.segEnd = states;
+    w.segDecay = w.segEnd + BH * (w.S - 1) * PN;
+    w.fin = w.segDecay + BH * (w.S - 1);
+    if (floats < BH * (w.S - 1) * (PN + 1) + BH * PN) return cudaErrorInvalidValue;
+    if (w.S > 1)
+        walkKernel<false, kP>
+            <<<dim3(unsigned(d.H), unsigned(w.S - 1), unsigned(batch)), kThreads, bytes, s>>>(w);
+    walkKernel<true, kP>
+        <<<dim3(unsigned(d.H), unsigned(w.S), unsigned(batch)), kThreads, bytes, s>>>(w);
+    finishKernel<<<dim3(unsigned(d.H), unsigned(batch)), kThreads, 0, s>>>(w);
+    return cudaGetLastError();
 }
 
 }  // namespace
@@ -443,32 +571,16 @@ cudaError_t ssm_prefill_scan_forward(const ops::Mamba3Dims& dims, const ops::Ssm
     w.a.qb = static_cast<const bf16*>(ws.qkBf16);
     w.a.kb = w.a.qb + batch * T * dims.H * dims.N;
     if (gated) w.gate = *gate;
-    const size_t bytes = layoutW(d.N, d.P).total;
-    cudaFuncSetAttribute(walkKernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-    cudaFuncSetAttribute(walkKernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         int(bytes));
-    static const int envSegments = [] {
-        const char* e = std::getenv("LECTERN_PREFILL_SEGMENTS");
-        return e ? std::atoi(e) : 0;
-    }();
-    int S = segments > 0      ? segments
-            : envSegments > 0 ? envSegments
-                              : autoSegments(batch * d.H, bytes);
-    S = int(std::min<int64_t>(S, w.a.nC));
-    w.segChunks = (w.a.nC + S - 1) / S;
-    w.S = (w.a.nC + w.segChunks - 1) / w.segChunks;  // no empty segment
-    const int64_t BH = batch * d.H, PN = int64_t(d.P) * d.N;
-    w.segEnd = ws.chunkStates;
-    w.segDecay = w.segEnd + BH * (w.S - 1) * PN;
-    w.fin = w.segDecay + BH * (w.S - 1);
-    if (ws.floats < BH * (w.S - 1) * (PN + 1) + BH * PN) return cudaErrorInvalidValue;
-    if (w.S > 1)
-        walkKernel<false>
-            <<<dim3(unsigned(d.H), unsigned(w.S - 1), unsigned(batch)), kThreads, bytes, s>>>(w);
-    walkKernel<true>
-        <<<dim3(unsigned(d.H), unsigned(w.S), unsigned(batch)), kThreads, bytes, s>>>(w);
-    finishKernel<<<dim3(unsigned(d.H), unsigned(batch)), kThreads, 0, s>>>(w);
-    return cudaGetLastError();
+    switch (d.P) {
+        case 16:
+            return launchWalks<16>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        case 32:
+            return launchWalks<32>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        case 64:
+            return launchWalks<64>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        default:
+            return launchWalks<128>(w, batch, segments, ws.chunkStates, ws.floats, s);
+    }
 }
 
 }  // namespace lectern::cuda
