@@ -22,18 +22,49 @@ __global__ void toBf16Strided(__nv_bfloat16* dst, const float* src, int64_t rows
     }
 }
 
+// Dense rows (ld == cols, cols % 4 == 0, 16-byte aligned: the prefill's out_proj input):
+// four floats a load, two bf16 pairs a store.
+__global__ void toBf16Dense4(__nv_bfloat162* dst, const float4* src, int64_t n4) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n4;
+         i += int64_t(gridDim.x) * blockDim.x) {
+        const float4 v = src[i];
+        dst[2 * i] = __floats2bfloat162_rn(v.x, v.y);
+        dst[2 * i + 1] = __floats2bfloat162_rn(v.z, v.w);
+    }
+}
+
+// cublasSetStream resets the workspace to cuBLAS's own pool, so only call it when the
+// stream really changes (the model's context binds its stream and workspace once; graph
+// capture must not allocate).
+void bindStream(GemmContext& g, cudaStream_t s) {
+    cudaStream_t cur = nullptr;
+    cublasGetStream(g.handle, &cur);
+    if (cur != s) cublasSetStream(g.handle, s);
+}
+
+int gemmBf16(GemmContext& g, float* out, const void* a, const DeviceMatrix& W, int64_t rows) {
+    const float one = 1.0f, zero = 0.0f;
+    const int m = int(W.rows), n = int(rows), k = int(W.cols);
+    return int(cublasGemmEx(g.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, W.bf16, CUDA_R_16BF,
+                            k, a, CUDA_R_16BF, k, &zero, out, CUDA_R_32F, m, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
+}
+
 }  // namespace
+
+int linear_bf16_input_forward(GemmContext& g, float* out, const void* in, const DeviceMatrix& W,
+                              int64_t rows, cudaStream_t s) {
+    if (rows <= 0 || W.rows <= 0) return 0;
+    if (W.bf16 == nullptr) return int(CUBLAS_STATUS_INVALID_VALUE);
+    bindStream(g, s);
+    return gemmBf16(g, out, in, W, rows);
+}
 
 int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, const DeviceMatrix& W,
                    int64_t rows, cudaStream_t s) {
     if (rows <= 0 || W.rows <= 0) return 0;
     const float one = 1.0f, zero = 0.0f;
-    // cublasSetStream resets the workspace to cuBLAS's own pool, so only call it when the
-    // stream really changes (the model's context binds its stream and workspace once;
-    // graph capture must not allocate).
-    cudaStream_t cur = nullptr;
-    cublasGetStream(g.handle, &cur);
-    if (cur != s) cublasSetStream(g.handle, s);
+    bindStream(g, s);
     const int m = int(W.rows), n = int(rows), k = int(W.cols);
     if (g.precision == Precision::Bf16 && W.bf16 != nullptr) {
         if (rows <= kGemvMaxRows && gemv_bf16_forward(out, in, ldIn, W, rows, s)) return 0;
@@ -41,10 +72,13 @@ int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, co
         auto* a = static_cast<__nv_bfloat16*>(g.bf16Scratch);
         const unsigned blocks =
             unsigned(std::min<int64_t>(detail::gridFor(rows * W.cols, 256), 8192));
-        toBf16Strided<<<blocks, 256, 0, s>>>(a, in, rows, W.cols, ldIn);
-        return int(cublasGemmEx(g.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, W.bf16,
-                                CUDA_R_16BF, k, a, CUDA_R_16BF, k, &zero, out, CUDA_R_32F, m,
-                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        if (ldIn == W.cols && W.cols % 4 == 0 && (reinterpret_cast<uintptr_t>(in) & 15) == 0)
+            toBf16Dense4<<<blocks, 256, 0, s>>>(reinterpret_cast<__nv_bfloat162*>(a),
+                                                reinterpret_cast<const float4*>(in),
+                                                rows * W.cols / 4);
+        else
+            toBf16Strided<<<blocks, 256, 0, s>>>(a, in, rows, W.cols, ldIn);
+        return gemmBf16(g, out, a, W, rows);
     }
     cublasSetMathMode(g.handle, g.precision == Precision::Tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
                                                                : CUBLAS_PEDANTIC_MATH);

@@ -8,17 +8,13 @@
 
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
+#include "mamba3_scalars.cuh"
 
 namespace lectern::cuda {
 namespace {
 
-__device__ float softplusF(float u) {
-    return u > 20.0f ? u : log1pf(expf(u));  // torch's threshold 20, as the CPU twin
-}
-
-__device__ float heavyTailF(float u) {
-    return u >= 0.0f ? 1.0f + u : 1.0f / (1.0f - u);
-}
+using detail::heavyTailF;
+using detail::softplusF;
 
 // Row `j` of the 2·R·G source rows (j < R·G: C rows -> q, the rest B rows -> k), written
 // to head `hh` of its group. One warp per (row, head) so that all warps share the

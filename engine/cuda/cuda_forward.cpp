@@ -87,34 +87,54 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     const ops::Mamba3Dims& d = d_;
     const cudaStream_t s = ctx_->stream();
     const int64_t rows = batch * T;
-    if (int e = linear_forward(gemm_, proj_, normed_, cfg_.dModel, L.inProj, rows, s); e && !err)
+    if (int e = normedBf16_
+                    ? linear_bf16_input_forward(gemm_, proj_, gemm_.bf16Scratch, L.inProj, rows, s)
+                    : linear_forward(gemm_, proj_, normed_, cfg_.dModel, L.inProj, rows, s);
+        e && !err)
         err = 1000 + e;
     mark("in_proj");
     const ops::Mamba3PreprocessParams pre{L.dtBias, L.bNorm, L.cNorm, L.bBias, L.cBias};
-    // Fused: scalars and increments, running angles, then q/k normalised and rotated.
-    mamba3_preprocess_scalars_forward(d, pre, proj_, rows, dt_, adt_, trap_, dtheta_, s);
-    mark("preprocess scalars");
-    rotary_theta_forward(d, angle, dtheta_, theta_, batch, T, s);
-    mark("rotary angles");
-    // The bf16 scan could make q and k itself from the in_proj rows (QKFromProj), but
-    // its row-at-a-time norms are latency-bound at 2 blocks per SM: measured slower than
-    // writing q/k here and loading them 16 bytes at a time (NOTES-gpu.md), so it is off.
     const Precision prec = gemm_.precision;
-    constexpr bool kQKInScan = false;
-    const bool qkInScan = kQKInScan && form == ScanForm::Chunked && prec == Precision::Bf16 &&
-                          ssm_chunk_scan_bf16_fits(d) && T / ssm_chunk_tokens(d) < 65535;
-    const QKFromProj qkSrc{proj_, pre, theta_};
     // The tensor-core scan multiplies q and k in bf16: made so here (q then k in q_'s space,
     // half the bytes written and read), with each document's last k row also in fp32 in k_
     // (it becomes the state's key). LECTERN_SCAN_FP32_QK=1: fp32 q/k (A/B measurement).
     static const bool fp32QK = std::getenv("LECTERN_SCAN_FP32_QK") != nullptr;
-    const bool qkBf16 =
-        !qkInScan && !fp32QK && form == ScanForm::Chunked && prec == Precision::Bf16 &&
-        ssm_chunk_scan_bf16_fits(d) &&
-        mamba3_qk_rotated_bf16_forward(d, pre, proj_, rows, T, theta_, q_,
-                                       q_ + rows * int64_t(d.R) * d.H * d.N / 2, k_, s);
+    const bool wantQKBf16 = !fp32QK && form == ScanForm::Chunked && prec == Precision::Bf16 &&
+                            ssm_chunk_scan_bf16_fits(d);
+    // bf16 SISO: scalars, running angles and q/k in one fused preprocess that keeps the
+    // increments and angles on chip (NOTES-gpu.md, prefill fifth pass);
+    // LECTERN_PREFILL_FUSED_QK=0 restores the three ops below (A/B measurement).
+    static const bool fusedOff = [] {
+        const char* e = std::getenv("LECTERN_PREFILL_FUSED_QK");
+        return e && std::strcmp(e, "0") == 0;
+    }();
+    const int64_t qkHalf = rows * int64_t(d.R) * d.H * d.N / 2;
+    const bool fusedQK =
+        wantQKBf16 && !fusedOff &&
+        prefill_qk_angles_bf16_forward(d, pre, proj_, batch, T, angle, dtheta_,
+                                       size_t(rows) * d.H * std::max(d.A, 1) * sizeof(float), q_,
+                                       q_ + qkHalf, k_, dt_, adt_, trap_, s);
+    if (fusedQK) {
+        mark("preprocess + angles + q/k (fused)");
+    } else {
+        // Scalars and increments, running angles, then q/k normalised and rotated.
+        mamba3_preprocess_scalars_forward(d, pre, proj_, rows, dt_, adt_, trap_, dtheta_, s);
+        mark("preprocess scalars");
+        rotary_theta_forward(d, angle, dtheta_, theta_, batch, T, s);
+        mark("rotary angles");
+    }
+    // The bf16 scan could make q and k itself from the in_proj rows (QKFromProj), but
+    // its row-at-a-time norms are latency-bound at 2 blocks per SM: measured slower than
+    // writing q/k here and loading them 16 bytes at a time (NOTES-gpu.md), so it is off.
+    constexpr bool kQKInScan = false;
+    const bool qkInScan = kQKInScan && form == ScanForm::Chunked && prec == Precision::Bf16 &&
+                          ssm_chunk_scan_bf16_fits(d) && T / ssm_chunk_tokens(d) < 65535;
+    const QKFromProj qkSrc{proj_, pre, theta_};
+    const bool qkBf16 = fusedQK || (!qkInScan && wantQKBf16 &&
+                                    mamba3_qk_rotated_bf16_forward(d, pre, proj_, rows, T, theta_,
+                                                                   q_, q_ + qkHalf, k_, s));
     if (!qkInScan && !qkBf16) mamba3_qk_rotated_forward(d, pre, proj_, rows, theta_, q_, k_, s);
-    mark("q/k norm + rotation");
+    if (!fusedQK) mark("q/k norm + rotation");
     const ops::SsmScanInputs in{q_,    k_,  proj_ + d.offX(), d.dInProj(), adt_, dt_,
                                 trap_, L.D, L.mimoX};
     // The workspace splits into chunk states and, after them, the per-chunk decays.
@@ -179,9 +199,20 @@ Status CudaModel::runPiece(DeviceStates& st, int64_t T, ScanForm form, bool allR
     embedding_forward(residual_, ids_, rows, embedding_.f32, D, s);
     mark("embedding");
     const float* pending = nullptr;
+    // bf16 GEMMs (more rows than the decode GEMV takes): the norm writes the in_proj's bf16
+    // input itself (LECTERN_PREFILL_BF16_NORM=0: the fp32 rows and the GEMM's conversion).
+    static const bool bf16NormOff = [] {
+        const char* e = std::getenv("LECTERN_PREFILL_BF16_NORM");
+        return e && std::strcmp(e, "0") == 0;
+    }();
+    const bool tryBf16Norm = !bf16NormOff && gemm_.precision == Precision::Bf16 &&
+                             rows > kGemvMaxRows && rows * D <= gemm_.bf16ScratchElems;
     for (int i = 0; i < cfg_.nLayer; ++i) {
         const DeviceLayer& L = layers_[size_t(i)];
-        add_rmsnorm_forward(normed_, residual_, pending, L.norm, rows, D, eps, s);
+        normedBf16_ = tryBf16Norm && L.inProj.bf16 &&
+                      prefill_add_rmsnorm_bf16_forward(gemm_.bf16Scratch, residual_, pending,
+                                                       L.norm, rows, D, eps, s);
+        if (!normedBf16_) add_rmsnorm_forward(normed_, residual_, pending, L.norm, rows, D, eps, s);
         mark("add_rmsnorm");
         if (hidden && i > 0) copyHidden((*hidden)[size_t(i - 1)], T);
         mixer(L, st.layer[size_t(i)], st.angle[size_t(i)], B, T, form, err);

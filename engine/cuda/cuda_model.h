@@ -125,6 +125,9 @@ private:
     float *q_ = nullptr, *k_ = nullptr, *dt_ = nullptr, *adt_ = nullptr, *trap_ = nullptr;
     float *dtheta_ = nullptr, *theta_ = nullptr, *y_ = nullptr, *gated_ = nullptr, *mlp_ = nullptr;
     float* logits_ = nullptr;  // [max(rows, batch), V] when all rows asked, else [batch, V]
+    // Prefill: this layer's normed rows are in bf16 in gemm_.bf16Scratch (not normed_), the
+    // in_proj's input (prefill_add_rmsnorm_bf16_forward); set per layer by runPiece.
+    bool normedBf16_ = false;
     int64_t logitsRows_ = 0;
     DeviceBuffer logitsAll_;
     ScanWorkspace scan_;

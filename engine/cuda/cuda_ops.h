@@ -58,9 +58,20 @@ void rmsnorm_forward(float* out, const float* in, const float* weight, int64_t r
                      float eps, cudaStream_t s);
 void add_rmsnorm_forward(float* out, float* residual, const float* delta, const float* weight,
                          int64_t rows, int64_t dim, float eps, cudaStream_t s);
+// The same with the normalised rows written in bf16 to outBf16 [rows, dim] (the prefill's
+// in_proj input; kernels/prefill_add_rmsnorm.cu). False, launching nothing, unless dim % 4
+// == 0, dim <= 4096 and the pointers are 16-byte aligned: use add_rmsnorm_forward then.
+bool prefill_add_rmsnorm_bf16_forward(void* outBf16, float* residual, const float* delta,
+                                      const float* weight, int64_t rows, int64_t dim, float eps,
+                                      cudaStream_t s);
 // out [rows, outF] = in [rows, inF] (row stride ldIn) · Wᵀ. Returns a cuBLAS status (0 ok).
 int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, const DeviceMatrix& W,
                    int64_t rows, cudaStream_t s);
+// out [rows, W.rows] = in · Wᵀ with in [rows, W.cols] already bf16 (dense rows; e.g.
+// prefill_add_rmsnorm_bf16_forward's output): linear_forward's bf16 GEMM without its
+// conversion pass. Needs W.bf16.
+int linear_bf16_input_forward(GemmContext& g, float* out, const void* in, const DeviceMatrix& W,
+                              int64_t rows, cudaStream_t s);
 // Bf16 mode with at most kGemvMaxRows rows (decode): a weight-streaming GEMV on the bf16
 // weights with fp32 activations (kernels/gemv_bf16.cu). Returns false, launching nothing,
 // where it does not apply (other sizes, no bf16 copy, inF % 8 or unaligned operands).

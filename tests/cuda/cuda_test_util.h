@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -75,6 +76,23 @@ inline std::vector<float> uniform(std::mt19937_64& rng, size_t n, float lo, floa
     std::uniform_real_distribution<float> u(lo, hi);
     std::vector<float> v(n);
     for (float& x : v) x = u(rng);
+    return v;
+}
+
+// A bf16 bit pattern (as a device array of __nv_bfloat16 holds it) as a float: exact.
+inline float fromBf16(uint16_t h) {
+    const uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// n bf16 values from the device.
+inline std::vector<float> getBf16(const void* dev, size_t n) {
+    std::vector<uint16_t> h(n);
+    cudaMemcpy(h.data(), dev, n * 2, cudaMemcpyDeviceToHost);
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = fromBf16(h[i]);
     return v;
 }
 

@@ -90,6 +90,53 @@ TEST(CudaKernels, EmbeddingAndNorms) {
     }
 }
 
+// The prefill's add + RMSNorm with bf16 rows out, and the bf16-input GEMM that reads them
+// (in_proj without its conversion pass): rows within one bf16 step (4e-3) of the CPU's
+// fp32 norm, the residual within 1e-6 (the same fp32 add), the GEMM within the bf16
+// linear's 6e-2 of the CPU linear on the CPU's rows; refusals for dims it does not take.
+TEST(CudaKernels, PrefillAddRmsnormBf16) {
+    cublasHandle_t h = nullptr;
+    ASSERT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t rows = 5 + int64_t(rng() % 93), D = 4 * (1 + int64_t(rng() % 1024)),
+                      outF = 1 + int64_t(rng() % 200);
+        std::printf("seed %llu rows=%lld D=%lld out=%lld\n", (unsigned long long)seed,
+                    (long long)rows, (long long)D, (long long)outF);
+        const auto w = test::uniform(rng, size_t(D), 0.5f, 1.5f);
+        const auto x = test::uniform(rng, size_t(rows * D), -3, 3);
+        const auto delta = test::uniform(rng, size_t(rows * D), -1, 1);
+        const auto W = test::uniform(rng, size_t(outF * D), -1, 1);
+        DevArray dW(w), dDelta(delta), dMat(W), bMat(W.size() / 2 + 1);
+        cuda::to_bf16(bMat.p(), dMat.p(), int64_t(W.size()), nullptr);
+        const cuda::DeviceMatrix m{dMat.p(), bMat.p(), outF, D};
+        for (bool withDelta : {false, true}) {
+            DevArray res(x), outB(size_t(rows * D) / 2), proj(size_t(rows * outF));
+            std::vector<float> resRef = x, ref(size_t(rows * D)), projRef(size_t(rows * outF));
+            ASSERT_TRUE(cuda::prefill_add_rmsnorm_bf16_forward(outB.p(), res.p(),
+                                                               withDelta ? dDelta.p() : nullptr,
+                                                               dW.p(), rows, D, 1e-5f, nullptr));
+            cuda::GemmContext g{h, cuda::Precision::Bf16, nullptr, 0};
+            EXPECT_EQ(cuda::linear_bf16_input_forward(g, proj.p(), outB.p(), m, rows, nullptr), 0);
+            sync();
+            cpu::add_rmsnorm_forward(ref.data(), resRef.data(), withDelta ? delta.data() : nullptr,
+                                     w.data(), rows, D, 1e-5f);
+            cpu::linear_forward(projRef.data(), ref.data(), W.data(), rows, D, outF);
+            expectRel(test::getBf16(outB.p(), size_t(rows * D)), ref, 4e-3, "norm out (bf16)");
+            expectRel(res.get(), resRef, 1e-6, "residual");
+            expectRel(proj.get(), projRef, 6e-2, "bf16-input linear");
+            EXPECT_TRUE(outB.guardsIntact() && res.guardsIntact() && proj.guardsIntact());
+        }
+        DevArray res(x), outB(size_t(rows * D));
+        EXPECT_FALSE(cuda::prefill_add_rmsnorm_bf16_forward(outB.p(), res.p(), nullptr, dW.p(),
+                                                            rows, D - 2, 1e-5f, nullptr));
+        EXPECT_FALSE(cuda::prefill_add_rmsnorm_bf16_forward(outB.p(), res.p(), nullptr, dW.p(), 1,
+                                                            4100, 1e-5f, nullptr));
+    }
+    cublasDestroy(h);
+}
+
 struct Gemm {
     cublasHandle_t h = nullptr;
     void* scratch = nullptr;

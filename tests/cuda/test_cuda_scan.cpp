@@ -47,12 +47,7 @@ uint16_t toBf16(float f) {
     return uint16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
-float fromBf16(uint16_t h) {
-    const uint32_t u = uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
+using test::fromBf16;
 
 // a then b in bf16, in one device array (ScanWorkspace::qkBf16's layout).
 struct Bf16Pair {
@@ -402,6 +397,32 @@ TEST(CudaScan, StepMimo) {
     runScanCase(true, false);
 }
 
+// Random preprocess inputs (in_proj rows, dt bias, B/C norm weights and biases) on the
+// host and the device.
+struct PreprocessInputs {
+    PreprocessInputs(std::mt19937_64& rng, const ops::Mamba3Dims& d, int64_t rows)
+        : proj(uniform(rng, size_t(rows * d.dInProj()), -4, 4)),
+          dtBias(uniform(rng, size_t(d.H), -4, 1)),
+          bN(uniform(rng, size_t(d.N), 0.5f, 1.5f)),
+          cN(uniform(rng, size_t(d.N), 0.5f, 1.5f)),
+          bB(uniform(rng, size_t(d.H) * d.R * d.N, 0, 2)),
+          cB(uniform(rng, size_t(d.H) * d.R * d.N, 0, 2)),
+          dProj(proj),
+          dDtB(dtBias),
+          dBN(bN),
+          dCN(cN),
+          dBB(bB),
+          dCB(cB) {}
+    ops::Mamba3PreprocessParams host() const {
+        return {dtBias.data(), bN.data(), cN.data(), bB.data(), cB.data()};
+    }
+    ops::Mamba3PreprocessParams dev() const {
+        return {dDtB.p(), dBN.p(), dCN.p(), dBB.p(), dCB.p()};
+    }
+    std::vector<float> proj, dtBias, bN, cN, bB, cB;
+    DevArray dProj, dDtB, dBN, dCN, dBB, dCB;
+};
+
 TEST(CudaScan, PreprocessAndRotary) {
     for (int round = 0; round < test::rounds(8); ++round) {
         const uint64_t seed = test::freshSeed();
@@ -413,23 +434,17 @@ TEST(CudaScan, PreprocessAndRotary) {
         const int64_t T = rows0 ? rows0 : 1 + int64_t(rng() % 150), rows = B * T;
         std::printf("seed %llu H=%d G=%d N=%d R=%d A=%d B=%lld T=%lld\n", (unsigned long long)seed,
                     d.H, d.G, d.N, d.R, d.A, (long long)B, (long long)T);
-        const auto proj = uniform(rng, size_t(rows * d.dInProj()), -4, 4);
-        const auto dtBias = uniform(rng, size_t(d.H), -4, 1);
-        const auto bN = uniform(rng, size_t(d.N), 0.5f, 1.5f),
-                   cN = uniform(rng, size_t(d.N), 0.5f, 1.5f);
-        const size_t HRN = size_t(d.H) * d.R * d.N;
-        const auto bB = uniform(rng, HRN, 0, 2), cB = uniform(rng, HRN, 0, 2);
-        DevArray dProj(proj), dDtB(dtBias), dBN(bN), dCN(cN), dBB(bB), dCB(cB);
+        const PreprocessInputs in(rng, d, rows);
+        const std::vector<float>& proj = in.proj;
+        const DevArray& dProj = in.dProj;
         const size_t qkN = size_t(rows) * d.R * d.H * d.N, hN = size_t(rows * d.H);
         DevArray q(qkN), k(qkN), dt(hN), adt(hN), trap(hN), dth(hN * d.A);
-        cuda::mamba3_preprocess_forward(d, {dDtB.p(), dBN.p(), dCN.p(), dBB.p(), dCB.p()},
-                                        dProj.p(), rows, q.p(), k.p(), dt.p(), adt.p(), trap.p(),
-                                        dth.p(), nullptr);
+        cuda::mamba3_preprocess_forward(d, in.dev(), dProj.p(), rows, q.p(), k.p(), dt.p(), adt.p(),
+                                        trap.p(), dth.p(), nullptr);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         std::vector<float> rq(qkN), rk(qkN), rdt(hN), radt(hN), rtrap(hN), rdth(hN * d.A);
-        cpu::mamba3_preprocess_forward(
-            d, {dtBias.data(), bN.data(), cN.data(), bB.data(), cB.data()}, proj.data(), rows,
-            rq.data(), rk.data(), rdt.data(), radt.data(), rtrap.data(), rdth.data());
+        cpu::mamba3_preprocess_forward(d, in.host(), proj.data(), rows, rq.data(), rk.data(),
+                                       rdt.data(), radt.data(), rtrap.data(), rdth.data());
         expectRel(q.get(), rq, 1e-5, "q");
         expectRel(k.get(), rk, 1e-5, "k");
         expectRel(dt.get(), rdt, 1e-5, "dt");
@@ -460,7 +475,7 @@ TEST(CudaScan, PreprocessAndRotary) {
             EXPECT_TRUE(a->guardsIntact());
         // The model's fused path: scalars and increments, running angles, then q and k
         // normalised and rotated in one pass; the same results as the two ops above.
-        const ops::Mamba3PreprocessParams pp{dDtB.p(), dBN.p(), dCN.p(), dBB.p(), dCB.p()};
+        const ops::Mamba3PreprocessParams pp = in.dev();
         DevArray q2(qkN), k2(qkN), dt2(hN), adt2(hN), trap2(hN), dth2(hN * d.A), th(hN * d.A);
         DevArray dAng2(angle0);
         cuda::mamba3_preprocess_scalars_forward(d, pp, dProj.p(), rows, dt2.p(), adt2.p(),
@@ -510,6 +525,64 @@ TEST(CudaScan, PreprocessAndRotary) {
         expectRel(dAng2.get(), angle, rt, "fused angle state", true);
         for (const DevArray* a : {&q2, &k2, &dt2, &adt2, &trap2, &dth2, &th, &dAng2})
             EXPECT_TRUE(a->guardsIntact());
+    }
+}
+
+// The bf16 SISO prefill's fused preprocess (prefill_qk_angles_bf16_forward) against the CPU
+// twins (preprocess, then rotary per document): dt, A·dt, trap 1e-5; q and k in bf16 within
+// one bf16 step of the CPU's fp32 (4e-3) plus the angle tolerance; the last k rows (fp32)
+// and the angle state within 1e-4 for one segment (<= 64 tokens: the CPU's fp32 sequence),
+// 5e-4 past it (double segment sums, as rotary_angles). Two calls in a row carry the state.
+TEST(CudaScan, PrefillQkAnglesBf16) {
+    for (int round = 0; round < test::rounds(8); ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const ops::Mamba3Dims d = randomDims(rng, false);
+        const int64_t B = 1 + int64_t(rng() % 3);
+        // Round 1 (and every third after it): one segment; round 2 the longest.
+        const int64_t T = round % 3 == 1 ? 1 + int64_t(rng() % 64)
+                                         : 65 + int64_t(rng() % (round == 2 ? 5000 : 700));
+        const int64_t rows = B * T, HA = int64_t(d.H) * d.A;
+        std::printf("seed %llu H=%d G=%d N=%d A=%d B=%lld T=%lld\n", (unsigned long long)seed, d.H,
+                    d.G, d.N, d.A, (long long)B, (long long)T);
+        const size_t qkN = size_t(rows) * d.H * d.N, hN = size_t(rows * d.H);
+        std::vector<float> angle = uniform(rng, size_t(B * HA), 0, 6.28f);
+        DevArray dAng(angle), dt(hN), adt(hN), trap(hN), qkb(qkN), kLast(qkN), scratch(hN * d.A);
+        for (int call = 0; call < 2; ++call) {
+            const PreprocessInputs in(rng, d, rows);
+            std::vector<float> rq(qkN), rk(qkN), rdt(hN), radt(hN), rtrap(hN), rdth(hN * d.A);
+            cpu::mamba3_preprocess_forward(d, in.host(), in.proj.data(), rows, rq.data(), rk.data(),
+                                           rdt.data(), radt.data(), rtrap.data(), rdth.data());
+            for (int64_t b = 0; b < B; ++b)
+                cpu::rotary_angles_forward(d, rq.data() + b * T * d.H * d.N,
+                                           rk.data() + b * T * d.H * d.N, angle.data() + b * HA,
+                                           rdth.data() + b * T * HA, T);
+            kLast.set(std::vector<float>(qkN, 0.0f));
+            ASSERT_TRUE(cuda::prefill_qk_angles_bf16_forward(
+                d, in.dev(), in.dProj.p(), B, T, dAng.p(), scratch.p(), hN * d.A * sizeof(float),
+                qkb.p(), qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), nullptr));
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+            const double rt = T > 64 ? 5e-4 : 1e-4;
+            // q then k, qkN bf16 each
+            expectRel(test::getBf16(qkb.p(), qkN), rq, 4e-3 + rt, "q (bf16)");
+            expectRel(test::getBf16(qkb.p() + qkN / 2, qkN), rk, 4e-3 + rt, "k (bf16)");
+            std::vector<float> lastGpu, lastRef;
+            const std::vector<float> kl = kLast.get();
+            const size_t rowQK = size_t(d.H) * d.N;
+            for (int64_t b = 0; b < B; ++b)
+                for (size_t i = 0; i < rowQK; ++i) {
+                    const size_t at = size_t(b * T + T - 1) * rowQK + i;
+                    lastGpu.push_back(kl[at]);
+                    lastRef.push_back(rk[at]);
+                }
+            expectRel(lastGpu, lastRef, rt, "last k rows (fp32)");
+            expectRel(dt.get(), rdt, 1e-5, "dt");
+            expectRel(adt.get(), radt, 1e-5, "adt");
+            expectRel(trap.get(), rtrap, 1e-5, "trap");
+            expectRel(dAng.get(), angle, rt, "angle state", true);
+            for (const DevArray* a : {&dAng, &dt, &adt, &trap, &qkb, &kLast, &scratch})
+                EXPECT_TRUE(a->guardsIntact());
+        }
     }
 }
 
