@@ -273,16 +273,6 @@ __global__ void phase3(ScanArgs a) {
     });
 }
 
-int maxSharedOptin() {
-    static int v = [] {
-        int dev = 0, n = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-        return n;
-    }();
-    return v;
-}
-
 }  // namespace
 
 int ssm_chunk_tokens(const ops::Mamba3Dims& d) {
@@ -344,7 +334,7 @@ cudaError_t ssm_chunk_scan_forward(const ops::Mamba3Dims& dims, const ops::SsmSc
         return scan::launchPhase3Bf16(a, batch, s);
     }
     const size_t b1 = size_t(phase1Floats(a.d, a.Ck)) * 4, b3 = size_t(phase3Floats(a.d, a.Ck)) * 4;
-    if (b1 > size_t(maxSharedOptin()) || b3 > size_t(maxSharedOptin()))
+    if (b1 > size_t(scan::maxSharedOptin()) || b3 > size_t(scan::maxSharedOptin()))
         return cudaErrorInvalidValue;
     cudaFuncSetAttribute(phase1, cudaFuncAttributeMaxDynamicSharedMemorySize, int(b1));
     cudaFuncSetAttribute(phase3, cudaFuncAttributeMaxDynamicSharedMemorySize, int(b3));

@@ -216,14 +216,4 @@ __device__ void warpTiles(int mTiles, int nTiles, int kTiles, LoadA la, LoadB lb
         lb, st, skip);
 }
 
-inline int maxSharedOptin() {
-    static int v = [] {
-        int dev = 0, n = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-        return n;
-    }();
-    return v;
-}
-
 }  // namespace lectern::cuda::scan::tc

@@ -118,4 +118,16 @@ bool bf16Fits(const detail::KDims& d, int Ck);  // also: N <= kMaxStageN, nC < 6
 cudaError_t launchPhase1Bf16(const ScanArgs& a, int64_t batch, cudaStream_t s);
 cudaError_t launchPhase3Bf16(const ScanArgs& a, int64_t batch, cudaStream_t s);
 
+// The device's opt-in shared memory per block (the scan kernels' layouts are checked
+// against it before launch); read once.
+inline int maxSharedOptin() {
+    static int v = [] {
+        int dev = 0, n = 0;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+        return n;
+    }();
+    return v;
+}
+
 }  // namespace lectern::cuda::scan
