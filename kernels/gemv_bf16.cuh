@@ -100,6 +100,20 @@ __device__ __forceinline__ void gemvRowDone(float (&acc)[kRows], float* out, int
     }
 }
 
+// Once a GEMV's first weight loads are in flight: let the next kernel start, wait for what
+// the previous one wrote, then the activation rows (with kNorm, normalised into shared
+// memory xs) and their leading dimension.
+template <int kRows, bool kNorm>
+__device__ __forceinline__ const float* gemvActivations(float* xs, const float* in, int64_t ldIn,
+                                                        const float* normW, float eps, int inF,
+                                                        int64_t& ld) {
+    pdlLaunchDependents();
+    pdlWait();  // everything below may read what the previous kernel wrote
+    if constexpr (kNorm) gemvNormRows<kRows>(xs, in, ldIn, normW, eps, inF);
+    ld = kNorm ? inF : ldIn;
+    return kNorm ? xs : in;
+}
+
 // kNorm: act = gemvNormRows (dynamic shared memory). kAddOut: out += instead of =.
 template <int kRows, bool kNorm, bool kAddOut>
 __global__ void __launch_bounds__(kGemvThreads, 2)
@@ -115,11 +129,8 @@ __global__ void __launch_bounds__(kGemvThreads, 2)
     int o = int(blockIdx.x) * kWarps + (threadIdx.x >> 5), seg = 0;
     uint4 cur[kGemvSeg];
     if (o < outF) gemvLoadUnit(cur, W + int64_t(o) * inF, 0, lane, inF);
-    pdlLaunchDependents();
-    pdlWait();  // everything below may read what the previous kernel wrote
-    if constexpr (kNorm) gemvNormRows<kRows>(xs, in, ldIn, normW, eps, inF);
-    const float* act = kNorm ? xs : in;
-    const int64_t ld = kNorm ? inF : ldIn;
+    int64_t ld = 0;
+    const float* act = gemvActivations<kRows, kNorm>(xs, in, ldIn, normW, eps, inF, ld);
     float acc[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
@@ -198,11 +209,8 @@ __global__ void __launch_bounds__(kGemvThreads, 1)
         }
     };
     for (int i = 0; i < kBulkStages - 1 && po < outF; ++i) issue(i);
-    pdlLaunchDependents();
-    pdlWait();  // everything below may read what the previous kernel wrote
-    if constexpr (kNorm) gemvNormRows<kRows>(xs, in, ldIn, normW, eps, inF);
-    const float* act = kNorm ? xs : in;
-    const int64_t ld = kNorm ? inF : ldIn;
+    int64_t ld = 0;
+    const float* act = gemvActivations<kRows, kNorm>(xs, in, ldIn, normW, eps, inF, ld);
     float acc[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
