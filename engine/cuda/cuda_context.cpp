@@ -3,10 +3,87 @@
 
 #include <cublas_v2.h>
 
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+
 namespace lectern::cuda {
+
+namespace {
+
+// What a sticky error means, in the words the message uses; null if e is not sticky.
+const char* stickyDescription(cudaError_t e) {
+    switch (e) {
+        case cudaErrorIllegalAddress:
+            return "illegal address";
+        case cudaErrorMisalignedAddress:
+            return "misaligned address";
+        case cudaErrorInvalidAddressSpace:
+            return "invalid address space";
+        case cudaErrorIllegalInstruction:
+            return "illegal instruction";
+        case cudaErrorInvalidPc:
+            return "invalid program counter";
+        case cudaErrorHardwareStackError:
+            return "hardware stack error";
+        case cudaErrorAssert:
+            return "device-side assert";
+        case cudaErrorLaunchFailure:
+            return "launch failure";
+        case cudaErrorLaunchTimeout:
+            return "kernel timed out";
+        case cudaErrorECCUncorrectable:
+            return "uncorrectable ECC error";
+        default:
+            return nullptr;
+    }
+}
+
+struct FaultRecord {
+    std::atomic<bool> set{false};
+    std::once_flag once;
+    std::string message;  // written once, before `set`
+};
+
+FaultRecord& faultRecord() {
+    static FaultRecord r;
+    return r;
+}
+
+}  // namespace
+
+bool isStickyError(cudaError_t e) {
+    return stickyDescription(e) != nullptr;
+}
+
+bool noteDeviceError(cudaError_t e) {
+    FaultRecord& r = faultRecord();
+    if (const char* d = stickyDescription(e)) {
+        std::call_once(r.once, [&] {
+            r.message = std::string("GPU device error (") + d +
+                        "); CUDA backend disabled, restart required";
+            r.set.store(true, std::memory_order_release);
+            // Once, for logs: the calls after this one run on the CPU or fail with it.
+            std::fprintf(stderr, "lectern: %s\n", r.message.c_str());
+        });
+    }
+    return r.set.load(std::memory_order_acquire);
+}
+
+std::string deviceFault() {
+    FaultRecord& r = faultRecord();
+    return r.set.load(std::memory_order_acquire) ? r.message : std::string();
+}
+
+Status deviceFaultStatus() {
+    const std::string f = deviceFault();
+    return f.empty() ? Status::ok() : Status::error(f);
+}
 
 Status cudaCheck(cudaError_t e, const std::string& what) {
     if (e == cudaSuccess) return Status::ok();
+    if (noteDeviceError(e)) return Status::error(deviceFault() + " (" + what + ")");
+    cudaGetLastError();  // not sticky: reported here, so no later check sees it again
     return Status::error("CUDA: " + what + ": " + cudaGetErrorName(e) + " (" +
                          cudaGetErrorString(e) + ")");
 }
@@ -44,14 +121,15 @@ Expected<DeviceBuffer> DeviceBuffer::alloc(size_t bytes, const std::string& what
     if (bytes == 0) return b;
     const cudaError_t e = cudaMalloc(&b.p_, bytes);
     if (e != cudaSuccess) {
-        cudaGetLastError();  // an out-of-memory error is not sticky: clear and report it
         b.p_ = nullptr;
+        cudaGetLastError();  // clear a non-sticky error (out of memory) so it is reported once
+        if (e != cudaErrorMemoryAllocation) return cudaCheck(e, "allocating " + what);
         size_t freeB = 0, totalB = 0;
         cudaMemGetInfo(&freeB, &totalB);
-        return Status::error("CUDA: out of device memory allocating " + what + " (" +
-                             std::to_string(bytes >> 20) + " MiB; " + std::to_string(freeB >> 20) +
-                             " MiB free of " + std::to_string(totalB >> 20) +
-                             " MiB): " + cudaGetErrorString(e));
+        // RELIABILITY GPU-1's wording: what was asked for and what there was.
+        return Status::error("CUDA out of memory: need " + std::to_string((bytes + 0xFFFFF) >> 20) +
+                             " MiB, free " + std::to_string(freeB >> 20) + " MiB (of " +
+                             std::to_string(totalB >> 20) + " MiB; allocating " + what + ")");
     }
     b.bytes_ = bytes;
     return b;
@@ -99,8 +177,14 @@ Expected<Context*> Context::create(int device) {
     c->device_ = device;
     Status s = cudaCheck(cudaStreamCreateWithFlags(&c->stream_, cudaStreamNonBlocking),
                          "creating a stream");
-    if (s && cublasCreate(&c->cublas_) != CUBLAS_STATUS_SUCCESS)
-        s = Status::error("cuBLAS: cublasCreate failed (driver or memory problem)");
+    if (s) {
+        const cublasStatus_t b = cublasCreate(&c->cublas_);
+        if (b == CUBLAS_STATUS_ALLOC_FAILED)
+            s = Status::error("CUDA out of memory: cuBLAS could not allocate its handle");
+        else if (b != CUBLAS_STATUS_SUCCESS)
+            s = Status::error(std::string("cuBLAS: cublasCreate failed: ") +
+                              cublasGetStatusString(b));
+    }
     if (s) {
         auto ws = DeviceBuffer::alloc(32u << 20, "the cuBLAS workspace");
         if (!ws)

@@ -21,8 +21,22 @@ struct DeviceInfo {
     size_t totalBytes = 0, freeBytes = 0;
 };
 
-// Status::error naming `what` and the CUDA error, or ok for cudaSuccess.
+// Status::error naming `what` and the CUDA error, or ok for cudaSuccess. A sticky error
+// (below) also disables the backend and returns deviceFault()'s message.
 Status cudaCheck(cudaError_t e, const std::string& what);
+
+// RELIABILITY GPU-3. After a kernel faults (illegal address, device assert, ...) the CUDA
+// context stays broken until the process exits: every later call fails. The first such
+// error seen disables the CUDA backend for the rest of the process, so that callers stop
+// serving errors and turn to the CPU instead of retrying the GPU.
+bool isStickyError(cudaError_t e);
+// Records e if it is sticky; true if the backend is disabled (now or before).
+bool noteDeviceError(cudaError_t e);
+// Empty while the GPU is healthy; else "GPU device error (illegal address); CUDA backend
+// disabled, restart required".
+std::string deviceFault();
+// deviceFault() as a Status (ok while healthy), for the checks at the top of each GPU call.
+Status deviceFaultStatus();
 // The device `index`, or an error such as "no CUDA device: CUDA driver version is
 // insufficient" that a caller asking for `auto` can print before falling back to CPU.
 Expected<DeviceInfo> probeDevice(int index = 0);

@@ -30,9 +30,14 @@ Expected<std::shared_ptr<GpuRunner>> GpuRunner::create(const model::ModelConfig&
     return r;
 }
 
+bool GpuRunner::faulted() const {
+    return noteDeviceError(cudaStreamQuery(model_->context().stream()));
+}
+
 Status GpuRunner::forward(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                           float* allLogits, float* lastLogits,
                           std::vector<std::vector<float>>* hidden) {
+    if (Status f = deviceFaultStatus(); !f) return f;
     std::lock_guard<std::mutex> lock(mu_);
     if (Status s = model_->upload(state, states_, 0); !s) return s;
     Status s;
@@ -50,6 +55,7 @@ Status GpuRunner::forward(DocumentState& state, const int32_t* ids, int64_t T, S
 }
 
 Expected<std::shared_ptr<ResidentState>> GpuRunner::newResident() {
+    if (Status f = deviceFaultStatus(); !f) return f;
     const size_t V = size_t(model_->config().vocabPadded());
     std::lock_guard<std::mutex> lock(mu_);
     auto st = model_->newStates(1);
@@ -65,6 +71,7 @@ Expected<std::shared_ptr<ResidentState>> GpuRunner::newResident() {
 
 Status GpuRunner::upload(const DocumentState& state, const std::vector<float>& logits,
                          ResidentState& dev) {
+    if (Status f = deviceFaultStatus(); !f) return f;
     const size_t V = size_t(model_->config().vocabPadded());
     std::lock_guard<std::mutex> lock(mu_);
     if (Status s = model_->upload(state, dev.states, 0); !s) return s;
@@ -75,6 +82,7 @@ Status GpuRunner::upload(const DocumentState& state, const std::vector<float>& l
 }
 
 Status GpuRunner::download(const ResidentState& dev, DocumentState* state, float* logits) {
+    if (Status f = deviceFaultStatus(); !f) return f;
     const size_t V = size_t(model_->config().vocabPadded());
     std::lock_guard<std::mutex> lock(mu_);
     if (state)
@@ -85,6 +93,7 @@ Status GpuRunner::download(const ResidentState& dev, DocumentState* state, float
 }
 
 Expected<std::shared_ptr<ResidentState>> GpuRunner::clone(const ResidentState& from) {
+    if (Status f = deviceFaultStatus(); !f) return f;
     auto r = newResident();
     if (!r) return r.status();
     std::lock_guard<std::mutex> lock(mu_);
@@ -102,6 +111,7 @@ Expected<std::shared_ptr<ResidentState>> GpuRunner::clone(const ResidentState& f
 
 Status GpuRunner::run(ResidentState& dev, const int32_t* ids, int64_t T, ScanForm form,
                       float* allLogits, std::vector<std::vector<float>>* hidden) {
+    if (Status f = deviceFaultStatus(); !f) return f;
     if (T <= 0) return Status::ok();
     std::lock_guard<std::mutex> lock(mu_);
     Status s;
@@ -119,6 +129,7 @@ Status GpuRunner::run(ResidentState& dev, const int32_t* ids, int64_t T, ScanFor
 }
 
 Expected<int32_t> GpuRunner::argmax(const ResidentState& dev, int n) {
+    if (Status f = deviceFaultStatus(); !f) return f;
     std::lock_guard<std::mutex> lock(mu_);
     const cudaStream_t st = model_->context().stream();
     n = std::min(n, model_->config().vocabPadded());
@@ -131,6 +142,7 @@ Expected<int32_t> GpuRunner::argmax(const ResidentState& dev, int n) {
 
 Expected<int32_t> GpuRunner::sample(const ResidentState& dev, int n, const GpuSampling& o,
                                     double u) {
+    if (Status f = deviceFaultStatus(); !f) return f;
     std::lock_guard<std::mutex> lock(mu_);
     const cudaStream_t st = model_->context().stream();
     n = std::min(n, model_->config().vocabPadded());

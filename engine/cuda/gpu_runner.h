@@ -30,6 +30,11 @@ public:
     static Expected<std::shared_ptr<GpuRunner>> create(const model::ModelConfig& cfg,
                                                        const model::ModelWeights& w, int device,
                                                        Precision precision = Precision::Bf16);
+    // RELIABILITY GPU-3: true once a kernel fault has disabled the CUDA backend
+    // (cuda_context.h). Asks the stream too: a fault can first show as a plain launch error.
+    // Every call below refuses with the fault's message from then on.
+    bool faulted() const;
+
     // As ModelImpl::forward, with errors as values; the state round-trips through the host.
     Status forward(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                    float* allLogits, float* lastLogits, std::vector<std::vector<float>>* hidden);

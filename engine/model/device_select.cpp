@@ -4,6 +4,7 @@
 // that Session calls: the GPU when one is attached, else the CPU reference.
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "model/model_impl.h"
 #ifdef LECTERN_HAVE_CUDA
@@ -15,6 +16,13 @@ namespace lectern::detail {
 Status attachDevice(ModelImpl& m, DeviceKind kind, GpuPrecision precision) {
     if (kind == DeviceKind::Cpu) return Status::ok();
 #ifdef LECTERN_HAVE_CUDA
+    // After a kernel fault (GPU-3) the GPU is refused for the rest of the process.
+    if (Status f = cuda::deviceFaultStatus(); !f) {
+        if (kind == DeviceKind::Cuda) return f.withContext("--device cuda");
+        std::fprintf(stderr, "lectern: --device auto: %s; running on the CPU\n",
+                     f.message().c_str());
+        return Status::ok();
+    }
     auto r = cuda::GpuRunner::create(
         m.cfg, m.w, 0,
         precision == GpuPrecision::Fp32 ? cuda::Precision::Fp32 : cuda::Precision::Bf16);
@@ -34,11 +42,36 @@ Status attachDevice(ModelImpl& m, DeviceKind kind, GpuPrecision precision) {
 #endif
 }
 
+#ifdef LECTERN_HAVE_CUDA
+namespace {
+// A failed GPU call that met a kernel fault says so first (GPU-3), whatever error the
+// fault surfaced as in that call.
+Status namingFault(const cuda::GpuRunner& g, Status r) {
+    if (r || !g.faulted()) return r;
+    const std::string f = cuda::deviceFault();
+    if (r.message().find(f) != std::string::npos) return r;
+    return Status::error(f + "; " + r.message());
+}
+}  // namespace
+#endif
+
+bool ModelImpl::onGpu() const {
+#ifdef LECTERN_HAVE_CUDA
+    return gpu && !gpu->faulted();
+#else
+    return false;
+#endif
+}
+
 Status ModelImpl::run(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                       SessionScratch& s, float* allLogits, float* lastLogits,
                       std::vector<std::vector<float>>* hidden) const {
 #ifdef LECTERN_HAVE_CUDA
-    if (gpu) return gpu->forward(state, ids, T, form, allLogits, lastLogits, hidden);
+    // After a fault (GPU-3) the host state is untouched (forward writes it only on
+    // success), so this call reports the fault and the next one runs on the CPU.
+    if (onGpu())
+        return namingFault(*gpu, gpu->forward(state, ids, T, form, allLogits, lastLogits, hidden));
+    if (gpu) reserveScratch(s, T);
 #endif
     forward(state, ids, T, form, s, allLogits, lastLogits, hidden);
     return Status::ok();
@@ -52,7 +85,23 @@ Status ModelImpl::runSession(DocumentState& state, std::vector<float>& lastLogit
                              const int32_t* ids, int64_t T, ScanForm form, SessionScratch& s,
                              float* allLogits, std::vector<std::vector<float>>* hidden) const {
 #ifdef LECTERN_HAVE_CUDA
-    if (gpu) {
+    if (gpu && s.device && !onGpu()) {
+        // The GPU faulted (GPU-3): the device copy is gone. A host copy that is current
+        // carries on on the CPU; a stale one cannot be trusted.
+        const bool lost = !s.hostStateValid;
+        s.device.reset();
+        s.deviceValid = false;
+        // Stale logits: this piece overwrites them on the CPU below.
+        if (!s.hostLogitsValid) std::fill(lastLogits.begin(), lastLogits.end(), 0.0f);
+        s.hostStateValid = s.hostLogitsValid = true;
+        if (lost) {
+            state.reset();
+            lastLogits.clear();
+            return Status::error(cuda::deviceFault() +
+                                 "; the session's state on the GPU was lost: it is reset to empty");
+        }
+    }
+    if (onGpu()) {
         if (!s.device) {
             auto r = gpu->newResident();
             // No room for this session's own device state: round-trip through the shared one.
@@ -61,10 +110,12 @@ Status ModelImpl::runSession(DocumentState& state, std::vector<float>& lastLogit
             s.deviceValid = false;
         }
         if (!s.deviceValid) {
-            if (Status u = gpu->upload(state, lastLogits, *s.device); !u) return u;
+            if (Status u = gpu->upload(state, lastLogits, *s.device); !u)
+                return namingFault(*gpu, u);
             s.deviceValid = true;
         }
-        if (Status r = gpu->run(*s.device, ids, T, form, allLogits, hidden); !r) {
+        if (Status r = namingFault(*gpu, gpu->run(*s.device, ids, T, form, allLogits, hidden));
+            !r) {
             s.deviceValid = false;  // the device copy may hold part of the piece
             if (s.hostStateValid && s.hostLogitsValid) return r;  // untouched: retry possible
             state.reset();
@@ -91,6 +142,15 @@ Status ModelImpl::syncHost(SessionScratch& s, DocumentState& state, std::vector<
     const bool wantState = !s.hostStateValid;
     const bool wantLogits = logits && !s.hostLogitsValid && !lastLogits.empty();
     if (!gpu || !s.device || !s.deviceValid || (!wantState && !wantLogits)) return Status::ok();
+    if (!onGpu()) {  // GPU-3: the newest copy was on the device and cannot be read back
+        s.device.reset();
+        s.deviceValid = false;
+        s.hostStateValid = s.hostLogitsValid = true;
+        if (wantState) state.reset();
+        lastLogits.clear();
+        return Status::error(cuda::deviceFault() +
+                             "; the session's state on the GPU was lost: it is reset to empty");
+    }
     if (Status d = gpu->download(*s.device, wantState ? &state : nullptr,
                                  wantLogits ? lastLogits.data() : nullptr);
         !d)
@@ -105,7 +165,7 @@ Status ModelImpl::syncHost(SessionScratch& s, DocumentState& state, std::vector<
 
 bool ModelImpl::deviceArgmax(const SessionScratch& s, int n, int32_t& id) const {
 #ifdef LECTERN_HAVE_CUDA
-    if (!gpu || !s.device || !s.deviceValid || s.hostLogitsValid || n <= 0) return false;
+    if (!onGpu() || !s.device || !s.deviceValid || s.hostLogitsValid || n <= 0) return false;
     auto r = gpu->argmax(*s.device, n);
     if (!r) return false;
     id = *r;
@@ -119,7 +179,7 @@ bool ModelImpl::deviceArgmax(const SessionScratch& s, int n, int32_t& id) const 
 bool ModelImpl::deviceSample(const SessionScratch& s, int n, float temperature, int topK,
                              float topP, float minP, double u, int32_t& id) const {
 #ifdef LECTERN_HAVE_CUDA
-    if (!gpu || !s.device || !s.deviceValid || s.hostLogitsValid || n <= 0) return false;
+    if (!onGpu() || !s.device || !s.deviceValid || s.hostLogitsValid || n <= 0) return false;
     cuda::GpuSampling o;
     o.temperature = temperature;
     o.topK = topK;
@@ -137,7 +197,7 @@ bool ModelImpl::deviceSample(const SessionScratch& s, int n, float temperature, 
 
 bool ModelImpl::copyDevice(const SessionScratch& from, SessionScratch& to) const {
 #ifdef LECTERN_HAVE_CUDA
-    if (!gpu || !from.device || !from.deviceValid) return false;
+    if (!onGpu() || !from.device || !from.deviceValid) return false;
     auto r = gpu->clone(*from.device);
     if (!r) return false;
     to.device = std::move(*r);

@@ -221,7 +221,7 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
         // Every allocation of the piece happens here, before the state changes, so running
         // out of memory costs this call, not the state (RELIABILITY MEM-1).
         try {
-            if (!model_->gpu) model_->reserveScratch(*scratch_, T);
+            if (!model_->onGpu()) model_->reserveScratch(*scratch_, T);
             if (opt.allLogits) {
                 opt.allLogits->resize(opt.allLogits->size() + size_t(T * V));
                 all = opt.allLogits->data() + opt.allLogits->size() - size_t(T * V);
@@ -230,7 +230,7 @@ Status Session::prefill(std::span<const int32_t> tokens, const PrefillOptions& o
                 all = scratchLogits.data();
             }
         } catch (const std::bad_alloc&) {
-            const int64_t need = (model_->gpu ? 0 : model_->scratchBytes(T)) +
+            const int64_t need = (model_->onGpu() ? 0 : model_->scratchBytes(T)) +
                                  ((opt.allLogits || opt.surprisalBits) ? T * V * 4 : 0);
             return Status::error(
                 "out of memory (needed ~" + std::to_string(std::max<int64_t>(1, need >> 20)) +

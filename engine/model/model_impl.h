@@ -52,6 +52,11 @@ struct ModelImpl {
     // issue 4, run-time device selection (engine/model/device_select.cpp): the GPU that
     // runs this model, or null for the CPU; run() is forward() on it, errors as values.
     std::shared_ptr<cuda::GpuRunner> gpu;
+    // A GPU is attached and has not faulted. After a kernel fault (RELIABILITY GPU-3) the
+    // CUDA backend is disabled for the process and the model runs on the CPU: the call
+    // that met the fault returns its error, sessions whose newest state was on the GPU
+    // are reset with a message, and later calls are answered by the CPU.
+    bool onGpu() const;
     Status run(DocumentState& state, const int32_t* ids, int64_t T, ScanForm form,
                SessionScratch& s, float* allLogits, float* lastLogits,
                std::vector<std::vector<float>>* hidden) const;
