@@ -11,7 +11,9 @@ lookup (MODEL_CARD.md, "Why it cannot answer"). Two formats:
   assoc:  make_recall.py --assoc's dense form, eight key=value pairs on a line, then the
           pairs again in another order: the values' bits in the pairs, then in the queries
           (only a lookup by key predicts them the second time);
-  assoc1: the same with one-letter keys and two-digit values (--assoc --short-keys).
+  assoc1: the same with one-letter keys and two-digit values (--assoc --short-keys);
+  plain:  make_recall.py --assoc --plain, eight one-letter keys each followed by one digit,
+          after one such example (not in the default --formats: added later).
 
     python3 scripts/model/copy_probe.py --cli BUILD/app/lectern-cli --model MODEL_DIR
 """
@@ -42,7 +44,7 @@ def surprisal(cli, model, text):
     return [0.0] + [t["bits"] for t in json.loads(r.stdout)["tokens"]]
 
 
-def assoc_probe(rng, k=8, key_len=4, value_len=5):
+def assoc_probe(rng, k=8, key_len=4, value_len=5, sep="=", prefix=PREFIX):
     """A dense associative-recall line and its queries: (the values' byte offsets in the
     pairs, the same values' offsets in the queries, the text)."""
     keys = set()
@@ -52,15 +54,29 @@ def assoc_probe(rng, k=8, key_len=4, value_len=5):
     pairs = [(key, "".join(rng.choice(string.digits) for _ in range(value_len)))
              for key in sorted(keys)]  # sorted: a set's order is not seeded
     queries = rng.sample(pairs, k)
-    text, where = PREFIX + "\n", {}
+    text, where = prefix + "\n", {}
     for part, seq in (("pair", pairs), ("query", queries)):
         for i, (key, value) in enumerate(seq):
-            text += key + "="
+            text += key + sep
             where[(part, key)] = range(len(text), len(text) + len(value))
             text += value + (" " if i + 1 < k else "\n")
     first = [i for key, _ in pairs for i in where[("pair", key)]]
     second = [i for key, _ in pairs for i in where[("query", key)]]
     return first, second, text
+
+
+def plain_prefix(rng):
+    """An earlier make_recall.py --assoc --plain example, so the format is known."""
+    pairs = [key + rng.choice(string.digits) for key in rng.sample(string.ascii_lowercase, 8)]
+    return " ".join(pairs) + "\n" + " ".join(rng.sample(pairs, 8)) + "\n"
+
+
+ASSOC_FORMATS = {
+    "assoc": assoc_probe,
+    "assoc1": lambda rng: assoc_probe(rng, key_len=1, value_len=2),
+    "plain": lambda rng: assoc_probe(rng, key_len=1, value_len=1, sep="", prefix=plain_prefix(rng)),
+}
+FORMATS = ("rep14", "simple", "assoc", "assoc1", "plain")
 
 
 def probe(cli, model, kind, n, rng):
@@ -75,8 +91,7 @@ def probe(cli, model, kind, n, rng):
             a, b = len(head), len(head) + len(s) + 4
         elif kind.startswith("assoc"):
             # assoc1: make_recall.py --assoc --short-keys (one-letter keys, 2-digit values)
-            first_part, second_part, text = assoc_probe(rng) if kind == "assoc" else \
-                assoc_probe(rng, key_len=1, value_len=2)
+            first_part, second_part, text = ASSOC_FORMATS[kind](rng)
             bits = surprisal(cli, model, text)
             first += sum(bits[i] for i in first_part)
             second += sum(bits[i] for i in second_part)
@@ -104,10 +119,14 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--n", type=int, default=20, help="strings per format")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--formats", default="rep14,simple,assoc,assoc1",
+                    help="comma-separated, of " + ",".join(FORMATS))
     a = ap.parse_args()
     rng = random.Random(a.seed)
     out = {}
-    for kind in ("rep14", "simple", "assoc", "assoc1"):
+    for kind in a.formats.split(","):
+        if kind not in FORMATS:
+            ap.error("--formats: unknown format %r (known: %s)" % (kind, ",".join(FORMATS)))
         f, s = probe(a.cli, a.model, kind, a.n, rng)
         out[kind] = {"first_bits_per_byte": round(f, 3), "second_bits_per_byte": round(s, 3),
                      "strings": a.n}

@@ -125,6 +125,8 @@ def assoc_example(text, rng, a):
     key-bound memory predicts it. Half the examples are a dense line of pairs; in the other
     half each pair is its own line at a random line boundary of real text (the distance
     grows with --max-context), and the queries follow the text."""
+    if a.plain:
+        return plain_assoc_example(rng, a)
     lo, hi = (1, 1) if a.short_keys else (3, 5)
     k = rng.randint(min(2, a.max_facts), min(a.max_facts, 26 if a.short_keys else a.max_facts))
     keys = set()
@@ -139,6 +141,18 @@ def assoc_example(text, rng, a):
         return " ".join(pairs) + "\n" + " ".join(queries) + "\n"
     ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
     return place(ctx, pairs, rng) + "\n" + "\n".join(queries) + "\n"
+
+
+def plain_assoc_example(rng, a):
+    """The plainest associative recall for this architecture: `a3 k7 z1` then `k7 z1 a3`.
+    Mamba-3 has no short convolution, so binding a key to its value takes one layer that
+    carries the previous byte into the residual stream and a later one that writes
+    key (previous byte) x value (this byte) into the state. With the value right after its
+    one-letter key that is a one-byte look-back; reading is by the query's own byte. Every
+    pair is queried, in a shuffled order: only a lookup predicts the queried digits."""
+    k = rng.randint(min(2, a.max_facts), min(a.max_facts, 26))
+    pairs = [key + rng.choice("0123456789") for key in rng.sample(LETTERS, k)]
+    return " ".join(pairs) + "\n" + " ".join(rng.sample(pairs, k)) + "\n"
 
 
 def main():
@@ -160,6 +174,9 @@ def main():
                     "previous occurrence of two bytes, the plainest content-based recall)")
     ap.add_argument("--dense", action="store_true",
                     help="with --assoc: only the dense form (a line of pairs, a line of queries)")
+    ap.add_argument("--plain", action="store_true",
+                    help="with --assoc: the plainest form, one-letter keys each followed by "
+                    "one digit, a line of pairs then all of them queried (plain_assoc_example)")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()

@@ -20,5 +20,8 @@ cp "$CORPUS"/valid/retrieval-1k.jsonl "$CORPUS"/valid/retrieval-4k.jsonl "$VIEW/
 "$ROOT/scripts/model/pack_device_carry.sh" "$BUILD" "$VIEW" "$C"
 cd "$ROOT"
 xz -T2 -6 "$C/bin/lectern-cli"
-for n in 2k 8k; do xz -T2 -6 -c "$CORPUS/train/recall-$n.txt" > "$C/corpus/recall-$n.txt.xz"; done
+for n in 2k 8k; do # when present (the sweep of sweep_on_device.sh needs neither)
+  [ -f "$CORPUS/train/recall-$n.txt" ] || continue
+  xz -T2 -6 -c "$CORPUS/train/recall-$n.txt" > "$C/corpus/recall-$n.txt.xz"
+done
 du -sh "$C"

@@ -5,29 +5,33 @@
 # stage NAME FROM_DIR SECONDS STEPS "TEXT FILES" OPTS: trains FROM_DIR on the files into
 # /tmp/r-NAME and leaves the model folder /tmp/m-NAME (weights + the bundled tokenizer and
 # prompt); OUTDIR gets model-NAME.safetensors, config.json, metrics-NAME.jsonl and train.log.
+# FROM_DIR may instead be a config.json: the stage then trains a new model from scratch.
+# STAGE_LOG (default OUTDIR/train.log) is the log, so that stages can run side by side.
 
 # The trainer's progress line, one line in five (the device returns only a log's tail).
 log() { tr '\r' '\n' | grep -v '^$' | awk 'NR % 5 == 1'; }
 
 stage() {
   local name=$1 from=$2 secs=$3 steps=$4 text=$5 opts=$6 run=/tmp/r-$1 new=/tmp/m-$1
+  local L=${STAGE_LOG:-$OUTDIR/train.log} init="--base $2"
+  [ -f "$from" ] && init="--config $from"
   mkdir -p $run $new
-  echo "stage $name: --base $from --steps $steps ($secs s) $opts" | tee -a "$OUTDIR/train.log"
+  echo "stage $name: $init --steps $steps ($secs s) $opts" | tee -a "$L"
   local t0
   t0=$(date +%s)
   # shellcheck disable=SC2086
-  timeout "$secs" "$CLI" train --device "${DEVICE:-cuda}" --base "$from" --text $text \
-    --out $run --steps "$steps" $opts 2>&1 | log >> "$OUTDIR/train.log"
-  echo "stage $name: trained for $(($(date +%s) - t0)) s" | tee -a "$OUTDIR/train.log"
+  timeout "$secs" "$CLI" train --device "${DEVICE:-cuda}" $init --text $text \
+    --out $run --steps "$steps" $opts 2>&1 | log >> "$L"
+  echo "stage $name: trained for $(($(date +%s) - t0)) s" | tee -a "$L"
   local d=$run
   [ -f $run/model.safetensors ] || d=$run/$(cat $run/latest 2> /dev/null)
-  echo "stage $name: weights of $d" | tee -a "$OUTDIR/train.log"
+  echo "stage $name: weights of $d" | tee -a "$L"
   cp "$ROOT"/resources/models/default/{tokenizer,prompt}.json $new/
   cp "$d/config.json" "$d/model.safetensors" $new/
   cp "$d/model.safetensors" "$OUTDIR/model-$name.safetensors"
   cp "$d/config.json" "$OUTDIR/config.json"
   cp $run/metrics.jsonl "$OUTDIR/metrics-$name.jsonl" 2> /dev/null
-  tail -2 "$OUTDIR/train.log"
+  tail -2 "$L"
 }
 
 # steps_for SECONDS [RUN]: steps of 32 x 2,048 tokens that fit SECONDS (0.9 and 12 s leave

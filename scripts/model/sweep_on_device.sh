@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Issue 6, one GPU call: which model config learns the lookup answering needs? Several
+# configs trained FROM SCRATCH side by side on the one GPU (a 2.7 M-parameter model is
+# latency-bound at 32 x 2,048 a step, so N processes share the H100 far better than N runs
+# back to back), on make_recall.py material (default: the plainest associative recall,
+# `--assoc --plain`), then copy_probe.py on each on the machine's CPU cores. The probe's
+# `plain` format and the training loss say whether the lookup was found: on --plain
+# material with up to 8 pairs a model that remembers which keys it saw but not their values
+# cannot go below ~1.48 nats a byte, one that looks the values up reaches ~1.11.
+#
+#   here:  CARRY of pack_recall_carry.sh (the binary, its libraries and the corpus)
+#   there: SWEEP="base ds128:d_state=128 h16:headdim=32,lr=2e-3" SECONDS_EACH=200 \
+#            bash scripts/model/sweep_on_device.sh CARRY OUTDIR
+#
+# SWEEP: NAME[:KEY=VALUE,...] a run, KEY a key of training/configs/default_model.json (top
+# level or ssm_cfg) or lr (the run's peak learning rate, else OPTS'). MATERIAL: make_recall.py
+# options; OPTS: train options; STEPS: the step count (a run cut by SECONDS_EACH keeps its
+# latest checkpoint; the default wsd schedule holds the peak lr, so a cut run is not
+# mid-decay); PROBE_FORMATS. OUTDIR gets model-NAME.safetensors for each run and sweep.tar.gz
+# (each run's config, metrics, log and probe).
+set -u
+CARRY=$1 OUTDIR=$2
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$OUTDIR"
+. "$ROOT/scripts/model/unpack_carry.sh" # unpack_carry
+. "$ROOT/scripts/model/train_stage.sh"  # stage
+unpack_carry "$CARRY"
+S=/tmp/sweep
+mkdir -p $S
+# shellcheck disable=SC2086
+python3 "$ROOT/scripts/model/make_recall.py" "$CORPUS" --name sweep --seed 81 \
+  ${MATERIAL:---assoc --plain --max-facts 8 --bytes 40000000} | tee $S/material.log
+TEXT=$(ls "$CORPUS"/train/*-sweep.txt)
+OPTS=${OPTS:---seq-len 2048 --batch 32 --lr 3e-3 --warmup 30 --schedule wsd --clip 1.0 --eval-every 25 --checkpoint-every 25 --seed 81}
+
+# config NAME OVERRIDES: writes $S/config-NAME.json, prints the run's --lr option (if any).
+config() {
+  python3 - "$ROOT/training/configs/default_model.json" "$S/config-$1.json" "${2:-}" << 'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+for kv in filter(None, sys.argv[3].split(",")):
+    k, v = kv.split("=")
+    if k == "lr":
+        print("--lr", v)
+        continue
+    where = c if k in c else c["ssm_cfg"]
+    where[k] = json.loads(v)
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+}
+
+export OMP_NUM_THREADS=2
+for spec in ${SWEEP:-base}; do
+  name=${spec%%:*} over=""
+  [ "$name" != "$spec" ] && over=${spec#*:}
+  lr=$(config "$name" "$over")
+  opts=$OPTS
+  [ -n "$lr" ] && opts=$(echo "$OPTS" | sed -E "s/--lr +[^ ]+/$lr/")
+  (STAGE_LOG=$S/train-$name.log stage "$name" "$S/config-$name.json" "${SECONDS_EACH:-200}" \
+    "${STEPS:-2000}" "$TEXT" "$opts" > /dev/null) &
+  sleep 2 # staggered starts: not all processes in their set-up at once
+done
+wait
+for spec in ${SWEEP:-base}; do
+  name=${spec%%:*}
+  cp "$OUTDIR/metrics-$name.jsonl" $S/ 2> /dev/null
+  timeout "${EVAL_TIMEOUT:-120}" python3 "$ROOT/scripts/model/copy_probe.py" --cli "$CPU_CLI" \
+    --model /tmp/m-$name --n 20 --formats "${PROBE_FORMATS:-plain,assoc1,rep14,simple}" \
+    > $S/probe-$name.out 2>&1 &
+done
+OMP_NUM_THREADS=1 wait
+rm -f "$OUTDIR"/metrics-*.jsonl "$OUTDIR/config.json"
+for f in $S/probe-*.out; do echo "== $f"; grep -v '^{' "$f"; done
+for f in $S/metrics-*.jsonl; do echo "== $f"; grep val_loss "$f" | tail -4; done
+tar -C $S -czf "$OUTDIR/sweep.tar.gz" --exclude='*-sweep.txt' .
+ls -la "$OUTDIR"
