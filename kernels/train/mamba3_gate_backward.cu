@@ -6,7 +6,8 @@
 //   dn_r -> dy_r (and dnormW) through the RMSNorm backward over the head's P channels.
 // One warp per (row, head) (lane owns p = lane + 32j), the R ranks in a loop so that dz is
 // summed in registers; blockIdx.y is the head, so a block's parameter gradients are those
-// of one head: shared sums, then one atomicAdd per block and element.
+// of one head: shared sums, then one atomicAdd per block and element. `written`: dy and dz
+// stored instead of added to (the training step's buffers then need no zeroing pass).
 #include "common.cuh"
 #include "training/cuda/ops_backward_cuda.h"
 
@@ -20,7 +21,7 @@ constexpr int kWarps = 4;
 __global__ void gateBackward(det::KDims d, ops::Mamba3GateParams prm, Mamba3GateGrads grads,
                              const float* __restrict__ y, const float* __restrict__ z,
                              int64_t zStride, int64_t rows, const float* __restrict__ dout,
-                             float* __restrict__ dy, float* __restrict__ dz) {
+                             float* __restrict__ dy, float* __restrict__ dz, bool written) {
     extern __shared__ float sh[];  // mimoZ [R, P], mimoO [R, P], normW [P] of head h
     const int h = blockIdx.y, P = d.P, R = d.R;
     float* accZ = sh;
@@ -82,14 +83,15 @@ __global__ void gateBackward(det::KDims d, ops::Mamba3GateParams prm, Mamba3Gate
                 for (int j = 0; j < kMaxPJ; ++j) {
                     const int p = lane + 32 * j;
                     if (p >= P) continue;
-                    dyr[p] += scale * dn[j] * nw[p] - c * yv[j];
+                    const float v = scale * dn[j] * nw[p] - c * yv[j];
+                    dyr[p] = written ? v : dyr[p] + v;
                     if (grads.normW) atomicAdd(accN + p, dn[j] * yv[j] * scale);
                 }
             } else {
 #pragma unroll
                 for (int j = 0; j < kMaxPJ; ++j) {
                     const int p = lane + 32 * j;
-                    if (p < P) dyr[p] += dn[j];
+                    if (p < P) dyr[p] = written ? dn[j] : dyr[p] + dn[j];
                 }
             }
         }
@@ -97,7 +99,7 @@ __global__ void gateBackward(det::KDims d, ops::Mamba3GateParams prm, Mamba3Gate
 #pragma unroll
         for (int j = 0; j < kMaxPJ; ++j) {
             const int p = lane + 32 * j;
-            if (p < P) dzh[p] += dzAcc[j];
+            if (p < P) dzh[p] = written ? dzAcc[j] : dzh[p] + dzAcc[j];
         }
     }
     __syncthreads();
@@ -116,7 +118,7 @@ __global__ void gateBackward(det::KDims d, ops::Mamba3GateParams prm, Mamba3Gate
 cudaError_t mamba3_gate_backward(const ops::Mamba3Dims& dims, const ops::Mamba3GateParams& p,
                                  const Mamba3GateGrads& g, const float* y, const float* z,
                                  int64_t zStride, int64_t rows, const float* dout, float* dy,
-                                 float* dz, cudaStream_t s) {
+                                 float* dz, cudaStream_t s, bool written) {
     if (rows <= 0 || dims.H <= 0) return cudaSuccess;
     if (dims.P > 32 * kMaxPJ) return cudaErrorInvalidValue;
     // Enough blocks per head to fill the device without one per row: at most 256 rows a
@@ -125,7 +127,7 @@ cudaError_t mamba3_gate_backward(const ops::Mamba3Dims& dims, const ops::Mamba3G
         unsigned(std::clamp<int64_t>((rows + 255) / 256, 1, std::max(1, 1024 / dims.H)));
     const size_t shBytes = size_t(2 * dims.R + 1) * size_t(dims.P) * sizeof(float);
     gateBackward<<<dim3(bx, unsigned(dims.H)), 32 * kWarps, shBytes, s>>>(
-        det::kdims(dims), p, g, y, z, zStride, rows, dout, dy, dz);
+        det::kdims(dims), p, g, y, z, zStride, rows, dout, dy, dz, written);
     return cudaGetLastError();
 }
 

@@ -9,8 +9,13 @@
 //     heads of the group sum into the shared normed row, then the RMSNorm backward over N
 //     into the B/C columns; the norm weight's gradient collects in each warp's registers
 //     (lane owns n = lane + 32j) and is added once per warp.
-//  3. B/C biases: dBias[h, r, n] = Σ_rows dout[row, r, h, n], a column sum: one thread per
-//     column and chunk of rows, one atomicAdd per chunk.
+//  3. B/C biases: dBias[h, r, n] = Σ_rows dout[row, r, h, n], a column sum. Where R·H·N
+//     floats a warp fit (4 warps, 48 KB of shared memory: the ~125M model's 3,072 just do),
+//     inside launch 2, which reads dq and dk anyway: each lane adds the values it loads into
+//     its warp's own shared copy of the sums (a lane always owns the same n, so no two
+//     threads touch one entry), and the block adds its warps' sums with one atomicAdd per
+//     entry at the end; dq and dk are read once instead of twice. Else its own launch, one
+//     thread per column and chunk of rows, one atomicAdd per chunk.
 #include "common.cuh"
 #include "training/cuda/ops_backward_cuda.h"
 
@@ -20,6 +25,8 @@ namespace {
 namespace det = lectern::cuda::detail;
 constexpr int kMaxNJ = 8;  // N <= 256: lane owns n = lane + 32j, j < 8
 constexpr int64_t kBiasChunk = 64;
+constexpr int kFusedWarps = 4;                   // the bias sums inside the norm launch
+constexpr size_t kFusedSharedBytes = 48 * 1024;  // no opt-in needed up to here
 
 __device__ float heavyTail(float u) {
     return u >= 0.0f ? 1.0f + u : 1.0f / (1.0f - u);
@@ -87,12 +94,21 @@ struct NormSide {
     const float* dout;  // dq or dk [rows, R, H, N]
     const float* normW;
     float* dNormW;
+    float* dBias;  // cBias or bBias [H, R, N]: summed here where fuseBias
     int64_t off;
 };
 
 __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64_t rows, NormSide c,
-                             NormSide b, float* __restrict__ dproj) {
+                             NormSide b, float* __restrict__ dproj, bool fuseBias) {
+    extern __shared__ float biasSums[];  // fuseBias: [warps of the block][R, H, N]
     const NormSide sd = blockIdx.y == 0 ? c : b;
+    const int64_t cols = int64_t(d.R) * d.H * d.N;
+    float* mine = biasSums + (threadIdx.x >> 5) * cols;
+    if (fuseBias) {
+        for (int64_t i = threadIdx.x; i < int64_t(blockDim.x >> 5) * cols; i += blockDim.x)
+            biasSums[i] = 0.0f;
+        __syncthreads();
+    }
     const int lane = threadIdx.x & 31;
     const int64_t warp = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5;
     const int64_t nWarps = (int64_t(gridDim.x) * blockDim.x) >> 5;
@@ -115,8 +131,12 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
             xv[j] = 0.0f, dn[j] = 0.0f;
             if (n < d.N) {
                 xv[j] = x[n];
-                for (int hh = 0; hh < headsPerGroup; ++hh)
-                    dn[j] += go[int64_t(g * headsPerGroup + hh) * d.N + n];
+                for (int hh = 0; hh < headsPerGroup; ++hh) {
+                    const int64_t hn = int64_t(g * headsPerGroup + hh) * d.N + n;
+                    const float v = go[hn];
+                    dn[j] += v;
+                    if (fuseBias) mine[r * int64_t(d.H) * d.N + hn] += v;
+                }
                 ss += xv[j] * xv[j];
                 gx += dn[j] * sd.normW[n] * xv[j];
             }
@@ -138,6 +158,14 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
     for (int j = 0; j < kMaxNJ; ++j) {
         const int n = lane + 32 * j;
         if (n < d.N && dw[j] != 0.0f) atomicAdd(sd.dNormW + n, dw[j]);
+    }
+    if (!fuseBias) return;
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+        float sum = 0.0f;
+        for (int w = 0; w < int(blockDim.x >> 5); ++w) sum += biasSums[w * cols + i];
+        const int n = int(i % d.N), rh = int(i / d.N), r = rh / d.H, h = rh - r * d.H;
+        atomicAdd(sd.dBias + (int64_t(h) * d.R + r) * d.N + n, sum);
     }
 }
 
@@ -174,11 +202,20 @@ cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& dims,
     if (d.A > 0)
         anglesBackward<<<det::gridFor(rows * d.A, 256), 256, 0, s>>>(d, proj, p.dtBias, rows,
                                                                      ddtheta, dproj);
-    const int64_t items = rows * d.R * d.G;  // warps of 8 per block
-    const dim3 nb(unsigned(std::min<int64_t>(det::gridFor(items, 8), 1024)), 2);
-    normBackward<<<nb, 256, 0, s>>>(d, proj, rows, NormSide{dq, p.cNorm, g.cNorm, d.offC},
-                                    NormSide{dk, p.bNorm, g.bNorm, d.offB}, dproj);
+    const int64_t items = rows * d.R * d.G;
     const int64_t cols = int64_t(d.R) * d.H * d.N;
+    const NormSide cs{dq, p.cNorm, g.cNorm, g.cBias, d.offC},
+        bs{dk, p.bNorm, g.bNorm, g.bBias, d.offB};
+    const size_t fusedBytes = size_t(kFusedWarps) * size_t(cols) * sizeof(float);
+    if (fusedBytes <= kFusedSharedBytes) {
+        // Few enough blocks that each holds many rows (the block's sums cost one atomicAdd per
+        // entry at its end), enough that all are resident at once on an H100.
+        const dim3 nb(unsigned(std::min<int64_t>(det::gridFor(items, kFusedWarps), 512)), 2);
+        normBackward<<<nb, 32 * kFusedWarps, fusedBytes, s>>>(d, proj, rows, cs, bs, dproj, true);
+        return cudaGetLastError();
+    }
+    const dim3 nb(unsigned(std::min<int64_t>(det::gridFor(items, 8), 1024)), 2);  // 8 warps
+    normBackward<<<nb, 256, 0, s>>>(d, proj, rows, cs, bs, dproj, false);
     const dim3 bb(det::gridFor(cols, 256), unsigned((rows + kBiasChunk - 1) / kBiasChunk), 2);
     biasBackward<<<bb, 256, 0, s>>>(d, rows, dq, dk, g.cBias, g.bBias);
     return cudaGetLastError();

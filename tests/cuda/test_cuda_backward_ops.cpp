@@ -17,7 +17,9 @@
 #include <cublas_v2.h>
 
 #include <cstring>
+#include <limits>
 
+#include "cuda/cuda_ops.h"
 #include "cuda_test_util.h"
 #include "tensor_check.h"
 #include "training/backward/backward_ops.h"
@@ -241,6 +243,33 @@ TEST_F(CudaBackwardGemm, Linear) {
         expectRel(dDin.get(), dinWideB, 1e-4, "linear din bf16");
         expectRel(dDW.get(), dWB, 1e-4, "linear dW bf16");
         EXPECT_TRUE(dDin.guardsIntact() && dDW.guardsIntact());
+        // dinWritten: din stored over NaN (beta 0), the columns past inF untouched; both forms.
+        std::vector<float> dinOnly(size_t(rows * inF), 0.0f), dinOnlyB = dinOnly, unused = dW0;
+        train::linear_backward(dinOnly.data(), unused.data(), dout.data(), in.data(), W.data(),
+                               rows, inF, outF);
+        train::linear_backward(dinOnlyB.data(), unused.data(), doutB.data(), inB.data(), WB.data(),
+                               rows, inF, outF);
+        std::vector<float> poisoned = dinWide0, want = dinWide0, wantB = dinWide0;
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < inF; ++c) {
+                poisoned[size_t(r * ldDin + c)] = std::numeric_limits<float>::quiet_NaN();
+                want[size_t(r * ldDin + c)] = dinOnly[size_t(r * inF + c)];
+                wantB[size_t(r * ldDin + c)] = dinOnlyB[size_t(r * inF + c)];
+            }
+        DevArray wIn(inWide), wW(W), wDout(dout), wDin(poisoned), wDW(dW0), wDinB(poisoned),
+            wDWB(dW0);
+        ASSERT_EQ(tc::linear_backward(h_, wDin.p(), ldDin, wDW.p(), wDout.p(), wIn.p(), ldIn,
+                                      wW.p(), rows, inF, outF, nullptr, false, true),
+                  0);
+        ASSERT_EQ(tc::linear_backward_bf16(h_, wDinB.p(), ldDin, wDWB.p(), bDout.p(), bIn.p(), ldIn,
+                                           bW.p(), rows, inF, outF, nullptr, true),
+                  0);
+        sync();
+        expectRel(wDin.get(), want, 2e-5, "linear din written");
+        expectRel(wDW.get(), dW, 2e-5, "linear dW (din written)");
+        expectRel(wDinB.get(), wantB, 1e-4, "linear din written bf16");
+        expectRel(wDWB.get(), dWB, 1e-4, "linear dW bf16 (din written)");
+        EXPECT_TRUE(wDin.guardsIntact() && wDinB.guardsIntact());
     }
 }
 
@@ -278,7 +307,12 @@ TEST(CudaBackward, Mamba3Preprocess) {
     for (int round = 0; round < 2 * kRounds; ++round) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);
-        const ops::Mamba3Dims d = randomDims(rng, round % 2 == 1);
+        ops::Mamba3Dims d = randomDims(rng, round % 2 == 1);
+        if (round == 2) {
+            // More bias sums (R·H·N) than the kernel's shared memory holds for 4 warps: the
+            // separate bias launch instead of the sums inside the norm launch.
+            d.H = int(pick(rng, 32, 40)), d.G = 1, d.N = 2 * int(pick(rng, 52, 64));
+        }
         const int64_t rows = pick(rng, 1, 300);
         std::printf("seed %llu rows=%lld %s\n", (unsigned long long)seed, (long long)rows,
                     dimsStr(d).c_str());
@@ -432,6 +466,41 @@ TEST(CudaBackward, Mamba3Gate) {
         expectRel(dGN.get(), gN, 1e-4, "gate dnormW");
         EXPECT_TRUE(dDy.guardsIntact() && dDz.guardsIntact() && dGZ.guardsIntact() &&
                     dGO.guardsIntact() && dGN.guardsIntact());
+
+        // written: dy and dz stored over NaN, dz's columns past H*P of each row untouched.
+        std::vector<float> dyW(size_t(yN), 0.0f), dzW(size_t(rows * zStride), 0.25f),
+            sinkZ = gZ, sinkO = gO, sinkN = gN;
+        for (int64_t t = 0; t < rows; ++t)
+            for (int64_t c = 0; c < d.dInner(); ++c) dzW[size_t(t * zStride + c)] = 0.0f;
+        std::vector<float> dzPoison = dzW;
+        for (float& v : dzPoison)
+            if (v == 0.0f) v = std::numeric_limits<float>::quiet_NaN();
+        const train::Mamba3GateGrads sink{mimo ? sinkZ.data() : nullptr,
+                                          mimo ? sinkO.data() : nullptr,
+                                          norm ? sinkN.data() : nullptr};
+        train::mamba3_gate_backward(d, ph, sink, y.data(), z.data(), zStride, rows, dout.data(),
+                                    dyW.data(), dzW.data());
+        DevArray wDy(yN), wDz(dzPoison), wGZ(gZ), wGO(gO), wGN(gN);
+        const train::Mamba3GateGrads gw{mimo ? wGZ.p() : nullptr, mimo ? wGO.p() : nullptr,
+                                        norm ? wGN.p() : nullptr};
+        ASSERT_EQ(tc::mamba3_gate_backward(d, pd, gw, dY.p(), dZ.p(), zStride, rows, dDout.p(),
+                                           wDy.p(), wDz.p(), nullptr, true),
+                  cudaSuccess);
+        // The bf16 recompute of the forward against the engine's fp32 gate, rounded.
+        DevArray fwd(size_t(rows * d.dInner()));
+        DevBuf<uint16_t> fwdB(std::vector<uint16_t>(size_t(rows * d.dInner()), 0x7fc0));
+        lectern::cuda::mamba3_gate_forward(d, pd, dY.p(), dZ.p(), zStride, rows, fwd.p(), nullptr);
+        ASSERT_EQ(
+            tc::mamba3_gate_forward_bf16(d, pd, dY.p(), dZ.p(), zStride, rows, fwdB.p(), nullptr),
+            cudaSuccess);
+        sync();
+        expectRel(wDy.get(), dyW, 2e-5, "gate dy written");
+        expectRel(wDz.get(), dzW, 2e-5, "gate dz written");
+        EXPECT_TRUE(wDy.guardsIntact() && wDz.guardsIntact());
+        std::vector<float> mine;
+        for (uint16_t b : fwdB.get()) mine.push_back(fromBf16(b));
+        // One bf16 rounding (2^-8 relative) of values that may differ in the last fp32 bits.
+        expectRel(mine, rounded(fwd.get()), 8e-3, "gate forward bf16");
     }
 }
 

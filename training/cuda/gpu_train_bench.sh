@@ -10,7 +10,8 @@
 # Narrower calls: TESTS="test_cuda_train test_cuda_lora" (bin/ names) instead of the test list
 # and no scan backward benchmark; MEMCHECK="bin:gtest_filter ..." runs compute-sanitizer
 # memcheck over those (one random round each); PRECISIONS="bf16 tf32" runs our step once per --precision instead
-# of the three variants.
+# of the three variants; VARIANTS="name:VAR=value,... ..." runs the first of them again with
+# those environment knobs; RACECHECK="bin:gtest_filter ..." as MEMCHECK with racecheck.
 # The carry: bin/{lectern-cli,test_cuda_train,test_cuda_scan_backward,bench_scan_backward}(.xz), lib/ (pack_carry.sh's runtime
 # libraries), golden/, m125.json (the config), corpus.txt (any text). Logs: OUTDIR/*.log,
 # the short table last on stdout.
@@ -55,6 +56,10 @@ for m in ${MEMCHECK:-}; do
   t "memcheck ${m}" LECTERN_TEST_ROUNDS=1 timeout 150 "$CS" --tool memcheck --error-exitcode 1 "$C/bin/${m%%:*}" \
     --gtest_filter="${m#*:}"
 done
+for m in ${RACECHECK:-}; do
+  t "racecheck ${m}" LECTERN_TEST_ROUNDS=1 timeout 150 "$CS" --tool racecheck --error-exitcode 1 "$C/bin/${m%%:*}" \
+    --gtest_filter="${m#*:}"
+done
 rm -f "$OUT/t.tmp"
 wait $OPID
 note "official: $(grep -E 'official train step|peak memory|MFU|exit' "$OFF" | tr '\n' ' ')"
@@ -86,6 +91,10 @@ ours() {  # name steps env...
 }
 if [ -n "${PRECISIONS:-}" ]; then
   for p in $PRECISIONS; do PREC=$p ours "$p" 4; done
+  # VARIANTS="name:VAR=value,VAR2=value ...": the first precision again with those knobs.
+  for v in ${VARIANTS:-}; do
+    PREC=${PRECISIONS%% *} ours "${v%%:*}" 4 $(echo "${v#*:}" | tr ',' ' ')
+  done
 else
 ours tf32 4 LECTERN_TRAIN_TF32=1
 ours fp32 3 LECTERN_TRAIN_TF32=0

@@ -72,6 +72,15 @@ struct LayerSaves {
           *theta = nullptr, *hs = nullptr, *y = nullptr, *resid2 = nullptr;
 };
 
+// How the step's linear backward gets its operands: dout already bf16 (the logits' gradient),
+// in already rounded into a bf16 buffer (inBf16: the gate's recompute, the bf16 norm), din
+// written (beta 0) instead of added to, so that no zeroing pass over it is needed first.
+struct Operands {
+    bool doutBf16 = false;
+    const void* inBf16 = nullptr;
+    bool dinWritten = false;
+};
+
 int64_t align64(int64_t n) {
     return (n + 63) / 64 * 64;
 }
@@ -182,8 +191,9 @@ struct CudaTrainModel::Impl {
     bool tf32 = false;                                // TF32 GEMMs (Tf32; Bf16's MLP backward)
     bool bf16 = false;
     bool chunkedScan = false;  // the scan forward by the engine's chunked kernels
-    bool qkInScan = true;  // Bf16: q and k made inside the scan (LECTERN_TRAIN_QK_IN_SCAN=0: not)
-    StepProfile prof;      // LECTERN_TRAIN_PROFILE=1: time per phase
+    bool qkInScan = false;     // Bf16: q and k made inside the scan (LECTERN_TRAIN_QK_IN_SCAN=1)
+    bool qkBf16 = true;  // Bf16: q and k written in bf16 for the scan (LECTERN_TRAIN_QK_BF16=0)
+    StepProfile prof;    // LECTERN_TRAIN_PROFILE=1: time per phase
 
     cudaStream_t stream() const { return ctx->stream(); }
     DeviceMatrix mat(const float* p, int64_t rows, int64_t cols) const {
@@ -192,7 +202,7 @@ struct CudaTrainModel::Impl {
     const uint16_t* bf16Of(const float* p) const { return Wb ? Wb + (p - W) : nullptr; }
     Status linearBackward(float* din, float* dW, const float* dout, const float* in,
                           const float* Wt, int64_t rows, int64_t inF, int64_t outF,
-                          const char* what, bool doutBf16 = false);
+                          const char* what, Operands o = {});
     ops::SsmScanInputs scanInputs(const DevLayer& L, const LayerSaves& a) const {
         return ops::SsmScanInputs{q,   k,      a.proj + d.offX(), d.dInProj(), a.adt, a.dt, a.trap,
                                   L.D, L.mimoX};
@@ -202,6 +212,13 @@ struct CudaTrainModel::Impl {
     }
     ops::Mamba3GateParams gate(const DevLayer& L) const {
         return ops::Mamba3GateParams{L.mimoZ, L.mimoO, L.outNorm};
+    }
+    // out = in · Wᵀ (linear_forward), or from inBf16 where not null (rows already rounded).
+    int project(float* out, const float* in, const void* inBf16, const DeviceMatrix& Wm,
+                int64_t rows) {
+        return inBf16
+                   ? lectern::cuda::linear_bf16_input_forward(gemm, out, inBf16, Wm, rows, stream())
+                   : lectern::cuda::linear_forward(gemm, out, in, Wm.cols, Wm, rows, stream());
     }
     Status sizeActivations();
     Status checkedIds(const int32_t* host, int64_t B, int64_t L);
@@ -335,14 +352,19 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
         const DevLayer& Lw = w.layers[size_t(i)];
         const LayerSaves& a = saves[size_t(i)];
         prof.begin("fwd norm", s);
-        lectern::cuda::add_rmsnorm_forward(normed, r, pending, Lw.norm, rows, D, eps, s);
+        // Bf16: the normed rows straight into the in_proj's bf16 operand (the fp32 rows are
+        // needed by nothing else: the backward recomputes them).
+        const void* normedB = nullptr;
+        if (bf16 && lectern::cuda::prefill_add_rmsnorm_bf16_forward(bfIn, r, pending, Lw.norm, rows,
+                                                                    D, eps, s))
+            normedB = bfIn;
+        else
+            lectern::cuda::add_rmsnorm_forward(normed, r, pending, Lw.norm, rows, D, eps, s);
         cudaMemcpyAsync(a.resid, r, size_t(rows * D) * 4, cudaMemcpyDeviceToDevice, s);
         prof.begin("fwd in_proj", s);
         // The mixer (mixer_train_forward), with the engine's fused q/k path.
-        if (Status st =
-                gemmCheck(lectern::cuda::linear_forward(gemm, a.proj, normed, D,
-                                                        mat(Lw.inProj, d.dInProj(), D), rows, s),
-                          "in_proj");
+        if (Status st = gemmCheck(
+                project(a.proj, normed, normedB, mat(Lw.inProj, d.dInProj(), D), rows), "in_proj");
             !st)
             return st;
         prof.begin("fwd preprocess+angles", s);
@@ -353,13 +375,16 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
         prof.begin("fwd scan (+qk)", s);
         if (Status st = scanForward(Lw, a, B, L); !st) return st;
         prof.begin("fwd gate", s);
-        lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(), rows,
-                                           gated, s);
+        const void* gatedB = nullptr;  // Bf16: the gate's output rounded as it is stored
+        if (bf16 && cuda::mamba3_gate_forward_bf16(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(),
+                                                   rows, bfIn, s) == cudaSuccess)
+            gatedB = bfIn;
+        else
+            lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(),
+                                               rows, gated, s);
         prof.begin("fwd out_proj", s);
-        if (Status st =
-                gemmCheck(lectern::cuda::linear_forward(gemm, delta, gated, d.dInner(),
-                                                        mat(Lw.outProj, D, d.dInner()), rows, s),
-                          "out_proj");
+        if (Status st = gemmCheck(
+                project(delta, gated, gatedB, mat(Lw.outProj, D, d.dInner()), rows), "out_proj");
             !st)
             return st;
         if (F > 0) {
@@ -427,12 +452,11 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
         st0, st0 + align64(B * d.H * PN),
         st0 + align64(B * d.H * PN) + align64(B * d.R * d.H * int64_t(d.N))};
     cudaMemsetAsync(st0, 0, size_t(chunkScanFloats(B, L) - align64(wsF)) * 4, s);
-    // Bf16: the tensor-core scan, which makes q and k itself from the in_proj rows as it
-    // loads a chunk (never written; the backward recomputes them anyway), refusing shapes
-    // it cannot take (cudaErrorInvalidValue, nothing launched: then q and k first, as in
-    // the other modes). LECTERN_TRAIN_QK_IN_SCAN=0: q and k first always, which the H100
-    // ran faster at 4 x 4096 (~125M: 36.6 against 50.9 ms a step for the phase,
-    // NOTES-cuda.md) but whose CPU comparison has not run on the GPU yet: then the default.
+    // Bf16: q and k written first, then the tensor-core scan reads them: faster on the H100
+    // at 4 x 4096 than LECTERN_TRAIN_QK_IN_SCAN=1, where the scan makes q and k itself from
+    // the in_proj rows as it loads a chunk (~125M: 36.6 against 50.9 ms a step for the
+    // phase, NOTES-cuda.md); that form refuses shapes it cannot take (cudaErrorInvalidValue,
+    // nothing launched: then q and k first, as in the other modes).
     cudaError_t e = cudaErrorInvalidValue;
     const ScanMath math = bf16 ? ScanMath::Bf16 : ScanMath::Fp32;
     if (bf16 && qkInScan) {
@@ -441,9 +465,23 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
                                                   math, &qp);
     }
     if (e == cudaErrorInvalidValue) {
-        lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
-        e = lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, ws, s,
-                                                  math);
+        // Bf16: q then k in bf16 in q's buffer (the form the tensor-core scan multiplies in:
+        // half the bytes written and read), each row's last k row in fp32 in k; where that op
+        // or the scan refuses the shape, q and k in fp32.
+        const int64_t qkHalf = rows * d.R * d.H * int64_t(d.N) / 2;  // floats of q in bf16
+        if (bf16 && qkBf16 && rows * d.R * d.H * int64_t(d.N) % 2 == 0 &&
+            lectern::cuda::mamba3_qk_rotated_bf16_forward(d, pre(Lw), a.proj, rows, L, a.theta, q,
+                                                          q + qkHalf, k, s)) {
+            lectern::cuda::ScanWorkspace wsB = ws;
+            wsB.qkBf16 = q;
+            e = lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, wsB, s,
+                                                      math);
+        }
+        if (e == cudaErrorInvalidValue) {
+            lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
+            e = lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, ws, s,
+                                                      math);
+        }
     }
     if (Status st = cudaCheck(e, "the scan's chunked forward"); !st) return st;
     return cudaCheck(
@@ -451,26 +489,30 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
         "copying the scan's checkpoints");
 }
 
-// linear_backward (din += dout · W, dW += doutᵀ · in; rows of inF and outF floats), in the
-// step's precision. Bf16: in and dout rounded into bfIn and bfOut (dout already bf16 where
-// doutBf16: the logits' gradient), the bf16 weight copy, fp32 accumulation into din and dW.
+// linear_backward (din += dout · W, or = where o.dinWritten; dW += doutᵀ · in; rows of inF
+// and outF floats), in the step's precision. Bf16: in and dout rounded into bfIn and bfOut
+// (unless o says they already are), the bf16 weight copy, fp32 accumulation into din and dW.
 Status CudaTrainModel::Impl::linearBackward(float* din, float* dW, const float* dout,
                                             const float* in, const float* Wt, int64_t rows,
                                             int64_t inF, int64_t outF, const char* what,
-                                            bool doutBf16) {
+                                            Operands o) {
     const cudaStream_t s = stream();
     if (!bf16)
         return gemmCheck(cuda::linear_backward(ctx->cublas(), din, inF, dW, dout, in, inF, Wt, rows,
-                                               inF, outF, s, tf32),
+                                               inF, outF, s, tf32, o.dinWritten),
                          what);
-    lectern::cuda::to_bf16(bfIn, in, rows * inF, s);
+    const void* inB = o.inBf16;
+    if (inB == nullptr) {
+        lectern::cuda::to_bf16(bfIn, in, rows * inF, s);
+        inB = bfIn;
+    }
     const void* doutB = dout;
-    if (!doutBf16) {
+    if (!o.doutBf16) {
         lectern::cuda::to_bf16(bfOut, dout, rows * outF, s);
         doutB = bfOut;
     }
-    return gemmCheck(cuda::linear_backward_bf16(ctx->cublas(), din, inF, dW, doutB, bfIn, inF,
-                                                bf16Of(Wt), rows, inF, outF, s),
+    return gemmCheck(cuda::linear_backward_bf16(ctx->cublas(), din, inF, dW, doutB, inB, inF,
+                                                bf16Of(Wt), rows, inF, outF, s, o.dinWritten),
                      what);
 }
 
@@ -481,25 +523,39 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     const DevLayer& Lw = w.layers[size_t(i)];
     const DevLayer& Lg = g.layers[size_t(i)];
     const LayerSaves& a = saves[size_t(i)];
-    // Recomputed: q and k (rotated), the gate's output.
+    // Recomputed: q and k (rotated), the gate's output (Bf16: straight into the out_proj
+    // backward's bf16 operand; only that GEMM reads it).
     prof.begin("bwd recompute qk + gate", s);
     lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
-    lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(), rows,
-                                       gated, s);
+    Operands outOps{.dinWritten = true};
+    if (bf16) {
+        if (Status st =
+                cudaCheck(cuda::mamba3_gate_forward_bf16(d, gate(Lw), a.y, a.proj + d.offZ(),
+                                                         d.dInProj(), rows, bfIn, s),
+                          "the gate's recompute");
+            !st)
+            return st;
+        outOps.inBf16 = bfIn;
+    } else {
+        lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(), rows,
+                                           gated, s);
+    }
 
     prof.begin("bwd out_proj", s);
-    cudaMemsetAsync(dgated, 0, size_t(rows * d.dInner()) * 4, s);
     if (Status st = linearBackward(dgated, Lg.outProj, dr, gated, Lw.outProj, rows, d.dInner(), D,
-                                   "out_proj backward");
+                                   "out_proj backward", outOps);
         !st)
         return st;
     prof.begin("bwd gate", s);
-    cudaMemsetAsync(dy, 0, size_t(rows * d.R * d.H * d.P) * 4, s);
-    cudaMemsetAsync(dproj, 0, size_t(rows * d.dInProj()) * 4, s);
+    // dy and dproj's z columns are written by the gate; the columns from x on are added to
+    // (the scan, the preprocess backward): only those are zeroed.
+    const int64_t fromX = d.dInProj() - d.offX();
+    cudaMemset2DAsync(dproj + d.offX(), size_t(d.dInProj()) * 4, 0, size_t(fromX) * 4, size_t(rows),
+                      s);
     const Mamba3GateGrads gg{Lg.mimoZ, Lg.mimoO, Lg.outNorm};
     if (Status st = cudaCheck(
             cuda::mamba3_gate_backward(d, gate(Lw), gg, a.y, a.proj + d.offZ(), d.dInProj(), rows,
-                                       dgated, dy, dproj + d.offZ(), s),
+                                       dgated, dy, dproj + d.offZ(), s, true),
             "the gate's backward");
         !st)
         return st;
@@ -530,10 +586,18 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
                               "the preprocess backward");
         !st)
         return st;
-    // normed was recomputed by the caller.
+    // The norm's output, recomputed (Bf16: straight into the in_proj backward's bf16 operand,
+    // no fp32 row between), then in_proj's backward writes dnormed.
+    prof.begin("bwd norms", s);
+    Operands inOps{.dinWritten = true};
+    if (bf16 && lectern::cuda::prefill_add_rmsnorm_bf16_forward(bfIn, a.resid, nullptr, Lw.norm,
+                                                                rows, D, cfg.normEps, s))
+        inOps.inBf16 = bfIn;
+    else
+        lectern::cuda::rmsnorm_forward(normed, a.resid, Lw.norm, rows, D, cfg.normEps, s);
     prof.begin("bwd in_proj", s);
     return linearBackward(dnormed, Lg.inProj, dproj, normed, Lw.inProj, rows, D, d.dInProj(),
-                          "in_proj backward");
+                          "in_proj backward", inOps);
 }
 
 // train_backward for B rows at once, from dlogits.
@@ -544,11 +608,10 @@ Status CudaTrainModel::Impl::backward(int64_t B, int64_t L) {
     const float eps = cfg.normEps;
     const size_t rowBytes = size_t(rows * D) * 4;
     prof.begin("bwd lm_head", s);
-    cudaMemsetAsync(dnormed, 0, rowBytes, s);
     cudaMemsetAsync(dr, 0, rowBytes, s);
     float* dHead = cfg.tieEmbeddings ? g.embedding : g.lmHead;
     if (Status st = linearBackward(dnormed, dHead, dlogits, normed, w.lmHead, rows, D, Vp,
-                                   "LM head backward", bf16);
+                                   "LM head backward", {.doutBf16 = bf16, .dinWritten = true});
         !st)
         return st;
     prof.begin("bwd norms", s);
@@ -577,9 +640,6 @@ Status CudaTrainModel::Impl::backward(int64_t B, int64_t L) {
                 !st)
                 return st;
         }
-        prof.begin("bwd norms", s);
-        cudaMemsetAsync(dnormed, 0, rowBytes, s);
-        lectern::cuda::rmsnorm_forward(normed, a.resid, Lw.norm, rows, D, eps, s);
         if (Status st = mixerBackward(i, B, L); !st) return st;
         prof.begin("bwd norms", s);
         if (Status st = cudaCheck(
@@ -663,7 +723,8 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(
     m.gemm.precision = m.bf16 ? Precision::Bf16 : m.tf32 ? Precision::Tf32 : Precision::Fp32;
     m.chunkedScan = !sequentialScanFromEnv();
     if (const char* e = std::getenv("LECTERN_TRAIN_QK_IN_SCAN"))
-        m.qkInScan = std::strcmp(e, "0") != 0;
+        m.qkInScan = *e && std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("LECTERN_TRAIN_QK_BF16")) m.qkBf16 = std::strcmp(e, "0") != 0;
 
     // The flat layout: every tensor at a 256-byte aligned offset, the same in W, G, M, V.
     model::ModelWeights shape = zerosLike(cfg);

@@ -40,19 +40,20 @@ cudaError_t rmsnorm_backward(float* din, float* dweight, const float* dout, cons
                              cudaStream_t s);
 
 // linear (out = in · Wᵀ; also the LM head): din [rows, inF] (row stride ldDin) += dout · W
-// (skipped if din is null), dW [outF, inF] += doutᵀ · in (in with row stride ldIn, e.g. a
-// view into the in_proj rows). Two cublasSgemm calls with beta = 1. tf32: let cuBLAS use
-// the tensor cores on fp32 data (default: exact fp32, CUBLAS_PEDANTIC_MATH).
+// (skipped if din is null; WRITTEN, beta 0, where dinWritten: the step's din buffers then
+// need no zeroing pass first), dW [outF, inF] += doutᵀ · in (in with row stride ldIn, e.g. a
+// view into the in_proj rows). Two cublasSgemm calls. tf32: let cuBLAS use the tensor cores
+// on fp32 data (default: exact fp32, CUBLAS_PEDANTIC_MATH).
 int linear_backward(cublasHandle_t h, float* din, int64_t ldDin, float* dW, const float* dout,
                     const float* in, int64_t ldIn, const float* W, int64_t rows, int64_t inF,
-                    int64_t outF, cudaStream_t s, bool tf32 = false);
+                    int64_t outF, cudaStream_t s, bool tf32 = false, bool dinWritten = false);
 
 // The same with bf16 operands (__nv_bfloat16*) and fp32 accumulation (cublasGemmEx): dout
-// [rows, outF], in (row stride ldIn) and W as bf16; din and dW fp32 (+=, as above). The
-// bf16 training step's form (model_train_cuda.h, TrainPrecision::Bf16).
+// [rows, outF], in (row stride ldIn) and W as bf16; din and dW fp32 (as above). The bf16
+// training step's form (model_train_cuda.h, TrainPrecision::Bf16).
 int linear_backward_bf16(cublasHandle_t h, float* din, int64_t ldDin, float* dW, const void* dout,
                          const void* in, int64_t ldIn, const void* W, int64_t rows, int64_t inF,
-                         int64_t outF, cudaStream_t s);
+                         int64_t outF, cudaStream_t s, bool dinWritten = false);
 
 // gated_mlp: recomputes h = in · fc1ᵀ, then din [rows, D], dfc1 [2F, D], dfc2 [D, F] += their
 // gradients. scratch: rows * 3F floats (the forward's size: h, then y / dy).
@@ -96,12 +97,21 @@ cudaError_t rotary_angles_backward(const ops::Mamba3Dims& d, const float* q, con
                                    cudaStream_t s);
 
 // mamba3_gate: y [rows, R, H, P], z rows of zStride floats (head h at z + h*P), dout [rows, H*P];
-// dy += , dz += , and the parameter gradients g (null where the parameter is absent; summed
-// over rows). One warp per (row, head), the R ranks in a loop. P <= 256.
+// dy += , dz += (both WRITTEN where `written`: dz only its H*P columns of each row), and the
+// parameter gradients g (null where the parameter is absent; summed over rows). One warp per
+// (row, head), the R ranks in a loop. P <= 256.
 cudaError_t mamba3_gate_backward(const ops::Mamba3Dims& d, const ops::Mamba3GateParams& p,
                                  const Mamba3GateGrads& g, const float* y, const float* z,
                                  int64_t zStride, int64_t rows, const float* dout, float* dy,
-                                 float* dz, cudaStream_t s);
+                                 float* dz, cudaStream_t s, bool written = false);
+
+// mamba3_gate_forward's output (engine/cuda/cuda_ops.h, same maths) rounded to bf16
+// (__nv_bfloat16 out [rows, H*P]): the bf16 step's recompute of the gate in the backward,
+// written straight into the out_proj backward's bf16 operand (no fp32 pass between).
+// (kernels/train/mamba3_gate_recompute_bf16.cu) P <= 256 (else cudaErrorInvalidValue).
+cudaError_t mamba3_gate_forward_bf16(const ops::Mamba3Dims& d, const ops::Mamba3GateParams& p,
+                                     const float* y, const float* z, int64_t zStride, int64_t rows,
+                                     void* out, cudaStream_t s);
 
 // The scan's checkpoints from the engine's chunked forward: hs [batch, nChk, H, PN] (WRITTEN)
 // [b, c, h] = states [batch, H, nC, PN] [b, h, c·stride] (the state entering every
