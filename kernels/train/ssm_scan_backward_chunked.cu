@@ -140,24 +140,57 @@ __device__ inline float rowSum16(float v) {
     return v;
 }
 
-// dst[e] = f(e) for e < total, kBatch elements a thread at a time: f's global loads are all
-// issued before the first is used (a plain loop waits out one load latency per element,
-// which at ~200 elements a thread was most of a block's time).
+// Loads of the carry kernel in flight together: kBatch chunks a thread at a time.
 constexpr int kBatch = 8;
-template <class F>
-__device__ inline void fillBatched(float* dst, int total, F f) {
-    const int stride = int(blockDim.x);
-    for (int e0 = int(threadIdx.x); e0 < total; e0 += kBatch * stride) {
-        float v[kBatch];
-#pragma unroll
-        for (int u = 0; u < kBatch; ++u) {
-            const int e = e0 + u * stride;
-            v[u] = e < total ? f(e) : 0.0f;
-        }
-#pragma unroll
-        for (int u = 0; u < kBatch; ++u)
-            if (e0 + u * stride < total) dst[e0 + u * stride] = v[u];
+
+// One float by cp.async (4 bytes: the tiles' odd leading dimensions leave rows unaligned for
+// wider copies). Every load of a block is issued before the first is waited for, so a block
+// pays about one memory latency for its tiles instead of one per batch of elements.
+__device__ inline void cpAsync4(float* dst, const float* src) {
+    asm volatile(
+        "cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(unsigned(__cvta_generic_to_shared(dst))),
+        "l"(src)
+        : "memory");
+}
+// This thread's copies have landed (visible to it; a barrier makes them everyone's).
+__device__ inline void cpAsyncWait() {
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+
+// dst [kC][LD] ← src[i·stride + n] for i < rows, n < cols (cp.async), zeros elsewhere (plain
+// stores). fixOwn(e, i, n) later visits the same elements of the same thread, so a thread can
+// finish its own elements after cpAsyncWait without a barrier.
+template <int LD>
+__device__ inline void asyncTile(float* dst, int rows, int cols, const float* src, int64_t stride) {
+    for (int e = int(threadIdx.x); e < kC * LD; e += int(blockDim.x)) {
+        const int i = e / LD, n = e - i * LD;
+        if (i < rows && n < cols)
+            cpAsync4(dst + e, src + i * stride + n);
+        else
+            dst[e] = 0.0f;
     }
+}
+template <int LD, class F>
+__device__ inline void fixOwn(F f) {
+    for (int e = int(threadIdx.x); e < kC * LD; e += int(blockDim.x)) {
+        const int i = e / LD;
+        f(e, i, e - i * LD);
+    }
+}
+
+// Inclusive prefix sums of 64 values over one warp, lane l holding values 2l (a0) and 2l + 1
+// (a1): log-depth shuffles instead of a 64-step loop on one thread.
+__device__ inline void warpScan64(float& a0, float& a1) {
+    const int lane = int(threadIdx.x) & 31;
+    float inc = a0 + a1;
+    for (int o = 1; o < 32; o <<= 1) {
+        const float y = __shfl_up_sync(0xffffffffu, inc, o);
+        if (lane >= o) inc += y;
+    }
+    float ex = __shfl_up_sync(0xffffffffu, inc, 1);
+    if (lane == 0) ex = 0.0f;
+    a0 += ex;
+    a1 = inc;
 }
 
 // One chunk's place: row b, head h, tokens t0 .. t0 + L − 1.
@@ -195,53 +228,49 @@ struct Dev {
         p.L = int(min(chunk, T - p.t0));
         return p;
     }
-    // rows × cols of a [token, head, cols] array into dst [kC][ld], zeros past L and cols.
-    template <class Src>
-    __device__ void loadRows(float* dst, int ld, int cols, const ChunkPos& c, Src src) const {
-        fillBatched(dst, kC * ld, [&](int e) {
-            const int i = e / ld, n = e - i * ld;
-            return i < c.L && n < cols ? src(c.row0 + i, n) : 0.0f;
-        });
+    // The chunk's [kC][ld] tiles of q, k (N wide), dy and raw x (P wide) by cp.async.
+    __device__ void asyncQ(float* dst, const ChunkPos& c) const {
+        asyncTile<kLdN>(dst, c.L, d.N, in.q + qkOff(c.row0, c.h), int64_t(d.H) * d.N);
     }
-    __device__ void loadQ(float* dst, const ChunkPos& c) const {
-        loadRows(dst, kLdN, d.N, c, [&](int64_t r, int n) { return in.q[qkOff(r, c.h) + n]; });
+    __device__ void asyncK(float* dst, const ChunkPos& c) const {
+        asyncTile<kLdN>(dst, c.L, d.N, in.k + qkOff(c.row0, c.h), int64_t(d.H) * d.N);
     }
-    __device__ void loadK(float* dst, const ChunkPos& c) const {
-        loadRows(dst, kLdN, d.N, c, [&](int64_t r, int n) { return in.k[qkOff(r, c.h) + n]; });
+    __device__ void asyncDy(float* dst, const ChunkPos& c) const {
+        asyncTile<kLdS>(dst, c.L, d.P, dy + yOff(c.row0, c.h), int64_t(d.H) * d.P);
     }
-    __device__ void loadDy(float* dst, const ChunkPos& c) const {
-        loadRows(dst, kLdS, d.P, c, [&](int64_t r, int p) { return dy[yOff(r, c.h) + p]; });
+    __device__ void asyncX(float* dst, const ChunkPos& c) const {
+        asyncTile<kLdS>(dst, c.L, d.P, in.x + xOff(c.row0, c.h), in.xStride);
     }
-    // v = x ⊙ mimo_x (sc.mx must be loaded).
-    __device__ void loadV(float* dst, const ChunkPos& c, const ChunkScalars& sc) const {
-        loadRows(dst, kLdS, d.P, c,
-                 [&](int64_t r, int p) { return in.x[xOff(r, c.h) + p] * sc.mx[p]; });
-    }
-    // The scalars; ends with a barrier.
+    // The scalars, all by warp 0 (a warp scan for cs); ends with a barrier.
     __device__ void loadScalars(ChunkScalars& sc, const ChunkPos& c) const {
-        const int i = threadIdx.x;
-        for (int p = i; p < kMaxP; p += blockDim.x)
+        for (int p = int(threadIdx.x); p < kMaxP; p += int(blockDim.x))
             sc.mx[p] = p < d.P && in.mimoX ? in.mimoX[int64_t(c.h) * d.P + p] : 1.0f;
-        if (i < kC) {
-            float adt = 0.0f, g = 0.0f, pn = 0.0f;
-            if (i < c.L) {
-                const int64_t th = (c.row0 + i) * d.H + c.h;
-                adt = in.adt[th];
-                g = in.trap[th] * in.dt[th];
-                if (c.t0 + i + 1 < T) pn = (1.0f - in.trap[th + d.H]) * in.dt[th + d.H];
+        if (threadIdx.x < 32) {
+            float a[2];
+#pragma unroll
+            for (int k = 0; k < 2; ++k) {
+                const int i = 2 * int(threadIdx.x) + k;
+                float adt = 0.0f, g = 0.0f, pn = 0.0f;
+                if (i < c.L) {
+                    const int64_t th = (c.row0 + i) * d.H + c.h;
+                    adt = in.adt[th];
+                    g = in.trap[th] * in.dt[th];
+                    if (c.t0 + i + 1 < T) pn = (1.0f - in.trap[th + d.H]) * in.dt[th + d.H];
+                }
+                sc.gam[i] = g, sc.piN[i] = pn;
+                sc.scl[i] = i + 1 < c.L ? g + pn : g;
+                a[k] = adt;
             }
-            sc.cs[i] = adt, sc.gam[i] = g, sc.piN[i] = pn;
-            sc.scl[i] = i + 1 < c.L ? g + pn : g;
-        }
-        __syncthreads();
-        if (i == 0) {  // a 64-long prefix sum: one thread, negligible next to the products
-            float s = 0.0f;
-            for (int j = 0; j < kC; ++j) sc.cs[j] = s += sc.cs[j];
-        }
-        __syncthreads();
-        if (i < kC) {
-            sc.ecs[i] = i < c.L ? expf(sc.cs[i]) : 0.0f;
-            sc.dec[i] = i < c.L ? expf(sc.cs[c.L - 1] - sc.cs[i]) : 0.0f;
+            warpScan64(a[0], a[1]);
+            const int last = c.L - 1;
+            const float cl = __shfl_sync(0xffffffffu, (last & 1) ? a[1] : a[0], last >> 1);
+#pragma unroll
+            for (int k = 0; k < 2; ++k) {
+                const int i = 2 * int(threadIdx.x) + k;
+                sc.cs[i] = a[k];
+                sc.ecs[i] = i < c.L ? expf(a[k]) : 0.0f;
+                sc.dec[i] = i < c.L ? expf(cl - a[k]) : 0.0f;
+            }
         }
         __syncthreads();
     }
@@ -256,10 +285,11 @@ __global__ void __launch_bounds__(16 * TY) chunkStateGradKernel(Dev v, float* G,
     float* Ys = Qs + kC * kLdN;  // [kC][kLdS], rows scaled by e^{cs}
     auto& sc = *reinterpret_cast<ChunkScalars*>(Ys + kC * kLdS);
     const ChunkPos c = v.pos();
+    v.asyncQ(Qs, c);
+    v.asyncDy(Ys, c);
     v.loadScalars(sc, c);
-    v.loadQ(Qs, c);
-    v.loadRows(Ys, kLdS, v.d.P, c,
-               [&](int64_t r, int p) { return v.dy[v.yOff(r, c.h) + p] * sc.ecs[r - c.row0]; });
+    cpAsyncWait();
+    fixOwn<kLdS>([&](int e, int i, int) { Ys[e] *= sc.ecs[i]; });
     __syncthreads();
     float acc[MI][NJ];
     zero(acc);
@@ -313,14 +343,31 @@ struct ChunkOut {
     float* partials;      // [batch · nChk, H, 1 + P]: dD, dmimo_x
 };
 
-// Shared memory of phase C, in floats.
-// The tensor-core form adds mmaAcc's scratch ([kC][kLdN]).
+// Shared memory of phase C, in floats: the tiles, the scalars, the per-token vectors (Sd, Pd,
+// dcsA, Ev: kC each; kin: kMaxN; red: 64; the X row sums' halves: 2 · kC; the X column sums'
+// per-pass parts: 8 · kC). The tensor-core form adds mmaAcc's scratch ([kC][kLdN]).
+constexpr int kVecFloats = 4 * kC + kMaxN + 64 + 2 * kC + 8 * kC;
 __host__ __device__ constexpr size_t chunkSmemFloats(bool tc) {
-    return size_t(3) * kC * kLdN + size_t(5) * kC * kLdS + sizeof(ChunkScalars) / 4 + 8 * kC + 64 +
+    return size_t(3) * kC * kLdN + size_t(5) * kC * kLdS + sizeof(ChunkScalars) / 4 + kVecFloats +
            (tc ? size_t(kC) * kLdN : 0);
 }
 
+// Old values of a += target, loaded before the products that compute the addend, so the
+// read of the read-modify-write is not one more round trip after them. off(r, col) < 0: none.
+template <int MI, int NJ, int TY, class Off>
+__device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Off off) {
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) {
+            const int64_t o = off(tileRow() + TY * i, tileCol() + 16 * j);
+            old[i][j] = o >= 0 ? base[o] : 0.0f;
+        }
+}
+
 // Phase C: every per-token gradient of one chunk (see the file comment and the notes).
+// Every global load is issued early: the tiles by cp.async at the start (one latency), G_c
+// and the next checkpoint together, the old values of dq, dk, dx before their products.
 template <int NJ, int TY, bool TC>
 __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOut o) {
     constexpr int MI = kC / TY;
@@ -333,39 +380,42 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
     float* Vs = Ys + kC * kLdS;  // [kC][kLdS] v
     float* Ss = Vs + kC * kLdS;  // [kC][kC] q_i·k_s, then M ⊙ it strictly below the diagonal
     float* Ps = Ss + kC * kLdS;  // [kC][kC] dy_i·v_s, likewise
-    float* As = Ps + kC * kLdS;  // [kC][kC] W ⊙ (dy_i·v_s), later dv [kC][kLdS]
+    float* As = Ps + kC * kLdS;  // [kC][kC] W ⊙ (dy_i·v_s), later the dD / dmimo_x parts
     auto& sc = *reinterpret_cast<ChunkScalars*>(As + kC * kLdS);
     float* vec = reinterpret_cast<float*>(&sc + 1);
-    float *Sd = vec, *Pd = vec + kC, *rowX = vec + 2 * kC, *colX = vec + 3 * kC;
-    float *dcsA = vec + 4 * kC, *Ev = vec + 5 * kC, *kin = vec + 6 * kC;  // kin: kMaxN
-    float* red = vec + 8 * kC;                                            // 64 floats
-    float* scratch = red + 64;                                            // [kC][kLdN], TC only
+    float *Sd = vec, *Pd = vec + kC, *dcsA = vec + 2 * kC, *Ev = vec + 3 * kC;
+    float* kin = vec + 4 * kC;          // kMaxN
+    float* red = kin + kMaxN;           // 64 floats
+    float* rowPart = red + 64;          // [2][kC]: Σ_s X_is over s < 32 and s ≥ 32
+    float* colPart = rowPart + 2 * kC;  // [blockDim / 64][kC]: Σ_i X_is over i ≡ pass
+    float* scratch = vec + kVecFloats;  // [kC][kLdN], TC only
     const ChunkPos c = v.pos();
     const int L = c.L, P = d.P, N = d.N, ty = tileRow(), tx = tileCol();
-    v.loadScalars(sc, c);
-    v.loadQ(Qs, c);
-    v.loadK(Ks, c);
-    v.loadDy(Ys, c);
-    v.loadV(Vs, c, sc);
-    // acc = h_in + (1 − trap_{t0}) dt_{t0} v_{t0−1} k_{t0−1}ᵀ (the first token's pending term).
+    const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
+    const float* S0 = o.starts + blk * PN;
+    v.asyncQ(Qs, c);
+    v.asyncK(Ks, c);
+    v.asyncDy(Ys, c);
+    v.asyncX(Vs, c);  // raw x: times mimo_x below
+    asyncTile<kLdN>(Hs, P, N, S0, N);
+    // acc = h_in + (1 − trap_{t0}) dt_{t0} v_{t0−1} k_{t0−1}ᵀ (the first token's pending term):
+    // k and raw x of token t0 − 1 here, covered by loadScalars' barrier.
     const bool hasPrev = c.t0 > 0;
     const float pi0 =
         hasPrev ? (1.0f - v.in.trap[c.row0 * d.H + c.h]) * v.in.dt[c.row0 * d.H + c.h] : 0.0f;
     for (int n = threadIdx.x; n < N; n += blockDim.x)
         kin[n] = hasPrev ? v.in.k[v.qkOff(c.row0 - 1, c.h) + n] : 0.0f;
     if (threadIdx.x < kMaxP)
-        red[threadIdx.x] = hasPrev && int(threadIdx.x) < P
-                               ? v.in.x[v.xOff(c.row0 - 1, c.h) + threadIdx.x] * sc.mx[threadIdx.x]
-                               : 0.0f;
-    __syncthreads();
-    const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
-    {
-        const float* S0 = o.starts + blk * PN;
-        fillBatched(Hs, kMaxP * kLdN, [&](int e) {
-            const int p = e / kLdN, n = e - p * kLdN;
-            return p < P && n < N ? S0[int64_t(p) * N + n] + pi0 * red[p] * kin[n] : 0.0f;
+        red[threadIdx.x] =
+            hasPrev && int(threadIdx.x) < P ? v.in.x[v.xOff(c.row0 - 1, c.h) + threadIdx.x] : 0.0f;
+    v.loadScalars(sc, c);
+    cpAsyncWait();
+    if (v.in.mimoX) fixOwn<kLdS>([&](int e, int, int p) { Vs[e] *= sc.mx[p]; });
+    if (hasPrev)
+        fixOwn<kLdN>([&](int e, int p, int n) {
+            if (p < P && n < N) Hs[e] += pi0 * (red[p] * sc.mx[p]) * kin[n];
         });
-    }
+    __syncthreads();
     // S = Q Kᵀ, Pm = dY Vᵀ.
     {
         float s[MI][4], pm[MI][4];
@@ -381,36 +431,38 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
             }
     }
     __syncthreads();
-    // The log-decay terms of the intra-chunk sums, X_is = M_is w_is S_is Pm_is (s < i):
-    // row sums (token i's cs) and column sums (token s's, negative).
-    if (threadIdx.x < kC) {
-        const int i = threadIdx.x;
-        float r = 0.0f;
-        for (int s = 0; s < i; ++s)
-            r += expf(sc.cs[i] - sc.cs[s]) * sc.scl[s] * Ss[i * kLdS + s] * Ps[i * kLdS + s];
-        rowX[i] = r;
-        Sd[i] = Ss[i * kLdS + i], Pd[i] = Ps[i * kLdS + i];
-    } else if (threadIdx.x < 2 * kC) {
-        const int s = threadIdx.x - kC;
-        float r = 0.0f;
-        for (int i = s + 1; i < L; ++i)
-            r += expf(sc.cs[i] - sc.cs[s]) * Ss[i * kLdS + s] * Ps[i * kLdS + s];
-        colX[s] = r * sc.scl[s];
-    }
-    __syncthreads();
-    // A3 = M ⊙ w ⊙ Pm (diagonal included); Ss, Ps ← M ⊙ them strictly below the diagonal.
-    for (int e = threadIdx.x; e < kC * kC; e += blockDim.x) {
-        const int i = e / kC, s = e - i * kC, x = i * kLdS + s;
-        const float m = s <= i ? expf(sc.cs[i] - sc.cs[s]) : 0.0f;
-        const float pm = Ps[x];
-        As[x] = m * (s < i ? sc.scl[s] : sc.gam[i]) * pm;
-        const float ms = s < i ? m : 0.0f;
-        Ps[x] = ms * pm;
-        Ss[x] *= ms;
+    // One pass over the C × C products: A3 = M ⊙ w ⊙ Pm (diagonal included); Ss, Ps ← M ⊙ them
+    // strictly below the diagonal; the diagonals; and the log-decay terms of the intra-chunk
+    // sums, X_is = M_is w_is S_is Pm_is (s < i), summed by rows (token i's cs: a warp holds
+    // 32 s of one row) and by columns (token s's, negative: a thread's rows i ≡ its pass).
+    {
+        const int s = int(threadIdx.x) & (kC - 1), i0 = int(threadIdx.x) / kC;
+        const int passes = int(blockDim.x) / kC;
+        float col = 0.0f;
+        for (int i = i0; i < kC; i += passes) {
+            const int x = i * kLdS + s;
+            const float sv = Ss[x], pm = Ps[x];
+            if (s == i) Sd[i] = sv, Pd[i] = pm;
+            const float m = s <= i ? expf(sc.cs[i] - sc.cs[s]) : 0.0f;
+            As[x] = m * (s < i ? sc.scl[s] : sc.gam[i]) * pm;
+            const float ms = s < i ? m : 0.0f, msv = ms * sv;
+            Ss[x] = msv;
+            Ps[x] = ms * pm;
+            const float X = msv * pm * sc.scl[s];
+            col += X;
+            const float r = lectern::cuda::detail::warpSum(X);
+            if ((threadIdx.x & 31) == 0) rowPart[(s >> 5) * kC + i] = r;
+        }
+        colPart[i0 * kC + s] = col;
     }
     __syncthreads();
     // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
     {
+        float* dq = o.g.dq;
+        float old[MI][NJ];
+        prefetch<MI, NJ, TY>(old, dq, [&](int r, int n) -> int64_t {
+            return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
+        });
         float t[MI][NJ];
         zero(t);
         product<TY, TC>(t, Ys, kLdS, 1, Hs, kLdN, 1, P, scratch);
@@ -423,10 +475,10 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
             if (r >= L) continue;
-            float* dq = o.g.dq + v.qkOff(c.row0 + r, c.h);
+            float* row = dq + v.qkOff(c.row0 + r, c.h);
 #pragma unroll
             for (int j = 0; j < NJ; ++j)
-                if (tx + 16 * j < N) dq[tx + 16 * j] += t[i][j];
+                if (tx + 16 * j < N) row[tx + 16 * j] = old[i][j] + t[i][j];
         }
     }
     // dcs_j's acc term: e^{cs_j} ⟨dy_j, acc q_j⟩.
@@ -445,27 +497,48 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
         }
     }
     __syncthreads();  // Hs: acc is done with
-    // G_c (zero for the last chunk) and ⟨G_c, h_out⟩ (h_out: the next chunk's checkpoint).
+    // G_c (zero for the last chunk) by cp.async, and ⟨G_c, h_out⟩ (h_out: the next chunk's
+    // checkpoint, loaded meanwhile). Hs's padding is still acc's zeros.
     const bool hasG = c.c + 1 < v.nChk;
     float gh = 0.0f;
-    {
+    if (hasG) {
+        constexpr int kU = kMaxP * kMaxN / (16 * TY);
         const float* Gc = o.G + blk * PN;
         const float* S1 = o.starts + (blk + d.H) * PN;  // chunk c + 1, same row and head
-        fillBatched(Hs, kMaxP * kLdN, [&](int e) {
-            const int p = e / kLdN, n = e - p * kLdN;
-            float x = 0.0f;
-            if (hasG && p < P && n < N) {
-                x = Gc[int64_t(p) * N + n];
-                gh += x * S1[int64_t(p) * N + n];
+        float s1[kU];
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+            const int e = int(threadIdx.x) + u * 16 * TY;
+            s1[u] = 0.0f;
+            if (e < PN) {
+                const int p = e / N;
+                cpAsync4(Hs + p * kLdN + (e - p * N), Gc + e);
+                s1[u] = S1[e];
             }
-            return x;
-        });
-        gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Hs needs
+        }
+        cpAsyncWait();
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+            const int e = int(threadIdx.x) + u * 16 * TY;
+            if (e < PN) {
+                const int p = e / N;
+                gh += s1[u] * Hs[p * kLdN + (e - p * N)];
+            }
+        }
+    } else {
+        for (int e = threadIdx.x; e < kMaxP * kLdN; e += blockDim.x) Hs[e] = 0.0f;
     }
+    gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Hs needs
     // Zstrict_s = Σ_{i > s} M_is S_is dy_i + e^{cs_last − cs_s} G k_s  (rows s, columns p),
-    // E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩, and from Zstrict: dv, dγ, ζ.
-    float* dvs = As;  // A3 is done with (dq read it before the barrier above)
+    // E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩, and from Zstrict: dv, dγ, ζ, and this
+    // thread's parts of the dD (Σ dy·v) and dmimo_x (Σ dv ⊙ x) sums, into As (A3 is dead).
     {
+        auto xAt = [&](int r, int p) -> int64_t {
+            return r < L && p < P ? v.xOff(c.row0 + r, c.h) + p : -1;
+        };
+        float dxOld[MI][4], xr[MI][4];
+        prefetch<MI, 4, TY>(dxOld, o.g.dx, xAt);
+        prefetch<MI, 4, TY>(xr, v.in.x, xAt);
         float t[MI][4];
         zero(t);
         product<TY, TC>(t, Ks, kLdN, 1, Hs, 1, kLdN, N, scratch);
@@ -483,6 +556,7 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
         }
         product<TY, TC>(t, Ss, 1, kLdS, Ys, kLdS, 1, L, scratch);
         const float Dh = v.in.D[c.h];
+        float pD[4] = {}, pM[4] = {};
 #pragma unroll
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
@@ -494,8 +568,10 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
                 dg += Vs[x] * z;
                 ze += Vs[x] * zs;
                 const float dv = Dh * Ys[x] + sc.gam[r] * z + sc.piN[r] * zs;
-                dvs[x] = dv;
-                if (r < L && p < P) o.g.dx[v.xOff(c.row0 + r, c.h) + p] += dv * sc.mx[p];
+                if (r < L && p < P)
+                    o.g.dx[v.xOff(c.row0 + r, c.h) + p] = dxOld[i][j] + dv * sc.mx[p];
+                pD[j] += Ys[x] * Vs[x];
+                pM[j] += dv * xr[i][j];
             }
             dg = rowSum16(dg), ze = rowSum16(ze);
             if (tx == 0 && r < L) {
@@ -504,10 +580,20 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
                 o.tokScal[rows * d.H + th] = ze;
             }
         }
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            As[ty * kC + tx + 16 * j] = pD[j];
+            As[(TY + ty) * kC + tx + 16 * j] = pM[j];
+        }
     }
     // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
     {
+        float* dk = o.g.dk;
+        float old[MI][NJ];
+        prefetch<MI, NJ, TY>(old, dk, [&](int r, int n) -> int64_t {
+            return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
+        });
         float t[MI][NJ];
         zero(t);
         product<TY, TC>(t, Vs, kLdS, 1, Hs, kLdN, 1, P, scratch);
@@ -520,47 +606,59 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
             if (r >= L) continue;
-            float* dk = o.g.dk + v.qkOff(c.row0 + r, c.h);
+            float* row = dk + v.qkOff(c.row0 + r, c.h);
 #pragma unroll
             for (int j = 0; j < NJ; ++j) {
                 const int n = tx + 16 * j;
                 if (n < N)
-                    dk[n] += sc.gam[r] * (t[i][j] + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t[i][j];
+                    row[n] = old[i][j] + (sc.gam[r] * (t[i][j] + Pd[r] * Qs[r * kLdN + n]) +
+                                          sc.piN[r] * t[i][j]);
             }
         }
     }
     __syncthreads();
-    // dcs_j = acc term + Σ_{s<j} X_js − Σ_{i>j} X_ij − E_j (+ ⟨G, h_out⟩ for the last token);
-    // dadt_j = Σ_{i ≥ j} dcs_i within the chunk.
-    if (threadIdx.x == 0) {  // in shared memory; the global += below in parallel
-        float r = 0.0f;
-        for (int j = L - 1; j >= 0; --j) {
-            r += dcsA[j] + rowX[j] - colX[j] - Ev[j] + (j == L - 1 && hasG ? gh : 0.0f);
-            dcsA[j] = r;
-        }
-    }
-    __syncthreads();
-    if (int(threadIdx.x) < L) o.g.dadt[(c.row0 + threadIdx.x) * d.H + c.h] += dcsA[threadIdx.x];
-    // The (row, chunk, head) partials of dD = Σ dy·v and dmimo_x = Σ dv ⊙ x.
+    // Three warps finish in parallel. Warp 0: dcs_j = acc term + Σ_{s<j} X_js − Σ_{i>j} X_ij
+    // − E_j (+ ⟨G, h_out⟩ for the last token); dadt_j += Σ_{i ≥ j} dcs_i within the chunk (a
+    // suffix scan: lane l holds j = 63 − 2l, 62 − 2l). Warps 1, 2: the (row, chunk, head)
+    // partials of dmimo_x and dD from the threads' parts in As.
+    const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
     float* part = o.partials + blk * int64_t(1 + P);
-    if (threadIdx.x < kMaxP) {
-        const int p = threadIdx.x;
-        float sD = 0.0f, sM = 0.0f;
-        if (p < P)
-#pragma unroll 8
-            for (int r = 0; r < L; ++r) {
-                const int x = r * kLdS + p;
-                sD += Ys[x] * Vs[x];
-                sM += dvs[x] * v.in.x[v.xOff(c.row0 + r, c.h) + p];
+    if (warp == 0) {
+        const int passes = int(blockDim.x) / kC;
+        float a[2];
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int j = kC - 1 - 2 * lane - k;
+            float x = 0.0f;
+            if (j < L) {
+                float colX = 0.0f;
+                for (int q = 0; q < passes; ++q) colX += colPart[q * kC + j];
+                x = dcsA[j] + (rowPart[j] + rowPart[kC + j]) - colX - Ev[j] +
+                    (j == L - 1 && hasG ? gh : 0.0f);
             }
-        red[p] = sD;
-        if (p < P) part[1 + p] = sM;
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float s = 0.0f;
-        for (int p = 0; p < P; ++p) s += red[p];
-        part[0] = s;
+            a[k] = x;
+        }
+        warpScan64(a[0], a[1]);
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int j = kC - 1 - 2 * lane - k;
+            if (j < L) o.g.dadt[(c.row0 + j) * d.H + c.h] += a[k];
+        }
+    } else if (warp == 1) {
+        for (int p = lane; p < P; p += 32) {
+            float s = 0.0f;
+            for (int q = 0; q < TY; ++q) s += As[(TY + q) * kC + p];
+            part[1 + p] = s;
+        }
+    } else if (warp == 2) {
+        float sD = 0.0f;
+        for (int p = lane; p < P; p += 32) {
+            float s = 0.0f;
+            for (int q = 0; q < TY; ++q) s += As[q * kC + p];
+            sD += s;
+        }
+        sD = lectern::cuda::detail::warpSum(sD);
+        if (lane == 0) part[0] = sD;
     }
 }
 
