@@ -89,7 +89,7 @@ def probe(cli, model, kind, n, rng):
             head = PREFIX + "k: "
             text = head + s + "\nk: " + s + "\n"
             a, b = len(head), len(head) + len(s) + 4
-        elif kind.startswith("assoc"):
+        elif kind in ASSOC_FORMATS:
             # assoc1: make_recall.py --assoc --short-keys (one-letter keys, 2-digit values)
             first_part, second_part, text = ASSOC_FORMATS[kind](rng)
             bits = surprisal(cli, model, text)

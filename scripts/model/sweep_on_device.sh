@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 6, one GPU call: which model config learns the lookup answering needs? Several
-# configs trained FROM SCRATCH side by side on the one GPU (a 2.7 M-parameter model is
-# latency-bound at 32 x 2,048 a step, so N processes share the H100 far better than N runs
-# back to back), on make_recall.py material (default: the plainest associative recall,
+# configs trained FROM SCRATCH side by side (one call compares them; on the H100 five such
+# processes shared its ~100k tokens/s of the 2.7 M-parameter model, so side by side buys no
+# speed), on make_recall.py material (default: the plainest associative recall,
 # `--assoc --plain`), then copy_probe.py on each on the machine's CPU cores. The probe's
 # `plain` format and the training loss say whether the lookup was found: on --plain
 # material with up to 8 pairs a model that remembers which keys it saw but not their values
@@ -13,11 +13,13 @@
 #            bash scripts/model/sweep_on_device.sh CARRY OUTDIR
 #
 # SWEEP: NAME[:KEY=VALUE,...] a run, KEY a key of training/configs/default_model.json (top
-# level or ssm_cfg) or lr (the run's peak learning rate, else OPTS'). MATERIAL: make_recall.py
+# level or ssm_cfg), a train option (lr, batch, seq-len, warmup) or device (cpu: that run on
+# the machine's CPU cores, two threads, beside the GPU's). MATERIAL: make_recall.py
 # options; OPTS: train options; STEPS: the step count (a run cut by SECONDS_EACH keeps its
 # latest checkpoint; the default wsd schedule holds the peak lr, so a cut run is not
-# mid-decay); PROBE_FORMATS. OUTDIR gets model-NAME.safetensors for each run and sweep.tar.gz
-# (each run's config, metrics, log and probe).
+# mid-decay); PROBE_FORMATS; DEVICE (every run's device, default cuda); TAG;
+# TAR_MODELS. OUTDIR gets model-NAME.safetensors for each run and TAG.tar.gz (each run's
+# config, metrics, log and probe).
 set -u
 CARRY=$1 OUTDIR=$2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,23 +27,25 @@ mkdir -p "$OUTDIR"
 . "$ROOT/scripts/model/unpack_carry.sh" # unpack_carry
 . "$ROOT/scripts/model/train_stage.sh"  # stage
 unpack_carry "$CARRY"
-S=/tmp/sweep
+TAG=${TAG:-sweep} # names the material, the work folder and the archive: two sweeps can run at once
+S=/tmp/$TAG
 mkdir -p $S
 # shellcheck disable=SC2086
-python3 "$ROOT/scripts/model/make_recall.py" "$CORPUS" --name sweep --seed 81 \
+python3 "$ROOT/scripts/model/make_recall.py" "$CORPUS" --name $TAG --seed 81 \
   ${MATERIAL:---assoc --plain --max-facts 8 --bytes 40000000} | tee $S/material.log
-TEXT=$(ls "$CORPUS"/train/*-sweep.txt)
+TEXT=$(ls "$CORPUS"/train/*-$TAG.txt)
 OPTS=${OPTS:---seq-len 2048 --batch 32 --lr 3e-3 --warmup 30 --schedule wsd --clip 1.0 --eval-every 25 --checkpoint-every 25 --seed 81}
 
-# config NAME OVERRIDES: writes $S/config-NAME.json, prints the run's --lr option (if any).
+# config NAME OVERRIDES: writes $S/config-NAME.json, prints the run's train options (lr,
+# batch, seq-len, warmup: they replace OPTS' own) as "--KEY VALUE" lines.
 config() {
   python3 - "$ROOT/training/configs/default_model.json" "$S/config-$1.json" "${2:-}" << 'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
 for kv in filter(None, sys.argv[3].split(",")):
     k, v = kv.split("=")
-    if k == "lr":
-        print("--lr", v)
+    if k in ("lr", "batch", "seq-len", "warmup", "device"):
+        print("--%s %s" % (k, v))
         continue
     where = c if k in c else c["ssm_cfg"]
     where[k] = json.loads(v)
@@ -53,10 +57,13 @@ export OMP_NUM_THREADS=2
 for spec in ${SWEEP:-base}; do
   name=${spec%%:*} over=""
   [ "$name" != "$spec" ] && over=${spec#*:}
-  lr=$(config "$name" "$over")
-  opts=$OPTS
-  [ -n "$lr" ] && opts=$(echo "$OPTS" | sed -E "s/--lr +[^ ]+/$lr/")
-  (STAGE_LOG=$S/train-$name.log stage "$name" "$S/config-$name.json" "${SECONDS_EACH:-200}" \
+  opts=$OPTS dev=${DEVICE:-cuda}
+  while read -r key value; do
+    [ "$key" = --device ] && dev=$value && continue
+    [ -n "$key" ] && opts=$(echo "$opts" | sed -E "s/$key +[^ ]+/$key $value/")
+  done < <(config "$name" "$over")
+  # BASE: every run fine-tunes that model folder instead (model keys of SWEEP then unused)
+  (DEVICE=$dev STAGE_LOG=$S/train-$name.log stage "$name" "${BASE:-$S/config-$name.json}" "${SECONDS_EACH:-200}" \
     "${STEPS:-2000}" "$TEXT" "$opts" > /dev/null) &
   sleep 2 # staggered starts: not all processes in their set-up at once
 done
@@ -64,13 +71,18 @@ wait
 for spec in ${SWEEP:-base}; do
   name=${spec%%:*}
   cp "$OUTDIR/metrics-$name.jsonl" $S/ 2> /dev/null
-  timeout "${EVAL_TIMEOUT:-120}" python3 "$ROOT/scripts/model/copy_probe.py" --cli "$CPU_CLI" \
+  timeout "${EVAL_TIMEOUT:-120}" python3 "$ROOT/scripts/model/copy_probe.py" --cli "$CLI" \
     --model /tmp/m-$name --n 20 --formats "${PROBE_FORMATS:-plain,assoc1,rep14,simple}" \
     > $S/probe-$name.out 2>&1 &
 done
 OMP_NUM_THREADS=1 wait
-rm -f "$OUTDIR"/metrics-*.jsonl "$OUTDIR/config.json"
+for spec in ${SWEEP:-base}; do # TAR_MODELS=1: the weights in the archive (small models)
+  name=${spec%%:*}
+  rm -f "$OUTDIR/metrics-$name.jsonl"
+  [ "${TAR_MODELS:-0}" = 1 ] && mv "$OUTDIR/model-$name.safetensors" $S/
+done
+rm -f "$OUTDIR/config.json"
 for f in $S/probe-*.out; do echo "== $f"; grep -v '^{' "$f"; done
 for f in $S/metrics-*.jsonl; do echo "== $f"; grep val_loss "$f" | tail -4; done
-tar -C $S -czf "$OUTDIR/sweep.tar.gz" --exclude='*-sweep.txt' .
+tar -C $S -czf "$OUTDIR/$TAG.tar.gz" .
 ls -la "$OUTDIR"

@@ -15,7 +15,7 @@ stage() {
   local name=$1 from=$2 secs=$3 steps=$4 text=$5 opts=$6 run=/tmp/r-$1 new=/tmp/m-$1
   local L=${STAGE_LOG:-$OUTDIR/train.log} init="--base $2"
   [ -f "$from" ] && init="--config $from"
-  mkdir -p $run $new
+  rm -rf $run $new && mkdir -p $run $new # a fresh run, not a resumed one
   echo "stage $name: $init --steps $steps ($secs s) $opts" | tee -a "$L"
   local t0
   t0=$(date +%s)

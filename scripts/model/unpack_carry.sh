@@ -2,7 +2,7 @@
 # Sourced by the *_on_device.sh scripts (the GPU machine). unpack_carry CARRY unpacks a
 # carry of pack_recall_carry.sh: the libraries (some xz-compressed) into LIB, the corpus
 # into CORPUS (CARRY/corpus/*.txt.xz into train/, *.jsonl.xz into valid/) and the
-# binary; sets LIB, CORPUS, CLI and CPU_CLI, exports LD_LIBRARY_PATH and OMP_NUM_THREADS.
+# binary; sets LIB, CORPUS and CLI, exports LD_LIBRARY_PATH and OMP_NUM_THREADS.
 unpack_carry() {
   local c=$1 f
   LIB=/tmp/rlib CORPUS=/tmp/rcorpus
@@ -20,13 +20,6 @@ unpack_carry() {
   if [ -f "$CLI.xz" ]; then
     xz -dc "$CLI.xz" > /tmp/lectern-cli && chmod +x /tmp/lectern-cli
     CLI=/tmp/lectern-cli
-  fi
-  # A CPU-only build, when carried, for the many short `score` runs of copy_probe.py: it
-  # starts in ~0.2 s where the CUDA build's start-up takes over a second.
-  CPU_CLI=$CLI
-  if [ -f "$c/bin/lectern-cli-cpu.xz" ]; then
-    xz -dc "$c/bin/lectern-cli-cpu.xz" > /tmp/lectern-cli-cpu && chmod +x /tmp/lectern-cli-cpu
-    CPU_CLI=/tmp/lectern-cli-cpu
   fi
   wait
   export LD_LIBRARY_PATH=$LIB OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
