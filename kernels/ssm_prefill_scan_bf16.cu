@@ -6,22 +6,24 @@
 //
 // One walk fills too few multiprocessors at batch 1 (64 heads: 64 programs), so each
 // document's chunks are split into S segments:
-//  1. stateWalk (segments 0..S-2): each walks its chunks for the state only (k, v, no
-//     scores), from the incoming state (segment 0) or from zero, and leaves its end
-//     state and its decay e^{Σ adt};
+//  1. stateWalk (segments 0..S-2, each in F finer pieces): each piece walks its chunks for
+//     the state only (k, v, no scores), from the incoming state (the first) or from zero,
+//     and leaves its end state and its decay e^{Σ adt};
 //  2. walk (all S segments): the entry state of segment s > 0 is combined from those
-//     (In_1 = end_0, In_{s+1} = decay_s·In_s + end_s); then per chunk:
+//     (In_1 = end_0, In_{u+1} = decay_u·In_u + end_u over the pieces); then per chunk:
 //       Y = e^{cs_t}·Q·S_inᵀ + M·V (+ D·x), M the masked decay/trapezoid weights of Q·Kᵀ
 //       (with the pending k, v of the token before the chunk as one more key column),
 //       S <- e^{cs_last}·S + (w ∘ V)ᵀ·K,
-//     the state held in wmma accumulators (four 16×16 tiles a warp), its bf16 copy in
-//     shared memory for the next chunk's Q·Sᵀ. Optionally the gate's epilogue (RMSNorm
-//     over P, weight, y·silu(z)) on y while it is in shared memory.
+//     the products as mma.sync with the fragments in registers (mma_bf16_frags.cuh), the
+//     state in accumulators, its bf16 copy in shared memory for the next chunk's Q·Sᵀ.
+//     The output straight from the y registers: y + D·x, or the gate (RMSNorm over P with
+//     the two warps of a row exchanging their sums, weight, ·silu(z)) in fp32 or bf16.
 //  3. finish: the final state and the last token's k, x become the document's state
 //     (written last: the walks read the incoming ones).
 #include <algorithm>
 #include <cstdlib>
 
+#include "cuda/prefill_walk_bf16_out.h"
 #include "mma_bf16_frags.cuh"
 #include "ssm_chunk_scan_bf16_tiles.cuh"
 
@@ -38,34 +40,68 @@ using StateAcc = float[kStTiles][2][4];
 struct WalkArgs {
     ScanArgs a;  // d, in, st, y, T, Ck, nC (the rest unused)
     PrefillGate gate;
-    float* segEnd;    // [B, H, S-1, P·N]
-    float* segDecay;  // [B, H, S-1]
-    float* fin;       // [B, H, P·N] the final states until finish copies them
-    int S, segChunks;
+    bf16* outB;         // the gate's output in bf16 instead of gate.out (or null)
+    float* segEnd;      // [B, H, (S-1)·F, P·N] the state walk's end states
+    float* segDecay;    // [B, H, (S-1)·F]
+    float* fin;         // [B, H, P·N] the final states until finish copies them
+    int S, segChunks;   // the walk's segments
+    int F, fineChunks;  // the state walk's pieces: F a segment, fineChunks chunks each
 };
 
 struct LayoutW {
-    int ldq, ldv, ldy;
-    size_t q, k, v, sb, yf, scal, total;
+    int ldq, ldv, ldx;
+    size_t q, k, v, sb, xs, zs, ss, scal, total;
 };
 
-// Scores and weights stay in registers: ~85 KB at N = 128, P = 64, two blocks a
-// multiprocessor.
-__host__ __device__ inline LayoutW layoutW(int N, int P) {
+// full: the walk (also Q, the state's bf16 copy, z and the row sums); else the state walk.
+// x and z rows are staged in fp32 with P + 8 floats a row, so that the epilogue's float2
+// reads of a fragment's rows are free of bank conflicts. ~105 KB at N = 128, P = 64 (two
+// blocks a multiprocessor), the state walk's ~52 KB.
+__host__ __device__ inline LayoutW layoutW(int N, int P, bool full) {
     LayoutW l{};
     l.ldq = N + 8;
     l.ldv = P + 8;
-    l.ldy = P + 4;
-    l.q = 0;
-    l.k = l.q + size_t(kRows) * l.ldq * 2;
-    l.v = l.k + size_t(kCols) * l.ldq * 2;
-    l.sb = l.v + size_t(kCols) * l.ldv * 2;
-    l.yf = l.sb + size_t(P) * l.ldq * 2;
-    l.scal = l.yf + size_t(kRows) * l.ldy * 4;
-    l.total = l.scal + size_t(5 * kRows + kCols) * 4;
+    l.ldx = P + 8;
+    size_t at = 0;
+    l.q = at;
+    at += full ? size_t(kRows) * l.ldq * 2 : 0;
+    l.k = at;
+    at += size_t(kCols) * l.ldq * 2;
+    l.v = at;
+    at += size_t(kCols) * l.ldv * 2;
+    l.sb = at;
+    at += full ? size_t(P) * l.ldq * 2 : 0;
+    l.xs = at;
+    at += size_t(kRows) * l.ldx * 4;
+    l.zs = at;
+    at += full ? size_t(kRows) * l.ldx * 4 : 0;
+    l.ss = at;
+    at += full ? size_t(2 * kRows) * 4 : 0;
+    l.scal = at;
+    l.total = at + size_t(5 * kRows + kCols) * 4;
     return l;
 }
 
+constexpr float kLog2e = 1.4426950408889634f;
+
+// 2^x on the special-function unit: what __expf does after its multiply by log2 e, so the
+// weights' exponents can be pre-scaled once a row and a key instead of once an element.
+__device__ __forceinline__ float ex2(float x) {
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
+// Rows [0, nRows) of P floats (row j at src(j), 16-byte aligned) to fp32 shared memory by
+// asynchronous copies; the caller commits and waits.
+template <class Src>
+__device__ __forceinline__ void stageRowsAsync(int nRows, int P, float* dst, int ld, Src src) {
+    const int p4 = P / 4;
+    for (int i = threadIdx.x; i < nRows * p4; i += kThreads) {
+        const int j = i / p4, p = 4 * (i % p4);
+        __pipeline_memcpy_async(dst + j * ld + p, src(j) + p, 16);
+    }
+}
 // f(i, t) for the warp's state tiles: i-th of the warp, tile t = warp + kWarps·i of nTiles.
 template <class F>
 __device__ __forceinline__ void forWarpTiles(int nTiles, F f) {
@@ -100,62 +136,10 @@ __device__ void stateToBf16(StateAcc& st, bf16* sb, int ld, int N, int nTiles) {
     });
 }
 
-// y (or the gated output) for the chunk's rows from Yf + D·x (x re-read in fp32), four
-// columns a thread and four groups in flight; the P/4 threads of a row are adjacent lanes
-// of one warp, so the gate's norm over P is a shuffle reduction.
-__device__ void writeRows(const WalkArgs& w, int h, int64_t row0, int cnt, const float* Yf, int ldy,
-                          bool xVec) {
-    const ScanArgs& a = w.a;
-    const detail::KDims& d = a.d;
-    const PrefillGate& g = w.gate;
-    const int P = d.P, p4 = P / 4, total = kRows * p4;  // a multiple of kThreads
-    const float Dh = a.in.D[h];
-    const bool zVec = reinterpret_cast<uintptr_t>(g.z) % 16 == 0 && g.zStride % 4 == 0;
-    const bool nVec = reinterpret_cast<uintptr_t>(g.normW) % 16 == 0;
-    for (int e0 = threadIdx.x; e0 < total; e0 += 4 * kThreads) {
-        float4 xv[4], zv[4];
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-            const int e = e0 + u * kThreads, i = e / p4, p = 4 * (e % p4);
-            xv[u] = zv[u] = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (e >= total || i >= cnt) continue;
-            xv[u] = ld4(a.in.x + (row0 + i) * a.in.xStride + int64_t(h) * P + p, xVec);
-            if (g.out) zv[u] = ld4(g.z + (row0 + i) * g.zStride + int64_t(h) * P + p, zVec);
-        }
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-            const int e = e0 + u * kThreads, i = e / p4, p = 4 * (e % p4);
-            if (e >= total) break;  // the same for the whole warp
-            const bool live = i < cnt;
-            const int64_t row = row0 + i;
-            const float* m = Yf + i * ldy + p;
-            const float4 v = make_float4(m[0] + Dh * xv[u].x, m[1] + Dh * xv[u].y,
-                                         m[2] + Dh * xv[u].z, m[3] + Dh * xv[u].w);
-            if (!g.out) {
-                if (live) *reinterpret_cast<float4*>(a.y + (row * d.H + h) * int64_t(P) + p) = v;
-                continue;
-            }
-            float ss = live ? v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w : 0.0f;
-            for (int o = p4 / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-            if (!live) continue;
-            float scale = 1.0f;
-            float4 nw = make_float4(1.f, 1.f, 1.f, 1.f);
-            if (g.normW) {
-                scale = rsqrtf(ss / float(P) + d.eps);
-                nw = ld4(g.normW + int64_t(h) * P + p, nVec);
-            }
-            *reinterpret_cast<float4*>(g.out + row * d.dInner + int64_t(h) * P + p) =
-                make_float4(v.x * scale * nw.x * detail::siluf(zv[u].x),
-                            v.y * scale * nw.y * detail::siluf(zv[u].y),
-                            v.z * scale * nw.z * detail::siluf(zv[u].z),
-                            v.w * scale * nw.w * detail::siluf(zv[u].w));
-        }
-    }
-}
-
 // Y = e^{cs_t}·Q·S_inᵀ + M·V for the warp's 16 rows (row block rb) and kYC of the P columns
 // from colBase, all in registers: the scores Q·Kᵀ become the bf16 weights M as A operands of
-// M·V without leaving the lane (the C and A layouts match, mma16).
+// M·V without leaving the lane (the C and A layouts match, mma16). Y.y[n][2r + u] is row
+// rb·16 + g + 8r, column colBase + 8n + 2t + u (lane = 4g + t).
 template <int kYC>
 struct YTile {
     static constexpr int kT = kYC / 8;  // 16×8 tiles (even)
@@ -171,9 +155,9 @@ struct ChunkView {
 
 // The rows' part of a chunk's output common to the key parts below.
 struct RowsView {
-    const bf16* qRow;  // the lane's ldmatrix address of the warp's Q rows
-    int row0, i0, i1;  // the block's first row, the lane's rows
-    float ci0, ci1, gi0, gi1;
+    const bf16* qRow;          // the lane's ldmatrix address of the warp's Q rows
+    int row0, i0, i1;          // the block's first row, the lane's rows
+    float cl0, cl1, gi0, gi1;  // cl: the rows' cs·log2 e
 };
 
 // Y += M·V over key tiles [kJ0, kJ0 + kNJ) (8 keys each, kNJ even): the scores of those
@@ -208,27 +192,42 @@ __device__ __forceinline__ void keyPart(const ChunkView& v, const RowsView& r, i
             if (l1) mma(s[2 * jp + 1], qa, b[2], b[3]);
         }
     }
-    // Decay/trapezoid weights (zero above the diagonal and in the padding); __expf: M is
-    // rounded to bf16 anyway. The pending key (column cnt) weighs e^{cs_i}·pend.
+    // Decay/trapezoid weights (zero above the diagonal and in the padding): e^{cs_i - cs_j}
+    // as 2^{cl_i - cs_j·log2 e} (M is rounded to bf16 anyway); the pending key (column cnt)
+    // weighs e^{cs_i}·pend. Dead tiles keep their zero scores. Tiles wholly before the
+    // warp's 16 rows, all of them real, need no masks (most tiles of a long document).
+    const bool rowsFull = r.row0 + 16 <= v.cnt;
 #pragma unroll
     for (int jt = 0; jt < kNJ; ++jt) {
+        const int jb = (kJ0 + jt) * 8, j0 = jb + 2 * t4;
+        if (!live(kJ0 + jt)) continue;
+        if (rowsFull && jb + 8 <= r.row0) {
+            const float2 c = *reinterpret_cast<const float2*>(v.cs + j0);
+            const float2 w = *reinterpret_cast<const float2*>(v.scl + j0);
+            const float c0 = c.x * kLog2e, c1 = c.y * kLog2e;
+            s[jt][0] *= ex2(r.cl0 - c0) * w.x;
+            s[jt][1] *= ex2(r.cl0 - c1) * w.y;
+            s[jt][2] *= ex2(r.cl1 - c0) * w.x;
+            s[jt][3] *= ex2(r.cl1 - c1) * w.y;
+            continue;
+        }
 #pragma unroll
         for (int u = 0; u < 2; ++u) {
-            const int j = (kJ0 + jt) * 8 + 2 * t4 + u;
+            const int j = j0 + u;
             float cj = 0.0f, sj = 0.0f;
             if (j < v.cnt) {
-                cj = v.cs[j];
+                cj = v.cs[j] * kLog2e;
                 sj = v.scl[j];
             }
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 const int i = h ? r.i1 : r.i0;
-                const float ci = h ? r.ci1 : r.ci0, gi = h ? r.gi1 : r.gi0;
+                const float cl = h ? r.cl1 : r.cl0, gi = h ? r.gi1 : r.gi0;
                 float& e = s[jt][2 * h + u];
                 if (i >= v.cnt || j >= v.cols || (j < v.cnt && j > i))
                     e = 0.0f;
                 else
-                    e *= j < v.cnt ? __expf(ci - cj) * (j < i ? sj : gi) : __expf(ci) * v.pend;
+                    e *= j < v.cnt ? (j < i ? ex2(cl - cj) * sj : gi) : ex2(cl) * v.pend;
             }
         }
     }
@@ -276,11 +275,11 @@ __device__ __forceinline__ void chunkOutput(const ChunkView& v, int rb, int colB
     r.i0 = row0 + g;
     r.i1 = r.i0 + 8;
     const bool in0 = r.i0 < v.cnt, in1 = r.i1 < v.cnt;
-    r.ci0 = in0 ? v.cs[r.i0] : 0.0f;
-    r.ci1 = in1 ? v.cs[r.i1] : 0.0f;
+    r.cl0 = in0 ? v.cs[r.i0] * kLog2e : 0.0f;
+    r.cl1 = in1 ? v.cs[r.i1] * kLog2e : 0.0f;
     r.gi0 = in0 ? v.gam[r.i0] : 0.0f;
     r.gi1 = in1 ? v.gam[r.i1] : 0.0f;
-    const float f0 = in0 ? __expf(r.ci0) : 0.0f, f1 = in1 ? __expf(r.ci1) : 0.0f;
+    const float f0 = in0 ? ex2(r.cl0) : 0.0f, f1 = in1 ? ex2(r.cl1) : 0.0f;
 #pragma unroll
     for (int n = 0; n < kT; ++n) {
         Y.y[n][0] *= f0;
@@ -293,35 +292,127 @@ __device__ __forceinline__ void chunkOutput(const ChunkView& v, int rb, int colB
     keyPart<6, 4>(v, r, colBase, Y);
 }
 
-// kFull: the walk (y, state); else the state-only walk of segments 0..S-2. kP: the head
-// dimension (the register tiles of y are sized by it).
+// Where the chunk's output rows go from the y registers (rows row0 + i, i < cnt).
+struct OutRows {
+    int64_t row0;
+    int h, cnt, rb, colBase, ldx;
+    const float *xs, *zs;  // the staged fp32 x and z rows (null: read device memory)
+};
+
+// y += D·x for the lane's elements; returns the sums of squares of its two rows over the
+// warp's columns (the gate's norm; rows past cnt are left alone and sum to garbage).
+template <int kYC>
+__device__ __forceinline__ float2 addSkip(YTile<kYC>& Y, const ScanArgs& a, const OutRows& o) {
+    const int lane = threadIdx.x & 31, pl = o.colBase + 2 * (lane & 3);
+    const float Dh = __ldg(a.in.D + o.h);
+    float ss[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const int i = o.rb * 16 + (lane >> 2) + 8 * r;
+        if (i >= o.cnt) continue;
+        const float* xg = a.in.x + (o.row0 + i) * a.in.xStride + int64_t(o.h) * a.d.P + pl;
+#pragma unroll
+        for (int n = 0; n < YTile<kYC>::kT; ++n) {
+            const float2 x = o.xs ? *reinterpret_cast<const float2*>(o.xs + i * o.ldx + pl + 8 * n)
+                                  : make_float2(__ldg(xg + 8 * n), __ldg(xg + 8 * n + 1));
+            float &y0 = Y.y[n][2 * r], &y1 = Y.y[n][2 * r + 1];
+            y0 += Dh * x.x;
+            y1 += Dh * x.y;
+            ss[r] += y0 * y0 + y1 * y1;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {  // over the four lanes of a row
+        ss[r] += __shfl_xor_sync(0xffffffffu, ss[r], 1);
+        ss[r] += __shfl_xor_sync(0xffffffffu, ss[r], 2);
+    }
+    return make_float2(ss[0], ss[1]);
+}
+
+// The lane's elements out: y (fp32), or the gate y·rsqrt(mean_P y² + eps)·w (with the norm
+// weight; rowSS the rows' sums over all P) or y alone, times silu(z), in fp32 or bf16.
+template <int kYC>
+__device__ __forceinline__ void writeOut(const YTile<kYC>& Y, const WalkArgs& w, const OutRows& o,
+                                         float2 rowSS) {
+    const ScanArgs& a = w.a;
+    const detail::KDims& d = a.d;
+    const PrefillGate& g = w.gate;
+    const bool gated = g.out || w.outB;
+    const int lane = threadIdx.x & 31, pl = o.colBase + 2 * (lane & 3);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const int i = o.rb * 16 + (lane >> 2) + 8 * r;
+        if (i >= o.cnt) continue;
+        const int64_t row = o.row0 + i;
+        if (!gated) {
+            float* yo = a.y + (row * d.H + o.h) * int64_t(d.P) + pl;
+#pragma unroll
+            for (int n = 0; n < YTile<kYC>::kT; ++n)
+                *reinterpret_cast<float2*>(yo + 8 * n) =
+                    make_float2(Y.y[n][2 * r], Y.y[n][2 * r + 1]);
+            continue;
+        }
+        const float scale = g.normW ? rsqrtf((r ? rowSS.y : rowSS.x) / float(d.P) + d.eps) : 1.0f;
+        const float* zg = g.z + row * g.zStride + int64_t(o.h) * d.P + pl;
+        const float* nwp = g.normW ? g.normW + int64_t(o.h) * d.P + pl : nullptr;
+        const int64_t at = row * d.dInner + int64_t(o.h) * d.P + pl;
+#pragma unroll
+        for (int n = 0; n < YTile<kYC>::kT; ++n) {
+            const float2 z = o.zs ? *reinterpret_cast<const float2*>(o.zs + i * o.ldx + pl + 8 * n)
+                                  : make_float2(__ldg(zg + 8 * n), __ldg(zg + 8 * n + 1));
+            const float2 nw = nwp ? make_float2(__ldg(nwp + 8 * n), __ldg(nwp + 8 * n + 1))
+                                  : make_float2(1.f, 1.f);
+            const float o0 = Y.y[n][2 * r] * scale * nw.x * detail::siluf(z.x);
+            const float o1 = Y.y[n][2 * r + 1] * scale * nw.y * detail::siluf(z.y);
+            if (w.outB)
+                *reinterpret_cast<__nv_bfloat162*>(w.outB + at + 8 * n) =
+                    __floats2bfloat162_rn(o0, o1);
+            else
+                *reinterpret_cast<float2*>(g.out + at + 8 * n) = make_float2(o0, o1);
+        }
+    }
+}
+
+// kFull: the walk (y, state); else the state walk of segments 0..S-2 in F pieces each. kP:
+// the head dimension (the register tiles of y are sized by it). The state walk holds little
+// besides its state, so three of its blocks fit a multiprocessor.
 template <bool kFull, int kP>
-__global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
+__global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w) {
     extern __shared__ __align__(128) unsigned char sm[];
     const ScanArgs& a = w.a;
     const detail::KDims& d = a.d;
     constexpr int P = kP;
     const int h = blockIdx.x, seg = blockIdx.y, N = d.N;
     const int64_t b = blockIdx.z, bh = b * d.H + h, PN = int64_t(P) * N;
-    const LayoutW L = layoutW(N, P);
+    const LayoutW L = layoutW(N, P, kFull);
     bf16* Qb = reinterpret_cast<bf16*>(sm + L.q);
     bf16* Kb = reinterpret_cast<bf16*>(sm + L.k);
     bf16* Vb = reinterpret_cast<bf16*>(sm + L.v);
     bf16* Sb = reinterpret_cast<bf16*>(sm + L.sb);
-    float* Yf = reinterpret_cast<float*>(sm + L.yf);
+    float* xs = reinterpret_cast<float*>(sm + L.xs);
+    float* zs = reinterpret_cast<float*>(sm + L.zs);
+    float* ssBuf = reinterpret_cast<float*>(sm + L.ss);  // [2 column halves][kRows]
     const ScalarArrays sa(reinterpret_cast<float*>(sm + L.scal));
     float *cs = sa.cs, *dtS = sa.dtS, *trS = sa.trS, *scl = sa.scl, *gam = sa.gam, *wG = sa.wG;
     __shared__ double tot[2];
     const int nTiles = (P / 16) * (N / 16), nb = N / 16, warp = threadIdx.x >> 5;
     const int lane = threadIdx.x & 31;
-    const int c0 = seg * w.segChunks, c1 = min(a.nC, c0 + w.segChunks);
+    int c0 = 0, c1 = 0;  // the chunks: the walk's segment, or the state walk's piece
+    if constexpr (kFull) {
+        c0 = seg * w.segChunks;
+        c1 = min(a.nC, c0 + w.segChunks);
+    } else {
+        const int s0 = (seg / w.F) * w.segChunks;
+        c0 = s0 + (seg % w.F) * w.fineChunks;
+        c1 = min(min(a.nC, s0 + w.segChunks), c0 + w.fineChunks);
+    }
     // y: warp → row block warp % 4 and half the P columns (all 16 at P = 16, where the
     // second warp of a row block stores nothing).
-    constexpr int kYC = P >= 32 ? P / 2 : 16;
+    constexpr int kYC = P >= 32 ? P / 2 : 16, kHalves = P >= 32 ? 2 : 1;
     const int rb = warp & 3, colBase = P >= 32 ? (warp >> 2) * (P / 2) : 0;
     const bool storeY = P >= 32 || warp < 4;
-    // Entry state: the document's for segment 0; else zero (state walk) or combined,
-    // In_s = Σ_{u<s} (Π_{u<v<s} decay_v)·end_u.
+    // Entry state: the document's for the first segment (piece); else zero (state walk) or
+    // combined, In_s = Σ_{u < s·F} (Π_{u<v<s·F} decay_v)·end_u.
     StateAcc st;
     if (seg == 0) {
         const float* g0 = a.st.ssm + bh * PN;
@@ -330,8 +421,8 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
     } else {
         forStateElems(nTiles, nb, [&](int i, int hh, int e, int, int) { st[i][hh][e] = 0.0f; });
         if constexpr (kFull) {
-            const int64_t e0 = bh * (w.S - 1);
-            for (int u = 0; u < seg; ++u) {
+            const int64_t e0 = bh * int64_t(w.S - 1) * w.F;
+            for (int u = 0; u < seg * w.F; ++u) {
                 const float* gt = w.segEnd + (e0 + u) * PN;
                 const float dec = u > 0 ? w.segDecay[e0 + u] : 0.0f;
                 forStateElems(nTiles, nb, [&](int i, int hh, int e, int p, int n) {
@@ -344,13 +435,16 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
     const bool xVec = reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0 && a.in.xStride % 4 == 0;
     const bool stVec =
         (reinterpret_cast<uintptr_t>(a.st.k) | reinterpret_cast<uintptr_t>(a.st.v)) % 16 == 0;
+    const PrefillGate& gate = w.gate;
+    const bool zStaged = kFull && (gate.out || w.outB) &&
+                         reinterpret_cast<uintptr_t>(gate.z) % 16 == 0 && gate.zStride % 4 == 0;
     const int n4 = N / 4, p4 = P / 4;
     float decaySum = 0.0f;
     for (int c = c0; c < c1; ++c) {
         const int64_t t0 = int64_t(c) * a.Ck, row0 = b * a.T + t0, prevRow = row0 - 1;
         const int cnt = chunkCount(a, t0), cols = cnt + 1;
         const ChunkScalars sc = loadChunkScalars(a, b, h, t0, cnt, true);
-        __syncthreads();  // the previous chunk's products are done with Q, K, V, Yf
+        __syncthreads();  // the previous chunk is done with Q, K, V, xs, zs, ssBuf
         if constexpr (kFull)
             copyRowsAsync(
                 cnt, N, Qb, L.ldq,
@@ -359,24 +453,23 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
             c > 0 ? cols : cnt, N, Kb, L.ldq,
             [&](int j) { return a.kb + ((j < cnt ? row0 + j : prevRow) * d.H + h) * int64_t(N); },
             cols, kCols);
+        // x rows, where 16-byte aligned, by asynchronous copies (fp32) into xs: rounded to
+        // bf16 for V after the wait and read again by the epilogue, so x leaves device memory
+        // once; z rows likewise for the gate. The rest through registers: the pending row
+        // (the token before the chunk, or the state's v for the document's first chunk), for
+        // that chunk the state's fp32 k, and all x rows where unaligned.
+        if (xVec)
+            stageRowsAsync(cnt, P, xs, L.ldx, [&](int j) {
+                return a.in.x + (row0 + j) * a.in.xStride + int64_t(h) * P;
+            });
+        if (zStaged)
+            stageRowsAsync(cnt, P, zs, L.ldx, [&](int j) {
+                return gate.z + (row0 + j) * gate.zStride + int64_t(h) * P;
+            });
         __pipeline_commit();
-        // v rows: x. Where x rows are 16-byte aligned, the chunk's rows go by asynchronous
-        // copies (fp32) to Yf's space (free until the products below) and are rounded to bf16
-        // after the wait: one round trip for all loads. The rest through registers: the
-        // pending row (the token before the chunk, or the state's v for the document's first
-        // chunk), for that chunk the state's fp32 k, and all x rows where unaligned.
-        float* xStage = Yf;
-        if (xVec) {
-            for (int i = threadIdx.x; i < cnt * p4; i += kThreads) {
-                const int j = i / p4, p = 4 * (i % p4);
-                __pipeline_memcpy_async(xStage + j * L.ldy + p,
-                                        a.in.x + (row0 + j) * a.in.xStride + int64_t(h) * P + p,
-                                        16);
-            }
-            __pipeline_commit();
-        }
         const int nPend = c > 0 ? 0 : n4, xFrom = xVec ? cnt : 0;
-        gatherBf16<4>(nPend + (kCols - xFrom) * p4, Kb, [&](int i, float4& v) -> int {
+        // (one group a thread at a time: with x staged, one a thread is all there is.)
+        gatherBf16<1>(nPend + (kCols - xFrom) * p4, Kb, [&](int i, float4& v) -> int {
             v = make_float4(0.f, 0.f, 0.f, 0.f);
             if (i < nPend) {
                 v = ld4(a.st.k + bh * int64_t(N) + 4 * i, stVec);
@@ -397,32 +490,42 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
             for (int i = threadIdx.x; i < cnt * p4; i += kThreads) {
                 const int j = i / p4, p = 4 * (i % p4);
                 storeBf16x4(Vb + j * L.ldv + p,
-                            *reinterpret_cast<const float4*>(xStage + j * L.ldy + p));
+                            *reinterpret_cast<const float4*>(xs + j * L.ldx + p));
             }
             __syncthreads();
         }
         const float pend = (1.0f - trS[0]) * dtS[0], csLast = cs[cnt - 1];
         decaySum += csLast;
+        YTile<kYC> Y;
+        float2 rowSS = make_float2(0.0f, 0.0f);
+        const OutRows o{
+            row0, h, cnt, rb, colBase, L.ldx, xVec ? xs : nullptr, zStaged ? zs : nullptr};
         if constexpr (kFull) {
-            YTile<kYC> Y;
             chunkOutput<kYC>(
                 ChunkView{Qb, Kb, Vb, Sb, cs, scl, gam, L.ldq, L.ldv, N, cnt, cols, pend}, rb,
                 colBase, Y);
             if (storeY) {
-                const int i0 = rb * 16 + (lane >> 2), p0 = colBase + 2 * (lane & 3);
-#pragma unroll
-                for (int n = 0; n < YTile<kYC>::kT; ++n) {
-                    *reinterpret_cast<float2*>(Yf + i0 * L.ldy + p0 + n * 8) =
-                        make_float2(Y.y[n][0], Y.y[n][1]);
-                    *reinterpret_cast<float2*>(Yf + (i0 + 8) * L.ldy + p0 + n * 8) =
-                        make_float2(Y.y[n][2], Y.y[n][3]);
+                rowSS = addSkip<kYC>(Y, a, o);
+                if (kHalves == 2 && (lane & 3) == 0) {  // this half's row sums for the other
+                    float* to = ssBuf + (warp >> 2) * kRows + rb * 16 + (lane >> 2);
+                    to[0] = rowSS.x;
+                    to[8] = rowSS.y;
                 }
             }
         }
         for (int j = threadIdx.x; j < kCols; j += kThreads)
             wG[j] = j < cnt ? expf(csLast - cs[j]) * scl[j] : j == cnt ? expf(csLast) * pend : 0.0f;
         __syncthreads();
-        if constexpr (kFull) writeRows(w, h, row0, cnt, Yf, L.ldy, xVec);
+        if constexpr (kFull) {
+            if (storeY) {
+                if (kHalves == 2) {
+                    const float* from = ssBuf + (1 - (warp >> 2)) * kRows + rb * 16 + (lane >> 2);
+                    rowSS.x += from[0];
+                    rowSS.y += from[8];
+                }
+                writeOut<kYC>(Y, w, o, rowSS);
+            }
+        }
         // V rows scaled by their state weights (V is not needed unscaled any more), 8 a thread.
         for (int e = threadIdx.x; e < kCols * (P / 8); e += kThreads) {
             const int j = e / (P / 8), p = 8 * (e % (P / 8));
@@ -459,7 +562,7 @@ __global__ void __launch_bounds__(kThreads, 2) walkKernel(WalkArgs w) {
     if constexpr (kFull) {
         if (seg == w.S - 1) out = w.fin + bh * PN;
     } else {
-        const int64_t e = bh * (w.S - 1) + seg;
+        const int64_t e = bh * int64_t(w.S - 1) * w.F + seg;
         out = w.segEnd + e * PN;
         if (threadIdx.x == 0) w.segDecay[e] = expf(decaySum);
     }
@@ -487,21 +590,27 @@ bool walkFits(const detail::KDims& d) {
     return d.R == 1 && !d.mimo && d.N % 16 == 0 && d.N <= 256 &&
            (P == 16 || P == 32 || P == 64 || P == 128) &&
            (P / 16) * (d.N / 16) <= kStTiles * kWarps &&
-           layoutW(d.N, P).total <= size_t(maxSharedOptin());
+           layoutW(d.N, P, true).total <= size_t(maxSharedOptin());
 }
 
-// Segments a document: enough programs to fill the device once (H·batch·S walks against
-// the multiprocessors' resident blocks), at most one a chunk.
-template <int kP>
-int autoSegments(int64_t programs, size_t bytes) {
+// How many programs of walkKernel<kFull, kP> fill the device once (the multiprocessors'
+// resident blocks) per one of `programs`, at least 1: the walk's segments a document, or
+// the state walk's pieces a segment.
+template <bool kFull, int kP>
+int fillFactor(int64_t programs, size_t bytes) {
     static const int slots = [bytes] {
         int dev = 0, sms = 0, per = 0;
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, walkKernel<true, kP>, kThreads, bytes);
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, walkKernel<kFull, kP>, kThreads, bytes);
         return std::max(1, sms * std::max(per, 1));
     }();
     return int(std::max<int64_t>(1, slots / std::max<int64_t>(programs, 1)));
+}
+
+int envInt(const char* name) {
+    const char* e = std::getenv(name);
+    return e ? std::atoi(e) : 0;
 }
 
 // The state walk (S > 1), the walk and the final copy for head dimension kP; w's segment
@@ -510,33 +619,80 @@ template <int kP>
 cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, int64_t floats,
                         cudaStream_t s) {
     const detail::KDims& d = w.a.d;
-    const size_t bytes = layoutW(d.N, kP).total;
+    const size_t bytes = layoutW(d.N, kP, true).total, stBytes = layoutW(d.N, kP, false).total;
     cudaFuncSetAttribute(walkKernel<true, kP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          int(bytes));
     cudaFuncSetAttribute(walkKernel<false, kP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         int(bytes));
-    static const int envSegments = [] {
-        const char* e = std::getenv("LECTERN_PREFILL_SEGMENTS");
-        return e ? std::atoi(e) : 0;
-    }();
+                         int(stBytes));
+    // LECTERN_PREFILL_SEGMENTS / LECTERN_PREFILL_STATE_SPLIT: fixed segment and piece counts
+    // (A/B measurement; 1 piece is the state walk of one program a segment).
+    static const int envSegments = envInt("LECTERN_PREFILL_SEGMENTS");
+    static const int envSplit = envInt("LECTERN_PREFILL_STATE_SPLIT");
+    const int64_t BH = batch * d.H, PN = int64_t(kP) * d.N;
     int S = segments > 0      ? segments
             : envSegments > 0 ? envSegments
-                              : autoSegments<kP>(batch * d.H, bytes);
+                              : fillFactor<true, kP>(BH, bytes);
     S = int(std::min<int64_t>(S, w.a.nC));
     w.segChunks = (w.a.nC + S - 1) / S;
     w.S = (w.a.nC + w.segChunks - 1) / w.segChunks;  // no empty segment
-    const int64_t BH = batch * d.H, PN = int64_t(kP) * d.N;
+    // The state walk's pieces: its S - 1 segments alone leave most multiprocessors idle at
+    // batch 1. Every piece of a (full) segment is non-empty: (F - 1)·fineChunks < segChunks.
+    int F = 1;
+    if (w.S > 1) F = envSplit > 0 ? envSplit : fillFactor<false, kP>((w.S - 1) * BH, stBytes);
+    F = std::min(F, w.segChunks);
+    w.fineChunks = (w.segChunks + F - 1) / F;
+    w.F = (w.segChunks + w.fineChunks - 1) / w.fineChunks;
+    const int64_t pieces = int64_t(w.S - 1) * w.F;
     w.segEnd = states;
-    w.segDecay = w.segEnd + BH * (w.S - 1) * PN;
-    w.fin = w.segDecay + BH * (w.S - 1);
-    if (floats < BH * (w.S - 1) * (PN + 1) + BH * PN) return cudaErrorInvalidValue;
-    if (w.S > 1)
+    w.segDecay = w.segEnd + BH * pieces * PN;
+    w.fin = w.segDecay + BH * pieces;
+    if (floats < BH * pieces * (PN + 1) + BH * PN) return cudaErrorInvalidValue;
+    if (pieces > 0)
         walkKernel<false, kP>
-            <<<dim3(unsigned(d.H), unsigned(w.S - 1), unsigned(batch)), kThreads, bytes, s>>>(w);
+            <<<dim3(unsigned(d.H), unsigned(pieces), unsigned(batch)), kThreads, stBytes, s>>>(w);
     walkKernel<true, kP>
         <<<dim3(unsigned(d.H), unsigned(w.S), unsigned(batch)), kThreads, bytes, s>>>(w);
     finishKernel<<<dim3(unsigned(d.H), unsigned(batch)), kThreads, 0, s>>>(w);
     return cudaGetLastError();
+}
+
+cudaError_t walkForward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& in, int64_t batch,
+                        int64_t T, float* y, const ops::SsmStateRef& st, const ScanWorkspace& ws,
+                        cudaStream_t s, const PrefillGate* gate, bf16* outB, int segments) {
+    if (batch <= 0 || T <= 0) return cudaSuccess;
+    const detail::KDims d = detail::kdims(dims);
+    auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    const bool gated = gate && (gate->out || outB);
+    const void* out = !gated ? static_cast<const void*>(y)
+                      : outB ? static_cast<const void*>(outB)
+                             : static_cast<const void*>(gate->out);
+    if (!walkFits(d) || !ws.qkBf16 || !a16(ws.qkBf16) || in.mimoX || !in.k || (gated && !gate->z) ||
+        !out || !a16(out))
+        return cudaErrorInvalidValue;
+    WalkArgs w{};
+    w.a.d = d;
+    w.a.in = in;
+    w.a.st = st;
+    w.a.y = y;
+    w.a.T = T;
+    w.a.Ck = tc::kRows;  // SISO: 64 tokens a chunk (ssm_chunk_tokens)
+    w.a.nC = int((T + w.a.Ck - 1) / w.a.Ck);
+    w.a.qb = static_cast<const bf16*>(ws.qkBf16);
+    w.a.kb = w.a.qb + batch * T * dims.H * dims.N;
+    if (gated) {
+        w.gate = *gate;
+        w.outB = outB;
+    }
+    switch (d.P) {
+        case 16:
+            return launchWalks<16>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        case 32:
+            return launchWalks<32>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        case 64:
+            return launchWalks<64>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        default:
+            return launchWalks<128>(w, batch, segments, ws.chunkStates, ws.floats, s);
+    }
 }
 
 }  // namespace
@@ -552,35 +708,18 @@ cudaError_t ssm_prefill_scan_forward(const ops::Mamba3Dims& dims, const ops::Ssm
                                      int64_t batch, int64_t T, float* y, const ops::SsmStateRef& st,
                                      const ScanWorkspace& ws, cudaStream_t s,
                                      const PrefillGate* gate, int segments) {
-    using namespace scan;
-    if (batch <= 0 || T <= 0) return cudaSuccess;
-    const detail::KDims d = detail::kdims(dims);
-    auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-    const bool gated = gate && gate->out;
-    if (!walkFits(d) || !ws.qkBf16 || !a16(ws.qkBf16) || in.mimoX || !in.k ||
-        (gated ? !gate->z || !a16(gate->out) : !y || !a16(y)))
-        return cudaErrorInvalidValue;
-    WalkArgs w{};
-    w.a.d = d;
-    w.a.in = in;
-    w.a.st = st;
-    w.a.y = y;
-    w.a.T = T;
-    w.a.Ck = tc::kRows;  // SISO: 64 tokens a chunk (ssm_chunk_tokens)
-    w.a.nC = int((T + w.a.Ck - 1) / w.a.Ck);
-    w.a.qb = static_cast<const bf16*>(ws.qkBf16);
-    w.a.kb = w.a.qb + batch * T * dims.H * dims.N;
-    if (gated) w.gate = *gate;
-    switch (d.P) {
-        case 16:
-            return launchWalks<16>(w, batch, segments, ws.chunkStates, ws.floats, s);
-        case 32:
-            return launchWalks<32>(w, batch, segments, ws.chunkStates, ws.floats, s);
-        case 64:
-            return launchWalks<64>(w, batch, segments, ws.chunkStates, ws.floats, s);
-        default:
-            return launchWalks<128>(w, batch, segments, ws.chunkStates, ws.floats, s);
-    }
+    return scan::walkForward(dims, in, batch, T, y, st, ws, s, gate, nullptr, segments);
+}
+
+cudaError_t ssm_prefill_scan_forward_bf16_gate(const ops::Mamba3Dims& dims,
+                                               const ops::SsmScanInputs& in, int64_t batch,
+                                               int64_t T, const ops::SsmStateRef& st,
+                                               const ScanWorkspace& ws, cudaStream_t s,
+                                               const PrefillGate& gate, void* outBf16,
+                                               int segments) {
+    if (!outBf16) return cudaErrorInvalidValue;
+    return scan::walkForward(dims, in, batch, T, nullptr, st, ws, s, &gate,
+                             static_cast<scan::bf16*>(outBf16), segments);
 }
 
 }  // namespace lectern::cuda

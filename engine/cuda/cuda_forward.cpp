@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "cuda/cuda_model.h"
+#include "cuda/prefill_walk_bf16_out.h"
 
 namespace lectern::cuda {
 
@@ -156,12 +157,25 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     const ops::Mamba3GateParams gate{L.mimoZ, L.mimoO, L.outNorm};
     if (qkBf16 && !walkOff && !L.mimoZ && !L.mimoO && ssm_prefill_scan_fits(d)) {
         const PrefillGate pg{proj_ + d.offZ(), d.dInProj(), L.outNorm, gated_};
-        if (cudaError_t e = ssm_prefill_scan_forward(d, in, batch, T, y_, st, ws, s, &pg);
-            e == cudaSuccess) {
+        // The gate's output in bf16 straight from the walk for out_proj's bf16 GEMM (no fp32
+        // gated rows, no conversion pass); LECTERN_PREFILL_GATE_BF16=0: fp32 rows (A/B).
+        static const bool gateBf16Off = [] {
+            const char* e = std::getenv("LECTERN_PREFILL_GATE_BF16");
+            return e && std::strcmp(e, "0") == 0;
+        }();
+        const bool gateBf16 = !gateBf16Off && prec == Precision::Bf16 && L.outProj.bf16 &&
+                              rows > kGemvMaxRows && rows * d.dInner() <= gemm_.bf16ScratchElems;
+        const cudaError_t e = gateBf16
+                                  ? ssm_prefill_scan_forward_bf16_gate(d, in, batch, T, st, ws, s,
+                                                                       pg, gemm_.bf16Scratch)
+                                  : ssm_prefill_scan_forward(d, in, batch, T, y_, st, ws, s, &pg);
+        if (e == cudaSuccess) {
             mark("scan (prefill walk) + gate");
-            if (int e2 = linear_forward(gemm_, delta_, gated_, d.dInner(), L.outProj, rows, s);
-                e2 && !err)
-                err = 1000 + e2;
+            const int e2 =
+                gateBf16 ? linear_bf16_input_forward(gemm_, delta_, gemm_.bf16Scratch, L.outProj,
+                                                     rows, s)
+                         : linear_forward(gemm_, delta_, gated_, d.dInner(), L.outProj, rows, s);
+            if (e2 && !err) err = 1000 + e2;
             mark("out_proj");
             return;
         }

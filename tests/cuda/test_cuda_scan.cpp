@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "cuda/cuda_ops.h"
+#include "cuda/prefill_walk_bf16_out.h"
 #include "cuda_test_util.h"
 #include "ops/mamba3_gate.h"
 #include "ops/mamba3_preprocess.h"
@@ -214,8 +215,8 @@ TEST(CudaScan, ChunkedBf16Mimo) {
 // the state (ragged lengths, batch > 1, 1 to 5 segments a document or the automatic
 // choice; P 16..64, every fourth round 128), q/k in bf16 with the fp32 arrays NaN but each
 // document's last k row, against the CPU's chunked scan; every other round with the gate in its
-// epilogue (with and without the out norm) against the CPU's scan then gate. Tolerances as the bf16
-// scan's.
+// epilogue (with and without the out norm) against the CPU's scan then gate, rounds 5 and 7 with
+// that output in bf16 (ssm_prefill_scan_forward_bf16_gate). Tolerances as the bf16 scan's.
 TEST(CudaScan, PrefillWalkBf16Siso) {
     for (int round = 0; round < test::rounds(8); ++round) {
         const uint64_t seed = test::freshSeed();
@@ -229,11 +230,13 @@ TEST(CudaScan, PrefillWalkBf16Siso) {
         ASSERT_TRUE(cuda::ssm_prefill_scan_fits(d));
         const int64_t B = 1 + int64_t(rng() % 3);
         const int segments = int(round % 6), gated = round % 2, normed = round % 4 < 2;
+        const bool outBf16 = gated && round % 8 >= 4;
         const int64_t Ts[2] = {1 + int64_t(rng() % 700), 1 + int64_t(rng() % 300)};
-        std::printf("seed %llu H=%d P=%d N=%d B=%lld T=%lld+%lld segments %d%s\n",
+        std::printf("seed %llu H=%d P=%d N=%d B=%lld T=%lld+%lld segments %d%s%s\n",
                     (unsigned long long)seed, d.H, d.P, d.N, (long long)B, (long long)Ts[0],
                     (long long)Ts[1], segments,
-                    gated ? (normed ? " gated" : " gated, no norm") : "");
+                    gated ? (normed ? " gated" : " gated, no norm") : "",
+                    outBf16 ? ", bf16 out" : "");
         ScanData s = randomScan(rng, d, B, Ts[0]);
         DevArray ssm(s.ssm), kS(s.kS), vS(s.vS);
         const auto normW = uniform(rng, size_t(d.H) * d.P, 0.5f, 1.5f);
@@ -256,6 +259,7 @@ TEST(CudaScan, PrefillWalkBf16Siso) {
             DevArray k(kIn), x(s.x), adt(s.adt), dt(s.dt), trap(s.trap), D(s.D);
             const auto z = uniform(rng, size_t(rows) * s.xStride, -3, 3);
             DevArray dz(z), y(size_t(rows) * d.H * d.P), out(size_t(rows) * d.dInner());
+            DevArray outB((size_t(rows) * d.dInner() + 1) / 2);  // bf16 pairs
             const ops::SsmScanInputs in{q.p(),  k.p(),    x.p(), s.xStride, adt.p(),
                                         dt.p(), trap.p(), D.p(), nullptr};
             const int64_t wsFloats = cuda::ssm_chunk_scan_workspace_floats(d, B, T);
@@ -263,9 +267,12 @@ TEST(CudaScan, PrefillWalkBf16Siso) {
             cuda::ScanWorkspace w{ws.p(), nullptr, wsFloats};
             w.qkBf16 = qkB.dev.p();
             const cuda::PrefillGate pg{dz.p(), s.xStride, normed ? dNorm.p() : nullptr, out.p()};
+            const ops::SsmStateRef st{ssm.p(), kS.p(), vS.p()};
             const cudaError_t e =
-                cuda::ssm_prefill_scan_forward(d, in, B, T, y.p(), {ssm.p(), kS.p(), vS.p()}, w,
-                                               nullptr, gated ? &pg : nullptr, segments);
+                outBf16 ? cuda::ssm_prefill_scan_forward_bf16_gate(d, in, B, T, st, w, nullptr, pg,
+                                                                   outB.p(), segments)
+                        : cuda::ssm_prefill_scan_forward(d, in, B, T, y.p(), st, w, nullptr,
+                                                         gated ? &pg : nullptr, segments);
             ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
             ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
             const std::vector<float> yRef = cpuScan(d, s, true);
@@ -273,7 +280,8 @@ TEST(CudaScan, PrefillWalkBf16Siso) {
                 std::vector<float> oRef(size_t(rows) * d.dInner());
                 cpu::mamba3_gate_forward(d, {nullptr, nullptr, normed ? normW.data() : nullptr},
                                          yRef.data(), z.data(), s.xStride, rows, oRef.data());
-                const std::vector<float> oGpu = out.get();
+                const std::vector<float> oGpu =
+                    outBf16 ? test::getBf16(outB.p(), oRef.size()) : out.get();
                 // 3e-2: the gate's RMSNorm divides each row by its rms, so a row of small y
                 // magnifies y's bf16 roundings (seed 14548067044414233006, round 1, P 32, the
                 // second call: 2.09e-2 with nmse 7.9e-6, y's own error ~3e-3 elsewhere).
@@ -291,7 +299,7 @@ TEST(CudaScan, PrefillWalkBf16Siso) {
             expectRel(vS.get(), s.vS, 0.0, "v state");
             // Continue from the GPU's own state (as a session does), not the CPU's.
             s.ssm = ssmGpu;
-            for (const DevArray* a : {&y, &out, &ssm, &kS, &vS, &ws, &q, &k})
+            for (const DevArray* a : {&y, &out, &outB, &ssm, &kS, &vS, &ws, &q, &k})
                 EXPECT_TRUE(a->guardsIntact());
             EXPECT_TRUE(qkB.dev.guardsIntact());
         }
@@ -537,7 +545,10 @@ TEST(CudaScan, PrefillQkAnglesBf16) {
     for (int round = 0; round < test::rounds(8); ++round) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);
-        const ops::Mamba3Dims d = randomDims(rng, false);
+        ops::Mamba3Dims d = randomDims(rng, false);
+        // Even rounds: rows of a multiple of 4 floats, so that the kernel's 16-byte row copies
+        // run (odd rounds: its 4-byte path, as the dims fall).
+        while (round % 2 == 0 && d.dInProj() % 4 != 0) d.A = d.A % (d.N / 2) + 1;
         const int64_t B = 1 + int64_t(rng() % 3);
         // Round 1 (and every third after it): one segment; round 2 the longest.
         const int64_t T = round % 3 == 1 ? 1 + int64_t(rng() % 64)
