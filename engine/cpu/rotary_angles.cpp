@@ -3,7 +3,6 @@
 #include "ops/rotary_angles.h"
 
 #include <cmath>
-#include <numbers>
 
 namespace lectern::cpu {
 namespace {
@@ -22,19 +21,20 @@ void rotate(float* v, const ops::Mamba3Dims& d, const float* cosv, const float* 
 
 void rotary_angles_forward(const ops::Mamba3Dims& d, float* q, float* k, float* angleState,
                            const float* dtheta, int64_t T) {
-    const float twoPi = 2.0f * std::numbers::pi_v<float>;
     const int64_t qkStride = int64_t(d.R) * d.H * d.N;
 #pragma omp parallel for schedule(static) if (T * d.H > 64)
     for (int h = 0; h < d.H; ++h) {
-        float cosv[256], sinv[256];  // A <= N/2 <= 256 (checked when the config loads)
-        float* theta = angleState + int64_t(h) * d.A;
+        // A <= N/2 <= 256 (checked when the config loads)
+        float cosv[256], sinv[256];
+        double theta[256];
+        float* state = angleState + int64_t(h) * d.A;
+        for (int a = 0; a < d.A; ++a) theta[a] = state[a];
         for (int64_t t = 0; t < T; ++t) {
             const float* inc = dtheta + (t * d.H + h) * d.A;
             for (int a = 0; a < d.A; ++a) {
-                const float u = theta[a] + inc[a];
-                theta[a] = u - twoPi * std::floor(u / twoPi);
-                cosv[a] = std::cos(theta[a]);
-                sinv[a] = std::sin(theta[a]);
+                theta[a] = advanceAngle(theta[a], inc[a]);
+                cosv[a] = std::cos(float(theta[a]));
+                sinv[a] = std::sin(float(theta[a]));
             }
             for (int r = 0; r < d.R; ++r) {
                 const int64_t off = t * qkStride + (int64_t(r) * d.H + h) * d.N;
@@ -42,6 +42,7 @@ void rotary_angles_forward(const ops::Mamba3Dims& d, float* q, float* k, float* 
                 rotate(k + off, d, cosv, sinv);
             }
         }
+        for (int a = 0; a < d.A; ++a) state[a] = float(theta[a]);  // once per call
     }
 }
 

@@ -1,15 +1,15 @@
 // CPU reference backward of rotary_angles_forward (engine/ops/rotary_angles.h)
 // (NOTES-rotary_angles.md). The angles θ_t = wrap(θ_{t−1} + dθ_t) are replayed with the
-// forward's own float operations, so cos/sin match it bit for bit. For a rotated pair
+// forward's own operations (cpu::advanceAngle), so cos/sin match it bit for bit. For a rotated pair
 // (u', w') = R(θ)(u, w) with incoming gradient (gu, gw):
 //   ∂L/∂θ_t += gw·u' − gu·w'          (summed over q, k and the R ranks)
 //   (gu, gw) <- R(−θ)(gu, gw)          (the gradient of the unrotated pair)
 // and since θ_t is a running sum of the increments (the wrap has slope 1 almost
 // everywhere), ∂L/∂dθ_s = Σ_{t>=s} ∂L/∂θ_t: a reverse cumulative sum.
 #include <cmath>
-#include <numbers>
 #include <vector>
 
+#include "ops/rotary_angles.h"
 #include "training/backward/backward_ops.h"
 
 namespace lectern::train {
@@ -33,20 +33,18 @@ void pairBackward(const ops::Mamba3Dims& d, const float* rotated, float* g, cons
 void rotary_angles_backward(const ops::Mamba3Dims& d, const float* q, const float* k,
                             const float* angle0, const float* dtheta, int64_t T, float* dq,
                             float* dk, float* ddtheta) {
-    const float twoPi = 2.0f * std::numbers::pi_v<float>;
     const int64_t qkStride = int64_t(d.R) * d.H * d.N;
     for (int h = 0; h < d.H; ++h) {
         // Replay the forward's angles for this head.
         std::vector<float> theta(size_t(T * d.A));
-        std::vector<float> cur(size_t(d.A), 0.0f);
+        std::vector<double> cur(size_t(d.A), 0.0);
         if (angle0 != nullptr)
             for (int a = 0; a < d.A; ++a) cur[size_t(a)] = angle0[int64_t(h) * d.A + a];
         for (int64_t t = 0; t < T; ++t) {
             const float* inc = dtheta + (t * d.H + h) * d.A;
             for (int a = 0; a < d.A; ++a) {
-                const float u = cur[size_t(a)] + inc[a];
-                cur[size_t(a)] = u - twoPi * std::floor(u / twoPi);
-                theta[size_t(t * d.A + a)] = cur[size_t(a)];
+                cur[size_t(a)] = cpu::advanceAngle(cur[size_t(a)], inc[a]);
+                theta[size_t(t * d.A + a)] = float(cur[size_t(a)]);
             }
         }
         std::vector<double> acc(size_t(d.A), 0.0), dth(size_t(d.A));

@@ -1,0 +1,68 @@
+// RELIABILITY NUM-2 on the GPU: one document of 1,048,576 tokens read by the CPU engine
+// (fp32), the CUDA engine in fp32 and in bf16 (the default for loaded models), each
+// compared with the double-precision reference (tests/engine/reference_fp64.h) at 16k,
+// 128k and 1M tokens. The states stay within the bounds below and are never NaN or inf.
+// LECTERN_DRIFT_TOKENS shortens the document.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "drift_check.h"
+#include "random_model.h"
+
+namespace lectern {
+namespace {
+
+// Bounds (NOTES-gpu.md, "NUM-2"): fp32 as in tests/engine/test_long_drift.cpp, linear in
+// the length (an angle sums ~0.1 rad a token; fp32's relative accuracy in each increment
+// moves it by up to ~1e-8 rad a token; the states are held in the rotated frame). bf16 runs
+// against the reference of its own bf16-rounded projections; its activations are rounded to
+// bf16 every token, a random walk of the angles: NOT YET MEASURED, a first bound of 0.5.
+double fp32Bound(int64_t tokens) {
+    return 2e-4 + 1e-8 * double(tokens);
+}
+constexpr double kBf16Bound = 0.5;
+
+TEST(CudaLongDrift, MillionTokensStayWithinBoundsOfFp64) {
+    test::RandomModelSpec spec;
+    spec.dModel = 64;
+    spec.nLayer = 2;
+    spec.dState = 32;
+    spec.headdim = 16;
+    spec.chunk = 64;
+    const uint64_t seed = 20261123;
+    const std::string dir = test::makeTempDir("lectern-cuda-drift");
+    ASSERT_TRUE(test::writeRandomModel(dir, spec, seed));
+    auto cpu = Model::load(dir);
+    auto gpu32 = Model::load(dir, LoadOptions{DeviceKind::Cuda, GpuPrecision::Fp32});
+    auto gpu16 = Model::load(dir, LoadOptions{DeviceKind::Cuda, GpuPrecision::Bf16});
+    ASSERT_TRUE(cpu && gpu32 && gpu16);
+    int64_t n = 1 << 20;
+    if (const char* e = std::getenv("LECTERN_DRIFT_TOKENS")) n = std::max(64LL, std::atoll(e));
+    std::vector<int64_t> marks;
+    for (int64_t m : {int64_t(16384), int64_t(131072)})
+        if (m < n) marks.push_back(m);
+    marks.push_back(n);
+    std::printf("%s, %lld tokens\n", spec.describe().c_str(), (long long)n);
+    std::string error;
+    const double b32 = fp32Bound(n);
+    const auto rows = test::measureDrift(dir, test::driftTokens(seed, n, spec.vocab), marks,
+                                         {{"cpu fp32", &*cpu, b32, b32},
+                                          {"cuda fp32", &*gpu32, b32, b32},
+                                          {"cuda bf16", &*gpu16, kBf16Bound, kBf16Bound, true}},
+                                         error);
+    std::filesystem::remove_all(dir);
+    ASSERT_TRUE(error.empty()) << error;
+    for (const auto& r : rows) {
+        const bool bf16 = r.engine == "cuda bf16";
+        const double b = bf16 ? kBf16Bound : fp32Bound(r.tokens);
+        EXPECT_TRUE(r.within(b, b))
+            << r.engine << " at " << r.tokens << ": ssm " << r.ssm.describe() << ", k "
+            << r.k.describe() << ", v " << r.v.describe() << ", angle " << r.angle.describe();
+    }
+}
+
+}  // namespace
+}  // namespace lectern

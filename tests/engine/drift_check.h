@@ -1,0 +1,42 @@
+// RELIABILITY NUM-2: a long document read by several engines, their states compared with the
+// double-precision reference (reference_fp64.h) at checkpoints along the way: the worst
+// relative error over the layers of the ssm, k and v states and the circular error of the
+// angles (radians). Shared by the CPU test (tests/engine) and the GPU one (tests/cuda).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lectern/engine.h"
+#include "tensor_check.h"
+
+namespace lectern::test {
+
+struct DriftRow {
+    std::string engine;
+    int64_t tokens = 0;
+    ErrorStats ssm, k, v, angle;  // worst layer of each
+    // Within the bounds: relative error of ssm, k and v at most rel, angles at most angleRad.
+    bool within(double rel, double angleRad) const;
+};
+
+struct DriftEngine {
+    std::string name;
+    const Model* model;
+    double rel, angleRad;          // its documented bounds
+    bool bf16Projections = false;  // compared with the reference of the bf16-rounded model
+};
+
+// Reads ids into one session per engine and into the reference, piece by piece up to each
+// checkpoint (ascending, the last one ids.size()), and compares there. Prints the table.
+// An error (the folder, a prefill) is returned as a message in `error`.
+std::vector<DriftRow> measureDrift(const std::string& modelDir, const std::vector<int32_t>& ids,
+                                   const std::vector<int64_t>& checkpoints,
+                                   const std::vector<DriftEngine>& engines, std::string& error);
+
+// The random token ids of a drift run: what a document of `n` tokens of a `vocab`-token
+// alphabet looks like to the recurrences (uniform, seeded).
+std::vector<int32_t> driftTokens(uint64_t seed, int64_t n, int vocab);
+
+}  // namespace lectern::test
