@@ -3,7 +3,8 @@
 // the output rounded to bf16 as it is stored. Its only reader is the out_proj backward's
 // weight-gradient GEMM, which wants bf16 anyway: the fp32 row and the conversion pass over
 // it (a write and a read of rows x d_inner floats a layer) are never made.
-// One warp per (row, head); lane owns p = lane + 32j; the R ranks summed in registers.
+// One warp per (row, head); lane owns p = lane + 32j; the R ranks summed in registers. SISO
+// without the norm or the MIMO weights: gatePlainBf16, a flat pass.
 #include <cuda_bf16.h>
 
 #include "common.cuh"
@@ -56,6 +57,31 @@ __global__ void __launch_bounds__(kThreads)
         if (lane + 32 * j < P) o[lane + 32 * j] = __float2bfloat16_rn(sum[j]);
 }
 
+// SISO without the head norm or the MIMO weights (the ~125M model): out = y · silu(z) per
+// element, a flat pass of four elements a thread (16-byte loads, one 8-byte store).
+__global__ void gatePlainBf16(const float4* __restrict__ y, const float* __restrict__ z,
+                              int64_t zStride, int64_t rows, int64_t cols4,
+                              uint2* __restrict__ out) {
+    const int64_t n = rows * cols4;
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t t = i / cols4, c = i - t * cols4;
+        const float4 yv = y[i], zv = reinterpret_cast<const float4*>(z + t * zStride)[c];
+        const __nv_bfloat162 lo =
+            __floats2bfloat162_rn(yv.x * det::siluf(zv.x), yv.y * det::siluf(zv.y));
+        const __nv_bfloat162 hi =
+            __floats2bfloat162_rn(yv.z * det::siluf(zv.z), yv.w * det::siluf(zv.w));
+        uint2 o;
+        o.x = *reinterpret_cast<const unsigned*>(&lo);
+        o.y = *reinterpret_cast<const unsigned*>(&hi);
+        out[i] = o;
+    }
+}
+
+bool aligned16(const void* p) {
+    return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
+
 }  // namespace
 
 cudaError_t mamba3_gate_forward_bf16(const ops::Mamba3Dims& dims, const ops::Mamba3GateParams& p,
@@ -63,6 +89,15 @@ cudaError_t mamba3_gate_forward_bf16(const ops::Mamba3Dims& dims, const ops::Mam
                                      void* out, cudaStream_t s) {
     if (rows <= 0 || dims.H <= 0) return cudaSuccess;
     if (dims.P > 32 * kSlots) return cudaErrorInvalidValue;
+    const int64_t inner = dims.dInner();
+    if (!p.mimoZ && !p.mimoO && !p.normW && dims.R == 1 && inner % 4 == 0 && zStride % 4 == 0 &&
+        aligned16(y) && aligned16(z) && (reinterpret_cast<uintptr_t>(out) & 7) == 0) {
+        const int64_t n4 = rows * inner / 4;
+        const unsigned blocks = unsigned(std::min<int64_t>((n4 + kThreads - 1) / kThreads, 8192));
+        gatePlainBf16<<<blocks, kThreads, 0, s>>>(reinterpret_cast<const float4*>(y), z, zStride,
+                                                  rows, inner / 4, static_cast<uint2*>(out));
+        return cudaGetLastError();
+    }
     const int64_t warps = rows * dims.H;
     gateRecomputeBf16<<<unsigned((warps * 32 + kThreads - 1) / kThreads), kThreads, 0, s>>>(
         det::kdims(dims), p, y, z, zStride, rows, static_cast<__nv_bfloat16*>(out));
