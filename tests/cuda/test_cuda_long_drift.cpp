@@ -27,9 +27,9 @@ constexpr double kBf16Bound = 0.5;
 
 TEST(CudaLongDrift, MillionTokensStayWithinBoundsOfFp64) {
     test::RandomModelSpec spec;
-    spec.dModel = 64;
+    spec.dModel = 32;  // small: the fp64 reference walks 1M tokens on one core
     spec.nLayer = 2;
-    spec.dState = 32;
+    spec.dState = 16;
     spec.headdim = 16;
     spec.chunk = 64;
     const uint64_t seed = 20261123;

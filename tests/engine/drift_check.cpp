@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <random>
 #include <span>
+#include <thread>
 
 #include "reference_fp64.h"
 
@@ -64,10 +65,13 @@ std::vector<DriftRow> measureDrift(const std::string& modelDir, const std::vecto
     int64_t done = 0;
     for (int64_t upTo : checkpoints) {
         const std::span<const int32_t> piece(ids.data() + done, size_t(upTo - done));
-        for (size_t r = 0; r < (anyBf16 ? 2u : 1u); ++r) {
-            refs[r].read(piece.data(), int64_t(piece.size()));
-            refs[r].copyTo(refState[r]);
+        {  // the references side by side (each is one thread's serial walk)
+            std::vector<std::thread> walks;
+            for (size_t r = 0; r < (anyBf16 ? 2u : 1u); ++r)
+                walks.emplace_back([&, r] { refs[r].read(piece.data(), int64_t(piece.size())); });
+            for (std::thread& w : walks) w.join();
         }
+        for (size_t r = 0; r < 2; ++r) refs[r].copyTo(refState[r]);
         for (size_t e = 0; e < engines.size(); ++e) {
             if (Status s = sessions[e].prefill(piece); !s) {
                 error = engines[e].name + ": " + s.message();
