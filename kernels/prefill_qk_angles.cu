@@ -1,17 +1,26 @@
-// The bf16 SISO prefill's preprocess in three launches instead of five passes over the
-// tokens (scalars + increments, segment sums, running angles, state copy, q/k): the angle
-// increments tanh(angles[a])·π·dt[h] are made where they are summed and never stored, and
-// q/k are normalised, rotated and written in bf16 by the thread that holds the running
-// angle, so neither dtheta nor theta goes through device memory (NOTES-gpu.md, prefill
-// fifth pass). One thread per (document, segment of tokens, head, angle), a angle fastest.
-//   1. segment totals: each thread sums its segment's increments (double); the a == 0
-//      threads write the head's dt, A·dt and trap for those tokens;
-//   2. segment bases: per (document, head, angle), the state plus the earlier totals
-//      (double), and the final angle, wrapped, into the state;
-//   3. walk: each thread re-makes its increments, runs its angle from the base, and writes
-//      its head's q/k pairs (n = 2m, 2m + 1 for m = a, a + A, ...; only m = a rotated).
-// One segment (T <= kSegMin): the CPU's fp32 sequence, launches 1 and 3 only.
+// The bf16 SISO prefill's preprocess (dt, A·dt, trap, the running rotary angles, q/k in
+// bf16) in three launches; neither the angle increments nor the running angles go through
+// device memory (NOTES-gpu.md, prefill fifth and sixth passes). A document is cut into
+// segments of >= 64 tokens and the heads into chunks of hc (hc·A <= 256 (head, angle)
+// items); launches 1 and 3 take a block per (segment, head chunk), the chunk fastest so
+// that a segment's chunks share its rows in L2:
+//   1. totals: tile by tile of 16 tokens, tanh(angles)·π and dt staged in shared memory
+//      (dt, A·dt, trap written out), and each (head, angle) thread sums its increments
+//      over the segment (double);
+//   2. bases: per (document, 32 (head, angle) columns), the state plus the earlier
+//      segments' totals (eight warps, a part of the segments each), in place; the final
+//      angle, wrapped, into the state;
+//   3. q/k: per tile, the C/B rows copied to shared memory by cp.async while the same
+//      scalars are staged; their RMSNorm scales (a warp a row, once per token rather than
+//      once per head); each (head, angle) thread runs its angle from its base and leaves
+//      cos/sin in shared memory; then every thread writes 8-element pieces of q rows, then
+//      of k rows (normalised, weighted, biased, rotated) by 16-byte stores with the
+//      piece's weights in registers: a half warp writes a 128-element row.
+// The one-thread-a-(head, angle) walk before it stored 4 bytes a lane with a global round
+// trip a token (latency-bound: 1.04 ms a layer at 16k tokens).
+// One segment (T <= 64): the CPU's fp32 angle sequence from the state (launches 1 and 3).
 #include <cuda_bf16.h>
+#include <cuda_pipeline.h>
 
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
@@ -20,19 +29,45 @@
 namespace lectern::cuda {
 namespace {
 
-constexpr int kThreads = 128;
-constexpr int64_t kSegMin = 64;    // tokens a segment walks at least
-constexpr int64_t kSegMax = 1024;  // segments a document is cut into at most
+constexpr int kThreads = 256;
+constexpr int kItems = kThreads;   // (head, angle) items a block at most: one a thread
+constexpr int kMaxHeads = 8;       // heads a chunk at most
+constexpr int kTile = 16;          // tokens staged at a time
+constexpr int kPiece = 8;          // q/k elements a thread writes at once (16 bytes of bf16)
+constexpr int64_t kSegMin = 64;    // tokens a segment at least
+constexpr int64_t kSegMax = 1024;  // segments a document at most
+constexpr size_t kDefaultSmem = 48 * 1024;  // more needs the kernel's opt-in
 constexpr double kTwoPiD = 2.0 * 3.14159265358979323846;
 
-struct Segs {
-    int64_t T, len;
-    int n;
+struct Plan {
+    int64_t T, len;   // tokens a document, a segment
+    int nSeg;         // segments a document
+    int hc, nChunks;  // heads a chunk, chunks
+    int ng;           // B/C groups a chunk spans at most
 };
 
-Segs segmentsFor(int64_t T) {
-    const int64_t len = std::max(kSegMin, (T + kSegMax - 1) / kSegMax);
-    return {T, len, int((T + len - 1) / len)};
+Plan planFor(const ops::Mamba3Dims& d, int64_t T) {
+    Plan pl{};
+    pl.T = T;
+    pl.len = std::max(kSegMin, (T + kSegMax - 1) / kSegMax);
+    pl.nSeg = int((T + pl.len - 1) / pl.len);
+    pl.hc = std::clamp(kItems / d.A, 1, std::min(d.H, kMaxHeads));
+    pl.nChunks = (d.H + pl.hc - 1) / pl.hc;
+    const int hpg = d.H / d.G;
+    pl.ng = 0;
+    for (int h0 = 0; h0 < d.H; h0 += pl.hc)
+        pl.ng = std::max(pl.ng, (std::min(d.H, h0 + pl.hc) - 1) / hpg - h0 / hpg + 1);
+    return pl;
+}
+
+// Shared bytes of launch 1 (staged scalars) and launch 3 (also cos/sin, the scales and the
+// tile's C/B rows).
+size_t scalarBytes(const ops::Mamba3Dims& d, const Plan& pl) {
+    return size_t(kTile) * (d.A + pl.hc) * sizeof(float);
+}
+size_t qkBytes(const ops::Mamba3Dims& d, const Plan& pl) {
+    return size_t(kTile) * (pl.hc * d.A + pl.ng) * sizeof(float2) +
+           size_t(kTile) * pl.ng * 2 * d.N * sizeof(float) + scalarBytes(d, pl);
 }
 
 // Into [0, 2π) up to rounding (by the reciprocal: no double division per token).
@@ -40,179 +75,314 @@ __device__ __forceinline__ double wrapD(double u) {
     return u - kTwoPiD * floor(u * (1.0 / kTwoPiD));
 }
 
-// The angle increment of (row, head h, angle a), as preprocessKernel makes it.
-__device__ __forceinline__ float angleInc(const detail::KDims& d, const float* row, float dtB,
-                                          int h, int a, float* dtOut) {
-    const float dth = detail::softplusF(row[d.offDt + h] + dtB);
-    *dtOut = dth;
-    return tanhf(row[d.offAngles + a]) * detail::kPi * dth;
-}
-
-__global__ void segTotalsKernel(detail::KDims d, ops::Mamba3PreprocessParams p,
-                                const float* __restrict__ proj, Segs sg,
-                                double* __restrict__ totals, float* __restrict__ dt,
-                                float* __restrict__ adt, float* __restrict__ trap) {
-    const int64_t HA = int64_t(d.H) * d.A;
-    const int64_t ha = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (ha >= HA) return;
-    const int64_t b = blockIdx.y / sg.n, seg = blockIdx.y % sg.n;
-    const int h = int(ha / d.A), a = int(ha % d.A);
-    const int64_t t0 = seg * sg.len, t1 = min(sg.T, t0 + sg.len);
-    const float dtB = p.dtBias[h];
-    double run = 0.0;
-#pragma unroll 4
-    for (int64_t t = t0; t < t1; ++t) {
-        const int64_t r = b * sg.T + t;
-        const float* row = proj + r * d.dInProj;
-        float dth;
-        run += double(angleInc(d, row, dtB, h, a, &dth));
-        if (a == 0) {
-            const float aa = fminf(-detail::heavyTailF(row[d.offA + h]), -d.aFloor);
-            dt[r * d.H + h] = dth;
-            adt[r * d.H + h] = aa * dth;
-            trap[r * d.H + h] = 1.0f / (1.0f + expf(-row[d.offTrap + h]));
-        }
-    }
-    if (sg.n > 1) totals[int64_t(blockIdx.y) * HA + ha] = run;
-}
-
-// totals [batch, nSeg, HA] -> each segment's starting angle, in place; the final angle
-// into the state (launch 3 does not read the state when there are several segments).
-__global__ void segBasesKernel(double* totals, float* angleState, int64_t batch, int nSeg,
-                               int64_t HA) {
-    const int64_t gid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (gid >= batch * HA) return;
-    const int64_t b = gid / HA, ha = gid % HA;
-    double* tot = totals + b * nSeg * HA + ha;
-    // Unwrapped (a chain of adds only; |base| stays far below where double loses 1e-9 rad):
-    // the walk wraps base + run. Eight totals loaded before any is overwritten, so eight
-    // loads are in flight (one at a time, the walk over 256 segments was latency-bound).
-    double base = angleState[gid];
-    constexpr int kBatch = 8;
-    for (int s0 = 0; s0 < nSeg; s0 += kBatch) {
-        double add[kBatch];
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) add[j] = s0 + j < nSeg ? tot[int64_t(s0 + j) * HA] : 0.0;
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) {
-            if (s0 + j < nSeg) tot[int64_t(s0 + j) * HA] = base;
-            base += add[j];
-        }
-    }
-    base = wrapD(base);
-    angleState[gid] = float(base);
-}
-
-// The RMSNorm scales of the C and B rows of group g (the same sums, in the same order, as
-// qkRotatedKernel's). The whole warp calls it.
-__device__ __forceinline__ float2 groupScales(const detail::KDims& d, const float* row, int g) {
-    const int lane = threadIdx.x & 31;
-    const float* c = row + d.offC + int64_t(g) * d.N;
-    const float* bb = row + d.offB + int64_t(g) * d.N;
-    float sc = 0.0f, sb = 0.0f;
-    for (int n = lane; n < d.N; n += 32) {
-        sc += c[n] * c[n];
-        sb += bb[n] * bb[n];
-    }
-    return {rsqrtf(detail::warpSum(sc) / float(d.N) + d.eps),
-            rsqrtf(detail::warpSum(sb) / float(d.N) + d.eps)};
-}
-
-// The norm weights and head biases of a pair (n, n + 1), C's then B's: the same for every
-// token, so held in registers over the walk.
-struct PairWeights {
-    float2 cw, cb, bw, bb;
+// This block's document, segment (tokens [t0, t1)) and heads [h0, h0 + hc).
+struct Blk {
+    int64_t b, t0, t1;
+    int h0, hc;
 };
 
-__device__ __forceinline__ PairWeights pairWeights(const ops::Mamba3PreprocessParams& p,
-                                                   const float* cBias, const float* bBias, int n) {
-    return {{p.cNorm[n], p.cNorm[n + 1]},
-            {cBias[n], cBias[n + 1]},
-            {p.bNorm[n], p.bNorm[n + 1]},
-            {bBias[n], bBias[n + 1]}};
+__device__ __forceinline__ Blk blockOf(const Plan& pl, int H) {
+    Blk k;
+    k.b = blockIdx.y / pl.nSeg;
+    k.t0 = int64_t(blockIdx.y % pl.nSeg) * pl.len;
+    k.t1 = min(pl.T, k.t0 + pl.len);
+    k.h0 = int(blockIdx.x) * pl.hc;
+    k.hc = min(pl.hc, H - k.h0);
+    return k;
 }
 
-// One normalised (and for rot, rotated) pair (n, n + 1) of a C or B row.
-__device__ __forceinline__ __nv_bfloat162 qkPair(const float* src, float2 w, float2 bias, int n,
-                                                 float sc, bool rot, float cs, float sn,
-                                                 float2* f32) {
-    float v0 = src[n] * sc * w.x + bias.x;
-    float v1 = src[n + 1] * sc * w.y + bias.y;
-    if (rot) {
-        const float r0 = v0 * cs - v1 * sn;
-        v1 = v0 * sn + v1 * cs;
-        v0 = r0;
+__device__ __forceinline__ const float* rowAt(const detail::KDims& d, const float* proj,
+                                              const Plan& pl, const Blk& k, int64_t t) {
+    return proj + (k.b * pl.T + t) * d.dInProj;
+}
+
+// The tile [tt, tt + ts)'s tanh(angles[a])·π (tp [ts][A]) and its heads' dt (dts [ts][hc]):
+// the increment of (t, h, a) is tp·dt, the CPU's tanh(x)·π·dt to the bit. With dt set, also
+// the heads' dt, A·dt and trap to device memory (launch 1).
+__device__ __forceinline__ void stageScalars(const detail::KDims& d,
+                                             const ops::Mamba3PreprocessParams& p,
+                                             const float* proj, const Plan& pl, const Blk& k,
+                                             int64_t tt, int ts, float* tp, float* dts, float* dt,
+                                             float* adt, float* trap) {
+    for (int i = threadIdx.x; i < ts * d.A; i += blockDim.x)
+        tp[i] = tanhf(rowAt(d, proj, pl, k, tt + i / d.A)[d.offAngles + i % d.A]) * detail::kPi;
+    for (int i = threadIdx.x; i < ts * k.hc; i += blockDim.x) {
+        const int t = i / k.hc, h = k.h0 + i % k.hc;
+        const float* row = rowAt(d, proj, pl, k, tt + t);
+        const float dth = detail::softplusF(row[d.offDt + h] + p.dtBias[h]);
+        dts[i] = dth;
+        if (dt) {
+            const int64_t at = (k.b * pl.T + tt + t) * d.H + h;
+            const float aa = fminf(-detail::heavyTailF(row[d.offA + h]), -d.aFloor);
+            dt[at] = dth;
+            adt[at] = aa * dth;
+            trap[at] = 1.0f / (1.0f + expf(-row[d.offTrap + h]));
+        }
     }
-    *f32 = {v0, v1};
-    return __floats2bfloat162_rn(v0, v1);
+}
+
+// The (head, angle) item of this thread: items = hc·A, one a thread.
+struct Item {
+    bool live;
+    int hl, a;
+    int64_t col;  // h·A + a
+};
+
+__device__ __forceinline__ Item itemOf(const detail::KDims& d, const Blk& k) {
+    Item it;
+    it.live = int(threadIdx.x) < k.hc * d.A;
+    it.hl = it.live ? int(threadIdx.x) / d.A : 0;
+    it.a = it.live ? int(threadIdx.x) % d.A : 0;
+    it.col = int64_t(k.h0 + it.hl) * d.A + it.a;
+    return it;
 }
 
 __global__ void __launch_bounds__(kThreads)
-    walkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
-               Segs sg, const double* __restrict__ bases, float* __restrict__ angleState,
-               __nv_bfloat16* __restrict__ qb, __nv_bfloat16* __restrict__ kb,
-               float* __restrict__ kLast) {
-    const int64_t HA = int64_t(d.H) * d.A;
-    const int64_t ha = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    // Threads past HA stay for the warp's norm sums but write nothing.
-    const bool live = ha < HA;
-    const int64_t hac = live ? ha : HA - 1;
-    const int64_t b = blockIdx.y / sg.n, seg = blockIdx.y % sg.n;
-    const int h = int(hac / d.A), a = int(hac % d.A), hpg = d.H / d.G, g = h / hpg;
-    // The groups this warp's heads belong to (uniform over the warp).
-    const int64_t warp0 = ha - (threadIdx.x & 31);
-    const int gLo = int(warp0 / d.A) / hpg, gHi = int(min(warp0 + 31, HA - 1) / d.A) / hpg;
-    const int64_t t0 = seg * sg.len, t1 = min(sg.T, t0 + sg.len);
-    const float dtB = p.dtBias[h];
-    const float* cBias = p.cBias + int64_t(h) * d.N;
-    const float* bBias = p.bBias + int64_t(h) * d.N;
-    const PairWeights pw0 = pairWeights(p, cBias, bBias, 2 * a);
-    const PairWeights pw1 = a + d.A < d.N / 2 ? pairWeights(p, cBias, bBias, 2 * (a + d.A)) : pw0;
-    const bool one = sg.n == 1;
-    const float twoPi = 2.0f * detail::kPi;
-    float theta = one ? angleState[b * HA + hac] : 0.0f;
-    const double base = one ? 0.0 : bases[int64_t(blockIdx.y) * HA + hac];
+    totalsKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
+                 Plan pl, double* __restrict__ totals, float* __restrict__ dt,
+                 float* __restrict__ adt, float* __restrict__ trap) {
+    extern __shared__ float4 smem[];
+    const Blk k = blockOf(pl, d.H);
+    const Item it = itemOf(d, k);
+    float* tp = reinterpret_cast<float*>(smem);
+    float* dts = tp + kTile * d.A;
     double run = 0.0;
-    const int64_t rowQK = int64_t(d.H) * d.N;
-#pragma unroll 2
-    for (int64_t t = t0; t < t1; ++t) {
-        const int64_t r = b * sg.T + t;
-        const float* row = proj + r * d.dInProj;
-        float2 scl = {0.0f, 0.0f};
-        for (int gg = gLo; gg <= gHi; ++gg) {
-            const float2 s2 = groupScales(d, row, gg);
-            if (gg == g) scl = s2;
-        }
-        float dth;
-        const float inc = angleInc(d, row, dtB, h, a, &dth);
-        if (one) {  // the CPU's own sequence
-            const float u = theta + inc;
-            theta = u - twoPi * floorf(u / twoPi);
-        } else {
-            run += double(inc);
-            theta = float(wrapD(base + run));
-        }
-        if (!live) continue;
-        float sn, cs;
-        sincosf(theta, &sn, &cs);
-        const float* c = row + d.offC + int64_t(g) * d.N;
-        const float* bsrc = row + d.offB + int64_t(g) * d.N;
-        const int64_t at = r * rowQK + int64_t(h) * d.N;
-        const bool last = t == sg.T - 1;
-        // m = a (rotated), a + A, a + 2A, ...: the first two with their weights in registers
-        // (all of them for rope fractions 1/2 and 1), any further ones loaded.
-        for (int m = a, i = 0; m < d.N / 2; m += d.A, ++i) {
-            const int n = 2 * m;
-            const PairWeights pw = i == 0 ? pw0 : i == 1 ? pw1 : pairWeights(p, cBias, bBias, n);
-            float2 f;
-            *reinterpret_cast<__nv_bfloat162*>(qb + at + n) =
-                qkPair(c, pw.cw, pw.cb, n, scl.x, i == 0, cs, sn, &f);
-            *reinterpret_cast<__nv_bfloat162*>(kb + at + n) =
-                qkPair(bsrc, pw.bw, pw.bb, n, scl.y, i == 0, cs, sn, &f);
-            if (last) *reinterpret_cast<float2*>(kLast + at + n) = f;
+    for (int64_t tt = k.t0; tt < k.t1; tt += kTile) {
+        const int ts = int(min(int64_t(kTile), k.t1 - tt));
+        stageScalars(d, p, proj, pl, k, tt, ts, tp, dts, dt, adt, trap);
+        __syncthreads();
+        if (it.live)
+            for (int t = 0; t < ts; ++t) run += double(tp[t * d.A + it.a] * dts[t * k.hc + it.hl]);
+        __syncthreads();
+    }
+    if (it.live && pl.nSeg > 1) totals[int64_t(blockIdx.y) * d.H * d.A + it.col] = run;
+}
+
+// totals [batch, nSeg, HA] -> each segment's starting angle, in place (unwrapped: a chain
+// of adds only; |base| stays far below where double loses 1e-9 rad, the walk wraps), and
+// the final angle, wrapped, into the state. Warp w sums, then rewrites, its part of the
+// segments, eight loads in flight.
+__global__ void __launch_bounds__(kThreads)
+    basesKernel(double* totals, float* angleState, int nSeg, int64_t HA) {
+    constexpr int kWarps = kThreads / 32, kBatch = 8;
+    __shared__ double part[kWarps][32];
+    __shared__ double state[32];
+    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
+    const int64_t col = int64_t(blockIdx.x) * 32 + lane, b = blockIdx.y;
+    const bool live = col < HA;
+    double* tot = totals + b * nSeg * HA + col;
+    const int per = (nSeg + kWarps - 1) / kWarps;
+    const int s0 = min(nSeg, w * per), s1 = min(nSeg, s0 + per);
+    double sum = 0.0;
+    for (int s = s0; live && s < s1; s += kBatch) {
+        double add[kBatch];
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) add[j] = s + j < s1 ? tot[int64_t(s + j) * HA] : 0.0;
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) sum += add[j];
+    }
+    part[w][lane] = sum;
+    if (w == 0) state[lane] = live ? double(angleState[b * HA + col]) : 0.0;
+    __syncthreads();
+    if (!live) return;
+    double base = state[lane];
+    for (int q = 0; q < w; ++q) base += part[q][lane];
+    for (int s = s0; s < s1; s += kBatch) {
+        double add[kBatch];
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) add[j] = s + j < s1 ? tot[int64_t(s + j) * HA] : 0.0;
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) {
+            if (s + j < s1) tot[int64_t(s + j) * HA] = base;
+            base += add[j];
         }
     }
-    if (one && live) angleState[b * HA + ha] = theta;
+    if (w == kWarps - 1) angleState[b * HA + col] = float(wrapD(base));
+}
+
+// The tile's C and B rows of the chunk's groups into shared memory (rows [ts][ng][C, B][N])
+// by cp.async, 16 bytes a copy where the rows allow it (Vec), else 4; the caller waits.
+template <bool Vec>
+__device__ __forceinline__ void stageRows(const detail::KDims& d, const float* proj, const Plan& pl,
+                                          const Blk& k, int64_t tt, int ts, int gLo, int ng,
+                                          float* rows) {
+    constexpr int kW = Vec ? 4 : 1;  // floats a copy
+    const int perRow = d.N / kW;
+    for (int i = threadIdx.x; i < ts * ng * 2 * perRow; i += blockDim.x) {
+        const int c = i % perRow, rest = i / perRow, tg = rest / 2;
+        const float* src = rowAt(d, proj, pl, k, tt + tg / ng) + (rest % 2 ? d.offB : d.offC) +
+                           int64_t(gLo + tg % ng) * d.N + c * kW;
+        __pipeline_memcpy_async(rows + int64_t(rest) * d.N + c * kW, src, kW * sizeof(float));
+    }
+    __pipeline_commit();
+}
+
+// The RMSNorm scales of the staged rows (scl [ts][ng]: C's, B's): a warp a (token, group),
+// the sums as the three-op path's kernel makes them.
+__device__ __forceinline__ void stageScales(const detail::KDims& d, const float* rows, int ts,
+                                            int ng, float2* scl) {
+    const int lane = int(threadIdx.x) & 31;
+    for (int i = int(threadIdx.x) >> 5; i < ts * ng; i += int(blockDim.x) >> 5) {
+        const float* c = rows + int64_t(i) * 2 * d.N;
+        const float* bb = c + d.N;
+        float sc = 0.0f, sb = 0.0f;
+        for (int n = lane; n < d.N; n += 32) {
+            sc += c[n] * c[n];
+            sb += bb[n] * bb[n];
+        }
+        sc = detail::warpSum(sc);
+        sb = detail::warpSum(sb);
+        if (lane == 0) scl[i] = {rsqrtf(sc / float(d.N) + d.eps), rsqrtf(sb / float(d.N) + d.eps)};
+    }
+}
+
+// Eight floats from src: two 16-byte loads where the vectors allow it (Vec).
+template <bool Vec>
+__device__ __forceinline__ void load8(const float* src, float (&v)[kPiece]) {
+    if constexpr (Vec) {
+        const float4 x = *reinterpret_cast<const float4*>(src);
+        const float4 y = *reinterpret_cast<const float4*>(src + 4);
+        v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
+        v[4] = y.x, v[5] = y.y, v[6] = y.z, v[7] = y.w;
+    } else {
+#pragma unroll
+        for (int i = 0; i < kPiece; ++i) v[i] = src[i];
+    }
+}
+
+__device__ __forceinline__ void store8Bf16(__nv_bfloat16* dst, const float (&v)[kPiece]) {
+    struct alignas(16) Pack {
+        __nv_bfloat162 h[kPiece / 2];
+    } pk;
+#pragma unroll
+    for (int i = 0; i < kPiece / 2; ++i) pk.h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+    *reinterpret_cast<Pack*>(dst) = pk;
+}
+
+// The rows' pieces of one of q (C rows, dst qb) or k (B rows, dst kb, and the document's
+// last row in fp32 to kLast) for a tile: q first, then k, so that only one set of weights
+// is held in registers (both at once spilled at 3 blocks a multiprocessor).
+struct PieceJob {
+    int srcOff;          // the piece's offset in a staged (token, group) row pair
+    const float* w;      // norm weights + n0
+    const float* bias;   // the head's biases + n0
+    int sIdx;            // 0: C's scale, 1: B's
+    __nv_bfloat16* dst;  // qb or kb
+    float* last;         // kLast, or null
+};
+
+// Normalised, weighted, biased (src * s * w + bias, the CPU's order) and, for the pairs m <
+// A, rotated by their angle's cos/sin (csRow[m]).
+__device__ __forceinline__ void makePiece(float (&v)[kPiece], float s, const float (&w)[kPiece],
+                                          const float (&bias)[kPiece], const float2* csRow, int m0,
+                                          int A) {
+#pragma unroll
+    for (int i = 0; i < kPiece; ++i) v[i] = v[i] * s * w[i] + bias[i];
+#pragma unroll
+    for (int i = 0; i < kPiece / 2; ++i) {
+        if (m0 + i < A) {
+            const float2 e = csRow[m0 + i];
+            const float v0 = v[2 * i], v1 = v[2 * i + 1];
+            v[2 * i] = v0 * e.x - v1 * e.y;
+            v[2 * i + 1] = v0 * e.y + v1 * e.x;
+        }
+    }
+}
+
+template <bool Vec>
+__global__ void __launch_bounds__(kThreads)
+    qkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
+             Plan pl, const double* __restrict__ bases, float* __restrict__ angleState,
+             __nv_bfloat16* __restrict__ qb, __nv_bfloat16* __restrict__ kb,
+             float* __restrict__ kLast) {
+    extern __shared__ float4 smem[];
+    const Blk k = blockOf(pl, d.H);
+    const Item it = itemOf(d, k);
+    const int hpg = d.H / d.G, gLo = k.h0 / hpg, ng = (k.h0 + k.hc - 1) / hpg - gLo + 1;
+    const int items = k.hc * d.A;
+    float2* cs = reinterpret_cast<float2*>(smem);              // [kTile][items]: cos, sin
+    float2* scl = cs + kTile * items;                          // [kTile][ng]: C's, B's scale
+    float* rows = reinterpret_cast<float*>(scl + kTile * ng);  // [kTile][ng][C, B][N]
+    float* tp = rows + kTile * ng * 2 * d.N;
+    float* dts = tp + kTile * d.A;
+
+    // The angle: one segment, the CPU's fp32 sequence from the state; several, the base
+    // (double) plus the running sum of this segment's increments.
+    const bool one = pl.nSeg == 1;
+    const int64_t HA = int64_t(d.H) * d.A;
+    const float twoPi = 2.0f * detail::kPi;
+    float theta = one && it.live ? angleState[k.b * HA + it.col] : 0.0f;
+    const double base = !one && it.live ? bases[int64_t(blockIdx.y) * HA + it.col] : 0.0;
+    double run = 0.0;
+
+    // The write phase: piece u = (head hl, piece j) of a token; U pieces a token, tokPar
+    // tokens at a time when they fit in the block (else the pieces loop, a token at a
+    // time).
+    const int nPieces = d.N / kPiece, U = k.hc * nPieces;
+    const int tokPar = max(1, kThreads / U);
+    const int tsub = U <= kThreads ? int(threadIdx.x) / U : 0;
+    const int uFirst = U <= kThreads ? int(threadIdx.x) % U : int(threadIdx.x);
+    const int64_t rowQK = int64_t(d.H) * d.N;
+
+    for (int64_t tt = k.t0; tt < k.t1; tt += kTile) {
+        const int ts = int(min(int64_t(kTile), k.t1 - tt));
+        stageRows<Vec>(d, proj, pl, k, tt, ts, gLo, ng, rows);
+        stageScalars(d, p, proj, pl, k, tt, ts, tp, dts, nullptr, nullptr, nullptr);
+        __pipeline_wait_prior(0);
+        __syncthreads();
+        stageScales(d, rows, ts, ng, scl);
+        if (it.live) {
+#pragma unroll 2
+            for (int t = 0; t < ts; ++t) {
+                const float inc = tp[t * d.A + it.a] * dts[t * k.hc + it.hl];
+                if (one) {
+                    const float u = theta + inc;
+                    theta = u - twoPi * floorf(u / twoPi);
+                } else {
+                    run += double(inc);
+                    theta = float(wrapD(base + run));
+                }
+                float sn, cn;
+                sincosf(theta, &sn, &cn);
+                cs[t * items + threadIdx.x] = {cn, sn};
+            }
+        }
+        __syncthreads();
+        for (int u = uFirst; tsub < tokPar && u < U; u += kThreads) {
+            const int hl = u / nPieces, n0 = (u % nPieces) * kPiece, h = k.h0 + hl;
+            const int gl = h / hpg - gLo;
+            const int64_t hOff = int64_t(h) * d.N + n0;
+#pragma unroll 1
+            for (int j = 0; j < 2; ++j) {
+                const PieceJob job =
+                    j == 0 ? PieceJob{n0, p.cNorm + n0, p.cBias + hOff, 0, qb, nullptr}
+                           : PieceJob{d.N + n0, p.bNorm + n0, p.bBias + hOff, 1, kb, kLast};
+                float w[kPiece], bias[kPiece];
+                load8<Vec>(job.w, w);
+                load8<Vec>(job.bias, bias);
+                for (int t = tsub; t < ts; t += tokPar) {
+                    const int64_t tok = tt + t, r = k.b * pl.T + tok;
+                    float v[kPiece];
+                    load8<true>(rows + (t * ng + gl) * 2 * d.N + job.srcOff, v);
+                    const float2 s2 = scl[t * ng + gl];
+                    makePiece(v, job.sIdx ? s2.y : s2.x, w, bias, cs + t * items + hl * d.A, n0 / 2,
+                              d.A);
+                    const int64_t at = r * rowQK + hOff;
+                    store8Bf16(job.dst + at, v);
+                    if (job.last && tok == pl.T - 1) {
+                        *reinterpret_cast<float4*>(job.last + at) = {v[0], v[1], v[2], v[3]};
+                        *reinterpret_cast<float4*>(job.last + at + 4) = {v[4], v[5], v[6], v[7]};
+                    }
+                }
+            }
+        }
+        __syncthreads();
+    }
+    if (one && it.live) angleState[k.b * HA + it.col] = theta;
+}
+
+bool aligned16(const void* ptr) {
+    return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
 
 }  // namespace
@@ -222,22 +392,40 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
                                     void* segScratch, size_t segScratchBytes, void* qb, void* kb,
                                     float* kLast, float* dt, float* adt, float* trap,
                                     cudaStream_t s) {
-    if (d.mimo || d.R != 1 || d.A <= 0 || d.N % 2 != 0 || 2 * d.A > d.N || batch <= 0 || T <= 0)
+    if (d.mimo || d.R != 1 || d.H <= 0 || d.A <= 0 || d.N % kPiece != 0 || 2 * d.A > d.N ||
+        d.G <= 0 || d.H % d.G != 0 || batch <= 0 || T <= 0)
         return false;
-    const Segs sg = segmentsFor(T);
+    const Plan pl = planFor(d, T);
     const int64_t HA = int64_t(d.H) * d.A;
-    const size_t need = sg.n > 1 ? size_t(batch) * sg.n * HA * sizeof(double) : 0;
-    if (need > segScratchBytes || uint64_t(batch) * sg.n > 65535) return false;
+    const size_t need = pl.nSeg > 1 ? size_t(batch) * pl.nSeg * HA * sizeof(double) : 0;
+    // The pieces are stored 16 bytes at a time (kLast's too).
+    if (pl.hc * d.A > kItems || need > segScratchBytes || uint64_t(batch) * pl.nSeg > 65535 ||
+        !aligned16(qb) || !aligned16(kb) || !aligned16(kLast))
+        return false;
+    // 16-byte loads of the C/B rows and the weights where every row and vector allows them.
+    const bool vec = d.dInProj() % 4 == 0 && d.offB() % 4 == 0 && d.offC() % 4 == 0 &&
+                     aligned16(proj) && aligned16(p.cNorm) && aligned16(p.bNorm) &&
+                     aligned16(p.cBias) && aligned16(p.bBias);
+    // Past 48 KB of shared memory (the benchmark's: ~51 KB) the kernel must be allowed it;
+    // where the device refuses, nothing is launched and the caller takes the three ops.
+    const size_t smem = qkBytes(d, pl);
+    auto* qkK = vec ? qkKernel<true> : qkKernel<false>;
+    if (smem > kDefaultSmem &&
+        cudaFuncSetAttribute(qkK, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)) !=
+            cudaSuccess) {
+        (void)cudaGetLastError();  // not left for the caller's error checks
+        return false;
+    }
     auto* totals = static_cast<double*>(segScratch);
-    const dim3 grid(detail::gridFor(HA, kThreads), unsigned(batch * sg.n));
+    const dim3 grid(unsigned(pl.nChunks), unsigned(batch * pl.nSeg));
     const detail::KDims kd = detail::kdims(d);
-    segTotalsKernel<<<grid, kThreads, 0, s>>>(kd, p, proj, sg, totals, dt, adt, trap);
-    if (sg.n > 1)
-        segBasesKernel<<<detail::gridFor(batch * HA, kThreads), kThreads, 0, s>>>(
-            totals, angleState, batch, sg.n, HA);
-    walkKernel<<<grid, kThreads, 0, s>>>(kd, p, proj, sg, totals, angleState,
-                                         static_cast<__nv_bfloat16*>(qb),
-                                         static_cast<__nv_bfloat16*>(kb), kLast);
+    totalsKernel<<<grid, kThreads, scalarBytes(d, pl), s>>>(kd, p, proj, pl, totals, dt, adt, trap);
+    if (pl.nSeg > 1)
+        basesKernel<<<dim3(detail::gridFor(HA, 32), unsigned(batch)), kThreads, 0, s>>>(
+            totals, angleState, pl.nSeg, HA);
+    qkK<<<grid, kThreads, smem, s>>>(kd, p, proj, pl, totals, angleState,
+                                     static_cast<__nv_bfloat16*>(qb),
+                                     static_cast<__nv_bfloat16*>(kb), kLast);
     return true;
 }
 
