@@ -508,6 +508,41 @@ TEST(CudaBackward, Mamba3Gate) {
     }
 }
 
+// The bf16 step's SISO q/k recompute against the engine's op it stands in for; MIMO refused.
+TEST(CudaBackward, QkRotatedSisoMatchesTheEngine) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        ops::Mamba3Dims d = randomDims(rng, false);
+        d.N = 4 * int(pick(rng, 1, 32));
+        d.A = int(pick(rng, 1, d.N / 2));
+        const int64_t rows = pick(rng, 1, 300), S = d.dInProj();
+        std::printf("seed %llu rows=%lld %s\n", (unsigned long long)seed, (long long)rows,
+                    dimsStr(d).c_str());
+        const auto proj = test::uniform(rng, size_t(rows * S), -2, 2);
+        const auto theta = test::uniform(rng, size_t(rows * d.H * d.A), 0, 6.28f);
+        const auto bNorm = test::uniform(rng, size_t(d.N), 0.5f, 1.5f);
+        const auto cNorm = test::uniform(rng, size_t(d.N), 0.5f, 1.5f);
+        const auto bBias = test::uniform(rng, size_t(d.H * d.N), -0.5f, 0.5f);
+        const auto cBias = test::uniform(rng, size_t(d.H * d.N), -0.5f, 0.5f);
+        const size_t qkN = size_t(rows * d.H * d.N);
+        DevArray dProj(proj), dTheta(theta), dBn(bNorm), dCn(cNorm), dBb(bBias), dCb(cBias),
+            q0(qkN), k0(qkN), q1(qkN), k1(qkN);
+        const ops::Mamba3PreprocessParams pd{nullptr, dBn.p(), dCn.p(), dBb.p(), dCb.p()};
+        lectern::cuda::mamba3_qk_rotated_forward(d, pd, dProj.p(), rows, dTheta.p(), q0.p(), k0.p(),
+                                                 nullptr);
+        ASSERT_TRUE(tc::mamba3_qk_rotated_siso_forward(d, pd, dProj.p(), rows, dTheta.p(), q1.p(),
+                                                       k1.p(), nullptr));
+        sync();
+        expectRel(q1.get(), q0.get(), 2e-5, "qk siso q");
+        expectRel(k1.get(), k0.get(), 2e-5, "qk siso k");
+        EXPECT_TRUE(q1.guardsIntact() && k1.guardsIntact());
+        d.mimo = true, d.R = 2;
+        EXPECT_FALSE(tc::mamba3_qk_rotated_siso_forward(d, pd, dProj.p(), rows, dTheta.p(), q1.p(),
+                                                        k1.p(), nullptr));
+    }
+}
+
 TEST(CudaBackward, CrossEntropy) {
     for (int round = 0; round < kRounds + 1; ++round) {
         const uint64_t seed = test::freshSeed();

@@ -526,7 +526,10 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     // Recomputed: q and k (rotated), the gate's output (Bf16: straight into the out_proj
     // backward's bf16 operand; only that GEMM reads it).
     prof.begin("bwd recompute qk + gate", s);
-    lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
+    // Bf16: the SISO float4 form where it applies (the fp32 and TF32 steps keep the engine's
+    // op, which the golden comparisons ran with).
+    if (!bf16 || !cuda::mamba3_qk_rotated_siso_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s))
+        lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
     Operands outOps{.dinWritten = true};
     if (bf16) {
         if (Status st =

@@ -105,6 +105,14 @@ cudaError_t mamba3_gate_backward(const ops::Mamba3Dims& d, const ops::Mamba3Gate
                                  int64_t zStride, int64_t rows, const float* dout, float* dy,
                                  float* dz, cudaStream_t s, bool written = false);
 
+// mamba3_qk_rotated_forward (engine/cuda/cuda_ops.h, same maths: q and k [rows, 1, H, N]
+// normalised, weighted, biased and rotated by theta [rows, H, A], WRITTEN) for SISO with N a
+// multiple of 4 and 16-byte aligned q, k and biases, in whole float4 stores
+// (kernels/train/mamba3_qk_recompute.cu); false, launching nothing, for other shapes.
+bool mamba3_qk_rotated_siso_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
+                                    const float* proj, int64_t rows, const float* theta, float* q,
+                                    float* k, cudaStream_t s);
+
 // mamba3_gate_forward's output (engine/cuda/cuda_ops.h, same maths) rounded to bf16
 // (__nv_bfloat16 out [rows, H*P]): the bf16 step's recompute of the gate in the backward,
 // written straight into the out_proj backward's bf16 operand (no fp32 pass between).
