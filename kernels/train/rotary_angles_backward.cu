@@ -5,7 +5,7 @@
 // reverse cumulative sum Σ_{t>=s} ∂L/∂θ_t over the document.
 // Launches: (replay: θ in the CPU's float operations, one thread per (b, h, a)); pairs: one
 // thread per (row, h, a), ∂L/∂θ_t into scratch; reverse sum: a parallel suffix scan, each
-// (b, h, a) column's T tokens cut into kSegs segments (a block: kCols adjacent columns, for
+// (b, h, a) column's T tokens cut into kSegs segments (a block: 32 adjacent columns, for
 // coalescing, times kSegs segments): every thread sums its segment, adds the sums of the
 // segments after it, then walks its own segment back, in double throughout. One thread
 // walking all T tokens of a column took 44 ms a step at 4 x 4096 on the H100 (24 layers:
@@ -65,17 +65,13 @@ __global__ void pairsKernel(det::KDims d, const float* __restrict__ q, const flo
     dthOut[gid] = float(dth);
 }
 
-// A block: kCols adjacent columns (blockDim.x) × kSegs segments of T (blockDim.y). 16 × 64
-// rather than 32 × 32: twice the blocks (the ~125M model's 768 columns × 4 documents made 96
-// blocks of 32, fewer than the H100's 132 multiprocessors) and half the serial walk.
-constexpr int kCols = 16;
-constexpr int kSegs = 64;
+constexpr int kSegs = 32;  // segments a column's T tokens are cut into (blockDim.y)
 
-// grid (⌈HA/kCols⌉, batch), block (kCols, kSegs).
+// grid (⌈HA/32⌉, batch), block (32, kSegs).
 __global__ void reverseSumKernel(const float* __restrict__ dth, int64_t T, int64_t HA,
                                  float* __restrict__ ddtheta) {
-    __shared__ double segSum[kSegs][kCols];
-    const int64_t ha = blockIdx.x * kCols + threadIdx.x, b = blockIdx.y;
+    __shared__ double segSum[kSegs][32];
+    const int64_t ha = blockIdx.x * 32 + threadIdx.x, b = blockIdx.y;
     const int64_t seg = (T + kSegs - 1) / kSegs;
     const int64_t t0 = threadIdx.y * seg, t1 = t0 + seg < T ? t0 + seg : T;
     const bool live = ha < HA;
@@ -112,8 +108,8 @@ cudaError_t rotary_theta_backward(const ops::Mamba3Dims& dims, const float* q, c
     if (rows <= 0 || HA <= 0) return cudaSuccess;
     pairsKernel<<<det::gridFor(rows * HA, 128), 128, 0, s>>>(det::kdims(dims), q, k, theta, rows,
                                                              dq, dk, scratch);
-    reverseSumKernel<<<dim3(unsigned((HA + kCols - 1) / kCols), unsigned(batch)),
-                       dim3(kCols, kSegs), 0, s>>>(scratch, T, HA, ddtheta);
+    reverseSumKernel<<<dim3(unsigned((HA + 31) / 32), unsigned(batch)), dim3(32, kSegs), 0, s>>>(
+        scratch, T, HA, ddtheta);
     return cudaGetLastError();
 }
 
