@@ -13,7 +13,11 @@ lookup (MODEL_CARD.md, "Why it cannot answer"). Two formats:
           (only a lookup by key predicts them the second time);
   assoc1: the same with one-letter keys and two-digit values (--assoc --short-keys);
   plain:  make_recall.py --assoc --plain, eight one-letter keys each followed by one digit,
-          after one such example (not in the default --formats: added later).
+          after one such example (not in the default --formats: added later); a model that
+          keeps only the digits seen and which were asked already also pays less the second
+          time (with eight pairs all queried, ~1.9 bits), so:
+  bind:   ten pairs whose values are the ten digits, one key queried: "first" is the bits of
+          a wrong digit there, "second" of the right one (equal without a key-bound lookup).
 
     python3 scripts/model/copy_probe.py --cli BUILD/app/lectern-cli --model MODEL_DIR
 """
@@ -76,13 +80,30 @@ ASSOC_FORMATS = {
     "assoc1": lambda rng: assoc_probe(rng, key_len=1, value_len=2),
     "plain": lambda rng: assoc_probe(rng, key_len=1, value_len=1, sep="", prefix=plain_prefix(rng)),
 }
-FORMATS = ("rep14", "simple", "assoc", "assoc1", "plain")
+FORMATS = ("rep14", "simple", "assoc", "assoc1", "plain", "bind")
+
+
+def bind_probe(cli, model, rng):
+    """Bits of a queried digit, the wrong one then the right one: ten pairs whose values are
+    the ten digits (make_recall.py --assoc --plain --bind), then one key queried. Every digit
+    was seen, so a model that keeps the digits seen but not which key had which rates both
+    alike; only a key-bound lookup makes the right one cheaper."""
+    pairs = list(zip(rng.sample(string.ascii_lowercase, 10), rng.sample(string.digits, 10)))
+    key, right = rng.choice(pairs)
+    wrong = rng.choice([d for d in string.digits if d != right])
+    head = plain_prefix(rng) + "\n" + " ".join(k + v for k, v in pairs) + "\n" + key
+    return (surprisal(cli, model, head + wrong + " ")[len(head)],
+            surprisal(cli, model, head + right + " ")[len(head)])
 
 
 def probe(cli, model, kind, n, rng):
     first = second = 0.0
     count = 0
     for _ in range(n):
+        if kind == "bind":
+            w, r = bind_probe(cli, model, rng)
+            first, second, count = first + w, second + r, count + 1
+            continue
         if kind == "rep14":
             s = " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(4))
                          for _ in range(3))

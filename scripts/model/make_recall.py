@@ -150,6 +150,13 @@ def plain_assoc_example(rng, a):
     key (previous byte) x value (this byte) into the state. With the value right after its
     one-letter key that is a one-byte look-back; reading is by the query's own byte. Every
     pair is queried, in a shuffled order: only a lookup predicts the queried digits."""
+    if a.bind:
+        # Ten keys whose values are the ten digits in a random order, queried with
+        # replacement: every digit was seen and none is used up, so neither the set of
+        # digits seen nor which are left to ask (what models learnt on the form above
+        # first) predicts a queried digit; only its key's value does.
+        pairs = [key + d for key, d in zip(rng.sample(LETTERS, 10), rng.sample("0123456789", 10))]
+        return " ".join(pairs) + "\n" + " ".join(rng.choice(pairs) for _ in pairs) + "\n"
     k = rng.randint(min(2, a.max_facts), min(a.max_facts, 26))
     pairs = [key + rng.choice("0123456789") for key in rng.sample(LETTERS, k)]
     return " ".join(pairs) + "\n" + " ".join(rng.sample(pairs, k)) + "\n"
@@ -177,6 +184,9 @@ def main():
     ap.add_argument("--plain", action="store_true",
                     help="with --assoc: the plainest form, one-letter keys each followed by "
                     "one digit, a line of pairs then all of them queried (plain_assoc_example)")
+    ap.add_argument("--bind", action="store_true",
+                    help="with --assoc --plain: ten pairs whose values are the ten digits, "
+                    "queried with replacement (only a key-bound lookup helps)")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()
