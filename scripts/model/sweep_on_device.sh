@@ -2,14 +2,16 @@
 # Issue 6, one GPU call: which model config learns the lookup answering needs? Several
 # configs trained FROM SCRATCH side by side (one call compares them; on the H100 five such
 # processes shared its ~100k tokens/s of the 2.7 M-parameter model, so side by side buys no
-# speed), on make_recall.py material (default: the plainest associative recall,
-# `--assoc --plain`), then copy_probe.py on each on the machine's CPU cores. The probe's
-# `plain` format and the training loss say whether the lookup was found: on --plain
-# material with up to 8 pairs a model that remembers which keys it saw but not their values
-# cannot go below ~1.48 nats a byte, one that looks the values up reaches ~1.11.
+# speed), on make_recall.py material (default: the plainest associative recall with no
+# shortcut, `--assoc --plain --bind`), then copy_probe.py on each on the machine's CPU cores. Whether the
+# lookup was found says copy_probe.py's `bind` format, not the loss or the `plain` format:
+# on --plain material a model that keeps the digits seen and which were asked already pays
+# less for the queried digits without any key-bound lookup (MODEL_CARD.md, 22:00 UTC).
+# On --plain --bind material (ten keys, the ten digits, queried with replacement) the loss
+# is ~1.51 nats a byte without the lookup (keys tracked) and ~1.13 with it.
 #
 #   here:  CARRY of pack_recall_carry.sh (the binary, its libraries and the corpus)
-#   there: SWEEP="base ds128:d_state=128 h16:headdim=32,lr=2e-3" SECONDS_EACH=200 \
+#   there: SWEEP="base ds128:d_state=128 t:d_model=64,n_layer=2,device=cpu" SECONDS_EACH=200 \
 #            bash scripts/model/sweep_on_device.sh CARRY OUTDIR
 #
 # SWEEP: NAME[:KEY=VALUE,...] a run, KEY a key of training/configs/default_model.json (top
@@ -32,7 +34,7 @@ S=/tmp/$TAG
 mkdir -p $S
 # shellcheck disable=SC2086
 python3 "$ROOT/scripts/model/make_recall.py" "$CORPUS" --name $TAG --seed 81 \
-  ${MATERIAL:---assoc --plain --max-facts 8 --bytes 40000000} | tee $S/material.log
+  ${MATERIAL:---assoc --plain --bind --bytes 16000000} | tee $S/material.log
 TEXT=$(ls "$CORPUS"/train/*-$TAG.txt)
 OPTS=${OPTS:---seq-len 2048 --batch 32 --lr 3e-3 --warmup 30 --schedule wsd --clip 1.0 --eval-every 25 --checkpoint-every 25 --seed 81}
 
@@ -72,7 +74,7 @@ for spec in ${SWEEP:-base}; do
   name=${spec%%:*}
   cp "$OUTDIR/metrics-$name.jsonl" $S/ 2> /dev/null
   timeout "${EVAL_TIMEOUT:-120}" python3 "$ROOT/scripts/model/copy_probe.py" --cli "$CLI" \
-    --model /tmp/m-$name --n 20 --formats "${PROBE_FORMATS:-plain,assoc1,rep14,simple}" \
+    --model /tmp/m-$name --n 20 --formats "${PROBE_FORMATS:-bind,plain,assoc1}" \
     > $S/probe-$name.out 2>&1 &
 done
 OMP_NUM_THREADS=1 wait
