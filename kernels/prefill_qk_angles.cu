@@ -13,9 +13,11 @@
 //   3. q/k: per tile, the C/B rows copied to shared memory by cp.async while the same
 //      scalars are staged; their RMSNorm scales (a warp a row, once per token rather than
 //      once per head); each (head, angle) thread runs its angle from its base and leaves
-//      cos/sin in shared memory; then every thread writes 8-element pieces of q rows, then
-//      of k rows (normalised, weighted, biased, rotated) by 16-byte stores with the
-//      piece's weights in registers: a half warp writes a 128-element row.
+//      cos/sin (by the SFU) in shared memory; then every thread writes 8-element pieces of
+//      q rows, then of k rows (normalised, weighted, biased, rotated) by 16-byte stores
+//      with the piece's weights in registers: a half warp writes a 128-element row. The
+//      staged rows and cos/sin lie in a split order (rowPos, csPos) that makes the pieces'
+//      16-byte shared reads conflict-free.
 // The one-thread-a-(head, angle) walk before it stored 4 bytes a lane with a global round
 // trip a token (latency-bound: 1.04 ms a layer at 16k tokens).
 // One segment (T <= 64): the CPU's fp32 angle sequence from the state (launches 1 and 3).
@@ -200,8 +202,24 @@ __global__ void __launch_bounds__(kThreads)
     if (w == kWarps - 1) angleState[b * HA + col] = float(wrapD(base));
 }
 
-// The tile's C and B rows of the chunk's groups into shared memory (rows [ts][ng][C, B][N])
-// by cp.async, 16 bytes a copy where the rows allow it (Vec), else 4; the caller waits.
+// Where element n of a staged row lies: the first halves of the 8-element pieces, then the
+// second halves, so that the write phase's 16-byte reads (lane j: 4j, then N/2 + 4j) are
+// contiguous over the lanes (one shared-memory wavefront a quarter warp; the plain row
+// took two).
+__device__ __forceinline__ int rowPos(int n, int N) {
+    return (n & 4 ? N / 2 : 0) + (n >> 3) * 4 + (n & 3);
+}
+
+// Where pair a's cos/sin lie in a head's row of them: for A % 4 == 0 (quad) the same
+// split, pairs 4j, 4j + 1 at 2j and 4j + 2, 4j + 3 at A/2 + 2j (two 16-byte reads a piece,
+// contiguous over the lanes, for four 8-byte reads with 4-way bank conflicts); else plain.
+__device__ __forceinline__ int csPos(int a, int A, bool quad) {
+    return quad ? (a & 2 ? A / 2 : 0) + (a >> 2) * 2 + (a & 1) : a;
+}
+
+// The tile's C and B rows of the chunk's groups into shared memory (rows [ts][ng][C, B][N],
+// each in rowPos order) by cp.async, 16 bytes a copy where the rows allow it (Vec), else 4;
+// the caller waits.
 template <bool Vec>
 __device__ __forceinline__ void stageRows(const detail::KDims& d, const float* proj, const Plan& pl,
                                           const Blk& k, int64_t tt, int ts, int gLo, int ng,
@@ -212,7 +230,8 @@ __device__ __forceinline__ void stageRows(const detail::KDims& d, const float* p
         const int c = i % perRow, rest = i / perRow, tg = rest / 2;
         const float* src = rowAt(d, proj, pl, k, tt + tg / ng) + (rest % 2 ? d.offB : d.offC) +
                            int64_t(gLo + tg % ng) * d.N + c * kW;
-        __pipeline_memcpy_async(rows + int64_t(rest) * d.N + c * kW, src, kW * sizeof(float));
+        __pipeline_memcpy_async(rows + int64_t(rest) * d.N + rowPos(c * kW, d.N), src,
+                                kW * sizeof(float));
     }
     __pipeline_commit();
 }
@@ -227,8 +246,9 @@ __device__ __forceinline__ void stageScales(const detail::KDims& d, const float*
         const float* bb = c + d.N;
         float sc = 0.0f, sb = 0.0f;
         for (int n = lane; n < d.N; n += 32) {
-            sc += c[n] * c[n];
-            sb += bb[n] * bb[n];
+            const int at = rowPos(n, d.N);
+            sc += c[at] * c[at];
+            sb += bb[at] * bb[at];
         }
         sc = detail::warpSum(sc);
         sb = detail::warpSum(sb);
@@ -263,7 +283,7 @@ __device__ __forceinline__ void store8Bf16(__nv_bfloat16* dst, const float (&v)[
 // last row in fp32 to kLast) for a tile: q first, then k, so that only one set of weights
 // is held in registers (both at once spilled at 3 blocks a multiprocessor).
 struct PieceJob {
-    int srcOff;          // the piece's offset in a staged (token, group) row pair
+    int srcOff;          // the piece's first half in a staged (token, group) row pair
     const float* w;      // norm weights + n0
     const float* bias;   // the head's biases + n0
     int sIdx;            // 0: C's scale, 1: B's
@@ -271,26 +291,45 @@ struct PieceJob {
     float* last;         // kLast, or null
 };
 
-// Normalised, weighted, biased (src * s * w + bias, the CPU's order) and, for the pairs m <
-// A, rotated by their angle's cos/sin (csRow[m]).
+// The cos/sin of the piece's pairs m0 .. m0 + 3 (csRow: the head's row of them), and how
+// many of them are rotated (m < A).
+__device__ __forceinline__ int pieceAngles(float2 (&e)[kPiece / 2], const float2* csRow, int m0,
+                                           int A, bool quad) {
+    const int nRot = min(max(A - m0, 0), kPiece / 2);
+    if (quad) {
+        if (nRot > 0) {
+            const float4 x = *reinterpret_cast<const float4*>(csRow + m0 / 2);
+            const float4 y = *reinterpret_cast<const float4*>(csRow + A / 2 + m0 / 2);
+            e[0] = {x.x, x.y}, e[1] = {x.z, x.w}, e[2] = {y.x, y.y}, e[3] = {y.z, y.w};
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < kPiece / 2; ++i)
+            if (i < nRot) e[i] = csRow[m0 + i];
+    }
+    return nRot;
+}
+
+// Normalised, weighted, biased (src * s * w + bias, the CPU's order) and the first nRot
+// pairs rotated by their cos/sin.
 __device__ __forceinline__ void makePiece(float (&v)[kPiece], float s, const float (&w)[kPiece],
-                                          const float (&bias)[kPiece], const float2* csRow, int m0,
-                                          int A) {
+                                          const float (&bias)[kPiece],
+                                          const float2 (&e)[kPiece / 2], int nRot) {
 #pragma unroll
     for (int i = 0; i < kPiece; ++i) v[i] = v[i] * s * w[i] + bias[i];
 #pragma unroll
     for (int i = 0; i < kPiece / 2; ++i) {
-        if (m0 + i < A) {
-            const float2 e = csRow[m0 + i];
+        if (i < nRot) {
             const float v0 = v[2 * i], v1 = v[2 * i + 1];
-            v[2 * i] = v0 * e.x - v1 * e.y;
-            v[2 * i + 1] = v0 * e.y + v1 * e.x;
+            v[2 * i] = v0 * e[i].x - v1 * e[i].y;
+            v[2 * i + 1] = v0 * e[i].y + v1 * e[i].x;
         }
     }
 }
 
+// 3 blocks a multiprocessor (<= 85 registers; unbounded, ptxas took 104 and 2 blocks).
 template <bool Vec>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 3)
     qkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
              Plan pl, const double* __restrict__ bases, float* __restrict__ angleState,
              __nv_bfloat16* __restrict__ qb, __nv_bfloat16* __restrict__ kb,
@@ -300,6 +339,7 @@ __global__ void __launch_bounds__(kThreads)
     const Item it = itemOf(d, k);
     const int hpg = d.H / d.G, gLo = k.h0 / hpg, ng = (k.h0 + k.hc - 1) / hpg - gLo + 1;
     const int items = k.hc * d.A;
+    const bool quad = d.A % 4 == 0;
     float2* cs = reinterpret_cast<float2*>(smem);              // [kTile][items]: cos, sin
     float2* scl = cs + kTile * items;                          // [kTile][ng]: C's, B's scale
     float* rows = reinterpret_cast<float*>(scl + kTile * ng);  // [kTile][ng][C, B][N]
@@ -342,9 +382,11 @@ __global__ void __launch_bounds__(kThreads)
                     run += double(inc);
                     theta = float(wrapD(base + run));
                 }
+                // By the SFU on [-π, π) (sin, cos of theta - π are minus theta's): 4e-7 at
+                // most off sincosf, far under the angle's own rounding past one segment.
                 float sn, cn;
-                sincosf(theta, &sn, &cn);
-                cs[t * items + threadIdx.x] = {cn, sn};
+                __sincosf(theta - detail::kPi, &sn, &cn);
+                cs[t * items + it.hl * d.A + csPos(it.a, d.A, quad)] = {-cn, -sn};
             }
         }
         __syncthreads();
@@ -355,18 +397,21 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll 1
             for (int j = 0; j < 2; ++j) {
                 const PieceJob job =
-                    j == 0 ? PieceJob{n0, p.cNorm + n0, p.cBias + hOff, 0, qb, nullptr}
-                           : PieceJob{d.N + n0, p.bNorm + n0, p.bBias + hOff, 1, kb, kLast};
+                    j == 0 ? PieceJob{n0 / 2, p.cNorm + n0, p.cBias + hOff, 0, qb, nullptr}
+                           : PieceJob{d.N + n0 / 2, p.bNorm + n0, p.bBias + hOff, 1, kb, kLast};
                 float w[kPiece], bias[kPiece];
                 load8<Vec>(job.w, w);
                 load8<Vec>(job.bias, bias);
                 for (int t = tsub; t < ts; t += tokPar) {
                     const int64_t tok = tt + t, r = k.b * pl.T + tok;
-                    float v[kPiece];
-                    load8<true>(rows + (t * ng + gl) * 2 * d.N + job.srcOff, v);
+                    const float* src = rows + (t * ng + gl) * 2 * d.N + job.srcOff;
+                    const float4 lo = *reinterpret_cast<const float4*>(src);
+                    const float4 hi = *reinterpret_cast<const float4*>(src + d.N / 2);
+                    float v[kPiece] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
                     const float2 s2 = scl[t * ng + gl];
-                    makePiece(v, job.sIdx ? s2.y : s2.x, w, bias, cs + t * items + hl * d.A, n0 / 2,
-                              d.A);
+                    float2 e[kPiece / 2];
+                    const int nRot = pieceAngles(e, cs + t * items + hl * d.A, n0 / 2, d.A, quad);
+                    makePiece(v, job.sIdx ? s2.y : s2.x, w, bias, e, nRot);
                     const int64_t at = r * rowQK + hOff;
                     store8Bf16(job.dst + at, v);
                     if (job.last && tok == pl.T - 1) {

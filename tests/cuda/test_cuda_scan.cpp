@@ -13,6 +13,7 @@
 //   The bf16 scan runs also with q/k handed over in bf16 (the fp32 arrays NaN but each
 //   document's last k row) and with bf16 incoming chunk states (the model's path), and
 //   the bf16 q/k kernel is checked within one bf16 step (4e-3) of the fp32 one.
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -546,9 +547,11 @@ TEST(CudaScan, PrefillQkAnglesBf16) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);
         ops::Mamba3Dims d = randomDims(rng, false);
-        // Even rounds: rows of a multiple of 4 floats, so that the kernel's 16-byte row copies
-        // run (odd rounds: its 4-byte path, as the dims fall).
-        while (round % 2 == 0 && d.dInProj() % 4 != 0) d.A = d.A % (d.N / 2) + 1;
+        // Rounds 0, 4, ...: rows of a multiple of 4 floats, so that the kernel's 16-byte row
+        // copies run; rounds 2, 6, ...: A a multiple of 4 (its 16-byte cos/sin reads); the odd
+        // ones as the dims fall.
+        while (round % 4 == 0 && d.dInProj() % 4 != 0) d.A = d.A % (d.N / 2) + 1;
+        if (round % 4 == 2) d.A = std::max(4, d.A / 4 * 4);
         const int64_t B = 1 + int64_t(rng() % 3);
         // Round 1 (and every third after it): one segment; round 2 the longest.
         const int64_t T = round % 3 == 1 ? 1 + int64_t(rng() % 64)
