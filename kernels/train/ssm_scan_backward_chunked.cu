@@ -11,8 +11,11 @@
 //                              ⟨α_{t+1} dh_{t+1}, v_t k_tᵀ⟩ (ζ) that C wrote
 // then the dD / dmimo_x partials summed over (row, chunk) in a fixed order. Everything is
 // fp32 (SIMT products out of shared memory) by default; for the TF32 / bf16 step, C's nine
-// products run on the tensor cores instead (mmaAcc: TF32 operands, fp32 sums; the rest of C
-// unchanged). No atomics, so runs agree bit for bit.
+// products run on the tensor cores instead (mmaRun: TF32 operands, fp32 sums; the rest of C
+// unchanged). No atomics, so runs agree bit for bit. A and C stage their tiles by cp.async,
+// all issued before the first is waited for; C's serial pieces (prefix sums, the intra-chunk
+// X sums, dD) are warp scans and warp sums, and the old values of its += targets are loaded
+// before the products that make the addends (training/NOTES-cuda.md, helper S).
 // One block of 512 threads per (chunk, head, row); the products are tiled 32 × 16 threads,
 // thread (ty, tx) owning rows ty + 32i and columns tx + 16j (256 threads: 16 × 16, rows
 // ty + 16i): the B operand is read by 16
@@ -807,7 +810,8 @@ WsLayout wsLayout(const ops::Mamba3Dims& d, int64_t batch, int64_t T, int64_t ch
 }
 
 // Blocks of 512 threads (a 32 × 16 thread grid, 2 rows a thread) by default: one block is
-// resident per multiprocessor (186 KB of shared memory), and 16 warps hide its latencies
+// resident per multiprocessor (188 KB of shared memory, 221 KB with the tensor cores' scratch),
+// and 16 warps hide its latencies
 // better than 8 (H100, benchmark shape: 16.2 against 19.5 ms). LECTERN_SCAN_BWD_THREADS=256
 // (read once): 16 × 16, 4 rows a thread. A benchmarking knob.
 bool wideBlocks() {
