@@ -37,14 +37,17 @@ void rmsScale(const double* x, int64_t n, double eps, const float* w, double* ou
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] * s * (w ? double(w[i]) : 1.0);
 }
 
-// Round to nearest even bf16, back in a float.
+// Round to nearest even bf16 (from the float the GPU holds), back in a float.
+float bf16Value(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+
 void roundToBf16(std::vector<float>& v) {
-    for (float& x : v) {
-        uint32_t u;
-        std::memcpy(&u, &x, 4);
-        u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
-        std::memcpy(&x, &u, 4);
-    }
+    for (float& x : v) x = bf16Value(x);
 }
 
 double softplus(double u) {
@@ -65,6 +68,7 @@ Expected<ReferenceFp64> ReferenceFp64::load(const std::string& dir, bool bf16Pro
     ReferenceFp64 r;
     r.cfg_ = *cfg;
     r.w_ = std::move(*w);
+    r.bf16_ = bf16Projections;
     if (bf16Projections)
         for (model::LayerWeights& L : r.w_.layers) {
             roundToBf16(L.inProj);
@@ -81,12 +85,18 @@ Expected<ReferenceFp64> ReferenceFp64::load(const std::string& dir, bool bf16Pro
     return r;
 }
 
+void ReferenceFp64::projectionInput(std::vector<double>& v) const {
+    if (bf16_)
+        for (double& x : v) x = bf16Value(float(x));
+}
+
 // One token through mixer i: normed [D] -> out [D], advancing layer i's state.
-void ReferenceFp64::layer(int i, const std::vector<double>& normed, std::vector<double>& out) {
+void ReferenceFp64::layer(int i, std::vector<double>& normed, std::vector<double>& out) {
     const ops::Mamba3Dims d = cfg_.dims();
     const model::LayerWeights& W = w_.layers[size_t(i)];
     Layer& S = layers_[size_t(i)];
     std::vector<double> proj;
+    projectionInput(normed);
     matVec(W.inProj, normed, d.dInProj(), proj);
     const int R = d.R, H = d.H, P = d.P, N = d.N, perGroup = d.H / d.G;
 
@@ -178,6 +188,7 @@ void ReferenceFp64::layer(int i, const std::vector<double>& normed, std::vector<
                 gated[size_t(h) * P + p] += W.mimoO.empty() ? v : v * W.mimoO[m];
             }
         }
+    projectionInput(gated);
     matVec(W.outProj, gated, cfg_.dModel, out);
 }
 

@@ -19,8 +19,10 @@ namespace lectern::test {
 class ReferenceFp64 {
 public:
     // config.json and the weights of the model folder `dir`; an error for a model with an MLP.
-    // bf16Projections: in_proj and out_proj rounded to bf16 first, as the GPU's bf16 mode
-    // multiplies them: the model that mode runs, in exact arithmetic.
+    // bf16Projections: in_proj and out_proj and their inputs rounded to bf16, as the GPU's
+    // bf16 mode multiplies them (fp32 sums): the roundings that mode cannot avoid, the rest
+    // exact. Without the inputs' rounding, a small vocabulary's embeddings round the same
+    // way every time they recur and the angles drift apart systematically.
     static Expected<ReferenceFp64> load(const std::string& dir, bool bf16Projections = false);
 
     // Reads tokens after whatever the state holds.
@@ -33,12 +35,15 @@ private:
     struct Layer {
         std::vector<double> angle, ssm, k, v;  // [H, A], [H, P, N], [R, H, N], [H, P]
     };
-    void layer(int i, const std::vector<double>& normed, std::vector<double>& out);
+    void layer(int i, std::vector<double>& normed, std::vector<double>& out);
+    // The input of a projection: rounded to bf16 in bf16 mode.
+    void projectionInput(std::vector<double>& v) const;
 
     model::ModelConfig cfg_;
     model::ModelWeights w_;
     std::vector<Layer> layers_;
     int64_t position_ = 0;
+    bool bf16_ = false;
 };
 
 }  // namespace lectern::test
