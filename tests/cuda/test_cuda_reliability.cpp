@@ -214,8 +214,10 @@ TEST(CudaReliability, BallastLeavesEveryCallCleanOrOutOfMemory) {
 // GPU-3, the parent: runs CudaFaultChild in a child process of this binary.
 TEST(CudaReliability, KernelFaultDisablesTheGpuAndTheCpuAnswers) {
     if (std::getenv("LECTERN_FAULT_CHILD")) GTEST_SKIP() << "in the child";
+    // The binary's own path: /proc/self/exe inside popen's shell would be the shell.
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
     const std::string cmd =
-        "LECTERN_FAULT_CHILD=1 /proc/self/exe --gtest_filter='CudaFaultChild.*' 2>&1";
+        "LECTERN_FAULT_CHILD=1 '" + self + "' --gtest_filter='CudaFaultChild.*' 2>&1";
     FILE* f = popen(cmd.c_str(), "r");
     ASSERT_NE(f, nullptr);
     std::string out;
