@@ -92,6 +92,40 @@ __device__ __forceinline__ float ex2(float x) {
     return r;
 }
 
+// 1/x on the special-function unit (within an ulp or two: enough for the index splits below).
+__device__ __forceinline__ float rcpApprox(float x) {
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
+// A thread's fixed share of a bf16 [rows, N] copy in 16-byte pieces: piece n of rows j0,
+// j0 + step, ..., worked out once so that the chunk loop divides by nothing (N is a runtime
+// value). copy(): rows [0, nCopy) from src(j) (16-byte aligned) by asynchronous copies (the
+// caller commits and waits), rows [zeroFrom, zeroTo) zero, the rows between left alone.
+struct RowPieces {
+    int j0, n, step;
+    __device__ explicit RowPieces(int N) {  // the divisions by a multiply (exact, as TileDiv)
+        const int n8 = N / 8;
+        const float r = rcpApprox(float(n8));
+        step = int((float(kThreads) + 0.5f) * r);
+        j0 = int((float(threadIdx.x) + 0.5f) * r);
+        n = 8 * (int(threadIdx.x) - j0 * n8);
+        if (j0 >= step) j0 = 1 << 20;  // past every row: idle
+    }
+    template <class Src>
+    __device__ __forceinline__ void copy(int nCopy, int zeroFrom, int zeroTo, bf16* dst, int ld,
+                                         Src src) const {
+        for (int j = j0; j < zeroTo; j += step) {
+            bf16* at = dst + j * ld + n;
+            if (j < nCopy)
+                __pipeline_memcpy_async(at, src(j) + n, 16);
+            else if (j >= zeroFrom)
+                *reinterpret_cast<uint4*>(at) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+};
+
 // Rows [0, nRows) of P floats (row j at src(j), 16-byte aligned) to fp32 shared memory by
 // asynchronous copies; the caller commits and waits.
 template <class Src>
@@ -114,23 +148,34 @@ __device__ __forceinline__ void forWarpTiles(int nTiles, F f) {
     }
 }
 
+// t / nb and t % nb for the state's tile indices (t < 64, nb = N/16 <= 16) by a multiply by
+// the precomputed 1/nb: N is a runtime value and an integer division costs ~20 instructions.
+// Exact: (t + 0.5)/nb is at least 1/(2nb) from an integer.
+struct TileDiv {
+    int nb;
+    float rnb;
+    __device__ explicit TileDiv(int n) : nb(n), rnb(rcpApprox(float(n))) {}
+    __device__ __forceinline__ int row(int t) const { return int((float(t) + 0.5f) * rnb); }
+    __device__ __forceinline__ int col(int t) const { return t - row(t) * nb; }
+};
+
 // f(i, hh, e, p, n) for each state element the lane holds: row p, column n of [P, N].
 template <class F>
-__device__ __forceinline__ void forStateElems(int nTiles, int nb, F f) {
+__device__ __forceinline__ void forStateElems(int nTiles, const TileDiv& nb, F f) {
     const int lane = threadIdx.x & 31;
     forWarpTiles(nTiles, [&](int i, int t) {
 #pragma unroll
         for (int hh = 0; hh < 2; ++hh)
 #pragma unroll
             for (int e = 0; e < 4; ++e)
-                f(i, hh, e, (t / nb) * 16 + (lane >> 2) + 8 * (e >> 1),
-                  (t % nb) * 16 + 8 * hh + 2 * (lane & 3) + (e & 1));
+                f(i, hh, e, nb.row(t) * 16 + (lane >> 2) + 8 * (e >> 1),
+                  nb.col(t) * 16 + 8 * hh + 2 * (lane & 3) + (e & 1));
     });
 }
 
 // The bf16 copy of the state (row p of [P, N] at sb + p·ld) for Q·Sᵀ, from registers.
-__device__ void stateToBf16(StateAcc& st, bf16* sb, int ld, int N, int nTiles) {
-    forStateElems(nTiles, N / 16, [&](int i, int hh, int e, int p, int n) {
+__device__ void stateToBf16(StateAcc& st, bf16* sb, int ld, const TileDiv& nb, int nTiles) {
+    forStateElems(nTiles, nb, [&](int i, int hh, int e, int p, int n) {
         if (e & 1) return;
         *reinterpret_cast<uint32_t*>(sb + p * ld + n) = packBf16(st[i][hh][e], st[i][hh][e + 1]);
     });
@@ -395,7 +440,8 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
     const ScalarArrays sa(reinterpret_cast<float*>(sm + L.scal));
     float *cs = sa.cs, *dtS = sa.dtS, *trS = sa.trS, *scl = sa.scl, *gam = sa.gam, *wG = sa.wG;
     __shared__ double tot[2];
-    const int nTiles = (P / 16) * (N / 16), nb = N / 16, warp = threadIdx.x >> 5;
+    const int nTiles = (P / 16) * (N / 16), warp = threadIdx.x >> 5;
+    const TileDiv nb(N / 16);
     const int lane = threadIdx.x & 31;
     int c0 = 0, c1 = 0;  // the chunks: the walk's segment, or the state walk's piece
     if constexpr (kFull) {
@@ -431,7 +477,7 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
             }
         }
     }
-    if constexpr (kFull) stateToBf16(st, Sb, L.ldq, N, nTiles);
+    if constexpr (kFull) stateToBf16(st, Sb, L.ldq, nb, nTiles);
     const bool xVec = reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0 && a.in.xStride % 4 == 0;
     const bool stVec =
         (reinterpret_cast<uintptr_t>(a.st.k) | reinterpret_cast<uintptr_t>(a.st.v)) % 16 == 0;
@@ -445,14 +491,14 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         const int cnt = chunkCount(a, t0), cols = cnt + 1;
         const ChunkScalars sc = loadChunkScalars(a, b, h, t0, cnt, true);
         __syncthreads();  // the previous chunk is done with Q, K, V, xs, zs, ssBuf
+        const RowPieces rp(N);
         if constexpr (kFull)
-            copyRowsAsync(
-                cnt, N, Qb, L.ldq,
-                [&](int j) { return a.qb + ((row0 + j) * d.H + h) * int64_t(N); }, cnt, kRows);
-        copyRowsAsync(
-            c > 0 ? cols : cnt, N, Kb, L.ldq,
-            [&](int j) { return a.kb + ((j < cnt ? row0 + j : prevRow) * d.H + h) * int64_t(N); },
-            cols, kCols);
+            rp.copy(cnt, cnt, kRows, Qb, L.ldq,
+                    [&](int j) { return a.qb + ((row0 + j) * d.H + h) * int64_t(N); });
+        // K: for the document's first chunk its pending row (cnt) comes from the state below.
+        rp.copy(c > 0 ? cols : cnt, cols, kCols, Kb, L.ldq, [&](int j) {
+            return a.kb + ((j < cnt ? row0 + j : prevRow) * d.H + h) * int64_t(N);
+        });
         // x rows, where 16-byte aligned, by asynchronous copies (fp32) into xs: rounded to
         // bf16 for V after the wait and read again by the epilogue, so x leaves device memory
         // once; z rows likewise for the gate. The rest through registers: the pending row
@@ -548,14 +594,14 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         for (int kk = 0; kk < kCols / 16 && kk * 16 < cols; ++kk) {
             forWarpTiles(nTiles, [&](int i, int t) {
                 uint32_t fa[4], fb[4];
-                ldm4t(fa, Vb + (kk * 16 + rowPat2(lane)) * L.ldv + (t / nb) * 16 + colPat2(lane));
-                ldm4t(fb, Kb + (kk * 16 + rowPat1(lane)) * L.ldq + (t % nb) * 16 + colPat1(lane));
+                ldm4t(fa, Vb + (kk * 16 + rowPat2(lane)) * L.ldv + nb.row(t) * 16 + colPat2(lane));
+                ldm4t(fb, Kb + (kk * 16 + rowPat1(lane)) * L.ldq + nb.col(t) * 16 + colPat1(lane));
                 mma(st[i][0], fa, fb[0], fb[1]);
                 mma(st[i][1], fa, fb[2], fb[3]);
             });
         }
         if constexpr (kFull) {
-            if (c + 1 < c1) stateToBf16(st, Sb, L.ldq, N, nTiles);
+            if (c + 1 < c1) stateToBf16(st, Sb, L.ldq, nb, nTiles);
         }
     }
     float* out = nullptr;
