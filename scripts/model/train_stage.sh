@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the *_on_device.sh scripts (the GPU machine): one fine-tuning stage with
 # `lectern-cli train`, and the step count that fits a stage's seconds. Needs CLI, ROOT and
 # OUTDIR set.
