@@ -17,7 +17,8 @@ lookup (MODEL_CARD.md, "Why it cannot answer"). Two formats:
           keeps only the digits seen and which were asked already also pays less the second
           time (with eight pairs all queried, ~1.9 bits), so:
   bind:   ten pairs whose values are the ten digits, one key queried: "first" is the bits of
-          a wrong digit there, "second" of the right one (equal without a key-bound lookup).
+          a wrong digit there, "second" of the right one (equal without a key-bound lookup);
+  bind=:  the same with `=` between each key and its digit (--sep =: the key two bytes back).
 
     python3 scripts/model/copy_probe.py --cli BUILD/app/lectern-cli --model MODEL_DIR
 """
@@ -80,10 +81,10 @@ ASSOC_FORMATS = {
     "assoc1": lambda rng: assoc_probe(rng, key_len=1, value_len=2),
     "plain": lambda rng: assoc_probe(rng, key_len=1, value_len=1, sep="", prefix=plain_prefix(rng)),
 }
-FORMATS = ("rep14", "simple", "assoc", "assoc1", "plain", "bind")
+FORMATS = ("rep14", "simple", "assoc", "assoc1", "plain", "bind", "bind=")
 
 
-def bind_probe(cli, model, rng):
+def bind_probe(cli, model, rng, sep=""):
     """Bits of a queried digit, the wrong one then the right one: ten pairs whose values are
     the ten digits (make_recall.py --assoc --plain --bind), then one key queried. Every digit
     was seen, so a model that keeps the digits seen but not which key had which rates both
@@ -91,7 +92,7 @@ def bind_probe(cli, model, rng):
     pairs = list(zip(rng.sample(string.ascii_lowercase, 10), rng.sample(string.digits, 10)))
     key, right = rng.choice(pairs)
     wrong = rng.choice([d for d in string.digits if d != right])
-    head = plain_prefix(rng) + "\n" + " ".join(k + v for k, v in pairs) + "\n" + key
+    head = plain_prefix(rng) + "\n" + " ".join(k + sep + v for k, v in pairs) + "\n" + key + sep
     return (surprisal(cli, model, head + wrong + " ")[len(head)],
             surprisal(cli, model, head + right + " ")[len(head)])
 
@@ -100,8 +101,8 @@ def probe(cli, model, kind, n, rng):
     first = second = 0.0
     count = 0
     for _ in range(n):
-        if kind == "bind":
-            w, r = bind_probe(cli, model, rng)
+        if kind in ("bind", "bind="):
+            w, r = bind_probe(cli, model, rng, sep=kind[4:])
             first, second, count = first + w, second + r, count + 1
             continue
         if kind == "rep14":

@@ -155,10 +155,11 @@ def plain_assoc_example(rng, a):
         # replacement: every digit was seen and none is used up, so neither the set of
         # digits seen nor which are left to ask (what models learnt on the form above
         # first) predicts a queried digit; only its key's value does.
-        pairs = [key + d for key, d in zip(rng.sample(LETTERS, 10), rng.sample("0123456789", 10))]
+        pairs = [key + a.sep + d
+                 for key, d in zip(rng.sample(LETTERS, 10), rng.sample("0123456789", 10))]
         return " ".join(pairs) + "\n" + " ".join(rng.choice(pairs) for _ in pairs) + "\n"
     k = rng.randint(min(2, a.max_facts), min(a.max_facts, 26))
-    pairs = [key + rng.choice("0123456789") for key in rng.sample(LETTERS, k)]
+    pairs = [key + a.sep + rng.choice("0123456789") for key in rng.sample(LETTERS, k)]
     return " ".join(pairs) + "\n" + " ".join(rng.sample(pairs, k)) + "\n"
 
 
@@ -187,6 +188,9 @@ def main():
     ap.add_argument("--bind", action="store_true",
                     help="with --assoc --plain: ten pairs whose values are the ten digits, "
                     "queried with replacement (only a key-bound lookup helps)")
+    ap.add_argument("--sep", default="",
+                    help="with --assoc --plain: between a key and its digit (e.g. '=': the key is "
+                    "then two bytes back, a step toward real key=value text)")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()
