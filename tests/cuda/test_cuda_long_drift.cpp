@@ -10,7 +10,6 @@
 #include <filesystem>
 
 #include "drift_check.h"
-#include "random_model.h"
 
 namespace lectern {
 namespace {
@@ -28,12 +27,7 @@ double bf16Bound(int64_t tokens) {
 }
 
 TEST(CudaLongDrift, MillionTokensStayWithinBoundsOfFp64) {
-    test::RandomModelSpec spec;
-    spec.dModel = 32;  // small: the fp64 reference walks 1M tokens on one core
-    spec.nLayer = 2;
-    spec.dState = 16;
-    spec.headdim = 16;
-    spec.chunk = 64;
+    const test::RandomModelSpec spec = test::driftSpec(0);
     const uint64_t seed = 20261123;
     const std::string dir = test::makeTempDir("lectern-cuda-drift");
     ASSERT_TRUE(test::writeRandomModel(dir, spec, seed));

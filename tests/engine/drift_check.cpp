@@ -35,6 +35,17 @@ bool DriftRow::within(double rel, double angleRad) const {
     return ssm.within(rel) && k.within(rel) && v.within(rel) && angle.within(angleRad);
 }
 
+RandomModelSpec driftSpec(int mimoRank) {
+    RandomModelSpec spec;
+    spec.dModel = 32;
+    spec.nLayer = 2;
+    spec.dState = 16;
+    spec.headdim = 16;
+    spec.chunk = 64;
+    spec.mimoRank = mimoRank;
+    return spec;
+}
+
 std::vector<int32_t> driftTokens(uint64_t seed, int64_t n, int vocab) {
     std::mt19937_64 rng(seed);
     std::vector<int32_t> ids(static_cast<size_t>(n));

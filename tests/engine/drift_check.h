@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lectern/engine.h"
+#include "random_model.h"
 #include "tensor_check.h"
 
 namespace lectern::test {
@@ -34,6 +35,10 @@ struct DriftEngine {
 std::vector<DriftRow> measureDrift(const std::string& modelDir, const std::vector<int32_t>& ids,
                                    const std::vector<int64_t>& checkpoints,
                                    const std::vector<DriftEngine>& engines, std::string& error);
+
+// The small random model of the drift tests (the fp64 reference walks 1M tokens of it on
+// one core in ~15 s): 2 layers, d_model 32, d_state 16, headdim 16, chunk 64.
+RandomModelSpec driftSpec(int mimoRank);
 
 // The random token ids of a drift run: what a document of `n` tokens of a `vocab`-token
 // alphabet looks like to the recurrences (uniform, seeded).

@@ -10,7 +10,6 @@
 #include <filesystem>
 
 #include "drift_check.h"
-#include "random_model.h"
 
 namespace lectern {
 namespace {
@@ -31,13 +30,7 @@ int64_t driftLength() {
 class LongDrift : public ::testing::TestWithParam<int> {};  // MIMO rank (0: SISO)
 
 TEST_P(LongDrift, Fp32StaysWithinBoundsOfFp64) {
-    test::RandomModelSpec spec;
-    spec.dModel = 32;
-    spec.nLayer = 2;
-    spec.dState = 16;
-    spec.headdim = 16;
-    spec.chunk = 64;
-    spec.mimoRank = GetParam();
+    const test::RandomModelSpec spec = test::driftSpec(GetParam());
     const uint64_t seed = 20261122 + uint64_t(GetParam());
     const std::string dir = test::makeTempDir("lectern-drift");
     ASSERT_TRUE(test::writeRandomModel(dir, spec, seed));
