@@ -15,10 +15,10 @@ CARRY=${LECTERN_GPU_CARRY:-.gpu-carry}
 BUILD=${LECTERN_CUDA_BUILD:-build-cuda}
 grep -qx "/$CARRY/" "$EXCL" 2>/dev/null || echo "/$CARRY/" >> "$EXCL"
 cmake -S . -B "$BUILD" -G Ninja -DLECTERN_INGEST=OFF -DLECTERN_GUI=OFF -DLECTERN_STATIC_RUNTIME=ON > /dev/null
-ninja -C "$BUILD" -j2 test_cuda_kernels test_cuda_scan test_cuda_scan_backward test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_cuda_train test_cuda_lora test_device_select test_cuda_reliability bench_cuda ${EXTRA_TARGETS:-}
+ninja -C "$BUILD" -j2 test_cuda_kernels test_cuda_scan test_cuda_scan_backward test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_cuda_train test_cuda_lora test_device_select test_cuda_reliability test_cuda_long_drift bench_cuda ${EXTRA_TARGETS:-}
 rm -rf "$CARRY"
 mkdir -p "$CARRY/bin" "$CARRY/lib" "$CARRY/golden"
-for t in tests/cuda/test_cuda_kernels tests/cuda/test_cuda_scan tests/cuda/test_cuda_scan_backward tests/cuda/test_cuda_model tests/cuda/test_cuda_session tests/cuda/test_cuda_sampling tests/cuda/test_cuda_backward_ops tests/cuda/test_cuda_train tests/cuda/test_cuda_lora tests/cuda/test_device_select tests/cuda/test_cuda_reliability tests/bench/bench_cuda; do
+for t in tests/cuda/test_cuda_kernels tests/cuda/test_cuda_scan tests/cuda/test_cuda_scan_backward tests/cuda/test_cuda_model tests/cuda/test_cuda_session tests/cuda/test_cuda_sampling tests/cuda/test_cuda_backward_ops tests/cuda/test_cuda_train tests/cuda/test_cuda_lora tests/cuda/test_device_select tests/cuda/test_cuda_reliability tests/cuda/test_cuda_long_drift tests/bench/bench_cuda; do
   strip -o "$CARRY/bin/$(basename $t)" "$BUILD/$t"
 done
 for t in ${EXTRA_TARGETS:-}; do

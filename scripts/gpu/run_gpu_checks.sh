@@ -32,7 +32,7 @@ note "run_gpu_checks $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
 note "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
 
 T0=$(date +%s)
-for t in test_cuda_kernels test_cuda_scan test_cuda_scan_backward test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_cuda_train test_cuda_lora test_device_select test_cuda_reliability; do
+for t in test_cuda_kernels test_cuda_scan test_cuda_scan_backward test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_cuda_train test_cuda_lora test_device_select test_cuda_reliability test_cuda_long_drift; do
   want tests || break
   b=$(find_bin $t)
   s=$(date +%s)
@@ -103,6 +103,6 @@ if want official; then
 fi
 note "total $(( $(date +%s) - T0 )) s"
 echo "--- bench"; grep -vE '^$' "$B"; echo "--- official"; tail -8 "$OUT/official.txt" 2>/dev/null
-for t in test_cuda_kernels test_cuda_scan test_cuda_scan_backward test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_cuda_train test_cuda_lora test_device_select test_cuda_reliability; do
+for t in test_cuda_kernels test_cuda_scan test_cuda_scan_backward test_cuda_model test_cuda_session test_cuda_sampling test_cuda_backward_ops test_cuda_train test_cuda_lora test_device_select test_cuda_reliability test_cuda_long_drift; do
   [ -f "$OUT/$t.log" ] && { echo "--- $t failures"; grep -B3 -A6 "Failure\|error:" "$OUT/$t.log" | head -40; rm -f "$OUT/$t.log"; }
 done
