@@ -18,7 +18,10 @@ namespace {
 // fp32's relative accuracy in each increment (~1e-7, not all of it zero-mean, and the GPU's
 // fp32 π) moves it by up to ~2e-8 rad a token; the states are held in the rotated frame.
 // bf16 runs against the reference with its projections and their inputs rounded as it
-// rounds them; its q/k and state products in bf16 add ~1e-2 to the states.
+// rounds them; a rounding that falls the other way there recurs with its token, so its
+// angles drift apart (~1e-5 rad a token, measured) and are only reported; its ssm and k
+// states are compared frame-free (the length of each rotated pair), within 5e-2 (q/k and
+// the state products in bf16).
 double fp32Bound(int64_t tokens) {
     return 2e-4 + 2e-8 * double(tokens);
 }
@@ -44,11 +47,12 @@ TEST(CudaLongDrift, MillionTokensStayWithinBoundsOfFp64) {
     std::printf("%s, %lld tokens\n", spec.describe().c_str(), (long long)n);
     std::string error;
     const double b32 = fp32Bound(n);
-    const auto rows = test::measureDrift(dir, test::driftTokens(seed, n, spec.vocab), marks,
-                                         {{"cpu fp32", &*cpu, b32, b32},
-                                          {"cuda fp32", &*gpu32, b32, b32},
-                                          {"cuda bf16", &*gpu16, bf16Bound(n), bf16Bound(n), true}},
-                                         error);
+    const auto rows =
+        test::measureDrift(dir, test::driftTokens(seed, n, spec.vocab), marks,
+                           {{"cpu fp32", &*cpu, b32, b32},
+                            {"cuda fp32", &*gpu32, b32, b32},
+                            {"cuda bf16", &*gpu16, bf16Bound(n), bf16Bound(n), true, true}},
+                           error);
     std::filesystem::remove_all(dir);
     ASSERT_TRUE(error.empty()) << error;
     for (const auto& r : rows) {

@@ -18,6 +18,9 @@ struct DriftRow {
     std::string engine;
     int64_t tokens = 0;
     ErrorStats ssm, k, v, angle;  // worst layer of each
+    // ssm and k compared through the lengths of their rotated pairs (the frame-free
+    // content), and the angles only reported: see DriftEngine::frameFree.
+    bool frameFree = false;
     // Within the bounds: relative error of ssm, k and v at most rel, angles at most angleRad.
     bool within(double rel, double angleRad) const;
 };
@@ -27,6 +30,11 @@ struct DriftEngine {
     const Model* model;
     double rel, angleRad;          // its documented bounds
     bool bf16Projections = false;  // compared with the reference of the bf16-rounded model
+    // bf16: where a rounding falls on the other side of a bf16 boundary than in the
+    // reference, it does so every time that token recurs, so the angles drift apart by
+    // ~1e-5 rad a token and end uncorrelated after ~10^5 tokens; what the state holds is
+    // compared in a frame-free way (the length of each rotated pair, the rest as is).
+    bool frameFree = false;
 };
 
 // Reads ids into one session per engine and into the reference, piece by piece up to each
