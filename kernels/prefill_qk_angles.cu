@@ -1,26 +1,29 @@
 // The bf16 SISO prefill's preprocess (dt, A·dt, trap, the running rotary angles, q/k in
-// bf16) in three launches; neither the angle increments nor the running angles go through
-// device memory (NOTES-gpu.md, prefill fifth and sixth passes). A document is cut into
-// segments of >= 64 tokens and the heads into chunks of hc (hc·A <= 256 (head, angle)
-// items); launches 1 and 3 take a block per (segment, head chunk), the chunk fastest so
-// that a segment's chunks share its rows in L2:
-//   1. totals: tile by tile of 16 tokens, tanh(angles)·π and dt staged in shared memory
-//      (dt, A·dt, trap written out), and each (head, angle) thread sums its increments
-//      over the segment (double);
-//   2. bases: per (document, 32 (head, angle) columns), the state plus the earlier
-//      segments' totals (eight warps, a part of the segments each), in place; the final
-//      angle, wrapped, into the state;
-//   3. q/k: per tile, the C/B rows copied to shared memory by cp.async while the same
-//      scalars are staged; their RMSNorm scales (a warp a row, once per token rather than
-//      once per head); each (head, angle) thread runs its angle from its base and leaves
-//      cos/sin (by the SFU) in shared memory; then every thread writes 8-element pieces of
-//      q rows, then of k rows (normalised, weighted, biased, rotated) by 16-byte stores
-//      with the piece's weights in registers: a half warp writes a 128-element row. The
-//      staged rows and cos/sin lie in a split order (rowPos, csPos) that makes the pieces'
-//      16-byte shared reads conflict-free.
+// bf16) in one launch; neither the angle increments nor the running angles go through
+// device memory (NOTES-gpu.md, prefill fifth and sixth passes and session 6's q/k op
+// look-back). A document is cut into segments of >= 64 tokens and the heads into chunks
+// of hc (hc·A <= 256 (head, angle) items); a block per (segment, head chunk), the chunk
+// fastest so that a segment's chunks share its rows in L2:
+//   1. totals: tanh(angles)·π and dt staged in shared memory (dt, A·dt, trap written out;
+//      a whole 64-token segment's at once where they fit, and then kept for step 3), and
+//      each (head, angle) thread sums its increments over the segment (double);
+//   2. bases: a decoupled look-back over the document's segments in fixed-point turns
+//      (exact integer sums: the same base whichever predecessors a block adds, so the
+//      result does not depend on the blocks' timing); the last segment writes the final
+//      angle into the state. Blocks take their order from a counter, so a block waits only
+//      for blocks that already run;
+//   3. q/k: per tile of 16 tokens, the C/B rows copied to shared memory by cp.async; their
+//      RMSNorm scales (a warp a row, once per token rather than once per head); each
+//      (head, angle) thread runs its angle from its base and leaves cos/sin (by the SFU) in
+//      shared memory; then every thread writes 8-element pieces of q rows, then of k rows
+//      (normalised, weighted, biased, rotated) by 16-byte stores with the piece's weights in
+//      registers: a half warp writes a 128-element row. The staged rows and cos/sin lie in
+//      a split order (rowPos, csPos) that makes the pieces' 16-byte shared reads
+//      conflict-free.
+// Steps 1 and 2 were launches of their own before (52 + 8 µs a layer of the benchmark).
 // The one-thread-a-(head, angle) walk before it stored 4 bytes a lane with a global round
 // trip a token (latency-bound: 1.04 ms a layer at 16k tokens).
-// One segment (T <= 64): the CPU's fp32 angle sequence from the state (launches 1 and 3).
+// One segment (T <= 64): the CPU's fp32 angle sequence from the state, no look-back.
 #include <cuda_bf16.h>
 #include <cuda_pipeline.h>
 
@@ -46,6 +49,7 @@ struct Plan {
     int nSeg;         // segments a document
     int hc, nChunks;  // heads a chunk, chunks
     int ng;           // B/C groups a chunk spans at most
+    int st;           // tokens of scalars staged at a time (a multiple of kTile)
 };
 
 Plan planFor(const ops::Mamba3Dims& d, int64_t T) {
@@ -59,13 +63,15 @@ Plan planFor(const ops::Mamba3Dims& d, int64_t T) {
     pl.ng = 0;
     for (int h0 = 0; h0 < d.H; h0 += pl.hc)
         pl.ng = std::max(pl.ng, (std::min(d.H, h0 + pl.hc) - 1) / hpg - h0 / hpg + 1);
+    // A whole 64-token segment's scalars stay staged from the totals to the q/k pass where
+    // they fit in 12 KB (the benchmark's: 10 KB); else a tile's, restaged in the q/k pass.
+    pl.st = size_t(kSegMin) * (d.A + pl.hc) * sizeof(float) <= 12 * 1024 ? int(kSegMin) : kTile;
     return pl;
 }
 
-// Shared bytes of launch 1 (staged scalars) and launch 3 (also cos/sin, the scales and the
-// tile's C/B rows).
+// Shared bytes: the staged scalars, cos/sin, the scales and the tile's C/B rows.
 size_t scalarBytes(const ops::Mamba3Dims& d, const Plan& pl) {
-    return size_t(kTile) * (d.A + pl.hc) * sizeof(float);
+    return size_t(pl.st) * (d.A + pl.hc) * sizeof(float);
 }
 size_t qkBytes(const ops::Mamba3Dims& d, const Plan& pl) {
     return size_t(kTile) * (pl.hc * d.A + pl.ng) * sizeof(float2) +
@@ -83,12 +89,14 @@ struct Blk {
     int h0, hc;
 };
 
-__device__ __forceinline__ Blk blockOf(const Plan& pl, int H) {
+// vid: the block's place in (document, segment, chunk) order, the chunk fastest.
+__device__ __forceinline__ Blk blockOf(const Plan& pl, int H, int64_t vid) {
     Blk k;
-    k.b = blockIdx.y / pl.nSeg;
-    k.t0 = int64_t(blockIdx.y % pl.nSeg) * pl.len;
+    const int64_t row = vid / pl.nChunks;
+    k.b = row / pl.nSeg;
+    k.t0 = (row % pl.nSeg) * pl.len;
     k.t1 = min(pl.T, k.t0 + pl.len);
-    k.h0 = int(blockIdx.x) * pl.hc;
+    k.h0 = int(vid % pl.nChunks) * pl.hc;
     k.hc = min(pl.hc, H - k.h0);
     return k;
 }
@@ -139,67 +147,74 @@ __device__ __forceinline__ Item itemOf(const detail::KDims& d, const Blk& k) {
     return it;
 }
 
-__global__ void __launch_bounds__(kThreads)
-    totalsKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
-                 Plan pl, double* __restrict__ totals, float* __restrict__ dt,
-                 float* __restrict__ adt, float* __restrict__ trap) {
-    extern __shared__ float4 smem[];
-    const Blk k = blockOf(pl, d.H);
-    const Item it = itemOf(d, k);
-    float* tp = reinterpret_cast<float*>(smem);
-    float* dts = tp + kTile * d.A;
-    double run = 0.0;
-    for (int64_t tt = k.t0; tt < k.t1; tt += kTile) {
-        const int ts = int(min(int64_t(kTile), k.t1 - tt));
-        stageScalars(d, p, proj, pl, k, tt, ts, tp, dts, dt, adt, trap);
-        __syncthreads();
-        if (it.live)
-            for (int t = 0; t < ts; ++t) run += double(tp[t * d.A + it.a] * dts[t * k.hc + it.hl]);
-        __syncthreads();
-    }
-    if (it.live && pl.nSeg > 1) totals[int64_t(blockIdx.y) * d.H * d.A + it.col] = run;
+// Angles as fixed-point turns (2π = 2^64): integer sums are exact and associative, so
+// the look-back below gives every segment the same base whichever predecessors it adds,
+// and the wrap is free.
+__device__ __forceinline__ uint64_t toTurns(double rad) {
+    const double u = rad * (1.0 / kTwoPiD);
+    double f = u - floor(u);
+    if (!(f < 1.0)) f = 0.0;
+    return __double2ull_rz(f * 0x1p64);
+}
+__device__ __forceinline__ double fromTurns(uint64_t x) {
+    return __ull2double_rn(x) * (kTwoPiD * 0x1p-64);
 }
 
-// totals [batch, nSeg, HA] -> each segment's starting angle, in place (unwrapped: a chain
-// of adds only; |base| stays far below where double loses 1e-9 rad, the walk wraps), and
-// the final angle, wrapped, into the state. Warp w sums, then rewrites, its part of the
-// segments, eight loads in flight.
-__global__ void __launch_bounds__(kThreads)
-    basesKernel(double* totals, float* angleState, int nSeg, int64_t HA) {
-    constexpr int kWarps = kThreads / 32, kBatch = 8;
-    __shared__ double part[kWarps][32];
-    __shared__ double state[32];
-    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
-    const int64_t col = int64_t(blockIdx.x) * 32 + lane, b = blockIdx.y;
-    const bool live = col < HA;
-    double* tot = totals + b * nSeg * HA + col;
-    const int per = (nSeg + kWarps - 1) / kWarps;
-    const int s0 = min(nSeg, w * per), s1 = min(nSeg, s0 + per);
-    double sum = 0.0;
-    for (int s = s0; live && s < s1; s += kBatch) {
-        double add[kBatch];
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) add[j] = s + j < s1 ? tot[int64_t(s + j) * HA] : 0.0;
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) sum += add[j];
-    }
-    part[w][lane] = sum;
-    if (w == 0) state[lane] = live ? double(angleState[b * HA + col]) : 0.0;
+// The segments' decoupled look-back (scratch of the multi-segment case): a block per
+// (segment, chunk) takes its order from the counter (so its predecessors run or ran),
+// publishes its segment total (flag 1), adds its predecessors' totals until one that
+// published its inclusive prefix (flag 2), then publishes its own.
+struct SegScan {
+    unsigned* counter;
+    int* flags;     // [batch·nSeg·nChunks]: 0 none, 1 total, 2 inclusive
+    uint64_t* agg;  // [batch·nSeg][HA] turns
+    uint64_t* incl;
+};
+
+__device__ __forceinline__ void publish(const SegScan& sc, uint64_t* arr, int64_t at, bool live,
+                                        uint64_t v, int64_t vid, int flag) {
+    if (live) arr[at] = v;
+    __threadfence();
     __syncthreads();
-    if (!live) return;
-    double base = state[lane];
-    for (int q = 0; q < w; ++q) base += part[q][lane];
-    for (int s = s0; s < s1; s += kBatch) {
-        double add[kBatch];
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) add[j] = s + j < s1 ? tot[int64_t(s + j) * HA] : 0.0;
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) {
-            if (s + j < s1) tot[int64_t(s + j) * HA] = base;
-            base += add[j];
+    if (threadIdx.x == 0) atomicExch(sc.flags + vid, flag);
+}
+
+// The sum of the segment's predecessors in its document (turns), segment s of the block
+// vid. Warp 0 reads 32 predecessors' flags at a time and waits until those up to the
+// nearest inclusive one are set; then every item thread adds their values.
+__device__ uint64_t lookBack(const SegScan& sc, int64_t vid, int s, int nChunks, int64_t HA,
+                             const Item& it, int64_t row) {
+    __shared__ int shCount, shDone;
+    uint64_t excl = 0;
+    for (int pos = s - 1;; pos -= 32) {
+        if (threadIdx.x < 32) {
+            const int j = pos - int(threadIdx.x);
+            for (;;) {
+                const int f = j >= 0 ? *reinterpret_cast<volatile int*>(sc.flags + vid -
+                                                                        int64_t(s - j) * nChunks)
+                                     : 2;
+                const unsigned inc = __ballot_sync(~0u, f == 2);
+                const int first = inc ? __ffs(int(inc)) - 1 : 31;
+                const unsigned need = first == 31 ? ~0u : (2u << first) - 1u;
+                if (!(__ballot_sync(~0u, f == 0) & need)) {
+                    if (threadIdx.x == 0) shCount = first + 1, shDone = inc != 0;
+                    break;
+                }
+                __nanosleep(100);
+            }
+            __threadfence();  // the flags seen before the values
         }
+        __syncthreads();
+        const int count = shCount;
+        const bool done = shDone;
+        if (it.live)
+            for (int i = 0; i < count && pos - i >= 0; ++i) {
+                const int64_t at = (row - (s - (pos - i))) * HA + it.col;
+                excl += done && i == count - 1 ? __ldcg(sc.incl + at) : __ldcg(sc.agg + at);
+            }
+        __syncthreads();  // shCount, shDone reused
+        if (done) return excl;
     }
-    if (w == kWarps - 1) angleState[b * HA + col] = float(wrapD(base));
 }
 
 // Where element n of a staged row lies: the first halves of the 8-element pieces, then the
@@ -331,11 +346,17 @@ __device__ __forceinline__ void makePiece(float (&v)[kPiece], float s, const flo
 template <bool Vec>
 __global__ void __launch_bounds__(kThreads, 3)
     qkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
-             Plan pl, const double* __restrict__ bases, float* __restrict__ angleState,
-             __nv_bfloat16* __restrict__ qb, __nv_bfloat16* __restrict__ kb,
-             float* __restrict__ kLast) {
+             Plan pl, SegScan sc, float* __restrict__ angleState, __nv_bfloat16* __restrict__ qb,
+             __nv_bfloat16* __restrict__ kb, float* __restrict__ kLast, float* __restrict__ dt,
+             float* __restrict__ adt, float* __restrict__ trap) {
     extern __shared__ float4 smem[];
-    const Blk k = blockOf(pl, d.H);
+    __shared__ unsigned shVid;
+    // One segment: no look-back, the launch order will do; several: the counter's order.
+    const bool one = pl.nSeg == 1;
+    if (!one && threadIdx.x == 0) shVid = atomicAdd(sc.counter, 1u);
+    __syncthreads();
+    const int64_t vid = one ? int64_t(blockIdx.x) : int64_t(shVid);
+    const Blk k = blockOf(pl, d.H, vid);
     const Item it = itemOf(d, k);
     const int hpg = d.H / d.G, gLo = k.h0 / hpg, ng = (k.h0 + k.hc - 1) / hpg - gLo + 1;
     const int items = k.hc * d.A;
@@ -343,21 +364,51 @@ __global__ void __launch_bounds__(kThreads, 3)
     float2* cs = reinterpret_cast<float2*>(smem);              // [kTile][items]: cos, sin
     float2* scl = cs + kTile * items;                          // [kTile][ng]: C's, B's scale
     float* rows = reinterpret_cast<float*>(scl + kTile * ng);  // [kTile][ng][C, B][N]
-    float* tp = rows + kTile * ng * 2 * d.N;
-    float* dts = tp + kTile * d.A;
+    float* tp = rows + kTile * ng * 2 * d.N;                   // [st][A]
+    float* dts = tp + pl.st * d.A;                             // [st][hc]
+
+    // Pass 1: the scalars staged (dt, A·dt, trap written), the segment's total summed.
+    double run = 0.0;
+    int64_t staged = k.t0;
+    for (int64_t tt = k.t0; tt < k.t1; tt += pl.st) {
+        const int ts = int(min(int64_t(pl.st), k.t1 - tt));
+        staged = tt;
+        stageScalars(d, p, proj, pl, k, tt, ts, tp, dts, dt, adt, trap);
+        __syncthreads();
+        if (it.live && !one)
+            for (int t = 0; t < ts; ++t) run += double(tp[t * d.A + it.a] * dts[t * k.hc + it.hl]);
+        __syncthreads();
+    }
 
     // The angle: one segment, the CPU's fp32 sequence from the state; several, the base
-    // (double) plus the running sum of this segment's increments.
-    const bool one = pl.nSeg == 1;
+    // (the state plus the earlier segments' totals, by the look-back) plus the running sum
+    // of this segment's increments (double).
     const int64_t HA = int64_t(d.H) * d.A;
     const float twoPi = 2.0f * detail::kPi;
     float theta = one && it.live ? angleState[k.b * HA + it.col] : 0.0f;
-    const double base = !one && it.live ? bases[int64_t(blockIdx.y) * HA + it.col] : 0.0;
-    double run = 0.0;
+    double base = 0.0;
+    if (!one) {
+        const int64_t row = vid / pl.nChunks;
+        const int s = int(row % pl.nSeg);
+        const int64_t at = row * HA + it.col;
+        const uint64_t own = toTurns(run);
+        uint64_t excl;
+        if (s == 0) {
+            excl = it.live ? toTurns(double(angleState[k.b * HA + it.col])) : 0;
+        } else {
+            publish(sc, sc.agg, at, it.live, own, vid, 1);
+            excl = lookBack(sc, vid, s, pl.nChunks, HA, it, row);
+        }
+        publish(sc, sc.incl, at, it.live, excl + own, vid, 2);
+        base = fromTurns(excl);
+        if (s == pl.nSeg - 1 && it.live)
+            angleState[k.b * HA + it.col] = float(wrapD(fromTurns(excl + own)));
+    }
+    run = 0.0;
 
-    // The write phase: piece u = (head hl, piece j) of a token; U pieces a token, tokPar
-    // tokens at a time when they fit in the block (else the pieces loop, a token at a
-    // time).
+    // Pass 2, the write phase: piece u = (head hl, piece j) of a token; U pieces a token,
+    // tokPar tokens at a time when they fit in the block (else the pieces loop, a token at
+    // a time).
     const int nPieces = d.N / kPiece, U = k.hc * nPieces;
     const int tokPar = max(1, kThreads / U);
     const int tsub = U <= kThreads ? int(threadIdx.x) / U : 0;
@@ -367,14 +418,22 @@ __global__ void __launch_bounds__(kThreads, 3)
     for (int64_t tt = k.t0; tt < k.t1; tt += kTile) {
         const int ts = int(min(int64_t(kTile), k.t1 - tt));
         stageRows<Vec>(d, proj, pl, k, tt, ts, gLo, ng, rows);
-        stageScalars(d, p, proj, pl, k, tt, ts, tp, dts, nullptr, nullptr, nullptr);
+        // The scalars of this tile: still staged from pass 1 unless the segment is longer.
+        const int64_t want = k.t0 + (tt - k.t0) / pl.st * pl.st;
+        if (want != staged) {
+            staged = want;
+            stageScalars(d, p, proj, pl, k, want, int(min(int64_t(pl.st), k.t1 - want)), tp, dts,
+                         nullptr, nullptr, nullptr);
+        }
+        const float* tpT = tp + (tt - staged) * d.A;
+        const float* dtsT = dts + (tt - staged) * k.hc;
         __pipeline_wait_prior(0);
         __syncthreads();
         stageScales(d, rows, ts, ng, scl);
         if (it.live) {
 #pragma unroll 2
             for (int t = 0; t < ts; ++t) {
-                const float inc = tp[t * d.A + it.a] * dts[t * k.hc + it.hl];
+                const float inc = tpT[t * d.A + it.a] * dtsT[t * k.hc + it.hl];
                 if (one) {
                     const float u = theta + inc;
                     theta = u - twoPi * floorf(u / twoPi);
@@ -442,16 +501,23 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
         return false;
     const Plan pl = planFor(d, T);
     const int64_t HA = int64_t(d.H) * d.A;
-    const size_t need = pl.nSeg > 1 ? size_t(batch) * pl.nSeg * HA * sizeof(double) : 0;
+    const int64_t blocks = int64_t(pl.nChunks) * batch * pl.nSeg;
+    // Several segments: the look-back's scratch (counter, flags, totals, inclusive sums in
+    // turns) at 16 bytes, its counter and flags zeroed below.
+    auto* sBase =
+        reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(segScratch) + 15) / 16 * 16);
+    const size_t flagBytes = (size_t(blocks) * sizeof(int) + 15) / 16 * 16;
+    const size_t sums = size_t(batch) * pl.nSeg * HA * sizeof(uint64_t);
+    const size_t need = pl.nSeg > 1 ? 15 + 16 + flagBytes + 2 * sums : 0;
     // The pieces are stored 16 bytes at a time (kLast's too).
-    if (pl.hc * d.A > kItems || need > segScratchBytes || uint64_t(batch) * pl.nSeg > 65535 ||
-        !aligned16(qb) || !aligned16(kb) || !aligned16(kLast))
+    if (pl.hc * d.A > kItems || need > segScratchBytes || blocks > INT32_MAX || !aligned16(qb) ||
+        !aligned16(kb) || !aligned16(kLast))
         return false;
     // 16-byte loads of the C/B rows and the weights where every row and vector allows them.
     const bool vec = d.dInProj() % 4 == 0 && d.offB() % 4 == 0 && d.offC() % 4 == 0 &&
                      aligned16(proj) && aligned16(p.cNorm) && aligned16(p.bNorm) &&
                      aligned16(p.cBias) && aligned16(p.bBias);
-    // Past 48 KB of shared memory (the benchmark's: ~51 KB) the kernel must be allowed it;
+    // Past 48 KB of shared memory (the benchmark's: ~59 KB) the kernel must be allowed it;
     // where the device refuses, nothing is launched and the caller takes the three ops.
     const size_t smem = qkBytes(d, pl);
     auto* qkK = vec ? qkKernel<true> : qkKernel<false>;
@@ -461,16 +527,20 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
         (void)cudaGetLastError();  // not left for the caller's error checks
         return false;
     }
-    auto* totals = static_cast<double*>(segScratch);
-    const dim3 grid(unsigned(pl.nChunks), unsigned(batch * pl.nSeg));
-    const detail::KDims kd = detail::kdims(d);
-    totalsKernel<<<grid, kThreads, scalarBytes(d, pl), s>>>(kd, p, proj, pl, totals, dt, adt, trap);
-    if (pl.nSeg > 1)
-        basesKernel<<<dim3(detail::gridFor(HA, 32), unsigned(batch)), kThreads, 0, s>>>(
-            totals, angleState, pl.nSeg, HA);
-    qkK<<<grid, kThreads, smem, s>>>(kd, p, proj, pl, totals, angleState,
-                                     static_cast<__nv_bfloat16*>(qb),
-                                     static_cast<__nv_bfloat16*>(kb), kLast);
+    SegScan sc{};
+    if (pl.nSeg > 1) {
+        sc.counter = reinterpret_cast<unsigned*>(sBase);
+        sc.flags = reinterpret_cast<int*>(sBase + 16);
+        sc.agg = reinterpret_cast<uint64_t*>(sBase + 16 + flagBytes);
+        sc.incl = sc.agg + size_t(batch) * pl.nSeg * HA;
+        if (cudaMemsetAsync(sBase, 0, 16 + flagBytes, s) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return false;
+        }
+    }
+    qkK<<<unsigned(blocks), kThreads, smem, s>>>(
+        detail::kdims(d), p, proj, pl, sc, angleState, static_cast<__nv_bfloat16*>(qb),
+        static_cast<__nv_bfloat16*>(kb), kLast, dt, adt, trap);
     return true;
 }
 
