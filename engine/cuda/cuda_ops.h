@@ -111,10 +111,12 @@ bool mamba3_qk_rotated_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
                                     void* qb, void* kb, float* kLast, cudaStream_t s);
 // The bf16 SISO prefill's whole preprocess (kernels/prefill_qk_angles.cu): dt, A·dt, trap,
 // the angle state advanced over T tokens a document, and q, k in bf16 with each document's
-// last k row in fp32, as the three ops above make them, in three launches that never store
-// the increments or the running angles. segScratch: batch·⌈T/64⌉·H·A doubles at least (the
-// model lends dtheta's space). False, launching nothing, where it does not apply (MIMO, no
-// angles, scratch too small): use the ops above.
+// last k row in fp32, as the three ops above make them, in one launch that never stores the
+// increments or the running angles (a decoupled look-back over a document's 64-token
+// segments gives each its starting angle, summed exactly in integer turns). segScratch: where
+// a document has several segments, 16 bytes per (document, segment, head, angle) plus a flag
+// per block (the model lends dtheta's space). False, launching nothing, where it does not
+// apply (MIMO, no angles, scratch too small): use the ops above.
 bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
                                     const float* proj, int64_t batch, int64_t T, float* angleState,
                                     void* segScratch, size_t segScratchBytes, void* qb, void* kb,
