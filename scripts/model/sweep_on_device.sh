@@ -19,9 +19,10 @@
 # the machine's CPU cores, two threads, beside the GPU's). MATERIAL: make_recall.py
 # options; OPTS: train options; STEPS: the step count (a run cut by SECONDS_EACH keeps its
 # latest checkpoint; the default wsd schedule holds the peak lr, so a cut run is not
-# mid-decay); PROBE_FORMATS; DEVICE (every run's device, default cuda); TAG;
-# TAR_MODELS. OUTDIR gets model-NAME.safetensors for each run and TAG.tar.gz (each run's
-# config, metrics, log and probe).
+# mid-decay); PROBE_FORMATS; DEVICE (every run's device, default cuda); TAG; TAR_MODELS
+# (ignored when the weights are too large for the device's returned files). OUTDIR gets
+# model-NAME.safetensors for each run and TAG.tar.gz (each run's config, metrics, log and
+# probe).
 set -u
 CARRY=$1 OUTDIR=$2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -78,7 +79,12 @@ for spec in ${SWEEP:-base}; do
     > $S/probe-$name.out 2>&1 &
 done
 OMP_NUM_THREADS=1 wait
-for spec in ${SWEEP:-base}; do # TAR_MODELS=1: the weights in the archive (small models)
+# TAR_MODELS=1: the weights in the archive (small models), but only while they stay under
+# 12 MiB together: the device returns no file over 16 MiB, and on 2026-11-22 two bundled-size
+# models (10.8 MB each) made the archive 20.6 MB, so it and every run's metrics were lost.
+big=$(du -cb "$OUTDIR"/model-*.safetensors 2> /dev/null | tail -1 | cut -f1)
+[ "${big:-0}" -gt 12582912 ] && TAR_MODELS=0 && echo "weights left beside the archive: $big bytes"
+for spec in ${SWEEP:-base}; do
   name=${spec%%:*}
   rm -f "$OUTDIR/metrics-$name.jsonl"
   [ "${TAR_MODELS:-0}" = 1 ] && mv "$OUTDIR/model-$name.safetensors" $S/
