@@ -52,6 +52,17 @@ Status namingFault(const cuda::GpuRunner& g, Status r) {
     if (r.message().find(f) != std::string::npos) return r;
     return Status::error(f + "; " + r.message());
 }
+
+// A session whose newest state was on the GPU, which is gone (a failed piece, a kernel
+// fault): back to empty, saying why.
+Status stateLost(SessionScratch& s, DocumentState& state, std::vector<float>& lastLogits,
+                 const std::string& why) {
+    s.deviceValid = false;
+    s.hostStateValid = s.hostLogitsValid = true;
+    state.reset();
+    lastLogits.clear();
+    return Status::error(why + "; the session's state on the GPU was lost: it is reset to empty");
+}
 }  // namespace
 #endif
 
@@ -88,18 +99,12 @@ Status ModelImpl::runSession(DocumentState& state, std::vector<float>& lastLogit
     if (gpu && s.device && !onGpu()) {
         // The GPU faulted (GPU-3): the device copy is gone. A host copy that is current
         // carries on on the CPU; a stale one cannot be trusted.
-        const bool lost = !s.hostStateValid;
         s.device.reset();
+        if (!s.hostStateValid) return stateLost(s, state, lastLogits, cuda::deviceFault());
         s.deviceValid = false;
         // Stale logits: this piece overwrites them on the CPU below.
         if (!s.hostLogitsValid) std::fill(lastLogits.begin(), lastLogits.end(), 0.0f);
-        s.hostStateValid = s.hostLogitsValid = true;
-        if (lost) {
-            state.reset();
-            lastLogits.clear();
-            return Status::error(cuda::deviceFault() +
-                                 "; the session's state on the GPU was lost: it is reset to empty");
-        }
+        s.hostLogitsValid = true;
     }
     if (onGpu()) {
         if (!s.device) {
@@ -118,11 +123,7 @@ Status ModelImpl::runSession(DocumentState& state, std::vector<float>& lastLogit
             !r) {
             s.deviceValid = false;  // the device copy may hold part of the piece
             if (s.hostStateValid && s.hostLogitsValid) return r;  // untouched: retry possible
-            state.reset();
-            s.hostStateValid = s.hostLogitsValid = true;
-            lastLogits.clear();
-            return Status::error(r.message() +
-                                 "; the session's state on the GPU was lost: it is reset to empty");
+            return stateLost(s, state, lastLogits, r.message());
         }
         state.setPosition(state.position() + T);
         s.hostStateValid = false;
@@ -144,12 +145,12 @@ Status ModelImpl::syncHost(SessionScratch& s, DocumentState& state, std::vector<
     if (!gpu || !s.device || !s.deviceValid || (!wantState && !wantLogits)) return Status::ok();
     if (!onGpu()) {  // GPU-3: the newest copy was on the device and cannot be read back
         s.device.reset();
+        if (wantState) return stateLost(s, state, lastLogits, cuda::deviceFault());
         s.deviceValid = false;
-        s.hostStateValid = s.hostLogitsValid = true;
-        if (wantState) state.reset();
+        s.hostLogitsValid = true;
         lastLogits.clear();
         return Status::error(cuda::deviceFault() +
-                             "; the session's state on the GPU was lost: it is reset to empty");
+                             "; the session's last logits on the GPU were lost");
     }
     if (Status d = gpu->download(*s.device, wantState ? &state : nullptr,
                                  wantLogits ? lastLogits.data() : nullptr);
