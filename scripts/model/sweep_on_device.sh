@@ -19,7 +19,7 @@
 # the machine's CPU cores, two threads, beside the GPU's). MATERIAL: make_recall.py
 # options; OPTS: train options; STEPS: the step count (a run cut by SECONDS_EACH keeps its
 # latest checkpoint; the default wsd schedule holds the peak lr, so a cut run is not
-# mid-decay); PROBE_FORMATS; DEVICE (every run's device, default cuda); TAG; TAR_MODELS
+# mid-decay); MATERIAL_TEXT (instead of MATERIAL); PROBE_FORMATS; DEVICE (every run's device, default cuda); TAG; TAR_MODELS
 # (ignored when the weights are too large for the device's returned files). OUTDIR gets
 # model-NAME.safetensors for each run and TAG.tar.gz (each run's config, metrics, log and
 # probe).
@@ -33,10 +33,13 @@ unpack_carry "$CARRY"
 TAG=${TAG:-sweep} # names the material, the work folder and the archive: two sweeps can run at once
 S=/tmp/$TAG
 mkdir -p $S
-# shellcheck disable=SC2086
-python3 "$ROOT/scripts/model/make_recall.py" "$CORPUS" --name $TAG --seed 81 \
-  ${MATERIAL:---assoc --plain --bind --bytes 16000000} | tee $S/material.log
-TEXT=$(ls "$CORPUS"/train/*-$TAG.txt)
+# MATERIAL_TEXT: a material file written already (by another sweep of the same call)
+if [ -z "${MATERIAL_TEXT:-}" ]; then
+  # shellcheck disable=SC2086
+  python3 "$ROOT/scripts/model/make_recall.py" "$CORPUS" --name $TAG --seed 81 \
+    ${MATERIAL:---assoc --plain --bind --bytes 16000000} | tee $S/material.log
+fi
+TEXT=${MATERIAL_TEXT:-$(ls "$CORPUS"/train/*-$TAG.txt)}
 OPTS=${OPTS:---seq-len 2048 --batch 32 --lr 3e-3 --warmup 30 --schedule wsd --clip 1.0 --eval-every 25 --checkpoint-every 25 --seed 81}
 
 # config NAME OVERRIDES: writes $S/config-NAME.json, prints the run's train options (lr,

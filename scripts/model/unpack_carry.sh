@@ -5,7 +5,13 @@
 # binary; sets LIB, CORPUS and CLI, exports LD_LIBRARY_PATH and OMP_NUM_THREADS.
 unpack_carry() {
   local c=$1 f
-  LIB=/tmp/rlib CORPUS=/tmp/rcorpus
+  LIB=/tmp/rlib CORPUS=/tmp/rcorpus CLI="$c/bin/lectern-cli"
+  [ -f "$CLI.xz" ] && CLI=/tmp/lectern-cli
+  # unpacked already (a driver that runs several sweeps unpacks once, before they start)
+  if [ -f $LIB/.unpacked ]; then
+    export LD_LIBRARY_PATH=$LIB OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
+    return
+  fi
   mkdir -p $LIB $CORPUS
   cp "$c"/lib/*.so* $LIB/ 2> /dev/null
   for f in "$c"/lib/*.xz; do xz -dc "$f" > "$LIB/$(basename "$f" .xz)" & done
@@ -16,11 +22,10 @@ unpack_carry() {
   for f in "$c"/corpus/*.jsonl.xz; do
     [ -e "$f" ] && xz -dc "$f" > "$CORPUS/valid/$(basename "$f" .xz)" &
   done
-  CLI="$c/bin/lectern-cli"
-  if [ -f "$CLI.xz" ]; then
-    xz -dc "$CLI.xz" > /tmp/lectern-cli && chmod +x /tmp/lectern-cli
-    CLI=/tmp/lectern-cli
+  if [ -f "$c/bin/lectern-cli.xz" ]; then
+    xz -dc "$c/bin/lectern-cli.xz" > $CLI && chmod +x $CLI
   fi
   wait
+  touch $LIB/.unpacked
   export LD_LIBRARY_PATH=$LIB OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
 }
