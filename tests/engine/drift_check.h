@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,14 +22,16 @@ struct DriftRow {
     // ssm and k compared through the lengths of their rotated pairs (the frame-free
     // content), and the angles only reported: see DriftEngine::frameFree.
     bool frameFree = false;
-    // Within the bounds: relative error of ssm, k and v at most rel, angles at most angleRad.
-    bool within(double rel, double angleRad) const;
+    bool withinBound = false;  // under its engine's bound at this length; never with NaN
+    std::string describe() const;
 };
 
 struct DriftEngine {
     std::string name;
     const Model* model;
-    double rel, angleRad;          // its documented bounds
+    // Its documented bound at a length: on the relative errors of ssm, k and v, and on the
+    // angles' circular error (radians).
+    std::function<double(int64_t tokens)> bound;
     bool bf16Projections = false;  // compared with the reference of the bf16-rounded model
     // bf16: where a rounding falls on the other side of a bf16 boundary than in the
     // reference, it does so every time that token recurs, so the angles drift apart by
@@ -47,6 +50,9 @@ std::vector<DriftRow> measureDrift(const std::string& modelDir, const std::vecto
 // The small random model of the drift tests (the fp64 reference walks 1M tokens of it on
 // one core in ~15 s): 2 layers, d_model 32, d_state 16, headdim 16, chunk 64.
 RandomModelSpec driftSpec(int mimoRank);
+
+// The document's length: LECTERN_DRIFT_TOKENS if set (at least 64), else dflt.
+int64_t driftLength(int64_t dflt);
 
 // The random token ids of a drift run: what a document of `n` tokens of a `vocab`-token
 // alphabet looks like to the recurrences (uniform, seeded).
