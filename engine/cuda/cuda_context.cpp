@@ -52,10 +52,6 @@ FaultRecord& faultRecord() {
 
 }  // namespace
 
-bool isStickyError(cudaError_t e) {
-    return stickyDescription(e) != nullptr;
-}
-
 bool noteDeviceError(cudaError_t e) {
     FaultRecord& r = faultRecord();
     if (const char* d = stickyDescription(e)) {

@@ -29,7 +29,6 @@ Status cudaCheck(cudaError_t e, const std::string& what);
 // context stays broken until the process exits: every later call fails. The first such
 // error seen disables the CUDA backend for the rest of the process, so that callers stop
 // serving errors and turn to the CPU instead of retrying the GPU.
-bool isStickyError(cudaError_t e);
 // Records e if it is sticky; true if the backend is disabled (now or before).
 bool noteDeviceError(cudaError_t e);
 // Empty while the GPU is healthy; else "GPU device error (illegal address); CUDA backend
