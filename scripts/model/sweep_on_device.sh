@@ -15,7 +15,7 @@
 #            bash scripts/model/sweep_on_device.sh CARRY OUTDIR
 #
 # SWEEP: NAME[:KEY=VALUE,...] a run, KEY a key of training/configs/default_model.json (top
-# level or ssm_cfg), a train option (lr, batch, seq-len, warmup) or device (cpu: that run on
+# level or ssm_cfg), a train option (lr, batch, seq-len, warmup, seed) or device (cpu: that run on
 # the machine's CPU cores, two threads, beside the GPU's). MATERIAL: make_recall.py
 # options; OPTS: train options; STEPS: the step count (a run cut by SECONDS_EACH keeps its
 # latest checkpoint; the default wsd schedule holds the peak lr, so a cut run is not
@@ -50,7 +50,7 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 for kv in filter(None, sys.argv[3].split(",")):
     k, v = kv.split("=")
-    if k in ("lr", "batch", "seq-len", "warmup", "device"):
+    if k in ("lr", "batch", "seq-len", "warmup", "seed", "device"):
         print("--%s %s" % (k, v))
         continue
     where = c if k in c else c["ssm_cfg"]
