@@ -150,6 +150,8 @@ def plain_assoc_example(rng, a):
     key (previous byte) x value (this byte) into the state. With the value right after its
     one-letter key that is a one-byte look-back; reading is by the query's own byte. Every
     pair is queried, in a shuffled order: only a lookup predicts the queried digits."""
+    if a.bind and (a.key_len != (1, 1) or a.value_len != (1, 1)):
+        return wide_bind_example(rng, a)
     if a.bind:
         # Ten keys whose values are the ten digits in a random order, queried with
         # replacement: every digit was seen and none is used up, so neither the set of
@@ -161,6 +163,31 @@ def plain_assoc_example(rng, a):
     k = rng.randint(min(2, a.max_facts), min(a.max_facts, 26))
     pairs = [key + a.sep + rng.choice("0123456789") for key in rng.sample(LETTERS, k)]
     return " ".join(pairs) + "\n" + " ".join(rng.sample(pairs, k)) + "\n"
+
+
+def wide_bind_example(rng, a):
+    """--bind widened (a step from one-letter keys and one digit toward real key=value text):
+    ten distinct keys of --key-len letters or digits (two-byte and longer keys often share
+    their last byte, so a lookup by the last byte alone fails), values of --value-len random
+    digits, then ten queries drawn with replacement."""
+    keys = set()
+    while len(keys) < 10:
+        n = rng.randint(*a.key_len)
+        keys.add("".join(rng.choice(LETTERS if n == 1 else KEY_CHARS) for _ in range(n)))
+    pairs = ["%s%s%s" % (key, a.sep, "".join(rng.choice("0123456789")
+                                             for _ in range(rng.randint(*a.value_len))))
+             for key in sorted(keys)]  # sorted: a set's order is not seeded
+    rng.shuffle(pairs)
+    return " ".join(pairs) + "\n" + " ".join(rng.choice(pairs) for _ in pairs) + "\n"
+
+
+def length_range(text):
+    """'2-4' or '3' -> (lo, hi)."""
+    lo, _, hi = text.partition("-")
+    lo, hi = int(lo), int(hi or lo)
+    if not 1 <= lo <= hi:
+        raise argparse.ArgumentTypeError("need 1 <= LO <= HI, got %r" % text)
+    return lo, hi
 
 
 def main():
@@ -191,6 +218,10 @@ def main():
     ap.add_argument("--sep", default="",
                     help="with --assoc --plain: between a key and its digit (e.g. '=': the key is "
                     "then two bytes back, a step toward real key=value text)")
+    ap.add_argument("--key-len", type=length_range, default=(1, 1), metavar="LO-HI",
+                    help="with --assoc --plain --bind: key length range (wide_bind_example)")
+    ap.add_argument("--value-len", type=length_range, default=(1, 1), metavar="LO-HI",
+                    help="with --assoc --plain --bind: value length range in digits")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()
