@@ -1,9 +1,10 @@
 // The bf16 SISO prefill's preprocess (dt, A·dt, trap, the running rotary angles, q/k in
 // bf16) in one launch; neither the angle increments nor the running angles go through
-// device memory (NOTES-gpu.md, prefill fifth and sixth passes and session 6's q/k op
-// look-back). A document is cut into segments of >= 64 tokens and the heads into chunks
-// of hc (hc·A <= 256 (head, angle) items); a block per (segment, head chunk), the chunk
-// fastest so that a segment's chunks share its rows in L2:
+// device memory (NOTES-gpu.md, prefill fifth and sixth passes, session 6's q/k op
+// look-back and session 7's q/k op toward its write floor). A document is cut into
+// segments of >= 64 tokens and the heads into chunks of hc (hc·A <= 256 (head, angle)
+// items); a block per (segment, head chunk), the chunk fastest so that a segment's chunks
+// share its rows in L2:
 //   1. totals: tanh(angles)·π and dt staged in shared memory (dt, A·dt, trap written out;
 //      a whole 64-token segment's at once where they fit, and then kept for step 3), and
 //      each (head, angle) thread sums its increments over the segment (double);
@@ -12,20 +13,24 @@
 //      result does not depend on the blocks' timing); the last segment writes the final
 //      angle into the state. Blocks take their order from a counter, so a block waits only
 //      for blocks that already run;
-//   3. q/k: per tile of 16 tokens, the C/B rows copied to shared memory by cp.async; their
-//      RMSNorm scales (a warp a row, once per token rather than once per head); each
-//      (head, angle) thread runs its angle from its base and leaves cos/sin (by the SFU) in
-//      shared memory; then every thread writes 8-element pieces of q rows, then of k rows
-//      (normalised, weighted, biased, rotated) by 16-byte stores with the piece's weights in
-//      registers: a half warp writes a 128-element row. The staged rows and cos/sin lie in
+//   3. q/k: per tile of 16 tokens, the C/B rows copied to shared memory by cp.async (the
+//      next tile's while this one is written: two buffers, the first issued before step
+//      1); their RMSNorm scales (8 threads a row, the warp reduction's exact tree); each
+//      (head, angle) thread runs its angle from its base and leaves cos/sin (by the SFU)
+//      in shared memory; then each thread writes one (q or k, head, 8-element piece) over
+//      the tile's tokens (normalised, weighted, biased, rotated) by 16-byte stores with
+//      the piece's weights in registers. A head's rotated pieces and its plain ones go to
+//      different warps, so that a warp takes one path. The staged rows and cos/sin lie in
 //      a split order (rowPos, csPos) that makes the pieces' 16-byte shared reads
 //      conflict-free.
-// Steps 1 and 2 were launches of their own before (52 + 8 µs a layer of the benchmark).
-// The one-thread-a-(head, angle) walk before it stored 4 bytes a lane with a global round
-// trip a token (latency-bound: 1.04 ms a layer at 16k tokens).
+// The index maths of the staging loops divides by multiply-high (FastDiv): an integer
+// division by a runtime divisor was ~20 instructions a copy.
 // One segment (T <= 64): the CPU's fp32 angle sequence from the state, no look-back.
 #include <cuda_bf16.h>
 #include <cuda_pipeline.h>
+
+#include <cstdlib>
+#include <cstring>
 
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
@@ -39,20 +44,47 @@ constexpr int kItems = kThreads;   // (head, angle) items a block at most: one a
 constexpr int kMaxHeads = 8;       // heads a chunk at most
 constexpr int kTile = 16;          // tokens staged at a time
 constexpr int kPiece = 8;          // q/k elements a thread writes at once (16 bytes of bf16)
+constexpr int kRowLanes = 8;       // threads a staged row's RMSNorm sum
 constexpr int64_t kSegMin = 64;    // tokens a segment at least
 constexpr int64_t kSegMax = 1024;  // segments a document at most
 constexpr size_t kDefaultSmem = 48 * 1024;  // more needs the kernel's opt-in
 constexpr double kTwoPiD = 2.0 * 3.14159265358979323846;
 
+// n / d for 0 <= n < 2^31 by a multiply-high, an add and a shift (Granlund-Montgomery
+// with s = ⌈log2 d⌉, m = ⌊2^32 (2^s − d) / d⌋ + 1; the add cannot wrap below 2^31).
+struct FastDiv {
+    unsigned d, m;
+    int s;
+};
+
+FastDiv fastDiv(unsigned d) {
+    int s = 0;
+    while ((1u << s) < d) ++s;
+    const uint64_t m = ((uint64_t(1) << 32) * ((uint64_t(1) << s) - d)) / d + 1;
+    return {d, unsigned(m), s};
+}
+
+__device__ __forceinline__ int divBy(const FastDiv& f, int n) {
+    return int((__umulhi(unsigned(n), f.m) + unsigned(n)) >> f.s);
+}
+
+// Pieces of 8 elements a head's q or k row has rotated (partly, for the last) pairs in:
+// 2A <= N elements.
+inline int rotatedPieces(const ops::Mamba3Dims& d) {
+    return std::min(d.N / kPiece, (d.A + 3) / 4);
+}
+
 struct Plan {
     int64_t T, len;   // tokens a document, a segment
     int nSeg;         // segments a document
     int hc, nChunks;  // heads a chunk, chunks
-    int ng;           // B/C groups a chunk spans at most
+    int ng;           // B/C groups a chunk spans at most (the staged rows' stride)
     int st;           // tokens of scalars staged at a time (a multiple of kTile)
+    FastDiv byA, byHc, byNg, byRowCopies;  // the staging loops' divisors
+    FastDiv byRot, byPlain;                // a head's rotated and plain pieces (unitOf)
 };
 
-Plan planFor(const ops::Mamba3Dims& d, int64_t T) {
+Plan planFor(const ops::Mamba3Dims& d, int64_t T, bool vec) {
     Plan pl{};
     pl.T = T;
     pl.len = std::max(kSegMin, (T + kSegMax - 1) / kSegMax);
@@ -66,16 +98,38 @@ Plan planFor(const ops::Mamba3Dims& d, int64_t T) {
     // A whole 64-token segment's scalars stay staged from the totals to the q/k pass where
     // they fit in 12 KB (the benchmark's: 10 KB); else a tile's, restaged in the q/k pass.
     pl.st = size_t(kSegMin) * (d.A + pl.hc) * sizeof(float) <= 12 * 1024 ? int(kSegMin) : kTile;
+    pl.byA = fastDiv(unsigned(d.A));
+    pl.byHc = fastDiv(unsigned(pl.hc));
+    pl.byNg = fastDiv(unsigned(pl.ng));
+    pl.byRowCopies = fastDiv(unsigned(vec ? d.N / 4 : d.N));
+    const int nP = d.N / kPiece, jr = rotatedPieces(d);
+    pl.byRot = fastDiv(unsigned(jr));
+    pl.byPlain = fastDiv(unsigned(std::max(1, nP - jr)));
     return pl;
 }
 
-// Shared bytes: the staged scalars, cos/sin, the scales and the tile's C/B rows.
+// Shared bytes: the staged scalars, cos/sin, the scales and two buffers of a tile's C/B
+// rows.
 size_t scalarBytes(const ops::Mamba3Dims& d, const Plan& pl) {
     return size_t(pl.st) * (d.A + pl.hc) * sizeof(float);
 }
+// The staged rows of (token, group) pair p (p = t·pl.ng + g) lie 2N + 4 floats apart, C's
+// first and B's N + 4 after it, so that the C rows of four tokens (which one warp's row
+// sums in stageScales read at once) start 4 banks apart; 16-byte aligned still. (A pad
+// of 4 floats a row would push the benchmark's block past a third of the multiprocessor.)
+__host__ __device__ __forceinline__ int pairStride(int N) {
+    return 2 * N + 4;
+}
+__device__ __forceinline__ int rowOff(int pair, int half, int N) {
+    return pair * pairStride(N) + half * (N + 4);
+}
+size_t rowBufFloats(const ops::Mamba3Dims& d, const Plan& pl) {
+    return size_t(kTile) * pl.ng * pairStride(d.N);
+}
 size_t qkBytes(const ops::Mamba3Dims& d, const Plan& pl) {
-    return size_t(kTile) * (pl.hc * d.A + pl.ng) * sizeof(float2) +
-           size_t(kTile) * pl.ng * 2 * d.N * sizeof(float) + scalarBytes(d, pl);
+    return size_t(kTile) * pl.hc * d.A * sizeof(float2) +
+           size_t(kTile) * pl.ng * 2 * sizeof(float) + 2 * rowBufFloats(d, pl) * sizeof(float) +
+           scalarBytes(d, pl);
 }
 
 // Into [0, 2π) up to rounding (by the reciprocal: no double division per token).
@@ -83,10 +137,12 @@ __device__ __forceinline__ double wrapD(double u) {
     return u - kTwoPiD * floor(u * (1.0 / kTwoPiD));
 }
 
-// This block's document, segment (tokens [t0, t1)) and heads [h0, h0 + hc).
+// This block's document b, segment (len tokens from the row r0 = b·T + t0; the document's
+// last token lastOff after its first) and heads [h0, h0 + hc). Offsets within the segment
+// are ints (fewer registers live through the write phase).
 struct Blk {
-    int64_t b, t0, t1;
-    int h0, hc;
+    int64_t b, r0, lastOff;
+    int len, h0, hc;
 };
 
 // vid: the block's place in (document, segment, chunk) order, the chunk fastest.
@@ -94,35 +150,41 @@ __device__ __forceinline__ Blk blockOf(const Plan& pl, int H, int64_t vid) {
     Blk k;
     const int64_t row = vid / pl.nChunks;
     k.b = row / pl.nSeg;
-    k.t0 = (row % pl.nSeg) * pl.len;
-    k.t1 = min(pl.T, k.t0 + pl.len);
+    const int64_t t0 = (row % pl.nSeg) * pl.len;
+    k.r0 = k.b * pl.T + t0;
+    k.len = int(min(pl.T - t0, pl.len));
+    k.lastOff = pl.T - 1 - t0;
     k.h0 = int(vid % pl.nChunks) * pl.hc;
     k.hc = min(pl.hc, H - k.h0);
     return k;
 }
 
+// The in_proj row of the segment's token o.
 __device__ __forceinline__ const float* rowAt(const detail::KDims& d, const float* proj,
-                                              const Plan& pl, const Blk& k, int64_t t) {
-    return proj + (k.b * pl.T + t) * d.dInProj;
+                                              const Blk& k, int o) {
+    return proj + (k.r0 + o) * d.dInProj;
 }
 
-// The tile [tt, tt + ts)'s tanh(angles[a])·π (tp [ts][A]) and its heads' dt (dts [ts][hc]):
-// the increment of (t, h, a) is tp·dt, the CPU's tanh(x)·π·dt to the bit. With dt set, also
-// the heads' dt, A·dt and trap to device memory (launch 1).
+// The segment's tokens [o, o + ts)'s tanh(angles[a])·π (tp [ts][A]) and its heads' dt (dts
+// [ts][pl.hc]): the increment of (t, h, a) is tp·dt, the CPU's tanh(x)·π·dt to the bit. With
+// dt set, also the heads' dt, A·dt and trap to device memory.
 __device__ __forceinline__ void stageScalars(const detail::KDims& d,
                                              const ops::Mamba3PreprocessParams& p,
-                                             const float* proj, const Plan& pl, const Blk& k,
-                                             int64_t tt, int ts, float* tp, float* dts, float* dt,
-                                             float* adt, float* trap) {
-    for (int i = threadIdx.x; i < ts * d.A; i += blockDim.x)
-        tp[i] = tanhf(rowAt(d, proj, pl, k, tt + i / d.A)[d.offAngles + i % d.A]) * detail::kPi;
-    for (int i = threadIdx.x; i < ts * k.hc; i += blockDim.x) {
-        const int t = i / k.hc, h = k.h0 + i % k.hc;
-        const float* row = rowAt(d, proj, pl, k, tt + t);
+                                             const float* proj, const Plan& pl, const Blk& k, int o,
+                                             int ts, float* tp, float* dts, float* dt, float* adt,
+                                             float* trap) {
+    for (int i = threadIdx.x; i < ts * d.A; i += blockDim.x) {
+        const int t = divBy(pl.byA, i);
+        tp[i] = tanhf(rowAt(d, proj, k, o + t)[d.offAngles + (i - t * d.A)]) * detail::kPi;
+    }
+    for (int i = threadIdx.x; i < ts * pl.hc; i += blockDim.x) {
+        const int t = divBy(pl.byHc, i), hl = i - t * pl.hc, h = k.h0 + hl;
+        if (hl >= k.hc) continue;
+        const float* row = rowAt(d, proj, k, o + t);
         const float dth = detail::softplusF(row[d.offDt + h] + p.dtBias[h]);
         dts[i] = dth;
         if (dt) {
-            const int64_t at = (k.b * pl.T + tt + t) * d.H + h;
+            const int64_t at = (k.r0 + o + t) * d.H + h;
             const float aa = fminf(-detail::heavyTailF(row[d.offA + h]), -d.aFloor);
             dt[at] = dth;
             adt[at] = aa * dth;
@@ -232,42 +294,59 @@ __device__ __forceinline__ int csPos(int a, int A, bool quad) {
     return quad ? (a & 2 ? A / 2 : 0) + (a >> 2) * 2 + (a & 1) : a;
 }
 
-// The tile's C and B rows of the chunk's groups into shared memory (rows [ts][ng][C, B][N],
-// each in rowPos order) by cp.async, 16 bytes a copy where the rows allow it (Vec), else 4;
-// the caller waits.
+// The tile's C and B rows of the chunk's groups into shared memory (rows [ts][pl.ng][C,
+// B] at rowOff, each in rowPos order; groups past the block's ng are left out) by cp.async, 16
+// bytes a copy where the rows allow it (Vec), else 4; committed as one group.
 template <bool Vec>
 __device__ __forceinline__ void stageRows(const detail::KDims& d, const float* proj, const Plan& pl,
-                                          const Blk& k, int64_t tt, int ts, int gLo, int ng,
+                                          const Blk& k, int o, int ts, int gLo, int ng,
                                           float* rows) {
     constexpr int kW = Vec ? 4 : 1;  // floats a copy
     const int perRow = d.N / kW;
-    for (int i = threadIdx.x; i < ts * ng * 2 * perRow; i += blockDim.x) {
-        const int c = i % perRow, rest = i / perRow, tg = rest / 2;
-        const float* src = rowAt(d, proj, pl, k, tt + tg / ng) + (rest % 2 ? d.offB : d.offC) +
-                           int64_t(gLo + tg % ng) * d.N + c * kW;
-        __pipeline_memcpy_async(rows + int64_t(rest) * d.N + rowPos(c * kW, d.N), src,
+    for (int i = threadIdx.x; i < ts * pl.ng * 2 * perRow; i += blockDim.x) {
+        const int rest = divBy(pl.byRowCopies, i), c = i - rest * perRow;
+        const int tg = rest >> 1, t = divBy(pl.byNg, tg), g = tg - t * pl.ng;
+        if (g >= ng) continue;
+        const float* src = rowAt(d, proj, k, o + t) + (rest & 1 ? d.offB : d.offC) +
+                           int64_t(gLo + g) * d.N + c * kW;
+        __pipeline_memcpy_async(rows + rowOff(tg, rest & 1, d.N) + rowPos(c * kW, d.N), src,
                                 kW * sizeof(float));
     }
     __pipeline_commit();
 }
 
-// The RMSNorm scales of the staged rows (scl [ts][ng]: C's, B's): a warp a (token, group),
-// the sums as the three-op path's kernel makes them.
-__device__ __forceinline__ void stageScales(const detail::KDims& d, const float* rows, int ts,
-                                            int ng, float2* scl) {
-    const int lane = int(threadIdx.x) & 31;
-    for (int i = int(threadIdx.x) >> 5; i < ts * ng; i += int(blockDim.x) >> 5) {
-        const float* c = rows + int64_t(i) * 2 * d.N;
-        const float* bb = c + d.N;
-        float sc = 0.0f, sb = 0.0f;
-        for (int n = lane; n < d.N; n += 32) {
-            const int at = rowPos(n, d.N);
-            sc += c[at] * c[at];
-            sb += bb[at] * bb[at];
-        }
-        sc = detail::warpSum(sc);
-        sb = detail::warpSum(sb);
-        if (lane == 0) scl[i] = {rsqrtf(sc / float(d.N) + d.eps), rsqrtf(sb / float(d.N) + d.eps)};
+// The RMSNorm scales of the staged rows (scl [ts][pl.ng][C's, B's]): kRowLanes threads a
+// row. The three-op path's kernel sums a row by a warp (lane L: n = L, L + 32, ..., then
+// warpSum's butterfly 16, 8, 4, 2, 1); here thread j of a row's eight holds lanes j, j + 8,
+// j + 16, j + 24, adds them as the butterfly's first two levels would and shuffles the last
+// three: the same floats, a quarter of the instructions.
+__device__ __forceinline__ void stageScales(const detail::KDims& d, const Plan& pl,
+                                            const float* rows, int ts, int ng, float* scl) {
+    const int j = int(threadIdx.x) % kRowLanes;
+    const unsigned group = 0xFFu << (threadIdx.x & 24u);  // this row's eight lanes
+    int pos[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) pos[q] = rowPos(j + 8 * q, d.N);
+    // Task r: pair (r / 8)·4 + r % 4, half (r / 4) % 2: a warp's four rows are four
+    // tokens' C rows (or B rows), at different banks.
+    const int pairs = ts * pl.ng, tasks = (pairs + 3) / 4 * 8;
+#pragma unroll 1
+    for (int r = int(threadIdx.x) / kRowLanes; r < tasks; r += kThreads / kRowLanes) {
+        const int pair = (r >> 3) * 4 + (r & 3), half = (r >> 2) & 1;
+        // No such pair, or a group past the block's.
+        if (pair >= pairs || pair - divBy(pl.byNg, pair) * pl.ng >= ng) continue;
+        const float* x = rows + rowOff(pair, half, d.N);
+        float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int i = 0; i < d.N; i += 32)  // rowPos(n + 32) = rowPos(n) + 16
+#pragma unroll
+            for (int q = 0; q < 4; ++q)
+                if (j + 8 * q + i < d.N) {
+                    const float v = x[pos[q] + i / 2];
+                    s[q] += v * v;
+                }
+        float v = (s[0] + s[2]) + (s[1] + s[3]);
+        for (int o = kRowLanes / 2; o > 0; o >>= 1) v += __shfl_xor_sync(group, v, o);
+        if (j == 0) scl[pair * 2 + half] = rsqrtf(v / float(d.N) + d.eps);
     }
 }
 
@@ -285,26 +364,16 @@ __device__ __forceinline__ void load8(const float* src, float (&v)[kPiece]) {
     }
 }
 
-__device__ __forceinline__ void store8Bf16(__nv_bfloat16* dst, const float (&v)[kPiece]) {
-    struct alignas(16) Pack {
-        __nv_bfloat162 h[kPiece / 2];
-    } pk;
-#pragma unroll
-    for (int i = 0; i < kPiece / 2; ++i) pk.h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
-    *reinterpret_cast<Pack*>(dst) = pk;
+__device__ __forceinline__ unsigned packBf16(float a, float b) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<const unsigned*>(&h);
 }
 
-// The rows' pieces of one of q (C rows, dst qb) or k (B rows, dst kb, and the document's
-// last row in fp32 to kLast) for a tile: q first, then k, so that only one set of weights
-// is held in registers (both at once spilled at 3 blocks a multiprocessor).
-struct PieceJob {
-    int srcOff;          // the piece's first half in a staged (token, group) row pair
-    const float* w;      // norm weights + n0
-    const float* bias;   // the head's biases + n0
-    int sIdx;            // 0: C's scale, 1: B's
-    __nv_bfloat16* dst;  // qb or kb
-    float* last;         // kLast, or null
-};
+// One 16-byte store (a struct of four bfloat162 went out as four 4-byte stores).
+__device__ __forceinline__ void store8Bf16(__nv_bfloat16* dst, const float (&v)[kPiece]) {
+    *reinterpret_cast<uint4*>(dst) = make_uint4(packBf16(v[0], v[1]), packBf16(v[2], v[3]),
+                                                packBf16(v[4], v[5]), packBf16(v[6], v[7]));
+}
 
 // The cos/sin of the piece's pairs m0 .. m0 + 3 (csRow: the head's row of them), and how
 // many of them are rotated (m < A).
@@ -342,9 +411,92 @@ __device__ __forceinline__ void makePiece(float (&v)[kPiece], float s, const flo
     }
 }
 
-// 3 blocks a multiprocessor (<= 85 registers; unbounded, ptxas took 104 and 2 blocks).
-template <bool Vec>
-__global__ void __launch_bounds__(kThreads, 3)
+// A unit of the write phase: q (job 0, from the C rows) or k (job 1, from the B rows), head
+// hl of the chunk, the piece from element n0; nRot of its pairs rotated. Units 0 .. U − 1
+// are q's, U .. 2U − 1 k's; in each, every head's rotated pieces (the first jr) come before
+// the plain ones, so that a warp's lanes mostly take one path.
+struct Unit {
+    int job, hl, n0, nRot;
+};
+
+// Made again each tile (a few instructions by FastDiv): kept, it pushed the kernel past its
+// 80 registers.
+__device__ __forceinline__ Unit unitOf(const Plan& pl, int w, int U, int hc, int nP, int A) {
+    Unit un;
+    un.job = w >= U;
+    const int jr = int(pl.byRot.d), u = w - un.job * U, rotated = hc * jr;
+    if (u < rotated) {
+        un.hl = divBy(pl.byRot, u);
+        un.n0 = (u - un.hl * jr) * kPiece;
+    } else {
+        const int v = u - rotated, plain = nP - jr;
+        un.hl = divBy(pl.byPlain, v);
+        un.n0 = (jr + v - un.hl * plain) * kPiece;
+    }
+    un.nRot = min(max(A - un.n0 / 2, 0), kPiece / 2);
+    return un;
+}
+
+// A unit's walk over the tile's tokens t = t0, t0 + step, ... < ts: its staged rows, scales,
+// cos/sin and destination (bf16, or fp32 for k of a document's last token) each a stride
+// apart.
+struct PieceRun {
+    const float* src;
+    const float* scl;
+    const float2* cs;
+    void* dst;
+    int srcStep, sclStep, csStep;
+    int64_t dstStep;  // elements
+    int t0, ts, step, m0, A, halfN;
+};
+
+// kRot: 0 no pair rotated, 1 all four (A % 4 == 0: the quad cos/sin order), 2 as they fall.
+// Fp32: the pieces to float dst (the last k row) rather than bf16.
+template <int kRot, bool Fp32>
+__device__ __forceinline__ void writePieces(PieceRun r, const float (&w)[kPiece],
+                                            const float (&bias)[kPiece]) {
+#pragma unroll 1
+    for (int t = r.t0; t < r.ts; t += r.step) {
+        const float4 lo = *reinterpret_cast<const float4*>(r.src);
+        const float4 hi = *reinterpret_cast<const float4*>(r.src + r.halfN);
+        float v[kPiece] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+        float2 e[kPiece / 2];
+        int nRot = 0;
+        if constexpr (kRot == 1) {
+            pieceAngles(e, r.cs, r.m0, r.A, true);
+            nRot = kPiece / 2;
+        } else if constexpr (kRot == 2) {
+            nRot = pieceAngles(e, r.cs, r.m0, r.A, false);
+        }
+        makePiece(v, *r.scl, w, bias, e, nRot);
+        if constexpr (Fp32) {
+            float* dst = static_cast<float*>(r.dst);
+            *reinterpret_cast<float4*>(dst) = {v[0], v[1], v[2], v[3]};
+            *reinterpret_cast<float4*>(dst + 4) = {v[4], v[5], v[6], v[7]};
+            r.dst = dst + r.dstStep;
+        } else {
+            store8Bf16(static_cast<__nv_bfloat16*>(r.dst), v);
+            r.dst = static_cast<__nv_bfloat16*>(r.dst) + r.dstStep;
+        }
+        r.src += r.srcStep, r.scl += r.sclStep, r.cs += r.csStep;
+    }
+}
+
+template <bool Fp32>
+__device__ __forceinline__ void writeUnit(const PieceRun& r, int nRot, bool quad,
+                                          const float (&w)[kPiece], const float (&bias)[kPiece]) {
+    if (nRot == 0)
+        writePieces<0, Fp32>(r, w, bias);
+    else if (nRot == kPiece / 2 && quad)
+        writePieces<1, Fp32>(r, w, bias);
+    else
+        writePieces<2, Fp32>(r, w, bias);  // A % 4 != 0 here: the plain cos/sin order
+}
+
+// MinBlocks a multiprocessor: 3 (<= 80 registers, a few spilled; unbounded, ptxas takes
+// ~117 and 2 blocks) by default; LECTERN_PREFILL_QK_BLOCKS=2 the other (A/B measurement).
+template <bool Vec, int MinBlocks>
+__global__ void __launch_bounds__(kThreads, MinBlocks)
     qkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
              Plan pl, SegScan sc, float* __restrict__ angleState, __nv_bfloat16* __restrict__ qb,
              __nv_bfloat16* __restrict__ kb, float* __restrict__ kLast, float* __restrict__ dt,
@@ -361,25 +513,28 @@ __global__ void __launch_bounds__(kThreads, 3)
     const int hpg = d.H / d.G, gLo = k.h0 / hpg, ng = (k.h0 + k.hc - 1) / hpg - gLo + 1;
     const int items = k.hc * d.A;
     const bool quad = d.A % 4 == 0;
-    float2* cs = reinterpret_cast<float2*>(smem);              // [kTile][items]: cos, sin
-    float2* scl = cs + kTile * items;                          // [kTile][ng]: C's, B's scale
-    float* rows = reinterpret_cast<float*>(scl + kTile * ng);  // [kTile][ng][C, B][N]
-    float* tp = rows + kTile * ng * 2 * d.N;                   // [st][A]
-    float* dts = tp + pl.st * d.A;                             // [st][hc]
+    const int rowFloats = kTile * pl.ng * pairStride(d.N);
+    float2* cs = reinterpret_cast<float2*>(smem);                     // [kTile][items]: cos, sin
+    float* scl = reinterpret_cast<float*>(cs + kTile * pl.hc * d.A);  // [kTile][pl.ng][C, B]
+    float* rowBuf = scl + kTile * pl.ng * 2;  // two of [kTile][pl.ng] row pairs (rowOff)
+    float* tp = rowBuf + 2 * rowFloats;       // [st][A]
+    float* dts = tp + pl.st * d.A;            // [st][pl.hc]
+
+    // The first tile's rows on their way while the scalars are staged and summed.
+    stageRows<Vec>(d, proj, pl, k, 0, min(kTile, k.len), gLo, ng, rowBuf);
 
     // Pass 1: the scalars staged (dt, A·dt, trap written), the segment's total summed.
     double run = 0.0;
-    int64_t staged = k.t0;
-    for (int64_t tt = k.t0; tt < k.t1; tt += pl.st) {
-        const int ts = int(min(int64_t(pl.st), k.t1 - tt));
-        staged = tt;
-        stageScalars(d, p, proj, pl, k, tt, ts, tp, dts, dt, adt, trap);
+    int staged = 0;
+    for (int o = 0; o < k.len; o += pl.st) {
+        const int ts = min(pl.st, k.len - o);
+        staged = o;
+        stageScalars(d, p, proj, pl, k, o, ts, tp, dts, dt, adt, trap);
         __syncthreads();
         if (it.live && !one)
-            for (int t = 0; t < ts; ++t) run += double(tp[t * d.A + it.a] * dts[t * k.hc + it.hl]);
+            for (int t = 0; t < ts; ++t) run += double(tp[t * d.A + it.a] * dts[t * pl.hc + it.hl]);
         __syncthreads();
     }
-
     // The angle: one segment, the CPU's fp32 sequence from the state; several, the base
     // (the state plus the earlier segments' totals, by the look-back) plus the running sum
     // of this segment's increments (double).
@@ -406,34 +561,40 @@ __global__ void __launch_bounds__(kThreads, 3)
     }
     run = 0.0;
 
-    // Pass 2, the write phase: piece u = (head hl, piece j) of a token; U pieces a token,
-    // tokPar tokens at a time when they fit in the block (else the pieces loop, a token at
-    // a time).
-    const int nPieces = d.N / kPiece, U = k.hc * nPieces;
-    const int tokPar = max(1, kThreads / U);
-    const int tsub = U <= kThreads ? int(threadIdx.x) / U : 0;
-    const int uFirst = U <= kThreads ? int(threadIdx.x) % U : int(threadIdx.x);
+    // Pass 2, the write phase. Each thread's unit (2U of them: q and k, hc heads, nP
+    // pieces) is fixed; tokPar tokens at a time when 2U fits in the block several times,
+    // else the units loop, a token at a time.
+    const int nP = d.N / kPiece;
+    const int U = k.hc * nP, nUnits = 2 * U;
+    const int tokPar = max(1, kThreads / nUnits);
+    const int tsub = nUnits <= kThreads ? int(threadIdx.x) / nUnits : 0;
+    const int wFirst = nUnits <= kThreads ? int(threadIdx.x) % nUnits : int(threadIdx.x);
     const int64_t rowQK = int64_t(d.H) * d.N;
 
-    for (int64_t tt = k.t0; tt < k.t1; tt += kTile) {
-        const int ts = int(min(int64_t(kTile), k.t1 - tt));
-        stageRows<Vec>(d, proj, pl, k, tt, ts, gLo, ng, rows);
+    int buf = 0;
+    for (int o = 0; o < k.len; o += kTile, buf ^= 1) {
+        const int ts = min(kTile, k.len - o);
+        const float* rows = rowBuf + buf * rowFloats;
+        __pipeline_wait_prior(0);
+        __syncthreads();  // this tile's rows in; the last tile's pieces done with cs, scl, rows
+        if (o + kTile < k.len)
+            stageRows<Vec>(d, proj, pl, k, o + kTile, min(kTile, k.len - o - kTile), gLo, ng,
+                           rowBuf + (buf ^ 1) * rowFloats);
         // The scalars of this tile: still staged from pass 1 unless the segment is longer.
-        const int64_t want = k.t0 + (tt - k.t0) / pl.st * pl.st;
+        const int want = o / pl.st * pl.st;
         if (want != staged) {
             staged = want;
-            stageScalars(d, p, proj, pl, k, want, int(min(int64_t(pl.st), k.t1 - want)), tp, dts,
-                         nullptr, nullptr, nullptr);
+            stageScalars(d, p, proj, pl, k, want, min(pl.st, k.len - want), tp, dts, nullptr,
+                         nullptr, nullptr);
+            __syncthreads();
         }
-        const float* tpT = tp + (tt - staged) * d.A;
-        const float* dtsT = dts + (tt - staged) * k.hc;
-        __pipeline_wait_prior(0);
-        __syncthreads();
-        stageScales(d, rows, ts, ng, scl);
+        const float* tpT = tp + (o - staged) * d.A;
+        const float* dtsT = dts + (o - staged) * pl.hc;
+        stageScales(d, pl, rows, ts, ng, scl);
         if (it.live) {
 #pragma unroll 2
             for (int t = 0; t < ts; ++t) {
-                const float inc = tpT[t * d.A + it.a] * dtsT[t * k.hc + it.hl];
+                const float inc = tpT[t * d.A + it.a] * dtsT[t * pl.hc + it.hl];
                 if (one) {
                     const float u = theta + inc;
                     theta = u - twoPi * floorf(u / twoPi);
@@ -449,38 +610,40 @@ __global__ void __launch_bounds__(kThreads, 3)
             }
         }
         __syncthreads();
-        for (int u = uFirst; tsub < tokPar && u < U; u += kThreads) {
-            const int hl = u / nPieces, n0 = (u % nPieces) * kPiece, h = k.h0 + hl;
-            const int gl = h / hpg - gLo;
-            const int64_t hOff = int64_t(h) * d.N + n0;
-#pragma unroll 1
-            for (int j = 0; j < 2; ++j) {
-                const PieceJob job =
-                    j == 0 ? PieceJob{n0 / 2, p.cNorm + n0, p.cBias + hOff, 0, qb, nullptr}
-                           : PieceJob{d.N + n0 / 2, p.bNorm + n0, p.bBias + hOff, 1, kb, kLast};
-                float w[kPiece], bias[kPiece];
-                load8<Vec>(job.w, w);
-                load8<Vec>(job.bias, bias);
-                for (int t = tsub; t < ts; t += tokPar) {
-                    const int64_t tok = tt + t, r = k.b * pl.T + tok;
-                    const float* src = rows + (t * ng + gl) * 2 * d.N + job.srcOff;
-                    const float4 lo = *reinterpret_cast<const float4*>(src);
-                    const float4 hi = *reinterpret_cast<const float4*>(src + d.N / 2);
-                    float v[kPiece] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-                    const float2 s2 = scl[t * ng + gl];
-                    float2 e[kPiece / 2];
-                    const int nRot = pieceAngles(e, cs + t * items + hl * d.A, n0 / 2, d.A, quad);
-                    makePiece(v, job.sIdx ? s2.y : s2.x, w, bias, e, nRot);
-                    const int64_t at = r * rowQK + hOff;
-                    store8Bf16(job.dst + at, v);
-                    if (job.last && tok == pl.T - 1) {
-                        *reinterpret_cast<float4*>(job.last + at) = {v[0], v[1], v[2], v[3]};
-                        *reinterpret_cast<float4*>(job.last + at + 4) = {v[4], v[5], v[6], v[7]};
-                    }
-                }
-            }
+        for (int w = wFirst; tsub < tokPar && w < nUnits; w += kThreads) {
+            const Unit un = unitOf(pl, w, U, k.hc, nP, d.A);
+            const int h = k.h0 + un.hl, gl = h / hpg - gLo;
+            float wt[kPiece], bias[kPiece];
+            load8<Vec>((un.job ? p.bNorm : p.cNorm) + un.n0, wt);
+            load8<Vec>((un.job ? p.bBias : p.cBias) + int64_t(h) * d.N + un.n0, bias);
+            const int64_t col = int64_t(h) * d.N + un.n0;
+            // The unit's run over the tile's tokens t0, t0 + tokPar, ... < tEnd.
+            const auto runFrom = [&](int t0, int tEnd, void* dst) {
+                PieceRun r;
+                r.src = rows + rowOff(t0 * pl.ng + gl, un.job, d.N) + un.n0 / 2;
+                r.scl = scl + (t0 * pl.ng + gl) * 2 + un.job;
+                r.cs = cs + t0 * items + un.hl * d.A;
+                r.dst = dst;
+                r.srcStep = tokPar * pl.ng * pairStride(d.N);
+                r.sclStep = tokPar * pl.ng * 2;
+                r.csStep = tokPar * items;
+                r.dstStep = tokPar * rowQK;
+                r.t0 = t0, r.ts = tEnd, r.step = tokPar, r.m0 = un.n0 / 2, r.A = d.A;
+                r.halfN = d.N / 2;
+                return r;
+            };
+            // k of the document's last token also in fp32 (it becomes the state's key): that
+            // one piece made apart and first (nothing of it then stays live through the loop
+            // below, which carries no test for it).
+            const int64_t tLast = k.lastOff - o;
+            if (un.job == 1 && kLast && tLast < ts && tLast >= tsub && (tLast - tsub) % tokPar == 0)
+                writeUnit<true>(
+                    runFrom(int(tLast), int(tLast) + 1, kLast + (k.r0 + k.lastOff) * rowQK + col),
+                    un.nRot, quad, wt, bias);
+            writeUnit<false>(
+                runFrom(tsub, ts, (un.job ? kb : qb) + (k.r0 + o + tsub) * rowQK + col), un.nRot,
+                quad, wt, bias);
         }
-        __syncthreads();
     }
     if (one && it.live) angleState[k.b * HA + it.col] = theta;
 }
@@ -499,7 +662,11 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
     if (d.mimo || d.R != 1 || d.H <= 0 || d.A <= 0 || d.N % kPiece != 0 || 2 * d.A > d.N ||
         d.G <= 0 || d.H % d.G != 0 || batch <= 0 || T <= 0)
         return false;
-    const Plan pl = planFor(d, T);
+    // 16-byte loads of the C/B rows and the weights where every row and vector allows them.
+    const bool vec = d.dInProj() % 4 == 0 && d.offB() % 4 == 0 && d.offC() % 4 == 0 &&
+                     aligned16(proj) && aligned16(p.cNorm) && aligned16(p.bNorm) &&
+                     aligned16(p.cBias) && aligned16(p.bBias);
+    const Plan pl = planFor(d, T, vec);
     const int64_t HA = int64_t(d.H) * d.A;
     const int64_t blocks = int64_t(pl.nChunks) * batch * pl.nSeg;
     // Several segments: the look-back's scratch (counter, flags, totals, inclusive sums in
@@ -513,14 +680,15 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
     if (pl.hc * d.A > kItems || need > segScratchBytes || blocks > INT32_MAX || !aligned16(qb) ||
         !aligned16(kb) || !aligned16(kLast))
         return false;
-    // 16-byte loads of the C/B rows and the weights where every row and vector allows them.
-    const bool vec = d.dInProj() % 4 == 0 && d.offB() % 4 == 0 && d.offC() % 4 == 0 &&
-                     aligned16(proj) && aligned16(p.cNorm) && aligned16(p.bNorm) &&
-                     aligned16(p.cBias) && aligned16(p.bBias);
-    // Past 48 KB of shared memory (the benchmark's: ~59 KB) the kernel must be allowed it;
+    // Past 48 KB of shared memory (the benchmark's: ~74 KB) the kernel must be allowed it;
     // where the device refuses, nothing is launched and the caller takes the three ops.
     const size_t smem = qkBytes(d, pl);
-    auto* qkK = vec ? qkKernel<true> : qkKernel<false>;
+    static const bool twoBlocks = [] {
+        const char* e = std::getenv("LECTERN_PREFILL_QK_BLOCKS");
+        return e && std::strcmp(e, "2") == 0;
+    }();
+    auto* qkK = twoBlocks ? (vec ? qkKernel<true, 2> : qkKernel<false, 2>)
+                          : (vec ? qkKernel<true, 3> : qkKernel<false, 3>);
     if (smem > kDefaultSmem &&
         cudaFuncSetAttribute(qkK, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)) !=
             cudaSuccess) {

@@ -542,6 +542,51 @@ TEST(CudaScan, PreprocessAndRotary) {
 // one bf16 step of the CPU's fp32 (4e-3) plus the angle tolerance; the last k rows (fp32)
 // and the angle state within 1e-4 for one segment (<= 64 tokens: the CPU's fp32 sequence),
 // 5e-4 past it (double segment sums, as rotary_angles). Two calls in a row carry the state.
+void checkPrefillQkAngles(std::mt19937_64& rng, uint64_t seed, const ops::Mamba3Dims& d, int64_t B,
+                          int64_t T) {
+    const int64_t rows = B * T, HA = int64_t(d.H) * d.A;
+    std::printf("seed %llu H=%d G=%d N=%d A=%d B=%lld T=%lld\n", (unsigned long long)seed, d.H, d.G,
+                d.N, d.A, (long long)B, (long long)T);
+    const size_t qkN = size_t(rows) * d.H * d.N, hN = size_t(rows * d.H);
+    std::vector<float> angle = uniform(rng, size_t(B * HA), 0, 6.28f);
+    DevArray dAng(angle), dt(hN), adt(hN), trap(hN), qkb(qkN), kLast(qkN), scratch(hN * d.A);
+    for (int call = 0; call < 2; ++call) {
+        const PreprocessInputs in(rng, d, rows);
+        std::vector<float> rq(qkN), rk(qkN), rdt(hN), radt(hN), rtrap(hN), rdth(hN * d.A);
+        cpu::mamba3_preprocess_forward(d, in.host(), in.proj.data(), rows, rq.data(), rk.data(),
+                                       rdt.data(), radt.data(), rtrap.data(), rdth.data());
+        for (int64_t b = 0; b < B; ++b)
+            cpu::rotary_angles_forward(d, rq.data() + b * T * d.H * d.N,
+                                       rk.data() + b * T * d.H * d.N, angle.data() + b * HA,
+                                       rdth.data() + b * T * HA, T);
+        kLast.set(std::vector<float>(qkN, 0.0f));
+        ASSERT_TRUE(cuda::prefill_qk_angles_bf16_forward(
+            d, in.dev(), in.dProj.p(), B, T, dAng.p(), scratch.p(), hN * d.A * sizeof(float),
+            qkb.p(), qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), nullptr));
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const double rt = T > 64 ? 5e-4 : 1e-4;
+        // q then k, qkN bf16 each
+        expectRel(test::getBf16(qkb.p(), qkN), rq, 4e-3 + rt, "q (bf16)");
+        expectRel(test::getBf16(qkb.p() + qkN / 2, qkN), rk, 4e-3 + rt, "k (bf16)");
+        std::vector<float> lastGpu, lastRef;
+        const std::vector<float> kl = kLast.get();
+        const size_t rowQK = size_t(d.H) * d.N;
+        for (int64_t b = 0; b < B; ++b)
+            for (size_t i = 0; i < rowQK; ++i) {
+                const size_t at = size_t(b * T + T - 1) * rowQK + i;
+                lastGpu.push_back(kl[at]);
+                lastRef.push_back(rk[at]);
+            }
+        expectRel(lastGpu, lastRef, rt, "last k rows (fp32)");
+        expectRel(dt.get(), rdt, 1e-5, "dt");
+        expectRel(adt.get(), radt, 1e-5, "adt");
+        expectRel(trap.get(), rtrap, 1e-5, "trap");
+        expectRel(dAng.get(), angle, rt, "angle state", true);
+        for (const DevArray* a : {&dAng, &dt, &adt, &trap, &qkb, &kLast, &scratch})
+            EXPECT_TRUE(a->guardsIntact());
+    }
+}
+
 TEST(CudaScan, PrefillQkAnglesBf16) {
     for (int round = 0; round < test::rounds(8); ++round) {
         const uint64_t seed = test::freshSeed();
@@ -559,47 +604,23 @@ TEST(CudaScan, PrefillQkAnglesBf16) {
         // Round 1 (and every third after it): one segment; round 2 the longest.
         const int64_t T = round % 3 == 1 ? 1 + int64_t(rng() % 64)
                                          : 65 + int64_t(rng() % (round == 2 ? 5000 : 700));
-        const int64_t rows = B * T, HA = int64_t(d.H) * d.A;
-        std::printf("seed %llu H=%d G=%d N=%d A=%d B=%lld T=%lld\n", (unsigned long long)seed, d.H,
-                    d.G, d.N, d.A, (long long)B, (long long)T);
-        const size_t qkN = size_t(rows) * d.H * d.N, hN = size_t(rows * d.H);
-        std::vector<float> angle = uniform(rng, size_t(B * HA), 0, 6.28f);
-        DevArray dAng(angle), dt(hN), adt(hN), trap(hN), qkb(qkN), kLast(qkN), scratch(hN * d.A);
-        for (int call = 0; call < 2; ++call) {
-            const PreprocessInputs in(rng, d, rows);
-            std::vector<float> rq(qkN), rk(qkN), rdt(hN), radt(hN), rtrap(hN), rdth(hN * d.A);
-            cpu::mamba3_preprocess_forward(d, in.host(), in.proj.data(), rows, rq.data(), rk.data(),
-                                           rdt.data(), radt.data(), rtrap.data(), rdth.data());
-            for (int64_t b = 0; b < B; ++b)
-                cpu::rotary_angles_forward(d, rq.data() + b * T * d.H * d.N,
-                                           rk.data() + b * T * d.H * d.N, angle.data() + b * HA,
-                                           rdth.data() + b * T * HA, T);
-            kLast.set(std::vector<float>(qkN, 0.0f));
-            ASSERT_TRUE(cuda::prefill_qk_angles_bf16_forward(
-                d, in.dev(), in.dProj.p(), B, T, dAng.p(), scratch.p(), hN * d.A * sizeof(float),
-                qkb.p(), qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), nullptr));
-            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-            const double rt = T > 64 ? 5e-4 : 1e-4;
-            // q then k, qkN bf16 each
-            expectRel(test::getBf16(qkb.p(), qkN), rq, 4e-3 + rt, "q (bf16)");
-            expectRel(test::getBf16(qkb.p() + qkN / 2, qkN), rk, 4e-3 + rt, "k (bf16)");
-            std::vector<float> lastGpu, lastRef;
-            const std::vector<float> kl = kLast.get();
-            const size_t rowQK = size_t(d.H) * d.N;
-            for (int64_t b = 0; b < B; ++b)
-                for (size_t i = 0; i < rowQK; ++i) {
-                    const size_t at = size_t(b * T + T - 1) * rowQK + i;
-                    lastGpu.push_back(kl[at]);
-                    lastRef.push_back(rk[at]);
-                }
-            expectRel(lastGpu, lastRef, rt, "last k rows (fp32)");
-            expectRel(dt.get(), rdt, 1e-5, "dt");
-            expectRel(adt.get(), radt, 1e-5, "adt");
-            expectRel(trap.get(), rtrap, 1e-5, "trap");
-            expectRel(dAng.get(), angle, rt, "angle state", true);
-            for (const DevArray* a : {&dAng, &dt, &adt, &trap, &qkb, &kLast, &scratch})
-                EXPECT_TRUE(a->guardsIntact());
-        }
+        checkPrefillQkAngles(rng, seed, d, B, T);
+    }
+}
+
+// The block shapes the random dims above never make: (round 0) the benchmark's head chunk
+// (8 heads of 32 angles, N 128, one group: a unit a thread, each warp's pieces all rotated or
+// all plain) over two chunks, and (round 1) more units than threads (N 256, 8 heads: each
+// thread loops over two).
+TEST(CudaScan, PrefillQkAnglesBf16WideChunks) {
+    for (int round = 0; round < test::rounds(2); ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        ops::Mamba3Dims d = randomDims(rng, false);
+        d.H = 16, d.G = 1, d.N = 128, d.A = 32;
+        if (round % 2 == 1) d.H = 8, d.G = 2, d.N = 256, d.A = 1 + int(rng() % 32);
+        const int64_t B = 1 + int64_t(rng() % 2), T = 65 + int64_t(rng() % 400);
+        checkPrefillQkAngles(rng, seed, d, B, T);
     }
 }
 
