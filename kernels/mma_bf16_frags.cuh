@@ -25,20 +25,30 @@ __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint3
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Four 8×8 bf16 matrices; lane l gives the address of row l % 8 of matrix l / 8.
-__device__ __forceinline__ void ldm4(uint32_t (&r)[4], const void* p) {
-    const auto s = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+// Four 8×8 bf16 matrices; lane l gives the address of row l % 8 of matrix l / 8, as a 32-bit
+// shared-memory address (smemAddr): a loop that steps such an address by a byte stride adds
+// one integer instead of redoing 64-bit pointer arithmetic and the generic-to-shared
+// conversion for each load. ldm4t: the same, each matrix transposed.
+__device__ __forceinline__ uint32_t smemAddr(const void* p) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void ldm4(uint32_t (&r)[4], uint32_t s) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(s)
                  : "memory");
 }
-__device__ __forceinline__ void ldm4t(uint32_t (&r)[4], const void* p) {
-    const auto s = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+__device__ __forceinline__ void ldm4t(uint32_t (&r)[4], uint32_t s) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(s)
                  : "memory");
+}
+__device__ __forceinline__ void ldm4(uint32_t (&r)[4], const void* p) {
+    ldm4(r, smemAddr(p));
+}
+__device__ __forceinline__ void ldm4t(uint32_t (&r)[4], const void* p) {
+    ldm4t(r, smemAddr(p));
 }
 
 // The lane's row and column offsets for ldm4 / ldm4t over a 16×16 block of a row-major

@@ -99,10 +99,20 @@ __device__ __forceinline__ float rcpApprox(float x) {
     return r;
 }
 
+// silu(u) = u / (1 + e^-u) with the special-function unit's reciprocal instead of an IEEE
+// division (whose exact path costs a check and a slow branch an element): within a few ulp of
+// detail::siluf, far below the gate's bf16 rounding. Local to the walk so that the other
+// kernels' results stay as they are.
+__device__ __forceinline__ float siluFast(float u) {
+    return u * rcpApprox(1.0f + ex2(-u * kLog2e));
+}
+
 // A thread's fixed share of a bf16 [rows, N] copy in 16-byte pieces: piece n of rows j0,
 // j0 + step, ..., worked out once so that the chunk loop divides by nothing (N is a runtime
-// value). copy(): rows [0, nCopy) from src(j) (16-byte aligned) by asynchronous copies (the
-// caller commits and waits), rows [zeroFrom, zeroTo) zero, the rows between left alone.
+// value). copy(): rows [0, nCopy) from src + j·stride (16-byte aligned; row pendRow from
+// src − stride, the token before the chunk) by asynchronous copies (the caller commits and
+// waits), rows [zeroFrom, zeroTo) zero, the rows between left alone. Both sides are stepped by
+// pointer increments: a 64-bit row index for each piece cost ~15 instructions.
 struct RowPieces {
     int j0, n, step;
     __device__ explicit RowPieces(int N) {  // the divisions by a multiply (exact, as TileDiv)
@@ -113,13 +123,14 @@ struct RowPieces {
         n = 8 * (int(threadIdx.x) - j0 * n8);
         if (j0 >= step) j0 = 1 << 20;  // past every row: idle
     }
-    template <class Src>
     __device__ __forceinline__ void copy(int nCopy, int zeroFrom, int zeroTo, bf16* dst, int ld,
-                                         Src src) const {
-        for (int j = j0; j < zeroTo; j += step) {
-            bf16* at = dst + j * ld + n;
+                                         const bf16* src, int stride, int pendRow) const {
+        if (j0 >= zeroTo) return;
+        const bf16* from = src + int64_t(j0) * stride + n;
+        bf16* at = dst + j0 * ld + n;
+        for (int j = j0; j < zeroTo; j += step, from += step * stride, at += step * ld) {
             if (j < nCopy)
-                __pipeline_memcpy_async(at, src(j) + n, 16);
+                __pipeline_memcpy_async(at, j == pendRow ? src - stride + n : from, 16);
             else if (j >= zeroFrom)
                 *reinterpret_cast<uint4*>(at) = make_uint4(0u, 0u, 0u, 0u);
         }
@@ -128,13 +139,15 @@ struct RowPieces {
 
 // Rows [0, nRows) of P floats (row j at src(j), 16-byte aligned) to fp32 shared memory by
 // asynchronous copies; the caller commits and waits.
-template <class Src>
-__device__ __forceinline__ void stageRowsAsync(int nRows, int P, float* dst, int ld, Src src) {
-    const int p4 = P / 4;
-    for (int i = threadIdx.x; i < nRows * p4; i += kThreads) {
-        const int j = i / p4, p = 4 * (i % p4);
-        __pipeline_memcpy_async(dst + j * ld + p, src(j) + p, 16);
-    }
+// (P is a compile-time value here: a thread keeps its column and steps rows by pointer
+// increments.)
+__device__ __forceinline__ void stageRowsAsync(int nRows, int P, float* dst, int ld,
+                                               const float* src, int64_t stride) {
+    const int p4 = P / 4, p = 4 * (int(threadIdx.x) % p4), rows = kThreads / p4;
+    int j = threadIdx.x / p4;
+    const float* from = src + j * stride + p;
+    for (float* at = dst + j * ld + p; j < nRows; j += rows, from += rows * stride, at += rows * ld)
+        __pipeline_memcpy_async(at, from, 16);
 }
 // f(i, t) for the warp's state tiles: i-th of the warp, tile t = warp + kWarps·i of nTiles.
 template <class F>
@@ -191,8 +204,11 @@ struct YTile {
     float y[kT][4];
 };
 
+// The chunk's shared-memory operands, as the lane's ldmatrix byte addresses (smemAddr): its
+// row and column pattern within the first 16×16 block of Q and Sb (pattern 1 and 2: A and
+// B operands), of K (pattern 2) and of V (pattern 1, read transposed).
 struct ChunkView {
-    const bf16 *Qb, *Kb, *Vb, *Sb;
+    uint32_t qRow, kRow, vCol, sRow;
     const float *cs, *scl, *gam;
     int ldq, ldv, N, cnt, cols;
     float pend;
@@ -200,52 +216,57 @@ struct ChunkView {
 
 // The rows' part of a chunk's output common to the key parts below.
 struct RowsView {
-    const bf16* qRow;          // the lane's ldmatrix address of the warp's Q rows
+    uint32_t qRow;             // the lane's ldmatrix address of the warp's Q rows
     int row0, i0, i1;          // the block's first row, the lane's rows
     float cl0, cl1, gi0, gi1;  // cl: the rows' cs·log2 e
 };
 
 // Y += M·V over key tiles [kJ0, kJ0 + kNJ) (8 keys each, kNJ even): the scores of those
 // keys, their weights, the product. Done in two parts so that fewer scores are live at once.
-template <int kJ0, int kNJ, int kYC>
+// The part's key pairs (16 keys: tiles 2jp, 2jp + 1) that count are the bits of kLive, or of
+// `live` where kLive is 0: a compile-time set lets the products run unguarded (a guard
+// around an mma.sync costs a warp sync, a branch and padding each time), and the set is
+// warp-uniform anyway. A pair counts unless both its tiles are all padding or in-chunk keys of
+// later tokens for all 16 rows; a dead tile of a live pair gets its scores and is masked to 0.
+template <int kJ0, int kNJ, int kYC, uint32_t kLive>
 __device__ __forceinline__ void keyPart(const ChunkView& v, const RowsView& r, int colBase,
-                                        YTile<kYC>& Y) {
-    constexpr int kT = YTile<kYC>::kT;
+                                        YTile<kYC>& Y, uint32_t live) {
+    constexpr int kT = YTile<kYC>::kT, kNP = kNJ / 2;
     const int lane = threadIdx.x & 31, t4 = lane & 3;
-    // A key tile counts unless all its columns are padding or in-chunk keys of later tokens
-    // for all 16 rows.
-    auto live = [&](int jt) {
-        return jt * 8 < v.cols && !(jt * 8 + 7 < v.cnt && jt * 8 > r.row0 + 15);
-    };
-    bool any = false;
-#pragma unroll
-    for (int j = 0; j < kNJ; ++j) any |= live(kJ0 + j);
-    if (!any) return;
+    if constexpr (kLive != 0) live = kLive;
+    auto on = [&](int jp) { return ((kLive ? kLive : live) >> jp & 1u) != 0; };
     float s[kNJ][4];
 #pragma unroll
     for (int j = 0; j < kNJ; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-    for (int kk = 0; kk < v.N / 16; ++kk) {
-        uint32_t qa[4];
-        ldm4(qa, r.qRow + kk * 16);
+    {
+        // Byte addresses stepped by 32 (16 bf16 of N) a step.
+        uint32_t qa = r.qRow, kb = v.kRow + kJ0 * 8 * v.ldq * 2;
+        for (int kk = 0; kk < v.N / 16; ++kk, qa += 32, kb += 32) {
+            uint32_t a[4];
+            ldm4(a, qa);
 #pragma unroll
-        for (int jp = 0; jp < kNJ / 2; ++jp) {
-            const bool l0 = live(kJ0 + 2 * jp), l1 = live(kJ0 + 2 * jp + 1);
-            if (!l0 && !l1) continue;
-            uint32_t b[4];
-            ldm4(b, v.Kb + ((kJ0 + 2 * jp) * 8 + rowPat2(lane)) * v.ldq + kk * 16 + colPat2(lane));
-            if (l0) mma(s[2 * jp], qa, b[0], b[1]);
-            if (l1) mma(s[2 * jp + 1], qa, b[2], b[3]);
+            for (int jp = 0; jp < kNP; ++jp) {
+                if (!on(jp)) continue;
+                uint32_t b[4];
+                ldm4(b, kb + jp * 16 * v.ldq * 2);
+                mma(s[2 * jp], a, b[0], b[1]);
+                mma(s[2 * jp + 1], a, b[2], b[3]);
+            }
         }
     }
     // Decay/trapezoid weights (zero above the diagonal and in the padding): e^{cs_i - cs_j}
     // as 2^{cl_i - cs_j·log2 e} (M is rounded to bf16 anyway); the pending key (column cnt)
-    // weighs e^{cs_i}·pend. Dead tiles keep their zero scores. Tiles wholly before the
+    // weighs e^{cs_i}·pend. Dead pairs keep their zero scores. Tiles wholly before the
     // warp's 16 rows, all of them real, need no masks (most tiles of a long document).
     const bool rowsFull = r.row0 + 16 <= v.cnt;
 #pragma unroll
     for (int jt = 0; jt < kNJ; ++jt) {
         const int jb = (kJ0 + jt) * 8, j0 = jb + 2 * t4;
-        if (!live(kJ0 + jt)) continue;
+        if (!on(jt / 2)) continue;
+        if (jb >= v.cols) {  // all padding: the dead half of the pending key's pair
+            s[jt][0] = s[jt][1] = s[jt][2] = s[jt][3] = 0.0f;
+            continue;
+        }
         if (rowsFull && jb + 8 <= r.row0) {
             const float2 c = *reinterpret_cast<const float2*>(v.cs + j0);
             const float2 w = *reinterpret_cast<const float2*>(v.scl + j0);
@@ -276,10 +297,10 @@ __device__ __forceinline__ void keyPart(const ChunkView& v, const RowsView& r, i
             }
         }
     }
-    const bf16* vCol = v.Vb + (kJ0 * 8 + rowPat1(lane)) * v.ldv + colBase + colPat1(lane);
+    const uint32_t vCol = v.vCol + (kJ0 * 8 * v.ldv + colBase) * 2;
 #pragma unroll
-    for (int kk = 0; kk < kNJ / 2; ++kk) {
-        if (!live(kJ0 + 2 * kk) && !live(kJ0 + 2 * kk + 1)) continue;
+    for (int kk = 0; kk < kNP; ++kk) {
+        if (!on(kk)) continue;
         const uint32_t a[4] = {packBf16(s[2 * kk][0], s[2 * kk][1]),
                                packBf16(s[2 * kk][2], s[2 * kk][3]),
                                packBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
@@ -287,11 +308,20 @@ __device__ __forceinline__ void keyPart(const ChunkView& v, const RowsView& r, i
 #pragma unroll
         for (int np = 0; np < kT / 2; ++np) {
             uint32_t b[4];
-            ldm4t(b, vCol + kk * 16 * v.ldv + np * 16);
+            ldm4t(b, vCol + (kk * 16 * v.ldv + np * 16) * 2);
             mma(Y.y[2 * np], a, b[0], b[1]);
             mma(Y.y[2 * np + 1], a, b[2], b[3]);
         }
     }
+}
+
+// The warp's live key pairs (bit jp: keys 16jp .. 16jp + 15), warp-uniform: the tiles up to
+// its rows' last (2rb + 2 of them) that hold columns, and the tile of the pending key (column
+// cnt), which comes after the in-chunk keys. Equal to testing each tile for keys that are
+// neither padding nor later tokens of all 16 rows.
+__device__ __forceinline__ uint32_t livePairs(int rb, int cnt, int cols) {
+    const int preTiles = min(2 * rb + 2, (cols + 7) / 8);
+    return ((1u << ((preTiles + 1) / 2)) - 1u) | (1u << (cnt / 16));
 }
 
 template <int kYC>
@@ -303,17 +333,20 @@ __device__ __forceinline__ void chunkOutput(const ChunkView& v, int rb, int colB
     for (int n = 0; n < kT; ++n) Y.y[n][0] = Y.y[n][1] = Y.y[n][2] = Y.y[n][3] = 0.0f;
     if (row0 >= v.cnt) return;  // padding rows only (their Q rows are zero)
     RowsView r;
-    r.qRow = v.Qb + (row0 + rowPat1(lane)) * v.ldq + colPat1(lane);
+    r.qRow = v.qRow + row0 * v.ldq * 2;
     // Q·S_inᵀ.
-    for (int kk = 0; kk < v.N / 16; ++kk) {
-        uint32_t qa[4];
-        ldm4(qa, r.qRow + kk * 16);
+    {
+        uint32_t qa = r.qRow, sb = v.sRow + colBase * v.ldq * 2;
+        for (int kk = 0; kk < v.N / 16; ++kk, qa += 32, sb += 32) {
+            uint32_t a[4];
+            ldm4(a, qa);
 #pragma unroll
-        for (int np = 0; np < kT / 2; ++np) {
-            uint32_t b[4];
-            ldm4(b, v.Sb + (colBase + np * 16 + rowPat2(lane)) * v.ldq + kk * 16 + colPat2(lane));
-            mma(Y.y[2 * np], qa, b[0], b[1]);
-            mma(Y.y[2 * np + 1], qa, b[2], b[3]);
+            for (int np = 0; np < kT / 2; ++np) {
+                uint32_t b[4];
+                ldm4(b, sb + np * 16 * v.ldq * 2);
+                mma(Y.y[2 * np], a, b[0], b[1]);
+                mma(Y.y[2 * np + 1], a, b[2], b[3]);
+            }
         }
     }
     r.row0 = row0;
@@ -332,9 +365,33 @@ __device__ __forceinline__ void chunkOutput(const ChunkView& v, int rb, int colB
         Y.y[n][2] *= f1;
         Y.y[n][3] *= f1;
     }
-    static_assert(kCols == 80, "the key parts below cover 80 keys");
-    keyPart<0, 6>(v, r, colBase, Y);
-    keyPart<6, 4>(v, r, colBase, Y);
+    static_assert(kCols == 80, "the key parts below cover 80 keys: pairs 0-2, then 3-4");
+    // The sets of a full chunk (row block rb: pairs 0..rb and the pending key's, 4) run
+    // unguarded; the rest (a document's last chunk) through the guarded variant.
+    const uint32_t live = livePairs(rb, v.cnt, v.cols), lo = live & 7u, hi = live >> 3;
+    switch (lo) {
+        case 1:
+            keyPart<0, 6, kYC, 1>(v, r, colBase, Y, lo);
+            break;
+        case 3:
+            keyPart<0, 6, kYC, 3>(v, r, colBase, Y, lo);
+            break;
+        case 7:
+            keyPart<0, 6, kYC, 7>(v, r, colBase, Y, lo);
+            break;
+        default:
+            if (lo) keyPart<0, 6, kYC, 0>(v, r, colBase, Y, lo);
+    }
+    switch (hi) {
+        case 2:
+            keyPart<6, 4, kYC, 2>(v, r, colBase, Y, hi);
+            break;
+        case 3:
+            keyPart<6, 4, kYC, 3>(v, r, colBase, Y, hi);
+            break;
+        default:
+            if (hi) keyPart<6, 4, kYC, 0>(v, r, colBase, Y, hi);
+    }
 }
 
 // Where the chunk's output rows go from the y registers (rows row0 + i, i < cnt).
@@ -407,8 +464,8 @@ __device__ __forceinline__ void writeOut(const YTile<kYC>& Y, const WalkArgs& w,
                                   : make_float2(__ldg(zg + 8 * n), __ldg(zg + 8 * n + 1));
             const float2 nw = nwp ? make_float2(__ldg(nwp + 8 * n), __ldg(nwp + 8 * n + 1))
                                   : make_float2(1.f, 1.f);
-            const float o0 = Y.y[n][2 * r] * scale * nw.x * detail::siluf(z.x);
-            const float o1 = Y.y[n][2 * r + 1] * scale * nw.y * detail::siluf(z.y);
+            const float o0 = Y.y[n][2 * r] * scale * nw.x * siluFast(z.x);
+            const float o1 = Y.y[n][2 * r + 1] * scale * nw.y * siluFast(z.y);
             if (w.outB)
                 *reinterpret_cast<__nv_bfloat162*>(w.outB + at + 8 * n) =
                     __floats2bfloat162_rn(o0, o1);
@@ -492,26 +549,21 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         const ChunkScalars sc = loadChunkScalars(a, b, h, t0, cnt, true);
         __syncthreads();  // the previous chunk is done with Q, K, V, xs, zs, ssBuf
         const RowPieces rp(N);
-        if constexpr (kFull)
-            rp.copy(cnt, cnt, kRows, Qb, L.ldq,
-                    [&](int j) { return a.qb + ((row0 + j) * d.H + h) * int64_t(N); });
+        // Row j of the chunk at the chunk's first row plus j rows; K's pending row is row -1.
+        const int qkRow = d.H * N;
+        const int64_t qk0 = (row0 * d.H + h) * int64_t(N);
+        if constexpr (kFull) rp.copy(cnt, cnt, kRows, Qb, L.ldq, a.qb + qk0, qkRow, -1);
         // K: for the document's first chunk its pending row (cnt) comes from the state below.
-        rp.copy(c > 0 ? cols : cnt, cols, kCols, Kb, L.ldq, [&](int j) {
-            return a.kb + ((j < cnt ? row0 + j : prevRow) * d.H + h) * int64_t(N);
-        });
+        rp.copy(c > 0 ? cols : cnt, cols, kCols, Kb, L.ldq, a.kb + qk0, qkRow, cnt);
         // x rows, where 16-byte aligned, by asynchronous copies (fp32) into xs: rounded to
         // bf16 for V after the wait and read again by the epilogue, so x leaves device memory
         // once; z rows likewise for the gate. The rest through registers: the pending row
         // (the token before the chunk, or the state's v for the document's first chunk), for
         // that chunk the state's fp32 k, and all x rows where unaligned.
         if (xVec)
-            stageRowsAsync(cnt, P, xs, L.ldx, [&](int j) {
-                return a.in.x + (row0 + j) * a.in.xStride + int64_t(h) * P;
-            });
+            stageRowsAsync(cnt, P, xs, L.ldx, a.in.x + row0 * a.in.xStride + h * P, a.in.xStride);
         if (zStaged)
-            stageRowsAsync(cnt, P, zs, L.ldx, [&](int j) {
-                return gate.z + (row0 + j) * gate.zStride + int64_t(h) * P;
-            });
+            stageRowsAsync(cnt, P, zs, L.ldx, gate.z + row0 * gate.zStride + h * P, gate.zStride);
         __pipeline_commit();
         const int nPend = c > 0 ? 0 : n4, xFrom = xVec ? cnt : 0;
         // (one group a thread at a time: with x staged, one a thread is all there is.)
@@ -547,9 +599,12 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         const OutRows o{
             row0, h, cnt, rb, colBase, L.ldx, xVec ? xs : nullptr, zStaged ? zs : nullptr};
         if constexpr (kFull) {
-            chunkOutput<kYC>(
-                ChunkView{Qb, Kb, Vb, Sb, cs, scl, gam, L.ldq, L.ldv, N, cnt, cols, pend}, rb,
-                colBase, Y);
+            chunkOutput<kYC>(ChunkView{smemAddr(Qb + rowPat1(lane) * L.ldq + colPat1(lane)),
+                                       smemAddr(Kb + rowPat2(lane) * L.ldq + colPat2(lane)),
+                                       smemAddr(Vb + rowPat1(lane) * L.ldv + colPat1(lane)),
+                                       smemAddr(Sb + rowPat2(lane) * L.ldq + colPat2(lane)), cs,
+                                       scl, gam, L.ldq, L.ldv, N, cnt, cols, pend},
+                             rb, colBase, Y);
             if (storeY) {
                 rowSS = addSkip<kYC>(Y, a, o);
                 if (kHalves == 2 && (lane & 3) == 0) {  // this half's row sums for the other
@@ -591,11 +646,18 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         // transposed, B = K; key blocks past the chunk's columns are zero and skipped.
         const float dec = expf(csLast);
         forStateElems(nTiles, nb, [&](int i, int hh, int e, int, int) { st[i][hh][e] *= dec; });
+        // The warp's tiles' ldmatrix addresses once a chunk, stepped by 16 keys.
+        uint32_t va[kStTiles], ka[kStTiles];
+        forWarpTiles(nTiles, [&](int i, int t) {
+            va[i] = smemAddr(Vb + rowPat2(lane) * L.ldv + nb.row(t) * 16 + colPat2(lane));
+            ka[i] = smemAddr(Kb + rowPat1(lane) * L.ldq + nb.col(t) * 16 + colPat1(lane));
+        });
+        const uint32_t vStep = 16 * L.ldv * 2, kStep = 16 * L.ldq * 2;
         for (int kk = 0; kk < kCols / 16 && kk * 16 < cols; ++kk) {
-            forWarpTiles(nTiles, [&](int i, int t) {
+            forWarpTiles(nTiles, [&](int i, int) {
                 uint32_t fa[4], fb[4];
-                ldm4t(fa, Vb + (kk * 16 + rowPat2(lane)) * L.ldv + nb.row(t) * 16 + colPat2(lane));
-                ldm4t(fb, Kb + (kk * 16 + rowPat1(lane)) * L.ldq + nb.col(t) * 16 + colPat1(lane));
+                ldm4t(fa, va[i] + kk * vStep);
+                ldm4t(fb, ka[i] + kk * kStep);
                 mma(st[i][0], fa, fb[0], fb[1]);
                 mma(st[i][1], fa, fb[2], fb[3]);
             });
