@@ -85,10 +85,32 @@ __device__ inline uint32_t toTf32(float x) {
     return r;
 }
 
+// Operands already rounded to TF32 (kRounded: bit 1 = A, bit 2 = B; phase C rounds the tiles
+// that only ever feed products once, where it writes them) go to the mma as they are: the
+// same bits as rounding at the load, without the cvt between the load and the mma, the
+// chain the warps stalled on (training/NOTES-cuda.md, helper S2).
+constexpr int kRoundedA = 1, kRoundedB = 2;
+template <bool kRounded>
+__device__ inline uint32_t tf32Operand(float x) {
+    if constexpr (kRounded)
+        return __float_as_uint(x);
+    else
+        return toTf32(x);
+}
+// x rounded to TF32 in the tensor-core form (kept in fp32 storage), x itself in the fp32 form.
+template <bool TC>
+__device__ inline float tcRound(float x) {
+    if constexpr (TC)
+        return __uint_as_float(toTf32(x));
+    else
+        return x;
+}
+
 // c (this warp's kTpw 8-column tiles of rows m0 .. m0 + 15, mma fragment layout) += A · B.
-template <int TY, int NJ, int kTpw>
+template <int TY, int NJ, int kTpw, int kRounded = 0>
 __device__ inline void mmaRun(float (&c)[kTpw][4], const float* a, int am, int ak, const float* b,
                               int bk, int bn, int K) {
+    constexpr bool kRa = (kRounded & kRoundedA) != 0, kRb = (kRounded & kRoundedB) != 0;
     constexpr int kWarps = TY / 2, kNc = 16 * NJ;
     static_assert(kTpw * 8 * kWarps == 4 * kNc, "the warps tile the product exactly");
     const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
@@ -97,14 +119,15 @@ __device__ inline void mmaRun(float (&c)[kTpw][4], const float* a, int am, int a
 #pragma unroll 2
         for (int j = 0; j < 8; ++j) {
             const int k0 = kb + j + 8 * t, k1 = k0 + 32;
-            const uint32_t a0 = toTf32(a[(m0 + g) * am + k0 * ak]);
-            const uint32_t a1 = toTf32(a[(m0 + g + 8) * am + k0 * ak]);
-            const uint32_t a2 = toTf32(a[(m0 + g) * am + k1 * ak]);
-            const uint32_t a3 = toTf32(a[(m0 + g + 8) * am + k1 * ak]);
+            const uint32_t a0 = tf32Operand<kRa>(a[(m0 + g) * am + k0 * ak]);
+            const uint32_t a1 = tf32Operand<kRa>(a[(m0 + g + 8) * am + k0 * ak]);
+            const uint32_t a2 = tf32Operand<kRa>(a[(m0 + g) * am + k1 * ak]);
+            const uint32_t a3 = tf32Operand<kRa>(a[(m0 + g + 8) * am + k1 * ak]);
 #pragma unroll
             for (int u = 0; u < kTpw; ++u) {
                 const int n = n0 + 8 * u + g;
-                const uint32_t b0 = toTf32(b[k0 * bk + n * bn]), b1 = toTf32(b[k1 * bk + n * bn]);
+                const uint32_t b0 = tf32Operand<kRb>(b[k0 * bk + n * bn]);
+                const uint32_t b1 = tf32Operand<kRb>(b[k1 * bk + n * bn]);
                 asm volatile(
                     "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, "
                     "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
@@ -115,17 +138,29 @@ __device__ inline void mmaRun(float (&c)[kTpw][4], const float* a, int am, int a
     }
 }
 
-// The fragments into dst [64][ld] (no barrier).
-template <int TY, int kTpw>
-__device__ inline void mmaStore(const float (&c)[kTpw][4], float* dst, int ld) {
+// f(u, q, row, column) for each element c[u][q] of this thread's fragments.
+template <int kTpw, class F>
+__device__ inline void mmaVisit(F f) {
     const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
     const int g = lane >> 2, t = lane & 3, m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
 #pragma unroll
     for (int u = 0; u < kTpw; ++u) {
         const int col = n0 + 8 * u + 2 * t;
-        dst[(m0 + g) * ld + col] = c[u][0], dst[(m0 + g) * ld + col + 1] = c[u][1];
-        dst[(m0 + g + 8) * ld + col] = c[u][2], dst[(m0 + g + 8) * ld + col + 1] = c[u][3];
+        f(u, 0, m0 + g, col), f(u, 1, m0 + g, col + 1);
+        f(u, 2, m0 + g + 8, col), f(u, 3, m0 + g + 8, col + 1);
     }
+}
+
+// f(row, column, value) for each of this thread's fragment elements.
+template <int kTpw, class F>
+__device__ inline void mmaForEach(const float (&c)[kTpw][4], F f) {
+    mmaVisit<kTpw>([&](int u, int q, int r, int col) { f(r, col, c[u][q]); });
+}
+
+// The fragments into dst [64][ld] (no barrier).
+template <int TY, int kTpw>
+__device__ inline void mmaStore(const float (&c)[kTpw][4], float* dst, int ld) {
+    mmaForEach(c, [&](int r, int col, float x) { dst[r * ld + col] = x; });
 }
 
 // Rows of the fragments times s[row].
@@ -137,16 +172,17 @@ __device__ inline void mmaScaleRows(float (&c)[kTpw][4], const float* s) {
     for (int u = 0; u < kTpw; ++u) c[u][0] *= s0, c[u][1] *= s0, c[u][2] *= s1, c[u][3] *= s1;
 }
 
-// acc (SIMT layout) += the fragments, through scratch ([kC][kLdN]). Ends with a barrier.
+// acc (SIMT layout) += the fragments, through scratch ([kC][16 · NJ + 1]). Ends with a barrier.
 template <int TY, int MI, int NJ, int kTpw>
 __device__ inline void mmaFlush(float (&acc)[MI][NJ], const float (&c)[kTpw][4], float* scratch) {
-    mmaStore<TY>(c, scratch, kLdN);
+    constexpr int kLd = 16 * NJ + 1;  // kLdS or kLdN: ≡ 1 (mod 32) like the tiles
+    mmaStore<TY>(c, scratch, kLd);
     __syncthreads();
     const int ty = tileRow(), tx = tileCol();
 #pragma unroll
     for (int i = 0; i < MI; ++i)
 #pragma unroll
-        for (int j = 0; j < NJ; ++j) acc[i][j] += scratch[(ty + TY * i) * kLdN + tx + 16 * j];
+        for (int j = 0; j < NJ; ++j) acc[i][j] += scratch[(ty + TY * i) * kLd + tx + 16 * j];
     __syncthreads();
 }
 
@@ -155,55 +191,85 @@ __host__ __device__ constexpr int tilesPerWarp() {
     return 16 * NJ / TY;
 }
 
-template <int TY, int MI, int NJ>
+template <int TY, int R, int MI, int NJ>
 __device__ inline void mmaAcc(float (&acc)[MI][NJ], const float* a, int am, int ak, const float* b,
                               int bk, int bn, int K, float* scratch) {
     float c[tilesPerWarp<TY, NJ>()][4] = {};
-    mmaRun<TY, NJ>(c, a, am, ak, b, bk, bn, K);
+    mmaRun<TY, NJ, tilesPerWarp<TY, NJ>(), R>(c, a, am, ak, b, bk, bn, K);
     mmaFlush<TY>(acc, c, scratch);
 }
 
-// mmAcc or mmaAcc: the chunk backward's products, fp32 or on the tensor cores.
-template <int TY, bool TC, int MI, int NJ>
+// mmAcc or mmaAcc: the chunk backward's products, fp32 or on the tensor cores (R: which
+// operands the tensor-core form holds rounded already).
+template <int TY, bool TC, int R, int MI, int NJ>
 __device__ inline void product(float (&acc)[MI][NJ], const float* a, int am, int ak, const float* b,
                                int bk, int bn, int K, float* scratch) {
     if constexpr (TC)
-        mmaAcc<TY>(acc, a, am, ak, b, bk, bn, K, scratch);
+        mmaAcc<TY, R>(acc, a, am, ak, b, bk, bn, K, scratch);
     else
         mmAcc<TY>(acc, a, am, ak, b, bk, bn, K);
 }
 
-// acc = diag(s) A1 B1 + A2 B2 (rows scaled between the two products; acc is zero on entry):
-// on the tensor cores the two accumulate in the same fragments, one trip through scratch
-// instead of two.
-template <int TY, bool TC, int MI, int NJ>
-__device__ inline void product2(float (&acc)[MI][NJ], const float* a1, int am1, int ak1,
-                                const float* b1, int bk1, int bn1, int K1, const float* s,
+// Old values of a += target, loaded before the products that compute the addend, so the
+// read of the read-modify-write is not one more round trip after them. off(r, col) < 0: none.
+template <int MI, int NJ, int TY, class Off>
+__device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Off off) {
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) {
+            const int64_t o = off(tileRow() + TY * i, tileCol() + 16 * j);
+            old[i][j] = o >= 0 ? base[o] : 0.0f;
+        }
+}
+
+// acc = diag(s) A1 B1 + A2 B2 (rows scaled between the two products), handed element by
+// element to out(row, column, acc, old), old = base[off(row, column)] loaded before the
+// products (0 where off < 0). On the tensor cores the two accumulate in the same fragments,
+// which go to out as they are: no trip through scratch, no barrier.
+template <int TY, bool TC, int R1, int R2, int NJ, class Off, class Out>
+__device__ inline void product2(const float* base, Off off, Out out, const float* a1, int am1,
+                                int ak1, const float* b1, int bk1, int bn1, int K1, const float* s,
                                 const float* a2, int am2, int ak2, const float* b2, int bk2,
-                                int bn2, int K2, float* scratch) {
+                                int bn2, int K2) {
     if constexpr (TC) {
-        float c[tilesPerWarp<TY, NJ>()][4] = {};
-        mmaRun<TY, NJ>(c, a1, am1, ak1, b1, bk1, bn1, K1);
+        constexpr int kTpw = tilesPerWarp<TY, NJ>();
+        float old[kTpw][4], c[kTpw][4] = {};
+        mmaVisit<kTpw>([&](int u, int q, int r, int col) {
+            const int64_t o = off(r, col);
+            old[u][q] = o >= 0 ? base[o] : 0.0f;
+        });
+        mmaRun<TY, NJ, kTpw, R1>(c, a1, am1, ak1, b1, bk1, bn1, K1);
         mmaScaleRows(c, s);
-        mmaRun<TY, NJ>(c, a2, am2, ak2, b2, bk2, bn2, K2);
-        mmaFlush<TY>(acc, c, scratch);
+        mmaRun<TY, NJ, kTpw, R2>(c, a2, am2, ak2, b2, bk2, bn2, K2);
+        mmaVisit<kTpw>([&](int u, int q, int r, int col) { out(r, col, c[u][q], old[u][q]); });
     } else {  // in place: a second accumulator costs registers (fp32 4 % slower)
+        constexpr int MI = kC / TY;
+        float old[MI][NJ], acc[MI][NJ];
+        prefetch<MI, NJ, TY>(old, base, off);
+        zero(acc);
         mmAcc<TY>(acc, a1, am1, ak1, b1, bk1, bn1, K1);
 #pragma unroll
         for (int i = 0; i < MI; ++i)
 #pragma unroll
             for (int j = 0; j < NJ; ++j) acc[i][j] *= s[tileRow() + TY * i];
         mmAcc<TY>(acc, a2, am2, ak2, b2, bk2, bn2, K2);
+#pragma unroll
+        for (int i = 0; i < MI; ++i)
+#pragma unroll
+            for (int j = 0; j < NJ; ++j)
+                out(tileRow() + TY * i, tileCol() + 16 * j, acc[i][j], old[i][j]);
     }
 }
 
 // dst [kC][kLdS] = A · B (a 64 × 64 product, nothing else done with it here; no barrier).
-template <int TY, bool TC>
+template <int TY, bool TC, int R>
 __device__ inline void productStore(float* dst, const float* a, int am, int ak, const float* b,
                                     int bk, int bn, int K) {
     if constexpr (TC) {
-        float c[tilesPerWarp<TY, 4>()][4] = {};
-        mmaRun<TY, 4>(c, a, am, ak, b, bk, bn, K);
+        constexpr int kTpw = tilesPerWarp<TY, 4>();
+        float c[kTpw][4] = {};
+        mmaRun<TY, 4, kTpw, R>(c, a, am, ak, b, bk, bn, K);
         mmaStore<TY>(c, dst, kLdS);
     } else {
         constexpr int MI = kC / TY;
@@ -366,7 +432,9 @@ struct Dev {
 };
 
 // Phase A: Dloc_c = dYᵀ diag(e^{cs}) Q into G [batch, nChk, H, P, N], decay_c = e^{cs_last}.
-template <int NJ, int TY>
+// TC: the product on the tensor cores (TF32 operands, fp32 sums), stored from the fragments
+// (the SIMT product was L1-bound: 1.05 ms of the benchmark's ~5.7).
+template <int NJ, int TY, bool TC>
 __global__ void __launch_bounds__(16 * TY) chunkStateGradKernel(Dev v, float* G, float* decay) {
     constexpr int MI = kC / TY;
     extern __shared__ float smem[];
@@ -380,19 +448,23 @@ __global__ void __launch_bounds__(16 * TY) chunkStateGradKernel(Dev v, float* G,
     cpAsyncWait();
     fixOwn<kLdS>([&](int e, int i, int) { Ys[e] *= sc.ecs[i]; });
     __syncthreads();
-    float acc[MI][NJ];
-    zero(acc);
-    mmAcc<TY>(acc, Ys, 1, kLdS, Qs, kLdN, 1, c.L);  // rows p, columns n
     const int64_t PN = int64_t(v.d.P) * v.d.N, blk = (c.b * v.nChk + c.c) * v.d.H + c.h;
     float* out = G + blk * PN;
+    auto put = [&](int p, int n, float x) {  // rows p, columns n
+        if (p < v.d.P && n < v.d.N) out[int64_t(p) * v.d.N + n] = x;
+    };
+    if constexpr (TC) {
+        float f[tilesPerWarp<TY, NJ>()][4] = {};
+        mmaRun<TY, NJ>(f, Ys, 1, kLdS, Qs, kLdN, 1, c.L);
+        mmaForEach(f, put);
+    } else {
+        float acc[MI][NJ];
+        zero(acc);
+        mmAcc<TY>(acc, Ys, 1, kLdS, Qs, kLdN, 1, c.L);
 #pragma unroll
-    for (int i = 0; i < MI; ++i) {
-        const int p = tileRow() + TY * i;
+        for (int i = 0; i < MI; ++i)
 #pragma unroll
-        for (int j = 0; j < NJ; ++j) {
-            const int n = tileCol() + 16 * j;
-            if (p < v.d.P && n < v.d.N) out[int64_t(p) * v.d.N + n] = acc[i][j];
-        }
+            for (int j = 0; j < NJ; ++j) put(tileRow() + TY * i, tileCol() + 16 * j, acc[i][j]);
     }
     if (threadIdx.x == 0) decay[blk] = expf(sc.cs[c.L - 1]);
 }
@@ -434,24 +506,11 @@ struct ChunkOut {
 
 // Shared memory of phase C, in floats: the tiles, the scalars, the per-token vectors (Sd, Pd,
 // dcsA, Ev: kC each; kin: kMaxN; red: 64; the X row sums' halves: 2 · kC; the X column sums'
-// per-pass parts: 8 · kC). The tensor-core form adds mmaAcc's scratch ([kC][kLdN]).
+// per-pass parts: 8 · kC). The tensor-core form adds G_c's own tile ([kMaxP][kLdN]).
 constexpr int kVecFloats = 4 * kC + kMaxN + 64 + 2 * kC + 8 * kC;
 __host__ __device__ constexpr size_t chunkSmemFloats(bool tc) {
     return size_t(3) * kC * kLdN + size_t(5) * kC * kLdS + sizeof(ChunkScalars) / 4 + kVecFloats +
            (tc ? size_t(kC) * kLdN : 0);
-}
-
-// Old values of a += target, loaded before the products that compute the addend, so the
-// read of the read-modify-write is not one more round trip after them. off(r, col) < 0: none.
-template <int MI, int NJ, int TY, class Off>
-__device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Off off) {
-#pragma unroll
-    for (int i = 0; i < MI; ++i)
-#pragma unroll
-        for (int j = 0; j < NJ; ++j) {
-            const int64_t o = off(tileRow() + TY * i, tileCol() + 16 * j);
-            old[i][j] = o >= 0 ? base[o] : 0.0f;
-        }
 }
 
 // Floats [p, p + n) into L2 by one bulk prefetch of the whole 16-byte blocks from p rounded
@@ -490,6 +549,42 @@ __device__ inline void prefetchChunk(const Dev& v, const float* starts, const fl
     }
 }
 
+// G_c's P × N floats: this thread's elements e = tid + u · blockDim (row-major, the state's
+// layout), by cp.async into dst [kMaxP][kLdN], and h_out's same elements into s1 (0 past PN).
+constexpr int kMaxPN = kMaxP * kMaxN;
+template <int TY>
+__device__ inline void issueG(float* dst, const float* Gc, const float* S1, int64_t PN, int N,
+                              float (&s1)[kMaxPN / (16 * TY)]) {
+#pragma unroll
+    for (int u = 0; u < kMaxPN / (16 * TY); ++u) {
+        const int e = int(threadIdx.x) + u * 16 * TY;
+        s1[u] = 0.0f;
+        if (e < PN) {
+            const int p = e / N;
+            cpAsync4(dst + p * kLdN + (e - p * N), Gc + e);
+            s1[u] = S1[e];
+        }
+    }
+}
+// After cpAsyncWait: this thread's part of ⟨G_c, h_out⟩, its elements of G_c rounded for the
+// tensor cores after (they only feed products from then on).
+template <int TY, bool TC>
+__device__ inline float ownDotG(float* dst, int64_t PN, int N,
+                                const float (&s1)[kMaxPN / (16 * TY)]) {
+    float gh = 0.0f;
+#pragma unroll
+    for (int u = 0; u < kMaxPN / (16 * TY); ++u) {
+        const int e = int(threadIdx.x) + u * 16 * TY;
+        if (e < PN) {
+            const int p = e / N;
+            float& gv = dst[p * kLdN + (e - p * N)];
+            gh += s1[u] * gv;
+            gv = tcRound<TC>(gv);
+        }
+    }
+    return gh;
+}
+
 // Phase C: every per-token gradient of one chunk (see the file comment and the notes).
 // Every global load is issued early: the tiles by cp.async at the start (one latency), G_c
 // and the next checkpoint together, the old values of dq, dk, dx before their products.
@@ -516,7 +611,10 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     float* red = kin + kMaxN;           // 64 floats
     float* rowPart = red + 64;          // [2][kC]: Σ_s X_is over s < 32 and s ≥ 32
     float* colPart = rowPart + 2 * kC;  // [blockDim / 64][kC]: Σ_i X_is over i ≡ pass
-    float* scratch = vec + kVecFloats;  // [kC][kLdN], TC only
+    // G_c: the tensor-core form stages it with the tiles, in a tile of its own, and its
+    // 64-wide products go through As's [kC][kLdS] once A3 is dead; the fp32 form loads it
+    // into Hs once acc is done with (its products need no scratch).
+    float* Gs = TC ? vec + kVecFloats : Hs;  // [kMaxP][kLdN]
     const int L = c.L, P = d.P, N = d.N, ty = tileRow(), tx = tileCol();
     const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
     const float* S0 = o.starts + blk * PN;
@@ -525,6 +623,17 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     v.asyncDy(Ys, c);
     v.asyncX(Vs, c);  // raw x: times mimo_x below
     asyncTile<kLdN>(Hs, P, N, S0, N);
+    const bool hasG = c.c + 1 < v.nChk;  // G_c is zero for the last chunk
+    const float* Gc = o.G + blk * PN;
+    const float* S1 = o.starts + (blk + d.H) * PN;  // h_out: chunk c + 1's checkpoint
+    float gh = 0.0f;                                // ⟨G_c, h_out⟩: this thread's part
+    float s1[kMaxPN / (16 * TY)];
+    if constexpr (TC) {
+        fixOwn<kLdN>([&](int e, int p, int n) {
+            if (!hasG || p >= P || n >= N) Gs[e] = 0.0f;
+        });
+        if (hasG) issueG<TY>(Gs, Gc, S1, PN, N, s1);
+    }
     // acc = h_in + (1 − trap_{t0}) dt_{t0} v_{t0−1} k_{t0−1}ᵀ (the first token's pending term):
     // k and raw x of token t0 − 1 here, covered by loadScalars' barrier.
     const bool hasPrev = c.t0 > 0;
@@ -542,10 +651,18 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
         fixOwn<kLdN>([&](int e, int p, int n) {
             if (p < P && n < N) Hs[e] += pi0 * (red[p] * sc.mx[p]) * kin[n];
         });
+    // k and acc only ever feed products: rounded for the tensor cores once, here.
+    if constexpr (TC) {
+        fixOwn<kLdN>([&](int e, int, int) {
+            Ks[e] = tcRound<TC>(Ks[e]);
+            Hs[e] = tcRound<TC>(Hs[e]);
+        });
+        if (hasG) gh = ownDotG<TY, TC>(Gs, PN, N, s1);
+    }
     __syncthreads();
     // S = Q Kᵀ, Pm = dY Vᵀ.
-    productStore<TY, TC>(Ss, Qs, kLdN, 1, Ks, 1, kLdN, N);
-    productStore<TY, TC>(Ps, Ys, kLdS, 1, Vs, 1, kLdS, P);
+    productStore<TY, TC, kRoundedB>(Ss, Qs, kLdN, 1, Ks, 1, kLdN, N);
+    productStore<TY, TC, 0>(Ps, Ys, kLdS, 1, Vs, 1, kLdS, P);
     __syncthreads();
     if (next >= 0) prefetchChunk(v, o.starts, o.G, v.pos(next));
     // One pass over the C × C products: A3 = M ⊙ w ⊙ Pm (diagonal included); Ss, Ps ← M ⊙ them
@@ -561,10 +678,10 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
             const float sv = Ss[x], pm = Ps[x];
             if (s == i) Sd[i] = sv, Pd[i] = pm;
             const float m = s <= i ? expf(sc.cs[i] - sc.cs[s]) : 0.0f;
-            As[x] = m * (s < i ? sc.scl[s] : sc.gam[i]) * pm;
+            As[x] = tcRound<TC>(m * (s < i ? sc.scl[s] : sc.gam[i]) * pm);
             const float ms = s < i ? m : 0.0f, msv = ms * sv;
-            Ss[x] = msv;
-            Ps[x] = ms * pm;
+            Ss[x] = tcRound<TC>(msv);
+            Ps[x] = tcRound<TC>(ms * pm);
             const float X = msv * pm * sc.scl[s];
             col += X;
             const float r = lectern::cuda::detail::warpSum(X);
@@ -573,32 +690,26 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
         colPart[i0 * kC + s] = col;
     }
     __syncthreads();
+    // Where token r's element n of q, k, dq, dk is (−1: past the chunk or the state).
+    auto qkAt = [&](int r, int n) -> int64_t {
+        return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
+    };
     // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
     {
         float* dq = o.g.dq;
-        float old[MI][NJ];
-        prefetch<MI, NJ, TY>(old, dq, [&](int r, int n) -> int64_t {
-            return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
-        });
-        float t[MI][NJ];
-        zero(t);
-        product2<TY, TC>(t, Ys, kLdS, 1, Hs, kLdN, 1, P, sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L,
-                         scratch);
-#pragma unroll
-        for (int i = 0; i < MI; ++i) {
-            const int r = ty + TY * i;
-            if (r >= L) continue;
-            float* row = dq + v.qkOff(c.row0 + r, c.h);
-#pragma unroll
-            for (int j = 0; j < NJ; ++j)
-                if (tx + 16 * j < N) row[tx + 16 * j] = old[i][j] + t[i][j];
-        }
+        product2<TY, TC, kRoundedB, kRoundedA | kRoundedB, NJ>(
+            dq, qkAt,
+            [&](int r, int n, float t, float old) {
+                if (const int64_t at = qkAt(r, n); at >= 0) dq[at] = old + t;
+            },
+            Ys, kLdS, 1, Hs, kLdN, 1, P, sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L);
     }
+    if constexpr (TC) __syncthreads();  // the next product's trip through As: dq has read A3
     // dcs_j's acc term: e^{cs_j} ⟨dy_j, acc q_j⟩.
     {
         float t[MI][4];
         zero(t);
-        product<TY, TC>(t, Qs, kLdN, 1, Hs, 1, kLdN, N, scratch);
+        product<TY, TC, kRoundedB>(t, Qs, kLdN, 1, Hs, 1, kLdN, N, As);
 #pragma unroll
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
@@ -609,39 +720,19 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
             if (tx == 0) dcsA[r] = sc.ecs[r] * s;
         }
     }
-    __syncthreads();  // Hs: acc is done with
-    // G_c (zero for the last chunk) by cp.async, and ⟨G_c, h_out⟩ (h_out: the next chunk's
-    // checkpoint, loaded meanwhile). Hs's padding is still acc's zeros.
-    const bool hasG = c.c + 1 < v.nChk;
-    float gh = 0.0f;
-    if (hasG) {
-        constexpr int kU = kMaxP * kMaxN / (16 * TY);
-        const float* Gc = o.G + blk * PN;
-        const float* S1 = o.starts + (blk + d.H) * PN;  // chunk c + 1, same row and head
-        float s1[kU];
-#pragma unroll
-        for (int u = 0; u < kU; ++u) {
-            const int e = int(threadIdx.x) + u * 16 * TY;
-            s1[u] = 0.0f;
-            if (e < PN) {
-                const int p = e / N;
-                cpAsync4(Hs + p * kLdN + (e - p * N), Gc + e);
-                s1[u] = S1[e];
-            }
+    // fp32 form: G_c into Hs by cp.async once acc is done with, h_out loaded meanwhile (Hs's
+    // padding is still acc's zeros).
+    if constexpr (!TC) {
+        __syncthreads();
+        if (hasG) {
+            issueG<TY>(Gs, Gc, S1, PN, N, s1);
+            cpAsyncWait();
+            gh = ownDotG<TY, TC>(Gs, PN, N, s1);
+        } else {
+            for (int e = threadIdx.x; e < kMaxP * kLdN; e += blockDim.x) Gs[e] = 0.0f;
         }
-        cpAsyncWait();
-#pragma unroll
-        for (int u = 0; u < kU; ++u) {
-            const int e = int(threadIdx.x) + u * 16 * TY;
-            if (e < PN) {
-                const int p = e / N;
-                gh += s1[u] * Hs[p * kLdN + (e - p * N)];
-            }
-        }
-    } else {
-        for (int e = threadIdx.x; e < kMaxP * kLdN; e += blockDim.x) Hs[e] = 0.0f;
     }
-    gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Hs needs
+    gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Gs needs
     // Zstrict_s = Σ_{i > s} M_is S_is dy_i + e^{cs_last − cs_s} G k_s  (rows s, columns p),
     // E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩, and from Zstrict: dv, dγ, ζ, and this
     // thread's parts of the dD (Σ dy·v) and dmimo_x (Σ dv ⊙ x) sums, into As (A3 is dead).
@@ -654,7 +745,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
         prefetch<MI, 4, TY>(xr, v.in.x, xAt);
         float t[MI][4];
         zero(t);
-        product<TY, TC>(t, Ks, kLdN, 1, Hs, 1, kLdN, N, scratch);
+        product<TY, TC, kRoundedA | kRoundedB>(t, Ks, kLdN, 1, Gs, 1, kLdN, N, As);
 #pragma unroll
         for (int i = 0; i < MI; ++i) {
             const int r = ty + TY * i;
@@ -667,7 +758,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
             s = rowSum16(s);
             if (tx == 0) Ev[r] = sc.scl[r] * sc.dec[r] * s;
         }
-        product<TY, TC>(t, Ss, 1, kLdS, Ys, kLdS, 1, L, scratch);
+        product<TY, TC, kRoundedA>(t, Ss, 1, kLdS, Ys, kLdS, 1, L, As);
         const float Dh = v.in.D[c.h];
         float pD[4] = {}, pM[4] = {};
 #pragma unroll
@@ -703,27 +794,13 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
     {
         float* dk = o.g.dk;
-        float old[MI][NJ];
-        prefetch<MI, NJ, TY>(old, dk, [&](int r, int n) -> int64_t {
-            return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
-        });
-        float t[MI][NJ];
-        zero(t);
-        product2<TY, TC>(t, Vs, kLdS, 1, Hs, kLdN, 1, P, sc.dec, Ps, 1, kLdS, Qs, kLdN, 1, L,
-                         scratch);
-#pragma unroll
-        for (int i = 0; i < MI; ++i) {
-            const int r = ty + TY * i;
-            if (r >= L) continue;
-            float* row = dk + v.qkOff(c.row0 + r, c.h);
-#pragma unroll
-            for (int j = 0; j < NJ; ++j) {
-                const int n = tx + 16 * j;
-                if (n < N)
-                    row[n] = old[i][j] + (sc.gam[r] * (t[i][j] + Pd[r] * Qs[r * kLdN + n]) +
-                                          sc.piN[r] * t[i][j]);
-            }
-        }
+        product2<TY, TC, kRoundedB, kRoundedA, NJ>(
+            dk, qkAt,
+            [&](int r, int n, float t, float old) {
+                if (const int64_t at = qkAt(r, n); at >= 0)
+                    dk[at] = old + (sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t);
+            },
+            Vs, kLdS, 1, Gs, kLdN, 1, P, sc.dec, Ps, 1, kLdS, Qs, kLdN, 1, L);
     }
     __syncthreads();
     // Three warps finish in parallel. Warp 0: dcs_j = acc term + Σ_{s<j} X_js − Σ_{i>j} X_ij
@@ -884,10 +961,11 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
     auto pick = [&](auto tc) -> cudaError_t {
         constexpr bool kTc = decltype(tc)::value;
         return wideBlocks()
-                   ? d.N <= 64 ? run(chunkStateGradKernel<4, 32>, chunkBackwardKernel<4, 32, kTc>)
-                               : run(chunkStateGradKernel<8, 32>, chunkBackwardKernel<8, 32, kTc>)
-               : d.N <= 64 ? run(chunkStateGradKernel<4, 16>, chunkBackwardKernel<4, 16, kTc>)
-                           : run(chunkStateGradKernel<8, 16>, chunkBackwardKernel<8, 16, kTc>);
+                   ? d.N <= 64
+                         ? run(chunkStateGradKernel<4, 32, kTc>, chunkBackwardKernel<4, 32, kTc>)
+                         : run(chunkStateGradKernel<8, 32, kTc>, chunkBackwardKernel<8, 32, kTc>)
+               : d.N <= 64 ? run(chunkStateGradKernel<4, 16, kTc>, chunkBackwardKernel<4, 16, kTc>)
+                           : run(chunkStateGradKernel<8, 16, kTc>, chunkBackwardKernel<8, 16, kTc>);
     };
     cudaError_t e = tf32 ? pick(std::true_type{}) : pick(std::false_type{});
     if (e != cudaSuccess) return e;
