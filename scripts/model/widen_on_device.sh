@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Issue 6, one GPU call: a model that has the key-bound lookup on one-letter keys and one
 # digit (MODEL_CARD.md, "headdim 32 continued": CARRY/m4c) widened toward the real task, three
-# lanes side by side from the same weights, each a sweep_on_device.sh of its own:
+# lanes side by side from the same weights (CARRY/START, default m4c), each a
+# sweep_on_device.sh of its own (LANES picks them, default "m4wide m4task m4text"):
 #   wide  the lookup itself widened: --bind (one byte), --bind --sep = (the key two bytes
 #         back) and --bind with keys of 1-4 bytes and values of 1-5 digits (--key-len,
 #         --value-len; keys often share their last byte, so a last-byte lookup fails);
 #   task  toward answering: some of wide's material, --assoc (keys of 3-5, values of 3-6
 #         digits, half of them in real text), the question format of recall-2k and ~20%
 #         corpus text, in windows of 1,024 bytes;
-#   text  does the lookup survive text: bind material (~23%) and the whole corpus.
+#   text  does the lookup survive text: bind material (~23%) and the whole corpus;
+#   keys  one widening at a time: keys of 2-4 bytes, one digit (~57%), with bind, bind= and
+#   vals  ~20% corpus text; vals the same with one-letter keys and values of 2-5 digits.
 # Then, on the CPU cores at once: copy_probe.py's bind, bind=, assoc and assoc1 on each lane,
 # validation bits per byte of each lane (first 64 KiB of each kind, windows of 1,024, as
-# evaluate.py), retrieval of task at 1k (50) and 4k (10) and of text at 1k (20).
+# evaluate.py), retrieval of task at 1k (50) and 4k (10) and of text at 1k (20) (where run).
 #
 #   there: TRAIN_END=270 bash scripts/model/widen_on_device.sh CARRY OUTDIR
 #
-# OUTDIR gets model-m4{wide,task,text}.safetensors, widen.tar.gz (each lane's sweep archive,
+# OUTDIR gets model-LANE.safetensors, widen.tar.gz (each lane's sweep archive,
 # logs and the evaluation outputs) and eval.log.
 set -u
 CARRY=$(cd "$1" && pwd) OUTDIR=$2
@@ -36,26 +39,36 @@ mk wb 6000000 --plain --bind &
 mk wbe 5000000 --plain --bind --sep = &
 mk ww 10000000 --plain --bind --sep = --key-len 1-4 --value-len 1-5 &
 mk wa 4000000 &
+mk wk 10000000 --plain --bind --sep = --key-len 2-4 &
+mk wv 10000000 --plain --bind --sep = --value-len 2-5 &
 wait
 head -c 5000000 $T/recall-2k.txt > $T/recall-w.txt
 for k in code prose legal; do head -c 1200000 $T/$k.txt > $T/slice-w-$k.txt; done
 head -c 2000000 $T/assoc-wb.txt > $T/assoc-wb2.txt
 head -c 3000000 $T/assoc-ww.txt > $T/assoc-ww3.txt
+head -c 2000000 $T/assoc-wbe.txt > $T/assoc-wbe2.txt
+SLICES="$T/slice-w-code.txt $T/slice-w-prose.txt $T/slice-w-legal.txt"
+LANES=${LANES:-m4wide m4task m4text}
 
 O="--lr 3e-3 --warmup 20 --schedule wsd --clip 1.0 --eval-every 100 --checkpoint-every 100"
 export STEPS=${STEPS:-7000} PROBE_FORMATS=bind,bind=,assoc,assoc1 TAR_MODELS=0 \
-  EVAL_TIMEOUT=${PROBE_TIMEOUT:-60} SECONDS_EACH=${TRAIN_END:-270} BASE=$CARRY/m4c
-lane() { # lane NAME "FILES" OPTS: one sweep_on_device.sh, its log $W/NAME.log
+  EVAL_TIMEOUT=${PROBE_TIMEOUT:-60} SECONDS_EACH=${TRAIN_END:-270} BASE=$CARRY/${START:-m4c}
+lane() { # lane NAME "FILES" OPTS: one sweep_on_device.sh, its log $W/NAME.log (if in LANES)
+  [[ " $LANES " == *" $1 "* ]] || return 0
   TAG=$1 SWEEP=$1 MATERIAL_TEXT=$2 OPTS="$O $3" bash "$ROOT/scripts/model/sweep_on_device.sh" \
     "$CARRY" "$W/$1" > "$W/$1.log" 2>&1
 }
 lane m4wide "$T/assoc-wb.txt $T/assoc-wbe.txt $T/assoc-ww.txt" "--seq-len 512 --batch 8 --seed 86" &
 sleep 2
-lane m4task "$T/assoc-wb2.txt $T/assoc-ww3.txt $T/assoc-wa.txt $T/recall-w.txt $T/slice-w-code.txt \
-$T/slice-w-prose.txt $T/slice-w-legal.txt" "--seq-len 1024 --batch 4 --seed 88" &
+lane m4task "$T/assoc-wb2.txt $T/assoc-ww3.txt $T/assoc-wa.txt $T/recall-w.txt $SLICES" \
+  "--seq-len 1024 --batch 4 --seed 88" &
 sleep 2
 lane m4text "$T/assoc-wb2.txt $T/assoc-ww3.txt $T/code.txt $T/prose.txt $T/legal.txt" \
   "--seq-len 1024 --batch 4 --seed 89" &
+sleep 2
+lane m4keys "$T/assoc-wk.txt $T/assoc-wb2.txt $T/assoc-wbe2.txt $SLICES" "--seq-len 512 --batch 8 --seed 90" &
+sleep 2
+lane m4vals "$T/assoc-wv.txt $T/assoc-wb2.txt $T/assoc-wbe2.txt $SLICES" "--seq-len 512 --batch 8 --seed 91" &
 wait
 
 # Evaluation on the CPU cores, one thread a job, all at once (the lanes' probes ran already).
@@ -65,26 +78,31 @@ mkdir -p $E
 V=$CORPUS/valid
 for k in code prose legal; do
   head -c 65536 $V/$k.txt > $E/valid-$k.txt
-  for m in m4wide m4task m4text; do
+  for m in $LANES; do
     (echo "$m $k $(timeout "$EVAL_TIMEOUT" "$CLI" eval --model /tmp/m-$m \
       --text $E/valid-$k.txt --seq-len 1024 2>&1 | grep -o '[0-9.]* bits/byte')" \
       > $E/bpb-$m-$k.out) &
   done
 done
-for i in 0 1 2 3 4; do eval_part task1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 /tmp/m-m4task & done
-eval_part task4k-0 $V/retrieval-4k.jsonl 0 5 /tmp/m-m4task &
-eval_part task4k-1 $V/retrieval-4k.jsonl 5 5 /tmp/m-m4task &
-eval_part text1k-0 $V/retrieval-1k.jsonl 0 10 /tmp/m-m4text &
-eval_part text1k-1 $V/retrieval-1k.jsonl 10 10 /tmp/m-m4text &
+if [ -d /tmp/m-m4task ] && [[ " $LANES " == *" m4task "* ]]; then
+  for i in 0 1 2 3 4; do eval_part task1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 /tmp/m-m4task & done
+  eval_part task4k-0 $V/retrieval-4k.jsonl 0 5 /tmp/m-m4task &
+  eval_part task4k-1 $V/retrieval-4k.jsonl 5 5 /tmp/m-m4task &
+fi
+if [ -d /tmp/m-m4text ] && [[ " $LANES " == *" m4text "* ]]; then
+  eval_part text1k-0 $V/retrieval-1k.jsonl 0 10 /tmp/m-m4text &
+  eval_part text1k-1 $V/retrieval-1k.jsonl 10 10 /tmp/m-m4text &
+fi
 wait
 for f in $E/*.out; do echo "== $(basename "$f" .out)"; cat "$f"; done > "$OUTDIR/eval.log"
 mv $W/*/model-*.safetensors "$OUTDIR"/ 2> /dev/null
-for m in m4wide m4task m4text; do
+for m in $LANES; do
   echo "== $m"
   grep -E '^stage .*(trained|weights)|bits/byte' "$W/$m.log"
 done
 grep -h 'bits/byte\|right' "$OUTDIR/eval.log"
-python3 - /tmp/m4wide/metrics-*.jsonl /tmp/m4task/metrics-*.jsonl /tmp/m4text/metrics-*.jsonl << 'PY'
+# shellcheck disable=SC2046
+python3 - $(for m in $LANES; do echo /tmp/$m/metrics-$m.jsonl; done) << 'PY'
 import json, sys
 for m in sys.argv[1:]:
     rows = [json.loads(l) for l in open(m)]
@@ -95,5 +113,6 @@ for m in sys.argv[1:]:
           "tokens/s %.0f" % (tps[-1] if tps else 0),
           "val", " ".join("%d:%.3f" % (r["step"], r["val_loss"]) for r in picks))
 PY
-tar -C /tmp --exclude="*.safetensors" -czf "$OUTDIR/widen.tar.gz" m4widen m4wide m4task m4text
+# shellcheck disable=SC2086
+tar -C /tmp --exclude="*.safetensors" -czf "$OUTDIR/widen.tar.gz" m4widen $LANES
 ls -la "$OUTDIR"

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Which part of a widened key-bound lookup has a model learnt? (issue 6)
+
+copy_probe.py's bind probes ask for one digit after a one-letter key. The widened material
+(make_recall.py --assoc --plain --bind --sep = --key-len 1-4 --value-len 1-5) has keys of
+several bytes and values of several digits; here `lectern-cli score` gives the bits of each
+value digit by where it stands: in the pairs line (unpredictable: 3.32 bits a digit is
+uniform), after a key queried for the first time (only a key-bound lookup helps), or after
+a key queried again in the same line (copying the nearer repeat also helps), split by the
+key's length and the digit's place in the value (0, 1, 2 and later). Each probed example
+follows another one, so the format is known.
+
+    python3 scripts/model/wide_probe.py --cli lectern-cli --model MODEL_DIR [--n 30]
+"""
+import argparse
+import collections
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from copy_probe import surprisal  # noqa: E402
+from make_recall import length_range, wide_bind_example  # noqa: E402
+
+
+def digit_bits(text, start, bits, acc):
+    """Adds each value digit's bits of one example (its two lines begin at start) to acc."""
+    pos, asked = start, set()
+    pairs, queries = text[start:].rstrip("\n").split("\n")
+    for part, line in (("pairs", pairs), ("query", queries)):
+        for tok in line.split(" "):
+            key, value = tok.split("=")
+            where = part if part == "pairs" else "query again" if tok in asked else "query first"
+            if part == "query":
+                asked.add(tok)
+            for i in range(len(value)):
+                b = bits[pos + len(key) + 1 + i]
+                for k in ((where, "all"), (where, "key %d" % len(key), "digit %d" % min(i, 2))):
+                    acc[k][0] += b
+                    acc[k][1] += 1
+            pos += len(tok) + 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--n", type=int, default=30, help="examples")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--key-len", type=length_range, default=(1, 4))
+    ap.add_argument("--value-len", type=length_range, default=(1, 5))
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    fmt = argparse.Namespace(sep="=", key_len=a.key_len, value_len=a.value_len)
+    acc = collections.defaultdict(lambda: [0.0, 0])
+    for _ in range(a.n):
+        head, ex = wide_bind_example(rng, fmt), wide_bind_example(rng, fmt)
+        digit_bits(head + ex, len(head), surprisal(a.cli, a.model, head + ex), acc)
+    for k in sorted(acc):
+        total, count = acc[k]
+        print("%-32s %5.2f bits a digit (%d digits)" % (", ".join(k), total / count, count))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
