@@ -10,9 +10,9 @@
 //   D  (per token)             ddt, dtrap from the per-token ⟨dh_t, v_t k_tᵀ⟩ (dγ) and
 //                              ⟨α_{t+1} dh_{t+1}, v_t k_tᵀ⟩ (ζ) that C wrote
 // then the dD / dmimo_x partials summed over (row, chunk) in a fixed order. Everything is
-// fp32 (SIMT products out of shared memory) by default; for the TF32 / bf16 step, C's nine
-// products run on the tensor cores instead (mmaRun: TF32 operands, fp32 sums; the rest of C
-// unchanged). No atomics, so runs agree bit for bit. A and C stage their tiles by cp.async,
+// fp32 (SIMT products out of shared memory) by default; for the TF32 / bf16 step, A's product
+// and C's nine run on the tensor cores instead (mmaRun: TF32 operands, fp32 sums; the rest of
+// C unchanged). No atomics, so runs agree bit for bit. A and C stage their tiles by cp.async,
 // all issued before the first is waited for; C's serial pieces (prefix sums, the intra-chunk
 // X sums, dD) are warp scans and warp sums, and the old values of its += targets are loaded
 // before the products that make the addends (training/NOTES-cuda.md, helper S).
@@ -75,7 +75,7 @@ __device__ inline void zero(float (&acc)[MI][NJ]) {
 // The same product on the tensor cores (mma.sync m16n8k8, operands rounded to TF32, fp32
 // accumulation), for the TF32 / bf16 training step. Warp w computes rows 16(w mod 4) ..
 // +15 and NC / (2 · warps) 8-column tiles of the 64 × NC product; the fragments go through
-// `scratch` ([kC][kLdN]) into the SIMT layout acc uses, so every epilogue stays as it is.
+// `scratch` into the SIMT layout acc uses (mmaAcc), or to an epilogue as they are (product2).
 // K is covered in blocks of 64 (the arrays are zero past K up to there): the 8 k-slots of
 // one mma take k = j, j + 8, ..., j + 56, so with leading dimensions ≡ 1 (mod 32) the
 // fragment loads (bank = row + k) hit 32 different banks. Ends with a barrier.
