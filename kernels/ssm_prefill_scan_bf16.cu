@@ -646,18 +646,11 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         // transposed, B = K; key blocks past the chunk's columns are zero and skipped.
         const float dec = expf(csLast);
         forStateElems(nTiles, nb, [&](int i, int hh, int e, int, int) { st[i][hh][e] *= dec; });
-        // The warp's tiles' ldmatrix addresses once a chunk, stepped by 16 keys.
-        uint32_t va[kStTiles], ka[kStTiles];
-        forWarpTiles(nTiles, [&](int i, int t) {
-            va[i] = smemAddr(Vb + rowPat2(lane) * L.ldv + nb.row(t) * 16 + colPat2(lane));
-            ka[i] = smemAddr(Kb + rowPat1(lane) * L.ldq + nb.col(t) * 16 + colPat1(lane));
-        });
-        const uint32_t vStep = 16 * L.ldv * 2, kStep = 16 * L.ldq * 2;
         for (int kk = 0; kk < kCols / 16 && kk * 16 < cols; ++kk) {
-            forWarpTiles(nTiles, [&](int i, int) {
+            forWarpTiles(nTiles, [&](int i, int t) {
                 uint32_t fa[4], fb[4];
-                ldm4t(fa, va[i] + kk * vStep);
-                ldm4t(fb, ka[i] + kk * kStep);
+                ldm4t(fa, Vb + (kk * 16 + rowPat2(lane)) * L.ldv + nb.row(t) * 16 + colPat2(lane));
+                ldm4t(fb, Kb + (kk * 16 + rowPat1(lane)) * L.ldq + nb.col(t) * 16 + colPat1(lane));
                 mma(st[i][0], fa, fb[0], fb[1]);
                 mma(st[i][1], fa, fb[2], fb[3]);
             });
