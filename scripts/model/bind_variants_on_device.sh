@@ -68,16 +68,6 @@ for f in $W/*.log; do
   echo "== $f"
   grep -E '^stage .*(trained|weights)|^ *[a-z0-9=]+ .*bits|^== .*probe' "$f"
 done
-python3 - /tmp/m3*/metrics-*.jsonl << 'PY'
-import json, sys
-for m in sys.argv[1:]:
-    rows = [json.loads(l) for l in open(m)]
-    vals = [r for r in rows if "val_loss" in r]
-    tps = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r]
-    picks = vals[:: max(1, len(vals) // 8)] + vals[-2:]
-    print(m.split("/")[-1], "steps", rows[-1]["step"] if rows else 0,
-          "tokens/s %.0f" % (tps[-1] if tps else 0),
-          "val", " ".join("%d:%.3f" % (r["step"], r["val_loss"]) for r in picks))
-PY
+python3 "$ROOT/scripts/model/metrics_summary.py" /tmp/m3*/metrics-*.jsonl
 tar -C /tmp --exclude="*.safetensors" -czf "$OUTDIR/bindvar.tar.gz" m3bindvar
 ls -la "$OUTDIR"

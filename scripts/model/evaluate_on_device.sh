@@ -11,17 +11,20 @@ eval_part() {  # eval_part NAME FILE FIRST COUNT MODEL
     --max-tokens 96 > $E/$1.out 2>&1 || echo "exit $? (124: cut by EVAL_TIMEOUT)" >> $E/$1.out
 }
 
+# bpb_part NAME KIND OUTFILE: "NAME KIND X bits/byte" of model /tmp/m-NAME on the first 64 KiB
+# of the corpus's held-out KIND text, windows of 1,024 (as evaluate.py), into OUTFILE.
+bpb_part() {
+  head -c 65536 "$CORPUS/valid/$2.txt" > "$E/valid-$1-$2.txt"
+  echo "$1 $2 $(timeout ${EVAL_TIMEOUT:-150} "$CLI" eval --model "/tmp/m-$1" \
+    --text "$E/valid-$1-$2.txt" --seq-len 1024 2>&1 | grep -o '[0-9.]* bits/byte')" > "$3"
+}
+
 evaluate_stages() {
   local fin=$1 early=$2 kind m V=$CORPUS/valid
   export OMP_NUM_THREADS=1
   E=/tmp/reval
   rm -rf $E && mkdir -p $E
-  for kind in code prose legal; do
-    head -c 65536 $V/$kind.txt > $E/valid-$kind.txt
-    (echo "$fin $kind $(timeout ${EVAL_TIMEOUT:-150} "$CLI" eval --model /tmp/m-$fin \
-      --text $E/valid-$kind.txt --seq-len 1024 2>&1 | grep -o '[0-9.]* bits/byte')" \
-      > $E/bpb-$kind.out) &
-  done
+  for kind in code prose legal; do bpb_part "$fin" $kind $E/bpb-$kind.out & done
   eval_part ${fin}1k-a $V/retrieval-1k.jsonl 0 20 /tmp/m-$fin &
   eval_part ${fin}1k-b $V/retrieval-1k.jsonl 20 20 /tmp/m-$fin &
   eval_part ${fin}1k-c $V/retrieval-1k.jsonl 40 20 /tmp/m-$fin &

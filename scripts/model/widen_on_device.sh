@@ -26,7 +26,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=/tmp/m4widen
 rm -rf $W && mkdir -p $W "$OUTDIR"
 . "$ROOT/scripts/model/unpack_carry.sh"
-. "$ROOT/scripts/model/evaluate_on_device.sh" # eval_part
+. "$ROOT/scripts/model/evaluate_on_device.sh" # eval_part, bpb_part
 unpack_carry "$CARRY"
 T=$CORPUS/train
 mk() { # mk NAME BYTES OPTIONS...: make_recall.py material, train/assoc-NAME.txt
@@ -77,12 +77,7 @@ E=$W/eval EVAL_TIMEOUT=${EVAL_TIMEOUT_EVAL:-120}
 mkdir -p $E
 V=$CORPUS/valid
 for k in code prose legal; do
-  head -c 65536 $V/$k.txt > $E/valid-$k.txt
-  for m in $LANES; do
-    (echo "$m $k $(timeout "$EVAL_TIMEOUT" "$CLI" eval --model /tmp/m-$m \
-      --text $E/valid-$k.txt --seq-len 1024 2>&1 | grep -o '[0-9.]* bits/byte')" \
-      > $E/bpb-$m-$k.out) &
-  done
+  for m in $LANES; do bpb_part $m $k $E/bpb-$m-$k.out & done
 done
 if [ -d /tmp/m-m4task ] && [[ " $LANES " == *" m4task "* ]]; then
   for i in 0 1 2 3 4; do eval_part task1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 /tmp/m-m4task & done
@@ -102,17 +97,7 @@ for m in $LANES; do
 done
 grep -h 'bits/byte\|right' "$OUTDIR/eval.log"
 # shellcheck disable=SC2046
-python3 - $(for m in $LANES; do echo /tmp/$m/metrics-$m.jsonl; done) << 'PY'
-import json, sys
-for m in sys.argv[1:]:
-    rows = [json.loads(l) for l in open(m)]
-    vals = [r for r in rows if "val_loss" in r]
-    tps = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r]
-    picks = vals[:: max(1, len(vals) // 8)] + vals[-2:]
-    print(m.split("/")[-1], "steps", rows[-1]["step"] if rows else 0,
-          "tokens/s %.0f" % (tps[-1] if tps else 0),
-          "val", " ".join("%d:%.3f" % (r["step"], r["val_loss"]) for r in picks))
-PY
+python3 "$ROOT/scripts/model/metrics_summary.py" $(for m in $LANES; do echo /tmp/$m/metrics-$m.jsonl; done)
 # shellcheck disable=SC2086
 tar -C /tmp --exclude="*.safetensors" -czf "$OUTDIR/widen.tar.gz" m4widen $LANES
 ls -la "$OUTDIR"
