@@ -29,9 +29,6 @@
 #include <cuda_bf16.h>
 #include <cuda_pipeline.h>
 
-#include <cstdlib>
-#include <cstring>
-
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
 #include "mamba3_scalars.cuh"
@@ -395,7 +392,9 @@ __device__ __forceinline__ int pieceAngles(float2 (&e)[kPiece / 2], const float2
 }
 
 // Normalised, weighted, biased (src * s * w + bias, the CPU's order) and the first nRot
-// pairs rotated by their cos/sin.
+// pairs rotated by their cos/sin, which e holds negated (as the SFU gives them for θ − π):
+// v0·c − v1·s as fma(−v0, −c, v1·(−s)) and v0·s + v1·c as fma(−v0, −s, −(v1·(−c))), the
+// same roundings as fma(v0, c, −(v1·s)) and fma(v0, s, v1·c), the negations free.
 __device__ __forceinline__ void makePiece(float (&v)[kPiece], float s, const float (&w)[kPiece],
                                           const float (&bias)[kPiece],
                                           const float2 (&e)[kPiece / 2], int nRot) {
@@ -405,8 +404,8 @@ __device__ __forceinline__ void makePiece(float (&v)[kPiece], float s, const flo
     for (int i = 0; i < kPiece / 2; ++i) {
         if (i < nRot) {
             const float v0 = v[2 * i], v1 = v[2 * i + 1];
-            v[2 * i] = v0 * e[i].x - v1 * e[i].y;
-            v[2 * i + 1] = v0 * e[i].y + v1 * e[i].x;
+            v[2 * i] = fmaf(-v0, e[i].x, v1 * e[i].y);
+            v[2 * i + 1] = fmaf(-v0, e[i].y, -(v1 * e[i].x));
         }
     }
 }
@@ -493,10 +492,10 @@ __device__ __forceinline__ void writeUnit(const PieceRun& r, int nRot, bool quad
         writePieces<2, Fp32>(r, w, bias);  // A % 4 != 0 here: the plain cos/sin order
 }
 
-// MinBlocks a multiprocessor: 3 (<= 80 registers, a few spilled; unbounded, ptxas takes
-// ~117 and 2 blocks) by default; LECTERN_PREFILL_QK_BLOCKS=2 the other (A/B measurement).
-template <bool Vec, int MinBlocks>
-__global__ void __launch_bounds__(kThreads, MinBlocks)
+// 3 blocks a multiprocessor (<= 80 registers; unbounded, ptxas takes ~120, and 2 blocks a
+// multiprocessor measured 381 µs a layer for 335, session 7).
+template <bool Vec>
+__global__ void __launch_bounds__(kThreads, 3)
     qkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
              Plan pl, SegScan sc, float* __restrict__ angleState, __nv_bfloat16* __restrict__ qb,
              __nv_bfloat16* __restrict__ kb, float* __restrict__ kLast, float* __restrict__ dt,
@@ -588,13 +587,15 @@ __global__ void __launch_bounds__(kThreads, MinBlocks)
                          nullptr, nullptr);
             __syncthreads();
         }
-        const float* tpT = tp + (o - staged) * d.A;
-        const float* dtsT = dts + (o - staged) * pl.hc;
         stageScales(d, pl, rows, ts, ng, scl);
         if (it.live) {
+            // Pointers walked a token at a time (indexed, each access took its own multiply).
+            const float* tpP = tp + (o - staged) * d.A + it.a;
+            const float* dtP = dts + (o - staged) * pl.hc + it.hl;
+            float2* csP = cs + it.hl * d.A + csPos(it.a, d.A, quad);
 #pragma unroll 2
             for (int t = 0; t < ts; ++t) {
-                const float inc = tpT[t * d.A + it.a] * dtsT[t * pl.hc + it.hl];
+                const float inc = *tpP * *dtP;
                 if (one) {
                     const float u = theta + inc;
                     theta = u - twoPi * floorf(u / twoPi);
@@ -602,11 +603,13 @@ __global__ void __launch_bounds__(kThreads, MinBlocks)
                     run += double(inc);
                     theta = float(wrapD(base + run));
                 }
-                // By the SFU on [-π, π) (sin, cos of theta - π are minus theta's): 4e-7 at
-                // most off sincosf, far under the angle's own rounding past one segment.
+                // By the SFU on [-π, π) (sin, cos of theta − π are minus theta's, and are kept
+                // so: makePiece folds the signs): 4e-7 at most off sincosf, far under the
+                // angle's own rounding past one segment.
                 float sn, cn;
                 __sincosf(theta - detail::kPi, &sn, &cn);
-                cs[t * items + it.hl * d.A + csPos(it.a, d.A, quad)] = {-cn, -sn};
+                *csP = {cn, sn};
+                tpP += d.A, dtP += pl.hc, csP += items;
             }
         }
         __syncthreads();
@@ -683,12 +686,7 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
     // Past 48 KB of shared memory (the benchmark's: ~74 KB) the kernel must be allowed it;
     // where the device refuses, nothing is launched and the caller takes the three ops.
     const size_t smem = qkBytes(d, pl);
-    static const bool twoBlocks = [] {
-        const char* e = std::getenv("LECTERN_PREFILL_QK_BLOCKS");
-        return e && std::strcmp(e, "2") == 0;
-    }();
-    auto* qkK = twoBlocks ? (vec ? qkKernel<true, 2> : qkKernel<false, 2>)
-                          : (vec ? qkKernel<true, 3> : qkKernel<false, 3>);
+    auto* qkK = vec ? qkKernel<true> : qkKernel<false>;
     if (smem > kDefaultSmem &&
         cudaFuncSetAttribute(qkK, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)) !=
             cudaSuccess) {
