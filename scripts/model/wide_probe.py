@@ -18,6 +18,7 @@ import os
 import random
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts (it would travel to the GPU machine)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from copy_probe import surprisal  # noqa: E402
 from make_recall import length_range, wide_bind_example  # noqa: E402
