@@ -238,18 +238,24 @@ public:
             return st;
         return lr;
     }
-    // evaluate()'s windows, up to o.batch of them per forward (consecutive windows are
-    // consecutive rows of one [B, L] block).
+    // evaluate()'s windows (evalWindowStarts), up to o.batch of them per forward, gathered
+    // as the rows of one [B, L] block.
     Expected<EvalResult> evaluate(TrainRun& run, const TrainOptions& o) override {
         EvalResult r;
         const std::vector<int32_t>& tokens = run.data.validation();
         const int64_t L = o.seqLen;
-        int64_t windows = int64_t(tokens.size()) / L;
-        if (o.evalWindows > 0) windows = std::min(windows, o.evalWindows);
+        const std::vector<int64_t> starts =
+            evalWindowStarts(int64_t(tokens.size()), L, o.evalWindows);
+        const int64_t windows = int64_t(starts.size());
         double sum = 0.0;
+        std::vector<int32_t> block;
         for (int64_t w = 0; w < windows; w += o.batch) {
             const int64_t B = std::min(o.batch, windows - w);
-            auto l = m_->loss(tokens.data() + w * L, B, L);
+            block.clear();
+            for (int64_t b = 0; b < B; ++b)
+                block.insert(block.end(), tokens.begin() + starts[size_t(w + b)],
+                             tokens.begin() + starts[size_t(w + b)] + L);
+            auto l = m_->loss(block.data(), B, L);
             if (!l) return l.status();
             sum += *l;
             r.predicted += B * (L - 1);
@@ -328,17 +334,25 @@ Expected<TrainReport> cancel(TrainRun& run, const TrainOptions& o, Stepper& dev,
 
 }  // namespace
 
+std::vector<int64_t> evalWindowStarts(int64_t tokens, int64_t L, int64_t maxWindows) {
+    std::vector<int64_t> starts;
+    if (L < 2) return starts;
+    const int64_t whole = tokens / L;
+    const int64_t n = maxWindows > 0 ? std::min(whole, maxWindows) : whole;
+    starts.reserve(size_t(n));
+    // Window i of n is whole window floor(i * whole / n): all of them when n == whole.
+    for (int64_t i = 0; i < n; ++i) starts.push_back(i * whole / n * L);
+    return starts;
+}
+
 EvalResult evaluate(const model::ModelConfig& cfg, const model::ModelWeights& w,
                     const std::vector<int32_t>& tokens, int64_t L, int64_t maxWindows) {
     EvalResult r;
     double sum = 0.0;
-    int64_t windows = 0;
     Activations ws;
-    for (size_t start = 0; start + size_t(L) <= tokens.size() && L >= 2; start += size_t(L)) {
-        if (maxWindows > 0 && windows >= maxWindows) break;
+    for (int64_t start : evalWindowStarts(int64_t(tokens.size()), L, maxWindows)) {
         sum += loss_and_grads(cfg, w, tokens.data() + start, 1, L, nullptr, 1.0, &ws);
         r.predicted += L - 1;
-        ++windows;
     }
     r.loss = r.predicted > 0 ? sum / double(r.predicted) : 0.0;
     return r;

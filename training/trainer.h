@@ -67,8 +67,12 @@ struct EvalResult {
     int64_t predicted = 0;  // tokens predicted
 };
 
-// Consecutive windows of L tokens over `tokens`, each from a fresh state; at most
-// maxWindows of them (0: all).
+// Where evaluate()'s windows of L tokens start: every whole window of `tokens`, or, when
+// maxWindows (> 0) is fewer, that many spread evenly over them, so that a capped evaluation
+// of a validation stream made of several files samples every file, not the first one only.
+std::vector<int64_t> evalWindowStarts(int64_t tokens, int64_t L, int64_t maxWindows);
+
+// Windows of L tokens over `tokens` (evalWindowStarts), each from a fresh state.
 EvalResult evaluate(const model::ModelConfig& cfg, const model::ModelWeights& w,
                     const std::vector<int32_t>& tokens, int64_t L, int64_t maxWindows);
 
