@@ -67,7 +67,8 @@ __global__ void pairsKernel(det::KDims d, const float* __restrict__ q, const flo
 
 constexpr int kSegs = 32;  // segments a column's T tokens are cut into (blockDim.y)
 
-// grid (⌈HA/32⌉, batch), block (32, kSegs).
+// grid (⌈HA/32⌉, batch), block (32, kSegs). kWrite: ddtheta is written, not added to.
+template <bool kWrite>
 __global__ void reverseSumKernel(const float* __restrict__ dth, int64_t T, int64_t HA,
                                  float* __restrict__ ddtheta) {
     __shared__ double segSum[kSegs][32];
@@ -87,7 +88,10 @@ __global__ void reverseSumKernel(const float* __restrict__ dth, int64_t T, int64
     for (int64_t t = t1 - 1; t >= t0; --t) {
         const int64_t i = base + t * HA;
         acc += double(dth[i]);
-        ddtheta[i] += float(acc);
+        if constexpr (kWrite)
+            ddtheta[i] = float(acc);
+        else
+            ddtheta[i] += float(acc);
     }
 }
 
@@ -103,13 +107,17 @@ cudaError_t rotary_theta_replay(const ops::Mamba3Dims& d, const float* angle0, c
 
 cudaError_t rotary_theta_backward(const ops::Mamba3Dims& dims, const float* q, const float* k,
                                   const float* theta, int64_t batch, int64_t T, float* dq,
-                                  float* dk, float* ddtheta, float* scratch, cudaStream_t s) {
+                                  float* dk, float* ddtheta, float* scratch, cudaStream_t s,
+                                  bool ddthetaWritten) {
     const int64_t HA = int64_t(dims.H) * dims.A, rows = batch * T;
     if (rows <= 0 || HA <= 0) return cudaSuccess;
     pairsKernel<<<det::gridFor(rows * HA, 128), 128, 0, s>>>(det::kdims(dims), q, k, theta, rows,
                                                              dq, dk, scratch);
-    reverseSumKernel<<<dim3(unsigned((HA + 31) / 32), unsigned(batch)), dim3(32, kSegs), 0, s>>>(
-        scratch, T, HA, ddtheta);
+    const dim3 grid(unsigned((HA + 31) / 32), unsigned(batch)), block(32, kSegs);
+    if (ddthetaWritten)
+        reverseSumKernel<true><<<grid, block, 0, s>>>(scratch, T, HA, ddtheta);
+    else
+        reverseSumKernel<false><<<grid, block, 0, s>>>(scratch, T, HA, ddtheta);
     return cudaGetLastError();
 }
 

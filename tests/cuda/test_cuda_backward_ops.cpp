@@ -389,8 +389,17 @@ TEST(CudaBackward, RotaryAngles) {
         auto dq = test::uniform(rng, size_t(rows * qkRow), -1, 1);
         auto dk = test::uniform(rng, size_t(rows * qkRow), -1, 1);
         auto ddtheta = test::uniform(rng, size_t(rows * HA), -0.5f, 0.5f);
+        const auto ddtheta0 = ddtheta;
         DevArray dQ(q), dK(k), dDtheta(dtheta), dAngle0(angle0), dDq(dq), dDk(dk),
             dDdtheta(ddtheta), scratch(size_t(rows * HA));
+        // The same backward with ddtheta written (the model's form): over a poisoned buffer.
+        DevArray dDq2(dq), dDk2(dk), dWritten(size_t(rows * HA)), theta2(size_t(rows * HA));
+        ASSERT_EQ(tc::rotary_theta_replay(d, withAngle0 ? dAngle0.p() : nullptr, dDtheta.p(), batch,
+                                          T, theta2.p(), nullptr),
+                  cudaSuccess);
+        ASSERT_EQ(tc::rotary_theta_backward(d, dQ.p(), dK.p(), theta2.p(), batch, T, dDq2.p(),
+                                            dDk2.p(), dWritten.p(), theta2.p(), nullptr, true),
+                  cudaSuccess);
         ASSERT_EQ(tc::rotary_angles_backward(d, dQ.p(), dK.p(), withAngle0 ? dAngle0.p() : nullptr,
                                              dDtheta.p(), batch, T, dDq.p(), dDk.p(), dDdtheta.p(),
                                              scratch.p(), nullptr),
@@ -406,6 +415,10 @@ TEST(CudaBackward, RotaryAngles) {
         expectRel(dDq.get(), dq, 2e-5, "rotary dq");
         expectRel(dDk.get(), dk, 2e-5, "rotary dk");
         expectRel(dDdtheta.get(), ddtheta, 1e-4, "rotary ddtheta");
+        std::vector<float> added(ddtheta.size());
+        for (size_t i = 0; i < added.size(); ++i) added[i] = ddtheta[i] - ddtheta0[i];
+        if (HA > 0) expectRel(dWritten.get(), added, 1e-4, "rotary ddtheta written");
+        EXPECT_TRUE(dDq2.get() == dDq.get() && dDk2.get() == dDk.get() && dWritten.guardsIntact());
         EXPECT_TRUE(dDq.guardsIntact() && dDk.guardsIntact() && dDdtheta.guardsIntact() &&
                     scratch.guardsIntact());
         // The replayed angles are written in full (scratch started poisoned).
@@ -644,6 +657,67 @@ TEST(CudaBackward, AdamW) {
             EXPECT_TRUE(dW.get() == w0 && dM.get() == m0 && dV.get() == v0);
         }
         EXPECT_TRUE(dW.guardsIntact() && dM.guardsIntact() && dV.guardsIntact());
+    }
+}
+
+// The one-launch form over a flat buffer of tensors with and without decay equals
+// adamw_step a tensor at a time, bit for bit (chunks small enough that runs are cut).
+TEST(CudaBackward, AdamWChunksMatchOneLaunchATensor) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        std::vector<tc::AdamWTensor> tensors;
+        int64_t n = 0;
+        for (int i = int(pick(rng, 1, 12)); i > 0; --i) {
+            const int64_t len = pick(rng, 1, 5000);
+            tensors.push_back({n, len, rng() % 3 != 0});
+            n += len;
+        }
+        const int64_t chunk = pick(rng, 1, 3000);
+        std::printf("seed %llu tensors=%zu n=%lld chunk=%lld\n", (unsigned long long)seed,
+                    tensors.size(), (long long)n, (long long)chunk);
+        const auto table = tc::adamw_chunks(tensors, chunk);
+        int64_t covered = 0;
+        for (const auto& c : table) {
+            ASSERT_TRUE(c.n >= 1 && c.n <= chunk && c.offset == covered);
+            covered += c.n;
+        }
+        ASSERT_EQ(covered, n);
+        DevBuf<tc::AdamWChunk> dTable(table);
+        const auto w = test::uniform(rng, size_t(n), -1, 1);
+        const std::vector<float> zeros(size_t(n), 0.0f);
+        DevArray w1(w), w2(w), m1(zeros), m2(zeros), v1(zeros), v2(zeros);
+        DevBuf<double> guard({1.0});
+        for (int step = 1; step <= 3; ++step) {
+            DevArray dG(test::uniform(rng, size_t(n), -1, 1));
+            tc::AdamWStep a;
+            a.lr = 1e-3 * step, a.step = step, a.wd = 0.1f, a.gradFactor = step == 2 ? 0.5f : 1.0f;
+            for (const auto& t : tensors) {
+                tc::AdamWStep at = a;
+                at.wd = t.decay ? a.wd : 0.0f;
+                ASSERT_EQ(
+                    tc::adamw_step(at, w1.p() + t.offset, dG.p() + t.offset, m1.p() + t.offset,
+                                   v1.p() + t.offset, t.n, guard.p(), nullptr),
+                    cudaSuccess);
+            }
+            ASSERT_EQ(tc::adamw_step_chunks(a, dTable.p(), int64_t(table.size()), w2.p(), dG.p(),
+                                            m2.p(), v2.p(), guard.p(), nullptr),
+                      cudaSuccess);
+            sync();
+        }
+        EXPECT_TRUE(w1.get() == w2.get() && m1.get() == m2.get() && v1.get() == v2.get());
+        EXPECT_TRUE(w2.guardsIntact() && m2.guardsIntact() && v2.guardsIntact());
+        // A non-finite gradient norm: nothing moves.
+        DevBuf<double> badGuard({double(NAN)});
+        DevArray dG(test::uniform(rng, size_t(n), -1, 1));
+        const auto w0 = w2.get();
+        tc::AdamWStep a;
+        a.lr = 1e-2, a.step = 4;
+        ASSERT_EQ(tc::adamw_step_chunks(a, dTable.p(), int64_t(table.size()), w2.p(), dG.p(),
+                                        m2.p(), v2.p(), badGuard.p(), nullptr),
+                  cudaSuccess);
+        sync();
+        EXPECT_TRUE(w2.get() == w0);
     }
 }
 

@@ -166,6 +166,9 @@ struct CudaTrainModel::Impl {
     int64_t maxB = 0, maxL = 0, params = 0;  // params: floats of one flat buffer
     int64_t optStep = 0;
     std::vector<Slot> slots;  // namedParams order
+    // AdamW's chunk table (adamw_chunks), made at its first step.
+    lectern::cuda::DeviceBuffer adamwTable;
+    int64_t adamwChunks = 0;
     Arena paramArena, actArena;
     float *W = nullptr, *G = nullptr, *M = nullptr, *V = nullptr;
     uint16_t* Wb = nullptr;  // Bf16: the weights rounded to bf16 (same offsets as W)
@@ -345,9 +348,17 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
         cublasSetMathMode(ctx->cublas(), CUBLAS_DEFAULT_MATH);
         lectern::cuda::to_bf16(Wb, W, params, s);
     }
+    // Each block's output is written straight into the buffer its residual sum is kept in
+    // (the next LayerSaves' resid / resid2, or r for the final norm), and the in-place add
+    // there adds the previous residual: out + resid is resid + out to the bit (IEEE addition
+    // commutes), and no copy of the residual stream into the saves is needed (2 x 50 MB a
+    // layer at 4 x 4096 x 768).
+    const auto nextResid = [&](int i) {
+        return i + 1 < cfg.nLayer ? saves[size_t(i + 1)].resid : r;
+    };
     prof.begin("fwd embedding", s);
-    lectern::cuda::embedding_forward(r, ids, rows, w.embedding, D, s);
-    const float* pending = nullptr;
+    lectern::cuda::embedding_forward(nextResid(-1), ids, rows, w.embedding, D, s);
+    const float* prev = nullptr;  // the residual before the block whose output is in place
     for (int i = 0; i < cfg.nLayer; ++i) {
         const DevLayer& Lw = w.layers[size_t(i)];
         const LayerSaves& a = saves[size_t(i)];
@@ -355,12 +366,11 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
         // Bf16: the normed rows straight into the in_proj's bf16 operand (the fp32 rows are
         // needed by nothing else: the backward recomputes them).
         const void* normedB = nullptr;
-        if (bf16 && lectern::cuda::prefill_add_rmsnorm_bf16_forward(bfIn, r, pending, Lw.norm, rows,
-                                                                    D, eps, s))
+        if (bf16 && lectern::cuda::prefill_add_rmsnorm_bf16_forward(bfIn, a.resid, prev, Lw.norm,
+                                                                    rows, D, eps, s))
             normedB = bfIn;
         else
-            lectern::cuda::add_rmsnorm_forward(normed, r, pending, Lw.norm, rows, D, eps, s);
-        cudaMemcpyAsync(a.resid, r, size_t(rows * D) * 4, cudaMemcpyDeviceToDevice, s);
+            lectern::cuda::add_rmsnorm_forward(normed, a.resid, prev, Lw.norm, rows, D, eps, s);
         prof.begin("fwd in_proj", s);
         // The mixer (mixer_train_forward), with the engine's fused q/k path.
         if (Status st = gemmCheck(
@@ -383,25 +393,26 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
             lectern::cuda::mamba3_gate_forward(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(),
                                                rows, gated, s);
         prof.begin("fwd out_proj", s);
+        float* mixOut = F > 0 ? a.resid2 : nextResid(i);
         if (Status st = gemmCheck(
-                project(delta, gated, gatedB, mat(Lw.outProj, D, d.dInner()), rows), "out_proj");
+                project(mixOut, gated, gatedB, mat(Lw.outProj, D, d.dInner()), rows), "out_proj");
             !st)
             return st;
+        prev = a.resid;
         if (F > 0) {
             prof.begin("fwd mlp", s);
-            lectern::cuda::add_rmsnorm_forward(normed, r, delta, Lw.norm2, rows, D, eps, s);
-            cudaMemcpyAsync(a.resid2, r, size_t(rows * D) * 4, cudaMemcpyDeviceToDevice, s);
-            if (Status st = gemmCheck(
-                    lectern::cuda::gated_mlp_forward(gemm, delta, normed, mat(Lw.fc1, 2 * F, D),
-                                                     mat(Lw.fc2, D, F), mlp, rows, s),
-                    "the MLP");
+            lectern::cuda::add_rmsnorm_forward(normed, a.resid2, prev, Lw.norm2, rows, D, eps, s);
+            if (Status st = gemmCheck(lectern::cuda::gated_mlp_forward(
+                                          gemm, nextResid(i), normed, mat(Lw.fc1, 2 * F, D),
+                                          mat(Lw.fc2, D, F), mlp, rows, s),
+                                      "the MLP");
                 !st)
                 return st;
+            prev = a.resid2;
         }
-        pending = delta;
     }
     prof.begin("fwd final norm + lm_head", s);
-    lectern::cuda::add_rmsnorm_forward(normed, r, pending, w.normF, rows, D, eps, s);
+    lectern::cuda::add_rmsnorm_forward(normed, r, prev, w.normF, rows, D, eps, s);
     if (Status st =
             gemmCheck(lectern::cuda::lm_head_forward(gemm, logits, normed, D,
                                                      mat(w.lmHead, cfg.vocabPadded(), D), rows, s),
@@ -518,7 +529,7 @@ Status CudaTrainModel::Impl::linearBackward(float* din, float* dW, const float* 
 
 Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     const cudaStream_t s = stream();
-    const int64_t rows = B * L, D = cfg.dModel, HA = int64_t(d.H) * std::max(d.A, 1);
+    const int64_t rows = B * L, D = cfg.dModel;
     const int64_t qkN = rows * d.R * d.H * d.N;
     const DevLayer& Lw = w.layers[size_t(i)];
     const DevLayer& Lg = g.layers[size_t(i)];
@@ -575,15 +586,14 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
                               "the scan's backward");
         !st)
         return st;
+    const Mamba3PreprocessGrads pg{Lg.dtBias, Lg.bNorm, Lg.cNorm, Lg.bBias, Lg.cBias};
     prof.begin("bwd rotary", s);
-    cudaMemsetAsync(ddtheta, 0, size_t(rows * HA) * 4, s);
-    if (Status st = cudaCheck(
-            cuda::rotary_theta_backward(d, q, k, a.theta, B, L, dq, dk, ddtheta, thetaScratch, s),
-            "the rotary angles' backward");
+    if (Status st = cudaCheck(cuda::rotary_theta_backward(d, q, k, a.theta, B, L, dq, dk, ddtheta,
+                                                          thetaScratch, s, true),
+                              "the rotary angles' backward");
         !st)
         return st;
     prof.begin("bwd preprocess", s);
-    const Mamba3PreprocessGrads pg{Lg.dtBias, Lg.bNorm, Lg.cNorm, Lg.bBias, Lg.cBias};
     if (Status st = cudaCheck(cuda::mamba3_preprocess_backward(d, pre(Lw), pg, a.proj, rows, dq, dk,
                                                                ddt, dadt, dtrap, ddtheta, dproj, s),
                               "the preprocess backward");
@@ -838,16 +848,30 @@ Status CudaTrainModel::adamwStep(const AdamWConfig& c, double lr, float gradScal
     a.lr = lr, a.beta1 = c.beta1, a.beta2 = c.beta2, a.eps = c.eps;
     a.step = m.optStep;
     a.gradFactor = gradScale;
-    m.prof.begin("adamw", m.stream());
-    for (const Slot& t : m.slots) {
-        a.wd = noWeightDecay(t.name) ? 0.0f : float(c.weightDecay);
+    a.wd = float(c.weightDecay);
+    if (m.adamwChunks == 0) {
+        std::vector<cuda::AdamWTensor> tensors;
+        for (const Slot& t : m.slots) tensors.push_back({t.offset, t.n, !noWeightDecay(t.name)});
+        const std::vector<cuda::AdamWChunk> table = cuda::adamw_chunks(tensors, int64_t(1) << 15);
+        auto buf = lectern::cuda::DeviceBuffer::alloc(table.size() * sizeof(table[0]),
+                                                      "the AdamW chunk table");
+        if (!buf) return buf.status();
+        m.adamwTable = std::move(*buf);
         if (Status st =
-                cudaCheck(cuda::adamw_step(a, m.W + t.offset, m.G + t.offset, m.M + t.offset,
-                                           m.V + t.offset, t.n, m.sums + 1, m.stream()),
-                          "AdamW on " + t.name);
+                cudaCheck(cudaMemcpy(m.adamwTable.as<void>(), table.data(),
+                                     table.size() * sizeof(table[0]), cudaMemcpyHostToDevice),
+                          "uploading the AdamW chunk table");
             !st)
             return st;
+        m.adamwChunks = int64_t(table.size());
     }
+    m.prof.begin("adamw", m.stream());
+    if (Status st =
+            cudaCheck(cuda::adamw_step_chunks(a, m.adamwTable.as<cuda::AdamWChunk>(), m.adamwChunks,
+                                              m.W, m.G, m.M, m.V, m.sums + 1, m.stream()),
+                      "AdamW");
+        !st)
+        return st;
     m.prof.end(m.stream());
     if (Status st = cudaCheck(cudaStreamSynchronize(m.stream()), "the AdamW update"); !st)
         return st;

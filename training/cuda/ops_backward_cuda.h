@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "ops/mamba3_gate.h"
 #include "ops/mamba3_preprocess.h"
@@ -78,10 +79,12 @@ cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& d,
 // of the unrotated q, k on return (in place); ddtheta [rows, H, A] += the gradient of the
 // angle increments: per (document, head, angle) the reverse cumulative sum over its T
 // tokens of ∂L/∂θ_t (a parallel suffix scan in double over segments of T). scratch: rows*H*A
-// floats; it may equal theta (which is then consumed).
+// floats; it may equal theta (which is then consumed). ddthetaWritten: ddtheta is written,
+// not added to (no memset before it: 2 of its passes a layer fewer).
 cudaError_t rotary_theta_backward(const ops::Mamba3Dims& d, const float* q, const float* k,
                                   const float* theta, int64_t batch, int64_t T, float* dq,
-                                  float* dk, float* ddtheta, float* scratch, cudaStream_t s);
+                                  float* dk, float* ddtheta, float* scratch, cudaStream_t s,
+                                  bool ddthetaWritten = false);
 
 // The running angles exactly as the CPU forward (engine/cpu/rotary_angles.cpp) computes
 // them: theta_t = wrap(theta_{t-1} + dtheta_t) in float from angle0 [batch, H, A] (null:
@@ -161,6 +164,24 @@ struct AdamWStep {
 };
 cudaError_t adamw_step(const AdamWStep& a, float* w, const float* g, float* m, float* v, int64_t n,
                        const double* guard, cudaStream_t s);
+
+// adamw_step over many tensors of one flat buffer in one launch (one launch a tensor cost
+// ~300 launches a step on the ~125M model): chunks (device memory, adamw_chunks' table) of
+// w, g, m, v; a chunk with decay 0 takes no weight decay. Same maths, bit for bit.
+struct AdamWChunk {
+    int64_t offset = 0, n = 0;
+    int32_t decay = 1;
+};
+struct AdamWTensor {
+    int64_t offset = 0, n = 0;
+    bool decay = true;
+};
+cudaError_t adamw_step_chunks(const AdamWStep& a, const AdamWChunk* chunks, int64_t nChunks,
+                              float* w, const float* g, float* m, float* v, const double* guard,
+                              cudaStream_t s);
+// The table for tensors (in buffer order): runs of adjacent tensors with the same decay, cut
+// into chunks of at most `chunk` values.
+std::vector<AdamWChunk> adamw_chunks(const std::vector<AdamWTensor>& tensors, int64_t chunk);
 
 // *sumsq (double, device) += Σ g² over n values (per-block double partials, one atomicAdd
 // per block). A non-finite entry makes the sum non-finite (NaN or inf: squares of finite
