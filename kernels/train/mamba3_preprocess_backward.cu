@@ -23,7 +23,8 @@ namespace lectern::train::cuda {
 namespace {
 
 namespace det = lectern::cuda::detail;
-constexpr int kMaxNJ = 8;  // N <= 256: lane owns n = lane + 32j, j < 8
+constexpr int kMaxNJ = 8;      // N <= 256: lane owns n = lane + 32j, j < 8
+constexpr int kHeadBatch = 4;  // the norm backward's heads loaded at once
 constexpr int64_t kBiasChunk = 64;
 constexpr int kFusedWarps = 4;                   // the bias sums inside the norm launch
 constexpr size_t kFusedSharedBytes = 48 * 1024;  // no opt-in needed up to here
@@ -39,7 +40,7 @@ __global__ void scalarsBackward(det::KDims d, const float* __restrict__ proj,
                                 const float* __restrict__ dtBias, int64_t rows,
                                 const float* __restrict__ ddt, const float* __restrict__ dadt,
                                 const float* __restrict__ dtrap, const float* __restrict__ ddtheta,
-                                float* __restrict__ dproj, float* __restrict__ gDtBias) {
+                                float* __restrict__ dproj, float* __restrict__ gDtBias, bool vec4) {
     extern __shared__ float acc[];  // [H]
     for (int i = threadIdx.x; i < d.H; i += blockDim.x) acc[i] = 0.0f;
     __syncthreads();
@@ -57,8 +58,18 @@ __global__ void scalarsBackward(det::KDims d, const float* __restrict__ proj,
         const float a = clamped ? -d.aFloor : -heavyTail(v);
         double ddtTotal = double(ddt[th]) + double(dadt[th]) * a;
         const float* gth = ddtheta + th * d.A;
-        for (int k = 0; k < d.A; ++k)
-            ddtTotal += double(gth[k]) * tanhf(row[d.offAngles + k]) * det::kPi;
+        const float* ang = row + d.offAngles;
+        int k0 = 0;
+        if (vec4)  // adjacent threads read A floats apart: 16-byte loads, 4x fewer requests
+#pragma unroll 4
+            for (; k0 + 4 <= d.A; k0 += 4) {
+                const float4 g4 = __ldg(reinterpret_cast<const float4*>(gth + k0));
+                ddtTotal += double(g4.x) * tanhf(ang[k0]) * det::kPi;
+                ddtTotal += double(g4.y) * tanhf(ang[k0 + 1]) * det::kPi;
+                ddtTotal += double(g4.z) * tanhf(ang[k0 + 2]) * det::kPi;
+                ddtTotal += double(g4.w) * tanhf(ang[k0 + 3]) * det::kPi;
+            }
+        for (int k = k0; k < d.A; ++k) ddtTotal += double(gth[k]) * tanhf(ang[k]) * det::kPi;
         const float su = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
         const float du = float(ddtTotal) * su;
         drow[d.offDt + h] += du;
@@ -122,21 +133,43 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
         const int rg = int(it - t * d.R * d.G), r = rg / d.G, g = rg - r * d.G;
         const float* x = proj + t * d.dInProj + sd.off + int64_t(rg) * d.N;
         float* dx = dproj + t * d.dInProj + sd.off + int64_t(rg) * d.N;
-        const float* go = sd.dout + (t * d.R + r) * int64_t(d.H) * d.N;
+        const float* __restrict__ go = sd.dout + (t * d.R + r) * int64_t(d.H) * d.N;
         float xv[kMaxNJ], dn[kMaxNJ];
+#pragma unroll
+        for (int j = 0; j < kMaxNJ; ++j) {
+            xv[j] = lane + 32 * j < d.N ? x[lane + 32 * j] : 0.0f;
+            dn[j] = 0.0f;
+        }
+        // The heads' loads kHeadBatch at a time, all issued before any is used: one load a head
+        // with the shared bias add between kept one load in flight a thread (go may alias
+        // shared memory for the compiler). The sums keep the heads' order.
+        for (int hh0 = 0; hh0 < headsPerGroup; hh0 += kHeadBatch) {
+            float v[kHeadBatch][kMaxNJ];
+#pragma unroll
+            for (int b = 0; b < kHeadBatch; ++b)
+#pragma unroll
+                for (int j = 0; j < kMaxNJ; ++j) {
+                    const int n = lane + 32 * j;
+                    v[b][j] = n < d.N && hh0 + b < headsPerGroup
+                                  ? __ldg(go + int64_t(g * headsPerGroup + hh0 + b) * d.N + n)
+                                  : 0.0f;
+                }
+#pragma unroll
+            for (int b = 0; b < kHeadBatch; ++b)
+#pragma unroll
+                for (int j = 0; j < kMaxNJ; ++j) {
+                    const int n = lane + 32 * j;
+                    if (n >= d.N || hh0 + b >= headsPerGroup) continue;
+                    dn[j] += v[b][j];
+                    if (fuseBias)
+                        mine[(int64_t(r) * d.H + g * headsPerGroup + hh0 + b) * d.N + n] += v[b][j];
+                }
+        }
         float ss = 0.0f, gx = 0.0f;
 #pragma unroll
         for (int j = 0; j < kMaxNJ; ++j) {
             const int n = lane + 32 * j;
-            xv[j] = 0.0f, dn[j] = 0.0f;
             if (n < d.N) {
-                xv[j] = x[n];
-                for (int hh = 0; hh < headsPerGroup; ++hh) {
-                    const int64_t hn = int64_t(g * headsPerGroup + hh) * d.N + n;
-                    const float v = go[hn];
-                    dn[j] += v;
-                    if (fuseBias) mine[r * int64_t(d.H) * d.N + hn] += v;
-                }
                 ss += xv[j] * xv[j];
                 gx += dn[j] * sd.normW[n] * xv[j];
             }
@@ -196,9 +229,10 @@ cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& dims,
     if (rows <= 0) return cudaSuccess;
     if (dims.N > 32 * kMaxNJ || dims.G <= 0 || dims.H % dims.G != 0) return cudaErrorInvalidValue;
     const det::KDims d = det::kdims(dims);
+    const bool vec4 = d.A % 4 == 0 && reinterpret_cast<uintptr_t>(ddtheta) % 16 == 0;
     const unsigned sb = unsigned(std::min<int64_t>(det::gridFor(rows * d.H, 256), 1024));
-    scalarsBackward<<<sb, 256, size_t(d.H) * sizeof(float), s>>>(d, proj, p.dtBias, rows, ddt, dadt,
-                                                                 dtrap, ddtheta, dproj, g.dtBias);
+    scalarsBackward<<<sb, 256, size_t(d.H) * sizeof(float), s>>>(
+        d, proj, p.dtBias, rows, ddt, dadt, dtrap, ddtheta, dproj, g.dtBias, vec4);
     if (d.A > 0)
         anglesBackward<<<det::gridFor(rows * d.A, 256), 256, 0, s>>>(d, proj, p.dtBias, rows,
                                                                      ddtheta, dproj);

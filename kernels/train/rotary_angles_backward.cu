@@ -5,7 +5,7 @@
 // reverse cumulative sum Σ_{t>=s} ∂L/∂θ_t over the document.
 // Launches: (replay: θ in the CPU's float operations, one thread per (b, h, a)); pairs: one
 // thread per (row, h, a), ∂L/∂θ_t into scratch; reverse sum: a parallel suffix scan, each
-// (b, h, a) column's T tokens cut into kSegs segments (a block: 32 adjacent columns, for
+// (b, h, a) column's T tokens cut into kSegs segments (a block: kCols adjacent columns, for
 // coalescing, times kSegs segments): every thread sums its segment, adds the sums of the
 // segments after it, then walks its own segment back, in double throughout. One thread
 // walking all T tokens of a column took 44 ms a step at 4 x 4096 on the H100 (24 layers:
@@ -34,16 +34,9 @@ __global__ void replayKernel(const float* __restrict__ angle0, const float* __re
     }
 }
 
-// Adds the pair's angle gradient to dth and un-rotates g in place.
-__device__ void pairBackward(const float* rot, float* g, int i0, int i1, float c, float s,
-                             double& dth) {
-    const float gu = g[i0], gw = g[i1];
-    dth += double(gw) * rot[i0] - double(gu) * rot[i1];
-    g[i0] = gu * c + gw * s;
-    g[i1] = -gu * s + gw * c;
-}
-
-// theta and dthOut may alias (the same thread reads, then writes, one element).
+// theta and dthOut may alias (the same thread reads, then writes, one element). Per rank, the
+// eight values of the q and k pairs are all loaded before any store (a store to dq between
+// them kept the k loads waiting: the compiler cannot tell dq from k).
 __global__ void pairsKernel(det::KDims d, const float* __restrict__ q, const float* __restrict__ k,
                             const float* theta, int64_t rows, float* __restrict__ dq,
                             float* __restrict__ dk, float* dthOut) {
@@ -59,32 +52,47 @@ __global__ void pairsKernel(det::KDims d, const float* __restrict__ q, const flo
     double dth = 0.0;
     for (int r = 0; r < d.R; ++r) {
         const int64_t off = row * qkStride + (int64_t(r) * d.H + h) * d.N;
-        pairBackward(q + off, dq + off, i0, i1, cs, sn, dth);
-        pairBackward(k + off, dk + off, i0, i1, cs, sn, dth);
+        const float qu = __ldg(q + off + i0), qw = __ldg(q + off + i1);
+        const float ku = __ldg(k + off + i0), kw = __ldg(k + off + i1);
+        const float gqu = dq[off + i0], gqw = dq[off + i1];
+        const float gku = dk[off + i0], gkw = dk[off + i1];
+        // ∂L/∂θ += gw·u' − gu·w' (q, then k); (gu, gw) <- R(−θ)(gu, gw)
+        dth += double(gqw) * qu - double(gqu) * qw;
+        dth += double(gkw) * ku - double(gku) * kw;
+        dq[off + i0] = gqu * cs + gqw * sn;
+        dq[off + i1] = -gqu * sn + gqw * cs;
+        dk[off + i0] = gku * cs + gkw * sn;
+        dk[off + i1] = -gku * sn + gkw * cs;
     }
     dthOut[gid] = float(dth);
 }
 
-constexpr int kSegs = 32;  // segments a column's T tokens are cut into (blockDim.y)
+// A block: kCols adjacent columns times kSegs segments. 16 x 64 rather than 32 x 32: at
+// 4 x 4,096 with H·A = 768 the 32-column form made 96 blocks (fewer than the H100's 132 SMs)
+// whose threads each walked 128 dependent tokens; this one makes 192 of half the walk.
+constexpr int kCols = 16;
+constexpr int kSegs = 64;
 
-// grid (⌈HA/32⌉, batch), block (32, kSegs). kWrite: ddtheta is written, not added to.
+// grid (⌈HA/kCols⌉, batch), block (kCols, kSegs). kWrite: ddtheta is written, not added to.
 template <bool kWrite>
 __global__ void reverseSumKernel(const float* __restrict__ dth, int64_t T, int64_t HA,
                                  float* __restrict__ ddtheta) {
-    __shared__ double segSum[kSegs][32];
-    const int64_t ha = blockIdx.x * 32 + threadIdx.x, b = blockIdx.y;
+    __shared__ double segSum[kSegs][kCols];
+    const int64_t ha = blockIdx.x * int64_t(kCols) + threadIdx.x, b = blockIdx.y;
     const int64_t seg = (T + kSegs - 1) / kSegs;
     const int64_t t0 = threadIdx.y * seg, t1 = t0 + seg < T ? t0 + seg : T;
     const bool live = ha < HA;
     const int64_t base = b * T * HA + ha;
     double sum = 0.0;
     if (live)
+#pragma unroll 8
         for (int64_t t = t0; t < t1; ++t) sum += double(dth[base + t * HA]);
     segSum[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (!live) return;
     double acc = 0.0;  // the tokens after this segment
     for (int y = kSegs - 1; y > int(threadIdx.y); --y) acc += segSum[y][threadIdx.x];
+#pragma unroll 8
     for (int64_t t = t1 - 1; t >= t0; --t) {
         const int64_t i = base + t * HA;
         acc += double(dth[i]);
@@ -113,7 +121,7 @@ cudaError_t rotary_theta_backward(const ops::Mamba3Dims& dims, const float* q, c
     if (rows <= 0 || HA <= 0) return cudaSuccess;
     pairsKernel<<<det::gridFor(rows * HA, 128), 128, 0, s>>>(det::kdims(dims), q, k, theta, rows,
                                                              dq, dk, scratch);
-    const dim3 grid(unsigned((HA + 31) / 32), unsigned(batch)), block(32, kSegs);
+    const dim3 grid(unsigned((HA + kCols - 1) / kCols), unsigned(batch)), block(kCols, kSegs);
     if (ddthetaWritten)
         reverseSumKernel<true><<<grid, block, 0, s>>>(scratch, T, HA, ddtheta);
     else
