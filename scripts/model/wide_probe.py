@@ -8,7 +8,7 @@ value digit by where it stands: in the pairs line (unpredictable: 3.32 bits a di
 uniform), after a key queried for the first time (only a key-bound lookup helps), or after
 a key queried again in the same line (copying the nearer repeat also helps), split by the
 key's length and the digit's place in the value (0, 1, 2 and later). Each probed example
-follows another one, so the format is known.
+follows another one and a blank line, as in the material, so the format is known.
 
     python3 scripts/model/wide_probe.py --cli lectern-cli --model MODEL_DIR [--n 30]
 """
@@ -55,7 +55,9 @@ def main():
     fmt = argparse.Namespace(sep="=", key_len=a.key_len, value_len=a.value_len)
     acc = collections.defaultdict(lambda: [0.0, 0])
     for _ in range(a.n):
-        head, ex = wide_bind_example(rng, fmt), wide_bind_example(rng, fmt)
+        # make_recall.py joins examples with "\n" (a blank line between them): without it
+        # the probed pairs line reads as a third query line of the example before
+        head, ex = wide_bind_example(rng, fmt) + "\n", wide_bind_example(rng, fmt)
         digit_bits(head + ex, len(head), surprisal(a.cli, a.model, head + ex), acc)
     for k in sorted(acc):
         total, count = acc[k]

@@ -13,8 +13,9 @@
 #   keys  one widening at a time: keys of 2-4 bytes, one digit (~57%), with bind, bind= and
 #   vals  ~20% corpus text; vals the same with one-letter keys and values of 2-5 digits.
 # Then, on the CPU cores at once: copy_probe.py's bind, bind=, assoc and assoc1 on each lane,
-# validation bits per byte of each lane (first 64 KiB of each kind, windows of 1,024, as
-# evaluate.py), retrieval of task at 1k (50) and 4k (10) and of text at 1k (20) (where run).
+# wide_probe.py on each (keys and vals also in their own form), validation bits per byte of
+# each lane (first 64 KiB of each kind, windows of 1,024, as evaluate.py), retrieval of task
+# at 1k (50) and 4k (10) and of text at 1k (20) (where run).
 #
 #   there: TRAIN_END=270 bash scripts/model/widen_on_device.sh CARRY OUTDIR
 #
@@ -79,6 +80,16 @@ V=$CORPUS/valid
 for k in code prose legal; do
   for m in $LANES; do bpb_part $m $k $E/bpb-$m-$k.out & done
 done
+# wide_part LANE TAG [OPTIONS]: wide_probe.py's digit bits of LANE (40 examples), $E/wide-LANE-TAG.out
+wide_part() {
+  local m=$1 t=$2
+  shift 2
+  timeout "$EVAL_TIMEOUT" python3 "$ROOT/scripts/model/wide_probe.py" --cli "$CLI" \
+    --model /tmp/m-$m --n 40 "$@" > $E/wide-$m-$t.out 2>&1
+}
+for m in $LANES; do wide_part $m mixed & done # keys of 1-4 bytes, values of 1-5 digits
+[[ " $LANES " == *" m4keys "* ]] && wide_part m4keys own --key-len 2-4 --value-len 1 &
+[[ " $LANES " == *" m4vals "* ]] && wide_part m4vals own --key-len 1 --value-len 2-5 &
 if [ -d /tmp/m-m4task ] && [[ " $LANES " == *" m4task "* ]]; then
   for i in 0 1 2 3 4; do eval_part task1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 /tmp/m-m4task & done
   eval_part task4k-0 $V/retrieval-4k.jsonl 0 5 /tmp/m-m4task &
@@ -95,7 +106,7 @@ for m in $LANES; do
   echo "== $m"
   grep -E '^stage .*(trained|weights)|bits/byte' "$W/$m.log"
 done
-grep -h 'bits/byte\|right' "$OUTDIR/eval.log"
+grep -h 'bits/byte\|right\|^== wide\|query first\|pairs, all' "$OUTDIR/eval.log"
 # shellcheck disable=SC2046
 python3 "$ROOT/scripts/model/metrics_summary.py" $(for m in $LANES; do echo /tmp/$m/metrics-$m.jsonl; done)
 # shellcheck disable=SC2086
