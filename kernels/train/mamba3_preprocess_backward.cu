@@ -109,6 +109,9 @@ struct NormSide {
     int64_t off;
 };
 
+// NJ: the n slots a lane owns (n = lane + 32j, j < NJ), 4 where N <= 128: unrolled over 8,
+// half the slots were issued predicated off at N = 128 and held registers (122).
+template <int NJ>
 __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64_t rows, NormSide c,
                              NormSide b, float* __restrict__ dproj, bool fuseBias) {
     extern __shared__ float biasSums[];  // fuseBias: [warps of the block][R, H, N]
@@ -125,18 +128,18 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
     const int64_t nWarps = (int64_t(gridDim.x) * blockDim.x) >> 5;
     const int64_t items = rows * d.R * d.G;
     const int headsPerGroup = d.H / d.G;
-    float dw[kMaxNJ];
+    float dw[NJ];
 #pragma unroll
-    for (int j = 0; j < kMaxNJ; ++j) dw[j] = 0.0f;
+    for (int j = 0; j < NJ; ++j) dw[j] = 0.0f;
     for (int64_t it = warp; it < items; it += nWarps) {
         const int64_t t = it / (int64_t(d.R) * d.G);
         const int rg = int(it - t * d.R * d.G), r = rg / d.G, g = rg - r * d.G;
         const float* x = proj + t * d.dInProj + sd.off + int64_t(rg) * d.N;
         float* dx = dproj + t * d.dInProj + sd.off + int64_t(rg) * d.N;
         const float* __restrict__ go = sd.dout + (t * d.R + r) * int64_t(d.H) * d.N;
-        float xv[kMaxNJ], dn[kMaxNJ];
+        float xv[NJ], dn[NJ];
 #pragma unroll
-        for (int j = 0; j < kMaxNJ; ++j) {
+        for (int j = 0; j < NJ; ++j) {
             xv[j] = lane + 32 * j < d.N ? x[lane + 32 * j] : 0.0f;
             dn[j] = 0.0f;
         }
@@ -144,11 +147,11 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
         // with the shared bias add between kept one load in flight a thread (go may alias
         // shared memory for the compiler). The sums keep the heads' order.
         for (int hh0 = 0; hh0 < headsPerGroup; hh0 += kHeadBatch) {
-            float v[kHeadBatch][kMaxNJ];
+            float v[kHeadBatch][NJ];
 #pragma unroll
             for (int b = 0; b < kHeadBatch; ++b)
 #pragma unroll
-                for (int j = 0; j < kMaxNJ; ++j) {
+                for (int j = 0; j < NJ; ++j) {
                     const int n = lane + 32 * j;
                     v[b][j] = n < d.N && hh0 + b < headsPerGroup
                                   ? __ldg(go + int64_t(g * headsPerGroup + hh0 + b) * d.N + n)
@@ -157,7 +160,7 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
 #pragma unroll
             for (int b = 0; b < kHeadBatch; ++b)
 #pragma unroll
-                for (int j = 0; j < kMaxNJ; ++j) {
+                for (int j = 0; j < NJ; ++j) {
                     const int n = lane + 32 * j;
                     if (n >= d.N || hh0 + b >= headsPerGroup) continue;
                     dn[j] += v[b][j];
@@ -167,7 +170,7 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
         }
         float ss = 0.0f, gx = 0.0f;
 #pragma unroll
-        for (int j = 0; j < kMaxNJ; ++j) {
+        for (int j = 0; j < NJ; ++j) {
             const int n = lane + 32 * j;
             if (n < d.N) {
                 ss += xv[j] * xv[j];
@@ -179,7 +182,7 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
         const float rs = 1.0f / sqrtf(ss / float(d.N) + d.eps);
         const float cc = rs * rs * rs / float(d.N) * gx;
 #pragma unroll
-        for (int j = 0; j < kMaxNJ; ++j) {
+        for (int j = 0; j < NJ; ++j) {
             const int n = lane + 32 * j;
             if (n < d.N) {
                 dx[n] += rs * dn[j] * sd.normW[n] - cc * xv[j];
@@ -188,7 +191,7 @@ __global__ void normBackward(det::KDims d, const float* __restrict__ proj, int64
         }
     }
 #pragma unroll
-    for (int j = 0; j < kMaxNJ; ++j) {
+    for (int j = 0; j < NJ; ++j) {
         const int n = lane + 32 * j;
         if (n < d.N && dw[j] != 0.0f) atomicAdd(sd.dNormW + n, dw[j]);
     }
@@ -245,11 +248,19 @@ cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& dims,
         // Few enough blocks that each holds many rows (the block's sums cost one atomicAdd per
         // entry at its end), enough that all are resident at once on an H100.
         const dim3 nb(unsigned(std::min<int64_t>(det::gridFor(items, kFusedWarps), 512)), 2);
-        normBackward<<<nb, 32 * kFusedWarps, fusedBytes, s>>>(d, proj, rows, cs, bs, dproj, true);
+        if (d.N <= 128)
+            normBackward<4>
+                <<<nb, 32 * kFusedWarps, fusedBytes, s>>>(d, proj, rows, cs, bs, dproj, true);
+        else
+            normBackward<kMaxNJ>
+                <<<nb, 32 * kFusedWarps, fusedBytes, s>>>(d, proj, rows, cs, bs, dproj, true);
         return cudaGetLastError();
     }
     const dim3 nb(unsigned(std::min<int64_t>(det::gridFor(items, 8), 1024)), 2);  // 8 warps
-    normBackward<<<nb, 256, 0, s>>>(d, proj, rows, cs, bs, dproj, false);
+    if (d.N <= 128)
+        normBackward<4><<<nb, 256, 0, s>>>(d, proj, rows, cs, bs, dproj, false);
+    else
+        normBackward<kMaxNJ><<<nb, 256, 0, s>>>(d, proj, rows, cs, bs, dproj, false);
     const dim3 bb(det::gridFor(cols, 256), unsigned((rows + kBiasChunk - 1) / kBiasChunk), 2);
     biasBackward<<<bb, 256, 0, s>>>(d, rows, dq, dk, g.cBias, g.bBias);
     return cudaGetLastError();
