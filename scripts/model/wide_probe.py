@@ -42,6 +42,14 @@ def digit_bits(text, start, bits, acc):
             pos += len(tok) + 1
 
 
+def probe_text(rng, fmt):
+    """Two widened examples as make_recall.py writes them, joined by "\n" (a blank line
+    between them: without it the probed pairs line reads as a third query line of the example
+    before); returns the text and where the probed second example begins."""
+    head = wide_bind_example(rng, fmt) + "\n"
+    return head + wide_bind_example(rng, fmt), len(head)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cli", required=True)
@@ -55,10 +63,8 @@ def main():
     fmt = argparse.Namespace(sep="=", key_len=a.key_len, value_len=a.value_len)
     acc = collections.defaultdict(lambda: [0.0, 0])
     for _ in range(a.n):
-        # make_recall.py joins examples with "\n" (a blank line between them): without it
-        # the probed pairs line reads as a third query line of the example before
-        head, ex = wide_bind_example(rng, fmt) + "\n", wide_bind_example(rng, fmt)
-        digit_bits(head + ex, len(head), surprisal(a.cli, a.model, head + ex), acc)
+        text, start = probe_text(rng, fmt)
+        digit_bits(text, start, surprisal(a.cli, a.model, text), acc)
     for k in sorted(acc):
         total, count = acc[k]
         print("%-32s %5.2f bits a digit (%d digits)" % (", ".join(k), total / count, count))

@@ -4,6 +4,7 @@ duplicates are dropped, the split is by document (no validation document's text 
 training files), every kind is written, and every held-out retrieval example holds its
 fact once, inside a context of the promised byte length, with the answer being the value
 stated in the fact. Python standard library only."""
+import argparse
 import gzip
 import json
 import os
@@ -117,6 +118,20 @@ def main():
                 repeats += last.get(k) == value
                 last[k] = value
             assert repeats >= 10 and repeats >= 0.3 * len(pairs), (flags, repeats, len(pairs))
+        # wide_probe.py probes an example laid out as in the widened material (filled and
+        # blank lines alike: it once left out the blank line between examples)
+        wide = ["--assoc", "--plain", "--bind", "--sep", "=", "--key-len", "1-4", "--value-len", "1-5"]
+        subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name", "w",
+                        "--bytes", "2000"] + wide, check=True, stdout=subprocess.DEVNULL)
+        material = open(os.path.join(out, "train", "assoc-w.txt"), encoding="utf-8").read()
+        sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+        sys.path.insert(0, SCRIPTS)
+        import wide_probe
+        fmt = argparse.Namespace(sep="=", key_len=(1, 4), value_len=(1, 5))
+        probed, start = wide_probe.probe_text(random.Random(3), fmt)
+        shape = [bool(line) for line in probed.split("\n")]
+        assert shape == [bool(line) for line in material.split("\n")[:len(shape)]], probed
+        assert probed[start - 2:start] == "\n\n" and probed[start:].count("\n") == 2, probed
     print("ok")
     return 0
 
