@@ -223,26 +223,63 @@ __device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Off off
         }
 }
 
-// acc = diag(s) A1 B1 + A2 B2 (rows scaled between the two products), handed element by
-// element to out(row, column, acc, old), old = base[off(row, column)] loaded before the
-// products (0 where off < 0). On the tensor cores the two accumulate in the same fragments,
-// which go to out as they are: no trip through scratch, no barrier.
-template <int TY, bool TC, int R1, int R2, int NJ, class Off, class Out>
-__device__ inline void product2(const float* base, Off off, Out out, const float* a1, int am1,
+// f(u, h, row, column) for each pair of this thread's fragment elements c[u][2h], c[u][2h + 1]:
+// (row, column) and (row, column + 1), column even.
+template <int kTpw, class F>
+__device__ inline void mmaVisitPairs(F f) {
+    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
+    const int g = lane >> 2, t = lane & 3, m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
+#pragma unroll
+    for (int u = 0; u < kTpw; ++u) {
+        const int col = n0 + 8 * u + 2 * t;
+        f(u, 0, m0 + g, col), f(u, 1, m0 + g + 8, col);
+    }
+}
+
+// base[off(row, column)] += add(row, column, acc) for acc = diag(s) A1 B1 + A2 B2 (rows scaled
+// between the two products); the old values are loaded before the products (off < 0: no
+// element there). On the tensor cores the two accumulate in the same fragments, which are
+// written as they are: no trip through scratch, no barrier. pairs (N even, base 8-byte
+// aligned): a lane's two adjacent columns are read and written as one float2, so a warp
+// instruction covers 8 rows × 32 bytes, whole sectors, instead of 8 rows × 4 bytes twice
+// (the scalar form cost phase C ~0.4 ms on the H100: training/NOTES-cuda.md, helper S2).
+template <int TY, bool TC, int R1, int R2, int NJ, class Off, class Add>
+__device__ inline void product2(float* base, bool pairs, Off off, Add add, const float* a1, int am1,
                                 int ak1, const float* b1, int bk1, int bn1, int K1, const float* s,
                                 const float* a2, int am2, int ak2, const float* b2, int bk2,
                                 int bn2, int K2) {
     if constexpr (TC) {
         constexpr int kTpw = tilesPerWarp<TY, NJ>();
         float old[kTpw][4], c[kTpw][4] = {};
-        mmaVisit<kTpw>([&](int u, int q, int r, int col) {
-            const int64_t o = off(r, col);
-            old[u][q] = o >= 0 ? base[o] : 0.0f;
-        });
+        if (pairs) {
+            mmaVisitPairs<kTpw>([&](int u, int h, int r, int col) {
+                const int64_t o = off(r, col);  // col + 1 < N wherever col < N (N even)
+                const float2 x =
+                    o >= 0 ? *reinterpret_cast<const float2*>(base + o) : make_float2(0.0f, 0.0f);
+                old[u][2 * h] = x.x, old[u][2 * h + 1] = x.y;
+            });
+        } else {
+            mmaVisit<kTpw>([&](int u, int q, int r, int col) {
+                const int64_t o = off(r, col);
+                old[u][q] = o >= 0 ? base[o] : 0.0f;
+            });
+        }
         mmaRun<TY, NJ, kTpw, R1>(c, a1, am1, ak1, b1, bk1, bn1, K1);
         mmaScaleRows(c, s);
         mmaRun<TY, NJ, kTpw, R2>(c, a2, am2, ak2, b2, bk2, bn2, K2);
-        mmaVisit<kTpw>([&](int u, int q, int r, int col) { out(r, col, c[u][q], old[u][q]); });
+        if (pairs) {
+            mmaVisitPairs<kTpw>([&](int u, int h, int r, int col) {
+                if (const int64_t o = off(r, col); o >= 0)
+                    *reinterpret_cast<float2*>(base + o) =
+                        make_float2(old[u][2 * h] + add(r, col, c[u][2 * h]),
+                                    old[u][2 * h + 1] + add(r, col + 1, c[u][2 * h + 1]));
+            });
+        } else {
+            mmaVisit<kTpw>([&](int u, int q, int r, int col) {
+                if (const int64_t o = off(r, col); o >= 0)
+                    base[o] = old[u][q] + add(r, col, c[u][q]);
+            });
+        }
     } else {  // in place: a second accumulator costs registers (fp32 4 % slower)
         constexpr int MI = kC / TY;
         float old[MI][NJ], acc[MI][NJ];
@@ -257,8 +294,11 @@ __device__ inline void product2(const float* base, Off off, Out out, const float
 #pragma unroll
         for (int i = 0; i < MI; ++i)
 #pragma unroll
-            for (int j = 0; j < NJ; ++j)
-                out(tileRow() + TY * i, tileCol() + 16 * j, acc[i][j], old[i][j]);
+            for (int j = 0; j < NJ; ++j) {
+                const int r = tileRow() + TY * i, col = tileCol() + 16 * j;
+                if (const int64_t o = off(r, col); o >= 0)
+                    base[o] = old[i][j] + add(r, col, acc[i][j]);
+            }
     }
 }
 
@@ -694,15 +734,16 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     auto qkAt = [&](int r, int n) -> int64_t {
         return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
     };
+    // dq and dk by float2 where N is even (rows 8-byte aligned; the tests' odd N take the
+    // scalar form).
+    const bool pairs =
+        (N & 1) == 0 &&
+        ((reinterpret_cast<uintptr_t>(o.g.dq) | reinterpret_cast<uintptr_t>(o.g.dk)) & 7) == 0;
     // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
     {
-        float* dq = o.g.dq;
         product2<TY, TC, kRoundedB, kRoundedA | kRoundedB, NJ>(
-            dq, qkAt,
-            [&](int r, int n, float t, float old) {
-                if (const int64_t at = qkAt(r, n); at >= 0) dq[at] = old + t;
-            },
-            Ys, kLdS, 1, Hs, kLdN, 1, P, sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L);
+            o.g.dq, pairs, qkAt, [](int, int, float t) { return t; }, Ys, kLdS, 1, Hs, kLdN, 1, P,
+            sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L);
     }
     if constexpr (TC) __syncthreads();  // the next product's trip through As: dq has read A3
     // dcs_j's acc term: e^{cs_j} ⟨dy_j, acc q_j⟩.
@@ -793,12 +834,10 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
     {
-        float* dk = o.g.dk;
         product2<TY, TC, kRoundedB, kRoundedA, NJ>(
-            dk, qkAt,
-            [&](int r, int n, float t, float old) {
-                if (const int64_t at = qkAt(r, n); at >= 0)
-                    dk[at] = old + (sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t);
+            o.g.dk, pairs, qkAt,
+            [&](int r, int n, float t) {
+                return sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t;
             },
             Vs, kLdS, 1, Gs, kLdN, 1, P, sc.dec, Ps, 1, kLdS, Qs, kLdN, 1, L);
     }
