@@ -62,6 +62,8 @@ if want sanitizer; then
   san racecheck test_cuda_scan_backward 'CudaScanBackward.Small*' 90
   san racecheck test_cuda_scan 'CudaScan.Chunked*:CudaScan.Step*' 90
   san racecheck test_cuda_scan 'CudaScan.PreprocessAndRotary' 60
+  # the prefill walk and its q/k op (the default bf16 prefill path)
+  san racecheck test_cuda_scan 'CudaScan.PrefillWalk*:CudaScan.PrefillQk*' 120
   san racecheck test_cuda_kernels 'CudaKernels.EmbeddingAndNorms' 40
   # the fused decode step (decode_mixer.cu, decode_gemv.cu) and the GPU sampler
   san memcheck test_cuda_session 'CudaDecode.*' 120
