@@ -32,6 +32,7 @@
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
 #include "mamba3_scalars.cuh"
+#include "mma_bf16_frags.cuh"
 
 namespace lectern::cuda {
 namespace {
@@ -361,13 +362,9 @@ __device__ __forceinline__ void load8(const float* src, float (&v)[kPiece]) {
     }
 }
 
-__device__ __forceinline__ unsigned packBf16(float a, float b) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<const unsigned*>(&h);
-}
-
 // One 16-byte store (a struct of four bfloat162 went out as four 4-byte stores).
 __device__ __forceinline__ void store8Bf16(__nv_bfloat16* dst, const float (&v)[kPiece]) {
+    using mma16::packBf16;
     *reinterpret_cast<uint4*>(dst) = make_uint4(packBf16(v[0], v[1]), packBf16(v[2], v[3]),
                                                 packBf16(v[4], v[5]), packBf16(v[6], v[7]));
 }
