@@ -11,7 +11,8 @@
 #         corpus text, in windows of 1,024 bytes;
 #   text  does the lookup survive text: bind material (~23%) and the whole corpus;
 #   keys  one widening at a time: keys of 2-4 bytes, one digit (~57%), with bind, bind= and
-#   vals  ~20% corpus text; vals the same with one-letter keys and values of 2-5 digits.
+#         ~20% corpus text;
+#   vals  the same with one-letter keys and values of 2-5 digits.
 # Then, on the CPU cores at once: copy_probe.py's bind, bind=, assoc and assoc1 on each lane,
 # wide_probe.py on each (keys and vals also in their own form), validation bits per byte of
 # each lane (first 64 KiB of each kind, windows of 1,024, as evaluate.py), retrieval of task
