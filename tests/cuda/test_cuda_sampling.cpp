@@ -215,6 +215,9 @@ TEST_F(CudaSampling, SampleMatchesCpuForTheSameDraw) {
             // never lands there.
             std::vector<double> us = {0.0, 0.999999, 0.3183098861837907};
             for (int i = 0; i < 6; ++i) us.push_back(double(rng() >> 11) * 0x1.0p-53);
+            // Sanitizer runs: two draws a trial (racecheck did not finish the nine within
+            // 120 s, runs of 2026-11-22/23; every size and variant is still launched).
+            if (quick) us = {us[2], us[3]};
             int32_t prev = -1;
             for (double u : us) {
                 const int32_t want = generate::drawToken(p, u);
