@@ -125,6 +125,8 @@ def assoc_example(text, rng, a):
     key-bound memory predicts it. Half the examples are a dense line of pairs; in the other
     half each pair is its own line at a random line boundary of real text (the distance
     grows with --max-context), and the queries follow the text."""
+    if a.ask:
+        return ask_example(text, rng, a)
     if a.plain:
         return plain_assoc_example(rng, a)
     lo, hi = (1, 1) if a.short_keys else (3, 5)
@@ -181,6 +183,39 @@ def wide_bind_example(rng, a):
     return " ".join(pairs) + "\n" + " ".join(rng.choice(pairs) for _ in pairs) + "\n"
 
 
+def ident(rng):
+    """An identifier as make_retrieval.fact names a #define: WORD_NOUN_NN, 12-25 bytes."""
+    return "%s_%s_%d" % (rng.choice(WORDS).upper(), rng.choice(NOUNS).upper(), rng.randrange(10, 100))
+
+
+def ask_example(text, rng, a):
+    """The widened bind lookup in the retrieval task's layout (a bridge from the trained
+    `k=v` lines to evaluate.py's questions): ten distinct keys (--ident-keys: identifiers as
+    the task's #defines name them, else --key-len letters or digits) with values of
+    --value-len digits, stated in one of three layouts (a dense `k=v` line as trained, one
+    `#define k v` a line, or each #define at a random line boundary of real text), then ten
+    questions in the product's prompt format drawn with replacement, each answered."""
+    keys = set()
+    while len(keys) < 10:
+        n = rng.randint(*a.key_len)
+        keys.add(ident(rng) if a.ident_keys else
+                 "".join(rng.choice(LETTERS if n == 1 else KEY_CHARS) for _ in range(n)))
+    pairs = [(key, "".join(rng.choice("0123456789") for _ in range(rng.randint(*a.value_len))))
+             for key in sorted(keys)]  # sorted: a set's order is not seeded
+    rng.shuffle(pairs)
+    layout = rng.randrange(3)
+    if layout == 0:
+        doc = " ".join("%s=%s" % p for p in pairs) + "\n"
+    elif layout == 1:
+        doc = "".join("#define %s %s\n" % p for p in pairs)
+    else:
+        ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
+        doc = place(ctx, ["#define %s %s" % p for p in pairs], rng)
+    qa = "".join(DOCUMENT_END + QUESTION.format(question="What is the value of %s?" % key) + " " + value
+                 for key, value in (rng.choice(pairs) for _ in pairs))
+    return doc.rstrip("\n") + qa + "\n"
+
+
 def length_range(text):
     """'2-4' or '3' -> (lo, hi)."""
     lo, _, hi = text.partition("-")
@@ -222,6 +257,11 @@ def main():
                     help="with --assoc --plain --bind: key length range (wide_bind_example)")
     ap.add_argument("--value-len", type=length_range, default=(1, 1), metavar="LO-HI",
                     help="with --assoc --plain --bind: value length range in digits")
+    ap.add_argument("--ask", action="store_true",
+                    help="with --assoc: ten keys and values (--key-len, --value-len) stated in "
+                    "one of three layouts, then asked as the task's questions (ask_example)")
+    ap.add_argument("--ident-keys", action="store_true",
+                    help="with --ask: keys are identifiers as the task's #defines name them")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()

@@ -12,11 +12,19 @@
 #   text  does the lookup survive text: bind material (~23%) and the whole corpus;
 #   keys  one widening at a time: keys of 2-4 bytes, one digit (~57%), with bind, bind= and
 #         ~20% corpus text;
-#   vals  the same with one-letter keys and values of 2-5 digits.
+#   vals  the same with one-letter keys and values of 2-5 digits;
+#   ask   the lookup in the task's layout (make_recall.py --ask): ten keys stated as a k=v
+#         line, as #define lines or as #defines in real text, then asked as the task's
+#         questions; identifier keys (WORD_NOUN_NN, values of 4-5 digits, ~34%) and keys of
+#         1-4 bytes (values 1-5, ~17%), with the widened k=v form (13%), the question format
+#         of recall-2k (21%) and ~15% corpus text, in windows of 1,024;
+#   long  the widened k=v form with keys of 4-20 bytes (the task's identifiers are ~20),
+#         with the widened form, bind= and ~20% corpus text, in windows of 1,024.
 # Then, on the CPU cores at once: copy_probe.py's bind, bind=, assoc and assoc1 on each lane,
 # wide_probe.py on each (keys and vals also in their own form), validation bits per byte of
 # each lane (first 64 KiB of each kind, windows of 1,024, as evaluate.py), retrieval of task
-# at 1k (50) and 4k (10) and of text at 1k (20) (where run).
+# at 1k (50) and 4k (10) and of text at 1k (20) (where run); ask: wide_probe.py --ask on its
+# identifier form and retrieval at 1k (50) and 4k (10); long: wide_probe.py on keys of 4-20.
 #
 #   there: TRAIN_END=270 bash scripts/model/widen_on_device.sh CARRY OUTDIR
 #
@@ -43,6 +51,12 @@ mk ww 10000000 --plain --bind --sep = --key-len 1-4 --value-len 1-5 &
 mk wa 4000000 &
 mk wk 10000000 --plain --bind --sep = --key-len 2-4 &
 mk wv 10000000 --plain --bind --sep = --value-len 2-5 &
+LANES=${LANES:-m4wide m4task m4text}
+if [[ " $LANES " == *" m6ask "* ]]; then
+  mk qi 8000000 --ask --ident-keys --value-len 4-5 &
+  mk qs 4000000 --ask --key-len 1-4 --value-len 1-5 &
+fi
+[[ " $LANES " == *" m6long "* ]] && mk wl 10000000 --plain --bind --sep = --key-len 4-20 --value-len 1-5 &
 wait
 head -c 5000000 $T/recall-2k.txt > $T/recall-w.txt
 for k in code prose legal; do head -c 1200000 $T/$k.txt > $T/slice-w-$k.txt; done
@@ -50,7 +64,6 @@ head -c 2000000 $T/assoc-wb.txt > $T/assoc-wb2.txt
 head -c 3000000 $T/assoc-ww.txt > $T/assoc-ww3.txt
 head -c 2000000 $T/assoc-wbe.txt > $T/assoc-wbe2.txt
 SLICES="$T/slice-w-code.txt $T/slice-w-prose.txt $T/slice-w-legal.txt"
-LANES=${LANES:-m4wide m4task m4text}
 
 O="--lr 3e-3 --warmup 20 --schedule wsd --clip 1.0 --eval-every 100 --checkpoint-every 100"
 export STEPS=${STEPS:-7000} PROBE_FORMATS=bind,bind=,assoc,assoc1 TAR_MODELS=0 \
@@ -71,6 +84,11 @@ sleep 2
 lane m4keys "$T/assoc-wk.txt $T/assoc-wb2.txt $T/assoc-wbe2.txt $SLICES" "--seq-len 512 --batch 8 --seed 90" &
 sleep 2
 lane m4vals "$T/assoc-wv.txt $T/assoc-wb2.txt $T/assoc-wbe2.txt $SLICES" "--seq-len 512 --batch 8 --seed 91" &
+sleep 2
+lane m6ask "$T/assoc-qi.txt $T/assoc-qs.txt $T/assoc-ww3.txt $T/recall-w.txt $SLICES" \
+  "--seq-len 1024 --batch 4 --seed 92" &
+sleep 2
+lane m6long "$T/assoc-wl.txt $T/assoc-ww3.txt $T/assoc-wbe2.txt $SLICES" "--seq-len 1024 --batch 4 --seed 93" &
 wait
 
 # Evaluation on the CPU cores, one thread a job, all at once (the lanes' probes ran already).
@@ -91,10 +109,19 @@ wide_part() {
 for m in $LANES; do wide_part $m mixed & done # keys of 1-4 bytes, values of 1-5 digits
 [[ " $LANES " == *" m4keys "* ]] && wide_part m4keys own --key-len 2-4 --value-len 1 &
 [[ " $LANES " == *" m4vals "* ]] && wide_part m4vals own --key-len 1 --value-len 2-5 &
+[[ " $LANES " == *" m6long "* ]] && wide_part m6long own --key-len 4-20 --value-len 1-5 &
+for m in $LANES; do # the task's layout: identifier keys asked as questions (the ask lane's form)
+  wide_part $m ask --ask --ident-keys --value-len 4-5 --text $V/prose.txt --n 20 &
+done
 if [ -d /tmp/m-m4task ] && [[ " $LANES " == *" m4task "* ]]; then
   for i in 0 1 2 3 4; do eval_part task1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 /tmp/m-m4task & done
   eval_part task4k-0 $V/retrieval-4k.jsonl 0 5 /tmp/m-m4task &
   eval_part task4k-1 $V/retrieval-4k.jsonl 5 5 /tmp/m-m4task &
+fi
+if [ -d /tmp/m-m6ask ] && [[ " $LANES " == *" m6ask "* ]]; then
+  for i in 0 1 2 3 4; do eval_part ask1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 /tmp/m-m6ask & done
+  eval_part ask4k-0 $V/retrieval-4k.jsonl 0 5 /tmp/m-m6ask &
+  eval_part ask4k-1 $V/retrieval-4k.jsonl 5 5 /tmp/m-m6ask &
 fi
 if [ -d /tmp/m-m4text ] && [[ " $LANES " == *" m4text "* ]]; then
   eval_part text1k-0 $V/retrieval-1k.jsonl 0 10 /tmp/m-m4text &
