@@ -165,28 +165,52 @@ __device__ __forceinline__ const float* rowAt(const detail::KDims& d, const floa
 
 // The segment's tokens [o, o + ts)'s tanh(angles[a])·π (tp [ts][A]) and its heads' dt (dts
 // [ts][pl.hc]): the increment of (t, h, a) is tp·dt, the CPU's tanh(x)·π·dt to the bit. With
-// dt set, also the heads' dt, A·dt and trap to device memory.
+// dt set, also the heads' dt, A·dt and trap to device memory. A thread's loads go out
+// kLoads at a time before any of them is used (one at a time, each waited on, this pass
+// took ~10 round trips to memory a block while its warps issued nothing else). The write
+// phase's restaging (long segments only) takes them one at a time: registers are short there.
+template <int kLoads, int kHeadLoads>
 __device__ __forceinline__ void stageScalars(const detail::KDims& d,
                                              const ops::Mamba3PreprocessParams& p,
                                              const float* proj, const Plan& pl, const Blk& k, int o,
                                              int ts, float* tp, float* dts, float* dt, float* adt,
                                              float* trap) {
-    for (int i = threadIdx.x; i < ts * d.A; i += blockDim.x) {
-        const int t = divBy(pl.byA, i);
-        tp[i] = tanhf(rowAt(d, proj, k, o + t)[d.offAngles + (i - t * d.A)]) * detail::kPi;
+    const int nA = ts * d.A, step = int(blockDim.x);
+    for (int i0 = threadIdx.x; i0 < nA; i0 += kLoads * step) {
+        float x[kLoads];
+#pragma unroll
+        for (int j = 0; j < kLoads; ++j) {
+            const int i = i0 + j * step, t = divBy(pl.byA, i);
+            if (i < nA) x[j] = rowAt(d, proj, k, o + t)[d.offAngles + (i - t * d.A)];
+        }
+#pragma unroll
+        for (int j = 0; j < kLoads; ++j)
+            if (i0 + j * step < nA) tp[i0 + j * step] = tanhf(x[j]) * detail::kPi;
     }
-    for (int i = threadIdx.x; i < ts * pl.hc; i += blockDim.x) {
-        const int t = divBy(pl.byHc, i), hl = i - t * pl.hc, h = k.h0 + hl;
-        if (hl >= k.hc) continue;
-        const float* row = rowAt(d, proj, k, o + t);
-        const float dth = detail::softplusF(row[d.offDt + h] + p.dtBias[h]);
-        dts[i] = dth;
-        if (dt) {
-            const int64_t at = (k.r0 + o + t) * d.H + h;
-            const float aa = fminf(-detail::heavyTailF(row[d.offA + h]), -d.aFloor);
-            dt[at] = dth;
-            adt[at] = aa * dth;
-            trap[at] = 1.0f / (1.0f + expf(-row[d.offTrap + h]));
+    const int nH = ts * pl.hc;
+    for (int i0 = threadIdx.x; i0 < nH; i0 += kHeadLoads * step) {
+        float xd[kHeadLoads], xa[kHeadLoads], xt[kHeadLoads];
+#pragma unroll
+        for (int j = 0; j < kHeadLoads; ++j) {
+            const int i = i0 + j * step, t = divBy(pl.byHc, i), hl = i - t * pl.hc, h = k.h0 + hl;
+            if (i < nH && hl < k.hc) {
+                const float* row = rowAt(d, proj, k, o + t);
+                xd[j] = row[d.offDt + h] + p.dtBias[h];
+                if (dt) xa[j] = row[d.offA + h], xt[j] = row[d.offTrap + h];
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < kHeadLoads; ++j) {
+            const int i = i0 + j * step, t = divBy(pl.byHc, i), hl = i - t * pl.hc, h = k.h0 + hl;
+            if (i >= nH || hl >= k.hc) continue;
+            const float dth = detail::softplusF(xd[j]);
+            dts[i] = dth;
+            if (dt) {
+                const int64_t at = (k.r0 + o + t) * d.H + h;
+                dt[at] = dth;
+                adt[at] = fminf(-detail::heavyTailF(xa[j]), -d.aFloor) * dth;
+                trap[at] = 1.0f / (1.0f + expf(-xt[j]));
+            }
         }
     }
 }
@@ -525,7 +549,7 @@ __global__ void __launch_bounds__(kThreads, 3)
     for (int o = 0; o < k.len; o += pl.st) {
         const int ts = min(pl.st, k.len - o);
         staged = o;
-        stageScalars(d, p, proj, pl, k, o, ts, tp, dts, dt, adt, trap);
+        stageScalars<8, 2>(d, p, proj, pl, k, o, ts, tp, dts, dt, adt, trap);
         __syncthreads();
         if (it.live && !one)
             for (int t = 0; t < ts; ++t) run += double(tp[t * d.A + it.a] * dts[t * pl.hc + it.hl]);
@@ -580,8 +604,8 @@ __global__ void __launch_bounds__(kThreads, 3)
         const int want = o / pl.st * pl.st;
         if (want != staged) {
             staged = want;
-            stageScalars(d, p, proj, pl, k, want, min(pl.st, k.len - want), tp, dts, nullptr,
-                         nullptr, nullptr);
+            stageScalars<1, 1>(d, p, proj, pl, k, want, min(pl.st, k.len - want), tp, dts, nullptr,
+                               nullptr, nullptr);
             __syncthreads();
         }
         stageScales(d, pl, rows, ts, ng, scl);
