@@ -195,6 +195,8 @@ def ask_example(text, rng, a):
     --value-len digits, stated in one of three layouts (a dense `k=v` line as trained, one
     `#define k v` a line, or each #define at a random line boundary of real text), then ten
     questions in the product's prompt format drawn with replacement, each answered."""
+    if a.task_facts:
+        return ask_facts_example(text, rng, a)
     keys = set()
     while len(keys) < 10:
         n = rng.randint(*a.key_len)
@@ -203,7 +205,7 @@ def ask_example(text, rng, a):
     pairs = [(key, "".join(rng.choice("0123456789") for _ in range(rng.randint(*a.value_len))))
              for key in sorted(keys)]  # sorted: a set's order is not seeded
     rng.shuffle(pairs)
-    layout = rng.randrange(3)
+    layout = 2 if a.in_text else rng.randrange(3)
     if layout == 0:
         doc = " ".join("%s=%s" % p for p in pairs) + "\n"
     elif layout == 1:
@@ -211,9 +213,28 @@ def ask_example(text, rng, a):
     else:
         ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
         doc = place(ctx, ["#define %s %s" % p for p in pairs], rng)
-    qa = "".join(DOCUMENT_END + QUESTION.format(question="What is the value of %s?" % key) + " " + value
-                 for key, value in (rng.choice(pairs) for _ in pairs))
-    return doc.rstrip("\n") + qa + "\n"
+    return asked(doc, (("What is the value of %s?" % key, value)
+                       for key, value in (rng.choice(pairs) for _ in pairs)))
+
+
+def asked(doc, qas):
+    """doc, then each (question, answer) of qas in the product's prompt format."""
+    return doc.rstrip("\n") + "".join(DOCUMENT_END + QUESTION.format(question=q) + " " + ans
+                                      for q, ans in qas) + "\n"
+
+
+def ask_facts_example(text, rng, a):
+    """--ask --task-facts: ten of the task's facts (make_retrieval.fact: #define values,
+    defined terms, clauses; answers of several words bound to a term or a clause number)
+    stated one a line or (--in-text, or half the time) each at a random line boundary of real
+    text, then ten questions drawn with replacement, each answered."""
+    fs = facts(rng, 10)
+    if a.in_text or rng.random() < 0.5:
+        ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
+        doc = place(ctx, [f[0] for f in fs], rng)
+    else:
+        doc = "".join(f[0] + "\n" for f in fs)
+    return asked(doc, (f[1:] for f in (rng.choice(fs) for _ in fs)))
 
 
 def length_range(text):
@@ -262,6 +283,12 @@ def main():
                     "one of three layouts, then asked as the task's questions (ask_example)")
     ap.add_argument("--ident-keys", action="store_true",
                     help="with --ask: keys are identifiers as the task's #defines name them")
+    ap.add_argument("--task-facts", action="store_true",
+                    help="with --ask: the task's three kinds of fact instead of key=value pairs "
+                    "(ask_facts_example)")
+    ap.add_argument("--in-text", action="store_true",
+                    help="with --ask: every statement at a line boundary of real text "
+                    "(--min-context/--max-context bytes of it: the distance to the questions)")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()

@@ -96,7 +96,8 @@ def main():
     a = ap.parse_args()
     rng = random.Random(a.seed)
     fmt = argparse.Namespace(sep="=", key_len=a.key_len, value_len=a.value_len,
-                             ident_keys=a.ident_keys, min_context=150, max_context=1600)
+                             ident_keys=a.ident_keys, task_facts=False, in_text=False,
+                             min_context=150, max_context=1600)
     # ASCII only: a byte is a token, and the bits are indexed by the text's characters
     corpus = open(a.text, encoding="utf-8").read().encode("ascii", "ignore").decode() if a.text else ""
     acc = collections.defaultdict(lambda: [0.0, 0])

@@ -19,12 +19,19 @@
 #         1-4 bytes (values 1-5, ~17%), with the widened k=v form (13%), the question format
 #         of recall-2k (21%) and ~15% corpus text, in windows of 1,024;
 #   long  the widened k=v form with keys of 4-20 bytes (the task's identifiers are ~20),
-#         with the widened form, bind= and ~20% corpus text, in windows of 1,024.
+#         with the widened form, bind= and ~20% corpus text, in windows of 1,024;
+#   dist  (from ask's weights) distance: identifier #defines each in 1-4 KB of real text
+#         (--in-text, 32%), ask's identifier form, recall-2k and corpus slices, windows 4,096;
+#   phrase  the task's three kinds of fact asked (--task-facts: defined terms and clauses
+#         answered in words, 32%), ask's identifier form, recall-2k, slices, windows 1,024;
+#   cand  a bundle candidate's mix: identifier and task-fact questions (4 MB each, ~32%) with
+#         the whole corpus (~68%), windows 1,024.
 # Then, on the CPU cores at once: copy_probe.py's bind, bind=, assoc and assoc1 on each lane,
 # wide_probe.py on each (keys and vals also in their own form), validation bits per byte of
 # each lane (first 64 KiB of each kind, windows of 1,024, as evaluate.py), retrieval of task
 # at 1k (50) and 4k (10) and of text at 1k (20) (where run); ask: wide_probe.py --ask on its
-# identifier form and retrieval at 1k (50) and 4k (10); long: wide_probe.py on keys of 4-20.
+# identifier form and retrieval at 1k (50) and 4k (10), as for dist, phrase and cand; long:
+# wide_probe.py on keys of 4-20.
 #
 #   there: TRAIN_END=270 bash scripts/model/widen_on_device.sh CARRY OUTDIR
 #
@@ -52,9 +59,11 @@ mk wa 4000000 &
 mk wk 10000000 --plain --bind --sep = --key-len 2-4 &
 mk wv 10000000 --plain --bind --sep = --value-len 2-5 &
 LANES=${LANES:-m4wide m4task m4text}
-if [[ " $LANES " == *" m6ask "* ]]; then
+[[ " $LANES " == *" m6ask "* ]] && mk qs 4000000 --ask --key-len 1-4 --value-len 1-5 &
+if [[ " $LANES " =~ \ m6(ask|dist|phrase|cand)\  ]]; then
   mk qi 8000000 --ask --ident-keys --value-len 4-5 &
-  mk qs 4000000 --ask --key-len 1-4 --value-len 1-5 &
+  mk qf 8000000 --ask --task-facts &
+  mk qd 8000000 --ask --ident-keys --in-text --value-len 4-5 --min-context 1000 --max-context 4000 &
 fi
 [[ " $LANES " == *" m6long "* ]] && mk wl 10000000 --plain --bind --sep = --key-len 4-20 --value-len 1-5 &
 wait
@@ -63,6 +72,7 @@ for k in code prose legal; do head -c 1200000 $T/$k.txt > $T/slice-w-$k.txt; don
 head -c 2000000 $T/assoc-wb.txt > $T/assoc-wb2.txt
 head -c 3000000 $T/assoc-ww.txt > $T/assoc-ww3.txt
 head -c 2000000 $T/assoc-wbe.txt > $T/assoc-wbe2.txt
+for q in qi qf; do [ -f $T/assoc-$q.txt ] && head -c 4000000 $T/assoc-$q.txt > $T/assoc-${q}4.txt; done
 SLICES="$T/slice-w-code.txt $T/slice-w-prose.txt $T/slice-w-legal.txt"
 
 O="--lr 3e-3 --warmup 20 --schedule wsd --clip 1.0 --eval-every 100 --checkpoint-every 100"
@@ -89,6 +99,13 @@ lane m6ask "$T/assoc-qi.txt $T/assoc-qs.txt $T/assoc-ww3.txt $T/recall-w.txt $SL
   "--seq-len 1024 --batch 4 --seed 92" &
 sleep 2
 lane m6long "$T/assoc-wl.txt $T/assoc-ww3.txt $T/assoc-wbe2.txt $SLICES" "--seq-len 1024 --batch 4 --seed 93" &
+sleep 2
+lane m6dist "$T/assoc-qd.txt $T/assoc-qi.txt $T/recall-w.txt $SLICES" "--seq-len 4096 --batch 1 --seed 94" &
+sleep 2
+lane m6phrase "$T/assoc-qf.txt $T/assoc-qi.txt $T/recall-w.txt $SLICES" "--seq-len 1024 --batch 4 --seed 95" &
+sleep 2
+lane m6cand "$T/assoc-qi4.txt $T/assoc-qf4.txt $T/code.txt $T/prose.txt $T/legal.txt" \
+  "--seq-len 1024 --batch 4 --seed 96" &
 wait
 
 # Evaluation on the CPU cores, one thread a job, all at once (the lanes' probes ran already).
@@ -113,16 +130,15 @@ for m in $LANES; do wide_part $m mixed & done # keys of 1-4 bytes, values of 1-5
 for m in $LANES; do # the task's layout: identifier keys asked as questions (the ask lane's form)
   wide_part $m ask --ask --ident-keys --value-len 4-5 --text $V/prose.txt --n 20 &
 done
-if [ -d /tmp/m-m4task ] && [[ " $LANES " == *" m4task "* ]]; then
-  for i in 0 1 2 3 4; do eval_part task1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 /tmp/m-m4task & done
-  eval_part task4k-0 $V/retrieval-4k.jsonl 0 5 /tmp/m-m4task &
-  eval_part task4k-1 $V/retrieval-4k.jsonl 5 5 /tmp/m-m4task &
-fi
-if [ -d /tmp/m-m6ask ] && [[ " $LANES " == *" m6ask "* ]]; then
-  for i in 0 1 2 3 4; do eval_part ask1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 /tmp/m-m6ask & done
-  eval_part ask4k-0 $V/retrieval-4k.jsonl 0 5 /tmp/m-m6ask &
-  eval_part ask4k-1 $V/retrieval-4k.jsonl 5 5 /tmp/m-m6ask &
-fi
+# retrieval_part LANE TAG: LANE's retrieval at 1k (50, five jobs) and 4k (10, two), $E/TAG*.out
+retrieval_part() {
+  local m=/tmp/m-$1 t=$2 i
+  [ -d $m ] && [[ " $LANES " == *" $1 "* ]] || return 0
+  for i in 0 1 2 3 4; do eval_part ${t}1k-$i $V/retrieval-1k.jsonl $((i * 10)) 10 $m & done
+  eval_part ${t}4k-0 $V/retrieval-4k.jsonl 0 5 $m &
+  eval_part ${t}4k-1 $V/retrieval-4k.jsonl 5 5 $m &
+}
+for l in m4task:task m6ask:ask m6dist:dist m6phrase:phrase m6cand:cand; do retrieval_part ${l%:*} ${l#*:}; done
 if [ -d /tmp/m-m4text ] && [[ " $LANES " == *" m4text "* ]]; then
   eval_part text1k-0 $V/retrieval-1k.jsonl 0 10 /tmp/m-m4text &
   eval_part text1k-1 $V/retrieval-1k.jsonl 10 10 /tmp/m-m4text &
