@@ -15,7 +15,9 @@
 // C unchanged). No atomics, so runs agree bit for bit. A and C stage their tiles by cp.async,
 // all issued before the first is waited for; C's serial pieces (prefix sums, the intra-chunk
 // X sums, dD) are warp scans and warp sums, and the old values of its += targets are loaded
-// before the products that make the addends (training/NOTES-cuda.md, helper S).
+// before the products that make the addends (training/NOTES-cuda.md, helper S). A third form
+// (chunkBackwardKernelBf16, on request) keeps phase C's tiles in bf16 for two blocks a
+// multiprocessor; it was no faster (see there).
 // One block of 512 threads per (chunk, head, row); the products are tiled 32 × 16 threads,
 // thread (ty, tx) owning rows ty + 32i and columns tx + 16j (256 threads: 16 × 16, rows
 // ty + 16i): the B operand is read by 16
@@ -25,6 +27,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "mma_bf16_frags.cuh"
 #include "train/ssm_scan_train.cuh"
 
 namespace lectern::train::cuda::detail {
@@ -236,50 +239,57 @@ __device__ inline void mmaVisitPairs(F f) {
     }
 }
 
+// base[off(row, column)] += add(row, column, c) for the fragments c that run(c) accumulates
+// from zero; the old values are loaded before run (off < 0: no element there). pairs (N even,
+// base 8-byte aligned): a lane's two adjacent columns are read and written as one float2, so a
+// warp instruction covers 8 rows × 32 bytes, whole sectors, instead of 8 rows × 4 bytes twice
+// (the scalar form cost phase C ~0.4 ms on the H100: training/NOTES-cuda.md, helper S2).
+template <int kTpw, class Off, class Add, class Run>
+__device__ inline void fragPlusEq(float* base, bool pairs, Off off, Add add, Run run) {
+    float old[kTpw][4], c[kTpw][4] = {};
+    if (pairs) {
+        mmaVisitPairs<kTpw>([&](int u, int h, int r, int col) {
+            const int64_t o = off(r, col);  // col + 1 < N wherever col < N (N even)
+            const float2 x =
+                o >= 0 ? *reinterpret_cast<const float2*>(base + o) : make_float2(0.0f, 0.0f);
+            old[u][2 * h] = x.x, old[u][2 * h + 1] = x.y;
+        });
+    } else {
+        mmaVisit<kTpw>([&](int u, int q, int r, int col) {
+            const int64_t o = off(r, col);
+            old[u][q] = o >= 0 ? base[o] : 0.0f;
+        });
+    }
+    run(c);
+    if (pairs) {
+        mmaVisitPairs<kTpw>([&](int u, int h, int r, int col) {
+            if (const int64_t o = off(r, col); o >= 0)
+                *reinterpret_cast<float2*>(base + o) =
+                    make_float2(old[u][2 * h] + add(r, col, c[u][2 * h]),
+                                old[u][2 * h + 1] + add(r, col + 1, c[u][2 * h + 1]));
+        });
+    } else {
+        mmaVisit<kTpw>([&](int u, int q, int r, int col) {
+            if (const int64_t o = off(r, col); o >= 0) base[o] = old[u][q] + add(r, col, c[u][q]);
+        });
+    }
+}
+
 // base[off(row, column)] += add(row, column, acc) for acc = diag(s) A1 B1 + A2 B2 (rows scaled
 // between the two products); the old values are loaded before the products (off < 0: no
 // element there). On the tensor cores the two accumulate in the same fragments, which are
-// written as they are: no trip through scratch, no barrier. pairs (N even, base 8-byte
-// aligned): a lane's two adjacent columns are read and written as one float2, so a warp
-// instruction covers 8 rows × 32 bytes, whole sectors, instead of 8 rows × 4 bytes twice
-// (the scalar form cost phase C ~0.4 ms on the H100: training/NOTES-cuda.md, helper S2).
+// written as they are (fragPlusEq): no trip through scratch, no barrier.
 template <int TY, bool TC, int R1, int R2, int NJ, class Off, class Add>
 __device__ inline void product2(float* base, bool pairs, Off off, Add add, const float* a1, int am1,
                                 int ak1, const float* b1, int bk1, int bn1, int K1, const float* s,
                                 const float* a2, int am2, int ak2, const float* b2, int bk2,
                                 int bn2, int K2) {
     if constexpr (TC) {
-        constexpr int kTpw = tilesPerWarp<TY, NJ>();
-        float old[kTpw][4], c[kTpw][4] = {};
-        if (pairs) {
-            mmaVisitPairs<kTpw>([&](int u, int h, int r, int col) {
-                const int64_t o = off(r, col);  // col + 1 < N wherever col < N (N even)
-                const float2 x =
-                    o >= 0 ? *reinterpret_cast<const float2*>(base + o) : make_float2(0.0f, 0.0f);
-                old[u][2 * h] = x.x, old[u][2 * h + 1] = x.y;
-            });
-        } else {
-            mmaVisit<kTpw>([&](int u, int q, int r, int col) {
-                const int64_t o = off(r, col);
-                old[u][q] = o >= 0 ? base[o] : 0.0f;
-            });
-        }
-        mmaRun<TY, NJ, kTpw, R1>(c, a1, am1, ak1, b1, bk1, bn1, K1);
-        mmaScaleRows(c, s);
-        mmaRun<TY, NJ, kTpw, R2>(c, a2, am2, ak2, b2, bk2, bn2, K2);
-        if (pairs) {
-            mmaVisitPairs<kTpw>([&](int u, int h, int r, int col) {
-                if (const int64_t o = off(r, col); o >= 0)
-                    *reinterpret_cast<float2*>(base + o) =
-                        make_float2(old[u][2 * h] + add(r, col, c[u][2 * h]),
-                                    old[u][2 * h + 1] + add(r, col + 1, c[u][2 * h + 1]));
-            });
-        } else {
-            mmaVisit<kTpw>([&](int u, int q, int r, int col) {
-                if (const int64_t o = off(r, col); o >= 0)
-                    base[o] = old[u][q] + add(r, col, c[u][q]);
-            });
-        }
+        fragPlusEq<tilesPerWarp<TY, NJ>()>(base, pairs, off, add, [&](auto& c) {
+            mmaRun<TY, NJ, tilesPerWarp<TY, NJ>(), R1>(c, a1, am1, ak1, b1, bk1, bn1, K1);
+            mmaScaleRows(c, s);
+            mmaRun<TY, NJ, tilesPerWarp<TY, NJ>(), R2>(c, a2, am2, ak2, b2, bk2, bn2, K2);
+        });
     } else {  // in place: a second accumulator costs registers (fp32 4 % slower)
         constexpr int MI = kC / TY;
         float old[MI][NJ], acc[MI][NJ];
@@ -625,6 +635,167 @@ __device__ inline float ownDotG(float* dst, int64_t PN, int N,
     return gh;
 }
 
+// One element (row i, column s) of the mask pass over S = Q Kᵀ and Pm = dY Vᵀ: A3 = M ⊙ w ⊙
+// Pm (diagonal included), M ⊙ S and M ⊙ Pm strictly below the diagonal, and X_is = M_is w_is
+// S_is Pm_is (s < i), the term of the intra-chunk log-decay sums.
+struct MaskedPair {
+    float a3, s, p, X;
+};
+__device__ inline MaskedPair maskPair(const ChunkScalars& sc, int i, int s, float sv, float pm) {
+    const float m = s <= i ? expf(sc.cs[i] - sc.cs[s]) : 0.0f;
+    const float ms = s < i ? m : 0.0f, msv = ms * sv;
+    return {m * (s < i ? sc.scl[s] : sc.gam[i]) * pm, msv, ms * pm, msv * pm * sc.scl[s]};
+}
+// X's row sum over the warp's 32 columns s of row i (token i's cs: one half of the row).
+__device__ inline void rowPartOf(float X, float* rowPart, int i, int s) {
+    const float r = lectern::cuda::detail::warpSum(X);
+    if ((threadIdx.x & 31) == 0) rowPart[(s >> 5) * kC + i] = r;
+}
+
+// dcs_j's acc term, e^{cs_j} ⟨dy_j, acc q_j⟩, from t = Q accᵀ (SIMT layout); y(i, j, r, p): dy
+// of row r, column p (this thread's element i, j).
+template <int TY, int MI, class Y>
+__device__ inline void dcsAccTerm(const float (&t)[MI][4], Y y, const ChunkScalars& sc,
+                                  float* dcsA) {
+    const int ty = tileRow(), tx = tileCol();
+#pragma unroll
+    for (int i = 0; i < MI; ++i) {
+        const int r = ty + TY * i;
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) s += t[i][j] * y(i, j, r, tx + 16 * j);
+        s = rowSum16(s);
+        if (tx == 0) dcsA[r] = sc.ecs[r] * s;
+    }
+}
+
+// E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩ from t = K Gᵀ, then t ← e^{cs_last − cs_s} t
+// (Zstrict's G term); vv(i, j, r, p): v, as y of dcsAccTerm.
+template <int TY, int MI, class V>
+__device__ inline void evRows(float (&t)[MI][4], V vv, const ChunkScalars& sc, float* Ev) {
+    const int ty = tileRow(), tx = tileCol();
+#pragma unroll
+    for (int i = 0; i < MI; ++i) {
+        const int r = ty + TY * i;
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            s += t[i][j] * vv(i, j, r, tx + 16 * j);
+            t[i][j] *= sc.dec[r];
+        }
+        s = rowSum16(s);
+        if (tx == 0) Ev[r] = sc.scl[r] * sc.dec[r] * s;
+    }
+}
+
+// From Zstrict (t, SIMT layout): dx += dv ⊙ mimo_x, the per-token dγ and ζ, and this thread's
+// parts of the dD (Σ dy·v) and dmimo_x (Σ dv ⊙ x) sums into parts [2·TY][kC]. yv(i, j, r, p):
+// (dy, v) of row r, column p (this thread's element i, j).
+template <int TY, int MI, class YV>
+__device__ inline void dvEpilogue(const Dev& v, const ChunkOut& o, const ChunkPos& c,
+                                  const ChunkScalars& sc, const float* Sd, const float (&t)[MI][4],
+                                  const float (&dxOld)[MI][4], const float (&xr)[MI][4], YV yv,
+                                  float* parts) {
+    const KDims& d = v.d;
+    const int ty = tileRow(), tx = tileCol(), L = c.L, P = d.P;
+    const float Dh = v.in.D[c.h];
+    float pD[4] = {}, pM[4] = {};
+#pragma unroll
+    for (int i = 0; i < MI; ++i) {
+        const int r = ty + TY * i;
+        float dg = 0.0f, ze = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int p = tx + 16 * j;
+            const float2 w = yv(i, j, r, p);  // (dy, v)
+            const float zs = t[i][j], z = zs + Sd[r] * w.x;
+            dg += w.y * z;
+            ze += w.y * zs;
+            const float dv = Dh * w.x + sc.gam[r] * z + sc.piN[r] * zs;
+            if (r < L && p < P) o.g.dx[v.xOff(c.row0 + r, c.h) + p] = dxOld[i][j] + dv * sc.mx[p];
+            pD[j] += w.x * w.y;
+            pM[j] += dv * xr[i][j];
+        }
+        dg = rowSum16(dg), ze = rowSum16(ze);
+        if (tx == 0 && r < L) {
+            const int64_t th = (c.row0 + r) * d.H + c.h, rows = v.batch * v.T;
+            o.tokScal[th] = dg;
+            o.tokScal[rows * d.H + th] = ze;
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        parts[ty * kC + tx + 16 * j] = pD[j];
+        parts[(TY + ty) * kC + tx + 16 * j] = pM[j];
+    }
+}
+
+// The chunk's end, after a barrier. Three warps finish in parallel. Warp 0: dcs_j = acc term +
+// Σ_{s<j} X_js − Σ_{i>j} X_ij − E_j (+ ⟨G, h_out⟩ for the last token); dadt_j += Σ_{i ≥ j}
+// dcs_i within the chunk (a suffix scan: lane l holds j = 63 − 2l, 62 − 2l). Warps 1, 2: the
+// (row, chunk, head) partials of dmimo_x and dD from the threads' parts (dvEpilogue).
+template <int TY>
+__device__ inline void finishChunk(const Dev& v, const ChunkOut& o, const ChunkPos& c, int64_t blk,
+                                   const float* dcsA, const float* rowPart, const float* colPart,
+                                   const float* Ev, float gh, bool hasG, const float* parts) {
+    const KDims& d = v.d;
+    const int L = c.L, P = d.P;
+    const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
+    float* part = o.partials + blk * int64_t(1 + P);
+    if (warp == 0) {
+        const int passes = int(blockDim.x) / kC;
+        float a[2];
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int j = kC - 1 - 2 * lane - k;
+            float x = 0.0f;
+            if (j < L) {
+                float colX = 0.0f;
+                for (int q = 0; q < passes; ++q) colX += colPart[q * kC + j];
+                x = dcsA[j] + (rowPart[j] + rowPart[kC + j]) - colX - Ev[j] +
+                    (j == L - 1 && hasG ? gh : 0.0f);
+            }
+            a[k] = x;
+        }
+        warpScan64(a[0], a[1]);
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            const int j = kC - 1 - 2 * lane - k;
+            if (j < L) o.g.dadt[(c.row0 + j) * d.H + c.h] += a[k];
+        }
+    } else if (warp == 1) {
+        for (int p = lane; p < P; p += 32) {
+            float s = 0.0f;
+            for (int q = 0; q < TY; ++q) s += parts[(TY + q) * kC + p];
+            part[1 + p] = s;
+        }
+    } else if (warp == 2) {
+        float sD = 0.0f;
+        for (int p = lane; p < P; p += 32) {
+            float s = 0.0f;
+            for (int q = 0; q < TY; ++q) s += parts[q * kC + p];
+            sD += s;
+        }
+        sD = lectern::cuda::detail::warpSum(sD);
+        if (lane == 0) part[0] = sD;
+    }
+}
+
+// acc = h_in + (1 − trap_{t0}) dt_{t0} v_{t0−1} k_{t0−1}ᵀ (the first token's pending term):
+// k and raw x of token t0 − 1 into kin and red, to be covered by loadScalars' barrier; returns
+// the weight (1 − trap_{t0}) dt_{t0} (0 for a row's first chunk, kin and red zeros then).
+__device__ inline float pendingTerm(const Dev& v, const ChunkPos& c, float* kin, float* red) {
+    const KDims& d = v.d;
+    const bool hasPrev = c.t0 > 0;
+    for (int n = threadIdx.x; n < d.N; n += blockDim.x)
+        kin[n] = hasPrev ? v.in.k[v.qkOff(c.row0 - 1, c.h) + n] : 0.0f;
+    if (threadIdx.x < kMaxP)
+        red[threadIdx.x] = hasPrev && int(threadIdx.x) < d.P
+                               ? v.in.x[v.xOff(c.row0 - 1, c.h) + threadIdx.x]
+                               : 0.0f;
+    return hasPrev ? (1.0f - v.in.trap[c.row0 * d.H + c.h]) * v.in.dt[c.row0 * d.H + c.h] : 0.0f;
+}
+
 // Phase C: every per-token gradient of one chunk (see the file comment and the notes).
 // Every global load is issued early: the tiles by cp.async at the start (one latency), G_c
 // and the next checkpoint together, the old values of dq, dk, dx before their products.
@@ -674,16 +845,8 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
         });
         if (hasG) issueG<TY>(Gs, Gc, S1, PN, N, s1);
     }
-    // acc = h_in + (1 − trap_{t0}) dt_{t0} v_{t0−1} k_{t0−1}ᵀ (the first token's pending term):
-    // k and raw x of token t0 − 1 here, covered by loadScalars' barrier.
     const bool hasPrev = c.t0 > 0;
-    const float pi0 =
-        hasPrev ? (1.0f - v.in.trap[c.row0 * d.H + c.h]) * v.in.dt[c.row0 * d.H + c.h] : 0.0f;
-    for (int n = threadIdx.x; n < N; n += blockDim.x)
-        kin[n] = hasPrev ? v.in.k[v.qkOff(c.row0 - 1, c.h) + n] : 0.0f;
-    if (threadIdx.x < kMaxP)
-        red[threadIdx.x] =
-            hasPrev && int(threadIdx.x) < P ? v.in.x[v.xOff(c.row0 - 1, c.h) + threadIdx.x] : 0.0f;
+    const float pi0 = pendingTerm(v, c, kin, red);
     v.loadScalars(sc, c);
     cpAsyncWait();
     if (v.in.mimoX) fixOwn<kLdS>([&](int e, int, int p) { Vs[e] *= sc.mx[p]; });
@@ -717,15 +880,12 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
             const int x = i * kLdS + s;
             const float sv = Ss[x], pm = Ps[x];
             if (s == i) Sd[i] = sv, Pd[i] = pm;
-            const float m = s <= i ? expf(sc.cs[i] - sc.cs[s]) : 0.0f;
-            As[x] = tcRound<TC>(m * (s < i ? sc.scl[s] : sc.gam[i]) * pm);
-            const float ms = s < i ? m : 0.0f, msv = ms * sv;
-            Ss[x] = tcRound<TC>(msv);
-            Ps[x] = tcRound<TC>(ms * pm);
-            const float X = msv * pm * sc.scl[s];
-            col += X;
-            const float r = lectern::cuda::detail::warpSum(X);
-            if ((threadIdx.x & 31) == 0) rowPart[(s >> 5) * kC + i] = r;
+            const MaskedPair q = maskPair(sc, i, s, sv, pm);
+            As[x] = tcRound<TC>(q.a3);
+            Ss[x] = tcRound<TC>(q.s);
+            Ps[x] = tcRound<TC>(q.p);
+            col += q.X;
+            rowPartOf(q.X, rowPart, i, s);
         }
         colPart[i0 * kC + s] = col;
     }
@@ -751,15 +911,8 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
         float t[MI][4];
         zero(t);
         product<TY, TC, kRoundedB>(t, Qs, kLdN, 1, Hs, 1, kLdN, N, As);
-#pragma unroll
-        for (int i = 0; i < MI; ++i) {
-            const int r = ty + TY * i;
-            float s = 0.0f;
-#pragma unroll
-            for (int j = 0; j < 4; ++j) s += t[i][j] * Ys[r * kLdS + tx + 16 * j];
-            s = rowSum16(s);
-            if (tx == 0) dcsA[r] = sc.ecs[r] * s;
-        }
+        dcsAccTerm<TY>(
+            t, [&](int, int, int r, int p) { return Ys[r * kLdS + p]; }, sc, dcsA);
     }
     // fp32 form: G_c into Hs by cp.async once acc is done with, h_out loaded meanwhile (Hs's
     // padding is still acc's zeros).
@@ -787,49 +940,13 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
         float t[MI][4];
         zero(t);
         product<TY, TC, kRoundedA | kRoundedB>(t, Ks, kLdN, 1, Gs, 1, kLdN, N, As);
-#pragma unroll
-        for (int i = 0; i < MI; ++i) {
-            const int r = ty + TY * i;
-            float s = 0.0f;
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                s += t[i][j] * Vs[r * kLdS + tx + 16 * j];
-                t[i][j] *= sc.dec[r];
-            }
-            s = rowSum16(s);
-            if (tx == 0) Ev[r] = sc.scl[r] * sc.dec[r] * s;
-        }
+        evRows<TY>(
+            t, [&](int, int, int r, int p) { return Vs[r * kLdS + p]; }, sc, Ev);
         product<TY, TC, kRoundedA>(t, Ss, 1, kLdS, Ys, kLdS, 1, L, As);
-        const float Dh = v.in.D[c.h];
-        float pD[4] = {}, pM[4] = {};
-#pragma unroll
-        for (int i = 0; i < MI; ++i) {
-            const int r = ty + TY * i;
-            float dg = 0.0f, ze = 0.0f;
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const int p = tx + 16 * j, x = r * kLdS + p;
-                const float zs = t[i][j], z = zs + Sd[r] * Ys[x];
-                dg += Vs[x] * z;
-                ze += Vs[x] * zs;
-                const float dv = Dh * Ys[x] + sc.gam[r] * z + sc.piN[r] * zs;
-                if (r < L && p < P)
-                    o.g.dx[v.xOff(c.row0 + r, c.h) + p] = dxOld[i][j] + dv * sc.mx[p];
-                pD[j] += Ys[x] * Vs[x];
-                pM[j] += dv * xr[i][j];
-            }
-            dg = rowSum16(dg), ze = rowSum16(ze);
-            if (tx == 0 && r < L) {
-                const int64_t th = (c.row0 + r) * d.H + c.h, rows = v.batch * v.T;
-                o.tokScal[th] = dg;
-                o.tokScal[rows * d.H + th] = ze;
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            As[ty * kC + tx + 16 * j] = pD[j];
-            As[(TY + ty) * kC + tx + 16 * j] = pM[j];
-        }
+        dvEpilogue<TY>(
+            v, o, c, sc, Sd, t, dxOld, xr,
+            [&](int, int, int r, int p) { return make_float2(Ys[r * kLdS + p], Vs[r * kLdS + p]); },
+            As);
     }
     // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
@@ -842,49 +959,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
             Vs, kLdS, 1, Gs, kLdN, 1, P, sc.dec, Ps, 1, kLdS, Qs, kLdN, 1, L);
     }
     __syncthreads();
-    // Three warps finish in parallel. Warp 0: dcs_j = acc term + Σ_{s<j} X_js − Σ_{i>j} X_ij
-    // − E_j (+ ⟨G, h_out⟩ for the last token); dadt_j += Σ_{i ≥ j} dcs_i within the chunk (a
-    // suffix scan: lane l holds j = 63 − 2l, 62 − 2l). Warps 1, 2: the (row, chunk, head)
-    // partials of dmimo_x and dD from the threads' parts in As.
-    const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
-    float* part = o.partials + blk * int64_t(1 + P);
-    if (warp == 0) {
-        const int passes = int(blockDim.x) / kC;
-        float a[2];
-#pragma unroll
-        for (int k = 0; k < 2; ++k) {
-            const int j = kC - 1 - 2 * lane - k;
-            float x = 0.0f;
-            if (j < L) {
-                float colX = 0.0f;
-                for (int q = 0; q < passes; ++q) colX += colPart[q * kC + j];
-                x = dcsA[j] + (rowPart[j] + rowPart[kC + j]) - colX - Ev[j] +
-                    (j == L - 1 && hasG ? gh : 0.0f);
-            }
-            a[k] = x;
-        }
-        warpScan64(a[0], a[1]);
-#pragma unroll
-        for (int k = 0; k < 2; ++k) {
-            const int j = kC - 1 - 2 * lane - k;
-            if (j < L) o.g.dadt[(c.row0 + j) * d.H + c.h] += a[k];
-        }
-    } else if (warp == 1) {
-        for (int p = lane; p < P; p += 32) {
-            float s = 0.0f;
-            for (int q = 0; q < TY; ++q) s += As[(TY + q) * kC + p];
-            part[1 + p] = s;
-        }
-    } else if (warp == 2) {
-        float sD = 0.0f;
-        for (int p = lane; p < P; p += 32) {
-            float s = 0.0f;
-            for (int q = 0; q < TY; ++q) s += As[q * kC + p];
-            sD += s;
-        }
-        sD = lectern::cuda::detail::warpSum(sD);
-        if (lane == 0) part[0] = sD;
-    }
+    finishChunk<TY>(v, o, c, blk, dcsA, rowPart, colPart, Ev, gh, hasG, As);
 }
 
 template <int NJ, int TY, bool TC>
@@ -897,6 +972,299 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
                                       lin + gridDim.x < total ? lin + gridDim.x : -1);
         __syncthreads();  // the next chunk's tiles overwrite this one's
     }
+}
+
+// Phase C with every tile in bf16 (ScanBackwardTc::Bf16; not the default). The fp32 tiles take
+// 221 KB, one block a multiprocessor, and phase C was latency-bound at that occupancy
+// (training/NOTES-cuda.md, helpers S2, S3). Here q, k, acc / G_c ([64][136] halves) and dy, v,
+// M ⊙ S, M ⊙ Pm ([64][72]) are bf16, rows ≡ 4 words (mod 32) so that ldmatrix reads them
+// without bank conflicts in either orientation; one fp32 [64][65] tile holds S (then A3 in
+// bf16, then the products' scratch), and Pm in fp32 borrows the two bf16 tiles it becomes.
+// 109 KB a block, 256 threads: two blocks a multiprocessor. The products are mma.sync
+// m16n8k16 (bf16 operands, fp32 sums; mma_bf16_frags.cuh), the scalar maths fp32 as in the
+// other forms; the tiles are rounded once, where they are written from fp32 global memory (a
+// load through registers, since cp.async cannot convert). dy and v reach the fp32 epilogues
+// (dv, dD, dmimo_x) unrounded, from global memory. Measured on the H100 (helper S4): no faster
+// than the TF32 form (phase C 4.82 against 4.86 ms by ncu, the whole backward 5.75 against
+// 5.18): two blocks of 8 warps are the same 16 warps a multiprocessor as one of 16 (2 × 256
+// threads × 128 registers fill the register file), and its warps stall twice as long per
+// instruction (17.2 against 7.8 cycles).
+constexpr int kBfTY = 16;         // 256 threads: the 16 × 16 SIMT grid of the other forms
+constexpr int kLdHN = kMaxN + 8;  // bf16 row of N-wide tiles: 272 bytes, ≡ 4 words mod 32
+constexpr int kLdHS = kC + 8;     // bf16 row of 64-wide tiles: 144 bytes, ≡ 4 words mod 32
+__host__ __device__ constexpr size_t chunkSmemBytesBf16() {
+    return size_t(2) * (3 * kC * kLdHN + 4 * kC * kLdHS) + size_t(4) * kC * kLdS +
+           sizeof(ChunkScalars) + size_t(4) * kVecFloats;
+}
+static_assert(chunkSmemBytesBf16() + 1024 <= 233472 / 2, "two blocks a multiprocessor (H100)");
+static_assert(size_t(2) * kC * kLdHS * 2 >= size_t(4) * kC * kLdS, "Pm in fp32 over Ss and Ps");
+
+// c (this warp's kTpw 8-column tiles, mmaRun's layout) += A · B on bf16 tiles in shared memory:
+// A(m, k) stored [m][k] (kAt false) or [k][m] (true), B(k, n) stored [n][k] (kBt false) or
+// [k][n] (true), row strides lda, ldb halves; K rounded up to 16 (the tiles are zero there).
+template <int kTpw, bool kAt, bool kBt>
+__device__ inline void bfRun(float (&c)[kTpw][4], const __nv_bfloat16* a, int lda,
+                             const __nv_bfloat16* b, int ldb, int K) {
+    namespace m16 = lectern::cuda::mma16;
+    static_assert(kTpw % 2 == 0, "B tiles are loaded in pairs");
+    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
+    const int m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
+    // ldmatrix lane patterns (mma_bf16_frags.cuh): 1 for A as is and B k-major, 2 for the others.
+    const int ra = kAt ? m16::rowPat2(lane) : m16::rowPat1(lane);
+    const int ca = kAt ? m16::colPat2(lane) : m16::colPat1(lane);
+    const int rb = kBt ? m16::rowPat1(lane) : m16::rowPat2(lane);
+    const int cb = kBt ? m16::colPat1(lane) : m16::colPat2(lane);
+    uint32_t pa = m16::smemAddr(a) + 2u * (kAt ? ra * lda + m0 + ca : (m0 + ra) * lda + ca);
+    uint32_t pb = m16::smemAddr(b) + 2u * (kBt ? rb * ldb + n0 + cb : (n0 + rb) * ldb + cb);
+    const uint32_t stepA = 2u * (kAt ? 16 * lda : 16), stepB = 2u * (kBt ? 16 * ldb : 16);
+    const uint32_t pairB = 2u * (kBt ? 16 : 16 * ldb);  // the next two n tiles
+    for (int k0 = 0; k0 < K; k0 += 16, pa += stepA, pb += stepB) {
+        uint32_t af[4];
+        if constexpr (kAt)
+            m16::ldm4t(af, pa);
+        else
+            m16::ldm4(af, pa);
+#pragma unroll
+        for (int u = 0; u < kTpw; u += 2) {
+            uint32_t bf[4];
+            if constexpr (kBt)
+                m16::ldm4t(bf, pb + (u / 2) * pairB);
+            else
+                m16::ldm4(bf, pb + (u / 2) * pairB);
+            m16::mma(c[u], af, bf[0], bf[1]);
+            m16::mma(c[u + 1], af, bf[2], bf[3]);
+        }
+    }
+}
+
+// Part `part` of kParts of a [kC][W] fp32 tile on its way to bf16 shared memory, in
+// registers: thread t holds the column pairs of elements e = t + 256u (row e / (W/2)), so a
+// warp reads 256 bytes of a row. Parts keep the registers in flight at ≤ 32 a thread.
+template <int W, int kParts>
+struct TileRegs {
+    static constexpr int kPairs = W / 2, kIt = kC * kPairs / (16 * kBfTY) / kParts;
+    float2 v[kIt];
+    int part;
+    __device__ int row(int u) const {
+        return (int(threadIdx.x) + (part * kIt + u) * 16 * kBfTY) / kPairs;
+    }
+    __device__ static int col() { return 2 * (int(threadIdx.x) % kPairs); }
+};
+// src[i·stride + n] for i < rows, n < cols, zeros elsewhere; float2 loads where every row is
+// 8-byte aligned and cols even.
+template <int W, int kParts>
+__device__ inline void loadRegs(TileRegs<W, kParts>& t, int part, int rows, int cols,
+                                const float* src, int64_t stride) {
+    const bool vec =
+        (cols & 1) == 0 && (stride & 1) == 0 && (reinterpret_cast<uintptr_t>(src) & 7) == 0;
+    t.part = part;
+    const int n = t.col();
+#pragma unroll
+    for (int u = 0; u < t.kIt; ++u) {
+        const int i = t.row(u);
+        float2 x = make_float2(0.0f, 0.0f);
+        if (i < rows && n < cols) {
+            const float* p = src + i * stride + n;
+            if (vec) {
+                x = *reinterpret_cast<const float2*>(p);
+            } else {
+                x.x = p[0];
+                if (n + 1 < cols) x.y = p[1];
+            }
+        }
+        t.v[u] = x;
+    }
+}
+// dst [kC][W + 8] ← f(row, column, value) rounded to bf16.
+template <int W, int kParts, class F>
+__device__ inline void storeRegs(const TileRegs<W, kParts>& t, __nv_bfloat16* dst, F f) {
+    const int n = t.col();
+#pragma unroll
+    for (int u = 0; u < t.kIt; ++u) {
+        const int i = t.row(u);
+        *reinterpret_cast<uint32_t*>(dst + i * (W + 8) + n) =
+            lectern::cuda::mma16::packBf16(f(i, n, t.v[u].x), f(i, n + 1, t.v[u].y));
+    }
+}
+// The whole tile, kParts loads in flight at a time.
+template <int W, int kParts, class F>
+__device__ inline void copyTile(__nv_bfloat16* dst, int rows, int cols, const float* src,
+                                int64_t stride, F f) {
+#pragma unroll 1
+    for (int part = 0; part < kParts; ++part) {
+        TileRegs<W, kParts> t;
+        loadRegs(t, part, rows, cols, src, stride);
+        storeRegs(t, dst, f);
+    }
+}
+
+// 64-wide product A · B of bf16 tiles, into acc (SIMT layout) through scratch (fp32 [kC][kLdS]).
+template <bool kAt, bool kBt>
+__device__ inline void bfAcc(float (&acc)[kC / kBfTY][4], const __nv_bfloat16* a, int lda,
+                             const __nv_bfloat16* b, int ldb, int K, float* scratch) {
+    constexpr int kTpw = tilesPerWarp<kBfTY, 4>();
+    float c[kTpw][4] = {};
+    bfRun<kTpw, kAt, kBt>(c, a, lda, b, ldb, K);
+    mmaFlush<kBfTY>(acc, c, scratch);
+}
+
+template <int NJ>
+__device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, const ChunkPos c) {
+    using bf16 = __nv_bfloat16;
+    constexpr int TY = kBfTY, MI = kC / TY, kTpwN = tilesPerWarp<TY, NJ>();
+    extern __shared__ float smem[];
+    const KDims& d = v.d;
+    bf16* Qs = reinterpret_cast<bf16*>(smem);  // [kC][kLdHN] q
+    bf16* Ks = Qs + kC * kLdHN;                // [kC][kLdHN] k
+    bf16* Hs = Ks + kC * kLdHN;                // [kMaxP][kLdHN] acc, later G_c
+    bf16* Ys = Hs + kC * kLdHN;                // [kC][kLdHS] dy
+    bf16* Vs = Ys + kC * kLdHS;                // [kC][kLdHS] v
+    bf16* Ss = Vs + kC * kLdHS;                // [kC][kLdHS] M ⊙ S strictly below the diagonal
+    bf16* Ps = Ss + kC * kLdHS;                // [kC][kLdHS] M ⊙ Pm, likewise
+    float* As = reinterpret_cast<float*>(Ps + kC * kLdHS);  // [kC][kLdS] fp32: S, then ...
+    bf16* A3 = reinterpret_cast<bf16*>(As);    // ... [kC][kLdHS] W ⊙ Pm, then the scratch
+    float* Pf = reinterpret_cast<float*>(Ss);  // [kC][kLdS] fp32 Pm, before the mask pass
+    auto& sc = *reinterpret_cast<ChunkScalars*>(As + kC * kLdS);
+    float* vec = reinterpret_cast<float*>(&sc + 1);
+    float *Sd = vec, *Pd = vec + kC, *dcsA = vec + 2 * kC, *Ev = vec + 3 * kC;
+    float* kin = vec + 4 * kC;
+    float* red = kin + kMaxN;
+    float* rowPart = red + 64;
+    float* colPart = rowPart + 2 * kC;
+    const int L = c.L, P = d.P, N = d.N;
+    const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
+    const bool hasG = c.c + 1 < v.nChk;  // G_c is zero for the last chunk
+    const auto same = [](int, int, float x) { return x; };
+    {
+        const float pi0 = pendingTerm(v, c, kin, red);
+        copyTile<kMaxN, 1>(Qs, L, N, v.in.q + v.qkOff(c.row0, c.h), int64_t(d.H) * N, same);
+        copyTile<kMaxN, 1>(Ks, L, N, v.in.k + v.qkOff(c.row0, c.h), int64_t(d.H) * N, same);
+        v.loadScalars(sc, c);
+        copyTile<kMaxN, 1>(Hs, P, N, o.starts + blk * PN, N, [&](int p, int n, float x) {
+            return c.t0 > 0 && p < P && n < N ? x + pi0 * (red[p] * sc.mx[p]) * kin[n] : x;
+        });
+        TileRegs<kC, 1> ry, rx;
+        loadRegs(ry, 0, L, P, v.dy + v.yOff(c.row0, c.h), int64_t(d.H) * P);
+        loadRegs(rx, 0, L, P, v.in.x + v.xOff(c.row0, c.h), v.in.xStride);
+        storeRegs(ry, Ys, same);
+        storeRegs(rx, Vs, [&](int, int p, float x) { return x * sc.mx[p]; });
+    }
+    __syncthreads();
+    // S = Q Kᵀ into As, Pm = dY Vᵀ into Pf, fp32 for the mask pass.
+    {
+        constexpr int kTpw = tilesPerWarp<TY, 4>();
+        float cs[kTpw][4] = {}, cp[kTpw][4] = {};
+        bfRun<kTpw, false, false>(cs, Qs, kLdHN, Ks, kLdHN, N);
+        bfRun<kTpw, false, false>(cp, Ys, kLdHS, Vs, kLdHS, P);
+        mmaStore<TY>(cs, As, kLdS);
+        mmaStore<TY>(cp, Pf, kLdS);
+    }
+    __syncthreads();
+    // The mask pass (maskPair), every fp32 S and Pm read before their bf16 successors overwrite
+    // them.
+    {
+        constexpr int kPass = 16 * TY / kC, kRows = kC / kPass;
+        const int s = int(threadIdx.x) & (kC - 1), i0 = int(threadIdx.x) / kC;
+        float a3[kRows], ms[kRows], mp[kRows], col = 0.0f;
+#pragma unroll
+        for (int k = 0; k < kRows; ++k) {
+            const int i = i0 + kPass * k, x = i * kLdS + s;
+            const float sv = As[x], pm = Pf[x];
+            if (s == i) Sd[i] = sv, Pd[i] = pm;
+            const MaskedPair q = maskPair(sc, i, s, sv, pm);
+            a3[k] = q.a3, ms[k] = q.s, mp[k] = q.p;
+            col += q.X;
+            rowPartOf(q.X, rowPart, i, s);
+        }
+        colPart[i0 * kC + s] = col;
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < kRows; ++k) {
+            const int x = (i0 + kPass * k) * kLdHS + s;
+            A3[x] = __float2bfloat16_rn(a3[k]);
+            Ss[x] = __float2bfloat16_rn(ms[k]);
+            Ps[x] = __float2bfloat16_rn(mp[k]);
+        }
+    }
+    __syncthreads();
+    auto qkAt = [&](int r, int n) -> int64_t {
+        return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
+    };
+    auto xAt = [&](int r, int p) -> int64_t {
+        return r < L && p < P ? v.xOff(c.row0 + r, c.h) + p : -1;
+    };
+    const bool pairs =
+        (N & 1) == 0 &&
+        ((reinterpret_cast<uintptr_t>(o.g.dq) | reinterpret_cast<uintptr_t>(o.g.dk)) & 7) == 0;
+    // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
+    fragPlusEq<kTpwN>(o.g.dq, pairs, qkAt, same, [&](auto& f) {
+        bfRun<kTpwN, false, true>(f, Ys, kLdHS, Hs, kLdHN, P);
+        mmaScaleRows(f, sc.ecs);
+        bfRun<kTpwN, false, true>(f, A3, kLdHS, Ks, kLdHN, L);
+    });
+    __syncthreads();  // As becomes the scratch: dq has read A3
+    // dcs_j's acc term.
+    {
+        float t[MI][4];
+        zero(t);
+        bfAcc<false, false>(t, Qs, kLdHN, Hs, kLdHN, N, As);
+        dcsAccTerm<TY>(
+            t, [&](int, int, int r, int p) { return __bfloat162float(Ys[r * kLdHS + p]); }, sc,
+            dcsA);
+    }
+    // G_c into Hs (acc is done with: bfAcc ended with a barrier), ⟨G_c, h_out⟩ on the way.
+    float gh = 0.0f;
+#pragma unroll 1
+    for (int part = 0; part < 2; ++part) {
+        TileRegs<kMaxN, 2> rg, rs;
+        loadRegs(rg, part, hasG ? P : 0, N, o.G + blk * PN, N);
+        loadRegs(rs, part, hasG ? P : 0, N, o.starts + (blk + d.H) * PN, N);
+#pragma unroll
+        for (int u = 0; u < rg.kIt; ++u) gh += rs.v[u].x * rg.v[u].x + rs.v[u].y * rg.v[u].y;
+        storeRegs(rg, Hs, same);
+    }
+    gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Gs needs
+    // Zstrict = e^{cs_last − cs_s} K Gᵀ + (M ⊙ S)ᵀ dY, E, and from Zstrict dv, dγ, ζ and the
+    // dD / dmimo_x parts (into As).
+    {
+        // dy and raw x of this thread's SIMT elements, unrounded, for the fp32 epilogues.
+        float yr[MI][4], xr[MI][4], dxOld[MI][4];
+        prefetch<MI, 4, TY>(yr, v.dy, [&](int r, int p) -> int64_t {
+            return r < L && p < P ? v.yOff(c.row0 + r, c.h) + p : -1;
+        });
+        prefetch<MI, 4, TY>(xr, v.in.x, xAt);
+        prefetch<MI, 4, TY>(dxOld, o.g.dx, xAt);
+        float t[MI][4];
+        zero(t);
+        bfAcc<false, false>(t, Ks, kLdHN, Hs, kLdHN, N, As);
+        evRows<TY>(
+            t, [&](int i, int j, int, int p) { return xr[i][j] * sc.mx[p]; }, sc, Ev);
+        bfAcc<true, true>(t, Ss, kLdHS, Ys, kLdHS, L, As);
+        dvEpilogue<TY>(
+            v, o, c, sc, Sd, t, dxOld, xr,
+            [&](int i, int j, int, int p) { return make_float2(yr[i][j], xr[i][j] * sc.mx[p]); },
+            As);
+    }
+    // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
+    // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s.
+    fragPlusEq<kTpwN>(
+        o.g.dk, pairs, qkAt,
+        [&](int r, int n, float t) {
+            return sc.gam[r] * (t + Pd[r] * __bfloat162float(Qs[r * kLdHN + n])) + sc.piN[r] * t;
+        },
+        [&](auto& f) {
+            bfRun<kTpwN, false, true>(f, Vs, kLdHS, Hs, kLdHN, P);
+            mmaScaleRows(f, sc.dec);
+            bfRun<kTpwN, true, true>(f, Ps, kLdHS, Qs, kLdHN, L);
+        });
+    __syncthreads();
+    finishChunk<TY>(v, o, c, blk, dcsA, rowPart, colPart, Ev, gh, hasG, As);
+}
+
+// One block of 256 threads a chunk, two resident a multiprocessor (≤ 128 registers).
+template <int NJ>
+__global__ void __launch_bounds__(16 * kBfTY, 2) chunkBackwardKernelBf16(Dev v, ChunkOut o) {
+    chunkBackwardBodyBf16<NJ>(v, o, v.pos(blockIdx.x));
 }
 
 // Phase D: ddt_t += ζ_{t−1}(1 − trap_t) + dγ_t trap_t,  dtrap_t += (dγ_t − ζ_{t−1}) dt_t.
@@ -971,7 +1339,7 @@ int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, 
 cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                             const float* starts, int64_t batch, int64_t T, int64_t chunk,
                             const float* dy, const SsmScanGrads& g, float* workspace,
-                            cudaStream_t s, bool tf32) {
+                            cudaStream_t s, ChunkProducts tc) {
     if (!chunkedBackwardSupports(d, chunk) || batch > 65535) return cudaErrorInvalidValue;
     if (batch == 0 || T == 0) return cudaSuccess;
     const WsLayout w = wsLayout(d, batch, T, chunk);
@@ -980,8 +1348,11 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
     const ChunkOut o{g, starts, workspace + w.G, workspace + w.tokScal, workspace + w.partials};
     const dim3 grid(unsigned(nChk), unsigned(d.H), unsigned(batch));
     const size_t bytesA = (size_t(kC) * kLdN + size_t(kC) * kLdS) * 4 + sizeof(ChunkScalars);
-    const size_t bytesC = chunkSmemFloats(tf32) * 4;
+    const bool bf16 = tc == ChunkProducts::Bf16;
+    const size_t bytesC =
+        bf16 ? chunkSmemBytesBf16() : chunkSmemFloats(tc == ChunkProducts::Tf32) * 4;
     const unsigned threads = wideBlocks() ? 512 : 256;
+    const int64_t chunks = batch * nChk * d.H;
     auto run = [&](auto* kA, auto* kC_) -> cudaError_t {
         if (cudaError_t e =
                 cudaFuncSetAttribute(kA, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytesA));
@@ -991,10 +1362,19 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
                 cudaFuncSetAttribute(kC_, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytesC));
             e != cudaSuccess)
             return e;
+        // Two bf16 blocks a multiprocessor need the largest shared-memory carveout.
+        if (cudaError_t e =
+                cudaFuncSetAttribute(kC_, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                     int(cudaSharedmemCarveoutMaxShared));
+            bf16 && e != cudaSuccess)
+            return e;
         kA<<<grid, threads, bytesA, s>>>(v, workspace + w.G, workspace + w.decay);
         carryStateGradKernel<<<dim3(unsigned((PN + 255) / 256), unsigned(d.H), unsigned(batch)),
                                256, 0, s>>>(d.H, PN, nChk, workspace + w.G, workspace + w.decay);
-        kC_<<<phaseCBlocks(batch * nChk * d.H), threads, bytesC, s>>>(v, o);
+        if (bf16)  // one block a chunk, 256 threads
+            kC_<<<unsigned(chunks), 16 * kBfTY, bytesC, s>>>(v, o);
+        else
+            kC_<<<phaseCBlocks(chunks), threads, bytesC, s>>>(v, o);
         return cudaGetLastError();
     };
     auto pick = [&](auto tc) -> cudaError_t {
@@ -1006,7 +1386,17 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
                : d.N <= 64 ? run(chunkStateGradKernel<4, 16, kTc>, chunkBackwardKernel<4, 16, kTc>)
                            : run(chunkStateGradKernel<8, 16, kTc>, chunkBackwardKernel<8, 16, kTc>);
     };
-    cudaError_t e = tf32 ? pick(std::true_type{}) : pick(std::false_type{});
+    // The bf16 form's phase A is the TF32 one (its own tiles fit; it runs ~0.7 ms).
+    auto pickBf16 = [&](auto* kA8, auto* kA4) -> cudaError_t {
+        return d.N <= 64 ? run(kA4, chunkBackwardKernelBf16<4>)
+                         : run(kA8, chunkBackwardKernelBf16<8>);
+    };
+    cudaError_t e =
+        tc == ChunkProducts::Fp32   ? pick(std::false_type{})
+        : tc == ChunkProducts::Tf32 ? pick(std::true_type{})
+        : wideBlocks()
+            ? pickBf16(chunkStateGradKernel<8, 32, true>, chunkStateGradKernel<4, 32, true>)
+            : pickBf16(chunkStateGradKernel<8, 16, true>, chunkStateGradKernel<4, 16, true>);
     if (e != cudaSuccess) return e;
     const int64_t rows = batch * T;
     tokenScalarGradKernel<<<unsigned((rows * d.H + 255) / 256), 256, 0, s>>>(

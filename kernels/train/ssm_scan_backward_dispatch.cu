@@ -19,14 +19,20 @@ bool sequentialFromEnv() {
     return v;
 }
 
-// LECTERN_SCAN_BWD_PRODUCTS=fp32 (read once): the chunked path's fp32 products even where
-// the caller asks for the tensor cores (the TF32 / bf16 step): for comparing.
-bool fp32ProductsFromEnv() {
-    static const bool v = [] {
-        const char* e = std::getenv("LECTERN_SCAN_BWD_PRODUCTS");
-        return e != nullptr && std::strcmp(e, "fp32") == 0;
-    }();
-    return v;
+// LECTERN_SCAN_BWD_PRODUCTS (read once): fp32 keeps the chunked path's fp32 products even
+// where the caller asks for the tensor cores (the TF32 / bf16 step); bf16 makes the default
+// tensor-core form the bf16-tile one. For comparing.
+bool productsEnvIs(const char* what) {
+    static const char* const v = std::getenv("LECTERN_SCAN_BWD_PRODUCTS");
+    return v != nullptr && std::strcmp(v, what) == 0;
+}
+
+detail::ChunkProducts products(bool tf32, ScanBackwardTc tc) {
+    using detail::ChunkProducts;
+    if (!tf32 || productsEnvIs("fp32")) return ChunkProducts::Fp32;
+    if (tc == ScanBackwardTc::Bf16 || (tc == ScanBackwardTc::Default && productsEnvIs("bf16")))
+        return ChunkProducts::Bf16;
+    return ChunkProducts::Tf32;
 }
 
 ScanBackwardPath resolve(const ops::Mamba3Dims& d, int64_t chunk, ScanBackwardPath path) {
@@ -49,11 +55,11 @@ cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::Ssm
                                         const float* starts, int64_t batch, int64_t T,
                                         int64_t chunk, const float* dy, const SsmScanGrads& g,
                                         float* workspace, cudaStream_t s, ScanBackwardPath path,
-                                        bool tf32) {
+                                        bool tf32, ScanBackwardTc tc) {
     if (chunk <= 0 || batch < 0 || T < 0) return cudaErrorInvalidValue;
     return resolve(d, chunk, path) == ScanBackwardPath::Chunked
                ? detail::chunkedBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s,
-                                         tf32 && !fp32ProductsFromEnv())
+                                         products(tf32, tc))
                : detail::sequentialBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s);
 }
 

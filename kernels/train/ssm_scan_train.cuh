@@ -166,12 +166,15 @@ cudaError_t sequentialBackward(const ops::Mamba3Dims& d, const ops::SsmScanInput
                                const float* dy, const SsmScanGrads& g, float* workspace,
                                cudaStream_t s);
 bool chunkedBackwardSupports(const ops::Mamba3Dims& d, int64_t chunk);
+// The chunked path's products: fp32 (SIMT), TF32 operands on fp32 tiles, or every phase C tile
+// in bf16 (m16n8k16; two blocks a multiprocessor).
+enum class ChunkProducts { Fp32, Tf32, Bf16 };
 int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
                                        int64_t chunk);
 cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                             const float* starts, int64_t batch, int64_t T, int64_t chunk,
                             const float* dy, const SsmScanGrads& g, float* workspace,
-                            cudaStream_t s, bool tf32 = false);  // tf32: tensor-core products
+                            cudaStream_t s, ChunkProducts tc = ChunkProducts::Fp32);
 // dD[h] += Σ_row partials[row, h, 0], dmimoX[h, :] += Σ_row partials[row, h, 1 + :] (rows in
 // order: deterministic; dmimoX may be null), partials [rows, H, 1 + RP].
 cudaError_t sumScanPartials(int H, int RP, int64_t rows, const float* partials, float* dD,

@@ -36,6 +36,13 @@ int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t bat
                                            int64_t chunk,
                                            ScanBackwardPath path = ScanBackwardPath::Auto);
 
+// Which tensor-core form the chunked path takes where tf32 is set. Tf32 (the default): fp32
+// tiles, operands rounded to TF32. Bf16: phase C's tiles in bf16 (mma m16n8k16, fp32 sums; two
+// blocks a multiprocessor): on the H100 no faster (training/NOTES-cuda.md, helper S4) and ~10x
+// the TF32 form's error (too much for the TF32 step's bars), kept for comparing and as the
+// base of a faster form. LECTERN_SCAN_BWD_PRODUCTS=bf16 (read once) makes Default mean Bf16.
+enum class ScanBackwardTc { Default, Tf32, Bf16 };
+
 // Gradients ACCUMULATE (+=) into g's device buffers (dD, dmimoX summed over batch and time).
 // g.dmimoX may be null only for SISO. workspace: ssm_scan_backward_workspace_floats floats
 // for the same path. Deterministic (no atomics) on both paths. tf32: the chunked path's
@@ -47,6 +54,7 @@ cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::Ssm
                                         int64_t chunk, const float* dy, const SsmScanGrads& g,
                                         float* workspace, cudaStream_t s,
                                         ScanBackwardPath path = ScanBackwardPath::Auto,
-                                        bool tf32 = false);
+                                        bool tf32 = false,
+                                        ScanBackwardTc tc = ScanBackwardTc::Default);
 
 }  // namespace lectern::train::cuda
