@@ -118,6 +118,35 @@ def main():
                 repeats += last.get(k) == value
                 last[k] = value
             assert repeats >= 10 and repeats >= 0.3 * len(pairs), (flags, repeats, len(pairs))
+        # --ask: each example states its keys (or the task's facts) before its questions, and
+        # every question's answer is what the text states for that key (k=v, a #define line,
+        # or a defined term / clause), in the product's prompt format.
+        for flags in ([], ["--ident-keys"], ["--ident-keys", "--in-text"], ["--task-facts"]):
+            subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name",
+                            "a", "--assoc", "--ask", "--bytes", "20000", "--key-len", "2-4",
+                            "--value-len", "2-5", "--max-context", "600"] + flags,
+                           check=True, stdout=subprocess.DEVNULL)
+            ask = open(os.path.join(out, "train", "assoc-a.txt"), encoding="utf-8").read()
+            examples, pos = 0, 0
+            while pos < len(ask):
+                i = ask.index("\n\nQuestion: ", pos)
+                doc = ask[pos:i]
+                examples += 1
+                while ask.startswith("\n\nQuestion: ", i):
+                    j = ask.index("\nAnswer: ", i)
+                    k = ask.index("\n", j + 9)
+                    q, ans = ask[i + 12:j], ask[j + 9:k]
+                    m = re.fullmatch(r"What is the value of (\S+)\?", q)
+                    if m and "--task-facts" not in flags:
+                        key = re.escape(m.group(1))
+                        stated = re.findall(r"^#define %s (\S+)$|(?:^| )%s=(\S+)" % (key, key),
+                                            doc, re.M)
+                        assert ["".join(v) for v in stated] == [ans], (flags, q, ans, stated)
+                    else:
+                        assert ans.strip() and ans.strip() in doc, (flags, q, ans)
+                    i = k
+                pos = i + 2
+            assert examples >= 5, (flags, examples)
         # wide_probe.py probes an example laid out as in the widened material (filled and
         # blank lines alike: it once left out the blank line between examples)
         wide = ["--assoc", "--plain", "--bind", "--sep", "=", "--key-len", "1-4", "--value-len", "1-5"]
