@@ -1,13 +1,15 @@
 // CUDA twin of engine/cpu/linear.cpp: out = in · Wᵀ through cuBLAS. Row-major out [rows,
 // outF] is column-major outᵀ, so the call is C = Wᵀ · inᵀ with W read transposed. Fp32
 // mode: plain sgemm (no TF32; the correctness mode). Tf32: sgemm on tensor cores. Bf16:
-// activations rounded to bf16 into the context's scratch, GemmEx with fp32 accumulation
-// and fp32 output; decode-sized inputs (<= kGemvMaxRows rows) take gemv_bf16_forward.
+// activations rounded to bf16 into the context's scratch, GemmEx (cuBLASLt where attached:
+// gemm_lt.h) with fp32 accumulation and fp32 output; decode-sized inputs (<= kGemvMaxRows
+// rows) take gemv_bf16_forward.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
+#include "cuda/gemm_lt.h"
 
 namespace lectern::cuda {
 namespace {
@@ -42,12 +44,21 @@ void bindStream(GemmContext& g, cudaStream_t s) {
     if (cur != s) cublasSetStream(g.handle, s);
 }
 
-int gemmBf16(GemmContext& g, float* out, const void* a, const DeviceMatrix& W, int64_t rows) {
+// Through cuBLASLt where the handle has one attached (engine/cuda/gemm_lt.h), else GemmEx;
+// accumulate: out += (beta 1).
+int gemmBf16(GemmContext& g, float* out, const void* a, const DeviceMatrix& W, int64_t rows,
+             cudaStream_t s, bool accumulate = false) {
     const float one = 1.0f, zero = 0.0f;
     const int m = int(W.rows), n = int(rows), k = int(W.cols);
+    LtGemm lt;
+    lt.transA = true;
+    lt.m = m, lt.n = n, lt.k = k;
+    lt.A = W.bf16, lt.lda = k, lt.B = a, lt.ldb = k, lt.D = out, lt.ldd = m;
+    lt.accumulate = accumulate;
+    if (const int e = gemm_lt_run(g.handle, lt, s); e >= 0) return e;
     return int(cublasGemmEx(g.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, W.bf16, CUDA_R_16BF,
-                            k, a, CUDA_R_16BF, k, &zero, out, CUDA_R_32F, m, CUBLAS_COMPUTE_32F,
-                            CUBLAS_GEMM_DEFAULT));
+                            k, a, CUDA_R_16BF, k, accumulate ? &one : &zero, out, CUDA_R_32F, m,
+                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace
@@ -57,7 +68,15 @@ int linear_bf16_input_forward(GemmContext& g, float* out, const void* in, const 
     if (rows <= 0 || W.rows <= 0) return 0;
     if (W.bf16 == nullptr) return int(CUBLAS_STATUS_INVALID_VALUE);
     bindStream(g, s);
-    return gemmBf16(g, out, in, W, rows);
+    return gemmBf16(g, out, in, W, rows, s);
+}
+
+int linear_bf16_input_add(GemmContext& g, float* out, const void* in, const DeviceMatrix& W,
+                          int64_t rows, cudaStream_t s) {
+    if (rows <= 0 || W.rows <= 0) return 0;
+    if (W.bf16 == nullptr) return int(CUBLAS_STATUS_INVALID_VALUE);
+    bindStream(g, s);
+    return gemmBf16(g, out, in, W, rows, s, true);
 }
 
 int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, const DeviceMatrix& W,
@@ -78,7 +97,7 @@ int linear_forward(GemmContext& g, float* out, const float* in, int64_t ldIn, co
                                                 rows * W.cols / 4);
         else
             toBf16Strided<<<blocks, 256, 0, s>>>(a, in, rows, W.cols, ldIn);
-        return gemmBf16(g, out, a, W, rows);
+        return gemmBf16(g, out, a, W, rows, s);
     }
     cublasSetMathMode(g.handle, g.precision == Precision::Tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
                                                                : CUBLAS_PEDANTIC_MATH);

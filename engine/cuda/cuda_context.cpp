@@ -3,6 +3,8 @@
 
 #include <cublas_v2.h>
 
+#include "cuda/gemm_lt.h"
+
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -192,14 +194,28 @@ Expected<Context*> Context::create(int device) {
               cublasSetWorkspace(c->cublas_, c->workspace_.as<void>(), c->workspace_.bytes()) !=
                   CUBLAS_STATUS_SUCCESS))
         s = Status::error("cuBLAS: binding the stream and workspace failed");
+    // The bf16 GEMMs' cuBLASLt handle and workspace (gemm_lt.h); 32 MiB as cuBLAS's: the
+    // heuristic's choice depends on the limit, so it is fixed.
+    if (s && cublasLtCreate(&c->cublasLt_) != CUBLAS_STATUS_SUCCESS)
+        s = Status::error("cuBLAS: cublasLtCreate failed");
+    if (s) {
+        auto ws = DeviceBuffer::alloc(32u << 20, "the cuBLASLt workspace");
+        if (!ws)
+            s = ws.status();
+        else
+            c->ltWorkspace_ = std::move(*ws);
+    }
     if (!s) {
         delete c;
         return s;
     }
+    gemm_lt_attach(c->cublas_, c->cublasLt_, c->ltWorkspace_.as<void>(), c->ltWorkspace_.bytes());
     return c;
 }
 
 Context::~Context() {
+    if (cublas_) gemm_lt_detach(cublas_);
+    if (cublasLt_) cublasLtDestroy(cublasLt_);
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
 }

@@ -12,6 +12,8 @@
 #include "cuda/cuda_ops.h"
 #include "lectern/status.h"
 
+typedef struct cublasLtContext* cublasLtHandle_t;
+
 namespace lectern::cuda {
 
 struct DeviceInfo {
@@ -79,7 +81,8 @@ private:
 };
 
 // A stream and a cuBLAS handle bound to it, with a fixed cuBLAS workspace so that graph
-// capture never allocates.
+// capture never allocates; plus a cuBLASLt handle with its own fixed workspace, attached to
+// the cuBLAS handle for the bf16 GEMMs (gemm_lt.h).
 class Context {
 public:
     static Expected<Context*> create(int device);  // caller owns
@@ -94,6 +97,8 @@ private:
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     DeviceBuffer workspace_;
+    cublasLtHandle_t cublasLt_ = nullptr;
+    DeviceBuffer ltWorkspace_;
 };
 
 }  // namespace lectern::cuda

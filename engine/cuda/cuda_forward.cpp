@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "cuda/cuda_model.h"
+#include "cuda/gemm_lt.h"
 #include "cuda/prefill_walk_bf16_out.h"
 
 namespace lectern::cuda {
@@ -88,6 +89,7 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     const ops::Mamba3Dims& d = d_;
     const cudaStream_t s = ctx_->stream();
     const int64_t rows = batch * T;
+    outProjAdded_ = false;
     if (int e = normedBf16_
                     ? linear_bf16_input_forward(gemm_, proj_, gemm_.bf16Scratch, L.inProj, rows, s)
                     : linear_forward(gemm_, proj_, normed_, cfg_.dModel, L.inProj, rows, s);
@@ -171,10 +173,20 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
                                   : ssm_prefill_scan_forward(d, in, batch, T, y_, st, ws, s, &pg);
         if (e == cudaSuccess) {
             mark("scan (prefill walk) + gate");
+            // out_proj adds into the residual in its epilogue (beta 1): the next norm then
+            // reads the residual alone, one tensor less (gemm_lt.h). LECTERN_PREFILL_OUTPROJ_ADD=0:
+            // the delta rows (A/B).
+            static const bool addOff = [] {
+                const char* v = std::getenv("LECTERN_PREFILL_OUTPROJ_ADD");
+                return v && std::strcmp(v, "0") == 0;
+            }();
+            outProjAdded_ = gateBf16 && !addOff;
             const int e2 =
-                gateBf16 ? linear_bf16_input_forward(gemm_, delta_, gemm_.bf16Scratch, L.outProj,
-                                                     rows, s)
-                         : linear_forward(gemm_, delta_, gated_, d.dInner(), L.outProj, rows, s);
+                outProjAdded_
+                    ? linear_bf16_input_add(gemm_, residual_, gemm_.bf16Scratch, L.outProj, rows, s)
+                : gateBf16 ? linear_bf16_input_forward(gemm_, delta_, gemm_.bf16Scratch, L.outProj,
+                                                       rows, s)
+                           : linear_forward(gemm_, delta_, gated_, d.dInner(), L.outProj, rows, s);
             if (e2 && !err) err = 1000 + e2;
             mark("out_proj");
             return;
@@ -230,14 +242,16 @@ Status CudaModel::runPiece(DeviceStates& st, int64_t T, ScanForm form, bool allR
         mark("add_rmsnorm");
         if (hidden && i > 0) copyHidden((*hidden)[size_t(i - 1)], T);
         mixer(L, st.layer[size_t(i)], st.angle[size_t(i)], B, T, form, err);
+        // Where out_proj added into the residual itself there is no delta to add.
+        const float* mixed = outProjAdded_ ? nullptr : delta_;
         if (F > 0) {
-            add_rmsnorm_forward(normed_, residual_, delta_, L.norm2, rows, D, eps, s);
+            add_rmsnorm_forward(normed_, residual_, mixed, L.norm2, rows, D, eps, s);
             if (int e = gated_mlp_forward(gemm_, delta_, normed_, L.fc1, L.fc2, mlp_, rows, s);
                 e && !err)
                 err = 1000 + e;
             mark("mlp (with its norm)");
         }
-        pending = delta_;
+        pending = F > 0 ? delta_ : mixed;
     }
     add_rmsnorm_forward(normed_, residual_, pending, normF_, rows, D, eps, s);
     mark("add_rmsnorm");

@@ -128,6 +128,7 @@ private:
     // Prefill: this layer's normed rows are in bf16 in gemm_.bf16Scratch (not normed_), the
     // in_proj's input (prefill_add_rmsnorm_bf16_forward); set per layer by runPiece.
     bool normedBf16_ = false;
+    bool outProjAdded_ = false;  // mixer: out_proj added into residual_ (no delta_)
     int64_t logitsRows_ = 0;
     DeviceBuffer logitsAll_;
     ScanWorkspace scan_;

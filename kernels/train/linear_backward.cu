@@ -6,6 +6,7 @@
 //   dWᵀ  [inF, outF] += inᵀ [inF, rows] · dout [rows, outF]      (N, T)
 #include <cublas_v2.h>
 
+#include "cuda/gemm_lt.h"
 #include "training/cuda/ops_backward_cuda.h"
 
 namespace lectern::train::cuda {
@@ -42,13 +43,28 @@ int linear_backward_bf16(cublasHandle_t h, float* din, int64_t ldDin, float* dW,
     cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
     const float one = 1.0f, zero = 0.0f;
     const float* dinBeta = dinWritten ? &zero : &one;
+    // Through cuBLASLt where the handle has one attached (engine/cuda/gemm_lt.h), else GemmEx.
+    lectern::cuda::LtGemm dg;
+    dg.m = int(inF), dg.n = int(rows), dg.k = int(outF);
+    dg.A = W, dg.lda = int(inF), dg.B = dout, dg.ldb = int(outF), dg.D = din, dg.ldd = int(ldDin);
+    dg.accumulate = !dinWritten;
+    lectern::cuda::LtGemm wg;
+    wg.transB = true;
+    wg.m = int(inF), wg.n = int(outF), wg.k = int(rows);
+    wg.A = in, wg.lda = int(ldIn), wg.B = dout, wg.ldb = int(outF), wg.D = dW, wg.ldd = int(inF);
+    wg.accumulate = true;
     if (din != nullptr) {
+        if (const int e = lectern::cuda::gemm_lt_run(h, dg, s); e >= 0) {
+            if (e != 0) return e;
+            return lectern::cuda::gemm_lt_run(h, wg, s);
+        }
         const cublasStatus_t st =
             cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, int(inF), int(rows), int(outF), &one, W,
                          CUDA_R_16BF, int(inF), dout, CUDA_R_16BF, int(outF), dinBeta, din,
                          CUDA_R_32F, int(ldDin), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (st != CUBLAS_STATUS_SUCCESS) return int(st);
     }
+    if (const int e = lectern::cuda::gemm_lt_run(h, wg, s); e >= 0) return e;
     return int(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_T, int(inF), int(outF), int(rows), &one, in,
                             CUDA_R_16BF, int(ldIn), dout, CUDA_R_16BF, int(outF), &one, dW,
                             CUDA_R_32F, int(inF), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));

@@ -21,6 +21,7 @@
 #include <limits>
 
 #include "cuda/cuda_ops.h"
+#include "cuda/gemm_lt.h"
 #include "cuda_test_util.h"
 #include "tensor_check.h"
 #include "training/backward/backward_ops.h"
@@ -171,14 +172,34 @@ TEST(CudaBackward, Rmsnorm) {
     }
 }
 
-class CudaBackwardGemm : public ::testing::Test {
+// Parameter: a cuBLASLt handle attached to h_ as a Context attaches one (the bf16 GEMMs then
+// run through cublasLtMatmul, engine/cuda/gemm_lt.h), or plain cuBLAS.
+class CudaBackwardGemm : public ::testing::TestWithParam<bool> {
 protected:
-    void SetUp() override { ASSERT_EQ(cublasCreate(&h_), CUBLAS_STATUS_SUCCESS); }
-    void TearDown() override { cublasDestroy(h_); }
+    void SetUp() override {
+        ASSERT_EQ(cublasCreate(&h_), CUBLAS_STATUS_SUCCESS);
+        if (!GetParam()) return;
+        ASSERT_EQ(cublasLtCreate(&lt_), CUBLAS_STATUS_SUCCESS);
+        ASSERT_EQ(cudaMalloc(&ws_, kWs), cudaSuccess);
+        cuda::gemm_lt_attach(h_, lt_, ws_, kWs);
+    }
+    void TearDown() override {
+        if (lt_) {
+            cuda::gemm_lt_detach(h_);
+            cublasLtDestroy(lt_);
+            cudaFree(ws_);
+        }
+        cublasDestroy(h_);
+    }
+    static constexpr size_t kWs = size_t(32) << 20;
     cublasHandle_t h_ = nullptr;
+    cublasLtHandle_t lt_ = nullptr;
+    void* ws_ = nullptr;
 };
+INSTANTIATE_TEST_SUITE_P(Cublas, CudaBackwardGemm, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "Lt" : "GemmEx"; });
 
-TEST_F(CudaBackwardGemm, Linear) {
+TEST_P(CudaBackwardGemm, Linear) {
     for (int round = 0; round < kRounds; ++round) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);
@@ -274,7 +295,7 @@ TEST_F(CudaBackwardGemm, Linear) {
     }
 }
 
-TEST_F(CudaBackwardGemm, GatedMlp) {
+TEST_P(CudaBackwardGemm, GatedMlp) {
     for (int round = 0; round < kRounds; ++round) {
         const uint64_t seed = test::freshSeed();
         std::mt19937_64 rng(seed);

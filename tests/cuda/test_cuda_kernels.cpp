@@ -10,6 +10,7 @@
 #include <cublas_v2.h>
 
 #include "cuda/cuda_ops.h"
+#include "cuda/gemm_lt.h"
 #include "cuda_test_util.h"
 #include "ops/add_rmsnorm.h"
 #include "ops/embedding.h"
@@ -210,6 +211,50 @@ TEST(CudaKernels, LinearLmHeadMlp) {
         expectRel(last.get(), want, 1e-5, "lm_head last rows");
         EXPECT_TRUE(last.guardsIntact());
     }
+}
+
+// The bf16 GEMM through cuBLASLt (engine/cuda/gemm_lt.h, attached as a Context does): within
+// the bf16 tolerance of the CPU linear, bit-identical when repeated (no run-time choice), and
+// with operands only 2- and 4-byte aligned (the plan asks the heuristic for what it has).
+TEST(CudaKernels, LinearBf16CublasLt) {
+    Gemm gemm;
+    cublasLtHandle_t lt = nullptr;
+    ASSERT_EQ(cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
+    const size_t wsFloats = size_t(8) << 20;  // 32 MiB, as Context's
+    DevArray ws(wsFloats);
+    cuda::gemm_lt_attach(gemm.h, lt, ws.p(), wsFloats * sizeof(float));
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t rows = 5 + int64_t(rng() % 300), inF = 1 + int64_t(rng() % 700),
+                      outF = 1 + int64_t(rng() % 300);
+        std::printf("seed %llu rows=%lld in=%lld out=%lld\n", (unsigned long long)seed,
+                    (long long)rows, (long long)inF, (long long)outF);
+        const auto x = test::uniform(rng, size_t(rows * inF), -1, 1);
+        const auto W = test::uniform(rng, size_t(outF * inF), -1, 1);
+        DevArray dx(x), dW(W), bW(W.size() / 2 + 1), bx(x.size() / 2 + 2);
+        cuda::to_bf16(bW.p(), dW.p(), int64_t(W.size()), nullptr);
+        // The activations one bf16 in: 2-byte aligned.
+        void* bxOdd = reinterpret_cast<char*>(bx.p()) + 2;
+        cuda::to_bf16(bxOdd, dx.p(), int64_t(x.size()), nullptr);
+        const cuda::DeviceMatrix mW{dW.p(), bW.p(), outF, inF};
+        std::vector<float> ref(size_t(rows * outF));
+        cpu::linear_forward(ref.data(), x.data(), W.data(), rows, inF, outF);
+        auto g = gemm.ctx(cuda::Precision::Bf16);
+        DevArray a(ref.size()), b(ref.size()), c(ref.size() + 1);
+        EXPECT_EQ(cuda::linear_forward(g, a.p(), dx.p(), inF, mW, rows, nullptr), 0);
+        EXPECT_EQ(cuda::linear_forward(g, b.p(), dx.p(), inF, mW, rows, nullptr), 0);
+        EXPECT_EQ(cuda::linear_bf16_input_forward(g, c.p() + 1, bxOdd, mW, rows, nullptr), 0);
+        sync();
+        expectRel(a.get(), ref, 6e-2, "linear bf16 (Lt)");
+        EXPECT_EQ(a.get(), b.get()) << "a repeated Lt GEMM changed bits";
+        const auto cv = c.get();
+        expectRel(std::vector<float>(cv.begin() + 1, cv.end()), ref, 6e-2,
+                  "bf16-input linear, unaligned operands (Lt)");
+        EXPECT_TRUE(a.guardsIntact() && b.guardsIntact() && c.guardsIntact());
+    }
+    cuda::gemm_lt_detach(gemm.h);
+    cublasLtDestroy(lt);
 }
 
 // The decode GEMV (bf16 weights, fp32 activations, 1-4 rows with a row stride as the LM
