@@ -46,6 +46,11 @@ struct WalkArgs {
     float* fin;         // [B, H, P·N] the final states until finish copies them
     int S, segChunks;   // the walk's segments
     int F, fineChunks;  // the state walk's pieces: F a segment, fineChunks chunks each
+    // The training forward (walkKernel<true, P, true>): the fp32 state entering every
+    // ckptStride-th chunk, [B, nChk, H, P·N] (the scan backward's checkpoints). Last, so that
+    // the prefill's fields keep their offsets.
+    float* ckpt;
+    int ckptStride;
 };
 
 struct LayoutW {
@@ -475,10 +480,27 @@ __device__ __forceinline__ void writeOut(const YTile<kYC>& Y, const WalkArgs& w,
     }
 }
 
+// The state entering chunk c, from the warp's registers, to its checkpoint slot where c is a
+// checkpoint's first chunk (the training forward: walkKernel's kCkpt).
+__device__ __forceinline__ void storeCheckpoint(const StateAcc& st, const WalkArgs& w, int64_t b,
+                                                int h, int c, int P, const TileDiv& nb,
+                                                int nTiles) {
+    const int stride = w.ckptStride, k = c / stride;
+    if (k * stride != c) return;
+    const int64_t nChk = (w.a.nC + stride - 1) / stride, N = w.a.d.N;
+    float* to = w.ckpt + ((b * nChk + k) * w.a.d.H + h) * int64_t(P) * N;
+    forStateElems(nTiles, nb, [&](int i, int hh, int e, int p, int n) {
+        if (e & 1) return;
+        *reinterpret_cast<float2*>(to + p * N + n) = make_float2(st[i][hh][e], st[i][hh][e + 1]);
+    });
+}
+
 // kFull: the walk (y, state); else the state walk of segments 0..S-2 in F pieces each. kP:
 // the head dimension (the register tiles of y are sized by it). The state walk holds little
-// besides its state, so three of its blocks fit a multiprocessor.
-template <bool kFull, int kP>
+// besides its state, so three of its blocks fit a multiprocessor. kCkpt (with kFull): also
+// the training's checkpoints (WalkArgs::ckpt), a separate instance so that the prefill's
+// code, at its register cap, is untouched.
+template <bool kFull, int kP, bool kCkpt = false>
 __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w) {
     extern __shared__ __align__(128) unsigned char sm[];
     const ScanArgs& a = w.a;
@@ -547,6 +569,7 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         const int64_t t0 = int64_t(c) * a.Ck, row0 = b * a.T + t0, prevRow = row0 - 1;
         const int cnt = chunkCount(a, t0), cols = cnt + 1;
         const ChunkScalars sc = loadChunkScalars(a, b, h, t0, cnt, true);
+        if constexpr (kCkpt) storeCheckpoint(st, w, b, h, c, P, nb, nTiles);
         __syncthreads();  // the previous chunk is done with Q, K, V, xs, zs, ssBuf
         const RowPieces rp(N);
         // Row j of the chunk at the chunk's first row plus j rows; K's pending row is row -1.
@@ -714,14 +737,14 @@ int envInt(const char* name) {
     return e ? std::atoi(e) : 0;
 }
 
-// The state walk (S > 1), the walk and the final copy for head dimension kP; w's segment
-// fields and workspace pointers are set here.
-template <int kP>
+// The state walk (S > 1), the walk (kCkpt: with the checkpoints) and the final copy for head
+// dimension kP; w's segment fields and workspace pointers are set here.
+template <int kP, bool kCkpt>
 cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, int64_t floats,
                         cudaStream_t s) {
     const detail::KDims& d = w.a.d;
     const size_t bytes = layoutW(d.N, kP, true).total, stBytes = layoutW(d.N, kP, false).total;
-    cudaFuncSetAttribute(walkKernel<true, kP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    cudaFuncSetAttribute(walkKernel<true, kP, kCkpt>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          int(bytes));
     cudaFuncSetAttribute(walkKernel<false, kP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          int(stBytes));
@@ -751,15 +774,31 @@ cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, 
     if (pieces > 0)
         walkKernel<false, kP>
             <<<dim3(unsigned(d.H), unsigned(pieces), unsigned(batch)), kThreads, stBytes, s>>>(w);
-    walkKernel<true, kP>
+    walkKernel<true, kP, kCkpt>
         <<<dim3(unsigned(d.H), unsigned(w.S), unsigned(batch)), kThreads, bytes, s>>>(w);
     finishKernel<<<dim3(unsigned(d.H), unsigned(batch)), kThreads, 0, s>>>(w);
     return cudaGetLastError();
 }
 
+// The training forward's walks (kCkpt), for the head dimensions a model uses.
+cudaError_t launchCkpt(const WalkArgs& w, int64_t batch, int segments, const ScanWorkspace& ws,
+                       cudaStream_t s) {
+    switch (w.a.d.P) {
+        case 16:
+            return launchWalks<16, true>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        case 32:
+            return launchWalks<32, true>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        case 64:
+            return launchWalks<64, true>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        default:
+            return launchWalks<128, true>(w, batch, segments, ws.chunkStates, ws.floats, s);
+    }
+}
+
 cudaError_t walkForward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& in, int64_t batch,
                         int64_t T, float* y, const ops::SsmStateRef& st, const ScanWorkspace& ws,
-                        cudaStream_t s, const PrefillGate* gate, bf16* outB, int segments) {
+                        cudaStream_t s, const PrefillGate* gate, bf16* outB, int segments,
+                        float* ckpt = nullptr, int ckptStride = 0) {
     if (batch <= 0 || T <= 0) return cudaSuccess;
     const detail::KDims d = detail::kdims(dims);
     auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
@@ -768,7 +807,7 @@ cudaError_t walkForward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& i
                       : outB ? static_cast<const void*>(outB)
                              : static_cast<const void*>(gate->out);
     if (!walkFits(d) || !ws.qkBf16 || !a16(ws.qkBf16) || in.mimoX || !in.k || (gated && !gate->z) ||
-        !out || !a16(out))
+        !out || !a16(out) || (ckpt && (gated || ckptStride < 1 || !a16(ckpt))))
         return cudaErrorInvalidValue;
     WalkArgs w{};
     w.a.d = d;
@@ -784,15 +823,18 @@ cudaError_t walkForward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& i
         w.gate = *gate;
         w.outB = outB;
     }
+    w.ckpt = ckpt;
+    w.ckptStride = ckptStride;
+    if (ckpt) return launchCkpt(w, batch, segments, ws, s);
     switch (d.P) {
         case 16:
-            return launchWalks<16>(w, batch, segments, ws.chunkStates, ws.floats, s);
+            return launchWalks<16, false>(w, batch, segments, ws.chunkStates, ws.floats, s);
         case 32:
-            return launchWalks<32>(w, batch, segments, ws.chunkStates, ws.floats, s);
+            return launchWalks<32, false>(w, batch, segments, ws.chunkStates, ws.floats, s);
         case 64:
-            return launchWalks<64>(w, batch, segments, ws.chunkStates, ws.floats, s);
+            return launchWalks<64, false>(w, batch, segments, ws.chunkStates, ws.floats, s);
         default:
-            return launchWalks<128>(w, batch, segments, ws.chunkStates, ws.floats, s);
+            return launchWalks<128, false>(w, batch, segments, ws.chunkStates, ws.floats, s);
     }
 }
 
@@ -821,6 +863,16 @@ cudaError_t ssm_prefill_scan_forward_bf16_gate(const ops::Mamba3Dims& dims,
     if (!outBf16) return cudaErrorInvalidValue;
     return scan::walkForward(dims, in, batch, T, nullptr, st, ws, s, &gate,
                              static_cast<scan::bf16*>(outBf16), segments);
+}
+
+cudaError_t ssm_prefill_scan_forward_checkpoints(const ops::Mamba3Dims& dims,
+                                                 const ops::SsmScanInputs& in, int64_t batch,
+                                                 int64_t T, float* y, const ops::SsmStateRef& st,
+                                                 const ScanWorkspace& ws, cudaStream_t s,
+                                                 float* ckpt, int ckptStride, int segments) {
+    if (!ckpt || !y) return cudaErrorInvalidValue;
+    return scan::walkForward(dims, in, batch, T, y, st, ws, s, nullptr, nullptr, segments, ckpt,
+                             ckptStride);
 }
 
 }  // namespace lectern::cuda

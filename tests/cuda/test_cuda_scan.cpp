@@ -307,6 +307,104 @@ TEST(CudaScan, PrefillWalkBf16Siso) {
     }
 }
 
+// The CPU scan of document b in pieces of `chunk` tokens from the state in s (left there at the
+// end): y for its rows into y, and the state entering each piece into states (P·N each).
+void cpuScanPieces(const ops::Mamba3Dims& d, ScanData& s, int64_t b, int64_t chunk,
+                   std::vector<float>& y, std::vector<std::vector<float>>& states) {
+    const int64_t qk = int64_t(d.H) * d.N, PN = int64_t(d.H) * d.P * d.N;
+    const ops::SsmStateRef st{s.ssm.data() + b * PN, s.kS.data() + b * qk,
+                              s.vS.data() + b * d.H * d.P};
+    for (int64_t t0 = 0; t0 < s.T; t0 += chunk) {
+        states.emplace_back(st.ssm, st.ssm + PN);
+        const int64_t r0 = b * s.T + t0;
+        const ops::SsmScanInputs in{s.q.data() + r0 * qk,
+                                    s.k.data() + r0 * qk,
+                                    s.x.data() + r0 * s.xStride,
+                                    s.xStride,
+                                    s.adt.data() + r0 * d.H,
+                                    s.dt.data() + r0 * d.H,
+                                    s.trap.data() + r0 * d.H,
+                                    s.D.data(),
+                                    nullptr};
+        cpu::ssm_step_forward(d, in, std::min(chunk, s.T - t0), y.data() + r0 * d.H * d.P, st);
+    }
+}
+
+// The training forward's walk (ssm_prefill_scan_forward_checkpoints): y and the fp32 state
+// entering every 64·stride-token piece of each document ([B, nChk, H, P, N]; the scan
+// backward's checkpoints), against the CPU's step scan run piece by piece. Ragged lengths,
+// batch > 1, checkpoint strides 1 and 2, 1 to 5 segments or the automatic choice, a zero
+// (training) or random incoming state. The outputs start NaN, so a slot left unwritten fails.
+TEST(CudaScan, PrefillWalkCheckpoints) {
+    for (int round = 0; round < test::rounds(6); ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        ops::Mamba3Dims d = randomDims(rng, false, true);
+        if (round == 5) {  // the walk's widest head
+            d.P = 128;
+            d.N = std::min(d.N, 32);
+            d.A = std::min(d.A, d.N / 2);
+        }
+        ASSERT_TRUE(cuda::ssm_prefill_scan_fits(d));
+        const int64_t B = 2 + int64_t(rng() % 2), T = 1 + int64_t(rng() % 600), rows = B * T;
+        const int stride = 1 + round % 2, segments = int(round % 6);
+        const bool zeroState = round % 3 != 2;
+        const int64_t nChk = ((T + 63) / 64 + stride - 1) / stride, PN = int64_t(d.P) * d.N;
+        std::printf("seed %llu H=%d P=%d N=%d B=%lld T=%lld stride %d segments %d%s\n",
+                    (unsigned long long)seed, d.H, d.P, d.N, (long long)B, (long long)T, stride,
+                    segments, zeroState ? ", zero state" : "");
+        ScanData s = randomScan(rng, d, B, T);
+        if (zeroState) {
+            std::fill(s.ssm.begin(), s.ssm.end(), 0.0f);
+            std::fill(s.kS.begin(), s.kS.end(), 0.0f);
+            std::fill(s.vS.begin(), s.vS.end(), 0.0f);
+        }
+        const Bf16Pair qkB(s.q, s.k);
+        DevArray q(std::vector<float>(s.q.size(), std::numeric_limits<float>::quiet_NaN()));
+        DevArray k(s.k), x(s.x), adt(s.adt), dt(s.dt), trap(s.trap), D(s.D);
+        DevArray ssm(s.ssm), kS(s.kS), vS(s.vS), y(size_t(rows) * d.H * d.P);
+        DevArray ckpt(size_t(B * nChk * d.H * PN));
+        const ops::SsmScanInputs in{q.p(),  k.p(),    x.p(), s.xStride, adt.p(),
+                                    dt.p(), trap.p(), D.p(), nullptr};
+        const int64_t wsFloats = cuda::ssm_chunk_scan_workspace_floats(d, B, T);
+        DevArray ws(static_cast<size_t>(wsFloats));
+        cuda::ScanWorkspace w{ws.p(), nullptr, wsFloats};
+        w.qkBf16 = qkB.dev.p();
+        // Twice from the same state: the second call's y and checkpoints equal the first's bit
+        // for bit (each is written by one program, in a fixed order).
+        DevArray y2(size_t(rows) * d.H * d.P), ckpt2(size_t(B * nChk * d.H * PN));
+        for (int call = 0; call < 2; ++call) {
+            ssm.set(s.ssm);
+            kS.set(s.kS);
+            vS.set(s.vS);
+            const cudaError_t e = cuda::ssm_prefill_scan_forward_checkpoints(
+                d, in, B, T, call ? y2.p() : y.p(), ops::SsmStateRef{ssm.p(), kS.p(), vS.p()}, w,
+                nullptr, call ? ckpt2.p() : ckpt.p(), stride, segments);
+            ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        }
+        EXPECT_TRUE(y.get() == y2.get() && ckpt.get() == ckpt2.get()) << "the walk did not repeat";
+        std::vector<float> yRef(size_t(rows) * d.H * d.P), ckRef(size_t(B * nChk * d.H * PN));
+        for (int64_t b = 0; b < B; ++b) {
+            std::vector<std::vector<float>> states;  // [nChk][H, P, N]
+            cpuScanPieces(d, s, b, 64 * stride, yRef, states);
+            ASSERT_EQ(int64_t(states.size()), nChk);
+            for (int64_t c = 0; c < nChk; ++c)
+                std::copy(states[size_t(c)].begin(), states[size_t(c)].end(),
+                          ckRef.begin() + (b * nChk + c) * d.H * PN);
+        }
+        const std::vector<float> yGpu = y.get(), ckGpu = ckpt.get();
+        expectRel(yGpu, yRef, 2e-2, "y");
+        EXPECT_LT(test::compareRel(yGpu.data(), yRef.data(), yRef.size()).nmse, 1e-4);
+        expectRel(ckGpu, ckRef, 2e-2, "checkpoints");
+        EXPECT_LT(test::compareRel(ckGpu.data(), ckRef.data(), ckRef.size()).nmse, 1e-4);
+        expectRel(ssm.get(), s.ssm, 2e-2, "ssm state");
+        for (const DevArray* a : {&y, &ckpt, &ssm, &kS, &vS, &ws, &q, &k})
+            EXPECT_TRUE(a->guardsIntact());
+        EXPECT_TRUE(qkB.dev.guardsIntact());
+    }
+}
+
 // The model's bf16 prefill path end to end: preprocess scalars, running angles, and the
 // tensor-core scan making q and k from the in_proj rows itself (the q/k arrays it is
 // given are NaN, so reading them would fail), against the CPU's preprocess, rotary and

@@ -167,7 +167,41 @@ TEST_P(CudaTrainVsCpu, Bf16QkInScanStaysCloseToTheCpu) {
     expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
 }
 
+// The bf16 step's scan forward by the engine's three-pass chunked scan and a gather of its
+// chunk states (LECTERN_TRAIN_WALK=0) instead of the prefill's walk writing the checkpoints
+// (the default for SISO: cases 0 and 2), same bars.
+TEST_P(CudaTrainVsCpu, Bf16ChunkedScanForwardStaysCloseToTheCpu) {
+    ScopedEnv env("LECTERN_TRAIN_WALK", "0");
+    expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaTrainVsCpu, ::testing::Values(0, 1, 2));
+
+// The bf16 forward (the walk's y and checkpoints on SISO) gives the same loss in two calls
+// and in a second model of the same weights: only the loss's double sum is atomic (1e-9).
+// Whole training runs do not repeat this way: the backward's fp32 atomics differ by rounding
+// and AdamW's first normalised steps magnify that.
+TEST(CudaTrainModel, Bf16ForwardRepeats) {
+    train::TrainModel m = randomTrainModel(randomCase(0).spec, 1000);
+    const int64_t B = 3, L = 300;
+    std::mt19937 rng{7};
+    std::vector<int32_t> ids(size_t(B * L));
+    for (int32_t& t : ids) t = int32_t(rng() % 256);
+    double first = 0.0;
+    for (int run = 0; run < 2; ++run) {
+        auto gpu = train::CudaTrainModel::create(m.cfg, m.w, train::AdamWState{}, B, L, 0, true,
+                                                 train::TrainPrecision::Bf16);
+        ASSERT_TRUE(gpu) << gpu.error();
+        for (int call = 0; call < 2; ++call) {
+            auto sum = (*gpu)->loss(ids.data(), B, L);
+            ASSERT_TRUE(sum) << sum.error();
+            ASSERT_TRUE(std::isfinite(*sum));
+            if (run == 0 && call == 0) first = *sum;
+            std::printf("  run %d call %d loss sum %.12f\n", run, call, *sum);
+            EXPECT_LE(std::fabs(*sum - first), 1e-9 * std::fabs(first));
+        }
+    }
+}
 
 std::string corpus() {
     std::string t;

@@ -30,6 +30,7 @@
 
 #include "cuda/cuda_context.h"
 #include "cuda/cuda_ops.h"
+#include "cuda/prefill_walk_bf16_out.h"
 #include "training/cuda/ops_backward_cuda.h"
 #include "training/cuda/scan_backward_cuda.h"
 #include "training/cuda/step_profile.h"
@@ -196,6 +197,7 @@ struct CudaTrainModel::Impl {
     bool chunkedScan = false;  // the scan forward by the engine's chunked kernels
     bool qkInScan = false;     // Bf16: q and k made inside the scan (LECTERN_TRAIN_QK_IN_SCAN=1)
     bool qkBf16 = true;  // Bf16: q and k written in bf16 for the scan (LECTERN_TRAIN_QK_BF16=0)
+    bool walk = true;    // Bf16: the prefill's walk as the scan forward (LECTERN_TRAIN_WALK=0)
     StepProfile prof;    // LECTERN_TRAIN_PROFILE=1: time per phase
 
     cudaStream_t stream() const { return ctx->stream(); }
@@ -485,6 +487,17 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
                                                           q + qkHalf, k, s)) {
             lectern::cuda::ScanWorkspace wsB = ws;
             wsB.qkBf16 = q;
+            // The prefill's walk (SISO: 64-token chunks, each (row, head) in order with the
+            // state on chip) writes y and the checkpoints itself: no chunk states through
+            // device memory and no gather (issue 5). It refuses shapes it cannot take.
+            constexpr int kWalkChunk = 64;
+            if (walk && kScanRecomputeChunk % kWalkChunk == 0 &&
+                lectern::cuda::ssm_prefill_scan_fits(d)) {
+                e = lectern::cuda::ssm_prefill_scan_forward_checkpoints(
+                    d, scanInputs(Lw, a), B, L, a.y, zero, wsB, s, a.hs,
+                    kScanRecomputeChunk / kWalkChunk);
+                if (e != cudaErrorInvalidValue) return cudaCheck(e, "the scan's walk forward");
+            }
             e = lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, wsB, s,
                                                       math);
         }
@@ -738,6 +751,7 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(
     if (const char* e = std::getenv("LECTERN_TRAIN_QK_IN_SCAN"))
         m.qkInScan = *e && std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_QK_BF16")) m.qkBf16 = std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("LECTERN_TRAIN_WALK")) m.walk = std::strcmp(e, "0") != 0;
 
     // The flat layout: every tensor at a 256-byte aligned offset, the same in W, G, M, V.
     model::ModelWeights shape = zerosLike(cfg);
