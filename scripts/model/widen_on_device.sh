@@ -26,6 +26,12 @@
 #         answered in words, 32%), ask's identifier form, recall-2k, slices, windows 1,024;
 #   cand  a bundle candidate's mix: identifier and task-fact questions (4 MB each, ~32%) with
 #         the whole corpus (~68%), windows 1,024.
+#   legal  (from cand's weights) legal text weighted up (three copies, ~30%) with the whole
+#         corpus, dist's in-text #defines (4 MB) and the widened k=v form (3 MB, ~10%: cand
+#         lost that lookup), windows 1,024: does legal reach the bundled model's bits per byte?
+#   reach  (from cand's weights) identifier #defines each in 2-7 KB of real text (--in-text,
+#         8 MB), identifier questions, the widened k=v form and slices, windows 8,192; also
+#         retrieval at 16k (5 examples, one a job).
 # Then, on the CPU cores at once: copy_probe.py's bind, bind=, assoc and assoc1 on each lane,
 # wide_probe.py on each (keys and vals also in their own form), validation bits per byte of
 # each lane (first 64 KiB of each kind, windows of 1,024, as evaluate.py), retrieval of task
@@ -60,11 +66,13 @@ mk wk 10000000 --plain --bind --sep = --key-len 2-4 &
 mk wv 10000000 --plain --bind --sep = --value-len 2-5 &
 LANES=${LANES:-m4wide m4task m4text}
 [[ " $LANES " == *" m6ask "* ]] && mk qs 4000000 --ask --key-len 1-4 --value-len 1-5 &
-if [[ " $LANES " =~ \ m6(ask|dist|phrase|cand)\  ]]; then
+if [[ " $LANES " =~ \ (m6(ask|dist|phrase|cand)|m7(legal|reach))\  ]]; then
   mk qi 8000000 --ask --ident-keys --value-len 4-5 &
   mk qf 8000000 --ask --task-facts &
   mk qd 8000000 --ask --ident-keys --in-text --value-len 4-5 --min-context 1000 --max-context 4000 &
 fi
+[[ " $LANES " == *" m7reach "* ]] &&
+  mk qr 8000000 --ask --ident-keys --in-text --value-len 4-5 --min-context 2000 --max-context 7000 &
 [[ " $LANES " == *" m6long "* ]] && mk wl 10000000 --plain --bind --sep = --key-len 4-20 --value-len 1-5 &
 wait
 head -c 5000000 $T/recall-2k.txt > $T/recall-w.txt
@@ -73,6 +81,8 @@ head -c 2000000 $T/assoc-wb.txt > $T/assoc-wb2.txt
 head -c 3000000 $T/assoc-ww.txt > $T/assoc-ww3.txt
 head -c 2000000 $T/assoc-wbe.txt > $T/assoc-wbe2.txt
 for q in qi qf; do [ -f $T/assoc-$q.txt ] && head -c 4000000 $T/assoc-$q.txt > $T/assoc-${q}4.txt; done
+head -c 4000000 $T/assoc-qd.txt > $T/assoc-qd4.txt 2> /dev/null
+for i in 2 3; do cp $T/legal.txt $T/legal-w$i.txt; done # legal's weight x3 (m7legal)
 SLICES="$T/slice-w-code.txt $T/slice-w-prose.txt $T/slice-w-legal.txt"
 
 O="--lr 3e-3 --warmup 20 --schedule wsd --clip 1.0 --eval-every 100 --checkpoint-every 100"
@@ -106,6 +116,13 @@ lane m6phrase "$T/assoc-qf.txt $T/assoc-qi.txt $T/recall-w.txt $SLICES" "--seq-l
 sleep 2
 lane m6cand "$T/assoc-qi4.txt $T/assoc-qf4.txt $T/code.txt $T/prose.txt $T/legal.txt" \
   "--seq-len 1024 --batch 4 --seed 96" &
+sleep 2
+lane m7legal "$T/assoc-qd4.txt $T/assoc-ww3.txt $T/code.txt $T/prose.txt $T/legal.txt \
+  $T/legal-w2.txt $T/legal-w3.txt" "--seq-len 1024 --batch 4 --seed 97" &
+sleep 2
+# half the steps at twice the window: the other lanes' tokens, and its wsd decay within the time
+STEPS=$(((STEPS + 1) / 2)) lane m7reach "$T/assoc-qr.txt $T/assoc-qi4.txt $T/assoc-ww3.txt $SLICES" \
+  "--seq-len 8192 --batch 1 --seed 98" &
 wait
 
 # Evaluation on the CPU cores, one thread a job, all at once (the lanes' probes ran already).
@@ -138,7 +155,10 @@ retrieval_part() {
   eval_part ${t}4k-0 $V/retrieval-4k.jsonl 0 5 $m &
   eval_part ${t}4k-1 $V/retrieval-4k.jsonl 5 5 $m &
 }
-for l in m4task:task m6ask:ask m6dist:dist m6phrase:phrase m6cand:cand; do retrieval_part ${l%:*} ${l#*:}; done
+for l in m4task:task m6ask:ask m6dist:dist m6phrase:phrase m6cand:cand m7legal:legal m7reach:reach; do retrieval_part ${l%:*} ${l#*:}; done
+if [ -d /tmp/m-m7reach ] && [[ " $LANES " == *" m7reach "* ]]; then # 16k, one example a job
+  for i in 0 1 2 3 4; do eval_part reach16k-$i $V/retrieval-16k.jsonl $i 1 /tmp/m-m7reach & done
+fi
 if [ -d /tmp/m-m4text ] && [[ " $LANES " == *" m4text "* ]]; then
   eval_part text1k-0 $V/retrieval-1k.jsonl 0 10 /tmp/m-m4text &
   eval_part text1k-1 $V/retrieval-1k.jsonl 10 10 /tmp/m-m4text &
