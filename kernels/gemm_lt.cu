@@ -1,7 +1,8 @@
 // cuBLASLt bf16 GEMMs (engine/cuda/gemm_lt.h): the attachments (cuBLAS handle -> Lt handle
 // and workspace), one cached plan per shape (descriptors + the chosen algorithm, made once:
-// host-only work, so a plan can be made inside graph capture), and the table of measured
-// winners on sm_90.
+// host-only work, so a plan can be made inside graph capture), the table of measured
+// configurations on sm_90 and the pieces bench_gemm_lt's search builds algorithms from.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -17,30 +18,30 @@
 namespace lectern::cuda {
 namespace {
 
-// The heuristic's candidate that beat its first choice on an H100 for this exact shape
-// (bench_gemm_lt; NOTES-gpu.md). Taken only where the candidate at `index` still has this
-// configuration (another library version may list others); else the first candidate.
+// The configuration that beat the heuristic's first choice on an H100 for this exact shape
+// (bench_gemm_lt search; NOTES-gpu.md). Built and checked when the shape's plan is made;
+// where the check fails (another library may not know it) the heuristic's first runs.
 struct Winner {
     bool transA, transB;
     int m, n, k;
     bool outBf16, accumulate;
-    int index;
-    LtAlgoConfig cfg;
+    LtAlgoConfig cfg;  // id, tile, stages, splitK, reduction, swizzle, custom, cluster, inner
 };
-// Measured on an H100 80GB HBM3 (sm_90, 132 SMs, cuBLASLt 130100), 2026-11-23 04:27 UTC:
-// every one of the heuristic's 8 candidates timed (median of 10), all repeating their bits and
-// equal to the first's. Cluster -1: the attribute is not readable as 4 bytes (the same for
-// every candidate, so it still matches).
+// Measured on an H100 80GB HBM3 (sm_90, cuBLASLt 130100), 2026-11-23 04:50 and 04:56 UTC.
+// Every entry gives the same bits as the heuristic's first (no split-K); only the speed differs.
 constexpr Winner kSm90Winners[] = {
-    // prefill in_proj (8 x 2,048 and 1 x 16,384 rows): 0.800 vs 0.822 ms
-    {true, false, 8672, 16384, 2048, false, false, 2, {66, 23, 35, 1, 0, 0, 4, -1}},
-    // the same with bf16 output (no caller yet): 0.742 vs 0.768 ms
-    {true, false, 8672, 16384, 2048, true, false, 2, {66, 23, 35, 1, 0, 0, 4, -1}},
-    // training ~125M at 4 x 4,096: forward in_proj 0.165 vs 0.172 ms, forward out_proj 0.067
-    // vs 0.072, backward out_proj din 0.070 vs 0.085
-    {true, false, 3432, 16384, 768, false, false, 2, {66, 240, 35, 1, 0, 0, 6, -1}},
-    {true, false, 768, 16384, 1536, false, false, 6, {66, 29, 35, 1, 0, 0, 1, -1}},
-    {false, false, 1536, 16384, 768, false, false, 7, {66, 20, 35, 1, 0, 0, 1, -1}},
+    // prefill in_proj (8 x 2,048 and 1 x 16,384 rows), fp32 and bf16 out: found by the search
+    // (tile 30, custom 0, cluster 1x2x1); in the prefill profile 39.2 -> 38.0 ms over 48 layers
+    // against the heuristic's #2 (tile 23, custom 4, cluster 2x1x1), taken before; the whole
+    // prefill within its noise (NOTES-gpu.md)
+    {true, false, 8672, 16384, 2048, false, false, {66, 30, 35, 1, 0, 0, 0, 5, 0}},
+    {true, false, 8672, 16384, 2048, true, false, {66, 30, 35, 1, 0, 0, 0, 5, 0}},
+    // training ~125M at 4 x 4,096: the heuristic's candidates G1 picked (04:27 UTC), named in
+    // full: forward in_proj 0.164 vs 0.168 ms, forward out_proj, backward out_proj din 0.070 vs
+    // 0.081
+    {true, false, 3432, 16384, 768, false, false, {66, 240, 35, 1, 0, 0, 6, 5, 0}},
+    {true, false, 768, 16384, 1536, false, false, {66, 29, 35, 1, 0, 0, 1, 3, 0}},
+    {false, false, 1536, 16384, 768, false, false, {66, 20, 35, 1, 0, 0, 1, 3, 0}},
 };
 
 // LECTERN_GEMM_LT_TABLE=FILE: the TABLE lines bench_gemm_lt prints, in place of the table
@@ -54,10 +55,10 @@ std::vector<Winner> readTable(const char* path) {
         Winner w{};
         LtAlgoConfig& c = w.cfg;
         if (std::sscanf(line,
-                        "TABLE {%7[a-z], %7[a-z], %d, %d, %d, %7[a-z], %7[a-z], %d, {%d, %d, %d, "
+                        "TABLE {%7[a-z], %7[a-z], %d, %d, %d, %7[a-z], %7[a-z], {%d, %d, %d, %d, "
                         "%d, %d, %d, %d, %d}}",
-                        ta, tb, &w.m, &w.n, &w.k, ob, ac, &w.index, &c.id, &c.tile, &c.stages,
-                        &c.splitK, &c.reduction, &c.swizzle, &c.custom, &c.cluster) != 16)
+                        ta, tb, &w.m, &w.n, &w.k, ob, ac, &c.id, &c.tile, &c.stages, &c.splitK,
+                        &c.reduction, &c.swizzle, &c.custom, &c.cluster, &c.inner) != 16)
             continue;
         w.transA = std::strcmp(ta, "true") == 0, w.transB = std::strcmp(tb, "true") == 0;
         w.outBf16 = std::strcmp(ob, "true") == 0, w.accumulate = std::strcmp(ac, "true") == 0;
@@ -158,8 +159,10 @@ int matmul(cublasLtHandle_t lt, const Descs& x, const LtGemm& g, const cublasLtM
                               ws, wsBytes, s));
 }
 
+// Config attributes are 32 bits except the inner and cluster shape ids (16); -1 unreadable.
+template <typename T>
 int attr(const cublasLtMatmulAlgo_t& a, cublasLtMatmulAlgoConfigAttributes_t which) {
-    uint32_t v = 0;  // every attribute read here fits 32 bits (ids, counts, enums)
+    T v = 0;
     size_t written = 0;
     if (cublasLtMatmulAlgoConfigGetAttribute(&a, which, &v, sizeof v, &written) !=
         CUBLAS_STATUS_SUCCESS)
@@ -167,10 +170,72 @@ int attr(const cublasLtMatmulAlgo_t& a, cublasLtMatmulAlgoConfigAttributes_t whi
     return int(v);
 }
 
-bool sameConfig(const LtAlgoConfig& x, const LtAlgoConfig& y) {
-    return x.id == y.id && x.tile == y.tile && x.stages == y.stages && x.splitK == y.splitK &&
-           x.reduction == y.reduction && x.swizzle == y.swizzle && x.custom == y.custom &&
-           x.cluster == y.cluster;
+template <typename T>
+cublasStatus_t setAttr(cublasLtMatmulAlgo_t& a, cublasLtMatmulAlgoConfigAttributes_t which,
+                       int value) {
+    const T v = T(value);
+    return cublasLtMatmulAlgoConfigSetAttribute(&a, which, &v, sizeof v);
+}
+
+uint32_t capU32(const cublasLtMatmulAlgo_t& a, cublasLtMatmulAlgoCapAttributes_t which) {
+    uint32_t v = 0;
+    size_t written = 0;
+    return cublasLtMatmulAlgoCapGetAttribute(&a, which, &v, sizeof v, &written) ==
+                   CUBLAS_STATUS_SUCCESS
+               ? v
+               : 0;
+}
+
+cudaDataType_t outType(const LtGemm& g) {
+    return g.outBf16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+int initAlgo(cublasLtHandle_t lt, const LtGemm& g, int id, cublasLtMatmulAlgo_t& out) {
+    return int(cublasLtMatmulAlgoInit(lt, CUBLAS_COMPUTE_32F, CUDA_R_32F, CUDA_R_16BF, CUDA_R_16BF,
+                                      outType(g), outType(g), id, &out));
+}
+
+// An algorithm of configuration c for the plan's descriptors x: every attribute set, then
+// cublasLtMatmulAlgoCheck, the alignments the kernel needs against g's pointers, and the
+// workspace it needs against the limit. 0 when it may run, else a cublasStatus_t.
+int buildAlgo(cublasLtHandle_t lt, const Descs& x, const LtGemm& g, const LtAlgoConfig& c,
+              size_t workspaceBytes, cublasLtMatmulAlgo_t& out, size_t* workspaceNeeded) {
+    if (x.status != CUBLAS_STATUS_SUCCESS) return int(x.status);
+    cublasLtMatmulAlgo_t a{};
+    if (const int st = initAlgo(lt, g, c.id, a)) return st;
+    using A = cublasLtMatmulAlgoConfigAttributes_t;
+    const cublasStatus_t sets[] = {
+        setAttr<uint32_t>(a, A(CUBLASLT_ALGO_CONFIG_TILE_ID), c.tile),
+        setAttr<uint32_t>(a, A(CUBLASLT_ALGO_CONFIG_STAGES_ID), c.stages),
+        setAttr<int32_t>(a, A(CUBLASLT_ALGO_CONFIG_SPLITK_NUM), c.splitK),
+        setAttr<uint32_t>(a, A(CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME), c.reduction),
+        setAttr<uint32_t>(a, A(CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING), c.swizzle),
+        setAttr<uint32_t>(a, A(CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION), c.custom),
+        setAttr<uint16_t>(a, A(CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID), c.cluster),
+        setAttr<uint16_t>(a, A(CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID), c.inner)};
+    for (const cublasStatus_t st : sets)
+        if (st != CUBLAS_STATUS_SUCCESS) return int(st);
+    cublasLtMatmulHeuristicResult_t r{};
+    const cublasStatus_t st = cublasLtMatmulAlgoCheck(lt, x.op, x.a, x.b, x.d, x.d, &a, &r);
+    if (st != CUBLAS_STATUS_SUCCESS) return int(st);
+    if (r.workspaceSize > workspaceBytes) return int(CUBLAS_STATUS_NOT_SUPPORTED);
+    const uint32_t need[] = {capU32(a, CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_A_BYTES),
+                             capU32(a, CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_B_BYTES),
+                             capU32(a, CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_C_BYTES),
+                             capU32(a, CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_D_BYTES)};
+    // What the kernel may assume: pointer and leading dimension (in bytes) both aligned.
+    const size_t outBytes = g.outBf16 ? 2 : 4;
+    auto aligned = [](const void* p, size_t ldBytes) {
+        return std::min(alignOf(p), alignOf(reinterpret_cast<const void*>(ldBytes)));
+    };
+    const uint32_t have[] = {aligned(g.A, size_t(g.lda) * 2), aligned(g.B, size_t(g.ldb) * 2),
+                             aligned(g.D, size_t(g.ldd) * outBytes),
+                             aligned(g.D, size_t(g.ldd) * outBytes)};
+    for (int i = 0; i < 4; ++i)
+        if (have[i] < need[i]) return int(CUBLAS_STATUS_NOT_SUPPORTED);
+    if (workspaceNeeded) *workspaceNeeded = r.workspaceSize;
+    out = a;
+    return 0;
 }
 
 struct Attached {
@@ -234,29 +299,48 @@ int gemm_lt_candidates(cublasLtHandle_t lt, const LtGemm& g, size_t workspaceByt
 }
 
 LtAlgoConfig gemm_lt_config(const cublasLtMatmulAlgo_t& a) {
-    return {attr(a, CUBLASLT_ALGO_CONFIG_ID),
-            attr(a, CUBLASLT_ALGO_CONFIG_TILE_ID),
-            attr(a, CUBLASLT_ALGO_CONFIG_STAGES_ID),
-            attr(a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM),
-            attr(a, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME),
-            attr(a, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING),
-            attr(a, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION),
-            attr(a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID)};
+    return {attr<int32_t>(a, CUBLASLT_ALGO_CONFIG_ID),
+            attr<uint32_t>(a, CUBLASLT_ALGO_CONFIG_TILE_ID),
+            attr<uint32_t>(a, CUBLASLT_ALGO_CONFIG_STAGES_ID),
+            attr<int32_t>(a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM),
+            attr<uint32_t>(a, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME),
+            attr<uint32_t>(a, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING),
+            attr<uint32_t>(a, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION),
+            attr<uint16_t>(a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID),
+            attr<uint16_t>(a, CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID)};
 }
 
-int gemm_lt_choice(const LtGemm& g, const std::vector<cublasLtMatmulHeuristicResult_t>& cands,
-                   int sm) {
-    if (sm != 90) return 0;
+bool gemm_lt_table_config(const LtGemm& g, int sm, LtAlgoConfig& out) {
+    if (sm != 90) return false;
     for (const Winner& w : winners()) {
-        if (w.transA != g.transA || w.transB != g.transB || w.m != g.m || w.n != g.n ||
-            w.k != g.k || w.outBf16 != g.outBf16 || w.accumulate != g.accumulate)
-            continue;
-        if (w.index < int(cands.size()) &&
-            sameConfig(gemm_lt_config(cands[size_t(w.index)].algo), w.cfg))
-            return w.index;
-        return 0;
+        if (w.transA == g.transA && w.transB == g.transB && w.m == g.m && w.n == g.n &&
+            w.k == g.k && w.outBf16 == g.outBf16 && w.accumulate == g.accumulate) {
+            out = w.cfg;
+            return true;
+        }
     }
-    return 0;
+    return false;
+}
+
+int gemm_lt_algo_ids(cublasLtHandle_t lt, const LtGemm& g, std::vector<int>& ids) {
+    ids.assign(1024, 0);
+    int n = 0;
+    const cublasStatus_t st =
+        cublasLtMatmulAlgoGetIds(lt, CUBLAS_COMPUTE_32F, CUDA_R_32F, CUDA_R_16BF, CUDA_R_16BF,
+                                 outType(g), outType(g), int(ids.size()), ids.data(), &n);
+    ids.resize(st == CUBLAS_STATUS_SUCCESS ? size_t(n) : 0);
+    return int(st);
+}
+
+int gemm_lt_init_algo(cublasLtHandle_t lt, const LtGemm& g, int id, cublasLtMatmulAlgo_t& out) {
+    return initAlgo(lt, g, id, out);
+}
+
+int gemm_lt_make_algo(cublasLtHandle_t lt, const LtGemm& g, const LtAlgoConfig& c,
+                      size_t workspaceBytes, cublasLtMatmulAlgo_t& out, size_t* workspaceNeeded) {
+    Descs x;
+    makeDescs(x, g, workspaceBytes);
+    return buildAlgo(lt, x, g, c, workspaceBytes, out, workspaceNeeded);
 }
 
 int gemm_lt_run_algo(cublasLtHandle_t lt, const LtGemm& g, const cublasLtMatmulAlgo_t& algo,
@@ -283,10 +367,13 @@ int gemm_lt_run(cublasHandle_t h, const LtGemm& g, cudaStream_t s) {
     if (!slot) {
         slot = std::make_unique<Plan>();
         makeDescs(slot->descs, g, a.bytes);
+        LtAlgoConfig c;
         std::vector<cublasLtMatmulHeuristicResult_t> cands;
-        // 16 candidates: every table index is below that.
-        if (heuristic(a.lt, slot->descs, 16, cands) == 0 && !cands.empty()) {
-            slot->algo = cands[size_t(gemm_lt_choice(g, cands, deviceSm()))].algo;
+        if (gemm_lt_table_config(g, deviceSm(), c) &&
+            buildAlgo(a.lt, slot->descs, g, c, a.bytes, slot->algo, nullptr) == 0) {
+            slot->ok = true;
+        } else if (heuristic(a.lt, slot->descs, 16, cands) == 0 && !cands.empty()) {
+            slot->algo = cands[0].algo;
             slot->ok = true;
         }
     }

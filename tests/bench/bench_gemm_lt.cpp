@@ -7,6 +7,8 @@
 // heuristic's first by more than 2%. Not a test: run by hand on the GPU machine (numbers go to
 // NOTES-gpu.md).
 //   bench_gemm_lt [prefill|train|all]
+//   bench_gemm_lt search [SECONDS [ID]]   (bench_gemm_search.cpp: beyond the heuristic, the
+//                                          prefill's projections; SECONDS of timing a shape)
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -15,23 +17,17 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "bench_gemm_lt.h"
 #include "cuda/cuda_ops.h"
-#include "cuda/gemm_lt.h"
 
 namespace {
 
 using lectern::cuda::LtGemm;
-
-struct Shape {
-    const char* name;
-    bool transA, transB;
-    int m, n, k;
-    bool outBf16, accumulate;
-};
 
 constexpr int kRows = 16384;  // 8 x 2,048 and 1 x 16,384 (prefill); 4 x 4,096 (training)
 constexpr int kV = 50280;     // vocab (padded to 8)
@@ -56,72 +52,12 @@ const Shape kTrain[] = {
     {"train bwd lm_head wgrad", false, true, 768, kV, kRows, false, true},
 };
 
-template <typename F>
-double medianMs(F&& run, int warm, int reps) {
-    for (int i = 0; i < warm; ++i) run();
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    std::vector<double> t;
-    for (int i = 0; i < reps; ++i) {
-        cudaEventRecord(e0);
-        run();
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        float ms = 0;
-        cudaEventElapsedTime(&ms, e0, e1);
-        t.push_back(ms);
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
+}  // namespace
 
-// The first 64 MiB of D (many tiles, enough to see a reduction that does not repeat).
-std::vector<unsigned char> headBytes(const void* p, size_t bytes) {
-    std::vector<unsigned char> h(std::min(bytes, size_t(64) << 20));
-    cudaMemcpy(h.data(), p, h.size(), cudaMemcpyDeviceToHost);
-    return h;
-}
-
-// max |x - ref| / max |ref| over two output heads (fp32 or bf16 elements).
-double relDiff(const std::vector<unsigned char>& x, const std::vector<unsigned char>& ref,
-               bool bf16) {
-    auto at = [&](const std::vector<unsigned char>& v, size_t i) {
-        uint32_t u = 0;
-        if (bf16) {
-            std::memcpy(&u, v.data() + 2 * i, 2);
-            u <<= 16;
-        } else {
-            std::memcpy(&u, v.data() + 4 * i, 4);
-        }
-        float f;
-        std::memcpy(&f, &u, 4);
-        return double(f);
-    };
-    const size_t n = std::min(x.size(), ref.size()) / (bf16 ? 2 : 4);
-    double maxRef = 0, maxDiff = 0;
-    for (size_t i = 0; i < n; ++i) {
-        maxRef = std::max(maxRef, std::abs(at(ref, i)));
-        maxDiff = std::max(maxDiff, std::abs(at(x, i) - at(ref, i)));
-    }
-    return maxRef > 0 ? maxDiff / maxRef : maxDiff;
-}
-
-struct Bench {
-    cublasHandle_t h = nullptr;
-    cublasLtHandle_t lt = nullptr;
-    void* ws = nullptr;
-    size_t wsBytes = size_t(32) << 20;  // as Context's
-    int sm = 0;
-};
-
-void runShape(Bench& b, const Shape& s) {
+Operands::Operands(const Shape& s) {
     const size_t aElems = size_t(s.m) * s.k, bElems = size_t(s.k) * s.n, dElems = size_t(s.m) * s.n;
-    const size_t dBytes = dElems * (s.outBf16 ? 2 : 4);
+    dBytes = dElems * (s.outBf16 ? 2 : 4);
     float* tmp = nullptr;
-    void *A = nullptr, *B = nullptr, *D = nullptr, *D0 = nullptr;
     cudaMalloc(&tmp, std::max(aElems, bElems) * 4);
     cudaMalloc(&A, aElems * 2);
     cudaMalloc(&B, bElems * 2);
@@ -139,12 +75,34 @@ void runShape(Bench& b, const Shape& s) {
         cudaMemcpy(D0, tmp, dBytes, cudaMemcpyDeviceToDevice);
     }
     cudaFree(tmp);
-    LtGemm g;
     g.transA = s.transA, g.transB = s.transB;
     g.m = s.m, g.n = s.n, g.k = s.k;
     g.A = A, g.lda = s.transA ? s.k : s.m;
     g.B = B, g.ldb = s.transB ? s.n : s.k;
     g.D = D, g.ldd = s.m, g.outBf16 = s.outBf16, g.accumulate = s.accumulate;
+}
+
+Operands::~Operands() {
+    cudaFree(A);
+    cudaFree(B);
+    cudaFree(D);
+    cudaFree(D0);
+}
+
+std::vector<unsigned char> Operands::runOnce(Bench& b, const cublasLtMatmulAlgo_t& algo,
+                                             int* status) {
+    cudaMemcpy(D, D0, dBytes, cudaMemcpyDeviceToDevice);
+    *status = lectern::cuda::gemm_lt_run_algo(b.lt, g, algo, b.ws, b.wsBytes, nullptr);
+    cudaDeviceSynchronize();
+    return headBytes(D, dBytes);
+}
+
+namespace {
+
+void runShape(Bench& b, const Shape& s) {
+    Operands o(s);
+    const LtGemm& g = o.g;
+    void *A = o.A, *B = o.B, *D = o.D;
     const double flop = 2.0 * s.m * s.n * s.k;
     auto tflops = [&](double ms) { return flop / (ms * 1e-3) / 1e12; };
 
@@ -161,14 +119,19 @@ void runShape(Bench& b, const Shape& s) {
 
     std::vector<cublasLtMatmulHeuristicResult_t> cands;
     const int hs = lectern::cuda::gemm_lt_candidates(b.lt, g, b.wsBytes, 32, cands);
-    const int chosen = lectern::cuda::gemm_lt_choice(g, cands, b.sm);
+    lectern::cuda::LtAlgoConfig tableCfg;
+    const bool inTable = lectern::cuda::gemm_lt_table_config(g, b.sm, tableCfg);
+    int chosen = 0;  // gemm_lt_run takes the table's configuration or the first
+    for (size_t i = 0; inTable && i < cands.size(); ++i)
+        if (lectern::cuda::same_config(lectern::cuda::gemm_lt_config(cands[i].algo), tableCfg))
+            chosen = int(i);
     std::printf(
         "\n== %s: m %d n %d k %d (%s%s), %.1f GFLOP; GemmEx %.3f ms %.0f TFLOP/s; "
         "heuristic status %d, %zu candidates, table pick %d\n",
         s.name, s.m, s.n, s.k, s.outBf16 ? "bf16 out" : "fp32 out", s.accumulate ? ", beta 1" : "",
         flop / 1e9, exMs, tflops(exMs), hs, cands.size(), chosen);
     std::printf(
-        "  idx    ms  TFLOP/s repeat    vs#0  id tile stages splitK red swz custom cluster "
+        "  idx    ms  TFLOP/s repeat    vs#0  id tile stages splitK red swz custom cluster inner "
         "ws_MiB\n");
     std::vector<unsigned char> ref0;
     double firstMs = 0, bestMs = 1e30, chosenMs = 0;
@@ -178,23 +141,19 @@ void runShape(Bench& b, const Shape& s) {
         auto run = [&] {
             lectern::cuda::gemm_lt_run_algo(b.lt, g, algo, b.ws, b.wsBytes, nullptr);
         };
-        cudaMemcpy(D, D0, dBytes, cudaMemcpyDeviceToDevice);
-        const int st = lectern::cuda::gemm_lt_run_algo(b.lt, g, algo, b.ws, b.wsBytes, nullptr);
-        cudaDeviceSynchronize();
-        const auto h1 = headBytes(D, dBytes);
-        cudaMemcpy(D, D0, dBytes, cudaMemcpyDeviceToDevice);
-        run();
-        cudaDeviceSynchronize();
-        const bool repeat = st == 0 && headBytes(D, dBytes) == h1;
+        int st = 0, st2 = 0;
+        const auto h1 = o.runOnce(b, algo, &st);
+        const bool repeat = st == 0 && o.runOnce(b, algo, &st2) == h1;
         if (i == 0) ref0 = h1;
         const double diff = relDiff(h1, ref0, s.outBf16);
         const double ms = st == 0 ? medianMs(run, 2, 10) : -1;
         const auto c = lectern::cuda::gemm_lt_config(algo);
-        std::printf("  %3zu %7.3f %7.0f %6s %7.1e %3d %4d %6d %6d %3d %3d %6d %7d %6.1f%s\n", i, ms,
-                    ms > 0 ? tflops(ms) : 0.0, repeat ? "yes" : "NO", diff, c.id, c.tile, c.stages,
-                    c.splitK, c.reduction, c.swizzle, c.custom, c.cluster,
+        std::printf("  %3zu %7.3f %7.0f %6s %7.1e %3d %4d %6d %6d %3d %3d %6d %7d %5d %6.1f%s\n", i,
+                    ms, ms > 0 ? tflops(ms) : 0.0, repeat ? "yes" : "NO", diff, c.id, c.tile,
+                    c.stages, c.splitK, c.reduction, c.swizzle, c.custom, c.cluster, c.inner,
                     double(cands[i].workspaceSize) / (1 << 20),
                     int(i) == chosen ? "  <- used" : "");
+        if (i == 0 && !inTable) chosen = 0;
         if (i == 0) firstMs = ms;
         if (int(i) == chosen) chosenMs = ms;
         // A winner must repeat its bits and agree with the first candidate (bf16 products
@@ -207,24 +166,24 @@ void runShape(Bench& b, const Shape& s) {
             "(%.0f TF) | best #%d %.3f ms (%.0f TF)\n",
             s.name, exMs, tflops(exMs), firstMs, tflops(firstMs), chosenMs, tflops(chosenMs), best,
             bestMs, tflops(bestMs));
-        if (best != 0 && bestMs < 0.98 * firstMs) {
-            const auto c = lectern::cuda::gemm_lt_config(cands[size_t(best)].algo);
-            std::printf(
-                "TABLE {%s, %s, %d, %d, %d, %s, %s, %d, {%d, %d, %d, %d, %d, %d, %d, %d}},  "
-                "// %s: %.3f vs %.3f ms\n",
-                s.transA ? "true" : "false", s.transB ? "true" : "false", s.m, s.n, s.k,
-                s.outBf16 ? "true" : "false", s.accumulate ? "true" : "false", best, c.id, c.tile,
-                c.stages, c.splitK, c.reduction, c.swizzle, c.custom, c.cluster, s.name, bestMs,
-                firstMs);
-        }
+        if (best != 0 && bestMs < 0.98 * firstMs)
+            printTableLine(s, lectern::cuda::gemm_lt_config(cands[size_t(best)].algo), bestMs,
+                           firstMs);
     }
-    cudaFree(A);
-    cudaFree(B);
-    cudaFree(D);
-    cudaFree(D0);
+    (void)A, (void)B, (void)D;
 }
 
 }  // namespace
+
+void printTableLine(const Shape& s, const lectern::cuda::LtAlgoConfig& c, double ms,
+                    double firstMs) {
+    std::printf(
+        "TABLE {%s, %s, %d, %d, %d, %s, %s, {%d, %d, %d, %d, %d, %d, %d, %d, %d}},  "
+        "// %s: %.3f vs %.3f ms\n",
+        s.transA ? "true" : "false", s.transB ? "true" : "false", s.m, s.n, s.k,
+        s.outBf16 ? "true" : "false", s.accumulate ? "true" : "false", c.id, c.tile, c.stages,
+        c.splitK, c.reduction, c.swizzle, c.custom, c.cluster, c.inner, s.name, ms, firstMs);
+}
 
 int main(int argc, char** argv) {
     const std::string which = argc > 1 ? argv[1] : "all";
@@ -246,6 +205,12 @@ int main(int argc, char** argv) {
     }
     std::printf("bench_gemm_lt: sm_%d, cuBLASLt %zu, workspace %zu MiB\n", b.sm,
                 cublasLtGetVersion(), b.wsBytes >> 20);
+    if (which == "search") {
+        const double seconds = argc > 2 ? std::atof(argv[2]) : 20.0;
+        const int onlyId = argc > 3 ? std::atoi(argv[3]) : -1;
+        for (const Shape& s : kPrefill)
+            if (s.accumulate || std::strstr(s.name, "in_proj")) searchShape(b, s, seconds, onlyId);
+    }
     if (which == "prefill" || which == "all")
         for (const Shape& s : kPrefill) runShape(b, s);
     if (which == "train" || which == "all")

@@ -257,6 +257,53 @@ TEST(CudaKernels, LinearBf16CublasLt) {
     cublasLtDestroy(lt);
 }
 
+// A configuration named in full, as the sm_90 table names it (gemm_lt.h), builds the kernel
+// of the heuristic's candidate it was read from: the same bits, every candidate. One the
+// library cannot run is refused at plan time (the plan then takes the heuristic's first).
+TEST(CudaKernels, LtAlgoFromConfig) {
+    cublasLtHandle_t lt = nullptr;
+    ASSERT_EQ(cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
+    const size_t wsBytes = size_t(32) << 20;
+    DevArray ws(wsBytes / sizeof(float));
+    const uint64_t seed = test::freshSeed();
+    std::mt19937_64 rng(seed);
+    const int rows = 128 + int(rng() % 200), inF = 256 + 8 * int(rng() % 40), outF = 384;
+    std::printf("seed %llu rows=%d in=%d out=%d\n", (unsigned long long)seed, rows, inF, outF);
+    DevArray dx(test::uniform(rng, size_t(rows * inF), -1, 1)),
+        dW(test::uniform(rng, size_t(outF * inF), -1, 1)), bx(size_t(rows * inF) / 2),
+        bW(size_t(outF * inF) / 2), a(size_t(rows * outF)), b(size_t(rows * outF));
+    cuda::to_bf16(bx.p(), dx.p(), int64_t(rows) * inF, nullptr);
+    cuda::to_bf16(bW.p(), dW.p(), int64_t(outF) * inF, nullptr);
+    cuda::LtGemm g;  // out [rows, outF] = x · Wᵀ, column-major (outF, rows) as linear.cu
+    g.transA = true, g.m = outF, g.n = rows, g.k = inF;
+    g.A = bW.p(), g.lda = inF, g.B = bx.p(), g.ldb = inF, g.D = a.p(), g.ldd = outF;
+    std::vector<cublasLtMatmulHeuristicResult_t> cands;
+    ASSERT_EQ(cuda::gemm_lt_candidates(lt, g, wsBytes, 8, cands), 0);
+    ASSERT_FALSE(cands.empty());
+    for (const auto& cand : cands) {
+        const cuda::LtAlgoConfig c = cuda::gemm_lt_config(cand.algo);
+        cublasLtMatmulAlgo_t algo{};
+        ASSERT_EQ(cuda::gemm_lt_make_algo(lt, g, c, wsBytes, algo), 0) << "id " << c.id;
+        EXPECT_TRUE(cuda::same_config(cuda::gemm_lt_config(algo), c));
+        g.D = a.p();
+        EXPECT_EQ(cuda::gemm_lt_run_algo(lt, g, cand.algo, ws.p(), wsBytes, nullptr), 0);
+        g.D = b.p();
+        EXPECT_EQ(cuda::gemm_lt_run_algo(lt, g, algo, ws.p(), wsBytes, nullptr), 0);
+        sync();
+        EXPECT_EQ(a.get(), b.get())
+            << "config " << c.id << "/" << c.tile << "/" << c.stages << " rebuilt gave other bits";
+    }
+    cuda::LtAlgoConfig bad = cuda::gemm_lt_config(cands[0].algo);
+    bad.tile = 1 << 20;
+    cublasLtMatmulAlgo_t algo{};
+    EXPECT_NE(cuda::gemm_lt_make_algo(lt, g, bad, wsBytes, algo), 0);
+    bad = cuda::gemm_lt_config(cands[0].algo);
+    bad.id = -5;
+    EXPECT_NE(cuda::gemm_lt_make_algo(lt, g, bad, wsBytes, algo), 0);
+    EXPECT_TRUE(a.guardsIntact() && b.guardsIntact());
+    cublasLtDestroy(lt);
+}
+
 // The decode GEMV (bf16 weights, fp32 activations, 1-4 rows with a row stride as the LM
 // head's last rows): only the weights are rounded, so the bf16 tolerance holds with room.
 // The decode step's launch choices (PDL, the bulk-copy kernel; sm_90 only)
