@@ -21,6 +21,8 @@
 //  3. finish: the final state and the last token's k, x become the document's state
 //     (written last: the walks read the incoming ones).
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "cuda/prefill_walk_bf16_out.h"
@@ -717,24 +719,56 @@ bool walkFits(const detail::KDims& d) {
            layoutW(d.N, P, true).total <= size_t(maxSharedOptin());
 }
 
-// How many programs of walkKernel<kFull, kP> fill the device once (the multiprocessors'
-// resident blocks) per one of `programs`, at least 1: the walk's segments a document, or
-// the state walk's pieces a segment.
-template <bool kFull, int kP>
-int fillFactor(int64_t programs, size_t bytes) {
+// The multiprocessors' resident blocks of walkKernel<kFull, kP, kCkpt> (the device's slots).
+// Asked after launchWalks raised that instance's shared memory limit: the training process
+// once asked it of the prefill's instance, never raised there, and got 132 slots on the H100
+// (1 an SM, so 1 segment a document) where the prefill's process gets 264.
+template <bool kFull, int kP, bool kCkpt = false>
+int residentSlots(size_t bytes) {
     static const int slots = [bytes] {
         int dev = 0, sms = 0, per = 0;
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, walkKernel<kFull, kP>, kThreads, bytes);
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, walkKernel<kFull, kP, kCkpt>, kThreads,
+                                                      bytes);
         return std::max(1, sms * std::max(per, 1));
     }();
-    return int(std::max<int64_t>(1, slots / std::max<int64_t>(programs, 1)));
+    return slots;
+}
+
+// How many programs of walkKernel<kFull, kP> fill the device once per one of `programs`, at
+// least 1: the walk's segments a document, or the state walk's pieces a segment.
+template <bool kFull, int kP>
+int fillFactor(int64_t programs, size_t bytes) {
+    return int(
+        std::max<int64_t>(1, residentSlots<kFull, kP>(bytes) / std::max<int64_t>(programs, 1)));
 }
 
 int envInt(const char* name) {
     const char* e = std::getenv(name);
     return e ? std::atoi(e) : 0;
+}
+
+// The walk's segments a document when the caller names none. The training forward's walk
+// (kCkpt) runs `waves` programs a resident slot, rounded: in the ~125M step (96 programs,
+// 264 slots) 8 segments walked fastest, 1 slowest (H100 sweep: training/NOTES-cuda.md,
+// helper F2). LECTERN_TRAIN_WALK_WAVES overrides its waves. LECTERN_PREFILL_WALK_WAVES
+// applies the same rule to the prefill's walk (A/B; unset: fill once, which was faster).
+constexpr double kTrainWalkWaves = 3;
+
+double envReal(const char* name, double fallback) {
+    const char* e = std::getenv(name);
+    return e && std::atof(e) > 0 ? std::atof(e) : fallback;
+}
+
+template <bool kCkpt, int kP>
+int autoSegments(int64_t programs, size_t bytes) {
+    static const double waves = kCkpt ? envReal("LECTERN_TRAIN_WALK_WAVES", kTrainWalkWaves)
+                                      : envReal("LECTERN_PREFILL_WALK_WAVES", 0);
+    if (waves <= 0) return fillFactor<true, kP>(programs, bytes);
+    const double slots = residentSlots<true, kP, kCkpt>(bytes);
+    return int(
+        std::max<long>(1, std::lround(waves * slots / double(std::max<int64_t>(programs, 1)))));
 }
 
 // The state walk (S > 1), the walk (kCkpt: with the checkpoints) and the final copy for head
@@ -755,7 +789,7 @@ cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, 
     const int64_t BH = batch * d.H, PN = int64_t(kP) * d.N;
     int S = segments > 0      ? segments
             : envSegments > 0 ? envSegments
-                              : fillFactor<true, kP>(BH, bytes);
+                              : autoSegments<kCkpt, kP>(BH, bytes);
     S = int(std::min<int64_t>(S, w.a.nC));
     w.segChunks = (w.a.nC + S - 1) / S;
     w.S = (w.a.nC + w.segChunks - 1) / w.segChunks;  // no empty segment
@@ -767,6 +801,11 @@ cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, 
     w.fineChunks = (w.segChunks + F - 1) / F;
     w.F = (w.segChunks + w.fineChunks - 1) / w.fineChunks;
     const int64_t pieces = int64_t(w.S - 1) * w.F;
+    static const bool logSegments = envInt("LECTERN_PREFILL_SEGMENTS_LOG") > 0;  // A/B: the counts
+    if (logSegments)
+        std::fprintf(stderr, "prefill walk: ckpt %d programs %lld slots %d segments %d pieces %d\n",
+                     int(kCkpt), static_cast<long long>(BH), residentSlots<true, kP, kCkpt>(bytes),
+                     w.S, w.F);
     w.segEnd = states;
     w.segDecay = w.segEnd + BH * pieces * PN;
     w.fin = w.segDecay + BH * pieces;
