@@ -23,6 +23,22 @@ def words(rng, n):
     return " ".join(rng.choice(vocab) + str(rng.randrange(1000)) for _ in range(n))
 
 
+def asked_examples(text):
+    """(document, [(question, answer), ...]) for each example of make_recall.py's question
+    material: a text, then ("\n\nQuestion: q\nAnswer: a")+, then "\n" and the next one."""
+    pos = 0
+    while pos < len(text):
+        i = text.index("\n\nQuestion: ", pos)
+        doc, qas = text[pos:i], []
+        while text.startswith("\n\nQuestion: ", i):
+            j = text.index("\nAnswer: ", i)
+            k = text.index("\n", j + 9)
+            qas.append((text[i + 12:j], text[j + 9:k]))
+            i = k
+        yield doc, qas
+        pos = i + 2  # the example's closing newline and the one joining examples
+
+
 def make_tree(root, rng):
     def put(rel, text, gz=False):
         p = os.path.join(root, rel.lstrip("/"))
@@ -85,18 +101,12 @@ def main():
                         "--bytes", "30000", "--max-context", "900"], check=True,
                        stdout=subprocess.DEVNULL)
         recall = open(os.path.join(out, "train", "recall-t.txt"), encoding="utf-8").read()
-        examples, asked, pos = 0, 0, 0
-        while pos < len(recall):  # an example: text, then ("\n\nQuestion: q\nAnswer: a")+, "\n"
-            i = recall.index("\n\nQuestion: ", pos)
-            doc = recall[pos:i]
+        examples, asked = 0, 0
+        for doc, qas in asked_examples(recall):
             examples += 1
-            while recall.startswith("\n\nQuestion: ", i):
-                j = recall.index("\nAnswer: ", i)
-                k = recall.index("\n", j + 9)
-                assert recall[j + 9:k].strip() in doc, (recall[i + 2:j], recall[j + 9:k])
+            for q, ans in qas:
+                assert ans.strip() in doc, (q, ans)
                 asked += 1
-                i = k
-            pos = i + 2  # the example's closing newline and the one joining examples
         assert examples >= 10, examples
         assert asked > examples, "no example asked more than one question"
         subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name", "t",
@@ -127,15 +137,10 @@ def main():
                             "--value-len", "2-5", "--max-context", "600"] + flags,
                            check=True, stdout=subprocess.DEVNULL)
             ask = open(os.path.join(out, "train", "assoc-a.txt"), encoding="utf-8").read()
-            examples, pos = 0, 0
-            while pos < len(ask):
-                i = ask.index("\n\nQuestion: ", pos)
-                doc = ask[pos:i]
+            examples = 0
+            for doc, qas in asked_examples(ask):
                 examples += 1
-                while ask.startswith("\n\nQuestion: ", i):
-                    j = ask.index("\nAnswer: ", i)
-                    k = ask.index("\n", j + 9)
-                    q, ans = ask[i + 12:j], ask[j + 9:k]
+                for q, ans in qas:
                     m = re.fullmatch(r"What is the value of (\S+)\?", q)
                     if m and "--task-facts" not in flags:
                         key = re.escape(m.group(1))
@@ -144,8 +149,6 @@ def main():
                         assert ["".join(v) for v in stated] == [ans], (flags, q, ans, stated)
                     else:
                         assert ans.strip() and ans.strip() in doc, (flags, q, ans)
-                    i = k
-                pos = i + 2
             assert examples >= 5, (flags, examples)
         # wide_probe.py probes an example laid out as in the widened material (filled and
         # blank lines alike: it once left out the blank line between examples)
