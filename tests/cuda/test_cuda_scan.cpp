@@ -100,21 +100,27 @@ ScanData randomScan(std::mt19937_64& rng, const ops::Mamba3Dims& d, int64_t B, i
     return s;
 }
 
+// The CPU scan's inputs from row r0 (a document's first token, or a piece's) on.
+ops::SsmScanInputs inputsAt(const ops::Mamba3Dims& d, const ScanData& s, int64_t r0) {
+    const int64_t qk = int64_t(d.R) * d.H * d.N;
+    return {s.q.data() + r0 * qk,
+            s.k.data() + r0 * qk,
+            s.x.data() + r0 * s.xStride,
+            s.xStride,
+            s.adt.data() + r0 * d.H,
+            s.dt.data() + r0 * d.H,
+            s.trap.data() + r0 * d.H,
+            s.D.data(),
+            d.mimo ? s.mimoX.data() : nullptr};
+}
+
 // The CPU twin over each document in turn; returns y and leaves the states in s.
 std::vector<float> cpuScan(const ops::Mamba3Dims& d, ScanData& s, bool chunked) {
     std::vector<float> y(size_t(s.B * s.T) * d.R * d.H * d.P);
     const int64_t qk = int64_t(d.R) * d.H * d.N;
     for (int64_t b = 0; b < s.B; ++b) {
         const int64_t r0 = b * s.T;
-        const ops::SsmScanInputs in{s.q.data() + r0 * qk,
-                                    s.k.data() + r0 * qk,
-                                    s.x.data() + r0 * s.xStride,
-                                    s.xStride,
-                                    s.adt.data() + r0 * d.H,
-                                    s.dt.data() + r0 * d.H,
-                                    s.trap.data() + r0 * d.H,
-                                    s.D.data(),
-                                    d.mimo ? s.mimoX.data() : nullptr};
+        const ops::SsmScanInputs in = inputsAt(d, s, r0);
         const ops::SsmStateRef st{s.ssm.data() + b * d.H * d.P * d.N, s.kS.data() + b * qk,
                                   s.vS.data() + b * d.H * d.P};
         float* yb = y.data() + r0 * d.R * d.H * d.P;
@@ -317,15 +323,7 @@ void cpuScanPieces(const ops::Mamba3Dims& d, ScanData& s, int64_t b, int64_t chu
     for (int64_t t0 = 0; t0 < s.T; t0 += chunk) {
         states.emplace_back(st.ssm, st.ssm + PN);
         const int64_t r0 = b * s.T + t0;
-        const ops::SsmScanInputs in{s.q.data() + r0 * qk,
-                                    s.k.data() + r0 * qk,
-                                    s.x.data() + r0 * s.xStride,
-                                    s.xStride,
-                                    s.adt.data() + r0 * d.H,
-                                    s.dt.data() + r0 * d.H,
-                                    s.trap.data() + r0 * d.H,
-                                    s.D.data(),
-                                    nullptr};
+        const ops::SsmScanInputs in = inputsAt(d, s, r0);
         cpu::ssm_step_forward(d, in, std::min(chunk, s.T - t0), y.data() + r0 * d.H * d.P, st);
     }
 }
