@@ -150,6 +150,25 @@ def main():
                     else:
                         assert ans.strip() and ans.strip() in doc, (flags, q, ans)
             assert examples >= 5, (flags, examples)
+        # join_train_logs.py: the stages' lines in order, steps numbered across the lineage,
+        # each tagged with its stage; a line that is not JSON names its file and line.
+        logs = []
+        for name, n in (("a", 3), ("b", 2)):
+            logs.append(os.path.join(out, name + ".jsonl"))
+            with open(logs[-1], "w", encoding="utf-8") as f:
+                f.writelines(json.dumps({"step": i, "loss": 1.0 / i}) + "\n" for i in range(1, n + 1))
+        joined = os.path.join(out, "joined.jsonl")
+        join = [sys.executable, os.path.join(SCRIPTS, "join_train_logs.py"), joined]
+        subprocess.run(join + ["a=" + logs[0], "b=" + logs[1]], check=True,
+                       stdout=subprocess.DEVNULL)
+        recs = [json.loads(l) for l in open(joined, encoding="utf-8")]
+        assert [(r["step"], r["stage"], r["stage_name"], r["stage_step"]) for r in recs] == [
+            (1, 1, "a", 1), (2, 1, "a", 2), (3, 1, "a", 3), (4, 2, "b", 1), (5, 2, "b", 2)], recs
+        with open(logs[1], "a", encoding="utf-8") as f:
+            f.write("{not json\n")
+        bad = subprocess.run(join + ["a=" + logs[0], "b=" + logs[1]], capture_output=True,
+                             text=True)
+        assert bad.returncode != 0 and "b.jsonl:3" in bad.stderr, bad.stderr
         # wide_probe.py probes an example laid out as in the widened material (filled and
         # blank lines alike: it once left out the blank line between examples)
         wide = ["--assoc", "--plain", "--bind", "--sep", "=", "--key-len", "1-4", "--value-len", "1-5"]
