@@ -164,6 +164,15 @@ def main():
         recs = [json.loads(l) for l in open(joined, encoding="utf-8")]
         assert [(r["step"], r["stage"], r["stage_name"], r["stage_step"]) for r in recs] == [
             (1, 1, "a", 1), (2, 1, "a", 2), (3, 1, "a", 3), (4, 2, "b", 1), (5, 2, "b", 2)], recs
+        # --every 5: each stage's first and last lines, validation lines, every 5th step
+        with open(logs[0], "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(dict({"step": i, "loss": 1.0}, **(
+                {"val_loss": 2.0} if i == 7 else {}))) + "\n" for i in range(1, 13))
+        subprocess.run(join + ["--every", "5", "a=" + logs[0], "b=" + logs[1]], check=True,
+                       stdout=subprocess.DEVNULL)
+        recs = [json.loads(l) for l in open(joined, encoding="utf-8")]
+        assert [(r["step"], r["stage_step"]) for r in recs] == [
+            (1, 1), (5, 5), (7, 7), (10, 10), (12, 12), (13, 1), (14, 2)], recs
         with open(logs[1], "a", encoding="utf-8") as f:
             f.write("{not json\n")
         bad = subprocess.run(join + ["a=" + logs[0], "b=" + logs[1]], capture_output=True,
