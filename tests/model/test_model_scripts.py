@@ -5,6 +5,7 @@ training files), every kind is written, and every held-out retrieval example hol
 fact once, inside a context of the promised byte length, with the answer being the value
 stated in the fact. Python standard library only."""
 import argparse
+import collections
 import gzip
 import json
 import os
@@ -192,6 +193,28 @@ def main():
         shape = [bool(line) for line in probed.split("\n")]
         assert shape == [bool(line) for line in material.split("\n")[:len(shape)]], probed
         assert probed[start - 2:start] == "\n\n" and probed[start:].count("\n") == 2, probed
+        # wide_probe.py --ask: the probed second example is ask material, and answer_bits
+        # counts exactly its answers' digits (a bit each here), by layout and first/repeat ask
+        fmt = argparse.Namespace(sep="=", key_len=(2, 4), value_len=(2, 5), ident_keys=True,
+                                 task_facts=False, in_text=False, min_context=150,
+                                 max_context=600)
+        corpus = words(random.Random(5), 400).replace(" ", "\n", 60)
+        for seed in range(6):
+            probed, start = wide_probe.ask_text(random.Random(seed), fmt, corpus)
+            (doc, qas), = asked_examples(probed[start:])
+            answer_at = [i for i in range(start, len(probed)) if probed.startswith(
+                wide_probe.ANSWER, i)]
+            digits = [i + len(wide_probe.ANSWER) + j for i, (_, a) in zip(answer_at, qas)
+                      for j in range(len(a))]
+            bits = [0.0] * len(probed)
+            for i in digits:
+                bits[i] = 1.0
+            acc = collections.defaultdict(lambda: [0.0, 0])
+            wide_probe.answer_bits(probed, start, bits, acc)
+            alls = [v for k, v in acc.items() if k[1] == "all"]
+            assert sum(v[0] for v in alls) == sum(v[1] for v in alls) == len(digits) > 0, acc
+            assert {k[1] for k in acc if k[1] != "all"} <= {"k=v line", "define lines",
+                                                            "in text"}, acc
     print("ok")
     return 0
 
