@@ -166,12 +166,6 @@ train::TrainOptions loraOptions(const std::string& out) {
     return o;
 }
 
-std::string corpus() {
-    std::string t = test::licenceText("BSD");
-    if (t.size() < 1000) t = std::string(2000, 'a') + "the quick brown fox jumps over the lazy dog";
-    return t;
-}
-
 // The base model as a folder on disk (what `train --base` names), written once per test.
 std::string writeBase(const std::string& dir) {
     train::TrainModel m = mlpModel(11);
@@ -185,7 +179,7 @@ train::TrainRun loraRun(const train::TrainOptions& o, const std::string& baseDir
                         bool withRef = true) {
     auto m = train::loadTrainModel(baseDir);
     EXPECT_TRUE(m) << m.error();
-    train::TrainRun r{std::move(*m), {}, train::ByteDataStream::fromBytes(corpus(), 0.2, o.seed)};
+    train::TrainRun r{std::move(*m), {}, train::ByteDataStream::fromBytes(test::trainCorpus(), 0.2, o.seed)};
     r.opt = train::adamwInit(r.model.cfg);
     auto a = train::loraInit(r.model.cfg, allTargets(), o.seed);
     EXPECT_TRUE(a);
@@ -204,7 +198,7 @@ Expected<train::TrainRun> resumeRun(const std::string& out, train::TrainOptions&
     auto c = train::checkpointRead(out);
     if (!c) return c.status();
     train::TrainRun r{std::move(c->model), std::move(c->opt),
-                      train::ByteDataStream::fromBytes(corpus(), 0.2, 999)};
+                      train::ByteDataStream::fromBytes(test::trainCorpus(), 0.2, 999)};
     if (!train::loraPresent(c->dir)) return Status::error(c->dir + ": no adapters");
     auto lr = train::loraRead(c->dir, r.model.cfg);
     if (!lr) return lr.status();

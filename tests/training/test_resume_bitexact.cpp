@@ -28,18 +28,10 @@ train::TrainOptions smallOptions(const std::string& out) {
     return o;
 }
 
-std::string corpus() {
-    std::string t = test::licenceText("BSD");
-    if (t.size() < 1000) t = std::string(2000, 'a') + "the quick brown fox jumps over the lazy dog";
-    return t;
-}
-
 train::TrainRun freshRun(const train::TrainOptions& o) {
-    auto m = test::tinyModel(true, 5);
-    EXPECT_TRUE(m) << m.error();
-    train::TrainRun r{std::move(*m), {}, train::ByteDataStream::fromBytes(corpus(), 0.2, o.seed)};
-    r.opt = train::adamwInit(r.model.cfg);
-    return r;
+    auto r = test::freshTinyRun(o, true, 5);
+    EXPECT_TRUE(r) << r.error();
+    return std::move(*r);
 }
 
 TEST(Resume, InterruptedRunEndsBitIdentical) {
@@ -58,7 +50,7 @@ TEST(Resume, InterruptedRunEndsBitIdentical) {
     ASSERT_TRUE(c) << c.error();
     train::TrainOptions oc = smallOptions(dir + "/b");
     train::TrainRun r{std::move(c->model), std::move(c->opt),
-                      train::ByteDataStream::fromBytes(corpus(), 0.2, 999)};
+                      train::ByteDataStream::fromBytes(test::trainCorpus(), 0.2, 999)};
     ASSERT_TRUE(train::applyTrainerState(c->trainerStateJson, oc, r, false));
     EXPECT_EQ(r.step, 4);
     auto rb = train::runTraining(r, oc);

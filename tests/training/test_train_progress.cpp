@@ -26,18 +26,10 @@ train::TrainOptions options(const std::string& out) {
     return o;
 }
 
-std::string corpus() {
-    std::string t = test::licenceText("BSD");
-    if (t.size() < 1000) t = std::string(2000, 'a') + "the quick brown fox jumps over the lazy dog";
-    return t;
-}
-
 train::TrainRun freshRun(const train::TrainOptions& o) {
-    auto m = test::tinyModel(false, 3);
-    EXPECT_TRUE(m) << m.error();
-    train::TrainRun r{std::move(*m), {}, train::ByteDataStream::fromBytes(corpus(), 0.2, o.seed)};
-    r.opt = train::adamwInit(r.model.cfg);
-    return r;
+    auto r = test::freshTinyRun(o, false, 3);
+    EXPECT_TRUE(r) << r.error();
+    return std::move(*r);
 }
 
 TEST(TrainProgress, HookSeesEveryStepInOrder) {
@@ -96,7 +88,7 @@ TEST(TrainProgress, ReturningFalseStopsWithACheckpointThatResumes) {
     ASSERT_TRUE(c) << c.error();
     train::TrainOptions oc = options(dir + "/b");
     train::TrainRun r{std::move(c->model), std::move(c->opt),
-                      train::ByteDataStream::fromBytes(corpus(), 0.2, 999)};
+                      train::ByteDataStream::fromBytes(test::trainCorpus(), 0.2, 999)};
     ASSERT_TRUE(train::applyTrainerState(c->trainerStateJson, oc, r, false));
     EXPECT_EQ(r.step, 2);
     auto rc = train::runTraining(r, oc);

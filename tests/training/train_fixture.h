@@ -11,6 +11,7 @@
 #include "model/config.h"
 #include "training/model_io.h"
 #include "training/params.h"
+#include "training/trainer.h"
 
 namespace lectern::test {
 
@@ -37,6 +38,23 @@ inline std::string licenceText(const std::string& name) {
     std::ostringstream s;
     s << f.rdbuf();
     return s.str();
+}
+
+// The loop tests' real text: the BSD licence, or a filler where the system has none.
+inline std::string trainCorpus() {
+    std::string t = licenceText("BSD");
+    if (t.size() < 1000) t = std::string(2000, 'a') + "the quick brown fox jumps over the lazy dog";
+    return t;
+}
+
+// A fresh run of the tiny model over trainCorpus() (a fifth held out, split by o.seed).
+inline Expected<train::TrainRun> freshTinyRun(const train::TrainOptions& o, bool mimo,
+                                              uint64_t weightSeed) {
+    auto m = tinyModel(mimo, weightSeed);
+    if (!m) return m.status();
+    train::TrainRun r{std::move(*m), {}, train::ByteDataStream::fromBytes(trainCorpus(), 0.2, o.seed)};
+    r.opt = train::adamwInit(r.model.cfg);
+    return r;
 }
 
 inline std::string fileBytes(const std::filesystem::path& p) {
