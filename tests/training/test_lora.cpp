@@ -179,7 +179,8 @@ train::TrainRun loraRun(const train::TrainOptions& o, const std::string& baseDir
                         bool withRef = true) {
     auto m = train::loadTrainModel(baseDir);
     EXPECT_TRUE(m) << m.error();
-    train::TrainRun r{std::move(*m), {}, train::ByteDataStream::fromBytes(test::trainCorpus(), 0.2, o.seed)};
+    train::TrainRun r{
+        std::move(*m), {}, train::ByteDataStream::fromBytes(test::trainCorpus(), 0.2, o.seed)};
     r.opt = train::adamwInit(r.model.cfg);
     auto a = train::loraInit(r.model.cfg, allTargets(), o.seed);
     EXPECT_TRUE(a);

@@ -52,7 +52,8 @@ inline Expected<train::TrainRun> freshTinyRun(const train::TrainOptions& o, bool
                                               uint64_t weightSeed) {
     auto m = tinyModel(mimo, weightSeed);
     if (!m) return m.status();
-    train::TrainRun r{std::move(*m), {}, train::ByteDataStream::fromBytes(trainCorpus(), 0.2, o.seed)};
+    train::TrainRun r{
+        std::move(*m), {}, train::ByteDataStream::fromBytes(trainCorpus(), 0.2, o.seed)};
     r.opt = train::adamwInit(r.model.cfg);
     return r;
 }
