@@ -351,6 +351,12 @@ int gemm_lt_run_algo(cublasLtHandle_t lt, const LtGemm& g, const cublasLtMatmulA
     return matmul(lt, x, g, algo, workspace, workspaceBytes, s);
 }
 
+size_t gemm_lt_plan_count() {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    return r.plans.size();
+}
+
 int gemm_lt_run(cublasHandle_t h, const LtGemm& g, cudaStream_t s) {
     if (ltOff()) return -1;
     Registry& r = registry();
@@ -363,7 +369,15 @@ int gemm_lt_run(cublasHandle_t h, const LtGemm& g, cudaStream_t s) {
     const PlanKey key{a.lt,      dev,          g.transA,     g.transB,     g.m,
                       g.n,       g.k,          g.lda,        g.ldb,        g.ldd,
                       g.outBf16, g.accumulate, alignOf(g.A), alignOf(g.B), alignOf(g.D)};
-    auto& slot = r.plans[key];
+    auto found = r.plans.find(key);
+    if (found == r.plans.end()) {
+        // Every distinct row count is a plan (the last segment of each document has its own),
+        // so a long-lived process would collect them without end: past the cap they all go.
+        // Remaking one is host-only and picks the same algorithm, so nothing else changes.
+        if (r.plans.size() >= kMaxLtPlans) r.plans.clear();
+        found = r.plans.emplace(key, nullptr).first;
+    }
+    auto& slot = found->second;
     if (!slot) {
         slot = std::make_unique<Plan>();
         makeDescs(slot->descs, g, a.bytes);

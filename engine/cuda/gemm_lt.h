@@ -46,6 +46,10 @@ void gemm_lt_detach(cublasHandle_t h);
 // off (the caller then uses cublasGemmEx); else a cublasStatus_t (0 ok).
 int gemm_lt_run(cublasHandle_t h, const LtGemm& g, cudaStream_t s);
 
+// Cached plans, all handles together; at most kMaxLtPlans (the cache is emptied when full).
+inline constexpr size_t kMaxLtPlans = 256;
+size_t gemm_lt_plan_count();
+
 // An algorithm's configuration: what a table entry names and the search varies.
 struct LtAlgoConfig {
     int id = 0, tile = 0, stages = 0, splitK = 1, reduction = 0, swizzle = 0, custom = 0,

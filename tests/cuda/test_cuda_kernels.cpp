@@ -304,6 +304,51 @@ TEST(CudaKernels, LtAlgoFromConfig) {
     cublasLtDestroy(lt);
 }
 
+// Each distinct row count is a cached plan; the cache empties itself at kMaxLtPlans, and a
+// shape planned again after that gives the same bits as its first plan did.
+TEST(CudaKernels, LtPlanCacheStaysBounded) {
+    Gemm gemm;
+    cublasLtHandle_t lt = nullptr;
+    ASSERT_EQ(cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
+    const size_t wsBytes = size_t(32) << 20;
+    DevArray ws(wsBytes / sizeof(float));
+    cuda::gemm_lt_attach(gemm.h, lt, ws.p(), wsBytes);
+    const uint64_t seed = test::freshSeed();
+    std::mt19937_64 rng(seed);
+    const int inF = 64, outF = 48, maxRows = int(cuda::kMaxLtPlans) + 40;
+    std::printf("seed %llu\n", (unsigned long long)seed);
+    const auto x = test::uniform(rng, size_t(maxRows) * inF, -1, 1);
+    const auto W = test::uniform(rng, size_t(outF) * inF, -1, 1);
+    DevArray dx(x), dW(W), bx(x.size() / 2), bW(W.size() / 2), out(size_t(maxRows) * outF);
+    cuda::to_bf16(bx.p(), dx.p(), int64_t(x.size()), nullptr);
+    cuda::to_bf16(bW.p(), dW.p(), int64_t(W.size()), nullptr);
+    auto run = [&](int rows) {
+        cuda::LtGemm g;  // out [rows, outF] = x · Wᵀ, column-major (outF, rows) as linear.cu
+        g.transA = true, g.m = outF, g.n = rows, g.k = inF;
+        g.A = bW.p(), g.lda = inF, g.B = bx.p(), g.ldb = inF, g.D = out.p(), g.ldd = outF;
+        EXPECT_EQ(cuda::gemm_lt_run(gemm.h, g, nullptr), 0) << rows << " rows";
+        sync();
+        auto v = out.get();
+        v.resize(size_t(rows) * outF);
+        return v;
+    };
+    const size_t before = cuda::gemm_lt_plan_count();
+    const auto first = run(7);
+    for (int rows = 1; rows <= maxRows; ++rows) {
+        run(rows);
+        ASSERT_LE(cuda::gemm_lt_plan_count(), cuda::kMaxLtPlans) << "after " << rows << " shapes";
+    }
+    EXPECT_LT(cuda::gemm_lt_plan_count(), size_t(maxRows) + before);
+    const auto again = run(7);  // planned again after the cache emptied
+    EXPECT_EQ(first, again) << "a shape planned again gave other bits";
+    std::vector<float> ref(size_t(7) * outF);
+    cpu::linear_forward(ref.data(), x.data(), W.data(), 7, inF, outF);
+    expectRel(again, ref, 6e-2, "Lt GEMM after the plan cache emptied");
+    EXPECT_TRUE(out.guardsIntact());
+    cuda::gemm_lt_detach(gemm.h);
+    cublasLtDestroy(lt);
+}
+
 // The decode GEMV (bf16 weights, fp32 activations, 1-4 rows with a row stride as the LM
 // head's last rows): only the weights are rounded, so the bf16 tolerance holds with room.
 // The decode step's launch choices (PDL, the bulk-copy kernel; sm_90 only)
