@@ -292,18 +292,8 @@ int main(int argc, char** argv) {
     }
     for (int B : {1, 16}) {
         if (prefillOnly) break;
-        auto st = (*m)->newStates(B);
-        if (!st) return std::printf("error: %s\n", st.error().c_str()), 1;
-        std::vector<int32_t> ids(size_t(B), 17);
-        std::vector<float> logits(size_t(B * V));
-        std::vector<double> t;
-        for (int r = 0; r < 110; ++r) {
-            const double t0 = nowS();
-            Status s = (*m)->decodeStep(*st, ids.data(), logits.data());
-            if (!s) return std::printf("error: %s\n", s.message().c_str()), 1;
-            if (r >= 10) t.push_back(nowS() - t0);
-        }
-        const double sec = median(t);
+        const double sec = decodeSeconds(**m, B, true, V);
+        if (sec <= 0) return 1;
         const double byteFloor = (f.weightBytes + 2.0 * B * f.stateBytesPerDoc) / bw;
         const double flopFloor = B * (f.gemmFlopsPerToken + 2.0 * V * cfg.dModel) / rate;
         char what[64];
@@ -353,18 +343,8 @@ int main(int argc, char** argv) {
         auto u = cuda::CudaModel::createRandom(cfg, 1234, uo);
         if (!u) return std::printf("error: %s\n", u.error().c_str()), 1;
         for (int B : {1, 16}) {
-            auto st = (*u)->newStates(B);
-            if (!st) return std::printf("error: %s\n", st.error().c_str()), 1;
-            std::vector<int32_t> ids(size_t(B), 17);
-            std::vector<float> logits(size_t(B * V));
-            std::vector<double> t;
-            for (int r = 0; r < 110; ++r) {
-                const double t0 = nowS();
-                Status s = (*u)->decodeStep(*st, ids.data(), logits.data());
-                if (!s) return std::printf("error: %s\n", s.message().c_str()), 1;
-                if (r >= 10) t.push_back(nowS() - t0);
-            }
-            const double sec = median(t);
+            const double sec = decodeSeconds(**u, B, true, V);
+            if (sec <= 0) return 1;
             const double byteFloor = (f.weightBytes + 2.0 * B * f.stateBytesPerDoc) / bw;
             char what[64];
             std::snprintf(what, sizeof what, "decode batch %d op-by-op (graph)", B);
