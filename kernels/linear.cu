@@ -10,6 +10,7 @@
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
 #include "cuda/gemm_lt.h"
+#include "cuda/prefill_proj_bf16.h"
 
 namespace lectern::cuda {
 namespace {
@@ -45,20 +46,22 @@ void bindStream(GemmContext& g, cudaStream_t s) {
 }
 
 // Through cuBLASLt where the handle has one attached (engine/cuda/gemm_lt.h), else GemmEx;
-// accumulate: out += (beta 1).
-int gemmBf16(GemmContext& g, float* out, const void* a, const DeviceMatrix& W, int64_t rows,
-             cudaStream_t s, bool accumulate = false) {
+// accumulate: out += (beta 1). out: fp32, or bf16 where outBf16, rows ldOut apart (0: W.rows).
+int gemmBf16(GemmContext& g, void* out, const void* a, const DeviceMatrix& W, int64_t rows,
+             cudaStream_t s, bool accumulate = false, bool outBf16 = false, int64_t ldOut = 0) {
     const float one = 1.0f, zero = 0.0f;
-    const int m = int(W.rows), n = int(rows), k = int(W.cols);
+    const int m = int(W.rows), n = int(rows), k = int(W.cols), ldd = ldOut ? int(ldOut) : m;
     LtGemm lt;
     lt.transA = true;
     lt.m = m, lt.n = n, lt.k = k;
-    lt.A = W.bf16, lt.lda = k, lt.B = a, lt.ldb = k, lt.D = out, lt.ldd = m;
+    lt.A = W.bf16, lt.lda = k, lt.B = a, lt.ldb = k, lt.D = out, lt.ldd = ldd;
+    lt.outBf16 = outBf16;
     lt.accumulate = accumulate;
     if (const int e = gemm_lt_run(g.handle, lt, s); e >= 0) return e;
     return int(cublasGemmEx(g.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, W.bf16, CUDA_R_16BF,
-                            k, a, CUDA_R_16BF, k, accumulate ? &one : &zero, out, CUDA_R_32F, m,
-                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                            k, a, CUDA_R_16BF, k, accumulate ? &one : &zero, out,
+                            outBf16 ? CUDA_R_16BF : CUDA_R_32F, ldd, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace
@@ -69,6 +72,14 @@ int linear_bf16_input_forward(GemmContext& g, float* out, const void* in, const 
     if (W.bf16 == nullptr) return int(CUBLAS_STATUS_INVALID_VALUE);
     bindStream(g, s);
     return gemmBf16(g, out, in, W, rows, s);
+}
+
+int linear_bf16_io_forward(GemmContext& g, void* out, int64_t ldOut, const void* in,
+                           const DeviceMatrix& W, int64_t rows, cudaStream_t s) {
+    if (rows <= 0 || W.rows <= 0) return 0;
+    if (W.bf16 == nullptr || ldOut < W.rows) return int(CUBLAS_STATUS_INVALID_VALUE);
+    bindStream(g, s);
+    return gemmBf16(g, out, in, W, rows, s, false, true, ldOut);
 }
 
 int linear_bf16_input_add(GemmContext& g, float* out, const void* in, const DeviceMatrix& W,

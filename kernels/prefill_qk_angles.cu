@@ -26,11 +26,14 @@
 // The index maths of the staging loops divides by multiply-high (FastDiv): an integer
 // division by a runtime divisor was ~20 instructions a copy.
 // One segment (T <= 64): the CPU's fp32 angle sequence from the state, no look-back.
+// The in_proj rows are fp32, or bf16 (Src; prefill_proj_bf16.h): the same maths on the
+// widened values, the C/B rows staged in bf16 (half the bytes) in plain order.
 #include <cuda_bf16.h>
 #include <cuda_pipeline.h>
 
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
+#include "cuda/prefill_proj_bf16.h"
 #include "mamba3_scalars.cuh"
 #include "mma_bf16_frags.cuh"
 
@@ -82,7 +85,8 @@ struct Plan {
     FastDiv byRot, byPlain;                // a head's rotated and plain pieces (unitOf)
 };
 
-Plan planFor(const ops::Mamba3Dims& d, int64_t T, bool vec) {
+// perCopy: the elements a staging copy of the C/B rows moves (16 bytes where the rows allow).
+Plan planFor(const ops::Mamba3Dims& d, int64_t T, int perCopy) {
     Plan pl{};
     pl.T = T;
     pl.len = std::max(kSegMin, (T + kSegMax - 1) / kSegMax);
@@ -99,7 +103,7 @@ Plan planFor(const ops::Mamba3Dims& d, int64_t T, bool vec) {
     pl.byA = fastDiv(unsigned(d.A));
     pl.byHc = fastDiv(unsigned(pl.hc));
     pl.byNg = fastDiv(unsigned(pl.ng));
-    pl.byRowCopies = fastDiv(unsigned(vec ? d.N / 4 : d.N));
+    pl.byRowCopies = fastDiv(unsigned(d.N / perCopy));
     const int nP = d.N / kPiece, jr = rotatedPieces(d);
     pl.byRot = fastDiv(unsigned(jr));
     pl.byPlain = fastDiv(unsigned(std::max(1, nP - jr)));
@@ -111,23 +115,37 @@ Plan planFor(const ops::Mamba3Dims& d, int64_t T, bool vec) {
 size_t scalarBytes(const ops::Mamba3Dims& d, const Plan& pl) {
     return size_t(pl.st) * (d.A + pl.hc) * sizeof(float);
 }
-// The staged rows of (token, group) pair p (p = t·pl.ng + g) lie 2N + 4 floats apart, C's
-// first and B's N + 4 after it, so that the C rows of four tokens (which one warp's row
-// sums in stageScales read at once) start 4 banks apart; 16-byte aligned still. (A pad
-// of 4 floats a row would push the benchmark's block past a third of the multiprocessor.)
+// The staged rows of (token, group) pair p (p = t·pl.ng + g) lie 2N + pad elements apart
+// (pad: 16 bytes, 4 floats or 8 bf16), C's first and B's N + pad after it, so that the C rows
+// of four tokens (which one warp's row sums in stageScales read at once) start 4 banks
+// apart; 16-byte aligned still. (A pad of 16 bytes a row would push the benchmark's block
+// past a third of the multiprocessor.)
+template <class Src>
+constexpr int kRowPad = int(16 / sizeof(Src));
+template <class Src>
 __host__ __device__ __forceinline__ int pairStride(int N) {
-    return 2 * N + 4;
+    return 2 * N + kRowPad<Src>;
 }
+template <class Src>
 __device__ __forceinline__ int rowOff(int pair, int half, int N) {
-    return pair * pairStride(N) + half * (N + 4);
+    return pair * pairStride<Src>(N) + half * (N + kRowPad<Src>);
 }
-size_t rowBufFloats(const ops::Mamba3Dims& d, const Plan& pl) {
-    return size_t(kTile) * pl.ng * pairStride(d.N);
+template <class Src>
+size_t rowBufElems(const ops::Mamba3Dims& d, const Plan& pl) {
+    return size_t(kTile) * pl.ng * pairStride<Src>(d.N);
 }
+template <class Src>
 size_t qkBytes(const ops::Mamba3Dims& d, const Plan& pl) {
     return size_t(kTile) * pl.hc * d.A * sizeof(float2) +
-           size_t(kTile) * pl.ng * 2 * sizeof(float) + 2 * rowBufFloats(d, pl) * sizeof(float) +
+           size_t(kTile) * pl.ng * 2 * sizeof(float) + 2 * rowBufElems<Src>(d, pl) * sizeof(Src) +
            scalarBytes(d, pl);
+}
+
+__device__ __forceinline__ float toF(float x) {
+    return x;
+}
+__device__ __forceinline__ float toF(__nv_bfloat16 x) {
+    return __bfloat162float(x);
 }
 
 // Into [0, 2π) up to rounding (by the reciprocal: no double division per token).
@@ -157,9 +175,10 @@ __device__ __forceinline__ Blk blockOf(const Plan& pl, int H, int64_t vid) {
     return k;
 }
 
-// The in_proj row of the segment's token o.
-__device__ __forceinline__ const float* rowAt(const detail::KDims& d, const float* proj,
-                                              const Blk& k, int o) {
+// The in_proj row of the segment's token o (rows d.dInProj elements apart).
+template <class Src>
+__device__ __forceinline__ const Src* rowAt(const detail::KDims& d, const Src* proj, const Blk& k,
+                                            int o) {
     return proj + (k.r0 + o) * d.dInProj;
 }
 
@@ -169,19 +188,18 @@ __device__ __forceinline__ const float* rowAt(const detail::KDims& d, const floa
 // kLoads at a time before any of them is used (one at a time, each waited on, this pass
 // took ~10 round trips to memory a block while its warps issued nothing else). The write
 // phase's restaging (long segments only) takes them one at a time: registers are short there.
-template <int kLoads, int kHeadLoads>
+template <int kLoads, int kHeadLoads, class Src>
 __device__ __forceinline__ void stageScalars(const detail::KDims& d,
-                                             const ops::Mamba3PreprocessParams& p,
-                                             const float* proj, const Plan& pl, const Blk& k, int o,
-                                             int ts, float* tp, float* dts, float* dt, float* adt,
-                                             float* trap) {
+                                             const ops::Mamba3PreprocessParams& p, const Src* proj,
+                                             const Plan& pl, const Blk& k, int o, int ts, float* tp,
+                                             float* dts, float* dt, float* adt, float* trap) {
     const int nA = ts * d.A, step = int(blockDim.x);
     for (int i0 = threadIdx.x; i0 < nA; i0 += kLoads * step) {
         float x[kLoads];
 #pragma unroll
         for (int j = 0; j < kLoads; ++j) {
             const int i = i0 + j * step, t = divBy(pl.byA, i);
-            if (i < nA) x[j] = rowAt(d, proj, k, o + t)[d.offAngles + (i - t * d.A)];
+            if (i < nA) x[j] = toF(rowAt(d, proj, k, o + t)[d.offAngles + (i - t * d.A)]);
         }
 #pragma unroll
         for (int j = 0; j < kLoads; ++j)
@@ -194,9 +212,9 @@ __device__ __forceinline__ void stageScalars(const detail::KDims& d,
         for (int j = 0; j < kHeadLoads; ++j) {
             const int i = i0 + j * step, t = divBy(pl.byHc, i), hl = i - t * pl.hc, h = k.h0 + hl;
             if (i < nH && hl < k.hc) {
-                const float* row = rowAt(d, proj, k, o + t);
-                xd[j] = row[d.offDt + h] + p.dtBias[h];
-                if (dt) xa[j] = row[d.offA + h], xt[j] = row[d.offTrap + h];
+                const Src* row = rowAt(d, proj, k, o + t);
+                xd[j] = toF(row[d.offDt + h]) + p.dtBias[h];
+                if (dt) xa[j] = toF(row[d.offA + h]), xt[j] = toF(row[d.offTrap + h]);
             }
         }
 #pragma unroll
@@ -301,11 +319,15 @@ __device__ uint64_t lookBack(const SegScan& sc, int64_t vid, int s, int nChunks,
     }
 }
 
-// Where element n of a staged row lies: the first halves of the 8-element pieces, then the
-// second halves, so that the write phase's 16-byte reads (lane j: 4j, then N/2 + 4j) are
+// Where element n of a staged row lies: fp32, the first halves of the 8-element pieces, then
+// the second halves, so that the write phase's 16-byte reads (lane j: 4j, then N/2 + 4j) are
 // contiguous over the lanes (one shared-memory wavefront a quarter warp; the plain row
-// took two).
+// took two); bf16, in order (a piece is one 16-byte read).
+template <class Src>
+constexpr bool kSplitRows = sizeof(Src) == 4;
+template <class Src>
 __device__ __forceinline__ int rowPos(int n, int N) {
+    if constexpr (!kSplitRows<Src>) return n;
     return (n & 4 ? N / 2 : 0) + (n >> 3) * 4 + (n & 3);
 }
 
@@ -318,21 +340,21 @@ __device__ __forceinline__ int csPos(int a, int A, bool quad) {
 
 // The tile's C and B rows of the chunk's groups into shared memory (rows [ts][pl.ng][C,
 // B] at rowOff, each in rowPos order; groups past the block's ng are left out) by cp.async, 16
-// bytes a copy where the rows allow it (Vec), else 4; committed as one group.
-template <bool Vec>
-__device__ __forceinline__ void stageRows(const detail::KDims& d, const float* proj, const Plan& pl,
-                                          const Blk& k, int o, int ts, int gLo, int ng,
-                                          float* rows) {
-    constexpr int kW = Vec ? 4 : 1;  // floats a copy
+// bytes a copy where the rows allow it (Vec; always for bf16), else 4; committed as one group.
+template <bool Vec, class Src>
+__device__ __forceinline__ void stageRows(const detail::KDims& d, const Src* proj, const Plan& pl,
+                                          const Blk& k, int o, int ts, int gLo, int ng, Src* rows) {
+    static_assert(Vec || sizeof(Src) == 4, "bf16 rows are copied 16 bytes at a time");
+    constexpr int kW = Vec ? int(16 / sizeof(Src)) : 1;  // elements a copy
     const int perRow = d.N / kW;
     for (int i = threadIdx.x; i < ts * pl.ng * 2 * perRow; i += blockDim.x) {
         const int rest = divBy(pl.byRowCopies, i), c = i - rest * perRow;
         const int tg = rest >> 1, t = divBy(pl.byNg, tg), g = tg - t * pl.ng;
         if (g >= ng) continue;
-        const float* src = rowAt(d, proj, k, o + t) + (rest & 1 ? d.offB : d.offC) +
-                           int64_t(gLo + g) * d.N + c * kW;
-        __pipeline_memcpy_async(rows + rowOff(tg, rest & 1, d.N) + rowPos(c * kW, d.N), src,
-                                kW * sizeof(float));
+        const Src* src = rowAt(d, proj, k, o + t) + (rest & 1 ? d.offB : d.offC) +
+                         int64_t(gLo + g) * d.N + c * kW;
+        __pipeline_memcpy_async(rows + rowOff<Src>(tg, rest & 1, d.N) + rowPos<Src>(c * kW, d.N),
+                                src, kW * sizeof(Src));
     }
     __pipeline_commit();
 }
@@ -342,13 +364,14 @@ __device__ __forceinline__ void stageRows(const detail::KDims& d, const float* p
 // warpSum's butterfly 16, 8, 4, 2, 1); here thread j of a row's eight holds lanes j, j + 8,
 // j + 16, j + 24, adds them as the butterfly's first two levels would and shuffles the last
 // three: the same floats, a quarter of the instructions.
-__device__ __forceinline__ void stageScales(const detail::KDims& d, const Plan& pl,
-                                            const float* rows, int ts, int ng, float* scl) {
+template <class Src>
+__device__ __forceinline__ void stageScales(const detail::KDims& d, const Plan& pl, const Src* rows,
+                                            int ts, int ng, float* scl) {
     const int j = int(threadIdx.x) % kRowLanes;
     const unsigned group = 0xFFu << (threadIdx.x & 24u);  // this row's eight lanes
     int pos[4];
 #pragma unroll
-    for (int q = 0; q < 4; ++q) pos[q] = rowPos(j + 8 * q, d.N);
+    for (int q = 0; q < 4; ++q) pos[q] = rowPos<Src>(j + 8 * q, d.N);
     // Task r: pair (r / 8)·4 + r % 4, half (r / 4) % 2: a warp's four rows are four
     // tokens' C rows (or B rows), at different banks.
     const int pairs = ts * pl.ng, tasks = (pairs + 3) / 4 * 8;
@@ -357,13 +380,13 @@ __device__ __forceinline__ void stageScales(const detail::KDims& d, const Plan& 
         const int pair = (r >> 3) * 4 + (r & 3), half = (r >> 2) & 1;
         // No such pair, or a group past the block's.
         if (pair >= pairs || pair - divBy(pl.byNg, pair) * pl.ng >= ng) continue;
-        const float* x = rows + rowOff(pair, half, d.N);
+        const Src* x = rows + rowOff<Src>(pair, half, d.N);
         float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int i = 0; i < d.N; i += 32)  // rowPos(n + 32) = rowPos(n) + 16
+        for (int i = 0; i < d.N; i += 32)  // rowPos(n + 32) = rowPos(n) + 16 (fp32), + 32
 #pragma unroll
             for (int q = 0; q < 4; ++q)
                 if (j + 8 * q + i < d.N) {
-                    const float v = x[pos[q] + i / 2];
+                    const float v = toF(x[pos[q] + (kSplitRows<Src> ? i / 2 : i)]);
                     s[q] += v * v;
                 }
         float v = (s[0] + s[2]) + (s[1] + s[3]);
@@ -460,8 +483,9 @@ __device__ __forceinline__ Unit unitOf(const Plan& pl, int w, int U, int hc, int
 // A unit's walk over the tile's tokens t = t0, t0 + step, ... < ts: its staged rows, scales,
 // cos/sin and destination (bf16, or fp32 for k of a document's last token) each a stride
 // apart.
+template <class Src>
 struct PieceRun {
-    const float* src;
+    const Src* src;
     const float* scl;
     const float2* cs;
     void* dst;
@@ -472,14 +496,26 @@ struct PieceRun {
 
 // kRot: 0 no pair rotated, 1 all four (A % 4 == 0: the quad cos/sin order), 2 as they fall.
 // Fp32: the pieces to float dst (the last k row) rather than bf16.
-template <int kRot, bool Fp32>
-__device__ __forceinline__ void writePieces(PieceRun r, const float (&w)[kPiece],
+template <int kRot, bool Fp32, class Src>
+__device__ __forceinline__ void writePieces(PieceRun<Src> r, const float (&w)[kPiece],
                                             const float (&bias)[kPiece]) {
 #pragma unroll 1
     for (int t = r.t0; t < r.ts; t += r.step) {
-        const float4 lo = *reinterpret_cast<const float4*>(r.src);
-        const float4 hi = *reinterpret_cast<const float4*>(r.src + r.halfN);
-        float v[kPiece] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+        float v[kPiece];
+        if constexpr (kSplitRows<Src>) {
+            const float4 lo = *reinterpret_cast<const float4*>(r.src);
+            const float4 hi = *reinterpret_cast<const float4*>(r.src + r.halfN);
+            v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w;
+            v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
+        } else {  // the piece's 8 bf16 in one read
+            const uint4 u = *reinterpret_cast<const uint4*>(r.src);
+            const uint32_t h[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                v[2 * i] = __uint_as_float(h[i] << 16);
+                v[2 * i + 1] = __uint_as_float(h[i] & 0xFFFF0000u);
+            }
+        }
         float2 e[kPiece / 2];
         int nRot = 0;
         if constexpr (kRot == 1) {
@@ -502,8 +538,8 @@ __device__ __forceinline__ void writePieces(PieceRun r, const float (&w)[kPiece]
     }
 }
 
-template <bool Fp32>
-__device__ __forceinline__ void writeUnit(const PieceRun& r, int nRot, bool quad,
+template <bool Fp32, class Src>
+__device__ __forceinline__ void writeUnit(const PieceRun<Src>& r, int nRot, bool quad,
                                           const float (&w)[kPiece], const float (&bias)[kPiece]) {
     if (nRot == 0)
         writePieces<0, Fp32>(r, w, bias);
@@ -515,10 +551,10 @@ __device__ __forceinline__ void writeUnit(const PieceRun& r, int nRot, bool quad
 
 // 3 blocks a multiprocessor (<= 80 registers; unbounded, ptxas takes ~120, and 2 blocks a
 // multiprocessor measured 381 µs a layer for 335, session 7).
-template <bool Vec>
+template <bool Vec, class Src>
 __global__ void __launch_bounds__(kThreads, 3)
-    qkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const float* __restrict__ proj,
-             Plan pl, SegScan sc, float* __restrict__ angleState, __nv_bfloat16* __restrict__ qb,
+    qkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const Src* __restrict__ proj, Plan pl,
+             SegScan sc, float* __restrict__ angleState, __nv_bfloat16* __restrict__ qb,
              __nv_bfloat16* __restrict__ kb, float* __restrict__ kLast, float* __restrict__ dt,
              float* __restrict__ adt, float* __restrict__ trap) {
     extern __shared__ float4 smem[];
@@ -533,12 +569,13 @@ __global__ void __launch_bounds__(kThreads, 3)
     const int hpg = d.H / d.G, gLo = k.h0 / hpg, ng = (k.h0 + k.hc - 1) / hpg - gLo + 1;
     const int items = k.hc * d.A;
     const bool quad = d.A % 4 == 0;
-    const int rowFloats = kTile * pl.ng * pairStride(d.N);
+    const int rowElems = kTile * pl.ng * pairStride<Src>(d.N);
     float2* cs = reinterpret_cast<float2*>(smem);                     // [kTile][items]: cos, sin
     float* scl = reinterpret_cast<float*>(cs + kTile * pl.hc * d.A);  // [kTile][pl.ng][C, B]
-    float* rowBuf = scl + kTile * pl.ng * 2;  // two of [kTile][pl.ng] row pairs (rowOff)
-    float* tp = rowBuf + 2 * rowFloats;       // [st][A]
-    float* dts = tp + pl.st * d.A;            // [st][pl.hc]
+    // two of [kTile][pl.ng] row pairs (rowOff)
+    Src* rowBuf = reinterpret_cast<Src*>(scl + kTile * pl.ng * 2);
+    float* tp = reinterpret_cast<float*>(rowBuf + 2 * rowElems);  // [st][A]
+    float* dts = tp + pl.st * d.A;                                // [st][pl.hc]
 
     // The first tile's rows on their way while the scalars are staged and summed.
     stageRows<Vec>(d, proj, pl, k, 0, min(kTile, k.len), gLo, ng, rowBuf);
@@ -594,12 +631,12 @@ __global__ void __launch_bounds__(kThreads, 3)
     int buf = 0;
     for (int o = 0; o < k.len; o += kTile, buf ^= 1) {
         const int ts = min(kTile, k.len - o);
-        const float* rows = rowBuf + buf * rowFloats;
+        const Src* rows = rowBuf + buf * rowElems;
         __pipeline_wait_prior(0);
         __syncthreads();  // this tile's rows in; the last tile's pieces done with cs, scl, rows
         if (o + kTile < k.len)
             stageRows<Vec>(d, proj, pl, k, o + kTile, min(kTile, k.len - o - kTile), gLo, ng,
-                           rowBuf + (buf ^ 1) * rowFloats);
+                           rowBuf + (buf ^ 1) * rowElems);
         // The scalars of this tile: still staged from pass 1 unless the segment is longer.
         const int want = o / pl.st * pl.st;
         if (want != staged) {
@@ -643,12 +680,13 @@ __global__ void __launch_bounds__(kThreads, 3)
             const int64_t col = int64_t(h) * d.N + un.n0;
             // The unit's run over the tile's tokens t0, t0 + tokPar, ... < tEnd.
             const auto runFrom = [&](int t0, int tEnd, void* dst) {
-                PieceRun r;
-                r.src = rows + rowOff(t0 * pl.ng + gl, un.job, d.N) + un.n0 / 2;
+                PieceRun<Src> r;
+                r.src = rows + rowOff<Src>(t0 * pl.ng + gl, un.job, d.N) +
+                        (kSplitRows<Src> ? un.n0 / 2 : un.n0);
                 r.scl = scl + (t0 * pl.ng + gl) * 2 + un.job;
                 r.cs = cs + t0 * items + un.hl * d.A;
                 r.dst = dst;
-                r.srcStep = tokPar * pl.ng * pairStride(d.N);
+                r.srcStep = tokPar * pl.ng * pairStride<Src>(d.N);
                 r.sclStep = tokPar * pl.ng * 2;
                 r.csStep = tokPar * items;
                 r.dstStep = tokPar * rowQK;
@@ -676,21 +714,23 @@ bool aligned16(const void* ptr) {
     return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
 
-}  // namespace
-
-bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
-                                    const float* proj, int64_t batch, int64_t T, float* angleState,
-                                    void* segScratch, size_t segScratchBytes, void* qb, void* kb,
-                                    float* kLast, float* dt, float* adt, float* trap,
-                                    cudaStream_t s) {
+// The op for in_proj rows of Src, d.dInProj elements apart (kd; the model's dims d otherwise).
+template <class Src>
+bool launchQk(const ops::Mamba3Dims& d, const detail::KDims& kd,
+              const ops::Mamba3PreprocessParams& p, const Src* proj, int64_t batch, int64_t T,
+              float* angleState, void* segScratch, size_t segScratchBytes, void* qb, void* kb,
+              float* kLast, float* dt, float* adt, float* trap, cudaStream_t s) {
     if (d.mimo || d.R != 1 || d.H <= 0 || d.A <= 0 || d.N % kPiece != 0 || 2 * d.A > d.N ||
         d.G <= 0 || d.H % d.G != 0 || batch <= 0 || T <= 0)
         return false;
-    // 16-byte loads of the C/B rows and the weights where every row and vector allows them.
-    const bool vec = d.dInProj() % 4 == 0 && d.offB() % 4 == 0 && d.offC() % 4 == 0 &&
-                     aligned16(proj) && aligned16(p.cNorm) && aligned16(p.bNorm) &&
-                     aligned16(p.cBias) && aligned16(p.bBias);
-    const Plan pl = planFor(d, T, vec);
+    // 16-byte loads of the C/B rows and the weights where every row and vector allows them
+    // (bf16 rows: only so).
+    constexpr int kPerVec = int(16 / sizeof(Src));
+    const bool vec = kd.dInProj % kPerVec == 0 && kd.offB % kPerVec == 0 &&
+                     kd.offC % kPerVec == 0 && aligned16(proj) && aligned16(p.cNorm) &&
+                     aligned16(p.bNorm) && aligned16(p.cBias) && aligned16(p.bBias);
+    if (sizeof(Src) != 4 && !vec) return false;
+    const Plan pl = planFor(d, T, vec ? kPerVec : 1);
     const int64_t HA = int64_t(d.H) * d.A;
     const int64_t blocks = int64_t(pl.nChunks) * batch * pl.nSeg;
     // Several segments: the look-back's scratch (counter, flags, totals, inclusive sums in
@@ -706,8 +746,8 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
         return false;
     // Past 48 KB of shared memory (the benchmark's: ~74 KB) the kernel must be allowed it;
     // where the device refuses, nothing is launched and the caller takes the three ops.
-    const size_t smem = qkBytes(d, pl);
-    auto* qkK = vec ? qkKernel<true> : qkKernel<false>;
+    const size_t smem = qkBytes<Src>(d, pl);
+    auto* qkK = vec ? qkKernel<true, Src> : qkKernel<sizeof(Src) != 4, Src>;
     if (smem > kDefaultSmem &&
         cudaFuncSetAttribute(qkK, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)) !=
             cudaSuccess) {
@@ -726,9 +766,33 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
         }
     }
     qkK<<<unsigned(blocks), kThreads, smem, s>>>(
-        detail::kdims(d), p, proj, pl, sc, angleState, static_cast<__nv_bfloat16*>(qb),
+        kd, p, proj, pl, sc, angleState, static_cast<__nv_bfloat16*>(qb),
         static_cast<__nv_bfloat16*>(kb), kLast, dt, adt, trap);
     return true;
+}
+
+}  // namespace
+
+bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
+                                    const float* proj, int64_t batch, int64_t T, float* angleState,
+                                    void* segScratch, size_t segScratchBytes, void* qb, void* kb,
+                                    float* kLast, float* dt, float* adt, float* trap,
+                                    cudaStream_t s) {
+    return launchQk(d, detail::kdims(d), p, proj, batch, T, angleState, segScratch, segScratchBytes,
+                    qb, kb, kLast, dt, adt, trap, s);
+}
+
+bool prefill_qk_angles_bf16_proj_forward(const ops::Mamba3Dims& d,
+                                         const ops::Mamba3PreprocessParams& p, const void* projBf16,
+                                         int64_t ld, int64_t batch, int64_t T, float* angleState,
+                                         void* segScratch, size_t segScratchBytes, void* qb,
+                                         void* kb, float* kLast, float* dt, float* adt, float* trap,
+                                         cudaStream_t s) {
+    if (ld < d.dInProj() || ld % 8 != 0) return false;
+    detail::KDims kd = detail::kdims(d);
+    kd.dInProj = ld;  // the rows' stride, all the kernel reads it for
+    return launchQk(d, kd, p, static_cast<const __nv_bfloat16*>(projBf16), batch, T, angleState,
+                    segScratch, segScratchBytes, qb, kb, kLast, dt, adt, trap, s);
 }
 
 }  // namespace lectern::cuda

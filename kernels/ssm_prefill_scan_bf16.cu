@@ -20,11 +20,15 @@
 //     the two warps of a row exchanging their sums, weight, ·silu(z)) in fp32 or bf16.
 //  3. finish: the final state and the last token's k, x become the document's state
 //     (written last: the walks read the incoming ones).
+// x and z come from fp32 in_proj rows, or (kXB, prefill_proj_bf16.h) from bf16 ones: then x's
+// rows go straight into V by asynchronous copies (no fp32 staging, no conversion pass; D·x
+// reads them there) and z is staged in bf16.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
+#include "cuda/prefill_proj_bf16.h"
 #include "cuda/prefill_walk_bf16_out.h"
 #include "mma_bf16_frags.cuh"
 #include "ssm_chunk_scan_bf16_tiles.cuh"
@@ -53,6 +57,10 @@ struct WalkArgs {
     // the prefill's fields keep their offsets.
     float* ckpt;
     int ckptStride;
+    // kXB: x's and z's bf16 rows (a.in.xStride and gate.zStride elements apart; a.in.x and
+    // gate.z unused).
+    const bf16* xb;
+    const bf16* zb;
 };
 
 struct LayoutW {
@@ -63,8 +71,9 @@ struct LayoutW {
 // full: the walk (also Q, the state's bf16 copy, z and the row sums); else the state walk.
 // x and z rows are staged in fp32 with P + 8 floats a row, so that the epilogue's float2
 // reads of a fragment's rows are free of bank conflicts. ~105 KB at N = 128, P = 64 (two
-// blocks a multiprocessor), the state walk's ~52 KB.
-__host__ __device__ inline LayoutW layoutW(int N, int P, bool full) {
+// blocks a multiprocessor), the state walk's ~52 KB. xb (x and z from bf16 rows): no x
+// staging (x goes straight into V), z in bf16 with P + 8 a row (~78 KB; ~34 KB).
+__host__ __device__ inline LayoutW layoutW(int N, int P, bool full, bool xb = false) {
     LayoutW l{};
     l.ldq = N + 8;
     l.ldv = P + 8;
@@ -79,9 +88,9 @@ __host__ __device__ inline LayoutW layoutW(int N, int P, bool full) {
     l.sb = at;
     at += full ? size_t(P) * l.ldq * 2 : 0;
     l.xs = at;
-    at += size_t(kRows) * l.ldx * 4;
+    at += xb ? 0 : size_t(kRows) * l.ldx * 4;
     l.zs = at;
-    at += full ? size_t(kRows) * l.ldx * 4 : 0;
+    at += full ? size_t(kRows) * l.ldx * (xb ? 2 : 4) : 0;
     l.ss = at;
     at += full ? size_t(2 * kRows) * 4 : 0;
     l.scal = at;
@@ -122,6 +131,16 @@ __device__ __forceinline__ float siluFast(float u) {
 // pointer increments: a 64-bit row index for each piece cost ~15 instructions.
 struct RowPieces {
     int j0, n, step;
+    RowPieces() = default;
+    // Rows of a compile-time kN8 pieces (the divisions are shifts).
+    template <int kN8>
+    __device__ static RowPieces of() {
+        RowPieces r;
+        r.step = kThreads / kN8;
+        r.j0 = int(threadIdx.x) / kN8;
+        r.n = 8 * (int(threadIdx.x) % kN8);
+        return r;
+    }
     __device__ explicit RowPieces(int N) {  // the divisions by a multiply (exact, as TileDiv)
         const int n8 = N / 8;
         const float r = rcpApprox(float(n8));
@@ -154,6 +173,17 @@ __device__ __forceinline__ void stageRowsAsync(int nRows, int P, float* dst, int
     int j = threadIdx.x / p4;
     const float* from = src + j * stride + p;
     for (float* at = dst + j * ld + p; j < nRows; j += rows, from += rows * stride, at += rows * ld)
+        __pipeline_memcpy_async(at, from, 16);
+}
+// The same for rows of kP bf16 (row j at src + j·stride, 16-byte aligned) into bf16.
+template <int kP>
+__device__ __forceinline__ void stageBf16RowsAsync(int nRows, bf16* dst, int ld, const bf16* src,
+                                                   int64_t stride) {
+    constexpr int p8 = kP / 8, rows = kThreads / p8;
+    const int p = 8 * (int(threadIdx.x) % p8);
+    int j = threadIdx.x / p8;
+    const bf16* from = src + j * stride + p;
+    for (bf16* at = dst + j * ld + p; j < nRows; j += rows, from += rows * stride, at += rows * ld)
         __pipeline_memcpy_async(at, from, 16);
 }
 // f(i, t) for the warp's state tiles: i-th of the warp, tile t = warp + kWarps·i of nTiles.
@@ -406,11 +436,17 @@ struct OutRows {
     int64_t row0;
     int h, cnt, rb, colBase, ldx;
     const float *xs, *zs;  // the staged fp32 x and z rows (null: read device memory)
+    const bf16 *xb, *zb;   // kXB: x's rows in V (ldv apart), z's staged bf16 rows (ldx)
+    int ldv;
 };
+
+__device__ __forceinline__ float2 ldBf16x2(const bf16* p) {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p));
+}
 
 // y += D·x for the lane's elements; returns the sums of squares of its two rows over the
 // warp's columns (the gate's norm; rows past cnt are left alone and sum to garbage).
-template <int kYC>
+template <int kYC, bool kXB>
 __device__ __forceinline__ float2 addSkip(YTile<kYC>& Y, const ScanArgs& a, const OutRows& o) {
     const int lane = threadIdx.x & 31, pl = o.colBase + 2 * (lane & 3);
     const float Dh = __ldg(a.in.D + o.h);
@@ -422,8 +458,12 @@ __device__ __forceinline__ float2 addSkip(YTile<kYC>& Y, const ScanArgs& a, cons
         const float* xg = a.in.x + (o.row0 + i) * a.in.xStride + int64_t(o.h) * a.d.P + pl;
 #pragma unroll
         for (int n = 0; n < YTile<kYC>::kT; ++n) {
-            const float2 x = o.xs ? *reinterpret_cast<const float2*>(o.xs + i * o.ldx + pl + 8 * n)
-                                  : make_float2(__ldg(xg + 8 * n), __ldg(xg + 8 * n + 1));
+            float2 x;
+            if constexpr (kXB)
+                x = ldBf16x2(o.xb + i * o.ldv + pl + 8 * n);
+            else
+                x = o.xs ? *reinterpret_cast<const float2*>(o.xs + i * o.ldx + pl + 8 * n)
+                         : make_float2(__ldg(xg + 8 * n), __ldg(xg + 8 * n + 1));
             float &y0 = Y.y[n][2 * r], &y1 = Y.y[n][2 * r + 1];
             y0 += Dh * x.x;
             y1 += Dh * x.y;
@@ -440,7 +480,7 @@ __device__ __forceinline__ float2 addSkip(YTile<kYC>& Y, const ScanArgs& a, cons
 
 // The lane's elements out: y (fp32), or the gate y·rsqrt(mean_P y² + eps)·w (with the norm
 // weight; rowSS the rows' sums over all P) or y alone, times silu(z), in fp32 or bf16.
-template <int kYC>
+template <int kYC, bool kXB>
 __device__ __forceinline__ void writeOut(const YTile<kYC>& Y, const WalkArgs& w, const OutRows& o,
                                          float2 rowSS) {
     const ScanArgs& a = w.a;
@@ -467,8 +507,12 @@ __device__ __forceinline__ void writeOut(const YTile<kYC>& Y, const WalkArgs& w,
         const int64_t at = row * d.dInner + int64_t(o.h) * d.P + pl;
 #pragma unroll
         for (int n = 0; n < YTile<kYC>::kT; ++n) {
-            const float2 z = o.zs ? *reinterpret_cast<const float2*>(o.zs + i * o.ldx + pl + 8 * n)
-                                  : make_float2(__ldg(zg + 8 * n), __ldg(zg + 8 * n + 1));
+            float2 z;
+            if constexpr (kXB)
+                z = ldBf16x2(o.zb + i * o.ldx + pl + 8 * n);
+            else
+                z = o.zs ? *reinterpret_cast<const float2*>(o.zs + i * o.ldx + pl + 8 * n)
+                         : make_float2(__ldg(zg + 8 * n), __ldg(zg + 8 * n + 1));
             const float2 nw = nwp ? make_float2(__ldg(nwp + 8 * n), __ldg(nwp + 8 * n + 1))
                                   : make_float2(1.f, 1.f);
             const float o0 = Y.y[n][2 * r] * scale * nw.x * siluFast(z.x);
@@ -501,8 +545,8 @@ __device__ __forceinline__ void storeCheckpoint(const StateAcc& st, const WalkAr
 // the head dimension (the register tiles of y are sized by it). The state walk holds little
 // besides its state, so three of its blocks fit a multiprocessor. kCkpt (with kFull): also
 // the training's checkpoints (WalkArgs::ckpt), a separate instance so that the prefill's
-// code, at its register cap, is untouched.
-template <bool kFull, int kP, bool kCkpt = false>
+// code, at its register cap, is untouched. kXB: x and z from bf16 rows (WalkArgs::xb, zb).
+template <bool kFull, int kP, bool kCkpt = false, bool kXB = false>
 __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w) {
     extern __shared__ __align__(128) unsigned char sm[];
     const ScanArgs& a = w.a;
@@ -510,7 +554,7 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
     constexpr int P = kP;
     const int h = blockIdx.x, seg = blockIdx.y, N = d.N;
     const int64_t b = blockIdx.z, bh = b * d.H + h, PN = int64_t(P) * N;
-    const LayoutW L = layoutW(N, P, kFull);
+    const LayoutW L = layoutW(N, P, kFull, kXB);
     bf16* Qb = reinterpret_cast<bf16*>(sm + L.q);
     bf16* Kb = reinterpret_cast<bf16*>(sm + L.k);
     bf16* Vb = reinterpret_cast<bf16*>(sm + L.v);
@@ -559,12 +603,14 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         }
     }
     if constexpr (kFull) stateToBf16(st, Sb, L.ldq, nb, nTiles);
-    const bool xVec = reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0 && a.in.xStride % 4 == 0;
+    const bool xVec =
+        !kXB && reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0 && a.in.xStride % 4 == 0;
     const bool stVec =
         (reinterpret_cast<uintptr_t>(a.st.k) | reinterpret_cast<uintptr_t>(a.st.v)) % 16 == 0;
     const PrefillGate& gate = w.gate;
-    const bool zStaged = kFull && (gate.out || w.outB) &&
-                         reinterpret_cast<uintptr_t>(gate.z) % 16 == 0 && gate.zStride % 4 == 0;
+    const bool zStaged =
+        kFull && (gate.out || w.outB) &&
+        (kXB || (reinterpret_cast<uintptr_t>(gate.z) % 16 == 0 && gate.zStride % 4 == 0));
     const int n4 = N / 4, p4 = P / 4;
     float decaySum = 0.0f;
     for (int c = c0; c < c1; ++c) {
@@ -580,33 +626,57 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         if constexpr (kFull) rp.copy(cnt, cnt, kRows, Qb, L.ldq, a.qb + qk0, qkRow, -1);
         // K: for the document's first chunk its pending row (cnt) comes from the state below.
         rp.copy(c > 0 ? cols : cnt, cols, kCols, Kb, L.ldq, a.kb + qk0, qkRow, cnt);
-        // x rows, where 16-byte aligned, by asynchronous copies (fp32) into xs: rounded to
-        // bf16 for V after the wait and read again by the epilogue, so x leaves device memory
-        // once; z rows likewise for the gate. The rest through registers: the pending row
-        // (the token before the chunk, or the state's v for the document's first chunk), for
-        // that chunk the state's fp32 k, and all x rows where unaligned.
-        if (xVec)
-            stageRowsAsync(cnt, P, xs, L.ldx, a.in.x + row0 * a.in.xStride + h * P, a.in.xStride);
-        if (zStaged)
-            stageRowsAsync(cnt, P, zs, L.ldx, gate.z + row0 * gate.zStride + h * P, gate.zStride);
-        __pipeline_commit();
-        const int nPend = c > 0 ? 0 : n4, xFrom = xVec ? cnt : 0;
-        // (one group a thread at a time: with x staged, one a thread is all there is.)
-        gatherBf16<1>(nPend + (kCols - xFrom) * p4, Kb, [&](int i, float4& v) -> int {
-            v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (i < nPend) {
-                v = ld4(a.st.k + bh * int64_t(N) + 4 * i, stVec);
-                return cnt * L.ldq + 4 * i;
-            }
-            i -= nPend;
-            const int j = xFrom + i / p4, p = 4 * (i % p4);
-            if (j < cnt)
-                v = ld4(a.in.x + (row0 + j) * a.in.xStride + int64_t(h) * P + p, xVec);
-            else if (j == cnt)
-                v = c == 0 ? ld4(a.st.v + bh * P + p, stVec)
-                           : ld4(a.in.x + prevRow * a.in.xStride + int64_t(h) * P + p, xVec);
-            return int(Vb - Kb) + j * L.ldv + p;
-        });
+        if constexpr (kXB) {
+            // x's bf16 rows straight into V with the pending row (the token before the chunk)
+            // and the padding zeroed, z's into zs, by asynchronous copies. The document's
+            // first chunk: its pending k and v come from the state (fp32) through registers.
+            RowPieces::of<P / 8>().copy(c > 0 ? cols : cnt, cols, kCols, Vb, L.ldv,
+                                        w.xb + row0 * a.in.xStride + h * P, int(a.in.xStride), cnt);
+            if (zStaged)
+                stageBf16RowsAsync<P>(cnt, reinterpret_cast<bf16*>(zs), L.ldx,
+                                      w.zb + row0 * gate.zStride + h * P, gate.zStride);
+            __pipeline_commit();
+            if (c == 0)
+                gatherBf16<1>(n4 + p4, Kb, [&](int i, float4& v) -> int {
+                    if (i < n4) {
+                        v = ld4(a.st.k + bh * int64_t(N) + 4 * i, stVec);
+                        return cnt * L.ldq + 4 * i;
+                    }
+                    const int p = 4 * (i - n4);
+                    v = ld4(a.st.v + bh * P + p, stVec);
+                    return int(Vb - Kb) + cnt * L.ldv + p;
+                });
+        } else {
+            // x rows, where 16-byte aligned, by asynchronous copies (fp32) into xs: rounded to
+            // bf16 for V after the wait and read again by the epilogue, so x leaves device
+            // memory once; z rows likewise for the gate. The rest through registers: the
+            // pending row (the token before the chunk, or the state's v for the document's
+            // first chunk), for that chunk the state's fp32 k, and all x rows where unaligned.
+            if (xVec)
+                stageRowsAsync(cnt, P, xs, L.ldx, a.in.x + row0 * a.in.xStride + h * P,
+                               a.in.xStride);
+            if (zStaged)
+                stageRowsAsync(cnt, P, zs, L.ldx, gate.z + row0 * gate.zStride + h * P,
+                               gate.zStride);
+            __pipeline_commit();
+            const int nPend = c > 0 ? 0 : n4, xFrom = xVec ? cnt : 0;
+            // (one group a thread at a time: with x staged, one a thread is all there is.)
+            gatherBf16<1>(nPend + (kCols - xFrom) * p4, Kb, [&](int i, float4& v) -> int {
+                v = make_float4(0.f, 0.f, 0.f, 0.f);
+                if (i < nPend) {
+                    v = ld4(a.st.k + bh * int64_t(N) + 4 * i, stVec);
+                    return cnt * L.ldq + 4 * i;
+                }
+                i -= nPend;
+                const int j = xFrom + i / p4, p = 4 * (i % p4);
+                if (j < cnt)
+                    v = ld4(a.in.x + (row0 + j) * a.in.xStride + int64_t(h) * P + p, xVec);
+                else if (j == cnt)
+                    v = c == 0 ? ld4(a.st.v + bh * P + p, stVec)
+                               : ld4(a.in.x + prevRow * a.in.xStride + int64_t(h) * P + p, xVec);
+                return int(Vb - Kb) + j * L.ldv + p;
+            });
+        }
         __pipeline_wait_prior(0);
         scalarsToShared(sc, cnt, true, cs, dtS, trS, gam, scl, tot);
         if (xVec) {  // the staged x rows to bf16 (the barrier above made them visible)
@@ -621,8 +691,17 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
         decaySum += csLast;
         YTile<kYC> Y;
         float2 rowSS = make_float2(0.0f, 0.0f);
-        const OutRows o{
-            row0, h, cnt, rb, colBase, L.ldx, xVec ? xs : nullptr, zStaged ? zs : nullptr};
+        const OutRows o{row0,
+                        h,
+                        cnt,
+                        rb,
+                        colBase,
+                        L.ldx,
+                        xVec ? xs : nullptr,
+                        zStaged ? zs : nullptr,
+                        Vb,
+                        reinterpret_cast<const bf16*>(zs),
+                        L.ldv};
         if constexpr (kFull) {
             chunkOutput<kYC>(ChunkView{smemAddr(Qb + rowPat1(lane) * L.ldq + colPat1(lane)),
                                        smemAddr(Kb + rowPat2(lane) * L.ldq + colPat2(lane)),
@@ -631,7 +710,7 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
                                        scl, gam, L.ldq, L.ldv, N, cnt, cols, pend},
                              rb, colBase, Y);
             if (storeY) {
-                rowSS = addSkip<kYC>(Y, a, o);
+                rowSS = addSkip<kYC, kXB>(Y, a, o);
                 if (kHalves == 2 && (lane & 3) == 0) {  // this half's row sums for the other
                     float* to = ssBuf + (warp >> 2) * kRows + rb * 16 + (lane >> 2);
                     to[0] = rowSS.x;
@@ -649,7 +728,7 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
                     rowSS.x += from[0];
                     rowSS.y += from[8];
                 }
-                writeOut<kYC>(Y, w, o, rowSS);
+                writeOut<kYC, kXB>(Y, w, o, rowSS);
             }
         }
         // V rows scaled by their state weights (V is not needed unscaled any more), 8 a thread.
@@ -708,7 +787,8 @@ __global__ void finishKernel(WalkArgs w) {
     for (int n = threadIdx.x; n < N; n += blockDim.x)
         a.st.k[bh * N + n] = a.in.k[(last * d.H + h) * int64_t(N) + n];
     for (int p = threadIdx.x; p < P; p += blockDim.x)
-        a.st.v[bh * P + p] = a.in.x[last * a.in.xStride + int64_t(h) * P + p];
+        a.st.v[bh * P + p] = w.xb ? __bfloat162float(w.xb[last * a.in.xStride + int64_t(h) * P + p])
+                                  : a.in.x[last * a.in.xStride + int64_t(h) * P + p];
 }
 
 bool walkFits(const detail::KDims& d) {
@@ -723,14 +803,14 @@ bool walkFits(const detail::KDims& d) {
 // Asked after launchWalks raised that instance's shared memory limit: the training process
 // once asked it of the prefill's instance, never raised there, and got 132 slots on the H100
 // (1 an SM, so 1 segment a document) where the prefill's process gets 264.
-template <bool kFull, int kP, bool kCkpt = false>
+template <bool kFull, int kP, bool kCkpt = false, bool kXB = false>
 int residentSlots(size_t bytes) {
     static const int slots = [bytes] {
         int dev = 0, sms = 0, per = 0;
         cudaGetDevice(&dev);
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, walkKernel<kFull, kP, kCkpt>, kThreads,
-                                                      bytes);
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, walkKernel<kFull, kP, kCkpt, kXB>,
+                                                      kThreads, bytes);
         return std::max(1, sms * std::max(per, 1));
     }();
     return slots;
@@ -738,10 +818,10 @@ int residentSlots(size_t bytes) {
 
 // How many programs of walkKernel<kFull, kP> fill the device once per one of `programs`, at
 // least 1: the walk's segments a document, or the state walk's pieces a segment.
-template <bool kFull, int kP>
+template <bool kFull, int kP, bool kXB = false>
 int fillFactor(int64_t programs, size_t bytes) {
-    return int(
-        std::max<int64_t>(1, residentSlots<kFull, kP>(bytes) / std::max<int64_t>(programs, 1)));
+    return int(std::max<int64_t>(
+        1, residentSlots<kFull, kP, false, kXB>(bytes) / std::max<int64_t>(programs, 1)));
 }
 
 int envInt(const char* name) {
@@ -761,27 +841,29 @@ double envReal(const char* name, double fallback) {
     return e && std::atof(e) > 0 ? std::atof(e) : fallback;
 }
 
-template <bool kCkpt, int kP>
+template <bool kCkpt, int kP, bool kXB = false>
 int autoSegments(int64_t programs, size_t bytes) {
     static const double waves = kCkpt ? envReal("LECTERN_TRAIN_WALK_WAVES", kTrainWalkWaves)
                                       : envReal("LECTERN_PREFILL_WALK_WAVES", 0);
-    if (waves <= 0) return fillFactor<true, kP>(programs, bytes);
-    const double slots = residentSlots<true, kP, kCkpt>(bytes);
+    if (waves <= 0) return fillFactor<true, kP, kXB>(programs, bytes);
+    const double slots = residentSlots<true, kP, kCkpt, kXB>(bytes);
     return int(
         std::max<long>(1, std::lround(waves * slots / double(std::max<int64_t>(programs, 1)))));
 }
 
 // The state walk (S > 1), the walk (kCkpt: with the checkpoints) and the final copy for head
-// dimension kP; w's segment fields and workspace pointers are set here.
-template <int kP, bool kCkpt>
+// dimension kP (kXB: x and z from bf16 rows); w's segment fields and workspace pointers are
+// set here.
+template <int kP, bool kCkpt, bool kXB = false>
 cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, int64_t floats,
                         cudaStream_t s) {
     const detail::KDims& d = w.a.d;
-    const size_t bytes = layoutW(d.N, kP, true).total, stBytes = layoutW(d.N, kP, false).total;
-    cudaFuncSetAttribute(walkKernel<true, kP, kCkpt>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         int(bytes));
-    cudaFuncSetAttribute(walkKernel<false, kP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         int(stBytes));
+    const size_t bytes = layoutW(d.N, kP, true, kXB).total,
+                 stBytes = layoutW(d.N, kP, false, kXB).total;
+    cudaFuncSetAttribute(walkKernel<true, kP, kCkpt, kXB>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+    cudaFuncSetAttribute(walkKernel<false, kP, false, kXB>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(stBytes));
     // LECTERN_PREFILL_SEGMENTS / LECTERN_PREFILL_STATE_SPLIT: fixed segment and piece counts
     // (A/B measurement; 1 piece is the state walk of one program a segment).
     static const int envSegments = envInt("LECTERN_PREFILL_SEGMENTS");
@@ -789,14 +871,14 @@ cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, 
     const int64_t BH = batch * d.H, PN = int64_t(kP) * d.N;
     int S = segments > 0      ? segments
             : envSegments > 0 ? envSegments
-                              : autoSegments<kCkpt, kP>(BH, bytes);
+                              : autoSegments<kCkpt, kP, kXB>(BH, bytes);
     S = int(std::min<int64_t>(S, w.a.nC));
     w.segChunks = (w.a.nC + S - 1) / S;
     w.S = (w.a.nC + w.segChunks - 1) / w.segChunks;  // no empty segment
     // The state walk's pieces: its S - 1 segments alone leave most multiprocessors idle at
     // batch 1. Every piece of a (full) segment is non-empty: (F - 1)·fineChunks < segChunks.
     int F = 1;
-    if (w.S > 1) F = envSplit > 0 ? envSplit : fillFactor<false, kP>((w.S - 1) * BH, stBytes);
+    if (w.S > 1) F = envSplit > 0 ? envSplit : fillFactor<false, kP, kXB>((w.S - 1) * BH, stBytes);
     F = std::min(F, w.segChunks);
     w.fineChunks = (w.segChunks + F - 1) / F;
     w.F = (w.segChunks + w.fineChunks - 1) / w.fineChunks;
@@ -804,16 +886,16 @@ cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, 
     static const bool logSegments = envInt("LECTERN_PREFILL_SEGMENTS_LOG") > 0;  // A/B: the counts
     if (logSegments)
         std::fprintf(stderr, "prefill walk: ckpt %d programs %lld slots %d segments %d pieces %d\n",
-                     int(kCkpt), static_cast<long long>(BH), residentSlots<true, kP, kCkpt>(bytes),
-                     w.S, w.F);
+                     int(kCkpt), static_cast<long long>(BH),
+                     residentSlots<true, kP, kCkpt, kXB>(bytes), w.S, w.F);
     w.segEnd = states;
     w.segDecay = w.segEnd + BH * pieces * PN;
     w.fin = w.segDecay + BH * pieces;
     if (floats < BH * pieces * (PN + 1) + BH * PN) return cudaErrorInvalidValue;
     if (pieces > 0)
-        walkKernel<false, kP>
+        walkKernel<false, kP, false, kXB>
             <<<dim3(unsigned(d.H), unsigned(pieces), unsigned(batch)), kThreads, stBytes, s>>>(w);
-    walkKernel<true, kP, kCkpt>
+    walkKernel<true, kP, kCkpt, kXB>
         <<<dim3(unsigned(d.H), unsigned(w.S), unsigned(batch)), kThreads, bytes, s>>>(w);
     finishKernel<<<dim3(unsigned(d.H), unsigned(batch)), kThreads, 0, s>>>(w);
     return cudaGetLastError();
@@ -834,10 +916,28 @@ cudaError_t launchCkpt(const WalkArgs& w, int64_t batch, int segments, const Sca
     }
 }
 
+// The walk for x and z from bf16 rows (kXB) for head dimension d.P.
+cudaError_t launchXB(const WalkArgs& w, int64_t batch, int segments, const ScanWorkspace& ws,
+                     cudaStream_t s) {
+    switch (w.a.d.P) {
+        case 16:
+            return launchWalks<16, false, true>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        case 32:
+            return launchWalks<32, false, true>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        case 64:
+            return launchWalks<64, false, true>(w, batch, segments, ws.chunkStates, ws.floats, s);
+        default:
+            return launchWalks<128, false, true>(w, batch, segments, ws.chunkStates, ws.floats, s);
+    }
+}
+
+// projB: x and z from bf16 in_proj rows of ld elements (gate and outB then required; in.x and
+// gate->z are not read).
 cudaError_t walkForward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& in, int64_t batch,
                         int64_t T, float* y, const ops::SsmStateRef& st, const ScanWorkspace& ws,
                         cudaStream_t s, const PrefillGate* gate, bf16* outB, int segments,
-                        float* ckpt = nullptr, int ckptStride = 0) {
+                        float* ckpt = nullptr, int ckptStride = 0, const bf16* projB = nullptr,
+                        int64_t ld = 0) {
     if (batch <= 0 || T <= 0) return cudaSuccess;
     const detail::KDims d = detail::kdims(dims);
     auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
@@ -845,8 +945,10 @@ cudaError_t walkForward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& i
     const void* out = !gated ? static_cast<const void*>(y)
                       : outB ? static_cast<const void*>(outB)
                              : static_cast<const void*>(gate->out);
-    if (!walkFits(d) || !ws.qkBf16 || !a16(ws.qkBf16) || in.mimoX || !in.k || (gated && !gate->z) ||
-        !out || !a16(out) || (ckpt && (gated || ckptStride < 1 || !a16(ckpt))))
+    if (!walkFits(d) || !ws.qkBf16 || !a16(ws.qkBf16) || in.mimoX || !in.k ||
+        (gated && !projB && !gate->z) || !out || !a16(out) ||
+        (ckpt && (gated || ckptStride < 1 || !a16(ckpt))) ||
+        (projB && (!outB || ckpt || !a16(projB) || ld % 8 != 0 || ld < dims.dInProj())))
         return cudaErrorInvalidValue;
     WalkArgs w{};
     w.a.d = d;
@@ -865,6 +967,15 @@ cudaError_t walkForward(const ops::Mamba3Dims& dims, const ops::SsmScanInputs& i
     w.ckpt = ckpt;
     w.ckptStride = ckptStride;
     if (ckpt) return launchCkpt(w, batch, segments, ws, s);
+    if (projB) {
+        w.a.in.x = nullptr;
+        w.a.in.xStride = ld;
+        w.gate.z = nullptr;
+        w.gate.zStride = ld;
+        w.xb = projB + dims.offX();
+        w.zb = projB + dims.offZ();
+        return launchXB(w, batch, segments, ws, s);
+    }
     switch (d.P) {
         case 16:
             return launchWalks<16, false>(w, batch, segments, ws.chunkStates, ws.floats, s);
@@ -902,6 +1013,19 @@ cudaError_t ssm_prefill_scan_forward_bf16_gate(const ops::Mamba3Dims& dims,
     if (!outBf16) return cudaErrorInvalidValue;
     return scan::walkForward(dims, in, batch, T, nullptr, st, ws, s, &gate,
                              static_cast<scan::bf16*>(outBf16), segments);
+}
+
+cudaError_t ssm_prefill_scan_forward_bf16_proj(const ops::Mamba3Dims& dims,
+                                               const ops::SsmScanInputs& in, const void* projBf16,
+                                               int64_t ld, int64_t batch, int64_t T,
+                                               const ops::SsmStateRef& st, const ScanWorkspace& ws,
+                                               cudaStream_t s, const float* normW, void* outBf16,
+                                               int segments) {
+    if (!outBf16 || !projBf16) return cudaErrorInvalidValue;
+    const PrefillGate gate{nullptr, ld, normW, nullptr};
+    return scan::walkForward(dims, in, batch, T, nullptr, st, ws, s, &gate,
+                             static_cast<scan::bf16*>(outBf16), segments, nullptr, 0,
+                             static_cast<const scan::bf16*>(projBf16), ld);
 }
 
 cudaError_t ssm_prefill_scan_forward_checkpoints(const ops::Mamba3Dims& dims,

@@ -10,9 +10,20 @@
 
 #include "cuda/cuda_model.h"
 #include "cuda/gemm_lt.h"
+#include "cuda/prefill_proj_bf16.h"
 #include "cuda/prefill_walk_bf16_out.h"
 
 namespace lectern::cuda {
+
+namespace {
+
+// An A/B knob: true unless the variable is set to "0".
+bool envOn(const char* name) {
+    const char* e = std::getenv(name);
+    return !(e && std::strcmp(e, "0") == 0);
+}
+
+}  // namespace
 
 CudaModel::Graph::~Graph() {
     if (exec) cudaGraphExecDestroy(exec);
@@ -90,13 +101,6 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     const cudaStream_t s = ctx_->stream();
     const int64_t rows = batch * T;
     outProjAdded_ = false;
-    if (int e = normedBf16_
-                    ? linear_bf16_input_forward(gemm_, proj_, gemm_.bf16Scratch, L.inProj, rows, s)
-                    : linear_forward(gemm_, proj_, normed_, cfg_.dModel, L.inProj, rows, s);
-        e && !err)
-        err = 1000 + e;
-    mark("in_proj");
-    const ops::Mamba3PreprocessParams pre{L.dtBias, L.bNorm, L.cNorm, L.bBias, L.cBias};
     const Precision prec = gemm_.precision;
     // The tensor-core scan multiplies q and k in bf16: made so here (q then k in q_'s space,
     // half the bytes written and read), with each document's last k row also in fp32 in k_
@@ -107,16 +111,51 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     // bf16 SISO: scalars, running angles and q/k in one fused preprocess that keeps the
     // increments and angles on chip (NOTES-gpu.md, prefill fifth pass);
     // LECTERN_PREFILL_FUSED_QK=0 restores the three ops below (A/B measurement).
-    static const bool fusedOff = [] {
-        const char* e = std::getenv("LECTERN_PREFILL_FUSED_QK");
-        return e && std::strcmp(e, "0") == 0;
-    }();
+    static const bool fusedOn = envOn("LECTERN_PREFILL_FUSED_QK");
+    // SISO with bf16 q/k: the whole-document walk with the gate in its epilogue (one pass
+    // over q, k, x and z; NOTES-gpu.md, prefill fourth pass). LECTERN_PREFILL_WALK=0: the
+    // three-pass scan and the separate gate (A/B measurement).
+    static const bool walkOn = envOn("LECTERN_PREFILL_WALK");
+    const bool walkApplies = walkOn && !L.mimoZ && !L.mimoO && ssm_prefill_scan_fits(d);
+    // The gate's output in bf16 straight from the walk for out_proj's bf16 GEMM (no fp32
+    // gated rows, no conversion pass); LECTERN_PREFILL_GATE_BF16=0: fp32 rows (A/B).
+    static const bool gateBf16On = envOn("LECTERN_PREFILL_GATE_BF16");
+    const bool gateBf16 = gateBf16On && prec == Precision::Bf16 && L.outProj.bf16 &&
+                          rows > kGemvMaxRows && rows * d.dInner() <= gemm_.bf16ScratchElems;
+    // in_proj writes bf16 rows (in proj_'s space, ldB apart) where all their readers on this
+    // path read bf16: the fused q/k op and the walk with its bf16 gate (prefill_proj_bf16.h);
+    // LECTERN_PREFILL_PROJ_BF16=0: fp32 rows (A/B). Where one of them declines after all,
+    // in_proj runs again with fp32 rows (widen) and the path below goes on from there.
+    static const bool projBf16On = envOn("LECTERN_PREFILL_PROJ_BF16");
+    const int64_t ldB = prefill_proj_bf16_stride(d);
+    bool projB = projBf16On && normedBf16_ && wantQKBf16 && fusedOn && walkApplies && gateBf16;
+    auto inProj = [&] {
+        const int e =
+            projB ? linear_bf16_io_forward(gemm_, proj_, ldB, gemm_.bf16Scratch, L.inProj, rows, s)
+            : normedBf16_
+                ? linear_bf16_input_forward(gemm_, proj_, gemm_.bf16Scratch, L.inProj, rows, s)
+                : linear_forward(gemm_, proj_, normed_, cfg_.dModel, L.inProj, rows, s);
+        if (e && !err) err = 1000 + e;
+        mark("in_proj");
+    };
+    auto widen = [&] {  // the normed rows in gemm_.bf16Scratch are still there
+        projB = false;
+        inProj();
+    };
+    inProj();
+    const ops::Mamba3PreprocessParams pre{L.dtBias, L.bNorm, L.cNorm, L.bBias, L.cBias};
     const int64_t qkHalf = rows * int64_t(d.R) * d.H * d.N / 2;
-    const bool fusedQK =
-        wantQKBf16 && !fusedOff &&
-        prefill_qk_angles_bf16_forward(d, pre, proj_, batch, T, angle, dtheta_,
-                                       size_t(rows) * d.H * std::max(d.A, 1) * sizeof(float), q_,
-                                       q_ + qkHalf, k_, dt_, adt_, trap_, s);
+    const size_t segBytes = size_t(rows) * d.H * std::max(d.A, 1) * sizeof(float);
+    bool fusedQK = false;
+    if (wantQKBf16 && fusedOn) {
+        fusedQK = projB ? prefill_qk_angles_bf16_proj_forward(d, pre, proj_, ldB, batch, T, angle,
+                                                              dtheta_, segBytes, q_, q_ + qkHalf,
+                                                              k_, dt_, adt_, trap_, s)
+                        : prefill_qk_angles_bf16_forward(d, pre, proj_, batch, T, angle, dtheta_,
+                                                         segBytes, q_, q_ + qkHalf, k_, dt_, adt_,
+                                                         trap_, s);
+        if (projB && !fusedQK) widen();
+    }
     if (fusedQK) {
         mark("preprocess + angles + q/k (fused)");
     } else {
@@ -149,38 +188,22 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
     static const bool fp32States = std::getenv("LECTERN_SCAN_FP32_STATES") != nullptr;
     if (fp32States) ws.stateInBf16 = nullptr;
     if (qkBf16) ws.qkBf16 = q_;
-    // SISO with bf16 q/k: the whole-document walk with the gate in its epilogue (one pass
-    // over q, k, x and z; NOTES-gpu.md, prefill fourth pass). LECTERN_PREFILL_WALK=0: the
-    // three-pass scan and the separate gate (A/B measurement).
-    static const bool walkOff = [] {
-        const char* e = std::getenv("LECTERN_PREFILL_WALK");
-        return e && std::strcmp(e, "0") == 0;
-    }();
     const ops::Mamba3GateParams gate{L.mimoZ, L.mimoO, L.outNorm};
-    if (qkBf16 && !walkOff && !L.mimoZ && !L.mimoO && ssm_prefill_scan_fits(d)) {
+    if (qkBf16 && walkApplies) {
         const PrefillGate pg{proj_ + d.offZ(), d.dInProj(), L.outNorm, gated_};
-        // The gate's output in bf16 straight from the walk for out_proj's bf16 GEMM (no fp32
-        // gated rows, no conversion pass); LECTERN_PREFILL_GATE_BF16=0: fp32 rows (A/B).
-        static const bool gateBf16Off = [] {
-            const char* e = std::getenv("LECTERN_PREFILL_GATE_BF16");
-            return e && std::strcmp(e, "0") == 0;
-        }();
-        const bool gateBf16 = !gateBf16Off && prec == Precision::Bf16 && L.outProj.bf16 &&
-                              rows > kGemvMaxRows && rows * d.dInner() <= gemm_.bf16ScratchElems;
-        const cudaError_t e = gateBf16
-                                  ? ssm_prefill_scan_forward_bf16_gate(d, in, batch, T, st, ws, s,
-                                                                       pg, gemm_.bf16Scratch)
-                                  : ssm_prefill_scan_forward(d, in, batch, T, y_, st, ws, s, &pg);
+        const cudaError_t e =
+            projB      ? ssm_prefill_scan_forward_bf16_proj(d, in, proj_, ldB, batch, T, st, ws, s,
+                                                            L.outNorm, gemm_.bf16Scratch)
+            : gateBf16 ? ssm_prefill_scan_forward_bf16_gate(d, in, batch, T, st, ws, s, pg,
+                                                            gemm_.bf16Scratch)
+                       : ssm_prefill_scan_forward(d, in, batch, T, y_, st, ws, s, &pg);
         if (e == cudaSuccess) {
             mark("scan (prefill walk) + gate");
             // out_proj adds into the residual in its epilogue (beta 1): the next norm then
             // reads the residual alone, one tensor less (gemm_lt.h). LECTERN_PREFILL_OUTPROJ_ADD=0:
             // the delta rows (A/B).
-            static const bool addOff = [] {
-                const char* v = std::getenv("LECTERN_PREFILL_OUTPROJ_ADD");
-                return v && std::strcmp(v, "0") == 0;
-            }();
-            outProjAdded_ = gateBf16 && !addOff;
+            static const bool addOn = envOn("LECTERN_PREFILL_OUTPROJ_ADD");
+            outProjAdded_ = gateBf16 && addOn;
             const int e2 =
                 outProjAdded_
                     ? linear_bf16_input_add(gemm_, residual_, gemm_.bf16Scratch, L.outProj, rows, s)
@@ -192,6 +215,7 @@ void CudaModel::mixer(const DeviceLayer& L, const ops::SsmStateRef& st, float* a
             return;
         }
     }
+    if (projB) widen();  // the fallbacks below read fp32 x and z
     const cudaError_t e =
         form == ScanForm::Chunked
             ? ssm_chunk_scan_forward(d, in, batch, T, y_, st, ws, s,

@@ -12,12 +12,17 @@
 //   operand, sums of up to 128 products; seen up to 6.1e-3 on an H100), nmse under 1e-4.
 //   The bf16 scan runs also with q/k handed over in bf16 (the fp32 arrays NaN but each
 //   document's last k row) and with bf16 incoming chunk states (the model's path), and
-//   the bf16 q/k kernel is checked within one bf16 step (4e-3) of the fp32 one.
+//   the bf16 q/k kernel is checked within one bf16 step (4e-3) of the fp32 one. The walk and
+//   the fused q/k op reading bf16 in_proj rows (prefill_proj_bf16.h) are checked against the
+//   CPU on the same rows' values widened, to the tolerances of their fp32-row forms: the
+//   kernels do the same maths on the same values (the rows' own rounding is the GEMM's, as
+//   in the official bf16 model, and is covered end to end by test_cuda_model's bf16 case).
 #include <algorithm>
 #include <cstring>
 #include <limits>
 
 #include "cuda/cuda_ops.h"
+#include "cuda/prefill_proj_bf16.h"
 #include "cuda/prefill_walk_bf16_out.h"
 #include "cuda_test_util.h"
 #include "ops/mamba3_gate.h"
@@ -307,6 +312,113 @@ TEST(CudaScan, PrefillWalkBf16Siso) {
             // Continue from the GPU's own state (as a session does), not the CPU's.
             s.ssm = ssmGpu;
             for (const DevArray* a : {&y, &out, &outB, &ssm, &kS, &vS, &ws, &q, &k})
+                EXPECT_TRUE(a->guardsIntact());
+            EXPECT_TRUE(qkB.dev.guardsIntact());
+        }
+    }
+}
+
+// Rows [rows, ld] of bf16 with the columns [from, from + n) of each from src (rows of
+// srcStride floats, rounded; src is left holding the rounded values) and NaN elsewhere: what
+// the bf16 prefill's in_proj leaves for the walk and the q/k op, with every column they must
+// not read poisoned.
+void putBf16Columns(std::vector<uint16_t>& rowsB, int64_t ld, int64_t from, std::vector<float>& src,
+                    int64_t srcStride, int64_t n) {
+    const int64_t rows = int64_t(rowsB.size()) / ld;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < n; ++j) {
+            float& v = src[size_t(r * srcStride + j)];
+            rowsB[size_t(r * ld + from + j)] = toBf16(v);
+            v = fromBf16(toBf16(v));
+        }
+}
+
+// bf16 rows to the device, into a DevArray of (h.size() + 1) / 2 floats (its guards around).
+void setBf16(const DevArray& a, const std::vector<uint16_t>& h) {
+    cudaMemcpy(a.p(), h.data(), h.size() * 2, cudaMemcpyHostToDevice);
+}
+
+// The walk reading x and z from bf16 in_proj rows (ssm_prefill_scan_forward_bf16_proj, the
+// bf16 prefill's path where in_proj writes bf16): gated (with and without the out norm), bf16
+// out, against the CPU's chunked scan then gate on the rows' values widened. Rows of
+// prefill_proj_bf16_stride(d) with NaN in the pad and in every column but x and z; the fp32
+// x and q arrays absent or NaN. Two calls carrying the state, ragged lengths, batch > 1, 1 to 5
+// segments or the automatic choice, every fourth round P 128. Tolerances as the fp32-row walk's
+// (3e-2 and nmse 1e-4 on the output, 2e-2 on the state); the v state is the last token's x.
+TEST(CudaScan, PrefillWalkBf16Proj) {
+    for (int round = 0; round < test::rounds(8); ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        ops::Mamba3Dims d = randomDims(rng, false, true);
+        if (round % 4 == 3) {
+            d.P = 128;
+            d.N = std::min(d.N, 32);
+            d.A = std::min(d.A, d.N / 2);
+        }
+        ASSERT_TRUE(cuda::ssm_prefill_scan_fits(d));
+        const int64_t B = 1 + int64_t(rng() % 3), ld = cuda::prefill_proj_bf16_stride(d);
+        const int segments = int(round % 6);
+        const bool normed = round % 2 == 0;
+        const int64_t Ts[2] = {1 + int64_t(rng() % 700), 1 + int64_t(rng() % 300)};
+        std::printf("seed %llu H=%d P=%d N=%d B=%lld T=%lld+%lld segments %d ld %lld%s\n",
+                    (unsigned long long)seed, d.H, d.P, d.N, (long long)B, (long long)Ts[0],
+                    (long long)Ts[1], segments, (long long)ld, normed ? "" : ", no norm");
+        ScanData s = randomScan(rng, d, B, Ts[0]);
+        DevArray ssm(s.ssm), kS(s.kS), vS(s.vS);
+        const auto normW = uniform(rng, size_t(d.H) * d.P, 0.5f, 1.5f);
+        DevArray dNorm(normW);
+        for (int call = 0; call < 2; ++call) {
+            const int64_t T = Ts[call], rows = B * T;
+            if (call == 1) {
+                ScanData next = randomScan(rng, d, B, T);
+                next.ssm = s.ssm;
+                next.kS = s.kS;
+                next.vS = s.vS;
+                s = std::move(next);
+            }
+            std::vector<float> z = uniform(rng, size_t(rows) * d.dInner(), -3, 3);
+            std::vector<uint16_t> projH(size_t(rows * ld), 0x7FC0);  // NaN
+            putBf16Columns(projH, ld, d.offX(), s.x, s.xStride, d.dInner());
+            putBf16Columns(projH, ld, d.offZ(), z, d.dInner(), d.dInner());
+            const DevArray proj((projH.size() + 1) / 2);
+            setBf16(proj, projH);
+            const size_t rowQK = size_t(d.H) * d.N;
+            std::vector<float> kIn(s.k.size(), std::numeric_limits<float>::quiet_NaN());
+            for (size_t i = 0; i < kIn.size(); ++i)
+                if ((int64_t(i / rowQK) + 1) % T == 0) kIn[i] = s.k[i];
+            const Bf16Pair qkB(s.q, s.k);
+            DevArray k(kIn), adt(s.adt), dt(s.dt), trap(s.trap), D(s.D);
+            DevArray outB((size_t(rows) * d.dInner() + 1) / 2);
+            const ops::SsmScanInputs in{nullptr, k.p(),    nullptr, 0,      adt.p(),
+                                        dt.p(),  trap.p(), D.p(),   nullptr};
+            const int64_t wsFloats = cuda::ssm_chunk_scan_workspace_floats(d, B, T);
+            DevArray ws(static_cast<size_t>(wsFloats));
+            cuda::ScanWorkspace w{ws.p(), nullptr, wsFloats};
+            w.qkBf16 = qkB.dev.p();
+            const ops::SsmStateRef st{ssm.p(), kS.p(), vS.p()};
+            if (call == 0)  // rows whose x would be 16-byte misaligned: declined, nothing run
+                EXPECT_EQ(cuda::ssm_prefill_scan_forward_bf16_proj(
+                              d, in, proj.p(), ld + 4, B, T, st, w, nullptr, dNorm.p(), outB.p()),
+                          cudaErrorInvalidValue);
+            const cudaError_t e = cuda::ssm_prefill_scan_forward_bf16_proj(
+                d, in, proj.p(), ld, B, T, st, w, nullptr, normed ? dNorm.p() : nullptr, outB.p(),
+                segments);
+            ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+            const std::vector<float> yRef = cpuScan(d, s, true);
+            std::vector<float> oRef(size_t(rows) * d.dInner());
+            cpu::mamba3_gate_forward(d, {nullptr, nullptr, normed ? normW.data() : nullptr},
+                                     yRef.data(), z.data(), d.dInner(), rows, oRef.data());
+            const std::vector<float> oGpu = test::getBf16(outB.p(), oRef.size());
+            expectRel(oGpu, oRef, 3e-2, "gated y");
+            EXPECT_LT(test::compareRel(oGpu.data(), oRef.data(), oRef.size()).nmse, 1e-4);
+            const std::vector<float> ssmGpu = ssm.get();
+            expectRel(ssmGpu, s.ssm, 2e-2, "ssm state");
+            EXPECT_LT(test::compareRel(ssmGpu.data(), s.ssm.data(), s.ssm.size()).nmse, 1e-4);
+            expectRel(kS.get(), s.kS, 0.0, "k state");
+            expectRel(vS.get(), s.vS, 0.0, "v state");
+            s.ssm = ssmGpu;
+            for (const DevArray* a : {&proj, &outB, &ssm, &kS, &vS, &ws, &k})
                 EXPECT_TRUE(a->guardsIntact());
             EXPECT_TRUE(qkB.dev.guardsIntact());
         }
@@ -638,27 +750,41 @@ TEST(CudaScan, PreprocessAndRotary) {
 // one bf16 step of the CPU's fp32 (4e-3) plus the angle tolerance; the last k rows (fp32)
 // and the angle state within 1e-4 for one segment (<= 64 tokens: the CPU's fp32 sequence),
 // 5e-4 past it (double segment sums, as rotary_angles). Two calls in a row carry the state.
-void checkPrefillQkAngles(std::mt19937_64& rng, uint64_t seed, const ops::Mamba3Dims& d, int64_t B,
-                          int64_t T) {
+// bf16Rows: the op reading bf16 in_proj rows (prefill_qk_angles_bf16_proj_forward; NaN in the
+// rows' pad), the CPU on their values widened, to the same tolerances.
+void checkPrefillQkAnglesRows(std::mt19937_64& rng, uint64_t seed, const ops::Mamba3Dims& d,
+                              int64_t B, int64_t T, bool bf16Rows) {
     const int64_t rows = B * T, HA = int64_t(d.H) * d.A;
-    std::printf("seed %llu H=%d G=%d N=%d A=%d B=%lld T=%lld\n", (unsigned long long)seed, d.H, d.G,
-                d.N, d.A, (long long)B, (long long)T);
+    std::printf("seed %llu H=%d G=%d N=%d A=%d B=%lld T=%lld%s\n", (unsigned long long)seed, d.H,
+                d.G, d.N, d.A, (long long)B, (long long)T, bf16Rows ? " (bf16 rows)" : "");
     const size_t qkN = size_t(rows) * d.H * d.N, hN = size_t(rows * d.H);
     std::vector<float> angle = uniform(rng, size_t(B * HA), 0, 6.28f);
     DevArray dAng(angle), dt(hN), adt(hN), trap(hN), qkb(qkN), kLast(qkN), scratch(hN * d.A);
     for (int call = 0; call < 2; ++call) {
         const PreprocessInputs in(rng, d, rows);
+        std::vector<float> proj = in.proj;
+        const int64_t ld = cuda::prefill_proj_bf16_stride(d);
+        std::vector<uint16_t> projH(bf16Rows ? size_t(rows * ld) : 0, 0x7FC0);  // NaN
+        if (bf16Rows) putBf16Columns(projH, ld, 0, proj, d.dInProj(), d.dInProj());
+        const DevArray projB((projH.size() + 1) / 2);
+        setBf16(projB, projH);
         std::vector<float> rq(qkN), rk(qkN), rdt(hN), radt(hN), rtrap(hN), rdth(hN * d.A);
-        cpu::mamba3_preprocess_forward(d, in.host(), in.proj.data(), rows, rq.data(), rk.data(),
+        cpu::mamba3_preprocess_forward(d, in.host(), proj.data(), rows, rq.data(), rk.data(),
                                        rdt.data(), radt.data(), rtrap.data(), rdth.data());
         for (int64_t b = 0; b < B; ++b)
             cpu::rotary_angles_forward(d, rq.data() + b * T * d.H * d.N,
                                        rk.data() + b * T * d.H * d.N, angle.data() + b * HA,
                                        rdth.data() + b * T * HA, T);
         kLast.set(std::vector<float>(qkN, 0.0f));
-        ASSERT_TRUE(cuda::prefill_qk_angles_bf16_forward(
-            d, in.dev(), in.dProj.p(), B, T, dAng.p(), scratch.p(), hN * d.A * sizeof(float),
-            qkb.p(), qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), nullptr));
+        const size_t scratchBytes = hN * d.A * sizeof(float);
+        ASSERT_TRUE(
+            bf16Rows
+                ? cuda::prefill_qk_angles_bf16_proj_forward(
+                      d, in.dev(), projB.p(), ld, B, T, dAng.p(), scratch.p(), scratchBytes,
+                      qkb.p(), qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), nullptr)
+                : cuda::prefill_qk_angles_bf16_forward(
+                      d, in.dev(), in.dProj.p(), B, T, dAng.p(), scratch.p(), scratchBytes, qkb.p(),
+                      qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), nullptr));
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         const double rt = T > 64 ? 5e-4 : 1e-4;
         // q then k, qkN bf16 each
@@ -678,9 +804,17 @@ void checkPrefillQkAngles(std::mt19937_64& rng, uint64_t seed, const ops::Mamba3
         expectRel(adt.get(), radt, 1e-5, "adt");
         expectRel(trap.get(), rtrap, 1e-5, "trap");
         expectRel(dAng.get(), angle, rt, "angle state", true);
-        for (const DevArray* a : {&dAng, &dt, &adt, &trap, &qkb, &kLast, &scratch})
+        for (const DevArray* a : {&dAng, &dt, &adt, &trap, &qkb, &kLast, &scratch, &projB})
             EXPECT_TRUE(a->guardsIntact());
     }
+}
+
+// The op on fp32 rows, then on the same inputs' bf16 rows (fresh outputs).
+void checkPrefillQkAngles(std::mt19937_64& rng, uint64_t seed, const ops::Mamba3Dims& d, int64_t B,
+                          int64_t T) {
+    std::mt19937_64 again = rng;
+    checkPrefillQkAnglesRows(rng, seed, d, B, T, false);
+    checkPrefillQkAnglesRows(again, seed, d, B, T, true);
 }
 
 TEST(CudaScan, PrefillQkAnglesBf16) {
