@@ -380,7 +380,7 @@ TEST(CudaScan, PrefillWalkBf16Proj) {
             std::vector<uint16_t> projH(size_t(rows * ld), 0x7FC0);  // NaN
             putBf16Columns(projH, ld, d.offX(), s.x, s.xStride, d.dInner());
             putBf16Columns(projH, ld, d.offZ(), z, d.dInner(), d.dInner());
-            const DevArray proj((projH.size() + 1) / 2);
+            DevArray proj((projH.size() + 1) / 2);
             setBf16(proj, projH);
             const size_t rowQK = size_t(d.H) * d.N;
             std::vector<float> kIn(s.k.size(), std::numeric_limits<float>::quiet_NaN());
@@ -766,7 +766,7 @@ void checkPrefillQkAnglesRows(std::mt19937_64& rng, uint64_t seed, const ops::Ma
         const int64_t ld = cuda::prefill_proj_bf16_stride(d);
         std::vector<uint16_t> projH(bf16Rows ? size_t(rows * ld) : 0, 0x7FC0);  // NaN
         if (bf16Rows) putBf16Columns(projH, ld, 0, proj, d.dInProj(), d.dInProj());
-        const DevArray projB((projH.size() + 1) / 2);
+        DevArray projB((projH.size() + 1) / 2);
         setBf16(projB, projH);
         std::vector<float> rq(qkN), rk(qkN), rdt(hN), radt(hN), rtrap(hN), rdth(hN * d.A);
         cpu::mamba3_preprocess_forward(d, in.host(), proj.data(), rows, rq.data(), rk.data(),
