@@ -41,10 +41,17 @@ def facts(rng, k):
     return out
 
 
-def place(context, statements, rng):
-    """The context with each statement as its own paragraph at a random line boundary."""
+def place(context, statements, rng, back=None):
+    """The context with each statement as its own paragraph at a random line boundary; with
+    back=(LO, HI) at the boundary nearest to a distance drawn uniformly from LO..HI characters
+    before the context's end (the statements after it and the questions add up to ~800 bytes),
+    so far facts are as common as near ones."""
     cuts = [i + 1 for i, c in enumerate(context) if c == "\n"] or [len(context)]
-    at = sorted(rng.choice(cuts) for _ in statements)
+    if back:
+        at = sorted(min(cuts, key=lambda c: abs(c - len(context) + rng.randint(*back)))
+                    for _ in statements)
+    else:
+        at = sorted(rng.choice(cuts) for _ in statements)
     parts, last = [], 0
     for pos, s in zip(at, statements):
         parts.append(context[last:pos] + "\n" + s + "\n\n")
@@ -210,6 +217,9 @@ def ask_example(text, rng, a):
         doc = " ".join("%s=%s" % p for p in pairs) + "\n"
     elif layout == 1:
         doc = "".join("#define %s %s\n" % p for p in pairs)
+    elif getattr(a, "back", None):  # wide_probe.py's formats have no back
+        doc = place(stretch(text, a.back[1] + 200, rng), ["#define %s %s" % p for p in pairs],
+                    rng, a.back)
     else:
         ctx = stretch(text, rng.randrange(a.min_context, a.max_context + 1), rng)
         doc = place(ctx, ["#define %s %s" % p for p in pairs], rng)
@@ -289,6 +299,9 @@ def main():
     ap.add_argument("--in-text", action="store_true",
                     help="with --ask: every statement at a line boundary of real text "
                     "(--min-context/--max-context bytes of it: the distance to the questions)")
+    ap.add_argument("--back", type=length_range, metavar="LO-HI",
+                    help="with --ask --in-text: each statement LO..HI bytes before the text's "
+                    "end, uniformly (place; --min/--max-context are then unused)")
     ap.add_argument("--simple", action="store_true",
                     help="with --copy: only ten random letters repeated at once, one a line")
     a = ap.parse_args()

@@ -151,6 +151,27 @@ def main():
                     else:
                         assert ans.strip() and ans.strip() in doc, (flags, q, ans)
             assert examples >= 5, (flags, examples)
+        # --back LO-HI: every #define stands LO..HI bytes (give or take the statements placed
+        # after it, ~30 bytes each here, and a line) before the questions, far ones as common
+        # as near ones
+        # (over text of short lines, as real text mostly is: a statement goes at a line boundary)
+        lines = os.path.join(tmp, "lines")
+        os.makedirs(os.path.join(lines, "train"))
+        for k in ("code", "prose", "legal"):
+            with open(os.path.join(lines, "train", k + ".txt"), "w", encoding="utf-8") as f:
+                f.write("\n".join(words(rng, 6) for _ in range(3000)))
+        subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), lines, "--name",
+                        "b", "--assoc", "--ask", "--ident-keys", "--in-text", "--value-len", "4-5",
+                        "--back", "1000-3000", "--bytes", "60000"], check=True,
+                       stdout=subprocess.DEVNULL)
+        back = []
+        for doc, qas in asked_examples(open(os.path.join(lines, "train", "assoc-b.txt"),
+                                            encoding="utf-8").read()):
+            stated = dict(re.findall(r"^#define (\S+) (\d+)$", doc, re.M))
+            assert all(stated.get(q[21:-1]) == ans for q, ans in qas), (stated, qas)
+            back += [len(doc) - m.end() for m in re.finditer(r"^#define \S+ \d+$", doc, re.M)]
+        assert len(back) >= 100 and 900 <= min(back) and max(back) <= 3000 + 10 * 40, back
+        assert 0.3 < sum(d < 2000 for d in back) / len(back) < 0.7, back
         # join_train_logs.py: the stages' lines in order, steps numbered across the lineage,
         # each tagged with its stage; a line that is not JSON names its file and line.
         logs = []
