@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Issue 6, one GPU call (MODEL_CARD.md, "Questions back and reach from m7legal"): lanes from
 # the bundled weights (START, default resources/models/default = m7legal), side by side, each
-# one train_stage.sh stage (LANES picks them, default "m10ask m10reach"):
+# one train_stage.sh stage (LANES picks them, default "m10ask m10dense m10reach"):
 #   ask    a bundle candidate: the whole corpus with legal x3 (~62%) and the question material
 #          back at ~30% (identifier questions in three layouts, #defines 1-4 KB back in text,
 #          the task's facts asked, make_retrieval.py's one-fact examples) with the widened k=v
 #          form (~8%), windows of 4,096: most examples then lie whole in a window (m7legal's
 #          in-text #defines, 1-4 KB back, were trained in windows of 1,024, where most of their
 #          questions had lost their fact: it learnt to guess a number);
+#   dense  ask's mix with twice its question material (~45%; legal ~19%): the trade between
+#          questions and compression, one step further;
 #   reach  #defines 1-15 KB before their questions, uniformly (make_recall.py --back; ~34%), the
 #          identifier questions, the k=v form and the corpus with legal x2 (~49%), windows of
 #          32,768 (reach() below says why).
@@ -16,7 +18,7 @@
 # evaluate.py), retrieval at 1k (first N1K examples), 4k (N4K), 16k (N16K), 64k (N64K), one
 # line per example (answer, expected, depth), and wide_probe.py --ask (20 examples).
 #
-#   there: TRAIN_END=380 bash scripts/model/ask_reach_on_device.sh CARRY OUTDIR
+#   there: TRAIN_END=400 bash scripts/model/ask_reach_on_device.sh CARRY OUTDIR
 #   here (smoke, 1 step): DEVICE=cpu ASK_STEPS=1 REACH_STEPS=1 REACH_SEQ=2048 N1K=2 N4K=1 \
 #     N16K=1 N64K=1 TRAIN_END=300 bash scripts/model/ask_reach_on_device.sh CARRY OUTDIR
 #
@@ -32,7 +34,7 @@ rm -rf $W && mkdir -p $W $E
 unpack_carry "$CARRY"
 T=$CORPUS/train V=$CORPUS/valid
 START=${START:-$ROOT/resources/models/default}
-LANES=${LANES:-m10ask m10reach}
+LANES=${LANES:-m10ask m10dense m10reach}
 N1K=${N1K:-100} N4K=${N4K:-40} N16K=${N16K:-20} N64K=${N64K:-4}
 echo "start $(date -u +%T) lanes $LANES from $START"
 
@@ -77,13 +79,17 @@ mk() { # mk NAME BYTES OPTIONS...: make_recall.py material, train/assoc-NAME.txt
 }
 P=()
 mk ww 3000000 --plain --bind --sep = --key-len 1-4 --value-len 1-5 & P+=($!)
-mk qi 4000000 --ask --ident-keys --value-len 4-5 & P+=($!)
-mk qf 3000000 --ask --task-facts & P+=($!)
-mk qd 2000000 --ask --ident-keys --in-text --value-len 4-5 --min-context 1000 --max-context 4000 & P+=($!)
+mk qi 8000000 --ask --ident-keys --value-len 4-5 & P+=($!)
+mk qf 6000000 --ask --task-facts & P+=($!)
+mk qd 4000000 --ask --ident-keys --in-text --value-len 4-5 --min-context 1000 --max-context 4000 & P+=($!)
 [[ " $LANES " == *" m10reach "* ]] &&
   mk qb 14000000 --ask --ident-keys --in-text --value-len 4-5 --back 1000-15000 & P+=($!)
 wait "${P[@]}"
 for i in 2 3; do cp $T/legal.txt $T/legal-w$i.txt; done # legal's weight x3 (as m7legal's)
+# ask's share: the first half of each (dense takes the whole files)
+head -c 4000000 $T/assoc-qi.txt > $T/assoc-qi4.txt
+head -c 3000000 $T/assoc-qf.txt > $T/assoc-qf3.txt
+head -c 2000000 $T/assoc-qd.txt > $T/assoc-qd2.txt
 echo "materials $(date -u +%T)"; cat $W/material-*.log
 
 export OMP_NUM_THREADS=2
@@ -91,14 +97,17 @@ O="--lr 3e-3 --warmup 20 --schedule wsd --clip 1.0 --eval-every 100 --checkpoint
 # lane NAME STEPS "FILES" OPTS: one stage from START (if in LANES), its log $W/train-NAME.log
 lane() {
   [[ " $LANES " == *" $1 "* ]] || return 0
-  OUTDIR=$W/out STAGE_LOG=$W/train-$1.log stage "$1" "$START" "${TRAIN_END:-380}" "$2" "$3" "$O $4" \
+  OUTDIR=$W/out STAGE_LOG=$W/train-$1.log stage "$1" "$START" "${TRAIN_END:-400}" "$2" "$3" "$O $4" \
     > /dev/null
 }
 mkdir -p $W/out
 P=()
-lane m10ask "${ASK_STEPS:-12000}" "$T/code.txt $T/prose.txt $T/legal.txt $T/legal-w2.txt \
-  $T/legal-w3.txt $T/assoc-qi.txt $T/assoc-qd.txt $T/assoc-qf.txt $T/retrieval.txt $T/assoc-ww.txt" \
-  "--seq-len 4096 --batch 1 --seed 101" & P+=($!)
+CORPUS3="$T/code.txt $T/prose.txt $T/legal.txt $T/legal-w2.txt $T/legal-w3.txt"
+lane m10ask "${ASK_STEPS:-9500}" "$CORPUS3 $T/assoc-qi4.txt $T/assoc-qd2.txt $T/assoc-qf3.txt \
+  $T/retrieval.txt $T/assoc-ww.txt" "--seq-len 4096 --batch 1 --seed 101" & P+=($!)
+sleep 2
+lane m10dense "${DENSE_STEPS:-9500}" "$CORPUS3 $T/assoc-qi.txt $T/assoc-qd.txt $T/assoc-qf.txt \
+  $T/retrieval.txt $T/assoc-ww.txt" "--seq-len 4096 --batch 1 --seed 103" & P+=($!)
 sleep 2
 # reach: windows of 32,768 (REACH_SEQ), so that most questions keep their fact (a question at a
 # random place of a window of W keeps a fact d back with odds 1 - d/W: 0.54 for 15 KB in 32 KB,
@@ -106,11 +115,11 @@ sleep 2
 # within a minute without weights, windows of 16,384 take the time left (REACH_STEPS x 2 steps).
 reach() {
   local t0=$SECONDS files="$T/code.txt $T/prose.txt $T/legal.txt $T/legal-w2.txt $T/assoc-qb.txt \
-    $T/assoc-qi.txt $T/assoc-ww.txt" steps=${REACH_STEPS:-1500} len=${REACH_SEQ:-32768}
+    $T/assoc-qi.txt $T/assoc-ww.txt" steps=${REACH_STEPS:-1200} len=${REACH_SEQ:-32768}
   lane m10reach "$steps" "$files" "--seq-len $len --batch 1 --seed 102"
   [ -f $W/out/model-m10reach.safetensors ] || [ $((SECONDS - t0)) -gt 60 ] && return
   echo "reach: no weights at $len after $((SECONDS - t0)) s: windows of $((len / 2))"
-  TRAIN_END=$((${TRAIN_END:-380} - SECONDS + t0)) lane m10reach $((steps * 2)) "$files" \
+  TRAIN_END=$((${TRAIN_END:-400} - SECONDS + t0)) lane m10reach $((steps * 2)) "$files" \
     "--seq-len $((len / 2)) --batch 1 --seed 102"
 }
 reach & P+=($!)
@@ -118,7 +127,7 @@ wait "${P[@]}"
 echo "trained $(date -u +%T)"
 grep -h 'stage .*\(trained\|weights\)' $W/train-*.log
 
-export OMP_NUM_THREADS=1 EVAL_TIMEOUT=${EVAL_TIMEOUT:-120}
+export OMP_NUM_THREADS=1 EVAL_TIMEOUT=${EVAL_TIMEOUT:-180}
 P=()
 for l in $LANES; do [ -f /tmp/m-$l/model.safetensors ] && evaluate $l /tmp/m-$l & P+=($!); done
 wait "${P[@]}"
