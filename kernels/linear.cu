@@ -2,7 +2,8 @@
 // outF] is column-major outᵀ, so the call is C = Wᵀ · inᵀ with W read transposed. Fp32
 // mode: plain sgemm (no TF32; the correctness mode). Tf32: sgemm on tensor cores. Bf16:
 // activations rounded to bf16 into the context's scratch, GemmEx (cuBLASLt where attached:
-// gemm_lt.h) with fp32 accumulation and fp32 output; decode-sized inputs (<= kGemvMaxRows
+// gemm_lt.h) with fp32 accumulation and fp32 output (bf16 output for the bf16 prefill's
+// in_proj: linear_bf16_io_forward, prefill_proj_bf16.h); decode-sized inputs (<= kGemvMaxRows
 // rows) take gemv_bf16_forward.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
