@@ -1,7 +1,8 @@
 // CUDA twin of training/backward/mamba3_preprocess_backward.cpp (NOTES-mamba3_preprocess.md).
 // Four launches, each owning disjoint columns of dproj:
-//  1. scalars, one thread per (row, head): dd_dt, dd_A, trap; dtBias from per-block shared
-//     sums (one atomicAdd per block and head).
+//  1. scalars, one thread per (row, head): dd_dt, dd_A, trap; dtBias from per-block sums in
+//     a fixed order (one atomicAdd per block and head, or written per block for the fused
+//     form's fixed-order sum over the blocks).
 //  1b. angles, one thread per (row, angle): the angle column (one per token, shared by the
 //     heads) gets Σ_h ∂L/∂dθ[h]·dt_h·π·tanh' in one add. (It was H atomicAdds to one address
 //     from adjacent threads of the scalars kernel.)
@@ -17,6 +18,7 @@
 //     entry at the end; dq and dk are read once instead of twice. Else its own launch, one
 //     thread per column and chunk of rows, one atomicAdd per chunk.
 #include "common.cuh"
+#include "mamba3_preprocess_backward_parts.cuh"
 #include "training/cuda/ops_backward_cuda.h"
 
 namespace lectern::train::cuda {
@@ -36,19 +38,22 @@ __device__ float heavyTailSlope(float u) {
     return u >= 0.0f ? 1.0f : 1.0f / ((1.0f - u) * (1.0f - u));
 }
 
+// A block: blockDim / H row slots of H threads; thread h of a slot owns head h in every row
+// it visits (rows grid-strided), sums its dtBias terms in row order, and the block adds its
+// slots in order: the same sums every run (no shared atomics).
 __global__ void scalarsBackward(det::KDims d, const float* __restrict__ proj,
                                 const float* __restrict__ dtBias, int64_t rows,
                                 const float* __restrict__ ddt, const float* __restrict__ dadt,
                                 const float* __restrict__ dtrap, const float* __restrict__ ddtheta,
-                                float* __restrict__ dproj, float* __restrict__ gDtBias, bool vec4) {
-    extern __shared__ float acc[];  // [H]
-    for (int i = threadIdx.x; i < d.H; i += blockDim.x) acc[i] = 0.0f;
-    __syncthreads();
-    const int64_t n = rows * d.H;
-    for (int64_t th = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; th < n;
-         th += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t t = th / d.H;
-        const int h = int(th - t * d.H);
+                                float* __restrict__ dproj, float* __restrict__ gDtBias,
+                                float* __restrict__ partials, bool vec4) {
+    extern __shared__ float acc[];  // [blockDim]: each thread's sum
+    const int slots = int(blockDim.x) / d.H, slot = int(threadIdx.x) / d.H;
+    const int h = int(threadIdx.x) - slot * d.H;
+    float mine = 0.0f;
+    for (int64_t t = int64_t(blockIdx.x) * slots + slot; t < rows;
+         t += int64_t(gridDim.x) * slots) {
+        const int64_t th = t * d.H + h;
         const float* row = proj + t * d.dInProj;
         float* drow = dproj + t * d.dInProj;
         const float u = row[d.offDt + h] + dtBias[h];
@@ -73,13 +78,21 @@ __global__ void scalarsBackward(det::KDims d, const float* __restrict__ proj,
         const float su = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
         const float du = float(ddtTotal) * su;
         drow[d.offDt + h] += du;
-        atomicAdd(acc + h, du);
+        mine += du;
         if (!clamped) drow[d.offA + h] += -dadt[th] * dt * heavyTailSlope(v);
         const float sg = 1.0f / (1.0f + expf(-row[d.offTrap + h]));
         drow[d.offTrap + h] += dtrap[th] * sg * (1.0f - sg);
     }
+    acc[threadIdx.x] = mine;
     __syncthreads();
-    for (int i = threadIdx.x; i < d.H; i += blockDim.x) atomicAdd(gDtBias + i, acc[i]);
+    for (int i = threadIdx.x; i < d.H; i += blockDim.x) {
+        float sum = 0.0f;
+        for (int k = 0; k < slots; ++k) sum += acc[k * d.H + i];
+        if (partials)  // a fixed-order sum over the blocks follows (the fused form)
+            partials[int64_t(blockIdx.x) * d.H + i] = sum;
+        else
+            atomicAdd(gDtBias + i, sum);
+    }
 }
 
 __global__ void anglesBackward(det::KDims d, const float* __restrict__ proj,
@@ -223,6 +236,28 @@ __global__ void biasBackward(det::KDims d, int64_t rows, const float* __restrict
 
 }  // namespace
 
+cudaError_t mamba3_preprocess_scalars_backward(const ops::Mamba3Dims& dims,
+                                               const float* dtBiasParam, float* dtBias,
+                                               const float* proj, int64_t rows, const float* ddt,
+                                               const float* dadt, const float* dtrap,
+                                               const float* ddtheta, float* dproj,
+                                               float* dtBiasPartials, int* blocks, cudaStream_t s) {
+    if (rows <= 0) return cudaSuccess;
+    if (dims.H <= 0 || dims.H > 1024) return cudaErrorInvalidValue;
+    const det::KDims d = det::kdims(dims);
+    const bool vec4 = d.A % 4 == 0 && reinterpret_cast<uintptr_t>(ddtheta) % 16 == 0;
+    const int slots = std::max(1, 256 / d.H), threads = slots * d.H;
+    const unsigned sb =
+        unsigned(std::min<int64_t>((rows + slots - 1) / slots, kPreprocessScalarBlocks));
+    if (blocks) *blocks = int(sb);
+    scalarsBackward<<<sb, threads, size_t(threads) * sizeof(float), s>>>(
+        d, proj, dtBiasParam, rows, ddt, dadt, dtrap, ddtheta, dproj, dtBias, dtBiasPartials, vec4);
+    if (d.A > 0)
+        anglesBackward<<<det::gridFor(rows * d.A, 256), 256, 0, s>>>(d, proj, dtBiasParam, rows,
+                                                                     ddtheta, dproj);
+    return cudaGetLastError();
+}
+
 cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& dims,
                                        const ops::Mamba3PreprocessParams& p,
                                        const Mamba3PreprocessGrads& g, const float* proj,
@@ -232,13 +267,10 @@ cudaError_t mamba3_preprocess_backward(const ops::Mamba3Dims& dims,
     if (rows <= 0) return cudaSuccess;
     if (dims.N > 32 * kMaxNJ || dims.G <= 0 || dims.H % dims.G != 0) return cudaErrorInvalidValue;
     const det::KDims d = det::kdims(dims);
-    const bool vec4 = d.A % 4 == 0 && reinterpret_cast<uintptr_t>(ddtheta) % 16 == 0;
-    const unsigned sb = unsigned(std::min<int64_t>(det::gridFor(rows * d.H, 256), 1024));
-    scalarsBackward<<<sb, 256, size_t(d.H) * sizeof(float), s>>>(
-        d, proj, p.dtBias, rows, ddt, dadt, dtrap, ddtheta, dproj, g.dtBias, vec4);
-    if (d.A > 0)
-        anglesBackward<<<det::gridFor(rows * d.A, 256), 256, 0, s>>>(d, proj, p.dtBias, rows,
-                                                                     ddtheta, dproj);
+    if (cudaError_t e =
+            mamba3_preprocess_scalars_backward(dims, p.dtBias, g.dtBias, proj, rows, ddt, dadt,
+                                               dtrap, ddtheta, dproj, nullptr, nullptr, s))
+        return e;
     const int64_t items = rows * d.R * d.G;
     const int64_t cols = int64_t(d.R) * d.H * d.N;
     const NormSide cs{dq, p.cNorm, g.cNorm, g.cBias, d.offC},

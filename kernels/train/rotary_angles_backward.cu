@@ -11,6 +11,7 @@
 // walking all T tokens of a column took 44 ms a step at 4 x 4096 on the H100 (24 layers:
 // 3,072 threads, 4,096 dependent loads each).
 #include "common.cuh"
+#include "mamba3_preprocess_backward_parts.cuh"
 #include "training/cuda/ops_backward_cuda.h"
 
 namespace lectern::train::cuda {
@@ -121,11 +122,18 @@ cudaError_t rotary_theta_backward(const ops::Mamba3Dims& dims, const float* q, c
     if (rows <= 0 || HA <= 0) return cudaSuccess;
     pairsKernel<<<det::gridFor(rows * HA, 128), 128, 0, s>>>(det::kdims(dims), q, k, theta, rows,
                                                              dq, dk, scratch);
+    if (cudaError_t e = cudaGetLastError()) return e;
+    return rotary_theta_reverse_sum(scratch, batch, T, HA, ddtheta, ddthetaWritten, s);
+}
+
+cudaError_t rotary_theta_reverse_sum(const float* dth, int64_t batch, int64_t T, int64_t HA,
+                                     float* ddtheta, bool written, cudaStream_t s) {
+    if (batch <= 0 || T <= 0 || HA <= 0) return cudaSuccess;
     const dim3 grid(unsigned((HA + kCols - 1) / kCols), unsigned(batch)), block(kCols, kSegs);
-    if (ddthetaWritten)
-        reverseSumKernel<true><<<grid, block, 0, s>>>(scratch, T, HA, ddtheta);
+    if (written)
+        reverseSumKernel<true><<<grid, block, 0, s>>>(dth, T, HA, ddtheta);
     else
-        reverseSumKernel<false><<<grid, block, 0, s>>>(scratch, T, HA, ddtheta);
+        reverseSumKernel<false><<<grid, block, 0, s>>>(dth, T, HA, ddtheta);
     return cudaGetLastError();
 }
 

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <limits>
 
+#include "backward_test_util.h"
 #include "cuda/cuda_ops.h"
 #include "cuda/gemm_lt.h"
 #include "cuda_test_util.h"
@@ -37,17 +38,13 @@ namespace tc = train::cuda;
 
 const int kRounds = test::rounds(3);
 
-void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, double tol,
-               const std::string& what) {
-    ASSERT_EQ(gpu.size(), cpu.size());
-    const auto e = test::compareRel(gpu.data(), cpu.data(), gpu.size());
-    std::printf("  %-30s %s (tol %.0e)\n", what.c_str(), e.describe().c_str(), tol);
-    EXPECT_TRUE(e.within(tol)) << what << ": " << e.describe();
-}
+using test::dimsStr;
+using test::expectRel;
+using test::pick;
+using test::randomDims;
 
 void sync() {
-    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    test::syncDevice();
 }
 
 // A device buffer of trivially copyable values (ids, the loss, flags); no guards.
@@ -95,32 +92,6 @@ std::vector<float> rounded(const std::vector<float>& v) {
     std::vector<float> r(v.size());
     for (size_t i = 0; i < v.size(); ++i) r[i] = fromBf16(toBf16(v[i]));
     return r;
-}
-
-int64_t pick(std::mt19937_64& rng, int64_t lo, int64_t hi) {
-    return lo + int64_t(rng() % uint64_t(hi - lo + 1));
-}
-
-// Random mixer dims: SISO (R = 1) or MIMO (R 2..4), G dividing H, even N.
-ops::Mamba3Dims randomDims(std::mt19937_64& rng, bool mimo) {
-    ops::Mamba3Dims d;
-    d.H = int(pick(rng, 1, 6));
-    d.G = (d.H % 2 == 0 && rng() % 2) ? 2 : 1;
-    d.P = int(pick(rng, 1, 150));
-    d.N = 2 * int(pick(rng, 1, 48));
-    d.A = int(pick(rng, 1, d.N / 2));
-    d.mimo = mimo;
-    d.R = mimo ? int(pick(rng, 2, 4)) : 1;
-    d.aFloor = 0.3f;  // large enough that some dd_A values clamp
-    d.eps = 1e-5f;
-    return d;
-}
-
-std::string dimsStr(const ops::Mamba3Dims& d) {
-    char b[128];
-    std::snprintf(b, sizeof b, "H=%d P=%d N=%d R=%d G=%d A=%d mimo=%d", d.H, d.P, d.N, d.R, d.G,
-                  d.A, int(d.mimo));
-    return b;
 }
 
 TEST(CudaBackward, Embedding) {

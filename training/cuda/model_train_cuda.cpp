@@ -199,6 +199,11 @@ struct CudaTrainModel::Impl {
     bool qkBf16 = true;  // Bf16: q and k written in bf16 for the scan (LECTERN_TRAIN_QK_BF16=0)
     bool walk = true;    // Bf16: the prefill's walk as the scan forward (LECTERN_TRAIN_WALK=0)
     StepProfile prof;    // LECTERN_TRAIN_PROFILE=1: time per phase
+    // The rotary and preprocess backward as one op where it fits, its angle walk included
+    // (LECTERN_TRAIN_ROTARY_PRE_FUSED=0: the two ops apart; =1: the fused op without the
+    // walk); its scratch: the per-block partial sums.
+    bool rotaryPreFused = true, angleWalk = true;
+    float* preScratch = nullptr;
 
     cudaStream_t stream() const { return ctx->stream(); }
     DeviceMatrix mat(const float* p, int64_t rows, int64_t cols) const {
@@ -233,6 +238,7 @@ struct CudaTrainModel::Impl {
     Status lossBackward(int64_t B, int64_t L, double gradScale, bool grads);
     Status backward(int64_t B, int64_t L);
     Status mixerBackward(int i, int64_t B, int64_t L);
+    Status inProjBackward(int i, int64_t rows);
     Status copyParams(float* base, model::ModelWeights& host, bool toDevice) const;
 };
 
@@ -286,6 +292,9 @@ Status CudaTrainModel::Impl::sizeActivations() {
                       &dy, &dproj,  &ddt,   &dadt,    &dtrap,   &mlp,          &angle,   &scanWs};
     static_assert(std::size(scratch) == std::size(ptrs));
     for (int64_t n : scratch) actArena.reserve(f(n));
+    const int64_t preFloats =
+        rotaryPreFused ? cuda::mamba3_rotary_preprocess_backward_scratch_floats(d) : 0;
+    actArena.reserve(f(preFloats));
     if (bf16)
         for (int i = 0; i < 2; ++i) actArena.reserve(size_t(bfElems) * 2);
     actArena.reserve(size_t(rows) * 4);
@@ -308,6 +317,7 @@ Status CudaTrainModel::Impl::sizeActivations() {
     }
     for (size_t i = 0; i < std::size(ptrs); ++i)
         *ptrs[i] = static_cast<float*>(actArena.take(f(scratch[i])));
+    preScratch = static_cast<float*>(actArena.take(f(preFloats)));
     if (bf16) {
         bfIn = actArena.take(size_t(bfElems) * 2);
         bfOut = actArena.take(size_t(bfElems) * 2);
@@ -600,6 +610,17 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
         !st)
         return st;
     const Mamba3PreprocessGrads pg{Lg.dtBias, Lg.bNorm, Lg.cNorm, Lg.bBias, Lg.cBias};
+    if (rotaryPreFused) {
+        // One pass over dq and dk (never un-rotated in memory), parameter sums in a fixed order.
+        prof.begin("bwd rotary + preprocess", s);
+        const cudaError_t e = cuda::mamba3_rotary_preprocess_backward(
+            d, pre(Lw), pg, a.proj, a.theta, B, L, dq, dk, ddt, dadt, dtrap, dproj, thetaScratch,
+            ddtheta, preScratch, s, angleWalk);
+        if (e != cudaErrorNotSupported) {
+            if (Status st = cudaCheck(e, "the rotary and preprocess backward"); !st) return st;
+            return inProjBackward(i, rows);
+        }
+    }
     prof.begin("bwd rotary", s);
     if (Status st = cudaCheck(cuda::rotary_theta_backward(d, q, k, a.theta, B, L, dq, dk, ddtheta,
                                                           thetaScratch, s, true),
@@ -612,8 +633,17 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
                               "the preprocess backward");
         !st)
         return st;
-    // The norm's output, recomputed (Bf16: straight into the in_proj backward's bf16 operand,
-    // no fp32 row between), then in_proj's backward writes dnormed.
+    return inProjBackward(i, rows);
+}
+
+// The norm's output, recomputed (Bf16: straight into the in_proj backward's bf16 operand, no
+// fp32 row between), then in_proj's backward writes dnormed.
+Status CudaTrainModel::Impl::inProjBackward(int i, int64_t rows) {
+    const cudaStream_t s = stream();
+    const int64_t D = cfg.dModel;
+    const DevLayer& Lw = w.layers[size_t(i)];
+    const DevLayer& Lg = g.layers[size_t(i)];
+    const LayerSaves& a = saves[size_t(i)];
     prof.begin("bwd norms", s);
     Operands inOps{.dinWritten = true};
     if (bf16 && lectern::cuda::prefill_add_rmsnorm_bf16_forward(bfIn, a.resid, nullptr, Lw.norm,
@@ -752,6 +782,10 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(
         m.qkInScan = *e && std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_QK_BF16")) m.qkBf16 = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_WALK")) m.walk = std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_FUSED")) {
+        m.rotaryPreFused = std::strcmp(e, "0") != 0;
+        m.angleWalk = std::strcmp(e, "1") != 0;
+    }
 
     // The flat layout: every tensor at a 256-byte aligned offset, the same in W, G, M, V.
     model::ModelWeights shape = zerosLike(cfg);

@@ -11,7 +11,8 @@
 // a cuBLAS status (0 ok). Nothing here synchronises the stream or allocates.
 // Non-determinism, stated: where many rows add into one parameter gradient (embedding,
 // the weights of rmsnorm, preprocess and gate) the kernels use float atomicAdd of per-block
-// partial sums, so the summation order (and the last bits) vary from run to run.
+// partial sums, so the summation order (and the last bits) vary from run to run; except
+// mamba3_rotary_preprocess_backward, which sums per-block partials in a fixed order.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -98,6 +99,27 @@ cudaError_t rotary_angles_backward(const ops::Mamba3Dims& d, const float* q, con
                                    const float* angle0, const float* dtheta, int64_t batch,
                                    int64_t T, float* dq, float* dk, float* ddtheta, float* scratch,
                                    cudaStream_t s);
+
+// rotary_theta_backward then mamba3_preprocess_backward in one (the step's form; kernels/train/
+// mamba3_rotary_preprocess_backward.cu): dq, dk [rows, R, H, N] are the gradients of the ROTATED
+// q, k, only read (neither q nor k is needed: the un-rotated ones are recomputed from proj);
+// theta [rows, H, A] the forward's running angles; batch documents of T tokens. dproj += as
+// mamba3_preprocess_backward; g's parameter gradients += each as ONE fixed-order sum over
+// per-block partials (the same bits every run for a device and shape; no atomics). Scratch:
+// dthScratch rows*H*A floats (∂L/∂θ_t, WRITTEN); ddtheta rows*H*A floats, ∂L/∂dθ WRITTEN
+// there only where angleWalk is false or the walk does not fit (angleWalk: the reverse sum
+// and its readers in one walk that keeps ∂L/∂dθ on chip; mamba3_angle_walk_backward.cu);
+// scratch mamba3_rotary_preprocess_backward_scratch_floats(d) floats, 16-byte aligned.
+// cudaErrorNotSupported, nothing launched, for what mamba3_rotary_preprocess_backward_fits
+// refuses (N % 4 != 0 or N > 256, R > 4, shared memory), batch > 512, or dq, dk, the norm
+// weights, biases or scratch not 16-byte aligned.
+bool mamba3_rotary_preprocess_backward_fits(const ops::Mamba3Dims& d);
+int64_t mamba3_rotary_preprocess_backward_scratch_floats(const ops::Mamba3Dims& d);
+cudaError_t mamba3_rotary_preprocess_backward(
+    const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p, const Mamba3PreprocessGrads& g,
+    const float* proj, const float* theta, int64_t batch, int64_t T, const float* dq,
+    const float* dk, const float* ddt, const float* dadt, const float* dtrap, float* dproj,
+    float* dthScratch, float* ddtheta, float* scratch, cudaStream_t s, bool angleWalk = true);
 
 // mamba3_gate: y [rows, R, H, P], z rows of zStride floats (head h at z + h*P), dout [rows, H*P];
 // dy += , dz += (both WRITTEN where `written`: dz only its H*P columns of each row), and the
