@@ -42,18 +42,25 @@ __device__ __forceinline__ float heavyTailSlope(float u) {
     return u >= 0.0f ? 1.0f : 1.0f / ((1.0f - u) * (1.0f - u));
 }
 
+// G [kChunk][H·A] and per (row, head) DT, SU, DPDT, DU (floats) and BASE (double), per (row,
+// angle) TN and DPA.
 size_t sharedBytes(const ops::Mamba3Dims& d) {
-    return size_t(kChunk) * size_t(int64_t(d.H) * d.A + 2 * d.H + d.A) * sizeof(float);
+    const size_t floats = size_t(kChunk) * size_t(int64_t(d.H) * d.A + 4 * d.H + 2 * d.A);
+    return (floats + 1) / 2 * 2 * sizeof(float) + size_t(kChunk) * d.H * sizeof(double);
 }
 
 __global__ void __launch_bounds__(kThreads) angleWalkBackward(const WalkArgs w) {
-    extern __shared__ float sh[];
+    extern __shared__ double shD[];
     const det::KDims& d = w.d;
     const int H = d.H, nA = d.A, HA = H * nA, tid = threadIdx.x;
-    float* G = sh;                 // [kChunk][H·A]: ∂L/∂dθ of the chunk's rows
-    float* DT = G + kChunk * HA;   // [kChunk][H]: dt
-    float* TN = DT + kChunk * H;   // [kChunk][A]: tanh of the angle columns
-    float* DU = TN + kChunk * nA;  // [kChunk][H]: the dtBias terms
+    double* BASE = shD;                                      // [kChunk][H]: ddt + dadt·a
+    float* G = reinterpret_cast<float*>(BASE + kChunk * H);  // [kChunk][H·A]: ∂L/∂dθ
+    float* DT = G + kChunk * HA;                             // [kChunk][H]: dt
+    float* SU = DT + kChunk * H;                             // [kChunk][H]: softplus' (σ(u))
+    float* DPDT = SU + kChunk * H;                           // [kChunk][H]: dproj's dd_dt, read
+    float* DU = DPDT + kChunk * H;                           // [kChunk][H]: the dtBias terms
+    float* TN = DU + kChunk * H;    // [kChunk][A]: tanh of the angle columns
+    float* DPA = TN + kChunk * nA;  // [kChunk][A]: dproj's angles, read
     const int64_t doc = blockIdx.x / w.blocksPerDoc, seg = blockIdx.x - doc * w.blocksPerDoc;
     const int64_t t0 = doc * w.T + seg * w.rowsPerBlock;
     const int64_t t1 =
@@ -64,6 +71,7 @@ __global__ void __launch_bounds__(kThreads) angleWalkBackward(const WalkArgs w) 
         const int col = tid + k * kThreads;
         carry[k] = 0.0;
         if (col < HA)
+#pragma unroll 8
             for (int64_t s2 = w.blocksPerDoc - 1; s2 > seg; --s2)
                 carry[k] += w.segSums[(doc * w.blocksPerDoc + s2) * HA + col];
     }
@@ -75,6 +83,8 @@ __global__ void __launch_bounds__(kThreads) angleWalkBackward(const WalkArgs w) 
         if (tid < H)  // the previous chunk's terms (DU is rewritten after the next barrier)
             for (int tt = prevN - 1; tt >= 0; --tt) dtAcc += DU[tt * H + tid];
         prevN = n;
+        // 1. Every global read of the chunk, issued together: dth for the reverse sum, and per
+        // (row, head) and (row, angle) what does not depend on it (dd_A and trap done here).
 #pragma unroll
         for (int k = 0; k < kMaxCols; ++k) {
             const int col = tid + k * kThreads;
@@ -92,43 +102,47 @@ __global__ void __launch_bounds__(kThreads) angleWalkBackward(const WalkArgs w) 
         }
         for (int i = tid; i < n * H; i += kThreads) {
             const int tt = i / H, h = i - tt * H;
-            DT[i] = det::softplusF(w.proj[(cStart + tt) * d.dInProj + d.offDt + h] + w.dtBias[h]);
-        }
-        for (int i = tid; i < n * nA; i += kThreads) {
-            const int tt = i / nA, a = i - tt * nA;
-            TN[i] = tanhf(w.proj[(cStart + tt) * d.dInProj + d.offAngles + a]);
-        }
-        __syncthreads();
-        for (int i = tid; i < n * H; i += kThreads) {
-            const int tt = i / H, h = i - tt * H;
             const int64_t t = cStart + tt, th = t * H + h;
             const float* row = w.proj + t * d.dInProj;
             float* drow = w.dproj + t * d.dInProj;
-            // Each head starts at its own angle: the heads' rows sit A floats apart, and at
-            // A = 32 the same start would put every thread on one bank.
-            double S = 0.0;
-            for (int k = 0, a = h % (nA > 0 ? nA : 1); k < nA; ++k, a = a + 1 < nA ? a + 1 : 0)
-                S += double(G[tt * HA + h * nA + a]) * TN[tt * nA + a] * det::kPi;
-            const float u = row[d.offDt + h] + w.dtBias[h], dt = DT[i];
+            const float u = row[d.offDt + h] + w.dtBias[h], dt = det::softplusF(u);
             const float v = row[d.offA + h];
             const bool clamped = !(-det::heavyTailF(v) < -d.aFloor);
             const float av = clamped ? -d.aFloor : -det::heavyTailF(v);
-            const double ddtTotal = double(w.ddt[th]) + double(w.dadt[th]) * av + S;
-            const float su = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
-            const float du = float(ddtTotal) * su;
-            drow[d.offDt + h] += du;
-            DU[i] = du;
+            DT[i] = dt;
+            SU[i] = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
+            BASE[i] = double(w.ddt[th]) + double(w.dadt[th]) * av;
+            DPDT[i] = drow[d.offDt + h];
             if (!clamped) drow[d.offA + h] += -w.dadt[th] * dt * heavyTailSlope(v);
             const float sg = 1.0f / (1.0f + expf(-row[d.offTrap + h]));
             drow[d.offTrap + h] += w.dtrap[th] * sg * (1.0f - sg);
         }
         for (int i = tid; i < n * nA; i += kThreads) {
             const int tt = i / nA, a = i - tt * nA;
+            const int64_t at = (cStart + tt) * d.dInProj + d.offAngles + a;
+            TN[i] = tanhf(w.proj[at]);
+            DPA[i] = w.dproj[at];
+        }
+        __syncthreads();
+        // 2. Per (row, head): Σ_a ∂L/∂dθ·tanh·π into dd_dt; per (row, angle): Σ_h ∂L/∂dθ·dt.
+        for (int i = tid; i < n * H; i += kThreads) {
+            const int tt = i / H, h = i - tt * H;
+            // Each head starts at its own angle: the heads' rows sit A floats apart, and at
+            // A = 32 the same start would put every thread on one bank.
+            double S = 0.0;
+            for (int k = 0, a = h % nA; k < nA; ++k, a = a + 1 < nA ? a + 1 : 0)
+                S += double(G[tt * HA + h * nA + a]) * TN[tt * nA + a] * det::kPi;
+            const float du = float(BASE[i] + S) * SU[i];
+            w.dproj[(cStart + tt) * d.dInProj + d.offDt + h] = DPDT[i] + du;
+            DU[i] = du;
+        }
+        for (int i = tid; i < n * nA; i += kThreads) {
+            const int tt = i / nA, a = i - tt * nA;
             float sum = 0.0f;
             for (int h = 0; h < H; ++h) sum += G[tt * HA + h * nA + a] * DT[tt * H + h];
             const float tn = TN[i];
-            w.dproj[(cStart + tt) * d.dInProj + d.offAngles + a] +=
-                sum * det::kPi * (1.0f - tn * tn);
+            w.dproj[(cStart + tt) * d.dInProj + d.offAngles + a] =
+                DPA[i] + sum * det::kPi * (1.0f - tn * tn);
         }
         __syncthreads();
     }

@@ -16,6 +16,9 @@
 // (mamba3_preprocess_backward.cu, dtBias through partials too). A lane owns n = 4·lane + 128·j
 // (float4 loads; N % 4 == 0, N <= 256); SISO pairs (2a, 2a+1) lie inside a lane's float4,
 // MIMO pairs (a, a + N/2) meet through a per-warp shared row. fp32, ∂L/∂θ summed in double.
+#include <cstdlib>
+#include <cstring>
+
 #include "common.cuh"
 #include "mamba3_preprocess_backward_parts.cuh"
 #include "training/cuda/ops_backward_cuda.h"
@@ -74,18 +77,23 @@ __device__ __forceinline__ double unrotate(float& gu, float& gw, float u, float 
     return double(nw) * u - double(nu) * w;
 }
 
-// x·rs·w of the lane's n for one (side, r, g) B/C row: the un-rotated q or k less the bias.
 template <int NJ>
-__device__ void normedRow(const det::KDims& d, const float* x, const float* normW, int lane,
-                          float4 (&out)[NJ]) {
-    float4 xv[NJ];
-    float ss = 0.0f;
+__device__ __forceinline__ void loadRow(const float* x, int N, int lane, float4 (&xv)[NJ]) {
 #pragma unroll
     for (int j = 0; j < NJ; ++j) {
         const int n = 4 * lane + 128 * j;
-        xv[j] = n < d.N ? float4{x[n], x[n + 1], x[n + 2], x[n + 3]} : float4{0, 0, 0, 0};
-        ss += xv[j].x * xv[j].x + xv[j].y * xv[j].y + xv[j].z * xv[j].z + xv[j].w * xv[j].w;
+        xv[j] = n < N ? float4{x[n], x[n + 1], x[n + 2], x[n + 3]} : float4{0, 0, 0, 0};
     }
+}
+
+// x·rs·w of the lane's n for one (side, r, g) B/C row x: the un-rotated q or k less the bias.
+template <int NJ>
+__device__ void normedRow(const det::KDims& d, const float4 (&xv)[NJ], const float* normW, int lane,
+                          float4 (&out)[NJ]) {
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < NJ; ++j)
+        ss += xv[j].x * xv[j].x + xv[j].y * xv[j].y + xv[j].z * xv[j].z + xv[j].w * xv[j].w;
     const float rs = 1.0f / sqrtf(det::warpSum(ss) / float(d.N) + d.eps);
 #pragma unroll
     for (int j = 0; j < NJ; ++j) {
@@ -95,9 +103,64 @@ __device__ void normedRow(const det::KDims& d, const float* x, const float* norm
     }
 }
 
-// N > 128 (two float4 slots a lane) at one block an SM: at two it spilled ~0.6 KB a thread.
-template <int NJ, bool kMimo>
-__global__ void __launch_bounds__(kThreads, NJ == 1 ? 2 : 1) rotaryNormBackward(const Args A) {
+// The B/C RMSNorm backward of row t, from the heads' sums every warp left in dnRow ([kWarps]
+// [2][R·G·N]): warp kWarps − 1 − q % kWarps takes the (side, r, g) row q = side·R·G + rg.
+template <int NJ>
+__device__ void normRowBackward(const Args& A, int64_t t, const float* dnRow, int lane, int warp,
+                                float4 (&dw)[2][NJ]) {
+    const det::KDims& d = A.d;
+    const int N = d.N, RG = d.R * d.G, RGN = RG * N;
+    const float* row = A.proj + t * d.dInProj;
+#pragma unroll
+    for (int s = 0; s < 2; ++s)
+        for (int rg = 0; rg < RG; ++rg) {
+            if (kWarps - 1 - (s * RG + rg) % kWarps != warp) continue;
+            const float* x = row + A.side[s].off + int64_t(rg) * N;
+            float* dx = A.dproj + t * d.dInProj + A.side[s].off + int64_t(rg) * N;
+            float4 xv[NJ], dxv[NJ], dn[NJ], w[NJ];
+            loadRow<NJ>(x, N, lane, xv);
+            loadRow<NJ>(dx, N, lane, dxv);  // issued with the row's other loads
+            float ss = 0.0f, gx = 0.0f;
+#pragma unroll
+            for (int j = 0; j < NJ; ++j) {
+                const int n = 4 * lane + 128 * j;
+                dn[j] = w[j] = float4{0, 0, 0, 0};
+                if (n >= N) continue;
+                w[j] = ld4(A.side[s].normW + n);
+                for (int ww = 0; ww < kWarps; ++ww)
+                    dn[j] = dn[j] + *reinterpret_cast<const float4*>(dnRow + (ww * 2 + s) * RGN +
+                                                                     rg * N + n);
+#pragma unroll
+                for (int c = 0; c < 4; ++c) {
+                    ss += at(xv[j], c) * at(xv[j], c);
+                    gx += at(dn[j], c) * at(w[j], c) * at(xv[j], c);
+                }
+            }
+            ss = det::warpSum(ss);
+            gx = det::warpSum(gx);
+            const float rs = 1.0f / sqrtf(ss / float(N) + d.eps);
+            const float cc = rs * rs * rs / float(N) * gx;
+#pragma unroll
+            for (int j = 0; j < NJ; ++j) {
+                const int n = 4 * lane + 128 * j;
+                if (n >= N) continue;
+#pragma unroll
+                for (int c = 0; c < 4; ++c) {
+                    dx[n + c] =
+                        at(dxv[j], c) + (rs * at(dn[j], c) * at(w[j], c) - cc * at(xv[j], c));
+                    at(dw[s][j], c) += at(dn[j], c) * at(xv[j], c) * rs;
+                }
+            }
+        }
+}
+
+// One block: rows [t0, t1) of one document, a row an iteration, software-pipelined: iteration
+// t issues row t's loads, then runs the norm backward of row t − 1 (whose heads' sums the last
+// barrier completed) while they are in flight, then row t's heads; one barrier an iteration
+// (the heads' sums double-buffered). kMinBlocks: blocks an SM the registers must allow; N > 128
+// (two float4 slots a lane) runs at one: at two it spilled ~0.6 KB a thread.
+template <int NJ, bool kMimo, int kMinBlocks>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const Args A) {
     extern __shared__ float4 shAligned[];
     float* sh = reinterpret_cast<float*>(shAligned);
     const det::KDims& d = A.d;
@@ -115,6 +178,7 @@ __global__ void __launch_bounds__(kThreads, NJ == 1 ? 2 : 1) rotaryNormBackward(
         for (int i = threadIdx.x; i < H * nA; i += kThreads) segAcc[i] = 0.0;
     __syncthreads();
     const int nItems = warp < H ? ((H - 1 - warp) / kWarps + 1) * R : 0;
+    const int rgFirst = warp < H ? warp / hpg : 0;  // the (r, g) of item 0: r 0, the head's group
     constexpr int kPairs = kMimo ? 4 : 2;  // the lane's angles a slot: its elements or its pairs
     float4 dw[2][NJ];
 #pragma unroll
@@ -125,40 +189,56 @@ __global__ void __launch_bounds__(kThreads, NJ == 1 ? 2 : 1) rotaryNormBackward(
     const int64_t t0 = doc * A.T + seg * A.rowsPerBlock;
     const int64_t t1 =
         t0 + A.rowsPerBlock < (doc + 1) * A.T ? t0 + A.rowsPerBlock : (doc + 1) * A.T;
-    int buf = 0;
-    for (int64_t t = t0; t < t1; ++t, buf ^= 1) {
-        const float* row = A.proj + t * d.dInProj;
-        float* myDn = dnPart + (buf * kWarps + warp) * 2 * RGN;
-        for (int i = lane; 4 * i < 2 * RGN; i += 32)
-            reinterpret_cast<float4*>(myDn)[i] = float4{0, 0, 0, 0};
-        __syncwarp();  // the zeroing lane of an entry is not its owner where N != 128
-        float4 xw[2][NJ];
-        int cachedRG = -1;
-        double dthAcc[NJ][kPairs];
-        for (int e0 = 0; e0 < nItems; e0 += kBatch) {
-            float4 gv[kBatch][2][NJ];
-            float th[kBatch][NJ][kPairs];
+    float4 gv[kBatch][2][NJ];
+    float th[kBatch][NJ][kPairs];
+    // Row t's gradients and angles of items e0 .. e0 + kBatch − 1 (zeros past the last).
+    auto loadBatch = [&](int64_t t, int e0) {
 #pragma unroll
-            for (int b = 0; b < kBatch; ++b) {
-                const int e = e0 + b, h = warp + kWarps * (e / R), r = e % R;
+        for (int b = 0; b < kBatch; ++b) {
+            const int e = e0 + b, h = warp + kWarps * (e / R), r = e % R;
 #pragma unroll
-                for (int j = 0; j < NJ; ++j) {
-                    const int n = 4 * lane + 128 * j;
-                    const bool live = e < nItems && n < N;
-                    const int64_t off = ((t * R + r) * H + h) * int64_t(N) + n;
+            for (int j = 0; j < NJ; ++j) {
+                const int n = 4 * lane + 128 * j;
+                const bool live = e < nItems && n < N;
+                const int64_t off = ((t * R + r) * H + h) * int64_t(N) + n;
 #pragma unroll
-                    for (int s = 0; s < 2; ++s)
-                        gv[b][s][j] = live ? ld4(A.side[s].g + off) : float4{0, 0, 0, 0};
+                for (int s = 0; s < 2; ++s)
+                    gv[b][s][j] = live ? ld4(A.side[s].g + off) : float4{0, 0, 0, 0};
 #pragma unroll
-                    for (int p = 0; p < kPairs; ++p) {
-                        const int a = kMimo ? (n + p < N / 2 ? n + p : n + p - N / 2) : n / 2 + p;
-                        const bool rotated =
-                            kMimo ? (n + p < nA || (n + p >= N / 2 && a < nA)) : a < nA;
-                        th[b][j][p] =
-                            live && rotated ? __ldg(A.theta + (t * H + h) * nA + a) : 0.0f;
-                    }
+                for (int p = 0; p < kPairs; ++p) {
+                    const int a = kMimo ? (n + p < N / 2 ? n + p : n + p - N / 2) : n / 2 + p;
+                    const bool rotated =
+                        kMimo ? (n + p < nA || (n + p >= N / 2 && a < nA)) : a < nA;
+                    th[b][j][p] = live && rotated ? __ldg(A.theta + (t * H + h) * nA + a) : 0.0f;
                 }
             }
+        }
+    };
+    int buf = 0;
+    for (int64_t t = t0; t <= t1; ++t, buf ^= 1) {
+        const bool live = t < t1;
+        const float* row = A.proj + t * d.dInProj;
+        float* myDn = dnPart + (buf * kWarps + warp) * 2 * RGN;
+        float4 xpre[2][NJ];
+        if (live) {
+            loadBatch(t, 0);
+#pragma unroll
+            for (int s = 0; s < 2; ++s)
+                loadRow<NJ>(row + A.side[s].off + int64_t(rgFirst) * N, N, lane, xpre[s]);
+            for (int i = lane; 4 * i < 2 * RGN; i += 32)
+                reinterpret_cast<float4*>(myDn)[i] = float4{0, 0, 0, 0};
+        }
+        if (t > t0)
+            normRowBackward<NJ>(A, t - 1, dnPart + (buf ^ 1) * kWarps * 2 * RGN, lane, warp, dw);
+        if (!live) break;
+        __syncwarp();  // the zeroing lane of an entry is not its owner where N != 128
+        float4 xw[2][NJ];
+        int cachedRG = rgFirst;
+#pragma unroll
+        for (int s = 0; s < 2; ++s) normedRow<NJ>(d, xpre[s], A.side[s].normW, lane, xw[s]);
+        double dthAcc[NJ][kPairs];
+        for (int e0 = 0; e0 < nItems; e0 += kBatch) {
+            if (e0 > 0) loadBatch(t, e0);
 #pragma unroll
             for (int b = 0; b < kBatch; ++b) {
                 const int e = e0 + b;
@@ -166,9 +246,11 @@ __global__ void __launch_bounds__(kThreads, NJ == 1 ? 2 : 1) rotaryNormBackward(
                 const int h = warp + kWarps * (e / R), r = e % R, g = h / hpg, rg = r * d.G + g;
                 if (rg != cachedRG) {
 #pragma unroll
-                    for (int s = 0; s < 2; ++s)
-                        normedRow<NJ>(d, row + A.side[s].off + int64_t(rg) * N, A.side[s].normW,
-                                      lane, xw[s]);
+                    for (int s = 0; s < 2; ++s) {
+                        float4 xv[NJ];
+                        loadRow<NJ>(row + A.side[s].off + int64_t(rg) * N, N, lane, xv);
+                        normedRow<NJ>(d, xv, A.side[s].normW, lane, xw[s]);
+                    }
                     cachedRG = rg;
                 }
                 if (r == 0)
@@ -263,47 +345,6 @@ __global__ void __launch_bounds__(kThreads, NJ == 1 ? 2 : 1) rotaryNormBackward(
             }
         }
         __syncthreads();
-        // The B/C RMSNorm backward of this row: warp w takes the (side, r, g) rows w, w + 8, ...
-        const float* dnRow = dnPart + buf * kWarps * 2 * RGN;
-#pragma unroll
-        for (int s = 0; s < 2; ++s)
-            for (int rg = 0; rg < RG; ++rg) {
-                if ((s * RG + rg) % kWarps != warp) continue;
-                const float* x = row + A.side[s].off + int64_t(rg) * N;
-                float* dx = A.dproj + t * d.dInProj + A.side[s].off + int64_t(rg) * N;
-                float4 xv[NJ], dn[NJ], w[NJ];
-                float ss = 0.0f, gx = 0.0f;
-#pragma unroll
-                for (int j = 0; j < NJ; ++j) {
-                    const int n = 4 * lane + 128 * j;
-                    xv[j] = dn[j] = w[j] = float4{0, 0, 0, 0};
-                    if (n >= N) continue;
-                    xv[j] = float4{x[n], x[n + 1], x[n + 2], x[n + 3]};
-                    w[j] = ld4(A.side[s].normW + n);
-                    for (int ww = 0; ww < kWarps; ++ww)
-                        dn[j] = dn[j] + *reinterpret_cast<const float4*>(
-                                            dnRow + (ww * 2 + s) * RGN + rg * N + n);
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) {
-                        ss += at(xv[j], c) * at(xv[j], c);
-                        gx += at(dn[j], c) * at(w[j], c) * at(xv[j], c);
-                    }
-                }
-                ss = det::warpSum(ss);
-                gx = det::warpSum(gx);
-                const float rs = 1.0f / sqrtf(ss / float(N) + d.eps);
-                const float cc = rs * rs * rs / float(N) * gx;
-#pragma unroll
-                for (int j = 0; j < NJ; ++j) {
-                    const int n = 4 * lane + 128 * j;
-                    if (n >= N) continue;
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) {
-                        dx[n + c] += rs * at(dn[j], c) * at(w[j], c) - cc * at(xv[j], c);
-                        at(dw[s][j], c) += at(dn[j], c) * at(xv[j], c) * rs;
-                    }
-                }
-            }
     }
     // The block's partial sums: the bias sums as they are, the warps' norm-weight sums added
     // in warp order through shared memory (dnPart's first buffer, free now).
@@ -329,19 +370,29 @@ __global__ void __launch_bounds__(kThreads, NJ == 1 ? 2 : 1) rotaryNormBackward(
     }
 }
 
-// dst[k][c − start_k] += Σ_b partials[b·cols + c] in block order, one thread a column.
+// dst[k][c − start_k] += Σ_b partials[b·cols + c], in a fixed order: a block (32, kGroups)
+// takes 32 adjacent columns; thread y sums the blocks b ≡ y (mod kGroups) in order (loads of
+// 32 columns coalesced, kGroups independent chains), then y = 0 adds the groups in order.
 struct Segments {
     float* dst[4];
     int64_t end[4];  // cumulative
     int count;
 };
+constexpr int kGroups = 16;
 
 __global__ void sumPartials(const float* __restrict__ partials, int blocks, int64_t cols,
                             Segments seg) {
-    const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-    if (c >= cols) return;
+    __shared__ double part[kGroups][32];
+    const int64_t c = blockIdx.x * int64_t(32) + threadIdx.x;
     double sum = 0.0;
-    for (int b = 0; b < blocks; ++b) sum += double(partials[int64_t(b) * cols + c]);
+    if (c < cols)
+#pragma unroll 4
+        for (int b = threadIdx.y; b < blocks; b += kGroups)
+            sum += double(partials[int64_t(b) * cols + c]);
+    part[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y != 0 || c >= cols) return;
+    for (int y = 1; y < kGroups; ++y) sum += part[y][threadIdx.x];
     int k = 0;
     while (k + 1 < seg.count && c >= seg.end[k]) ++k;
     const int64_t start = k == 0 ? 0 : seg.end[k - 1];
@@ -362,9 +413,9 @@ bool aligned16(const void* p) {
 
 // One resident wave of blocks, split evenly over the documents, each block a stretch of one
 // document's adjacent rows (fixed for a device and shape: so is the partials' sum order).
-template <int NJ, bool kMimo>
+template <int NJ, bool kMimo, int kMinBlocks>
 cudaError_t launchFused(Args& a, int64_t batch, size_t smem, cudaStream_t s) {
-    auto* kernel = rotaryNormBackward<NJ, kMimo>;
+    auto* kernel = rotaryNormBackward<NJ, kMimo, kMinBlocks>;
     if (smem > 48 * 1024)
         if (cudaError_t e = cudaFuncSetAttribute(
                 kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)))
@@ -437,14 +488,21 @@ cudaError_t mamba3_rotary_preprocess_backward(const ops::Mamba3Dims& dims,
            scratch,
            walk ? segSums : nullptr};
     const size_t smem = sharedBytes(dims, walk);
-    cudaError_t e = dims.N <= 128 ? (dims.mimo ? launchFused<1, true>(a, batch, smem, s)
-                                               : launchFused<1, false>(a, batch, smem, s))
-                                  : (dims.mimo ? launchFused<2, true>(a, batch, smem, s)
-                                               : launchFused<2, false>(a, batch, smem, s));
+    // LECTERN_TRAIN_ROTARY_PRE_BLOCKS=3: the SISO kernel at 3 blocks an SM (80 registers, a
+    // few spilled) instead of 2 (for A/B).
+    static const bool threeBlocks = [] {
+        const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_BLOCKS");
+        return e && std::strcmp(e, "3") == 0;
+    }();
+    cudaError_t e = dims.N > 128  ? (dims.mimo ? launchFused<2, true, 1>(a, batch, smem, s)
+                                               : launchFused<2, false, 1>(a, batch, smem, s))
+                    : dims.mimo   ? launchFused<1, true, 2>(a, batch, smem, s)
+                    : threeBlocks ? launchFused<1, false, 3>(a, batch, smem, s)
+                                  : launchFused<1, false, 2>(a, batch, smem, s);
     if (e) return e;
     const int blocks = int(batch * a.blocksPerDoc);
     const Segments bc{{g.cBias, g.bBias, g.cNorm, g.bNorm}, {HRN, 2 * HRN, 2 * HRN + d.N, cols}, 4};
-    sumPartials<<<det::gridFor(cols, 256), 256, 0, s>>>(scratch, blocks, cols, bc);
+    sumPartials<<<det::gridFor(cols, 32), dim3(32, kGroups), 0, s>>>(scratch, blocks, cols, bc);
     int sb = 0;
     if (walk) {
         // The reverse sum, the scalars and the angle columns in one walk over dth.
@@ -465,7 +523,7 @@ cudaError_t mamba3_rotary_preprocess_backward(const ops::Mamba3Dims& dims,
             return e3;
     }
     const Segments dt{{g.dtBias, nullptr, nullptr, nullptr}, {d.H, 0, 0, 0}, 1};
-    sumPartials<<<det::gridFor(d.H, 256), 256, 0, s>>>(dtParts, sb, d.H, dt);
+    sumPartials<<<det::gridFor(d.H, 32), dim3(32, kGroups), 0, s>>>(dtParts, sb, d.H, dt);
     return cudaGetLastError();
 }
 
