@@ -16,7 +16,8 @@ warps, 2 stages, no register cap and a chunk of 64 or 128 where the chunk is tun
 each; kernels whose list has no such entry keep theirs), so the warm-up compiles a few
 dozen kernels (26 s on the H100). OFFICIAL_AUTOTUNE=wide also keeps 1 and 3 stages (up to
 3x as many); OFFICIAL_AUTOTUNE=full keeps them all. The figure is then a lower bound on the
-fully tuned one (printed with the number kept).
+fully tuned one (printed with the number kept). OFFICIAL_PROFILE=1 profiles one more step
+(profile_step).
 """
 import os
 import sys
@@ -121,6 +122,31 @@ def main():
     print(f"official peak memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB", flush=True)
     print(f"official MFU (6 x {params / 1e6:.1f} M x tokens/s / 989 TFLOP/s): "
           f"{6 * params * batch * seq / sec / 989e12 * 100:.2f} %", flush=True)
+    if os.environ.get("OFFICIAL_PROFILE") == "1":
+        profile_step(step)
+
+
+def profile_step(step):
+    """OFFICIAL_PROFILE=1: one more step under torch.profiler; prints the GPU kernels by total
+    time (ms in that step) and the Mamba-3 scan's backward kernels (mamba3_siso_bwd) summed:
+    the anchor for our scan backward (training/NOTES-cuda.md)."""
+    from torch.profiler import profile, ProfilerActivity
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+        torch.cuda.synchronize()
+    def us(e):  # device_time_total in newer torch, cuda_time_total before
+        return getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0)
+    rows = [(e.key, us(e) / 1e3, e.count) for e in prof.key_averages() if us(e) > 0]
+    rows.sort(key=lambda r: -r[1])
+    print(f"official profile, one step: {sum(r[1] for r in rows):.1f} ms of kernels", flush=True)
+    for name, ms, n in rows[:40]:
+        print(f"  {ms:8.2f} ms {n:5d}x  {name[:110]}", flush=True)
+    bwd = [r for r in rows if "mamba3" in r[0] and "bwd" in r[0]]
+    for name, ms, n in bwd:
+        print(f"  scan bwd: {ms:8.2f} ms {n:5d}x  {name[:110]}", flush=True)
+    print(f"official Mamba-3 backward kernels (names with mamba3 and bwd): "
+          f"{sum(r[1] for r in bwd):.2f} ms a step, {len(bwd)} kernels", flush=True)
 
 
 if __name__ == "__main__":
