@@ -84,44 +84,50 @@ __global__ void __launch_bounds__(kThreads) angleWalkBackward(const WalkArgs w) 
             for (int tt = prevN - 1; tt >= 0; --tt) dtAcc += DU[tt * H + tid];
         prevN = n;
         // 1. Every global read of the chunk, issued together: dth for the reverse sum, and per
-        // (row, head) and (row, angle) what does not depend on it (dd_A and trap done here).
+        // (row, head) and (row, angle) what does not depend on it (dd_A and trap done here);
+        // the reverse sum's carries after them.
+        float v[kMaxCols][kChunk];
+#pragma unroll
+        for (int k = 0; k < kMaxCols; ++k) {
+            const int col = tid + k * kThreads;
+#pragma unroll
+            for (int tt = 0; tt < kChunk; ++tt)
+                v[k][tt] = col < HA && tt < n ? __ldg(w.dth + (cStart + tt) * HA + col) : 0.0f;
+        }
+        for (int i = tid; i < n * (H + nA); i += kThreads) {
+            if (i < n * H) {
+                const int tt = i / H, h = i - tt * H;
+                const int64_t t = cStart + tt, th = t * H + h;
+                const float* row = w.proj + t * d.dInProj;
+                float* drow = w.dproj + t * d.dInProj;
+                const float u = row[d.offDt + h] + w.dtBias[h], dt = det::softplusF(u);
+                const float va = row[d.offA + h];
+                const bool clamped = !(-det::heavyTailF(va) < -d.aFloor);
+                const float av = clamped ? -d.aFloor : -det::heavyTailF(va);
+                DT[i] = dt;
+                SU[i] = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
+                BASE[i] = double(w.ddt[th]) + double(w.dadt[th]) * av;
+                DPDT[i] = drow[d.offDt + h];
+                if (!clamped) drow[d.offA + h] += -w.dadt[th] * dt * heavyTailSlope(va);
+                const float sg = 1.0f / (1.0f + expf(-row[d.offTrap + h]));
+                drow[d.offTrap + h] += w.dtrap[th] * sg * (1.0f - sg);
+            } else {
+                const int ia = i - n * H, tt = ia / nA, a = ia - tt * nA;
+                const int64_t at = (cStart + tt) * d.dInProj + d.offAngles + a;
+                TN[ia] = tanhf(w.proj[at]);
+                DPA[ia] = w.dproj[at];
+            }
+        }
 #pragma unroll
         for (int k = 0; k < kMaxCols; ++k) {
             const int col = tid + k * kThreads;
             if (col >= HA) continue;
-            float v[kChunk];
-#pragma unroll
-            for (int tt = 0; tt < kChunk; ++tt)
-                v[tt] = tt < n ? __ldg(w.dth + (cStart + tt) * HA + col) : 0.0f;
 #pragma unroll
             for (int tt = kChunk - 1; tt >= 0; --tt)
                 if (tt < n) {
-                    carry[k] += double(v[tt]);
+                    carry[k] += double(v[k][tt]);
                     G[tt * HA + col] = float(carry[k]);
                 }
-        }
-        for (int i = tid; i < n * H; i += kThreads) {
-            const int tt = i / H, h = i - tt * H;
-            const int64_t t = cStart + tt, th = t * H + h;
-            const float* row = w.proj + t * d.dInProj;
-            float* drow = w.dproj + t * d.dInProj;
-            const float u = row[d.offDt + h] + w.dtBias[h], dt = det::softplusF(u);
-            const float v = row[d.offA + h];
-            const bool clamped = !(-det::heavyTailF(v) < -d.aFloor);
-            const float av = clamped ? -d.aFloor : -det::heavyTailF(v);
-            DT[i] = dt;
-            SU[i] = u > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-u));
-            BASE[i] = double(w.ddt[th]) + double(w.dadt[th]) * av;
-            DPDT[i] = drow[d.offDt + h];
-            if (!clamped) drow[d.offA + h] += -w.dadt[th] * dt * heavyTailSlope(v);
-            const float sg = 1.0f / (1.0f + expf(-row[d.offTrap + h]));
-            drow[d.offTrap + h] += w.dtrap[th] * sg * (1.0f - sg);
-        }
-        for (int i = tid; i < n * nA; i += kThreads) {
-            const int tt = i / nA, a = i - tt * nA;
-            const int64_t at = (cStart + tt) * d.dInProj + d.offAngles + a;
-            TN[i] = tanhf(w.proj[at]);
-            DPA[i] = w.dproj[at];
         }
         __syncthreads();
         // 2. Per (row, head): Σ_a ∂L/∂dθ·tanh·π into dd_dt; per (row, angle): Σ_h ∂L/∂dθ·dt.

@@ -19,6 +19,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <cuda_pipeline.h>
+
 #include "common.cuh"
 #include "mamba3_preprocess_backward_parts.cuh"
 #include "training/cuda/ops_backward_cuda.h"
@@ -157,21 +159,25 @@ __device__ void normRowBackward(const Args& A, int64_t t, const float* dnRow, in
 // One block: rows [t0, t1) of one document, a row an iteration, software-pipelined: iteration
 // t issues row t's loads, then runs the norm backward of row t − 1 (whose heads' sums the last
 // barrier completed) while they are in flight, then row t's heads; one barrier an iteration
-// (the heads' sums double-buffered). kMinBlocks: blocks an SM the registers must allow; N > 128
-// (two float4 slots a lane) runs at one: at two it spilled ~0.6 KB a thread.
-template <int NJ, bool kMimo, int kMinBlocks>
+// (the heads' sums double-buffered). kStaged: each warp copies row t + 1's gradients and angles
+// into shared memory (cp.async, two buffers) before it works on row t, so a row's loads stay
+// in flight across the barrier; without it (LECTERN_TRAIN_ROTARY_PRE_STAGED=0) they start after
+// it. kMinBlocks: blocks an SM the registers must allow; N > 128 (two float4 slots a lane) runs
+// at one: at two it spilled ~0.6 KB a thread.
+template <int NJ, bool kMimo, int kMinBlocks, bool kStaged>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const Args A) {
     extern __shared__ float4 shAligned[];
     float* sh = reinterpret_cast<float*>(shAligned);
     const det::KDims& d = A.d;
     const int N = d.N, R = d.R, H = d.H, nA = d.A, RG = d.R * d.G, hpg = d.H / d.G;
     const int HRN = H * R * N, RGN = RG * N;
-    float* biasSum = sh;                           // [2][H][R][N]
-    float* dnPart = biasSum + 2 * HRN;             // [2 buffers][kWarps][2][R][G][N]
-    float* stage = dnPart + 2 * kWarps * 2 * RGN;  // kMimo: [kWarps][4][N]
-    // segSums: [H][A] doubles after the floats (8-byte aligned: sharedBytes rounds up).
-    double* segAcc = reinterpret_cast<double*>(
-        sh + ((2 * HRN + 2 * kWarps * 2 * RGN + (kMimo ? kWarps * 4 * N : 0) + 1) & ~1));
+    // The layout sharedBytes counts (every part an even number of floats: segAcc 8-aligned).
+    float* gStage = sh;                                    // kStaged: [2 buffers][2][H][R][N]
+    float* biasSum = gStage + (kStaged ? 4 * HRN : 0);     // [2][H][R][N]
+    float* dnPart = biasSum + 2 * HRN;                     // [2 buffers][kWarps][2][R][G][N]
+    float* stage = dnPart + 2 * kWarps * 2 * RGN;          // kMimo: [kWarps][4][N]
+    float* tStage = stage + (kMimo ? kWarps * 4 * N : 0);  // kStaged: [2 buffers][H][A]
+    double* segAcc = reinterpret_cast<double*>(tStage + (kStaged ? 2 * H * nA : 0));  // [H][A]
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     for (int i = threadIdx.x; i < 2 * HRN; i += kThreads) biasSum[i] = 0.0f;
     if (A.segSums)
@@ -191,8 +197,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const
         t0 + A.rowsPerBlock < (doc + 1) * A.T ? t0 + A.rowsPerBlock : (doc + 1) * A.T;
     float4 gv[kBatch][2][NJ];
     float th[kBatch][NJ][kPairs];
-    // Row t's gradients and angles of items e0 .. e0 + kBatch − 1 (zeros past the last).
-    auto loadBatch = [&](int64_t t, int e0) {
+    // Row t's gradients and angles of items e0 .. e0 + kBatch − 1 (zeros past the last), from
+    // global memory or (kStaged) from stage buffer sb.
+    auto loadBatch = [&](int64_t t, int e0, int sb) {
 #pragma unroll
         for (int b = 0; b < kBatch; ++b) {
             const int e = e0 + b, h = warp + kWarps * (e / R), r = e % R;
@@ -203,25 +210,61 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const
                 const int64_t off = ((t * R + r) * H + h) * int64_t(N) + n;
 #pragma unroll
                 for (int s = 0; s < 2; ++s)
-                    gv[b][s][j] = live ? ld4(A.side[s].g + off) : float4{0, 0, 0, 0};
+                    gv[b][s][j] = !live     ? float4{0, 0, 0, 0}
+                                  : kStaged ? *reinterpret_cast<const float4*>(
+                                                  gStage + (sb * 2 + s) * HRN + (h * R + r) * N + n)
+                                            : ld4(A.side[s].g + off);
 #pragma unroll
                 for (int p = 0; p < kPairs; ++p) {
                     const int a = kMimo ? (n + p < N / 2 ? n + p : n + p - N / 2) : n / 2 + p;
                     const bool rotated =
                         kMimo ? (n + p < nA || (n + p >= N / 2 && a < nA)) : a < nA;
-                    th[b][j][p] = live && rotated ? __ldg(A.theta + (t * H + h) * nA + a) : 0.0f;
+                    th[b][j][p] = !(live && rotated) ? 0.0f
+                                  : kStaged          ? tStage[(sb * H + h) * nA + a]
+                                                     : __ldg(A.theta + (t * H + h) * nA + a);
                 }
             }
         }
     };
+    // kStaged: row t's gradients (the lane's own float4s) and its heads' angles (a lane an
+    // angle) into stage buffer sb, as one cp.async group.
+    auto stageRow = [&](int64_t t, int sb) {
+        for (int e = 0; e < nItems; ++e) {
+            const int h = warp + kWarps * (e / R), r = e % R;
+#pragma unroll
+            for (int j = 0; j < NJ; ++j) {
+                const int n = 4 * lane + 128 * j;
+                if (n >= N) continue;
+                const int64_t off = ((t * R + r) * H + h) * int64_t(N) + n;
+#pragma unroll
+                for (int s = 0; s < 2; ++s)
+                    __pipeline_memcpy_async(gStage + (sb * 2 + s) * HRN + (h * R + r) * N + n,
+                                            A.side[s].g + off, 16);
+            }
+            if (r == 0)
+                for (int a = lane; a < nA; a += 32)
+                    __pipeline_memcpy_async(tStage + (sb * H + h) * nA + a,
+                                            A.theta + (t * H + h) * nA + a, 4);
+        }
+        __pipeline_commit();
+    };
+    if constexpr (kStaged) stageRow(t0, 0);
     int buf = 0;
     for (int64_t t = t0; t <= t1; ++t, buf ^= 1) {
         const bool live = t < t1;
         const float* row = A.proj + t * d.dInProj;
         float* myDn = dnPart + (buf * kWarps + warp) * 2 * RGN;
         float4 xpre[2][NJ];
+        // The next row's copies go out first; their buffer's last reader (row t − 1) is behind
+        // the last barrier.
+        if constexpr (kStaged) {
+            if (t + 1 < t1)
+                stageRow(t + 1, buf ^ 1);
+            else
+                __pipeline_commit();  // an empty group: row t's is then always the one before
+        }
         if (live) {
-            loadBatch(t, 0);
+            if constexpr (!kStaged) loadBatch(t, 0, 0);
 #pragma unroll
             for (int s = 0; s < 2; ++s)
                 loadRow<NJ>(row + A.side[s].off + int64_t(rgFirst) * N, N, lane, xpre[s]);
@@ -231,6 +274,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const
         if (t > t0)
             normRowBackward<NJ>(A, t - 1, dnPart + (buf ^ 1) * kWarps * 2 * RGN, lane, warp, dw);
         if (!live) break;
+        if constexpr (kStaged) {
+            __pipeline_wait_prior(1);  // this lane's copies of row t have landed
+            __syncwarp();              // and every lane's (θ is read across lanes)
+            loadBatch(t, 0, buf);
+        }
         __syncwarp();  // the zeroing lane of an entry is not its owner where N != 128
         float4 xw[2][NJ];
         int cachedRG = rgFirst;
@@ -238,7 +286,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const
         for (int s = 0; s < 2; ++s) normedRow<NJ>(d, xpre[s], A.side[s].normW, lane, xw[s]);
         double dthAcc[NJ][kPairs];
         for (int e0 = 0; e0 < nItems; e0 += kBatch) {
-            if (e0 > 0) loadBatch(t, e0);
+            if (e0 > 0) loadBatch(t, e0, buf);
 #pragma unroll
             for (int b = 0; b < kBatch; ++b) {
                 const int e = e0 + b;
@@ -399,11 +447,11 @@ __global__ void sumPartials(const float* __restrict__ partials, int blocks, int6
     seg.dst[k][c - start] += float(sum);
 }
 
-// The floats (see the kernel), rounded up to an even count, then H·A doubles (segSums).
-size_t sharedBytes(const ops::Mamba3Dims& d, bool segSums) {
+// The kernel's shared layout: the floats, then H·A doubles where segSums.
+size_t sharedBytes(const ops::Mamba3Dims& d, bool segSums, bool staged) {
     const int64_t HRN = int64_t(d.H) * d.R * d.N, RGN = int64_t(d.R) * d.G * d.N;
-    const int64_t floats =
-        (2 * HRN + 2 * kWarps * 2 * RGN + (d.mimo ? kWarps * 4 * d.N : 0) + 1) & ~1;
+    const int64_t floats = (staged ? 4 * HRN + 2 * int64_t(d.H) * d.A : 0) + 2 * HRN +
+                           2 * kWarps * 2 * RGN + (d.mimo ? kWarps * 4 * d.N : 0);
     return size_t(floats) * 4 + (segSums ? size_t(d.H) * d.A * 8 : 0);
 }
 
@@ -413,9 +461,9 @@ bool aligned16(const void* p) {
 
 // One resident wave of blocks, split evenly over the documents, each block a stretch of one
 // document's adjacent rows (fixed for a device and shape: so is the partials' sum order).
-template <int NJ, bool kMimo, int kMinBlocks>
+template <int NJ, bool kMimo, int kMinBlocks, bool kStaged>
 cudaError_t launchFused(Args& a, int64_t batch, size_t smem, cudaStream_t s) {
-    auto* kernel = rotaryNormBackward<NJ, kMimo, kMinBlocks>;
+    auto* kernel = rotaryNormBackward<NJ, kMimo, kMinBlocks, kStaged>;
     if (smem > 48 * 1024)
         if (cudaError_t e = cudaFuncSetAttribute(
                 kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)))
@@ -452,7 +500,7 @@ bool mamba3_rotary_preprocess_backward_fits(const ops::Mamba3Dims& d) {
         return false;
     return d.N % 4 == 0 && d.N > 0 && d.N <= 256 && d.R >= 1 && d.R <= kMaxR &&
            (d.mimo || d.R == 1) && d.G > 0 && d.H % d.G == 0 && d.H <= 1024 && d.A >= 0 &&
-           2 * d.A <= d.N && sharedBytes(d, true) <= size_t(optin);
+           2 * d.A <= d.N && sharedBytes(d, true, true) <= size_t(optin);
 }
 
 cudaError_t mamba3_rotary_preprocess_backward(const ops::Mamba3Dims& dims,
@@ -487,18 +535,19 @@ cudaError_t mamba3_rotary_preprocess_backward(const ops::Mamba3Dims& dims,
            dthScratch,
            scratch,
            walk ? segSums : nullptr};
-    const size_t smem = sharedBytes(dims, walk);
-    // LECTERN_TRAIN_ROTARY_PRE_BLOCKS=3: the SISO kernel at 3 blocks an SM (80 registers, a
-    // few spilled) instead of 2 (for A/B).
-    static const bool threeBlocks = [] {
-        const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_BLOCKS");
-        return e && std::strcmp(e, "3") == 0;
+    // LECTERN_TRAIN_ROTARY_PRE_STAGED=0: the SISO kernel (N <= 128) without the cp.async
+    // staging of the next row (for A/B).
+    static const bool staged = [] {
+        const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_STAGED");
+        return !(e && std::strcmp(e, "0") == 0);
     }();
-    cudaError_t e = dims.N > 128  ? (dims.mimo ? launchFused<2, true, 1>(a, batch, smem, s)
-                                               : launchFused<2, false, 1>(a, batch, smem, s))
-                    : dims.mimo   ? launchFused<1, true, 2>(a, batch, smem, s)
-                    : threeBlocks ? launchFused<1, false, 3>(a, batch, smem, s)
-                                  : launchFused<1, false, 2>(a, batch, smem, s);
+    const bool siso = !dims.mimo && dims.N <= 128;
+    const size_t smem = sharedBytes(dims, walk, staged || !siso);
+    cudaError_t e = dims.N > 128 ? (dims.mimo ? launchFused<2, true, 1, true>(a, batch, smem, s)
+                                              : launchFused<2, false, 1, true>(a, batch, smem, s))
+                    : dims.mimo  ? launchFused<1, true, 2, true>(a, batch, smem, s)
+                    : staged     ? launchFused<1, false, 2, true>(a, batch, smem, s)
+                                 : launchFused<1, false, 2, false>(a, batch, smem, s);
     if (e) return e;
     const int blocks = int(batch * a.blocksPerDoc);
     const Segments bc{{g.cBias, g.bBias, g.cNorm, g.bNorm}, {HRN, 2 * HRN, 2 * HRN + d.N, cols}, 4};
