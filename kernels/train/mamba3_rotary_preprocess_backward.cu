@@ -159,12 +159,12 @@ __device__ void normRowBackward(const Args& A, int64_t t, const float* dnRow, in
 // One block: rows [t0, t1) of one document, a row an iteration, software-pipelined: iteration
 // t issues row t's loads, then runs the norm backward of row t − 1 (whose heads' sums the last
 // barrier completed) while they are in flight, then row t's heads; one barrier an iteration
-// (the heads' sums double-buffered). kStaged (opt-in, LECTERN_TRAIN_ROTARY_PRE_STAGED=1): each
-// warp copies row t + 1's gradients and angles into shared memory (cp.async, two buffers)
-// before it works on row t, so a row's loads stay in flight across the barrier: measured
-// slower (NOTES-cuda.md, F3), so the limit is not that latency. kMinBlocks: blocks an SM the
-// registers must allow; N > 128 (two float4 slots a lane) runs at one: at two it spilled
-// ~0.6 KB a thread.
+// (the heads' sums double-buffered). kStaged (SISO opt-in, LECTERN_TRAIN_ROTARY_PRE_STAGED=1; MIMO
+// and N > 128 always): each warp copies row t + 1's gradients and angles into shared memory
+// (cp.async, two buffers) before it works on row t, so a row's loads stay in flight across the
+// barrier: measured slower for SISO (NOTES-cuda.md, F3): the limit is not that latency. kMinBlocks:
+// blocks an SM the registers must allow; N > 128 (two float4 slots a lane) runs at one: at two it
+// spilled ~0.6 KB a thread.
 template <int NJ, bool kMimo, int kMinBlocks, bool kStaged>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const Args A) {
     extern __shared__ float4 shAligned[];
@@ -536,17 +536,19 @@ cudaError_t mamba3_rotary_preprocess_backward(const ops::Mamba3Dims& dims,
            dthScratch,
            scratch,
            walk ? segSums : nullptr};
-    // LECTERN_TRAIN_ROTARY_PRE_STAGED=1: the SISO kernel (N <= 128) with the next row staged by
-    // cp.async (measured slower at 4 x 4096: 558 against 467 us a layer; kept for A/B).
+    // The SISO kernel (N <= 128) without the next row staged by cp.async: staged it measured
+    // slower at 4 x 4096 (558 against 467 us a layer); LECTERN_TRAIN_ROTARY_PRE_STAGED=1 stages
+    // it (A/B). MIMO and N > 128 take the staged instances, the configuration the last GPU
+    // run tested (their speed is not measured).
     static const bool staged = [] {
         const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_STAGED");
         return e && std::strcmp(e, "1") == 0;
     }();
     const bool siso = !dims.mimo && dims.N <= 128;
-    const size_t smem = sharedBytes(dims, walk, staged && siso);
-    cudaError_t e = dims.N > 128 ? (dims.mimo ? launchFused<2, true, 1, false>(a, batch, smem, s)
-                                              : launchFused<2, false, 1, false>(a, batch, smem, s))
-                    : dims.mimo  ? launchFused<1, true, 2, false>(a, batch, smem, s)
+    const size_t smem = sharedBytes(dims, walk, staged || !siso);
+    cudaError_t e = dims.N > 128 ? (dims.mimo ? launchFused<2, true, 1, true>(a, batch, smem, s)
+                                              : launchFused<2, false, 1, true>(a, batch, smem, s))
+                    : dims.mimo  ? launchFused<1, true, 2, true>(a, batch, smem, s)
                     : staged     ? launchFused<1, false, 2, true>(a, batch, smem, s)
                                  : launchFused<1, false, 2, false>(a, batch, smem, s);
     if (e) return e;
