@@ -13,12 +13,20 @@
 #   reach  #defines 1-15 KB before their questions, uniformly (make_recall.py --back; ~34%), the
 #          identifier questions, the k=v form and the corpus with legal x2 (~49%), windows of
 #          32,768 (reach() below says why).
+# The second call's lanes (MODEL_CARD.md: reach's 32,768 tokens a step drifted less from the
+# start's bits per byte than ask's 4,096), 8 windows of 4,096 a step:
+#   ask8   ask's mix and lr from START, 32,768 tokens a step;
+#   fix    from CARRY/m10ask (ask's weights): the corpus with legal x3 (~79%), the task's facts
+#          asked and make_retrieval.py's one-fact examples (~21%), peak lr 1e-3.
+# CARRY/clean/<kind>.txt, where present, is evaluated too (bits per byte of its first 64 KiB):
+# held-out text no corpus can have trained on (scripts/model/clean_valid.py).
 # While the lanes train, the start's evaluation runs on the CPU cores; then each lane's. Each:
 # bits per byte of the first 64 KiB of each kind's held-out text (windows 1,024, as
 # evaluate.py), retrieval at 1k (first N1K examples), 4k (N4K), 16k (N16K), 64k (N64K), one
 # line per example (answer, expected, depth), and wide_probe.py --ask (20 examples).
 #
 #   there: TRAIN_END=400 bash scripts/model/ask_reach_on_device.sh CARRY OUTDIR
+#          LANES="m11ask8 m11fix" SKIP_START=1 N16K=0 N64K=0 TRAIN_END=150 bash ...  (second call)
 #   here (smoke, 1 step): DEVICE=cpu ASK_STEPS=1 REACH_STEPS=1 REACH_SEQ=2048 N1K=2 N4K=1 \
 #     N16K=1 N64K=1 TRAIN_END=300 bash scripts/model/ask_reach_on_device.sh CARRY OUTDIR
 #
@@ -45,6 +53,10 @@ evaluate() {
     head -c 65536 "$V/$k.txt" > $E/valid-$name-$k.txt
     (echo "$name $k $(timeout "$EVAL_TIMEOUT" "$CLI" eval --model "$m" --text $E/valid-$name-$k.txt \
       --seq-len 1024 2>&1 | grep -o '[0-9.]* bits/byte')" > $E/bpb-$name-$k.out) &
+    [ -f "$CARRY/clean/$k.txt" ] || continue
+    head -c 65536 "$CARRY/clean/$k.txt" > $E/clean-$name-$k.txt
+    (echo "$name clean-$k $(timeout "$EVAL_TIMEOUT" "$CLI" eval --model "$m" --text $E/clean-$name-$k.txt \
+      --seq-len 1024 2>&1 | grep -o '[0-9.]* bits/byte')" > $E/bpb-$name-clean-$k.out) &
   done
   # part LEN FIRST COUNT: retrieval-eval of COUNT examples of retrieval-LEN.jsonl from FIRST
   part() {
@@ -65,6 +77,7 @@ evaluate() {
 # The start's evaluation, at low priority beside the training (its subshell's jobs inherit
 # the niceness; every later wait names its jobs, so none waits for this one by accident).
 (
+  [ "${SKIP_START:-0}" = 1 ] && exit 0
   renice -n 10 $BASHPID > /dev/null
   OMP_NUM_THREADS=1 EVAL_TIMEOUT=${EVAL_TIMEOUT_START:-300} evaluate start "$START"
   echo "start's evaluation done $(date -u +%T)"
@@ -93,12 +106,15 @@ head -c 2000000 $T/assoc-qd.txt > $T/assoc-qd2.txt
 echo "materials $(date -u +%T)"; cat $W/material-*.log
 
 export OMP_NUM_THREADS=2
-O="--lr 3e-3 --warmup 20 --schedule wsd --clip 1.0 --eval-every 100 --checkpoint-every 100"
-# lane NAME STEPS "FILES" OPTS: one stage from START (if in LANES), its log $W/train-NAME.log
+O="--warmup 20 --schedule wsd --clip 1.0 --eval-every 100 --checkpoint-every 100"
+# lane NAME STEPS "FILES" OPTS [FROM]: one stage from FROM (default START) if NAME is in LANES,
+# its log $W/train-NAME.log; OPTS without --lr take 3e-3
 lane() {
   [[ " $LANES " == *" $1 "* ]] || return 0
-  OUTDIR=$W/out STAGE_LOG=$W/train-$1.log stage "$1" "$START" "${TRAIN_END:-400}" "$2" "$3" "$O $4" \
-    > /dev/null
+  local opts="$O $4"
+  [[ "$4" == *--lr* ]] || opts="$opts --lr 3e-3"
+  OUTDIR=$W/out STAGE_LOG=$W/train-$1.log stage "$1" "${5:-$START}" "${TRAIN_END:-400}" "$2" "$3" \
+    "$opts" > /dev/null
 }
 mkdir -p $W/out
 P=()
@@ -114,6 +130,7 @@ sleep 2
 # 0.08 in 16 KB); no run had trained on windows over 8,192 on the GPU, so if that stage ends
 # within a minute without weights, windows of 16,384 take the time left (REACH_STEPS x 2 steps).
 reach() {
+  [[ " $LANES " == *" m10reach "* ]] || return 0
   local t0=$SECONDS files="$T/code.txt $T/prose.txt $T/legal.txt $T/legal-w2.txt $T/assoc-qb.txt \
     $T/assoc-qi.txt $T/assoc-ww.txt" steps=${REACH_STEPS:-1200} len=${REACH_SEQ:-32768}
   lane m10reach "$steps" "$files" "--seq-len $len --batch 1 --seed 102"
@@ -123,6 +140,12 @@ reach() {
     "--seq-len $((len / 2)) --batch 1 --seed 102"
 }
 reach & P+=($!)
+sleep 2
+lane m11ask8 "${ASK8_STEPS:-800}" "$CORPUS3 $T/assoc-qi4.txt $T/assoc-qd2.txt $T/assoc-qf3.txt \
+  $T/retrieval.txt $T/assoc-ww.txt" "--seq-len 4096 --batch 8 --seed 104" & P+=($!)
+sleep 2
+lane m11fix "${FIX_STEPS:-800}" "$CORPUS3 $T/assoc-qf3.txt $T/retrieval.txt" \
+  "--seq-len 4096 --batch 8 --seed 105 --lr 1e-3" "$CARRY/m10ask" & P+=($!)
 wait "${P[@]}"
 echo "trained $(date -u +%T)"
 grep -h 'stage .*\(trained\|weights\)' $W/train-*.log
