@@ -214,78 +214,90 @@ __device__ inline void product(float (&acc)[MI][NJ], const float* a, int am, int
 }
 
 // Old values of a += target, loaded before the products that compute the addend, so the
-// read of the read-modify-write is not one more round trip after them. off(r, col) < 0: none.
-template <int MI, int NJ, int TY, class Off>
-__device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Off off) {
+// read of the read-modify-write is not one more round trip after them. Row r of the target
+// starts at base + rowOff(r) (< 0: no row there), columns < cols: one 64-bit offset a row,
+// not one an element (the per-element offsets were a quarter of phase C's instructions).
+template <int MI, int NJ, int TY, class Row>
+__device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Row rowOff, int cols) {
 #pragma unroll
-    for (int i = 0; i < MI; ++i)
+    for (int i = 0; i < MI; ++i) {
+        const int64_t o = rowOff(tileRow() + TY * i);
+        const float* row = base + (o >= 0 ? o : 0);
 #pragma unroll
         for (int j = 0; j < NJ; ++j) {
-            const int64_t o = off(tileRow() + TY * i, tileCol() + 16 * j);
-            old[i][j] = o >= 0 ? base[o] : 0.0f;
+            const int col = tileCol() + 16 * j;
+            old[i][j] = o >= 0 && col < cols ? row[col] : 0.0f;
+        }
+    }
+}
+
+// Row r of a += target at base + rowOff(r) (< 0: no row there), columns < cols: base[row r,
+// column] += add(r, column, c) for the fragments c that run(c) accumulates from zero. A thread's
+// fragments cover two rows, so their offsets are computed once; the old values are loaded
+// before run, and every addend is formed before the first store (shared-memory loads of add
+// are not reissued after each global store). pairs (cols even, base 8-byte aligned): a lane's
+// two adjacent columns are read and written as one float2, so a warp instruction covers 8 rows
+// × 32 bytes, whole sectors, instead of 8 rows × 4 bytes twice (the scalar form cost phase C
+// ~0.4 ms on the H100: training/NOTES-cuda.md, helper S2).
+template <int kTpw, class Row, class Add, class Run>
+__device__ inline void fragPlusEq(float* base, bool pairs, int cols, Row rowOff, Add add, Run run) {
+    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
+    const int g = lane >> 2, t = lane & 3, m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
+    const int64_t o[2] = {rowOff(m0 + g), rowOff(m0 + g + 8)};
+    float* row[2] = {base + (o[0] >= 0 ? o[0] : 0), base + (o[1] >= 0 ? o[1] : 0)};
+    float old[kTpw][4], c[kTpw][4] = {};
+#pragma unroll
+    for (int u = 0; u < kTpw; ++u)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int col = n0 + 8 * u + 2 * t;
+            float2 x = make_float2(0.0f, 0.0f);
+            if (o[h] >= 0 && col < cols) {
+                if (pairs) {  // col + 1 < cols wherever col < cols (cols even)
+                    x = *reinterpret_cast<const float2*>(row[h] + col);
+                } else {
+                    x.x = row[h][col];
+                    if (col + 1 < cols) x.y = row[h][col + 1];
+                }
+            }
+            old[u][2 * h] = x.x, old[u][2 * h + 1] = x.y;
+        }
+    run(c);
+#pragma unroll
+    for (int u = 0; u < kTpw; ++u)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = m0 + g + 8 * h, col = n0 + 8 * u + 2 * t;
+            c[u][2 * h] = old[u][2 * h] + add(r, col, c[u][2 * h]);
+            c[u][2 * h + 1] = old[u][2 * h + 1] + add(r, col + 1, c[u][2 * h + 1]);
+        }
+#pragma unroll
+    for (int u = 0; u < kTpw; ++u)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int col = n0 + 8 * u + 2 * t;
+            if (o[h] < 0 || col >= cols) continue;
+            if (pairs) {
+                *reinterpret_cast<float2*>(row[h] + col) =
+                    make_float2(c[u][2 * h], c[u][2 * h + 1]);
+            } else {
+                row[h][col] = c[u][2 * h];
+                if (col + 1 < cols) row[h][col + 1] = c[u][2 * h + 1];
+            }
         }
 }
 
-// f(u, h, row, column) for each pair of this thread's fragment elements c[u][2h], c[u][2h + 1]:
-// (row, column) and (row, column + 1), column even.
-template <int kTpw, class F>
-__device__ inline void mmaVisitPairs(F f) {
-    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
-    const int g = lane >> 2, t = lane & 3, m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
-#pragma unroll
-    for (int u = 0; u < kTpw; ++u) {
-        const int col = n0 + 8 * u + 2 * t;
-        f(u, 0, m0 + g, col), f(u, 1, m0 + g + 8, col);
-    }
-}
-
-// base[off(row, column)] += add(row, column, c) for the fragments c that run(c) accumulates
-// from zero; the old values are loaded before run (off < 0: no element there). pairs (N even,
-// base 8-byte aligned): a lane's two adjacent columns are read and written as one float2, so a
-// warp instruction covers 8 rows × 32 bytes, whole sectors, instead of 8 rows × 4 bytes twice
-// (the scalar form cost phase C ~0.4 ms on the H100: training/NOTES-cuda.md, helper S2).
-template <int kTpw, class Off, class Add, class Run>
-__device__ inline void fragPlusEq(float* base, bool pairs, Off off, Add add, Run run) {
-    float old[kTpw][4], c[kTpw][4] = {};
-    if (pairs) {
-        mmaVisitPairs<kTpw>([&](int u, int h, int r, int col) {
-            const int64_t o = off(r, col);  // col + 1 < N wherever col < N (N even)
-            const float2 x =
-                o >= 0 ? *reinterpret_cast<const float2*>(base + o) : make_float2(0.0f, 0.0f);
-            old[u][2 * h] = x.x, old[u][2 * h + 1] = x.y;
-        });
-    } else {
-        mmaVisit<kTpw>([&](int u, int q, int r, int col) {
-            const int64_t o = off(r, col);
-            old[u][q] = o >= 0 ? base[o] : 0.0f;
-        });
-    }
-    run(c);
-    if (pairs) {
-        mmaVisitPairs<kTpw>([&](int u, int h, int r, int col) {
-            if (const int64_t o = off(r, col); o >= 0)
-                *reinterpret_cast<float2*>(base + o) =
-                    make_float2(old[u][2 * h] + add(r, col, c[u][2 * h]),
-                                old[u][2 * h + 1] + add(r, col + 1, c[u][2 * h + 1]));
-        });
-    } else {
-        mmaVisit<kTpw>([&](int u, int q, int r, int col) {
-            if (const int64_t o = off(r, col); o >= 0) base[o] = old[u][q] + add(r, col, c[u][q]);
-        });
-    }
-}
-
-// base[off(row, column)] += add(row, column, acc) for acc = diag(s) A1 B1 + A2 B2 (rows scaled
-// between the two products); the old values are loaded before the products (off < 0: no
-// element there). On the tensor cores the two accumulate in the same fragments, which are
-// written as they are (fragPlusEq): no trip through scratch, no barrier.
-template <int TY, bool TC, int R1, int R2, int NJ, class Off, class Add>
-__device__ inline void product2(float* base, bool pairs, Off off, Add add, const float* a1, int am1,
-                                int ak1, const float* b1, int bk1, int bn1, int K1, const float* s,
-                                const float* a2, int am2, int ak2, const float* b2, int bk2,
-                                int bn2, int K2) {
+// Row r of a += target at base + rowOff(r) (< 0: no row there), columns < cols: += add(row,
+// column, acc) for acc = diag(s) A1 B1 + A2 B2 (rows scaled between the two products); the old
+// values are loaded before the products. On the tensor cores the two accumulate in the same
+// fragments, which are written as they are (fragPlusEq): no trip through scratch, no barrier.
+template <int TY, bool TC, int R1, int R2, int NJ, class Row, class Add>
+__device__ inline void product2(float* base, bool pairs, int cols, Row rowOff, Add add,
+                                const float* a1, int am1, int ak1, const float* b1, int bk1,
+                                int bn1, int K1, const float* s, const float* a2, int am2, int ak2,
+                                const float* b2, int bk2, int bn2, int K2) {
     if constexpr (TC) {
-        fragPlusEq<tilesPerWarp<TY, NJ>()>(base, pairs, off, add, [&](auto& c) {
+        fragPlusEq<tilesPerWarp<TY, NJ>()>(base, pairs, cols, rowOff, add, [&](auto& c) {
             mmaRun<TY, NJ, tilesPerWarp<TY, NJ>(), R1>(c, a1, am1, ak1, b1, bk1, bn1, K1);
             mmaScaleRows(c, s);
             mmaRun<TY, NJ, tilesPerWarp<TY, NJ>(), R2>(c, a2, am2, ak2, b2, bk2, bn2, K2);
@@ -293,7 +305,7 @@ __device__ inline void product2(float* base, bool pairs, Off off, Add add, const
     } else {  // in place: a second accumulator costs registers (fp32 4 % slower)
         constexpr int MI = kC / TY;
         float old[MI][NJ], acc[MI][NJ];
-        prefetch<MI, NJ, TY>(old, base, off);
+        prefetch<MI, NJ, TY>(old, base, rowOff, cols);
         zero(acc);
         mmAcc<TY>(acc, a1, am1, ak1, b1, bk1, bn1, K1);
 #pragma unroll
@@ -305,10 +317,17 @@ __device__ inline void product2(float* base, bool pairs, Off off, Add add, const
         for (int i = 0; i < MI; ++i)
 #pragma unroll
             for (int j = 0; j < NJ; ++j) {
-                const int r = tileRow() + TY * i, col = tileCol() + 16 * j;
-                if (const int64_t o = off(r, col); o >= 0)
-                    base[o] = old[i][j] + add(r, col, acc[i][j]);
+                const int r = tileRow() + TY * i;
+                acc[i][j] = old[i][j] + add(r, tileCol() + 16 * j, acc[i][j]);
             }
+#pragma unroll
+        for (int i = 0; i < MI; ++i) {
+            const int64_t o = rowOff(tileRow() + TY * i);
+            if (o < 0) continue;
+#pragma unroll
+            for (int j = 0; j < NJ; ++j)
+                if (const int col = tileCol() + 16 * j; col < cols) base[o + col] = acc[i][j];
+        }
     }
 }
 
@@ -358,23 +377,31 @@ __device__ inline void cpAsyncWait() {
 }
 
 // dst [kC][LD] ← src[i·stride + n] for i < rows, n < cols (cp.async), zeros elsewhere (plain
-// stores). fixOwn(e, i, n) later visits the same elements of the same thread, so a thread can
-// finish its own elements after cpAsyncWait without a barrier.
-template <int LD>
-__device__ inline void asyncTile(float* dst, int rows, int cols, const float* src, int64_t stride) {
-    for (int e = int(threadIdx.x); e < kC * LD; e += int(blockDim.x)) {
-        const int i = e / LD, n = e - i * LD;
-        if (i < rows && n < cols)
-            cpAsync4(dst + e, src + i * stride + n);
-        else
-            dst[e] = 0.0f;
-    }
-}
+// stores). Warp w takes rows w, w + warps, ..., lane l columns l + 32j: one 64-bit row address a
+// row and no division an element. fixOwn(e, i, n) later visits the same elements of the same
+// thread, so a thread can finish its own elements after cpAsyncWait without a barrier.
 template <int LD, class F>
 __device__ inline void fixOwn(F f) {
-    for (int e = int(threadIdx.x); e < kC * LD; e += int(blockDim.x)) {
-        const int i = e / LD;
-        f(e, i, e - i * LD);
+    const int warps = int(blockDim.x) >> 5, lane = int(threadIdx.x) & 31;
+    for (int i = int(threadIdx.x) >> 5; i < kC; i += warps)
+#pragma unroll
+        for (int j = 0; j < (LD + 31) / 32; ++j)
+            if (const int n = lane + 32 * j; n < LD) f(i * LD + n, i, n);
+}
+template <int LD>
+__device__ inline void asyncTile(float* dst, int rows, int cols, const float* src, int64_t stride) {
+    const int warps = int(blockDim.x) >> 5, lane = int(threadIdx.x) & 31;
+    for (int i = int(threadIdx.x) >> 5; i < kC; i += warps) {
+        const float* row = src + (i < rows ? i * stride : 0);
+#pragma unroll
+        for (int j = 0; j < (LD + 31) / 32; ++j) {
+            const int n = lane + 32 * j;
+            if (n >= LD) continue;
+            if (i < rows && n < cols)
+                cpAsync4(dst + i * LD + n, row + n);
+            else
+                dst[i * LD + n] = 0.0f;
+        }
     }
 }
 
@@ -599,39 +626,44 @@ __device__ inline void prefetchChunk(const Dev& v, const float* starts, const fl
     }
 }
 
-// G_c's P × N floats: this thread's elements e = tid + u · blockDim (row-major, the state's
-// layout), by cp.async into dst [kMaxP][kLdN], and h_out's same elements into s1 (0 past PN).
-constexpr int kMaxPN = kMaxP * kMaxN;
+// G_c's P × N floats (row-major, the state's layout) by cp.async into dst [kMaxP][kLdN], and
+// h_out's same elements into s1 (0 past the state): warp w takes rows w + (TY / 2) k, lane l
+// columns l + 32j (no division by N an element).
 template <int TY>
-__device__ inline void issueG(float* dst, const float* Gc, const float* S1, int64_t PN, int N,
-                              float (&s1)[kMaxPN / (16 * TY)]) {
+using GRegs = float[2 * kMaxP / TY][kMaxN / 32];
+template <int TY>
+__device__ inline void issueG(float* dst, const float* Gc, const float* S1, int P, int N,
+                              GRegs<TY>& s1) {
+    const int w = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
 #pragma unroll
-    for (int u = 0; u < kMaxPN / (16 * TY); ++u) {
-        const int e = int(threadIdx.x) + u * 16 * TY;
-        s1[u] = 0.0f;
-        if (e < PN) {
-            const int p = e / N;
-            cpAsync4(dst + p * kLdN + (e - p * N), Gc + e);
-            s1[u] = S1[e];
+    for (int k = 0; k < 2 * kMaxP / TY; ++k)
+#pragma unroll
+        for (int j = 0; j < kMaxN / 32; ++j) {
+            const int p = w + (TY / 2) * k, n = lane + 32 * j;
+            s1[k][j] = 0.0f;
+            if (p < P && n < N) {
+                cpAsync4(dst + p * kLdN + n, Gc + p * N + n);
+                s1[k][j] = S1[p * N + n];
+            }
         }
-    }
 }
 // After cpAsyncWait: this thread's part of ⟨G_c, h_out⟩, its elements of G_c rounded for the
 // tensor cores after (they only feed products from then on).
 template <int TY, bool TC>
-__device__ inline float ownDotG(float* dst, int64_t PN, int N,
-                                const float (&s1)[kMaxPN / (16 * TY)]) {
+__device__ inline float ownDotG(float* dst, int P, int N, const GRegs<TY>& s1) {
+    const int w = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
     float gh = 0.0f;
 #pragma unroll
-    for (int u = 0; u < kMaxPN / (16 * TY); ++u) {
-        const int e = int(threadIdx.x) + u * 16 * TY;
-        if (e < PN) {
-            const int p = e / N;
-            float& gv = dst[p * kLdN + (e - p * N)];
-            gh += s1[u] * gv;
-            gv = tcRound<TC>(gv);
+    for (int k = 0; k < 2 * kMaxP / TY; ++k)
+#pragma unroll
+        for (int j = 0; j < kMaxN / 32; ++j) {
+            const int p = w + (TY / 2) * k, n = lane + 32 * j;
+            if (p < P && n < N) {
+                float& gv = dst[p * kLdN + n];
+                gh += s1[k][j] * gv;
+                gv = tcRound<TC>(gv);
+            }
         }
-    }
     return gh;
 }
 
@@ -699,34 +731,45 @@ __device__ inline void dvEpilogue(const Dev& v, const ChunkOut& o, const ChunkPo
     const KDims& d = v.d;
     const int ty = tileRow(), tx = tileCol(), L = c.L, P = d.P;
     const float Dh = v.in.D[c.h];
-    float pD[4] = {}, pM[4] = {};
+    float pD[4] = {}, pM[4] = {}, dx[MI][4], dg[MI], ze[MI];
 #pragma unroll
     for (int i = 0; i < MI; ++i) {
         const int r = ty + TY * i;
-        float dg = 0.0f, ze = 0.0f;
+        dg[i] = 0.0f, ze[i] = 0.0f;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int p = tx + 16 * j;
             const float2 w = yv(i, j, r, p);  // (dy, v)
             const float zs = t[i][j], z = zs + Sd[r] * w.x;
-            dg += w.y * z;
-            ze += w.y * zs;
+            dg[i] += w.y * z;
+            ze[i] += w.y * zs;
             const float dv = Dh * w.x + sc.gam[r] * z + sc.piN[r] * zs;
-            if (r < L && p < P) o.g.dx[v.xOff(c.row0 + r, c.h) + p] = dxOld[i][j] + dv * sc.mx[p];
+            dx[i][j] = dxOld[i][j] + dv * sc.mx[p];
             pD[j] += w.x * w.y;
             pM[j] += dv * xr[i][j];
         }
-        dg = rowSum16(dg), ze = rowSum16(ze);
-        if (tx == 0 && r < L) {
-            const int64_t th = (c.row0 + r) * d.H + c.h, rows = v.batch * v.T;
-            o.tokScal[th] = dg;
-            o.tokScal[rows * d.H + th] = ze;
-        }
+        dg[i] = rowSum16(dg[i]), ze[i] = rowSum16(ze[i]);
     }
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
         parts[ty * kC + tx + 16 * j] = pD[j];
         parts[(TY + ty) * kC + tx + 16 * j] = pM[j];
+    }
+    // The global stores last, so that no shared-memory value above is loaded again after one.
+    const int64_t rows = v.batch * v.T;
+#pragma unroll
+    for (int i = 0; i < MI; ++i) {
+        const int r = ty + TY * i;
+        if (r >= L) continue;
+        float* dxRow = o.g.dx + v.xOff(c.row0 + r, c.h);
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+            if (const int p = tx + 16 * j; p < P) dxRow[p] = dx[i][j];
+        if (tx == 0) {
+            const int64_t th = (c.row0 + r) * d.H + c.h;
+            o.tokScal[th] = dg[i];
+            o.tokScal[rows * d.H + th] = ze[i];
+        }
     }
 }
 
@@ -838,30 +881,29 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     const float* Gc = o.G + blk * PN;
     const float* S1 = o.starts + (blk + d.H) * PN;  // h_out: chunk c + 1's checkpoint
     float gh = 0.0f;                                // ⟨G_c, h_out⟩: this thread's part
-    float s1[kMaxPN / (16 * TY)];
+    GRegs<TY> s1;
     if constexpr (TC) {
         fixOwn<kLdN>([&](int e, int p, int n) {
             if (!hasG || p >= P || n >= N) Gs[e] = 0.0f;
         });
-        if (hasG) issueG<TY>(Gs, Gc, S1, PN, N, s1);
+        if (hasG) issueG<TY>(Gs, Gc, S1, P, N, s1);
     }
     const bool hasPrev = c.t0 > 0;
     const float pi0 = pendingTerm(v, c, kin, red);
     v.loadScalars(sc, c);
     cpAsyncWait();
     if (v.in.mimoX) fixOwn<kLdS>([&](int e, int, int p) { Vs[e] *= sc.mx[p]; });
-    if (hasPrev)
+    // acc's pending term; k and acc only ever feed products: rounded for the tensor cores once,
+    // here (one pass for both).
+    if (TC || hasPrev)
         fixOwn<kLdN>([&](int e, int p, int n) {
-            if (p < P && n < N) Hs[e] += pi0 * (red[p] * sc.mx[p]) * kin[n];
+            float h = Hs[e];
+            if (hasPrev && p < P && n < N) h += pi0 * (red[p] * sc.mx[p]) * kin[n];
+            Hs[e] = tcRound<TC>(h);
+            if constexpr (TC) Ks[e] = tcRound<TC>(Ks[e]);
         });
-    // k and acc only ever feed products: rounded for the tensor cores once, here.
-    if constexpr (TC) {
-        fixOwn<kLdN>([&](int e, int, int) {
-            Ks[e] = tcRound<TC>(Ks[e]);
-            Hs[e] = tcRound<TC>(Hs[e]);
-        });
-        if (hasG) gh = ownDotG<TY, TC>(Gs, PN, N, s1);
-    }
+    if constexpr (TC)
+        if (hasG) gh = ownDotG<TY, TC>(Gs, P, N, s1);
     __syncthreads();
     // S = Q Kᵀ, Pm = dY Vᵀ.
     productStore<TY, TC, kRoundedB>(Ss, Qs, kLdN, 1, Ks, 1, kLdN, N);
@@ -890,10 +932,8 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
         colPart[i0 * kC + s] = col;
     }
     __syncthreads();
-    // Where token r's element n of q, k, dq, dk is (−1: past the chunk or the state).
-    auto qkAt = [&](int r, int n) -> int64_t {
-        return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
-    };
+    // Where token r's row of q, k, dq, dk starts (−1: past the chunk).
+    auto qkRow = [&](int r) -> int64_t { return r < L ? v.qkOff(c.row0 + r, c.h) : -1; };
     // dq and dk by float2 where N is even (rows 8-byte aligned; the tests' odd N take the
     // scalar form).
     const bool pairs =
@@ -902,8 +942,8 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
     {
         product2<TY, TC, kRoundedB, kRoundedA | kRoundedB, NJ>(
-            o.g.dq, pairs, qkAt, [](int, int, float t) { return t; }, Ys, kLdS, 1, Hs, kLdN, 1, P,
-            sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L);
+            o.g.dq, pairs, N, qkRow, [](int, int, float t) { return t; }, Ys, kLdS, 1, Hs, kLdN, 1,
+            P, sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L);
     }
     if constexpr (TC) __syncthreads();  // the next product's trip through As: dq has read A3
     // dcs_j's acc term: e^{cs_j} ⟨dy_j, acc q_j⟩.
@@ -919,9 +959,9 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     if constexpr (!TC) {
         __syncthreads();
         if (hasG) {
-            issueG<TY>(Gs, Gc, S1, PN, N, s1);
+            issueG<TY>(Gs, Gc, S1, P, N, s1);
             cpAsyncWait();
-            gh = ownDotG<TY, TC>(Gs, PN, N, s1);
+            gh = ownDotG<TY, TC>(Gs, P, N, s1);
         } else {
             for (int e = threadIdx.x; e < kMaxP * kLdN; e += blockDim.x) Gs[e] = 0.0f;
         }
@@ -931,12 +971,10 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩, and from Zstrict: dv, dγ, ζ, and this
     // thread's parts of the dD (Σ dy·v) and dmimo_x (Σ dv ⊙ x) sums, into As (A3 is dead).
     {
-        auto xAt = [&](int r, int p) -> int64_t {
-            return r < L && p < P ? v.xOff(c.row0 + r, c.h) + p : -1;
-        };
+        auto xRow = [&](int r) -> int64_t { return r < L ? v.xOff(c.row0 + r, c.h) : -1; };
         float dxOld[MI][4], xr[MI][4];
-        prefetch<MI, 4, TY>(dxOld, o.g.dx, xAt);
-        prefetch<MI, 4, TY>(xr, v.in.x, xAt);
+        prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, P);
+        prefetch<MI, 4, TY>(xr, v.in.x, xRow, P);
         float t[MI][4];
         zero(t);
         product<TY, TC, kRoundedA | kRoundedB>(t, Ks, kLdN, 1, Gs, 1, kLdN, N, As);
@@ -952,7 +990,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
     {
         product2<TY, TC, kRoundedB, kRoundedA, NJ>(
-            o.g.dk, pairs, qkAt,
+            o.g.dk, pairs, N, qkRow,
             [&](int r, int n, float t) {
                 return sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t;
             },
@@ -1187,17 +1225,13 @@ __device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, co
         }
     }
     __syncthreads();
-    auto qkAt = [&](int r, int n) -> int64_t {
-        return r < L && n < N ? v.qkOff(c.row0 + r, c.h) + n : -1;
-    };
-    auto xAt = [&](int r, int p) -> int64_t {
-        return r < L && p < P ? v.xOff(c.row0 + r, c.h) + p : -1;
-    };
+    auto qkRow = [&](int r) -> int64_t { return r < L ? v.qkOff(c.row0 + r, c.h) : -1; };
+    auto xRow = [&](int r) -> int64_t { return r < L ? v.xOff(c.row0 + r, c.h) : -1; };
     const bool pairs =
         (N & 1) == 0 &&
         ((reinterpret_cast<uintptr_t>(o.g.dq) | reinterpret_cast<uintptr_t>(o.g.dk)) & 7) == 0;
     // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
-    fragPlusEq<kTpwN>(o.g.dq, pairs, qkAt, same, [&](auto& f) {
+    fragPlusEq<kTpwN>(o.g.dq, pairs, N, qkRow, same, [&](auto& f) {
         bfRun<kTpwN, false, true>(f, Ys, kLdHS, Hs, kLdHN, P);
         mmaScaleRows(f, sc.ecs);
         bfRun<kTpwN, false, true>(f, A3, kLdHS, Ks, kLdHN, L);
@@ -1229,11 +1263,10 @@ __device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, co
     {
         // dy and raw x of this thread's SIMT elements, unrounded, for the fp32 epilogues.
         float yr[MI][4], xr[MI][4], dxOld[MI][4];
-        prefetch<MI, 4, TY>(yr, v.dy, [&](int r, int p) -> int64_t {
-            return r < L && p < P ? v.yOff(c.row0 + r, c.h) + p : -1;
-        });
-        prefetch<MI, 4, TY>(xr, v.in.x, xAt);
-        prefetch<MI, 4, TY>(dxOld, o.g.dx, xAt);
+        prefetch<MI, 4, TY>(
+            yr, v.dy, [&](int r) -> int64_t { return r < L ? v.yOff(c.row0 + r, c.h) : -1; }, P);
+        prefetch<MI, 4, TY>(xr, v.in.x, xRow, P);
+        prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, P);
         float t[MI][4];
         zero(t);
         bfAcc<false, false>(t, Ks, kLdHN, Hs, kLdHN, N, As);
@@ -1248,7 +1281,7 @@ __device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, co
     // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s.
     fragPlusEq<kTpwN>(
-        o.g.dk, pairs, qkAt,
+        o.g.dk, pairs, N, qkRow,
         [&](int r, int n, float t) {
             return sc.gam[r] * (t + Pd[r] * __bfloat162float(Qs[r * kLdHN + n])) + sc.piN[r] * t;
         },
