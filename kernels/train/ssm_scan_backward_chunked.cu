@@ -232,7 +232,8 @@ __device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Row row
 }
 
 // Row r of a += target at base + rowOff(r) (< 0: no row there), columns < cols: base[row r,
-// column] += add(r, column, c) for the fragments c that run(c) accumulates from zero. A thread's
+// column] += add(r, column, c) for the fragments c that run(c) accumulates from zero (= where
+// readOld is false: the old values are neither read nor kept). A thread's
 // fragments cover two rows, so their offsets are computed once; the old values are loaded
 // before run, and every addend is formed before the first store (shared-memory loads of add
 // are not reissued after each global store). pairs (cols even, base 8-byte aligned): a lane's
@@ -240,7 +241,8 @@ __device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Row row
 // × 32 bytes, whole sectors, instead of 8 rows × 4 bytes twice (the scalar form cost phase C
 // ~0.4 ms on the H100: training/NOTES-cuda.md, helper S2).
 template <int kTpw, class Row, class Add, class Run>
-__device__ inline void fragPlusEq(float* base, bool pairs, int cols, Row rowOff, Add add, Run run) {
+__device__ inline void fragPlusEq(float* base, bool pairs, bool readOld, int cols, Row rowOff,
+                                  Add add, Run run) {
     const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
     const int g = lane >> 2, t = lane & 3, m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
     const int64_t o[2] = {rowOff(m0 + g), rowOff(m0 + g + 8)};
@@ -252,7 +254,7 @@ __device__ inline void fragPlusEq(float* base, bool pairs, int cols, Row rowOff,
         for (int h = 0; h < 2; ++h) {
             const int col = n0 + 8 * u + 2 * t;
             float2 x = make_float2(0.0f, 0.0f);
-            if (o[h] >= 0 && col < cols) {
+            if (readOld && o[h] >= 0 && col < cols) {
                 if (pairs) {  // col + 1 < cols wherever col < cols (cols even)
                     x = *reinterpret_cast<const float2*>(row[h] + col);
                 } else {
@@ -289,15 +291,16 @@ __device__ inline void fragPlusEq(float* base, bool pairs, int cols, Row rowOff,
 
 // Row r of a += target at base + rowOff(r) (< 0: no row there), columns < cols: += add(row,
 // column, acc) for acc = diag(s) A1 B1 + A2 B2 (rows scaled between the two products); the old
-// values are loaded before the products. On the tensor cores the two accumulate in the same
-// fragments, which are written as they are (fragPlusEq): no trip through scratch, no barrier.
+// values are loaded before the products (readOld false: =). On the tensor cores the two accumulate
+// in the same fragments, which are written as they are (fragPlusEq): no trip through scratch, no
+// barrier.
 template <int TY, bool TC, int R1, int R2, int NJ, class Row, class Add>
-__device__ inline void product2(float* base, bool pairs, int cols, Row rowOff, Add add,
-                                const float* a1, int am1, int ak1, const float* b1, int bk1,
-                                int bn1, int K1, const float* s, const float* a2, int am2, int ak2,
-                                const float* b2, int bk2, int bn2, int K2) {
+__device__ inline void product2(float* base, bool pairs, bool readOld, int cols, Row rowOff,
+                                Add add, const float* a1, int am1, int ak1, const float* b1,
+                                int bk1, int bn1, int K1, const float* s, const float* a2, int am2,
+                                int ak2, const float* b2, int bk2, int bn2, int K2) {
     if constexpr (TC) {
-        fragPlusEq<tilesPerWarp<TY, NJ>()>(base, pairs, cols, rowOff, add, [&](auto& c) {
+        fragPlusEq<tilesPerWarp<TY, NJ>()>(base, pairs, readOld, cols, rowOff, add, [&](auto& c) {
             mmaRun<TY, NJ, tilesPerWarp<TY, NJ>(), R1>(c, a1, am1, ak1, b1, bk1, bn1, K1);
             mmaScaleRows(c, s);
             mmaRun<TY, NJ, tilesPerWarp<TY, NJ>(), R2>(c, a2, am2, ak2, b2, bk2, bn2, K2);
@@ -305,7 +308,7 @@ __device__ inline void product2(float* base, bool pairs, int cols, Row rowOff, A
     } else {  // in place: a second accumulator costs registers (fp32 4 % slower)
         constexpr int MI = kC / TY;
         float old[MI][NJ], acc[MI][NJ];
-        prefetch<MI, NJ, TY>(old, base, rowOff, cols);
+        prefetch<MI, NJ, TY>(old, base, rowOff, readOld ? cols : 0);
         zero(acc);
         mmAcc<TY>(acc, a1, am1, ak1, b1, bk1, bn1, K1);
 #pragma unroll
@@ -376,29 +379,40 @@ __device__ inline void cpAsyncWait() {
     asm volatile("cp.async.wait_all;\n" ::: "memory");
 }
 
-// dst [kC][LD] ← src[i·stride + n] for i < rows, n < cols (cp.async), zeros elsewhere (plain
-// stores). Warp w takes rows w, w + warps, ..., lane l columns l + 32j: one 64-bit row address a
-// row and no division an element. fixOwn(e, i, n) later visits the same elements of the same
-// thread, so a thread can finish its own elements after cpAsyncWait without a barrier.
-template <int LD, class F>
+// A [kC][LD] tile's elements as thread t of a block of 16 · TY threads holds them: warp w the
+// rows w + (TY / 2) k, lane l the columns l + 32j. The counts are compile-time constants, so
+// every loop unrolls and every offset past a row's start is an immediate (the load phase was
+// 40 % of phase C's instructions with runtime loops, an element's 64-bit address each).
+// fixOwn(e, i, n) visits a thread's own elements: after cpAsyncWait it finishes what asyncTile
+// staged without a barrier.
+template <int LD, int TY, class F>
 __device__ inline void fixOwn(F f) {
-    const int warps = int(blockDim.x) >> 5, lane = int(threadIdx.x) & 31;
-    for (int i = int(threadIdx.x) >> 5; i < kC; i += warps)
+    constexpr int kW = TY / 2;
+    const int w = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
 #pragma unroll
-        for (int j = 0; j < (LD + 31) / 32; ++j)
-            if (const int n = lane + 32 * j; n < LD) f(i * LD + n, i, n);
+    for (int k = 0; k < kC / kW; ++k)
+#pragma unroll
+        for (int j = 0; j < (LD + 31) / 32; ++j) {
+            const int i = w + kW * k, n = lane + 32 * j;
+            if (n < LD) f(i * LD + n, i, n);
+        }
 }
-template <int LD>
+// dst [kC][LD] ← src[i·stride + n] for i < rows, n < cols (cp.async), zeros elsewhere (plain
+// stores), in fixOwn's order.
+template <int LD, int TY>
 __device__ inline void asyncTile(float* dst, int rows, int cols, const float* src, int64_t stride) {
-    const int warps = int(blockDim.x) >> 5, lane = int(threadIdx.x) & 31;
-    for (int i = int(threadIdx.x) >> 5; i < kC; i += warps) {
-        const float* row = src + (i < rows ? i * stride : 0);
+    constexpr int kW = TY / 2;
+    const int w = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
+    const float* row = src + w * stride + lane;
+#pragma unroll
+    for (int k = 0; k < kC / kW; ++k, row += kW * stride) {
+        const int i = w + kW * k;
 #pragma unroll
         for (int j = 0; j < (LD + 31) / 32; ++j) {
             const int n = lane + 32 * j;
             if (n >= LD) continue;
             if (i < rows && n < cols)
-                cpAsync4(dst + i * LD + n, row + n);
+                cpAsync4(dst + i * LD + n, row + 32 * j);
             else
                 dst[i * LD + n] = 0.0f;
         }
@@ -461,17 +475,21 @@ struct Dev {
         return p;
     }
     // The chunk's [kC][ld] tiles of q, k (N wide), dy and raw x (P wide) by cp.async.
+    template <int TY>
     __device__ void asyncQ(float* dst, const ChunkPos& c) const {
-        asyncTile<kLdN>(dst, c.L, d.N, in.q + qkOff(c.row0, c.h), int64_t(d.H) * d.N);
+        asyncTile<kLdN, TY>(dst, c.L, d.N, in.q + qkOff(c.row0, c.h), int64_t(d.H) * d.N);
     }
+    template <int TY>
     __device__ void asyncK(float* dst, const ChunkPos& c) const {
-        asyncTile<kLdN>(dst, c.L, d.N, in.k + qkOff(c.row0, c.h), int64_t(d.H) * d.N);
+        asyncTile<kLdN, TY>(dst, c.L, d.N, in.k + qkOff(c.row0, c.h), int64_t(d.H) * d.N);
     }
+    template <int TY>
     __device__ void asyncDy(float* dst, const ChunkPos& c) const {
-        asyncTile<kLdS>(dst, c.L, d.P, dy + yOff(c.row0, c.h), int64_t(d.H) * d.P);
+        asyncTile<kLdS, TY>(dst, c.L, d.P, dy + yOff(c.row0, c.h), int64_t(d.H) * d.P);
     }
+    template <int TY>
     __device__ void asyncX(float* dst, const ChunkPos& c) const {
-        asyncTile<kLdS>(dst, c.L, d.P, in.x + xOff(c.row0, c.h), in.xStride);
+        asyncTile<kLdS, TY>(dst, c.L, d.P, in.x + xOff(c.row0, c.h), in.xStride);
     }
     // The scalars, all by warp 0 (a warp scan for cs); ends with a barrier.
     __device__ void loadScalars(ChunkScalars& sc, const ChunkPos& c) const {
@@ -519,11 +537,11 @@ __global__ void __launch_bounds__(16 * TY) chunkStateGradKernel(Dev v, float* G,
     float* Ys = Qs + kC * kLdN;  // [kC][kLdS], rows scaled by e^{cs}
     auto& sc = *reinterpret_cast<ChunkScalars*>(Ys + kC * kLdS);
     const ChunkPos c = v.pos();
-    v.asyncQ(Qs, c);
-    v.asyncDy(Ys, c);
+    v.template asyncQ<TY>(Qs, c);
+    v.template asyncDy<TY>(Ys, c);
     v.loadScalars(sc, c);
     cpAsyncWait();
-    fixOwn<kLdS>([&](int e, int i, int) { Ys[e] *= sc.ecs[i]; });
+    fixOwn<kLdS, TY>([&](int e, int i, int) { Ys[e] *= sc.ecs[i]; });
     __syncthreads();
     const int64_t PN = int64_t(v.d.P) * v.d.N, blk = (c.b * v.nChk + c.c) * v.d.H + c.h;
     float* out = G + blk * PN;
@@ -579,6 +597,7 @@ struct ChunkOut {
     const float* G;       // phase B's G_c, same layout
     float* tokScal;       // [2, batch · T, H]: dγ_t, then ζ_t
     float* partials;      // [batch · nChk, H, 1 + P]: dD, dmimo_x
+    bool writeQkx;        // dq, dk, dx written (=), their old values not read
 };
 
 // Shared memory of phase C, in floats: the tiles, the scalars, the per-token vectors (Sd, Pd,
@@ -626,43 +645,34 @@ __device__ inline void prefetchChunk(const Dev& v, const float* starts, const fl
     }
 }
 
-// G_c's P × N floats (row-major, the state's layout) by cp.async into dst [kMaxP][kLdN], and
-// h_out's same elements into s1 (0 past the state): warp w takes rows w + (TY / 2) k, lane l
-// columns l + 32j (no division by N an element).
+// h_out's elements at this thread's places of G_c's tile (asyncTile's order; the columns < 128),
+// 0 past the P × N state, for ⟨G_c, h_out⟩.
 template <int TY>
-using GRegs = float[2 * kMaxP / TY][kMaxN / 32];
+using GRegs = float[2 * kC / TY][kMaxN / 32];
 template <int TY>
-__device__ inline void issueG(float* dst, const float* Gc, const float* S1, int P, int N,
-                              GRegs<TY>& s1) {
+__device__ inline void loadOwnG(GRegs<TY>& s1, const float* S1, int P, int N) {
     const int w = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
 #pragma unroll
-    for (int k = 0; k < 2 * kMaxP / TY; ++k)
+    for (int k = 0; k < 2 * kC / TY; ++k)
 #pragma unroll
         for (int j = 0; j < kMaxN / 32; ++j) {
             const int p = w + (TY / 2) * k, n = lane + 32 * j;
-            s1[k][j] = 0.0f;
-            if (p < P && n < N) {
-                cpAsync4(dst + p * kLdN + n, Gc + p * N + n);
-                s1[k][j] = S1[p * N + n];
-            }
+            s1[k][j] = p < P && n < N ? S1[p * N + n] : 0.0f;
         }
 }
 // After cpAsyncWait: this thread's part of ⟨G_c, h_out⟩, its elements of G_c rounded for the
-// tensor cores after (they only feed products from then on).
+// tensor cores after (they only feed products from then on; zeros past the state either way).
 template <int TY, bool TC>
-__device__ inline float ownDotG(float* dst, int P, int N, const GRegs<TY>& s1) {
+__device__ inline float ownDotG(float* Gs, const GRegs<TY>& s1) {
     const int w = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
     float gh = 0.0f;
 #pragma unroll
-    for (int k = 0; k < 2 * kMaxP / TY; ++k)
+    for (int k = 0; k < 2 * kC / TY; ++k)
 #pragma unroll
         for (int j = 0; j < kMaxN / 32; ++j) {
-            const int p = w + (TY / 2) * k, n = lane + 32 * j;
-            if (p < P && n < N) {
-                float& gv = dst[p * kLdN + n];
-                gh += s1[k][j] * gv;
-                gv = tcRound<TC>(gv);
-            }
+            float& gv = Gs[(w + (TY / 2) * k) * kLdN + lane + 32 * j];
+            gh += s1[k][j] * gv;
+            gv = tcRound<TC>(gv);
         }
     return gh;
 }
@@ -786,7 +796,7 @@ __device__ inline void finishChunk(const Dev& v, const ChunkOut& o, const ChunkP
     const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
     float* part = o.partials + blk * int64_t(1 + P);
     if (warp == 0) {
-        const int passes = int(blockDim.x) / kC;
+        constexpr int passes = TY / 4;  // 16 · TY threads, kC = 64 columns
         float a[2];
 #pragma unroll
         for (int k = 0; k < 2; ++k) {
@@ -872,38 +882,36 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     const int L = c.L, P = d.P, N = d.N, ty = tileRow(), tx = tileCol();
     const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
     const float* S0 = o.starts + blk * PN;
-    v.asyncQ(Qs, c);
-    v.asyncK(Ks, c);
-    v.asyncDy(Ys, c);
-    v.asyncX(Vs, c);  // raw x: times mimo_x below
-    asyncTile<kLdN>(Hs, P, N, S0, N);
+    v.template asyncQ<TY>(Qs, c);
+    v.template asyncK<TY>(Ks, c);
+    v.template asyncDy<TY>(Ys, c);
+    v.template asyncX<TY>(Vs, c);  // raw x: times mimo_x below
+    asyncTile<kLdN, TY>(Hs, P, N, S0, N);
     const bool hasG = c.c + 1 < v.nChk;  // G_c is zero for the last chunk
     const float* Gc = o.G + blk * PN;
     const float* S1 = o.starts + (blk + d.H) * PN;  // h_out: chunk c + 1's checkpoint
     float gh = 0.0f;                                // ⟨G_c, h_out⟩: this thread's part
     GRegs<TY> s1;
     if constexpr (TC) {
-        fixOwn<kLdN>([&](int e, int p, int n) {
-            if (!hasG || p >= P || n >= N) Gs[e] = 0.0f;
-        });
-        if (hasG) issueG<TY>(Gs, Gc, S1, P, N, s1);
+        asyncTile<kLdN, TY>(Gs, hasG ? P : 0, N, Gc, N);
+        if (hasG) loadOwnG<TY>(s1, S1, P, N);
     }
     const bool hasPrev = c.t0 > 0;
     const float pi0 = pendingTerm(v, c, kin, red);
     v.loadScalars(sc, c);
     cpAsyncWait();
-    if (v.in.mimoX) fixOwn<kLdS>([&](int e, int, int p) { Vs[e] *= sc.mx[p]; });
+    if (v.in.mimoX) fixOwn<kLdS, TY>([&](int e, int, int p) { Vs[e] *= sc.mx[p]; });
     // acc's pending term; k and acc only ever feed products: rounded for the tensor cores once,
     // here (one pass for both).
     if (TC || hasPrev)
-        fixOwn<kLdN>([&](int e, int p, int n) {
+        fixOwn<kLdN, TY>([&](int e, int p, int n) {
             float h = Hs[e];
             if (hasPrev && p < P && n < N) h += pi0 * (red[p] * sc.mx[p]) * kin[n];
             Hs[e] = tcRound<TC>(h);
             if constexpr (TC) Ks[e] = tcRound<TC>(Ks[e]);
         });
     if constexpr (TC)
-        if (hasG) gh = ownDotG<TY, TC>(Gs, P, N, s1);
+        if (hasG) gh = ownDotG<TY, TC>(Gs, s1);
     __syncthreads();
     // S = Q Kᵀ, Pm = dY Vᵀ.
     productStore<TY, TC, kRoundedB>(Ss, Qs, kLdN, 1, Ks, 1, kLdN, N);
@@ -916,7 +924,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // 32 s of one row) and by columns (token s's, negative: a thread's rows i ≡ its pass).
     {
         const int s = int(threadIdx.x) & (kC - 1), i0 = int(threadIdx.x) / kC;
-        const int passes = int(blockDim.x) / kC;
+        constexpr int passes = TY / 4;  // 16 · TY threads, kC = 64 columns
         float col = 0.0f;
         for (int i = i0; i < kC; i += passes) {
             const int x = i * kLdS + s;
@@ -942,8 +950,8 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
     {
         product2<TY, TC, kRoundedB, kRoundedA | kRoundedB, NJ>(
-            o.g.dq, pairs, N, qkRow, [](int, int, float t) { return t; }, Ys, kLdS, 1, Hs, kLdN, 1,
-            P, sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L);
+            o.g.dq, pairs, !o.writeQkx, N, qkRow, [](int, int, float t) { return t; }, Ys, kLdS, 1,
+            Hs, kLdN, 1, P, sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L);
     }
     if constexpr (TC) __syncthreads();  // the next product's trip through As: dq has read A3
     // dcs_j's acc term: e^{cs_j} ⟨dy_j, acc q_j⟩.
@@ -954,16 +962,14 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
         dcsAccTerm<TY>(
             t, [&](int, int, int r, int p) { return Ys[r * kLdS + p]; }, sc, dcsA);
     }
-    // fp32 form: G_c into Hs by cp.async once acc is done with, h_out loaded meanwhile (Hs's
-    // padding is still acc's zeros).
+    // fp32 form: G_c into Hs by cp.async once acc is done with, h_out loaded meanwhile.
     if constexpr (!TC) {
         __syncthreads();
+        asyncTile<kLdN, TY>(Gs, hasG ? P : 0, N, Gc, N);
         if (hasG) {
-            issueG<TY>(Gs, Gc, S1, P, N, s1);
+            loadOwnG<TY>(s1, S1, P, N);
             cpAsyncWait();
-            gh = ownDotG<TY, TC>(Gs, P, N, s1);
-        } else {
-            for (int e = threadIdx.x; e < kMaxP * kLdN; e += blockDim.x) Gs[e] = 0.0f;
+            gh = ownDotG<TY, TC>(Gs, s1);
         }
     }
     gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Gs needs
@@ -973,7 +979,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     {
         auto xRow = [&](int r) -> int64_t { return r < L ? v.xOff(c.row0 + r, c.h) : -1; };
         float dxOld[MI][4], xr[MI][4];
-        prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, P);
+        prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, o.writeQkx ? 0 : P);
         prefetch<MI, 4, TY>(xr, v.in.x, xRow, P);
         float t[MI][4];
         zero(t);
@@ -990,7 +996,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
     {
         product2<TY, TC, kRoundedB, kRoundedA, NJ>(
-            o.g.dk, pairs, N, qkRow,
+            o.g.dk, pairs, !o.writeQkx, N, qkRow,
             [&](int r, int n, float t) {
                 return sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t;
             },
@@ -1231,7 +1237,7 @@ __device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, co
         (N & 1) == 0 &&
         ((reinterpret_cast<uintptr_t>(o.g.dq) | reinterpret_cast<uintptr_t>(o.g.dk)) & 7) == 0;
     // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
-    fragPlusEq<kTpwN>(o.g.dq, pairs, N, qkRow, same, [&](auto& f) {
+    fragPlusEq<kTpwN>(o.g.dq, pairs, !o.writeQkx, N, qkRow, same, [&](auto& f) {
         bfRun<kTpwN, false, true>(f, Ys, kLdHS, Hs, kLdHN, P);
         mmaScaleRows(f, sc.ecs);
         bfRun<kTpwN, false, true>(f, A3, kLdHS, Ks, kLdHN, L);
@@ -1266,7 +1272,7 @@ __device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, co
         prefetch<MI, 4, TY>(
             yr, v.dy, [&](int r) -> int64_t { return r < L ? v.yOff(c.row0 + r, c.h) : -1; }, P);
         prefetch<MI, 4, TY>(xr, v.in.x, xRow, P);
-        prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, P);
+        prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, o.writeQkx ? 0 : P);
         float t[MI][4];
         zero(t);
         bfAcc<false, false>(t, Ks, kLdHN, Hs, kLdHN, N, As);
@@ -1281,7 +1287,7 @@ __device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, co
     // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s.
     fragPlusEq<kTpwN>(
-        o.g.dk, pairs, N, qkRow,
+        o.g.dk, pairs, !o.writeQkx, N, qkRow,
         [&](int r, int n, float t) {
             return sc.gam[r] * (t + Pd[r] * __bfloat162float(Qs[r * kLdHN + n])) + sc.piN[r] * t;
         },
@@ -1372,13 +1378,14 @@ int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, 
 cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                             const float* starts, int64_t batch, int64_t T, int64_t chunk,
                             const float* dy, const SsmScanGrads& g, float* workspace,
-                            cudaStream_t s, ChunkProducts tc) {
+                            cudaStream_t s, ChunkProducts tc, bool writeQkx) {
     if (!chunkedBackwardSupports(d, chunk) || batch > 65535) return cudaErrorInvalidValue;
     if (batch == 0 || T == 0) return cudaSuccess;
     const WsLayout w = wsLayout(d, batch, T, chunk);
     const int64_t nChk = (T + chunk - 1) / chunk, PN = int64_t(d.P) * d.N;
     const Dev v{lectern::cuda::detail::kdims(d), in, dy, T, chunk, nChk, batch};
-    const ChunkOut o{g, starts, workspace + w.G, workspace + w.tokScal, workspace + w.partials};
+    const ChunkOut o{
+        g, starts, workspace + w.G, workspace + w.tokScal, workspace + w.partials, writeQkx};
     const dim3 grid(unsigned(nChk), unsigned(d.H), unsigned(batch));
     const size_t bytesA = (size_t(kC) * kLdN + size_t(kC) * kLdS) * 4 + sizeof(ChunkScalars);
     const bool bf16 = tc == ChunkProducts::Bf16;

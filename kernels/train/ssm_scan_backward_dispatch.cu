@@ -55,12 +55,24 @@ cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::Ssm
                                         const float* starts, int64_t batch, int64_t T,
                                         int64_t chunk, const float* dy, const SsmScanGrads& g,
                                         float* workspace, cudaStream_t s, ScanBackwardPath path,
-                                        bool tf32, ScanBackwardTc tc) {
+                                        bool tf32, ScanBackwardTc tc, ScanQkxGrads qkx) {
     if (chunk <= 0 || batch < 0 || T < 0) return cudaErrorInvalidValue;
-    return resolve(d, chunk, path) == ScanBackwardPath::Chunked
-               ? detail::chunkedBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s,
-                                         products(tf32, tc))
-               : detail::sequentialBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s);
+    const bool write = qkx == ScanQkxGrads::Write;
+    if (resolve(d, chunk, path) == ScanBackwardPath::Chunked)
+        return detail::chunkedBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s,
+                                       products(tf32, tc), write);
+    if (write && batch * T > 0 &&
+        detail::sequentialBackwardWorkspaceFloats(d, batch, T, chunk) > 0) {
+        // The token loop adds: zero first (dx's rows keep their columns past H·P).
+        const size_t qkBytes = size_t(batch * T) * size_t(d.R) * size_t(d.H) * size_t(d.N) * 4;
+        if (cudaError_t e = cudaMemsetAsync(g.dq, 0, qkBytes, s); e != cudaSuccess) return e;
+        if (cudaError_t e = cudaMemsetAsync(g.dk, 0, qkBytes, s); e != cudaSuccess) return e;
+        if (cudaError_t e = cudaMemset2DAsync(g.dx, size_t(in.xStride) * 4, 0,
+                                              size_t(d.H) * size_t(d.P) * 4, size_t(batch * T), s);
+            e != cudaSuccess)
+            return e;
+    }
+    return detail::sequentialBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s);
 }
 
 }  // namespace lectern::train::cuda

@@ -553,7 +553,6 @@ Status CudaTrainModel::Impl::linearBackward(float* din, float* dW, const float* 
 Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     const cudaStream_t s = stream();
     const int64_t rows = B * L, D = cfg.dModel;
-    const int64_t qkN = rows * d.R * d.H * d.N;
     const DevLayer& Lw = w.layers[size_t(i)];
     const DevLayer& Lg = g.layers[size_t(i)];
     const LayerSaves& a = saves[size_t(i)];
@@ -584,10 +583,11 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
         !st)
         return st;
     prof.begin("bwd gate", s);
-    // dy and dproj's z columns are written by the gate; the columns from x on are added to
-    // (the scan, the preprocess backward): only those are zeroed.
-    const int64_t fromX = d.dInProj() - d.offX();
-    cudaMemset2DAsync(dproj + d.offX(), size_t(d.dInProj()) * 4, 0, size_t(fromX) * 4, size_t(rows),
+    // dy and dproj's z columns are written by the gate, x's by the scan (ScanQkxGrads::Write,
+    // like dq and dk); the columns from B on are added to (the preprocess backward): only those
+    // are zeroed.
+    const int64_t fromB = d.dInProj() - d.offB();
+    cudaMemset2DAsync(dproj + d.offB(), size_t(d.dInProj()) * 4, 0, size_t(fromB) * 4, size_t(rows),
                       s);
     const Mamba3GateGrads gg{Lg.mimoZ, Lg.mimoO, Lg.outNorm};
     if (Status st = cudaCheck(
@@ -597,15 +597,14 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
         !st)
         return st;
     prof.begin("bwd scan", s);
-    cudaMemsetAsync(dq, 0, size_t(qkN) * 4, s);
-    cudaMemsetAsync(dk, 0, size_t(qkN) * 4, s);
     cudaMemsetAsync(ddt, 0, size_t(rows * d.H) * 4, s);
     cudaMemsetAsync(dadt, 0, size_t(rows * d.H) * 4, s);
     cudaMemsetAsync(dtrap, 0, size_t(rows * d.H) * 4, s);
     const SsmScanGrads sg{dq, dk, dproj + d.offX(), dadt, ddt, dtrap, Lg.D, Lg.mimoX};
     if (Status st = cudaCheck(cuda::ssm_scan_backward_recompute(
                                   d, scanInputs(Lw, a), a.hs, B, L, kScanRecomputeChunk, dy, sg,
-                                  scanWs, s, cuda::ScanBackwardPath::Auto, tf32),
+                                  scanWs, s, cuda::ScanBackwardPath::Auto, tf32,
+                                  cuda::ScanBackwardTc::Default, cuda::ScanQkxGrads::Write),
                               "the scan's backward");
         !st)
         return st;

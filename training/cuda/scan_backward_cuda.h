@@ -43,18 +43,23 @@ int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t bat
 // base of a faster form. LECTERN_SCAN_BWD_PRODUCTS=bf16 (read once) makes Default mean Bf16.
 enum class ScanBackwardTc { Default, Tf32, Bf16 };
 
-// Gradients ACCUMULATE (+=) into g's device buffers (dD, dmimoX summed over batch and time).
-// g.dmimoX may be null only for SISO. workspace: ssm_scan_backward_workspace_floats floats
-// for the same path. Deterministic (no atomics) on both paths. tf32: the chunked path's
-// matrix products on the tensor cores (operands rounded to TF32, fp32 sums; for the TF32 /
-// bf16 training step: not within the fp32 tolerances; the sequential path ignores it;
-// LECTERN_SCAN_BWD_PRODUCTS=fp32, read once, keeps the fp32 products, for comparing).
-cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
-                                        const float* starts, int64_t batch, int64_t T,
-                                        int64_t chunk, const float* dy, const SsmScanGrads& g,
-                                        float* workspace, cudaStream_t s,
-                                        ScanBackwardPath path = ScanBackwardPath::Auto,
-                                        bool tf32 = false,
-                                        ScanBackwardTc tc = ScanBackwardTc::Default);
+// How dq, dk and dx take their gradients. Add: += like every other gradient. Write: = (their
+// old contents neither read nor kept; the others still +=): for a caller whose buffers hold
+// nothing yet, which then needs no zeroing and the chunked path no read of the old values
+// (the training step; training/NOTES-cuda.md, helper S5). The sequential path zeroes them and
+// adds.
+enum class ScanQkxGrads { Add, Write };
+
+// Gradients ACCUMULATE (+=) into g's device buffers (dD, dmimoX summed over batch and time;
+// dq, dk, dx as qkx says). g.dmimoX may be null only for SISO. workspace:
+// ssm_scan_backward_workspace_floats floats for the same path. Deterministic (no atomics) on both
+// paths. tf32: the chunked path's matrix products on the tensor cores (operands rounded to TF32,
+// fp32 sums; for the TF32 / bf16 training step: not within the fp32 tolerances; the sequential path
+// ignores it; LECTERN_SCAN_BWD_PRODUCTS=fp32, read once, keeps the fp32 products, for comparing).
+cudaError_t ssm_scan_backward_recompute(
+    const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, const float* starts, int64_t batch,
+    int64_t T, int64_t chunk, const float* dy, const SsmScanGrads& g, float* workspace,
+    cudaStream_t s, ScanBackwardPath path = ScanBackwardPath::Auto, bool tf32 = false,
+    ScanBackwardTc tc = ScanBackwardTc::Default, ScanQkxGrads qkx = ScanQkxGrads::Add);
 
 }  // namespace lectern::train::cuda
