@@ -48,6 +48,7 @@ struct Shape {
     const char* name;
     int H, P, N, R;
     int64_t batch, T, chunk;
+    int xPad = 3;  // x's rows are H·P + xPad floats (odd: rows not 8-byte aligned)
 };
 
 void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, double tol,
@@ -80,7 +81,7 @@ void runShape(const Shape& s) {
     ops::Mamba3Dims d;
     d.H = s.H, d.P = s.P, d.N = s.N, d.R = s.R, d.mimo = s.R > 1;
     const int64_t B = s.batch, T = s.T, rows = B * T, qk = int64_t(d.R) * d.H * d.N;
-    const int64_t xStride = d.dInner() + 3, nChk = train::ssm_scan_checkpoints(T, s.chunk);
+    const int64_t xStride = d.dInner() + s.xPad, nChk = train::ssm_scan_checkpoints(T, s.chunk);
     const int64_t hsz = int64_t(d.H) * d.P * d.N, ySz = int64_t(d.R) * d.dInner();
     std::printf("%s: seed %llu H=%d P=%d N=%d R=%d batch=%lld T=%lld chunk=%lld\n", s.name,
                 (unsigned long long)seed, d.H, d.P, d.N, d.R, (long long)B, (long long)T,
@@ -182,7 +183,7 @@ void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanI
                    double tol, train::cuda::ScanQkxGrads qkx) {
     const bool written = qkx == train::cuda::ScanQkxGrads::Write;
     const int64_t B = s.batch, T = s.T, rows = B * T;
-    const int64_t xStride = d.dInner() + 3;
+    const int64_t xStride = d.dInner() + s.xPad;
     const bool mimo = d.mimo;
     const int64_t wsFloats =
         train::cuda::ssm_scan_backward_workspace_floats(d, B, T, s.chunk, path);
@@ -248,7 +249,9 @@ TEST(CudaScanBackward, MatchesCpu) {
                // The chunked path's own reach: P 40, N 64 / 96, chunks of 64 and 32, batch 3.
                {"siso P40 N64 b3", 3, 40, 64, 1, 3, 200, 64},
                {"siso P40 N96 chunk32", 2, 40, 96, 1, 2, 111, 32},
-               {"siso P64 N128 b3", 2, 64, 128, 1, 3, 257, 64}});
+               {"siso P64 N128 b3", 2, 64, 128, 1, 3, 257, 64},
+               // Even x rows: the tensor-core form's dx and x in float2 pairs.
+               {"siso P64 N128 even x", 2, 64, 128, 1, 2, 150, 64, 2}});
 }
 
 // Small shapes, few blocks: what compute-sanitizer's racecheck runs (run_gpu_checks.sh).
@@ -256,7 +259,9 @@ TEST(CudaScanBackward, SmallMatchesCpu) {
     // Odd N: the chunked path's dq / dk go out element by element, not in float2 pairs.
     runShapes({{"siso ragged", 3, 16, 32, 1, 3, 37, 8},
                {"mimo R4", 2, 8, 16, 4, 2, 29, 5},
-               {"siso odd N", 2, 16, 23, 1, 2, 45, 16}});
+               {"siso odd N", 2, 16, 23, 1, 2, 45, 16},
+               // Even x rows: dx and x in float2 pairs (the others' odd rows go element-wise).
+               {"siso even x", 2, 16, 32, 1, 2, 40, 16, 2}});
 }
 
 // Shapes out of the kernels' reach are refused, nothing launched.
