@@ -39,10 +39,6 @@ constexpr int kMaxN = 128;       // d_state the tiles cover
 constexpr int kLdN = kMaxN + 1;  // odd leading dimensions: conflict-free column reads
 constexpr int kLdS = kC + 1;     // rows of P or of chunk-length floats (kMaxP == kC)
 static_assert(kMaxP == kC, "the P-wide and chunk-wide arrays share a leading dimension");
-// Warps that share a 16-row group of a 64-wide tensor-core product (16 · TY threads; the other
-// factor 4 is the row groups).
-template <int TY>
-constexpr int kNg = TY / 8;
 
 __device__ inline int tileRow() {
     return int(threadIdx.x) >> 4;
@@ -235,90 +231,62 @@ __device__ inline void prefetch(float (&old)[MI][NJ], const float* base, Row row
     }
 }
 
-// A global array's elements at this thread's fragment places (rows m0 + g and m0 + g + 8,
-// column pairs n0 + 8u + 2t, +1): row r at base + rowOff(r) (< 0: no row there), columns <
-// cols. A thread's fragments cover two rows, so their offsets are computed once. pairs (cols
-// even, rows 8-byte aligned): a lane's two adjacent columns move as one float2, so a warp
-// instruction covers 8 rows × 32 bytes, whole sectors, instead of 8 rows × 4 bytes twice (the
-// scalar form cost phase C ~0.4 ms on the H100: training/NOTES-cuda.md, helper S2).
-template <int kTpw>
-struct FragRows {
-    int64_t o[2];
-    float* row[2];
-    int n0, t, cols;
-    bool pairs;
-    // base may be read-only (then only load is called).
-    template <class Row>
-    __device__ FragRows(const float* base, bool pairs_, int cols_, Row rowOff)
-        : cols(cols_), pairs(pairs_) {
-        const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
-        const int g = lane >> 2, m0 = 16 * (w & 3);
-        t = lane & 3, n0 = 8 * kTpw * (w >> 2);
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            o[h] = rowOff(m0 + g + 8 * h);
-            row[h] = const_cast<float*>(base) + (o[h] >= 0 ? o[h] : 0);
-        }
-    }
-    // x[u][2h], x[u][2h + 1] ← the elements (0 where there are none, or where !read).
-    __device__ void load(float (&x)[kTpw][4], bool read = true) const {
-#pragma unroll
-        for (int u = 0; u < kTpw; ++u)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const int col = n0 + 8 * u + 2 * t;
-                float2 e = make_float2(0.0f, 0.0f);
-                if (read && o[h] >= 0 && col < cols) {
-                    if (pairs) {  // col + 1 < cols wherever col < cols (cols even)
-                        e = *reinterpret_cast<const float2*>(row[h] + col);
-                    } else {
-                        e.x = row[h][col];
-                        if (col + 1 < cols) e.y = row[h][col + 1];
-                    }
-                }
-                x[u][2 * h] = e.x, x[u][2 * h + 1] = e.y;
-            }
-    }
-    __device__ void store(const float (&x)[kTpw][4]) const {
-#pragma unroll
-        for (int u = 0; u < kTpw; ++u)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const int col = n0 + 8 * u + 2 * t;
-                if (o[h] < 0 || col >= cols) continue;
-                if (pairs) {
-                    *reinterpret_cast<float2*>(row[h] + col) =
-                        make_float2(x[u][2 * h], x[u][2 * h + 1]);
-                } else {
-                    row[h][col] = x[u][2 * h];
-                    if (col + 1 < cols) row[h][col + 1] = x[u][2 * h + 1];
-                }
-            }
-    }
-};
-
-// base[row r, column] += add(r, column, c) (FragRows' places) for the fragments c that run(c)
-// accumulates from zero (= where readOld is false: the old values are neither read nor kept).
-// The old values are loaded before run, and every addend is formed before the first store
-// (shared-memory loads of add are not reissued after each global store).
+// Row r of a += target at base + rowOff(r) (< 0: no row there), columns < cols: base[row r,
+// column] += add(r, column, c) for the fragments c that run(c) accumulates from zero (= where
+// readOld is false: the old values are neither read nor kept). A thread's
+// fragments cover two rows, so their offsets are computed once; the old values are loaded
+// before run, and every addend is formed before the first store (shared-memory loads of add
+// are not reissued after each global store). pairs (cols even, base 8-byte aligned): a lane's
+// two adjacent columns are read and written as one float2, so a warp instruction covers 8 rows
+// × 32 bytes, whole sectors, instead of 8 rows × 4 bytes twice (the scalar form cost phase C
+// ~0.4 ms on the H100: training/NOTES-cuda.md, helper S2).
 template <int kTpw, class Row, class Add, class Run>
 __device__ inline void fragPlusEq(float* base, bool pairs, bool readOld, int cols, Row rowOff,
                                   Add add, Run run) {
+    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
+    const int g = lane >> 2, t = lane & 3, m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
+    const int64_t o[2] = {rowOff(m0 + g), rowOff(m0 + g + 8)};
+    float* row[2] = {base + (o[0] >= 0 ? o[0] : 0), base + (o[1] >= 0 ? o[1] : 0)};
     float old[kTpw][4], c[kTpw][4] = {};
-    // The addresses are computed twice, not kept live across the products (registers).
-    FragRows<kTpw>(base, pairs, cols, rowOff).load(old, readOld);
-    run(c);
-    const FragRows<kTpw> at(base, pairs, cols, rowOff);
-    const int r0 = 16 * ((int(threadIdx.x) >> 5) & 3) + ((int(threadIdx.x) & 31) >> 2);
 #pragma unroll
     for (int u = 0; u < kTpw; ++u)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            const int r = r0 + 8 * h, col = at.n0 + 8 * u + 2 * at.t;
+            const int col = n0 + 8 * u + 2 * t;
+            float2 x = make_float2(0.0f, 0.0f);
+            if (readOld && o[h] >= 0 && col < cols) {
+                if (pairs) {  // col + 1 < cols wherever col < cols (cols even)
+                    x = *reinterpret_cast<const float2*>(row[h] + col);
+                } else {
+                    x.x = row[h][col];
+                    if (col + 1 < cols) x.y = row[h][col + 1];
+                }
+            }
+            old[u][2 * h] = x.x, old[u][2 * h + 1] = x.y;
+        }
+    run(c);
+#pragma unroll
+    for (int u = 0; u < kTpw; ++u)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = m0 + g + 8 * h, col = n0 + 8 * u + 2 * t;
             c[u][2 * h] = old[u][2 * h] + add(r, col, c[u][2 * h]);
             c[u][2 * h + 1] = old[u][2 * h + 1] + add(r, col + 1, c[u][2 * h + 1]);
         }
-    at.store(c);
+#pragma unroll
+    for (int u = 0; u < kTpw; ++u)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int col = n0 + 8 * u + 2 * t;
+            if (o[h] < 0 || col >= cols) continue;
+            if (pairs) {
+                *reinterpret_cast<float2*>(row[h] + col) =
+                    make_float2(c[u][2 * h], c[u][2 * h + 1]);
+            } else {
+                row[h][col] = c[u][2 * h];
+                if (col + 1 < cols) row[h][col + 1] = c[u][2 * h + 1];
+            }
+        }
 }
 
 // Row r of a += target at base + rowOff(r) (< 0: no row there), columns < cols: += add(row,
@@ -634,12 +602,11 @@ struct ChunkOut {
 
 // Shared memory of phase C, in floats: the tiles, the scalars, the per-token vectors (Sd, Pd,
 // dcsA, Ev: kC each; kin: kMaxN; red: 64; the X row sums' halves: 2 · kC; the X column sums'
-// per-pass parts: 8 · kC). The tensor-core form adds G_c's own tile ([kMaxP][kLdN]) and its
-// fragment epilogues' four [kNg][kC] row parts.
+// per-pass parts: 8 · kC). The tensor-core form adds G_c's own tile ([kMaxP][kLdN]).
 constexpr int kVecFloats = 4 * kC + kMaxN + 64 + 2 * kC + 8 * kC;
 __host__ __device__ constexpr size_t chunkSmemFloats(bool tc) {
     return size_t(3) * kC * kLdN + size_t(5) * kC * kLdS + sizeof(ChunkScalars) / 4 + kVecFloats +
-           (tc ? size_t(kC) * kLdN + size_t(4) * kNg<32> * kC : 0);
+           (tc ? size_t(kC) * kLdN : 0);
 }
 
 // Floats [p, p + n) into L2 by one bulk prefetch of the whole 16-byte blocks from p rounded
@@ -816,104 +783,14 @@ __device__ inline void dvEpilogue(const Dev& v, const ChunkOut& o, const ChunkPo
     }
 }
 
-// The tensor-core form's epilogues of the 64-wide products work on the fragments as they are
-// (no trip through scratch into the SIMT layout: two barriers and a 4-way bank-conflicted store
-// each). A fragment row's sums are partial over a warp's 8 · kTpw columns: summed over the lane
-// quad here, then over the TY / 8 warps that share the rows (kNg) in finishChunk, in a fixed
-// order. Columns' sums likewise over the rows: over the lanes' g here, then over the 4 row
-// groups.
-__device__ inline float quadSum(float v) {
-    v += __shfl_xor_sync(0xffffffffu, v, 1);
-    return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
-__device__ inline float colSum8(float v) {  // over g, the 8 lanes of one t
-    v += __shfl_xor_sync(0xffffffffu, v, 4);
-    v += __shfl_xor_sync(0xffffffffu, v, 8);
-    return v + __shfl_xor_sync(0xffffffffu, v, 16);
-}
-struct FragPos {
-    int g, t, m0, n0, ng, mg;
-};
-template <int kTpw>
-__device__ inline FragPos fragPos() {
-    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
-    return {lane >> 2, lane & 3, 16 * (w & 3), 8 * kTpw * (w >> 2), w >> 2, w & 3};
-}
-// part[ng][r] = f(r) · Σ_columns c(r, ·) y(r, ·) over this warp's columns; y [kC][kLdS].
-template <int kTpw, class F>
-__device__ inline void fragRowDot(const float (&c)[kTpw][4], const float* y, F f, float* part) {
-    const FragPos q = fragPos<kTpw>();
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int r = q.m0 + q.g + 8 * h;
-        float s = 0.0f;
-#pragma unroll
-        for (int u = 0; u < kTpw; ++u) {
-            const int col = q.n0 + 8 * u + 2 * q.t;
-            s += c[u][2 * h] * y[r * kLdS + col] + c[u][2 * h + 1] * y[r * kLdS + col + 1];
-        }
-        s = quadSum(s);
-        if (q.t == 0) part[q.ng * kC + r] = f(r) * s;
-    }
-}
-
-// dvEpilogue on the fragments of Zstrict (z): dx (FragRows' places) ← dx (the old values, in
-// place) + dv ⊙ mimo_x, the
-// dγ / ζ row parts into dgPart / zePart [kNg][kC], the dD / dmimo_x column parts into parts
-// [2][4][kC] (Σ dy·v, then Σ dv ⊙ x).
-template <int kTpw>
-__device__ inline void dvEpilogueFrag(const Dev& v, const ChunkPos& c, const ChunkScalars& sc,
-                                      const float* Sd, const float (&z)[kTpw][4],
-                                      float (&dx)[kTpw][4], const float (&xr)[kTpw][4],
-                                      const float* Ys, const float* Vs, float* dgPart,
-                                      float* zePart, float* parts, const FragRows<kTpw>& dxAt) {
-    const FragPos q = fragPos<kTpw>();
-    const float Dh = v.in.D[c.h];
-    float pD[kTpw][2] = {}, pM[kTpw][2] = {};
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int r = q.m0 + q.g + 8 * h;
-        const float sd = Sd[r], gam = sc.gam[r], piN = sc.piN[r];
-        float dg = 0.0f, ze = 0.0f;
-#pragma unroll
-        for (int u = 0; u < kTpw; ++u)
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int p = q.n0 + 8 * u + 2 * q.t + e, k = 2 * h + e;
-                const float dy = Ys[r * kLdS + p], vv = Vs[r * kLdS + p];
-                const float zs = z[u][k], zz = zs + sd * dy;
-                dg += vv * zz;
-                ze += vv * zs;
-                const float dv = Dh * dy + gam * zz + piN * zs;
-                dx[u][k] += dv * sc.mx[p];
-                pD[u][e] += dy * vv;
-                pM[u][e] += dv * xr[u][k];
-            }
-        dg = quadSum(dg), ze = quadSum(ze);
-        if (q.t == 0) dgPart[q.ng * kC + r] = dg, zePart[q.ng * kC + r] = ze;
-    }
-#pragma unroll
-    for (int u = 0; u < kTpw; ++u)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-            const float sD = colSum8(pD[u][e]), sM = colSum8(pM[u][e]);
-            const int p = q.n0 + 8 * u + 2 * q.t + e;
-            if (q.g == 0) parts[q.mg * kC + p] = sD, parts[(4 + q.mg) * kC + p] = sM;
-        }
-    dxAt.store(dx);  // the global stores last (no shared load reissued after one)
-}
-
-// The chunk's end, after a barrier. Warps finish in parallel. Warp 0: dcs_j = acc term +
+// The chunk's end, after a barrier. Three warps finish in parallel. Warp 0: dcs_j = acc term +
 // Σ_{s<j} X_js − Σ_{i>j} X_ij − E_j (+ ⟨G, h_out⟩ for the last token); dadt_j += Σ_{i ≥ j}
 // dcs_i within the chunk (a suffix scan: lane l holds j = 63 − 2l, 62 − 2l). Warps 1, 2: the
-// (row, chunk, head) partials of dmimo_x and dD from the column parts ([kColParts][kC] each,
-// Σ dy·v then Σ dv ⊙ x). dcsA and Ev are [kRowParts][kC] row parts, summed here; so are dg and
-// ze where given (the fragment epilogue's; warp 3 writes the per-token dγ, ζ from them).
-template <int TY, int kRowParts, int kColParts>
+// (row, chunk, head) partials of dmimo_x and dD from the threads' parts (dvEpilogue).
+template <int TY>
 __device__ inline void finishChunk(const Dev& v, const ChunkOut& o, const ChunkPos& c, int64_t blk,
                                    const float* dcsA, const float* rowPart, const float* colPart,
-                                   const float* Ev, float gh, bool hasG, const float* parts,
-                                   const float* dgPart = nullptr, const float* zePart = nullptr) {
+                                   const float* Ev, float gh, bool hasG, const float* parts) {
     const KDims& d = v.d;
     const int L = c.L, P = d.P;
     const int warp = int(threadIdx.x) >> 5, lane = int(threadIdx.x) & 31;
@@ -926,12 +803,9 @@ __device__ inline void finishChunk(const Dev& v, const ChunkOut& o, const ChunkP
             const int j = kC - 1 - 2 * lane - k;
             float x = 0.0f;
             if (j < L) {
-                float colX = 0.0f, acc = 0.0f, ev = 0.0f;
-#pragma unroll
+                float colX = 0.0f;
                 for (int q = 0; q < passes; ++q) colX += colPart[q * kC + j];
-#pragma unroll
-                for (int q = 0; q < kRowParts; ++q) acc += dcsA[q * kC + j], ev += Ev[q * kC + j];
-                x = acc + (rowPart[j] + rowPart[kC + j]) - colX - ev +
+                x = dcsA[j] + (rowPart[j] + rowPart[kC + j]) - colX - Ev[j] +
                     (j == L - 1 && hasG ? gh : 0.0f);
             }
             a[k] = x;
@@ -945,30 +819,18 @@ __device__ inline void finishChunk(const Dev& v, const ChunkOut& o, const ChunkP
     } else if (warp == 1) {
         for (int p = lane; p < P; p += 32) {
             float s = 0.0f;
-#pragma unroll
-            for (int q = 0; q < kColParts; ++q) s += parts[(kColParts + q) * kC + p];
+            for (int q = 0; q < TY; ++q) s += parts[(TY + q) * kC + p];
             part[1 + p] = s;
         }
     } else if (warp == 2) {
         float sD = 0.0f;
         for (int p = lane; p < P; p += 32) {
             float s = 0.0f;
-#pragma unroll
-            for (int q = 0; q < kColParts; ++q) s += parts[q * kC + p];
+            for (int q = 0; q < TY; ++q) s += parts[q * kC + p];
             sD += s;
         }
         sD = lectern::cuda::detail::warpSum(sD);
         if (lane == 0) part[0] = sD;
-    } else if (warp == 3 && dgPart != nullptr) {
-        const int64_t rows = v.batch * v.T;
-        for (int j = lane; j < L; j += 32) {
-            float dg = 0.0f, ze = 0.0f;
-#pragma unroll
-            for (int q = 0; q < kRowParts; ++q) dg += dgPart[q * kC + j], ze += zePart[q * kC + j];
-            const int64_t th = (c.row0 + j) * d.H + c.h;
-            o.tokScal[th] = dg;
-            o.tokScal[rows * d.H + th] = ze;
-        }
     }
 }
 
@@ -1017,7 +879,6 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // 64-wide products go through As's [kC][kLdS] once A3 is dead; the fp32 form loads it
     // into Hs once acc is done with (its products need no scratch).
     float* Gs = TC ? vec + kVecFloats : Hs;  // [kMaxP][kLdN]
-    float* fragParts = Gs + kMaxP * kLdN;    // tensor cores: 4 [kNg][kC] row parts
     const int L = c.L, P = d.P, N = d.N, ty = tileRow(), tx = tileCol();
     const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
     const float* S0 = o.starts + blk * PN;
@@ -1092,63 +953,17 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
             o.g.dq, pairs, !o.writeQkx, N, qkRow, [](int, int, float t) { return t; }, Ys, kLdS, 1,
             Hs, kLdN, 1, P, sc.ecs, As, kLdS, 1, Ks, kLdN, 1, L);
     }
-    if constexpr (TC) {
-        constexpr int kT2 = tilesPerWarp<TY, 4>(), kG = kNg<TY>;
-        float *dcsPart = fragParts, *evPart = dcsPart + kG * kC;  // [kNg][kC] row parts
-        float *dgPart = evPart + kG * kC, *zePart = dgPart + kG * kC;
-        // dcs_j's acc term, e^{cs_j} ⟨dy_j, acc q_j⟩, from the fragments of Q accᵀ.
-        {
-            float f[kT2][4] = {};
-            mmaRun<TY, 4, kT2, kRoundedB>(f, Qs, kLdN, 1, Hs, 1, kLdN, N);
-            fragRowDot(
-                f, Ys, [&](int r) { return sc.ecs[r]; }, dcsPart);
-        }
-        gh = lectern::cuda::detail::blockSum(gh, red);  // then As (A3) is free for the parts
-        // Zstrict_s = Σ_{i > s} M_is S_is dy_i + e^{cs_last − cs_s} G k_s  (rows s, columns p),
-        // E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩, and from Zstrict: dv, dγ, ζ, and the
-        // parts of the dD (Σ dy·v) and dmimo_x (Σ dv ⊙ x) sums, into As.
-        {
-            auto xRow = [&](int r) -> int64_t { return r < L ? v.xOff(c.row0 + r, c.h) : -1; };
-            const bool pairsX =
-                (P & 1) == 0 && (v.in.xStride & 1) == 0 &&
-                ((reinterpret_cast<uintptr_t>(o.g.dx) | reinterpret_cast<uintptr_t>(v.in.x)) & 7) ==
-                    0;
-            // The old dx and x loaded before the products (their addresses are recomputed for
-            // the stores: fewer registers live across the products).
-            float dxOld[kT2][4], xr[kT2][4], f[kT2][4] = {};
-            FragRows<kT2>(o.g.dx, pairsX, P, xRow).load(dxOld, !o.writeQkx);
-            FragRows<kT2>(v.in.x, pairsX, P, xRow).load(xr);
-            mmaRun<TY, 4, kT2, kRoundedA | kRoundedB>(f, Ks, kLdN, 1, Gs, 1, kLdN, N);
-            fragRowDot(
-                f, Vs, [&](int r) { return sc.scl[r] * sc.dec[r]; }, evPart);
-            mmaScaleRows(f, sc.dec);
-            mmaRun<TY, 4, kT2, kRoundedA>(f, Ss, 1, kLdS, Ys, kLdS, 1, L);
-            dvEpilogueFrag<kT2>(v, c, sc, Sd, f, dxOld, xr, Ys, Vs, dgPart, zePart, As,
-                                FragRows<kT2>(o.g.dx, pairsX, P, xRow));
-        }
-        // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
-        // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
-        {
-            product2<TY, TC, kRoundedB, kRoundedA, NJ>(
-                o.g.dk, pairs, !o.writeQkx, N, qkRow,
-                [&](int r, int n, float t) {
-                    return sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t;
-                },
-                Vs, kLdS, 1, Gs, kLdN, 1, P, sc.dec, Ps, 1, kLdS, Qs, kLdN, 1, L);
-        }
-        __syncthreads();
-        finishChunk<TY, kG, 4>(v, o, c, blk, dcsPart, rowPart, colPart, evPart, gh, hasG, As,
-                               dgPart, zePart);
-    } else {
-        // dcs_j's acc term: e^{cs_j} ⟨dy_j, acc q_j⟩.
-        {
-            float t[MI][4];
-            zero(t);
-            mmAcc<TY>(t, Qs, kLdN, 1, Hs, 1, kLdN, N);
-            dcsAccTerm<TY>(
-                t, [&](int, int, int r, int p) { return Ys[r * kLdS + p]; }, sc, dcsA);
-        }
-        // G_c into Hs by cp.async once acc is done with, h_out loaded meanwhile.
+    if constexpr (TC) __syncthreads();  // the next product's trip through As: dq has read A3
+    // dcs_j's acc term: e^{cs_j} ⟨dy_j, acc q_j⟩.
+    {
+        float t[MI][4];
+        zero(t);
+        product<TY, TC, kRoundedB>(t, Qs, kLdN, 1, Hs, 1, kLdN, N, As);
+        dcsAccTerm<TY>(
+            t, [&](int, int, int r, int p) { return Ys[r * kLdS + p]; }, sc, dcsA);
+    }
+    // fp32 form: G_c into Hs by cp.async once acc is done with, h_out loaded meanwhile.
+    if constexpr (!TC) {
         __syncthreads();
         asyncTile<kLdN, TY>(Gs, hasG ? P : 0, N, Gc, N);
         if (hasG) {
@@ -1156,41 +971,39 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
             cpAsyncWait();
             gh = ownDotG<TY, TC>(Gs, s1);
         }
-        gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Gs needs
-        // Zstrict_s = Σ_{i > s} M_is S_is dy_i + e^{cs_last − cs_s} G k_s  (rows s, columns p),
-        // E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩, and from Zstrict: dv, dγ, ζ, and this
-        // thread's parts of the dD (Σ dy·v) and dmimo_x (Σ dv ⊙ x) sums, into As (A3 is dead).
-        {
-            auto xRow = [&](int r) -> int64_t { return r < L ? v.xOff(c.row0 + r, c.h) : -1; };
-            float dxOld[MI][4], xr[MI][4];
-            prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, o.writeQkx ? 0 : P);
-            prefetch<MI, 4, TY>(xr, v.in.x, xRow, P);
-            float t[MI][4];
-            zero(t);
-            mmAcc<TY>(t, Ks, kLdN, 1, Gs, 1, kLdN, N);
-            evRows<TY>(
-                t, [&](int, int, int r, int p) { return Vs[r * kLdS + p]; }, sc, Ev);
-            mmAcc<TY>(t, Ss, 1, kLdS, Ys, kLdS, 1, L);
-            dvEpilogue<TY>(
-                v, o, c, sc, Sd, t, dxOld, xr,
-                [&](int, int, int r, int p) {
-                    return make_float2(Ys[r * kLdS + p], Vs[r * kLdS + p]);
-                },
-                As);
-        }
-        // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
-        // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
-        {
-            product2<TY, TC, kRoundedB, kRoundedA, NJ>(
-                o.g.dk, pairs, !o.writeQkx, N, qkRow,
-                [&](int r, int n, float t) {
-                    return sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t;
-                },
-                Vs, kLdS, 1, Gs, kLdN, 1, P, sc.dec, Ps, 1, kLdS, Qs, kLdN, 1, L);
-        }
-        __syncthreads();
-        finishChunk<TY, 1, TY>(v, o, c, blk, dcsA, rowPart, colPart, Ev, gh, hasG, As);
     }
+    gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Gs needs
+    // Zstrict_s = Σ_{i > s} M_is S_is dy_i + e^{cs_last − cs_s} G k_s  (rows s, columns p),
+    // E_s = w_{last,s} e^{cs_last − cs_s} ⟨v_s, G k_s⟩, and from Zstrict: dv, dγ, ζ, and this
+    // thread's parts of the dD (Σ dy·v) and dmimo_x (Σ dv ⊙ x) sums, into As (A3 is dead).
+    {
+        auto xRow = [&](int r) -> int64_t { return r < L ? v.xOff(c.row0 + r, c.h) : -1; };
+        float dxOld[MI][4], xr[MI][4];
+        prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, o.writeQkx ? 0 : P);
+        prefetch<MI, 4, TY>(xr, v.in.x, xRow, P);
+        float t[MI][4];
+        zero(t);
+        product<TY, TC, kRoundedA | kRoundedB>(t, Ks, kLdN, 1, Gs, 1, kLdN, N, As);
+        evRows<TY>(
+            t, [&](int, int, int r, int p) { return Vs[r * kLdS + p]; }, sc, Ev);
+        product<TY, TC, kRoundedA>(t, Ss, 1, kLdS, Ys, kLdS, 1, L, As);
+        dvEpilogue<TY>(
+            v, o, c, sc, Sd, t, dxOld, xr,
+            [&](int, int, int r, int p) { return make_float2(Ys[r * kLdS + p], Vs[r * kLdS + p]); },
+            As);
+    }
+    // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
+    // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
+    {
+        product2<TY, TC, kRoundedB, kRoundedA, NJ>(
+            o.g.dk, pairs, !o.writeQkx, N, qkRow,
+            [&](int r, int n, float t) {
+                return sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t;
+            },
+            Vs, kLdS, 1, Gs, kLdN, 1, P, sc.dec, Ps, 1, kLdS, Qs, kLdN, 1, L);
+    }
+    __syncthreads();
+    finishChunk<TY>(v, o, c, blk, dcsA, rowPart, colPart, Ev, gh, hasG, As);
 }
 
 template <int NJ, int TY, bool TC>
@@ -1484,7 +1297,7 @@ __device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, co
             bfRun<kTpwN, true, true>(f, Ps, kLdHS, Qs, kLdHN, L);
         });
     __syncthreads();
-    finishChunk<TY, 1, TY>(v, o, c, blk, dcsA, rowPart, colPart, Ev, gh, hasG, As);
+    finishChunk<TY>(v, o, c, blk, dcsA, rowPart, colPart, Ev, gh, hasG, As);
 }
 
 // One block of 256 threads a chunk, two resident a multiprocessor (≤ 128 registers).
