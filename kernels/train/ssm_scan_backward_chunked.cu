@@ -15,9 +15,12 @@
 // C unchanged). No atomics, so runs agree bit for bit. A and C stage their tiles by cp.async,
 // all issued before the first is waited for; C's serial pieces (prefix sums, the intra-chunk
 // X sums, dD) are warp scans and warp sums, and the old values of its += targets are loaded
-// before the products that make the addends (training/NOTES-cuda.md, helper S). A third form
-// (chunkBackwardKernelBf16, on request) keeps phase C's tiles in bf16 for two blocks a
-// multiprocessor; it was no faster (see there).
+// before the products that make the addends (training/NOTES-cuda.md, helper S); with
+// ScanQkxGrads::Write (the training step) dq, dk and dx are written without reading them.
+// Phase C is bound by instruction issue at one block an SM, so its global addresses are
+// computed once a row and its staging loops unroll at compile-time thread counts (helper S5:
+// 46 % fewer instructions). A third form (chunkBackwardKernelBf16, on request) keeps phase C's
+// tiles in bf16 for two blocks a multiprocessor; it was no faster (see there).
 // One block of 512 threads per (chunk, head, row); the products are tiled 32 × 16 threads,
 // thread (ty, tx) owning rows ty + 32i and columns tx + 16j (256 threads: 16 × 16, rows
 // ty + 16i): the B operand is read by 16
