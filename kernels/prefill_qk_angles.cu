@@ -28,12 +28,16 @@
 // One segment (T <= 64): the CPU's fp32 angle sequence from the state, no look-back.
 // The in_proj rows are fp32, or bf16 (Src; prefill_proj_bf16.h): the same maths on the
 // widened values, the C/B rows staged in bf16 (half the bytes) in plain order.
+// The training's instance (kTheta, fp32 rows; prefill_qk_angles_theta.h) also stores each
+// token's running angle, the float its q/k pairs were rotated by, from step 3's angle loop
+// (one coalesced 4-byte store a (token, head, angle) item): the backward reads them.
 #include <cuda_bf16.h>
 #include <cuda_pipeline.h>
 
 #include "common.cuh"
 #include "cuda/cuda_ops.h"
 #include "cuda/prefill_proj_bf16.h"
+#include "cuda/prefill_qk_angles_theta.h"
 #include "mamba3_scalars.cuh"
 #include "mma_bf16_frags.cuh"
 
@@ -551,12 +555,14 @@ __device__ __forceinline__ void writeUnit(const PieceRun<Src>& r, int nRot, bool
 
 // 3 blocks a multiprocessor (<= 80 registers; unbounded, ptxas takes ~120, and 2 blocks a
 // multiprocessor measured 381 µs a layer for 335, session 7).
-template <bool Vec, class Src>
+// kTheta: the running angles to thetaOut [rows, H, A] too (the training's instance; the
+// prefill's take false and never read the pointer).
+template <bool Vec, class Src, bool kTheta>
 __global__ void __launch_bounds__(kThreads, 3)
     qkKernel(detail::KDims d, ops::Mamba3PreprocessParams p, const Src* __restrict__ proj, Plan pl,
              SegScan sc, float* __restrict__ angleState, __nv_bfloat16* __restrict__ qb,
              __nv_bfloat16* __restrict__ kb, float* __restrict__ kLast, float* __restrict__ dt,
-             float* __restrict__ adt, float* __restrict__ trap) {
+             float* __restrict__ adt, float* __restrict__ trap, float* __restrict__ thetaOut) {
     extern __shared__ float4 smem[];
     __shared__ unsigned shVid;
     // One segment: no look-back, the launch order will do; several: the counter's order.
@@ -651,7 +657,9 @@ __global__ void __launch_bounds__(kThreads, 3)
             const float* tpP = tp + (o - staged) * d.A + it.a;
             const float* dtP = dts + (o - staged) * pl.hc + it.hl;
             float2* csP = cs + it.hl * d.A + csPos(it.a, d.A, quad);
-#pragma unroll 2
+            float* thP = kTheta ? thetaOut + (k.r0 + o) * HA + it.col : nullptr;
+            // The theta instance unrolled by 2 spilled 8 bytes at its 80 registers.
+#pragma unroll(kTheta ? 1 : 2)
             for (int t = 0; t < ts; ++t) {
                 const float inc = *tpP * *dtP;
                 if (one) {
@@ -660,6 +668,10 @@ __global__ void __launch_bounds__(kThreads, 3)
                 } else {
                     run += double(inc);
                     theta = float(wrapD(base + run));
+                }
+                if constexpr (kTheta) {
+                    *thP = theta;
+                    thP += HA;
                 }
                 // By the SFU on [-π, π) (sin, cos of theta − π are minus theta's, and are kept
                 // so: makePiece folds the signs): 4e-7 at most off sincosf, far under the
@@ -715,11 +727,13 @@ bool aligned16(const void* ptr) {
 }
 
 // The op for in_proj rows of Src, d.dInProj elements apart (kd; the model's dims d otherwise).
+// thetaOut: fp32 rows only (the training's instance); null for the prefill's.
 template <class Src>
 bool launchQk(const ops::Mamba3Dims& d, const detail::KDims& kd,
               const ops::Mamba3PreprocessParams& p, const Src* proj, int64_t batch, int64_t T,
               float* angleState, void* segScratch, size_t segScratchBytes, void* qb, void* kb,
-              float* kLast, float* dt, float* adt, float* trap, cudaStream_t s) {
+              float* kLast, float* dt, float* adt, float* trap, cudaStream_t s,
+              float* thetaOut = nullptr) {
     if (d.mimo || d.R != 1 || d.H <= 0 || d.A <= 0 || d.N % kPiece != 0 || 2 * d.A > d.N ||
         d.G <= 0 || d.H % d.G != 0 || batch <= 0 || T <= 0)
         return false;
@@ -747,7 +761,9 @@ bool launchQk(const ops::Mamba3Dims& d, const detail::KDims& kd,
     // Past 48 KB of shared memory (the benchmark's: ~74 KB) the kernel must be allowed it;
     // where the device refuses, nothing is launched and the caller takes the three ops.
     const size_t smem = qkBytes<Src>(d, pl);
-    auto* qkK = vec ? qkKernel<true, Src> : qkKernel<sizeof(Src) != 4, Src>;
+    auto* qkK = vec ? qkKernel<true, Src, false> : qkKernel<sizeof(Src) != 4, Src, false>;
+    if constexpr (sizeof(Src) == 4)
+        if (thetaOut) qkK = vec ? qkKernel<true, Src, true> : qkKernel<false, Src, true>;
     if (smem > kDefaultSmem &&
         cudaFuncSetAttribute(qkK, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)) !=
             cudaSuccess) {
@@ -767,7 +783,7 @@ bool launchQk(const ops::Mamba3Dims& d, const detail::KDims& kd,
     }
     qkK<<<unsigned(blocks), kThreads, smem, s>>>(
         kd, p, proj, pl, sc, angleState, static_cast<__nv_bfloat16*>(qb),
-        static_cast<__nv_bfloat16*>(kb), kLast, dt, adt, trap);
+        static_cast<__nv_bfloat16*>(kb), kLast, dt, adt, trap, thetaOut);
     return true;
 }
 
@@ -780,6 +796,17 @@ bool prefill_qk_angles_bf16_forward(const ops::Mamba3Dims& d, const ops::Mamba3P
                                     cudaStream_t s) {
     return launchQk(d, detail::kdims(d), p, proj, batch, T, angleState, segScratch, segScratchBytes,
                     qb, kb, kLast, dt, adt, trap, s);
+}
+
+bool prefill_qk_angles_bf16_theta_forward(const ops::Mamba3Dims& d,
+                                          const ops::Mamba3PreprocessParams& p, const float* proj,
+                                          int64_t batch, int64_t T, float* angleState,
+                                          void* segScratch, size_t segScratchBytes, void* qb,
+                                          void* kb, float* kLast, float* dt, float* adt,
+                                          float* trap, float* theta, cudaStream_t s) {
+    if (theta == nullptr) return false;
+    return launchQk(d, detail::kdims(d), p, proj, batch, T, angleState, segScratch, segScratchBytes,
+                    qb, kb, kLast, dt, adt, trap, s, theta);
 }
 
 bool prefill_qk_angles_bf16_proj_forward(const ops::Mamba3Dims& d,

@@ -23,6 +23,7 @@
 
 #include "cuda/cuda_ops.h"
 #include "cuda/prefill_proj_bf16.h"
+#include "cuda/prefill_qk_angles_theta.h"
 #include "cuda/prefill_walk_bf16_out.h"
 #include "cuda_test_util.h"
 #include "ops/mamba3_gate.h"
@@ -750,13 +751,24 @@ TEST(CudaScan, PreprocessAndRotary) {
 // one bf16 step of the CPU's fp32 (4e-3) plus the angle tolerance; the last k rows (fp32)
 // and the angle state within 1e-4 for one segment (<= 64 tokens: the CPU's fp32 sequence),
 // 5e-4 past it (double segment sums, as rotary_angles). Two calls in a row carry the state.
-// bf16Rows: the op reading bf16 in_proj rows (prefill_qk_angles_bf16_proj_forward; NaN in the
-// rows' pad), the CPU on their values widened, to the same tolerances.
+// Rows::Bf16: the op reading bf16 in_proj rows (prefill_qk_angles_bf16_proj_forward; NaN in
+// the rows' pad), the CPU on their values widened, to the same tolerances. Rows::Fp32Theta:
+// the training's instance (prefill_qk_angles_bf16_theta_forward), whose running angles (theta,
+// NaN-poisoned) are held against the CPU's (advanceAngle from the state, as the CPU rotary
+// runs them) to the angle state's tolerance. outs (optional): every other output of both
+// calls, appended, so that the instances can be compared bit for bit.
+enum class QkRows { Fp32, Bf16, Fp32Theta };
+
 void checkPrefillQkAnglesRows(std::mt19937_64& rng, uint64_t seed, const ops::Mamba3Dims& d,
-                              int64_t B, int64_t T, bool bf16Rows) {
+                              int64_t B, int64_t T, QkRows mode,
+                              std::vector<float>* outs = nullptr) {
+    const bool bf16Rows = mode == QkRows::Bf16, withTheta = mode == QkRows::Fp32Theta;
     const int64_t rows = B * T, HA = int64_t(d.H) * d.A;
     std::printf("seed %llu H=%d G=%d N=%d A=%d B=%lld T=%lld%s\n", (unsigned long long)seed, d.H,
-                d.G, d.N, d.A, (long long)B, (long long)T, bf16Rows ? " (bf16 rows)" : "");
+                d.G, d.N, d.A, (long long)B, (long long)T,
+                bf16Rows    ? " (bf16 rows)"
+                : withTheta ? " (fp32 rows, theta out)"
+                            : "");
     const size_t qkN = size_t(rows) * d.H * d.N, hN = size_t(rows * d.H);
     std::vector<float> angle = uniform(rng, size_t(B * HA), 0, 6.28f);
     DevArray dAng(angle), dt(hN), adt(hN), trap(hN), qkb(qkN), kLast(qkN), scratch(hN * d.A);
@@ -771,17 +783,33 @@ void checkPrefillQkAnglesRows(std::mt19937_64& rng, uint64_t seed, const ops::Ma
         std::vector<float> rq(qkN), rk(qkN), rdt(hN), radt(hN), rtrap(hN), rdth(hN * d.A);
         cpu::mamba3_preprocess_forward(d, in.host(), proj.data(), rows, rq.data(), rk.data(),
                                        rdt.data(), radt.data(), rtrap.data(), rdth.data());
+        // The running angles of every token [rows, H, A], from the state before the call.
+        std::vector<float> rth(size_t(rows * HA));
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t ha = 0; ha < HA; ++ha) {
+                double th = angle[size_t(b * HA + ha)];
+                for (int64_t t = 0; t < T; ++t) {
+                    const size_t at = size_t((b * T + t) * HA + ha);
+                    th = cpu::advanceAngle(th, rdth[at]);
+                    rth[at] = float(th);
+                }
+            }
         for (int64_t b = 0; b < B; ++b)
             cpu::rotary_angles_forward(d, rq.data() + b * T * d.H * d.N,
                                        rk.data() + b * T * d.H * d.N, angle.data() + b * HA,
                                        rdth.data() + b * T * HA, T);
         kLast.set(std::vector<float>(qkN, 0.0f));
         const size_t scratchBytes = hN * d.A * sizeof(float);
+        DevArray theta(withTheta ? size_t(rows * HA) : 1);
         ASSERT_TRUE(
             bf16Rows
                 ? cuda::prefill_qk_angles_bf16_proj_forward(
                       d, in.dev(), projB.p(), ld, B, T, dAng.p(), scratch.p(), scratchBytes,
                       qkb.p(), qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), nullptr)
+            : withTheta
+                ? cuda::prefill_qk_angles_bf16_theta_forward(
+                      d, in.dev(), in.dProj.p(), B, T, dAng.p(), scratch.p(), scratchBytes, qkb.p(),
+                      qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), theta.p(), nullptr)
                 : cuda::prefill_qk_angles_bf16_forward(
                       d, in.dev(), in.dProj.p(), B, T, dAng.p(), scratch.p(), scratchBytes, qkb.p(),
                       qkb.p() + qkN / 2, kLast.p(), dt.p(), adt.p(), trap.p(), nullptr));
@@ -804,17 +832,32 @@ void checkPrefillQkAnglesRows(std::mt19937_64& rng, uint64_t seed, const ops::Ma
         expectRel(adt.get(), radt, 1e-5, "adt");
         expectRel(trap.get(), rtrap, 1e-5, "trap");
         expectRel(dAng.get(), angle, rt, "angle state", true);
+        if (withTheta) {
+            expectRel(theta.get(), rth, rt, "running angles (theta)", true);
+            EXPECT_TRUE(theta.guardsIntact());
+        }
+        if (outs) {
+            for (const std::vector<float>& v :
+                 {test::getBf16(qkb.p(), 2 * qkN), kl, dt.get(), adt.get(), trap.get(), dAng.get()})
+                outs->insert(outs->end(), v.begin(), v.end());
+        }
         for (const DevArray* a : {&dAng, &dt, &adt, &trap, &qkb, &kLast, &scratch, &projB})
             EXPECT_TRUE(a->guardsIntact());
     }
 }
 
-// The op on fp32 rows, then on the same inputs' bf16 rows (fresh outputs).
+// The op on fp32 rows, then on the same inputs' bf16 rows (fresh outputs), then the
+// training's instance on the same fp32 rows: its other outputs equal the prefill's bit for bit.
 void checkPrefillQkAngles(std::mt19937_64& rng, uint64_t seed, const ops::Mamba3Dims& d, int64_t B,
                           int64_t T) {
-    std::mt19937_64 again = rng;
-    checkPrefillQkAnglesRows(rng, seed, d, B, T, false);
-    checkPrefillQkAnglesRows(again, seed, d, B, T, true);
+    std::mt19937_64 again = rng, third = rng;
+    std::vector<float> prefill, training;
+    checkPrefillQkAnglesRows(rng, seed, d, B, T, QkRows::Fp32, &prefill);
+    checkPrefillQkAnglesRows(again, seed, d, B, T, QkRows::Bf16);
+    checkPrefillQkAnglesRows(third, seed, d, B, T, QkRows::Fp32Theta, &training);
+    ASSERT_EQ(prefill.size(), training.size());
+    EXPECT_EQ(std::memcmp(prefill.data(), training.data(), prefill.size() * sizeof(float)), 0)
+        << "the theta instance's q, k, last k, dt, adt, trap or angle state differ";
 }
 
 TEST(CudaScan, PrefillQkAnglesBf16) {

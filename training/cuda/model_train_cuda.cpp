@@ -30,6 +30,7 @@
 
 #include "cuda/cuda_context.h"
 #include "cuda/cuda_ops.h"
+#include "cuda/prefill_qk_angles_theta.h"
 #include "cuda/prefill_walk_bf16_out.h"
 #include "training/cuda/ops_backward_cuda.h"
 #include "training/cuda/scan_backward_cuda.h"
@@ -198,7 +199,10 @@ struct CudaTrainModel::Impl {
     bool qkInScan = false;     // Bf16: q and k made inside the scan (LECTERN_TRAIN_QK_IN_SCAN=1)
     bool qkBf16 = true;  // Bf16: q and k written in bf16 for the scan (LECTERN_TRAIN_QK_BF16=0)
     bool walk = true;    // Bf16: the prefill's walk as the scan forward (LECTERN_TRAIN_WALK=0)
-    StepProfile prof;    // LECTERN_TRAIN_PROFILE=1: time per phase
+    // Bf16: the scalars, the running angles and q/k in bf16 by the prefill's fused q/k op
+    // (LECTERN_TRAIN_FUSED_QK=0: preprocess, angles, then the q/k op, three launches).
+    bool fusedQk = true;
+    StepProfile prof;  // LECTERN_TRAIN_PROFILE=1: time per phase
     // The rotary and preprocess backward as one op where it fits, its angle walk included
     // (LECTERN_TRAIN_ROTARY_PRE_FUSED=0: the two ops apart; =1: the fused op without the
     // walk); its scratch: the per-block partial sums.
@@ -233,7 +237,8 @@ struct CudaTrainModel::Impl {
     Status sizeActivations();
     Status checkedIds(const int32_t* host, int64_t B, int64_t L);
     Status forward(int64_t B, int64_t L);
-    Status scanForward(const DevLayer& Lw, const LayerSaves& a, int64_t B, int64_t L);
+    bool fusedQkForward(const DevLayer& Lw, const LayerSaves& a, int64_t B, int64_t L);
+    Status scanForward(const DevLayer& Lw, const LayerSaves& a, int64_t B, int64_t L, bool qkMade);
     int64_t chunkScanFloats(int64_t B, int64_t L) const;
     Status lossBackward(int64_t B, int64_t L, double gradScale, bool grads);
     Status backward(int64_t B, int64_t L);
@@ -389,13 +394,16 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
                 project(a.proj, normed, normedB, mat(Lw.inProj, d.dInProj(), D), rows), "in_proj");
             !st)
             return st;
-        prof.begin("fwd preprocess+angles", s);
-        lectern::cuda::mamba3_preprocess_scalars_forward(d, pre(Lw), a.proj, rows, a.dt, a.adt,
-                                                         a.trap, dtheta, s);
-        cudaMemsetAsync(angle, 0, size_t(B * HA) * 4, s);
-        lectern::cuda::rotary_theta_forward(d, angle, dtheta, a.theta, B, L, s);
+        const bool qkMade = fusedQkForward(Lw, a, B, L);
+        if (!qkMade) {
+            prof.begin("fwd preprocess+angles", s);
+            lectern::cuda::mamba3_preprocess_scalars_forward(d, pre(Lw), a.proj, rows, a.dt, a.adt,
+                                                             a.trap, dtheta, s);
+            cudaMemsetAsync(angle, 0, size_t(B * HA) * 4, s);
+            lectern::cuda::rotary_theta_forward(d, angle, dtheta, a.theta, B, L, s);
+        }
         prof.begin("fwd scan (+qk)", s);
-        if (Status st = scanForward(Lw, a, B, L); !st) return st;
+        if (Status st = scanForward(Lw, a, B, L, qkMade); !st) return st;
         prof.begin("fwd gate", s);
         const void* gatedB = nullptr;  // Bf16: the gate's output rounded as it is stored
         if (bf16 && cuda::mamba3_gate_forward_bf16(d, gate(Lw), a.y, a.proj + d.offZ(), d.dInProj(),
@@ -435,6 +443,25 @@ Status CudaTrainModel::Impl::forward(int64_t B, int64_t L) {
     return cudaCheck(cudaGetLastError(), "launching the training forward");
 }
 
+// Bf16 (SISO): dt, A·dt, trap, the running angles (a.theta) and q, k in bf16 (q's buffer,
+// then each row's last k row in fp32 in k: mamba3_qk_rotated_bf16_forward's form) in one
+// launch of the prefill's fused q/k op, where the scan forward will read that form. The
+// increments never go through device memory; dtheta's space holds the op's segment sums.
+// False, nothing launched, where it does not apply: the three ops then run as before.
+bool CudaTrainModel::Impl::fusedQkForward(const DevLayer& Lw, const LayerSaves& a, int64_t B,
+                                          int64_t L) {
+    if (!fusedQk || !bf16 || !qkBf16 || qkInScan || !chunkedScan || d.mimo || d.R != 1)
+        return false;
+    const cudaStream_t s = stream();
+    const int64_t rows = B * L, HA = int64_t(d.H) * std::max(d.A, 1);
+    const int64_t qkHalf = rows * d.H * int64_t(d.N) / 2;  // floats of q in bf16
+    prof.begin("fwd preprocess+angles+qk (fused)", s);
+    cudaMemsetAsync(angle, 0, size_t(B * HA) * 4, s);
+    return lectern::cuda::prefill_qk_angles_bf16_theta_forward(
+        d, pre(Lw), a.proj, B, L, angle, dtheta, size_t(rows * HA) * 4, q, q + qkHalf, k, a.dt,
+        a.adt, a.trap, a.theta, s);
+}
+
 // The chunked forward's floats in scanWs: its workspace (chunk states and decays), then the
 // zero initial state it starts each row from (ssm [B, H, P, N], pending k [B, R, H, N] and
 // x [B, H, P]), 64-float aligned.
@@ -451,8 +478,9 @@ int64_t CudaTrainModel::Impl::chunkScanFloats(int64_t B, int64_t L) const {
 // checkpoints, copied to their [B, chunk, H, P, N] places. That replaces a walk over the
 // tokens of each (row, head) by one block: 3.6 instead of 39 ms a layer at 4 x 4096 on the
 // H100 (NOTES-cuda.md). Else the sequential ssm_scan_forward_checkpoint.
+// qkMade: q and k are in q's buffer in bf16 already (fusedQkForward).
 Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a, int64_t B,
-                                         int64_t L) {
+                                         int64_t L, bool qkMade) {
     const cudaStream_t s = stream();
     const int64_t rows = B * L;
     const int ck = lectern::cuda::ssm_chunk_tokens(d);
@@ -482,7 +510,7 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
     // nothing launched: then q and k first, as in the other modes).
     cudaError_t e = cudaErrorInvalidValue;
     const ScanMath math = bf16 ? ScanMath::Bf16 : ScanMath::Fp32;
-    if (bf16 && qkInScan) {
+    if (bf16 && qkInScan && !qkMade) {
         const lectern::cuda::QKFromProj qp{a.proj, pre(Lw), a.theta};
         e = lectern::cuda::ssm_chunk_scan_forward(d, scanInputs(Lw, a), B, L, a.y, zero, ws, s,
                                                   math, &qp);
@@ -492,9 +520,9 @@ Status CudaTrainModel::Impl::scanForward(const DevLayer& Lw, const LayerSaves& a
         // half the bytes written and read), each row's last k row in fp32 in k; where that op
         // or the scan refuses the shape, q and k in fp32.
         const int64_t qkHalf = rows * d.R * d.H * int64_t(d.N) / 2;  // floats of q in bf16
-        if (bf16 && qkBf16 && rows * d.R * d.H * int64_t(d.N) % 2 == 0 &&
-            lectern::cuda::mamba3_qk_rotated_bf16_forward(d, pre(Lw), a.proj, rows, L, a.theta, q,
-                                                          q + qkHalf, k, s)) {
+        if (qkMade || (bf16 && qkBf16 && rows * d.R * d.H * int64_t(d.N) % 2 == 0 &&
+                       lectern::cuda::mamba3_qk_rotated_bf16_forward(
+                           d, pre(Lw), a.proj, rows, L, a.theta, q, q + qkHalf, k, s))) {
             lectern::cuda::ScanWorkspace wsB = ws;
             wsB.qkBf16 = q;
             // The prefill's walk (SISO: 64-token chunks, each (row, head) in order with the
@@ -781,6 +809,7 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(
         m.qkInScan = *e && std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_QK_BF16")) m.qkBf16 = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_WALK")) m.walk = std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("LECTERN_TRAIN_FUSED_QK")) m.fusedQk = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_FUSED")) {
         m.rotaryPreFused = std::strcmp(e, "0") != 0;
         m.angleWalk = std::strcmp(e, "1") != 0;
