@@ -175,6 +175,14 @@ TEST_P(CudaTrainVsCpu, Bf16ChunkedScanForwardStaysCloseToTheCpu) {
     expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
 }
 
+// The bf16 step's scalars, angles and q/k by three ops (LECTERN_TRAIN_FUSED_QK=0) instead of
+// the prefill's fused q/k op writing the running angles (the default for SISO: cases 0 and 2),
+// same bars.
+TEST_P(CudaTrainVsCpu, Bf16UnfusedQkStaysCloseToTheCpu) {
+    ScopedEnv env("LECTERN_TRAIN_FUSED_QK", "0");
+    expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaTrainVsCpu, ::testing::Values(0, 1, 2));
 
 // The bf16 forward (the walk's y and checkpoints on SISO) gives the same loss in two calls
