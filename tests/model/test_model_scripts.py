@@ -213,6 +213,13 @@ def main():
         recs = [json.loads(l) for l in open(joined, encoding="utf-8")]
         assert [(r["step"], r["stage_step"]) for r in recs] == [
             (1, 1), (5, 5), (7, 7), (10, 10), (12, 12), (13, 1), (14, 2)], recs
+        # --base: a joined log continued (its lines unchanged), the new stage numbered after it
+        more = os.path.join(out, "more.jsonl")
+        subprocess.run(join[:2] + ["--base", joined, more, "c=" + logs[1]], check=True,
+                       stdout=subprocess.DEVNULL)
+        recs2 = [json.loads(l) for l in open(more, encoding="utf-8")]
+        assert recs2[:len(recs)] == recs and [(r["step"], r["stage"], r["stage_name"]) for r in
+                                              recs2[len(recs):]] == [(15, 3, "c"), (16, 3, "c")], recs2
         with open(logs[1], "a", encoding="utf-8") as f:
             f.write("{not json\n")
         bad = subprocess.run(join + ["a=" + logs[0], "b=" + logs[1]], capture_output=True,
