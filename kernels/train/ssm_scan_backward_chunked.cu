@@ -19,8 +19,11 @@
 // ScanQkxGrads::Write (the training step) dq, dk and dx are written without reading them.
 // Phase C is bound by instruction issue at one block an SM, so its global addresses are
 // computed once a row and its staging loops unroll at compile-time thread counts (helper S5:
-// 46 % fewer instructions). A third form (chunkBackwardKernelBf16, on request) keeps phase C's
-// tiles in bf16 for two blocks a multiprocessor; it was no faster (see there).
+// 46 % fewer instructions). The bf16 training step hands the TF32 form its q and k in bf16 (the
+// forward's own operands): staged through registers into the same fp32 tiles, exact in TF32,
+// so half the bytes and no rounding of q or k. A third form (chunkBackwardKernelBf16, on
+// request) keeps phase C's tiles in bf16 for two blocks a multiprocessor; it was no faster
+// (see there).
 // One block of 512 threads per (chunk, head, row); the products are tiled 32 × 16 threads,
 // thread (ty, tx) owning rows ty + 32i and columns tx + 16j (256 threads: 16 × 16, rows
 // ty + 16i): the B operand is read by 16
@@ -435,6 +438,68 @@ __device__ inline void asyncTile(float* dst, int rows, int cols, const float* sr
     }
 }
 
+// q or k of a chunk in bf16 (the forward's operands, ScanBackwardTc's TF32 form with bf16 q/k),
+// on their way to an fp32 [kC][kLdN] tile through registers (cp.async cannot widen): a bf16 is
+// an fp32 with 16 zero low bits, so the tile holds exact TF32 values and needs no rounding.
+// Item u of warp w is the 8 × 4 block q = w + (TY / 2) u of 8-element groups: rows 8(q / 4) +
+// (lane & 7), group 4(q mod 4) + (lane >> 3), so a warp reads 8 rows × 64 bytes by 16-byte loads
+// and stores element e of its groups to banks (lane + const) mod 32: no conflicts at kLdN ≡ 1.
+template <int TY>
+struct BfTile {
+    static constexpr int kW = TY / 2, kItems = kC * (kMaxN / 8) / 32 / kW;
+    uint4 v[kItems];
+    __device__ static int row(int u) {
+        return 8 * ((int(threadIdx.x >> 5) + kW * u) >> 2) + (int(threadIdx.x) & 7);
+    }
+    __device__ static int col(int u) {
+        return 8 * (4 * ((int(threadIdx.x >> 5) + kW * u) & 3) + ((int(threadIdx.x) & 31) >> 3));
+    }
+};
+// src[i·stride + n] (halves) for i < rows, n < cols, zeros elsewhere; 16-byte loads where every
+// group is whole and aligned (cols and stride multiples of 8, src 16-byte aligned).
+template <int TY>
+__device__ inline void loadBfTile(BfTile<TY>& t, const uint16_t* src, int rows, int cols,
+                                  int64_t stride) {
+    const bool vec =
+        (cols & 7) == 0 && (stride & 7) == 0 && (reinterpret_cast<uintptr_t>(src) & 15) == 0;
+#pragma unroll
+    for (int u = 0; u < BfTile<TY>::kItems; ++u) {
+        const int i = BfTile<TY>::row(u), n = BfTile<TY>::col(u);
+        uint4 x = make_uint4(0, 0, 0, 0);
+        if (i < rows && n < cols) {
+            const uint16_t* p = src + i * stride + n;
+            if (vec) {
+                x = __ldg(reinterpret_cast<const uint4*>(p));
+            } else {
+                uint32_t w[4] = {};
+#pragma unroll
+                for (int e = 0; e < 8; ++e)
+                    if (n + e < cols) w[e >> 1] |= uint32_t(p[e]) << (16 * (e & 1));
+                x = make_uint4(w[0], w[1], w[2], w[3]);
+            }
+        }
+        t.v[u] = x;
+    }
+}
+// The registers into dst [kC][kLdN] as fp32, the padding column zeroed (no barrier).
+template <int TY>
+__device__ inline void storeBfTile(const BfTile<TY>& t, float* dst) {
+#pragma unroll
+    for (int u = 0; u < BfTile<TY>::kItems; ++u) {
+        float* d = dst + BfTile<TY>::row(u) * kLdN + BfTile<TY>::col(u);
+        const uint32_t w[4] = {t.v[u].x, t.v[u].y, t.v[u].z, t.v[u].w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            d[2 * e] = __uint_as_float(w[e] << 16);
+            d[2 * e + 1] = __uint_as_float(w[e] & 0xffff0000u);
+        }
+    }
+    if (threadIdx.x < kC) dst[threadIdx.x * kLdN + kMaxN] = 0.0f;
+}
+__device__ inline float bf16Bits(uint16_t h) {
+    return __uint_as_float(uint32_t(h) << 16);
+}
+
 // Inclusive prefix sums of 64 values over one warp, lane l holding values 2l (a0) and 2l + 1
 // (a1): log-depth shuffles instead of a 64-step loop on one thread.
 __device__ inline void warpScan64(float& a0, float& a1) {
@@ -472,6 +537,9 @@ struct Dev {
     ops::SsmScanInputs in;
     const float* dy;
     int64_t T, chunk, nChk, batch;
+    // q and k in bf16 ([batch·T, H, N] each; null: in.q / in.k in fp32).
+    const uint16_t* qB = nullptr;
+    const uint16_t* kB = nullptr;
     __device__ int64_t qkOff(int64_t row, int h) const { return (row * d.H + h) * int64_t(d.N); }
     __device__ int64_t xOff(int64_t row, int h) const {
         return row * in.xStride + int64_t(h) * d.P;
@@ -498,6 +566,11 @@ struct Dev {
     template <int TY>
     __device__ void asyncK(float* dst, const ChunkPos& c) const {
         asyncTile<kLdN, TY>(dst, c.L, d.N, in.k + qkOff(c.row0, c.h), int64_t(d.H) * d.N);
+    }
+    // The chunk's bf16 q or k rows into registers (storeBfTile puts them in the tile).
+    template <int TY>
+    __device__ void loadBf(BfTile<TY>& t, const uint16_t* src, const ChunkPos& c) const {
+        loadBfTile<TY>(t, src + qkOff(c.row0, c.h), c.L, d.N, int64_t(d.H) * d.N);
     }
     template <int TY>
     __device__ void asyncDy(float* dst, const ChunkPos& c) const {
@@ -553,9 +626,14 @@ __global__ void __launch_bounds__(16 * TY) chunkStateGradKernel(Dev v, float* G,
     float* Ys = Qs + kC * kLdN;  // [kC][kLdS], rows scaled by e^{cs}
     auto& sc = *reinterpret_cast<ChunkScalars*>(Ys + kC * kLdS);
     const ChunkPos c = v.pos();
-    v.template asyncQ<TY>(Qs, c);
+    BfTile<TY> qb;
+    if (v.qB != nullptr)
+        v.template loadBf<TY>(qb, v.qB, c);
+    else
+        v.template asyncQ<TY>(Qs, c);
     v.template asyncDy<TY>(Ys, c);
     v.loadScalars(sc, c);
+    if (v.qB != nullptr) storeBfTile<TY>(qb, Qs);
     cpAsyncWait();
     fixOwn<kLdS, TY>([&](int e, int i, int) { Ys[e] *= sc.ecs[i]; });
     __syncthreads();
@@ -649,8 +727,16 @@ __device__ inline void prefetchChunk(const Dev& v, const float* starts, const fl
     const int i = int(threadIdx.x) & (kC - 1), what = int(threadIdx.x) / kC;
     if (i < c.L) {
         const int64_t row = c.row0 + i;
-        if (what == 0) prefetchL2(v.in.q + v.qkOff(row, c.h), d.N);
-        if (what == 1) prefetchL2(v.in.k + v.qkOff(row, c.h), d.N);
+        // bf16 q / k: half the bytes, as floats (N halves from a row's start: N / 2 floats
+        // from there, rounded up).
+        if (what == 0)
+            v.qB ? prefetchL2(reinterpret_cast<const float*>(v.qB + v.qkOff(row, c.h)),
+                              (d.N + 1) / 2)
+                 : prefetchL2(v.in.q + v.qkOff(row, c.h), d.N);
+        if (what == 1)
+            v.kB ? prefetchL2(reinterpret_cast<const float*>(v.kB + v.qkOff(row, c.h)),
+                              (d.N + 1) / 2)
+                 : prefetchL2(v.in.k + v.qkOff(row, c.h), d.N);
         if (what == 2) prefetchL2(v.dy + v.yOff(row, c.h), d.P);
         if (what == 3) prefetchL2(v.in.x + v.xOff(row, c.h), d.P);
     }
@@ -857,7 +943,9 @@ __device__ inline float pendingTerm(const Dev& v, const ChunkPos& c, float* kin,
     const KDims& d = v.d;
     const bool hasPrev = c.t0 > 0;
     for (int n = threadIdx.x; n < d.N; n += blockDim.x)
-        kin[n] = hasPrev ? v.in.k[v.qkOff(c.row0 - 1, c.h) + n] : 0.0f;
+        kin[n] = !hasPrev ? 0.0f
+                 : v.kB   ? bf16Bits(v.kB[v.qkOff(c.row0 - 1, c.h) + n])
+                          : v.in.k[v.qkOff(c.row0 - 1, c.h) + n];
     if (threadIdx.x < kMaxP)
         red[threadIdx.x] = hasPrev && int(threadIdx.x) < d.P
                                ? v.in.x[v.xOff(c.row0 - 1, c.h) + threadIdx.x]
@@ -869,11 +957,16 @@ __device__ inline float pendingTerm(const Dev& v, const ChunkPos& c, float* kin,
 // Every global load is issued early: the tiles by cp.async at the start (one latency), G_c
 // and the next checkpoint together, the old values of dq, dk, dx before their products.
 // next: the linear index of the chunk this block does after this one (-1: none), whose
-// tiles are prefetched into L2 once this chunk's are in shared memory.
-template <int NJ, int TY, bool TC>
+// tiles are prefetched into L2 once this chunk's are in shared memory. QB (TC only): q and k
+// from bf16 (v.qB, v.kB) through registers, exact in TF32: never rounded, and k's rounding
+// pass skipped.
+template <int NJ, int TY, bool TC, bool QB>
 __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const ChunkPos c,
                                          int64_t next) {
+    static_assert(TC || !QB, "bf16 q / k only in the tensor-core form");
     constexpr int MI = kC / TY;
+    // Which of q's products take it as rounded already (bf16 q: every one).
+    constexpr int kQa = QB ? kRoundedA : 0, kQb = QB ? kRoundedB : 0;
     extern __shared__ float smem[];
     const KDims& d = v.d;
     float* Qs = smem;            // [kC][kLdN] q
@@ -898,8 +991,14 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     const int L = c.L, P = d.P, N = d.N, ty = tileRow(), tx = tileCol();
     const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
     const float* S0 = o.starts + blk * PN;
-    v.template asyncQ<TY>(Qs, c);
-    v.template asyncK<TY>(Ks, c);
+    BfTile<TY> qb, kb;  // QB: in flight while the other tiles and the scalars load
+    if constexpr (QB) {
+        v.template loadBf<TY>(qb, v.qB, c);
+        v.template loadBf<TY>(kb, v.kB, c);
+    } else {
+        v.template asyncQ<TY>(Qs, c);
+        v.template asyncK<TY>(Ks, c);
+    }
     v.template asyncDy<TY>(Ys, c);
     v.template asyncX<TY>(Vs, c);  // raw x: times mimo_x below
     asyncTile<kLdN, TY>(Hs, P, N, S0, N);
@@ -915,22 +1014,26 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     const bool hasPrev = c.t0 > 0;
     const float pi0 = pendingTerm(v, c, kin, red);
     v.loadScalars(sc, c);
+    if constexpr (QB) {
+        storeBfTile<TY>(qb, Qs);
+        storeBfTile<TY>(kb, Ks);
+    }
     cpAsyncWait();
     if (v.in.mimoX) fixOwn<kLdS, TY>([&](int e, int, int p) { Vs[e] *= sc.mx[p]; });
     // acc's pending term; k and acc only ever feed products: rounded for the tensor cores once,
-    // here (one pass for both).
+    // here (one pass for both; bf16 k is exact already).
     if (TC || hasPrev)
         fixOwn<kLdN, TY>([&](int e, int p, int n) {
             float h = Hs[e];
             if (hasPrev && p < P && n < N) h += pi0 * (red[p] * sc.mx[p]) * kin[n];
             Hs[e] = tcRound<TC>(h);
-            if constexpr (TC) Ks[e] = tcRound<TC>(Ks[e]);
+            if constexpr (TC && !QB) Ks[e] = tcRound<TC>(Ks[e]);
         });
     if constexpr (TC)
         if (hasG) gh = ownDotG<TY, TC>(Gs, s1);
     __syncthreads();
     // S = Q Kᵀ, Pm = dY Vᵀ.
-    productStore<TY, TC, kRoundedB>(Ss, Qs, kLdN, 1, Ks, 1, kLdN, N);
+    productStore<TY, TC, kQa | kRoundedB>(Ss, Qs, kLdN, 1, Ks, 1, kLdN, N);
     productStore<TY, TC, 0>(Ps, Ys, kLdS, 1, Vs, 1, kLdS, P);
     __syncthreads();
     if (next >= 0) prefetchChunk(v, o.starts, o.G, v.pos(next));
@@ -974,7 +1077,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     {
         float t[MI][4];
         zero(t);
-        product<TY, TC, kRoundedB>(t, Qs, kLdN, 1, Hs, 1, kLdN, N, As);
+        product<TY, TC, kQa | kRoundedB>(t, Qs, kLdN, 1, Hs, 1, kLdN, N, As);
         dcsAccTerm<TY>(
             t, [&](int, int, int r, int p) { return Ys[r * kLdS + p]; }, sc, dcsA);
     }
@@ -1011,7 +1114,7 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
     // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s  (rows s, columns n).
     {
-        product2<TY, TC, kRoundedB, kRoundedA, NJ>(
+        product2<TY, TC, kRoundedB, kRoundedA | kQb, NJ>(
             o.g.dk, pairs, !o.writeQkx, N, qkRow,
             [&](int r, int n, float t) {
                 return sc.gam[r] * (t + Pd[r] * Qs[r * kLdN + n]) + sc.piN[r] * t;
@@ -1022,14 +1125,14 @@ __device__ inline void chunkBackwardBody(const Dev& v, const ChunkOut& o, const 
     finishChunk<TY>(v, o, c, blk, dcsA, rowPart, colPart, Ev, gh, hasG, As);
 }
 
-template <int NJ, int TY, bool TC>
+template <int NJ, int TY, bool TC, bool QB = false>
 __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOut o) {
     // Persistent: one block a multiprocessor walks chunks lin, lin + gridDim.x, ... and has
     // the next one's tiles prefetched into L2 while it computes this one.
     const int64_t total = v.batch * v.nChk * v.d.H;
     for (int64_t lin = blockIdx.x; lin < total; lin += gridDim.x) {
-        chunkBackwardBody<NJ, TY, TC>(v, o, v.pos(lin),
-                                      lin + gridDim.x < total ? lin + gridDim.x : -1);
+        chunkBackwardBody<NJ, TY, TC, QB>(v, o, v.pos(lin),
+                                          lin + gridDim.x < total ? lin + gridDim.x : -1);
         __syncthreads();  // the next chunk's tiles overwrite this one's
     }
 }
@@ -1394,12 +1497,22 @@ int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, 
 cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                             const float* starts, int64_t batch, int64_t T, int64_t chunk,
                             const float* dy, const SsmScanGrads& g, float* workspace,
-                            cudaStream_t s, ChunkProducts tc, bool writeQkx) {
+                            cudaStream_t s, ChunkProducts tc, bool writeQkx, const void* qkBf16) {
     if (!chunkedBackwardSupports(d, chunk) || batch > 65535) return cudaErrorInvalidValue;
+    if (qkBf16 != nullptr && tc != ChunkProducts::Tf32) return cudaErrorInvalidValue;
     if (batch == 0 || T == 0) return cudaSuccess;
     const WsLayout w = wsLayout(d, batch, T, chunk);
     const int64_t nChk = (T + chunk - 1) / chunk, PN = int64_t(d.P) * d.N;
-    const Dev v{lectern::cuda::detail::kdims(d), in, dy, T, chunk, nChk, batch};
+    const auto* qB = static_cast<const uint16_t*>(qkBf16);
+    const Dev v{lectern::cuda::detail::kdims(d),
+                in,
+                dy,
+                T,
+                chunk,
+                nChk,
+                batch,
+                qB,
+                qB != nullptr ? qB + batch * T * d.H * int64_t(d.N) : nullptr};
     const ChunkOut o{
         g, starts, workspace + w.G, workspace + w.tokScal, workspace + w.partials, writeQkx};
     const dim3 grid(unsigned(nChk), unsigned(d.H), unsigned(batch));
@@ -1433,14 +1546,20 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
             kC_<<<phaseCBlocks(chunks), threads, bytesC, s>>>(v, o);
         return cudaGetLastError();
     };
+    auto pickQb = [&](auto tc, auto qb) -> cudaError_t {
+        constexpr bool kTc = decltype(tc)::value, kQb = decltype(qb)::value;
+        return wideBlocks() ? d.N <= 64 ? run(chunkStateGradKernel<4, 32, kTc>,
+                                              chunkBackwardKernel<4, 32, kTc, kQb>)
+                                        : run(chunkStateGradKernel<8, 32, kTc>,
+                                              chunkBackwardKernel<8, 32, kTc, kQb>)
+               : d.N <= 64
+                   ? run(chunkStateGradKernel<4, 16, kTc>, chunkBackwardKernel<4, 16, kTc, kQb>)
+                   : run(chunkStateGradKernel<8, 16, kTc>, chunkBackwardKernel<8, 16, kTc, kQb>);
+    };
     auto pick = [&](auto tc) -> cudaError_t {
-        constexpr bool kTc = decltype(tc)::value;
-        return wideBlocks()
-                   ? d.N <= 64
-                         ? run(chunkStateGradKernel<4, 32, kTc>, chunkBackwardKernel<4, 32, kTc>)
-                         : run(chunkStateGradKernel<8, 32, kTc>, chunkBackwardKernel<8, 32, kTc>)
-               : d.N <= 64 ? run(chunkStateGradKernel<4, 16, kTc>, chunkBackwardKernel<4, 16, kTc>)
-                           : run(chunkStateGradKernel<8, 16, kTc>, chunkBackwardKernel<8, 16, kTc>);
+        if constexpr (decltype(tc)::value)
+            if (qB != nullptr) return pickQb(tc, std::true_type{});
+        return pickQb(tc, std::false_type{});
     };
     // The bf16 form's phase A is the TF32 one (its own tiles fit; it runs ~0.7 ms).
     auto pickBf16 = [&](auto* kA8, auto* kA4) -> cudaError_t {

@@ -51,16 +51,26 @@ int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t bat
                : detail::sequentialBackwardWorkspaceFloats(d, batch, T, chunk);
 }
 
+bool ssm_scan_backward_takes_bf16_qk(const ops::Mamba3Dims& d, int64_t chunk, ScanBackwardPath path,
+                                     bool tf32, ScanBackwardTc tc) {
+    return chunk > 0 && resolve(d, chunk, path) == ScanBackwardPath::Chunked &&
+           detail::chunkedBackwardSupports(d, chunk) &&
+           products(tf32, tc) == detail::ChunkProducts::Tf32;
+}
+
 cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                                         const float* starts, int64_t batch, int64_t T,
                                         int64_t chunk, const float* dy, const SsmScanGrads& g,
                                         float* workspace, cudaStream_t s, ScanBackwardPath path,
-                                        bool tf32, ScanBackwardTc tc, ScanQkxGrads qkx) {
+                                        bool tf32, ScanBackwardTc tc, ScanQkxGrads qkx,
+                                        const void* qkBf16) {
     if (chunk <= 0 || batch < 0 || T < 0) return cudaErrorInvalidValue;
+    if (qkBf16 != nullptr && !ssm_scan_backward_takes_bf16_qk(d, chunk, path, tf32, tc))
+        return cudaErrorInvalidValue;
     const bool write = qkx == ScanQkxGrads::Write;
     if (resolve(d, chunk, path) == ScanBackwardPath::Chunked)
         return detail::chunkedBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s,
-                                       products(tf32, tc), write);
+                                       products(tf32, tc), write, qkBf16);
     if (write && batch * T > 0 &&
         detail::sequentialBackwardWorkspaceFloats(d, batch, T, chunk) > 0) {
         // The token loop adds: zero first (dx's rows keep their columns past H·P).

@@ -172,11 +172,13 @@ enum class ChunkProducts { Fp32, Tf32, Bf16 };
 int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
                                        int64_t chunk);
 // writeQkx: dq, dk, dx written (=), their old contents not read (the others still +=).
+// qkBf16: q then k ([batch·T, H, N] each) in bf16, read instead of in.q / in.k (Tf32 only;
+// other forms refuse it: cudaErrorInvalidValue).
 cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                             const float* starts, int64_t batch, int64_t T, int64_t chunk,
                             const float* dy, const SsmScanGrads& g, float* workspace,
                             cudaStream_t s, ChunkProducts tc = ChunkProducts::Fp32,
-                            bool writeQkx = false);
+                            bool writeQkx = false, const void* qkBf16 = nullptr);
 // dD[h] += Σ_row partials[row, h, 0], dmimoX[h, :] += Σ_row partials[row, h, 1 + :] (rows in
 // order: deterministic; dmimoX may be null), partials [rows, H, 1 + RP].
 cudaError_t sumScanPartials(int H, int RP, int64_t rows, const float* partials, float* dD,

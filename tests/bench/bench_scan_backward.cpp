@@ -126,6 +126,11 @@ bool runShape(const Shape& s, int reps, double bw) {
     bool tf32 = false;
     train::cuda::ScanBackwardTc tc = train::cuda::ScanBackwardTc::Default;
     train::cuda::ScanQkxGrads qkx = train::cuda::ScanQkxGrads::Add;
+    // q then k in bf16 (the bf16 step's form of them), for the TF32 form's bf16-q/k runs.
+    float* qkB = devAlloc(size_t(rows * qk), all);
+    cuda::to_bf16(qkB, in.q, rows * qk, nullptr);
+    cuda::to_bf16(reinterpret_cast<uint16_t*>(qkB) + rows * qk, in.k, rows * qk, nullptr);
+    const void* qkArg = nullptr;
     cudaError_t err = cudaSuccess;
     auto fwd = [&] {
         const cudaError_t e = train::cuda::ssm_scan_forward_checkpoint(d, in, s.batch, s.T, chunk,
@@ -134,11 +139,11 @@ bool runShape(const Shape& s, int reps, double bw) {
     };
     auto bwd = [&] {
         const cudaError_t e = train::cuda::ssm_scan_backward_recompute(
-            d, in, starts, s.batch, s.T, chunk, dy, g, ws, nullptr, path, tf32, tc, qkx);
+            d, in, starts, s.batch, s.T, chunk, dy, g, ws, nullptr, path, tf32, tc, qkx, qkArg);
         if (e != cudaSuccess) err = e;
     };
     Timer tm;
-    std::vector<double> tf, tb, ts, tt, t32, tw;
+    std::vector<double> tf, tb, ts, tt, t32, tw, twb;
     for (int i = 0; i < reps + 2; ++i) {
         const double a = tm.ms(fwd), b = tm.ms(bwd);
         if (i >= 2) tf.push_back(a), tb.push_back(b);
@@ -153,6 +158,12 @@ bool runShape(const Shape& s, int reps, double bw) {
         const double b = tm.ms(bwd);
         if (i >= 1) tw.push_back(b);
     }
+    qkArg = qkB;  // the same, q and k read in bf16 (the bf16 training step's form)
+    for (int i = 0; i < reps + 1; ++i) {
+        const double b = tm.ms(bwd);
+        if (i >= 1) twb.push_back(b);
+    }
+    qkArg = nullptr;
     qkx = train::cuda::ScanQkxGrads::Add;
     tc = train::cuda::ScanBackwardTc::Bf16;  // phase C's tiles in bf16
     for (int i = 0; i < reps + 1; ++i) {
@@ -188,13 +199,15 @@ bool runShape(const Shape& s, int reps, double bw) {
         "  backward %8.3f ms chunked  (floor %.3f ms: %.0f MB; %.1f%%)\n"
         "  backward %8.3f ms chunked, tensor cores (default: tf32 on fp32 tiles)\n"
         "  backward %8.3f ms chunked, tensor cores, dq/dk/dx written (ScanQkxGrads::Write)\n"
+        "  backward %8.3f ms chunked, tensor cores, written, q/k read in bf16 (the bf16 step)\n"
         "  backward %8.3f ms chunked, tensor cores: phase C's tiles in bf16\n"
         "  backward %8.3f ms sequential  (+ replay states %.0f MB = %.3f ms at copy bandwidth)\n"
         "  tokens/s forward+backward (chunked) %.3g\n",
         s.name, d.H, d.P, d.N, (long long)s.batch, (long long)s.T, (long long)chunk, mf,
         1e3 * fwdB / bw, fwdB / 1e6, 100.0 * (fwdB / bw) / (mf * 1e-3), mb, 1e3 * bwdB / bw,
-        bwdB / 1e6, 100.0 * (bwdB / bw) / (mb * 1e-3), median(tt), median(tw), median(t32),
-        median(ts), replayB / 1e6, 1e3 * replayB / bw, double(rows) / ((mf + mb) * 1e-3));
+        bwdB / 1e6, 100.0 * (bwdB / bw) / (mb * 1e-3), median(tt), median(tw), median(twb),
+        median(t32), median(ts), replayB / 1e6, 1e3 * replayB / bw,
+        double(rows) / ((mf + mb) * 1e-3));
     return true;
 }
 

@@ -23,7 +23,10 @@
 // roundings differ, but on the H100 2026-11-22 the worst was 1.7e-6). The chunked path with
 // its products on the tensor cores (for the TF32 / bf16 training step) runs too in both forms:
 // TF32 operands on fp32 tiles (the default) at 2e-2 (kTf32Tol), and phase C's tiles in bf16 at
-// kBf16Tol. Neither path has atomics, so a second run must agree bit for bit.
+// kBf16Tol. Shapes marked qkBf16 have q and k that bf16 holds exactly, and the TF32 form runs
+// again reading them as bf16 (the bf16 training step's form: in.q / in.k NaN there, so a read of
+// them shows; the other paths and forms must refuse bf16 q / k). Neither path has atomics, so a
+// second run must agree bit for bit.
 #include <cstring>
 
 #include "cuda_test_util.h"
@@ -49,8 +52,15 @@ struct Shape {
     const char* name;
     int H, P, N, R;
     int64_t batch, T, chunk;
-    int xPad = 3;  // x's rows are H·P + xPad floats (odd: rows not 8-byte aligned)
+    int xPad = 3;         // x's rows are H·P + xPad floats (odd: rows not 8-byte aligned)
+    bool qkBf16 = false;  // q, k bf16 values; the TF32 form also runs on bf16 copies of them
 };
+
+uint16_t toBf16(float f) {  // round to nearest even (the inputs are finite)
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return uint16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
 
 void expectRel(const std::vector<float>& gpu, const std::vector<float>& cpu, double tol,
                const std::string& what) {
@@ -74,7 +84,7 @@ struct Grads {  // host copies, in SsmScanGrads order
 void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanInputs& in,
                    const float* starts, const float* dy, const Grads& pre, const Grads& ref,
                    train::cuda::ScanBackwardPath path, bool tf32, train::cuda::ScanBackwardTc tc,
-                   double tol, train::cuda::ScanQkxGrads qkx);
+                   double tol, train::cuda::ScanQkxGrads qkx, const void* qkBf16);
 
 void runShape(const Shape& s) {
     const uint64_t seed = test::freshSeed();
@@ -87,8 +97,15 @@ void runShape(const Shape& s) {
     std::printf("%s: seed %llu H=%d P=%d N=%d R=%d batch=%lld T=%lld chunk=%lld\n", s.name,
                 (unsigned long long)seed, d.H, d.P, d.N, d.R, (long long)B, (long long)T,
                 (long long)s.chunk);
-    const std::vector<float> q = uniform(rng, size_t(rows * qk), -1, 1);
-    const std::vector<float> k = uniform(rng, size_t(rows * qk), -1, 1);
+    std::vector<float> q = uniform(rng, size_t(rows * qk), -1, 1);
+    std::vector<float> k = uniform(rng, size_t(rows * qk), -1, 1);
+    std::vector<uint16_t> qkH;  // q then k in bf16
+    if (s.qkBf16) {
+        for (const std::vector<float>* a : {&q, &k})
+            for (float x : *a) qkH.push_back(toBf16(x));
+        for (size_t i = 0; i < q.size(); ++i)
+            q[i] = test::fromBf16(qkH[i]), k[i] = test::fromBf16(qkH[q.size() + i]);
+    }
     const std::vector<float> x = uniform(rng, size_t(rows * xStride), -1, 1);
     const std::vector<float> adt = uniform(rng, size_t(rows * d.H), -0.6f, -0.001f);
     const std::vector<float> dt = uniform(rng, size_t(rows * d.H), 0.001f, 0.5f);
@@ -157,7 +174,30 @@ void runShape(const Shape& s) {
         double tol;
         const char* name;
         Qkx qkx = Qkx::Add;
+        bool qkB = false;  // bf16 q / k
     };
+    // bf16 q / k: a device copy, and in.q / in.k poisoned for the runs that take it.
+    DevArray devQkB(qkH.size() / 2 + 1), nanQ(q.size()), nanK(k.size());
+    if (s.qkBf16) {
+        ASSERT_EQ(cudaMemcpy(devQkB.p(), qkH.data(), qkH.size() * 2, cudaMemcpyHostToDevice),
+                  cudaSuccess);
+    }
+    ops::SsmScanInputs inNan = in;
+    inNan.q = nanQ.p(), inNan.k = nanK.p();
+    if (s.qkBf16) {  // the TF32 form alone takes bf16 q / k
+        EXPECT_EQ(train::cuda::ssm_scan_backward_takes_bf16_qk(d, s.chunk, Path::Auto, true),
+                  chunkedApplies);
+        for (const Run& r : {Run{Path::Sequential, true, Tc::Default, 0, ""},
+                             Run{Path::Chunked, false, Tc::Default, 0, ""},
+                             Run{Path::Chunked, true, Tc::Bf16, 0, ""}}) {
+            EXPECT_FALSE(
+                train::cuda::ssm_scan_backward_takes_bf16_qk(d, s.chunk, r.path, r.tf32, r.tc));
+            EXPECT_EQ(train::cuda::ssm_scan_backward_recompute(
+                          d, in, starts.p(), B, T, s.chunk, devDy.p(), train::SsmScanGrads{},
+                          nullptr, nullptr, r.path, r.tf32, r.tc, Qkx::Add, devQkB.p()),
+                      cudaErrorInvalidValue);
+        }
+    }
     for (const Run& r :
          {Run{Path::Sequential, false, Tc::Default, 5e-4, "sequential"},
           Run{Path::Chunked, false, Tc::Default, 5e-4, "chunked"},
@@ -167,11 +207,16 @@ void runShape(const Shape& s) {
           Run{Path::Sequential, false, Tc::Default, 5e-4, "sequential, qkx =", Qkx::Write},
           Run{Path::Chunked, false, Tc::Default, 5e-4, "chunked, qkx =", Qkx::Write},
           Run{Path::Chunked, true, Tc::Tf32, kTf32Tol, "chunked tf32, qkx =", Qkx::Write},
-          Run{Path::Chunked, true, Tc::Bf16, kBf16Tol, "chunked bf16, qkx =", Qkx::Write}}) {
+          Run{Path::Chunked, true, Tc::Bf16, kBf16Tol, "chunked bf16, qkx =", Qkx::Write},
+          // q and k read as bf16 (the bf16 training step's form).
+          Run{Path::Chunked, true, Tc::Tf32, kTf32Tol, "chunked tf32, bf16 q/k", Qkx::Add, true},
+          Run{Path::Chunked, true, Tc::Tf32, kTf32Tol, "chunked tf32, bf16 q/k, qkx =", Qkx::Write,
+              true}}) {
         if (r.path == Path::Chunked && !chunkedApplies) continue;
+        if (r.qkB && !s.qkBf16) continue;
         std::printf(" %s backward\n", r.name);
-        checkBackward(d, s, in, starts.p(), devDy.p(), pre, ref, r.path, r.tf32, r.tc, r.tol,
-                      r.qkx);
+        checkBackward(d, s, r.qkB ? inNan : in, starts.p(), devDy.p(), pre, ref, r.path, r.tf32,
+                      r.tc, r.tol, r.qkx, r.qkB ? devQkB.p() : nullptr);
     }
 }
 
@@ -181,7 +226,7 @@ void runShape(const Shape& s) {
 void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanInputs& in,
                    const float* starts, const float* dy, const Grads& pre, const Grads& ref,
                    train::cuda::ScanBackwardPath path, bool tf32, train::cuda::ScanBackwardTc tc,
-                   double tol, train::cuda::ScanQkxGrads qkx) {
+                   double tol, train::cuda::ScanQkxGrads qkx, const void* qkBf16) {
     const bool written = qkx == train::cuda::ScanQkxGrads::Write;
     const int64_t B = s.batch, T = s.T, rows = B * T;
     const int64_t xStride = d.dInner() + s.xPad;
@@ -197,7 +242,7 @@ void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanI
         const train::SsmScanGrads g{gq.p(),  gk.p(),  gx.p(), ga.p(),
                                     gdt.p(), gtr.p(), gD.p(), mimo ? gmx.p() : nullptr};
         const cudaError_t e = train::cuda::ssm_scan_backward_recompute(
-            d, in, starts, B, T, s.chunk, dy, g, ws.p(), nullptr, path, tf32, tc, qkx);
+            d, in, starts, B, T, s.chunk, dy, g, ws.p(), nullptr, path, tf32, tc, qkx, qkBf16);
         ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         for (const DevArray* a : {&ws, &gq, &gk, &gx, &ga, &gdt, &gtr, &gD, &gmx})
@@ -257,7 +302,11 @@ TEST(CudaScanBackward, MatchesCpu) {
                {"siso P40 N96 chunk32", 2, 40, 96, 1, 2, 111, 32},
                {"siso P64 N128 b3", 2, 64, 128, 1, 3, 257, 64},
                // Even x rows: the tensor-core form's dx and x in float2 pairs.
-               {"siso P64 N128 even x", 2, 64, 128, 1, 2, 150, 64, 2}});
+               {"siso P64 N128 even x", 2, 64, 128, 1, 2, 150, 64, 2},
+               // bf16 q / k: 16-byte groups (N 128, 64, 96), a short chunk and a short row.
+               {"siso P64 N128 bf16 qk", 2, 64, 128, 1, 2, 150, 64, 2, true},
+               {"siso P40 N96 chunk32 bf16 qk", 2, 40, 96, 1, 2, 111, 32, 3, true},
+               {"siso T<chunk N64 bf16 qk", 3, 64, 64, 1, 1, 20, 64, 3, true}});
 }
 
 // Small shapes, few blocks: what compute-sanitizer's racecheck runs (run_gpu_checks.sh).
@@ -267,7 +316,11 @@ TEST(CudaScanBackward, SmallMatchesCpu) {
                {"mimo R4", 2, 8, 16, 4, 2, 29, 5},
                {"siso odd N", 2, 16, 23, 1, 2, 45, 16},
                // Even x rows: dx and x in float2 pairs (the others' odd rows go element-wise).
-               {"siso even x", 2, 16, 32, 1, 2, 40, 16, 2}});
+               {"siso even x", 2, 16, 32, 1, 2, 40, 16, 2},
+               // bf16 q / k: element by element (odd N), and in 16-byte groups.
+               {"siso odd N bf16 qk", 2, 16, 23, 1, 2, 45, 16, 3, true},
+               {"siso bf16 qk", 2, 16, 32, 1, 2, 40, 16, 2, true},
+               {"mimo R2 bf16 qk (refused)", 2, 8, 16, 2, 1, 20, 8, 3, true}});
 }
 
 // Shapes out of the kernels' reach are refused, nothing launched.

@@ -207,6 +207,10 @@ struct CudaTrainModel::Impl {
     // (LECTERN_TRAIN_ROTARY_PRE_FUSED=0: the two ops apart; =1: the fused op without the
     // walk); its scratch: the per-block partial sums.
     bool rotaryPreFused = true, angleWalk = true;
+    // Bf16: the backward's q and k recomputed in bf16 for the scan backward, where it takes them
+    // and the fused rotary + preprocess backward (which rebuilds q, k itself) follows
+    // (LECTERN_TRAIN_SCAN_BWD_QK_BF16=0: fp32 q and k, TF32-rounded in the scan).
+    bool scanBwdQkBf16 = true;
     float* preScratch = nullptr;
 
     cudaStream_t stream() const { return ctx->stream(); }
@@ -243,6 +247,8 @@ struct CudaTrainModel::Impl {
     Status lossBackward(int64_t B, int64_t L, double gradScale, bool grads);
     Status backward(int64_t B, int64_t L);
     Status mixerBackward(int i, int64_t B, int64_t L);
+    void recomputeQk(const DevLayer& Lw, const LayerSaves& a, int64_t rows);
+    bool recomputeQkBf16(const DevLayer& Lw, const LayerSaves& a, int64_t rows, int64_t L);
     Status inProjBackward(int i, int64_t rows);
     Status copyParams(float* base, model::ModelWeights& host, bool toDevice) const;
 };
@@ -578,6 +584,27 @@ Status CudaTrainModel::Impl::linearBackward(float* din, float* dW, const float* 
                      what);
 }
 
+// The backward's q and k (rotated) in fp32, as the scan forward's fp32 forms made them.
+void CudaTrainModel::Impl::recomputeQk(const DevLayer& Lw, const LayerSaves& a, int64_t rows) {
+    const cudaStream_t s = stream();
+    if (!bf16 || !cuda::mamba3_qk_rotated_siso_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s))
+        lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
+}
+
+// Bf16: q then k in bf16 in q's buffer (each row's last k row in fp32 in k) for the scan
+// backward, where it takes them and nothing else reads q or k (the fused rotary + preprocess
+// backward rebuilds them from proj); false, nothing launched, elsewhere.
+bool CudaTrainModel::Impl::recomputeQkBf16(const DevLayer& Lw, const LayerSaves& a, int64_t rows,
+                                           int64_t L) {
+    const int64_t qkFloats = rows * d.R * d.H * int64_t(d.N);
+    if (!bf16 || !scanBwdQkBf16 || !rotaryPreFused || qkFloats % 2 != 0 ||
+        !cuda::ssm_scan_backward_takes_bf16_qk(d, kScanRecomputeChunk, cuda::ScanBackwardPath::Auto,
+                                               tf32))
+        return false;
+    return lectern::cuda::mamba3_qk_rotated_bf16_forward(d, pre(Lw), a.proj, rows, L, a.theta, q,
+                                                         q + qkFloats / 2, k, stream());
+}
+
 Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     const cudaStream_t s = stream();
     const int64_t rows = B * L, D = cfg.dModel;
@@ -587,10 +614,13 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     // Recomputed: q and k (rotated), the gate's output (Bf16: straight into the out_proj
     // backward's bf16 operand; only that GEMM reads it).
     prof.begin("bwd recompute qk + gate", s);
-    // Bf16: the SISO float4 form where it applies (the fp32 and TF32 steps keep the engine's
-    // op, which the golden comparisons ran with).
-    if (!bf16 || !cuda::mamba3_qk_rotated_siso_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s))
-        lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
+    // Bf16: q then k in bf16 in q's buffer, the forward's op and so the values its scan
+    // multiplied (half the bytes written and read; exact in the scan backward's TF32 products),
+    // where only the scan backward reads them (scanBwdQkBf16). Else fp32, by the SISO float4
+    // form where it applies (the fp32 and TF32 steps keep the engine's op, which the golden
+    // comparisons ran with).
+    const bool qkB = recomputeQkBf16(Lw, a, rows, L);
+    if (!qkB) recomputeQk(Lw, a, rows);
     Operands outOps{.dinWritten = true};
     if (bf16) {
         if (Status st =
@@ -629,11 +659,12 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     cudaMemsetAsync(dadt, 0, size_t(rows * d.H) * 4, s);
     cudaMemsetAsync(dtrap, 0, size_t(rows * d.H) * 4, s);
     const SsmScanGrads sg{dq, dk, dproj + d.offX(), dadt, ddt, dtrap, Lg.D, Lg.mimoX};
-    if (Status st = cudaCheck(cuda::ssm_scan_backward_recompute(
-                                  d, scanInputs(Lw, a), a.hs, B, L, kScanRecomputeChunk, dy, sg,
-                                  scanWs, s, cuda::ScanBackwardPath::Auto, tf32,
-                                  cuda::ScanBackwardTc::Default, cuda::ScanQkxGrads::Write),
-                              "the scan's backward");
+    if (Status st =
+            cudaCheck(cuda::ssm_scan_backward_recompute(
+                          d, scanInputs(Lw, a), a.hs, B, L, kScanRecomputeChunk, dy, sg, scanWs, s,
+                          cuda::ScanBackwardPath::Auto, tf32, cuda::ScanBackwardTc::Default,
+                          cuda::ScanQkxGrads::Write, qkB ? q : nullptr),
+                      "the scan's backward");
         !st)
         return st;
     const Mamba3PreprocessGrads pg{Lg.dtBias, Lg.bNorm, Lg.cNorm, Lg.bBias, Lg.cBias};
@@ -647,6 +678,10 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
             if (Status st = cudaCheck(e, "the rotary and preprocess backward"); !st) return st;
             return inProjBackward(i, rows);
         }
+    }
+    if (qkB) {  // the fused op refused after all: the unfused ops read fp32 q and k
+        prof.begin("bwd recompute qk + gate", s);
+        recomputeQk(Lw, a, rows);
     }
     prof.begin("bwd rotary", s);
     if (Status st = cudaCheck(cuda::rotary_theta_backward(d, q, k, a.theta, B, L, dq, dk, ddtheta,
@@ -810,6 +845,8 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(
     if (const char* e = std::getenv("LECTERN_TRAIN_QK_BF16")) m.qkBf16 = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_WALK")) m.walk = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_FUSED_QK")) m.fusedQk = std::strcmp(e, "0") != 0;
+    if (const char* e = std::getenv("LECTERN_TRAIN_SCAN_BWD_QK_BF16"))
+        m.scanBwdQkBf16 = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_FUSED")) {
         m.rotaryPreFused = std::strcmp(e, "0") != 0;
         m.angleWalk = std::strcmp(e, "1") != 0;

@@ -56,10 +56,23 @@ enum class ScanQkxGrads { Add, Write };
 // paths. tf32: the chunked path's matrix products on the tensor cores (operands rounded to TF32,
 // fp32 sums; for the TF32 / bf16 training step: not within the fp32 tolerances; the sequential path
 // ignores it; LECTERN_SCAN_BWD_PRODUCTS=fp32, read once, keeps the fp32 products, for comparing).
+// qkBf16 (optional): q then k ([batch·T, H, N] each, SISO) in bf16, the forward's own operands
+// (mamba3_qk_rotated_bf16_forward): the chunked path's TF32 form stages these instead of in.q and
+// in.k (which it then never reads): half the bytes, and a bf16 value is exact in TF32, so no
+// rounding of q or k either. Only where ssm_scan_backward_takes_bf16_qk says so; elsewhere
+// cudaErrorInvalidValue, nothing launched.
 cudaError_t ssm_scan_backward_recompute(
     const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, const float* starts, int64_t batch,
     int64_t T, int64_t chunk, const float* dy, const SsmScanGrads& g, float* workspace,
     cudaStream_t s, ScanBackwardPath path = ScanBackwardPath::Auto, bool tf32 = false,
-    ScanBackwardTc tc = ScanBackwardTc::Default, ScanQkxGrads qkx = ScanQkxGrads::Add);
+    ScanBackwardTc tc = ScanBackwardTc::Default, ScanQkxGrads qkx = ScanQkxGrads::Add,
+    const void* qkBf16 = nullptr);
+
+// Whether ssm_scan_backward_recompute with these arguments takes bf16 q / k (the chunked path in
+// its TF32 form, after the LECTERN_SCAN_BWD / LECTERN_SCAN_BWD_PRODUCTS overrides).
+bool ssm_scan_backward_takes_bf16_qk(const ops::Mamba3Dims& d, int64_t chunk,
+                                     ScanBackwardPath path = ScanBackwardPath::Auto,
+                                     bool tf32 = false,
+                                     ScanBackwardTc tc = ScanBackwardTc::Default);
 
 }  // namespace lectern::train::cuda
