@@ -520,7 +520,8 @@ TEST(CudaBackward, Mamba3Gate) {
     }
 }
 
-// The bf16 step's SISO q/k recompute against the engine's op it stands in for; MIMO refused.
+// The bf16 step's SISO q/k recompute against the engine's op it stands in for, its bf16 instance
+// against its own fp32 values rounded; MIMO refused.
 TEST(CudaBackward, QkRotatedSisoMatchesTheEngine) {
     for (int round = 0; round < kRounds; ++round) {
         const uint64_t seed = test::freshSeed();
@@ -549,9 +550,24 @@ TEST(CudaBackward, QkRotatedSisoMatchesTheEngine) {
         expectRel(q1.get(), q0.get(), 2e-5, "qk siso q");
         expectRel(k1.get(), k0.get(), 2e-5, "qk siso k");
         EXPECT_TRUE(q1.guardsIntact() && k1.guardsIntact());
+        // The bf16 instance: the fp32 form's values, rounded once (NaN-filled before).
+        DevBuf<uint16_t> qB(std::vector<uint16_t>(qkN, 0x7fc0)), kB(qB.get());
+        ASSERT_TRUE(tc::mamba3_qk_rotated_siso_bf16_forward(d, pd, dProj.p(), rows, dTheta.p(),
+                                                            qB.p(), kB.p(), nullptr));
+        sync();
+        auto expectRounded = [&](const DevBuf<uint16_t>& dev, const DevArray& ref,
+                                 const char* what) {
+            std::vector<float> mine;
+            for (uint16_t b : dev.get()) mine.push_back(fromBf16(b));
+            expectRel(mine, rounded(ref.get()), 8e-3, what);
+        };
+        expectRounded(qB, q1, "qk siso bf16 q");
+        expectRounded(kB, k1, "qk siso bf16 k");
         d.mimo = true, d.R = 2;
         EXPECT_FALSE(tc::mamba3_qk_rotated_siso_forward(d, pd, dProj.p(), rows, dTheta.p(), q1.p(),
                                                         k1.p(), nullptr));
+        EXPECT_FALSE(tc::mamba3_qk_rotated_siso_bf16_forward(d, pd, dProj.p(), rows, dTheta.p(),
+                                                             qB.p(), kB.p(), nullptr));
     }
 }
 

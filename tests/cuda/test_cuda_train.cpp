@@ -183,6 +183,17 @@ TEST_P(CudaTrainVsCpu, Bf16UnfusedQkStaysCloseToTheCpu) {
     expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
 }
 
+// The bf16 step's scan backward reading q and k recomputed in bf16 (SISO: cases 0 and 2), by
+// the SISO recompute's bf16 instance (LECTERN_TRAIN_SCAN_BWD_QK_BF16=1) and by the forward's
+// op (=prefill), same bars.
+TEST_P(CudaTrainVsCpu, Bf16ScanBackwardBf16QkStaysCloseToTheCpu) {
+    for (const char* how : {"1", "prefill"}) {
+        SCOPED_TRACE(how);
+        ScopedEnv env("LECTERN_TRAIN_SCAN_BWD_QK_BF16", how);
+        expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaTrainVsCpu, ::testing::Values(0, 1, 2));
 
 // The bf16 forward (the walk's y and checkpoints on SISO) gives the same loss in two calls

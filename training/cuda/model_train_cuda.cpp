@@ -207,10 +207,14 @@ struct CudaTrainModel::Impl {
     // (LECTERN_TRAIN_ROTARY_PRE_FUSED=0: the two ops apart; =1: the fused op without the
     // walk); its scratch: the per-block partial sums.
     bool rotaryPreFused = true, angleWalk = true;
-    // Bf16: the backward's q and k recomputed in bf16 for the scan backward, where it takes them
-    // and the fused rotary + preprocess backward (which rebuilds q, k itself) follows
-    // (LECTERN_TRAIN_SCAN_BWD_QK_BF16=0: fp32 q and k, TF32-rounded in the scan).
-    bool scanBwdQkBf16 = true;
+    // Bf16, on request: the backward's q and k recomputed in bf16 for the scan backward, where
+    // it takes them and the fused rotary + preprocess backward (which rebuilds q, k itself)
+    // follows. LECTERN_TRAIN_SCAN_BWD_QK_BF16=prefill: by the forward's bf16 q/k op, measured no
+    // faster (H100, ~125M: the scan backward 50.8 -> 49.0 ms a step, that op 2.2 ms slower than
+    // the SISO fp32 recompute; training/NOTES-cuda.md, helper S6); =1: by the SISO recompute's
+    // bf16 instance where it applies (else the forward's op; not yet run on a GPU). Default:
+    // fp32 q and k.
+    enum class ScanBwdQk { Fp32, Bf16, Bf16Prefill } scanBwdQk = ScanBwdQk::Fp32;
     float* preScratch = nullptr;
 
     cudaStream_t stream() const { return ctx->stream(); }
@@ -591,16 +595,21 @@ void CudaTrainModel::Impl::recomputeQk(const DevLayer& Lw, const LayerSaves& a, 
         lectern::cuda::mamba3_qk_rotated_forward(d, pre(Lw), a.proj, rows, a.theta, q, k, s);
 }
 
-// Bf16: q then k in bf16 in q's buffer (each row's last k row in fp32 in k) for the scan
-// backward, where it takes them and nothing else reads q or k (the fused rotary + preprocess
-// backward rebuilds them from proj); false, nothing launched, elsewhere.
+// Bf16: q then k in bf16 in q's buffer for the scan backward (scanBwdQk's op; the forward's
+// also writes each row's last k row in fp32 in k), where it takes them and nothing else reads
+// q or k (the fused rotary + preprocess backward rebuilds them from proj); false, nothing
+// launched, elsewhere.
 bool CudaTrainModel::Impl::recomputeQkBf16(const DevLayer& Lw, const LayerSaves& a, int64_t rows,
                                            int64_t L) {
     const int64_t qkFloats = rows * d.R * d.H * int64_t(d.N);
-    if (!bf16 || !scanBwdQkBf16 || !rotaryPreFused || qkFloats % 2 != 0 ||
+    if (!bf16 || scanBwdQk == ScanBwdQk::Fp32 || !rotaryPreFused || qkFloats % 2 != 0 ||
         !cuda::ssm_scan_backward_takes_bf16_qk(d, kScanRecomputeChunk, cuda::ScanBackwardPath::Auto,
                                                tf32))
         return false;
+    if (scanBwdQk == ScanBwdQk::Bf16 &&
+        cuda::mamba3_qk_rotated_siso_bf16_forward(d, pre(Lw), a.proj, rows, a.theta, q,
+                                                  q + qkFloats / 2, stream()))
+        return true;
     return lectern::cuda::mamba3_qk_rotated_bf16_forward(d, pre(Lw), a.proj, rows, L, a.theta, q,
                                                          q + qkFloats / 2, k, stream());
 }
@@ -614,11 +623,10 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     // Recomputed: q and k (rotated), the gate's output (Bf16: straight into the out_proj
     // backward's bf16 operand; only that GEMM reads it).
     prof.begin("bwd recompute qk + gate", s);
-    // Bf16: q then k in bf16 in q's buffer, the forward's op and so the values its scan
-    // multiplied (half the bytes written and read; exact in the scan backward's TF32 products),
-    // where only the scan backward reads them (scanBwdQkBf16). Else fp32, by the SISO float4
-    // form where it applies (the fp32 and TF32 steps keep the engine's op, which the golden
-    // comparisons ran with).
+    // Bf16 with scanBwdQk: q then k in bf16 in q's buffer (half the bytes written and read; exact
+    // in the scan backward's TF32 products), where only the scan backward reads them. Else fp32,
+    // by the SISO float4 form where it applies (the fp32 and TF32 steps keep the engine's op,
+    // which the golden comparisons ran with).
     const bool qkB = recomputeQkBf16(Lw, a, rows, L);
     if (!qkB) recomputeQk(Lw, a, rows);
     Operands outOps{.dinWritten = true};
@@ -846,7 +854,9 @@ Expected<std::unique_ptr<CudaTrainModel>> CudaTrainModel::create(
     if (const char* e = std::getenv("LECTERN_TRAIN_WALK")) m.walk = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_FUSED_QK")) m.fusedQk = std::strcmp(e, "0") != 0;
     if (const char* e = std::getenv("LECTERN_TRAIN_SCAN_BWD_QK_BF16"))
-        m.scanBwdQkBf16 = std::strcmp(e, "0") != 0;
+        m.scanBwdQk = std::strcmp(e, "prefill") == 0 ? Impl::ScanBwdQk::Bf16Prefill
+                      : std::strcmp(e, "0") != 0     ? Impl::ScanBwdQk::Bf16
+                                                     : Impl::ScanBwdQk::Fp32;
     if (const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_FUSED")) {
         m.rotaryPreFused = std::strcmp(e, "0") != 0;
         m.angleWalk = std::strcmp(e, "1") != 0;

@@ -137,6 +137,13 @@ cudaError_t mamba3_gate_backward(const ops::Mamba3Dims& d, const ops::Mamba3Gate
 bool mamba3_qk_rotated_siso_forward(const ops::Mamba3Dims& d, const ops::Mamba3PreprocessParams& p,
                                     const float* proj, int64_t rows, const float* theta, float* q,
                                     float* k, cudaStream_t s);
+// The same q and k rounded to bf16 (nearest even) into qb, kb ([rows, H, N] __nv_bfloat16 each,
+// 8-byte aligned): the scan backward's bf16 q/k (scan_backward_cuda.h); false, launching
+// nothing, where the fp32 form would refuse.
+bool mamba3_qk_rotated_siso_bf16_forward(const ops::Mamba3Dims& d,
+                                         const ops::Mamba3PreprocessParams& p, const float* proj,
+                                         int64_t rows, const float* theta, void* qb, void* kb,
+                                         cudaStream_t s);
 
 // mamba3_gate_forward's output (engine/cuda/cuda_ops.h, same maths) rounded to bf16
 // (__nv_bfloat16 out [rows, H*P]): the bf16 step's recompute of the gate in the backward,
