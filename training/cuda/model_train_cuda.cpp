@@ -207,14 +207,14 @@ struct CudaTrainModel::Impl {
     // (LECTERN_TRAIN_ROTARY_PRE_FUSED=0: the two ops apart; =1: the fused op without the
     // walk); its scratch: the per-block partial sums.
     bool rotaryPreFused = true, angleWalk = true;
-    // Bf16, on request: the backward's q and k recomputed in bf16 for the scan backward, where
-    // it takes them and the fused rotary + preprocess backward (which rebuilds q, k itself)
-    // follows. LECTERN_TRAIN_SCAN_BWD_QK_BF16=prefill: by the forward's bf16 q/k op, measured no
-    // faster (H100, ~125M: the scan backward 50.8 -> 49.0 ms a step, that op 2.2 ms slower than
-    // the SISO fp32 recompute; training/NOTES-cuda.md, helper S6); =1: by the SISO recompute's
-    // bf16 instance where it applies (else the forward's op; not yet run on a GPU). Default:
-    // fp32 q and k.
-    enum class ScanBwdQk { Fp32, Bf16, Bf16Prefill } scanBwdQk = ScanBwdQk::Fp32;
+    // Bf16: the backward's q and k recomputed in bf16 for the scan backward, where it takes
+    // them and the fused rotary + preprocess backward (which rebuilds q, k itself) follows:
+    // by the SISO recompute's bf16 instance where it applies, else the forward's op (the
+    // default since the combined check of 2026-11-23 08:33 UTC: ~125M step 128.0/128.4 ->
+    // 125.9 ms, the scan backward 50.7 -> 48.8 ms a step; training/NOTES-cuda.md).
+    // LECTERN_TRAIN_SCAN_BWD_QK_BF16=0: fp32 q and k (as before); =prefill: always the
+    // forward's bf16 q/k op (helper S6: no faster than fp32, that op 2.2 ms slower).
+    enum class ScanBwdQk { Fp32, Bf16, Bf16Prefill } scanBwdQk = ScanBwdQk::Bf16;
     float* preScratch = nullptr;
 
     cudaStream_t stream() const { return ctx->stream(); }
