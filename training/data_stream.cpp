@@ -9,10 +9,25 @@
 
 namespace lectern::train {
 
-void ByteDataStream::addDocument(const std::string& bytes, double valFraction) {
+void ByteDataStream::addDocument(const std::string& bytes, double valFraction,
+                                 int windowStartAfter) {
     const size_t cut = bytes.size() - size_t(double(bytes.size()) * valFraction);
+    const int64_t begin = int64_t(train_.size());
     for (size_t i = 0; i < bytes.size(); ++i)
         (i < cut ? train_ : val_).push_back(int32_t(uint8_t(bytes[i])));
+    const int64_t end = int64_t(train_.size());
+    if (windowStartAfter < 0 ||
+        std::find(train_.begin() + begin, train_.end(), windowStartAfter) == train_.end())
+        return;
+    // Examples: from the file's start and from after each window-start byte; a start that
+    // is the byte itself (the file begins with it, or two in a row) starts nothing.
+    std::vector<int64_t> starts;
+    for (int64_t i = begin; i < end; ++i)
+        if ((i == begin || train_[size_t(i - 1)] == windowStartAfter) &&
+            train_[size_t(i)] != windowStartAfter)
+            starts.push_back(i);
+    for (size_t k = 0; k < starts.size(); ++k)
+        examples_.emplace_back(starts[k], k + 1 < starts.size() ? starts[k + 1] : end);
 }
 
 ByteDataStream ByteDataStream::fromBytes(const std::string& bytes, double valFraction,
@@ -24,8 +39,10 @@ ByteDataStream ByteDataStream::fromBytes(const std::string& bytes, double valFra
 }
 
 Expected<ByteDataStream> ByteDataStream::fromFiles(const std::vector<std::string>& paths,
-                                                   double valFraction, uint64_t seed) {
+                                                   double valFraction, uint64_t seed,
+                                                   int windowStartAfter) {
     if (paths.empty()) return Status::error("no text files given");
+    if (windowStartAfter > 255) return Status::error("the window-start byte must be 0..255");
     ByteDataStream s;
     s.rng_.seed(seed);
     for (const std::string& p : paths) {
@@ -34,7 +51,7 @@ Expected<ByteDataStream> ByteDataStream::fromFiles(const std::vector<std::string
         std::ostringstream o;
         o << f.rdbuf();
         if (f.bad()) return Status::error(p + ": read error");
-        s.addDocument(o.str(), valFraction);
+        s.addDocument(o.str(), valFraction, windowStartAfter);
     }
     return s;
 }
@@ -63,12 +80,52 @@ Expected<ByteDataStream> ByteDataStream::fromDocuments(const std::vector<std::st
     return s;
 }
 
+// The window starts for windows of L tokens: every position outside the examples (as far
+// as a window fits), and each example's start (where a window fits) weighted by its bytes.
+void ByteDataStream::buildStarts(int64_t L) {
+    starts_.clear();
+    cumWeight_.clear();
+    startsLen_ = L;
+    const int64_t last = int64_t(train_.size()) - L;  // the last start a window fits at
+    auto span = [&](int64_t from, int64_t to) {       // positions [from, to) outside examples
+        to = std::min(to, last + 1);
+        if (to > from) starts_.push_back({from, to - from, 1});
+    };
+    int64_t pos = 0;
+    for (const auto& [first, end] : examples_) {
+        span(pos, first);
+        if (first <= last) starts_.push_back({first, 1, end - first});
+        pos = end;
+    }
+    span(pos, int64_t(train_.size()));
+    uint64_t total = 0;
+    for (const Starts& r : starts_) cumWeight_.push_back(total += uint64_t(r.count * r.weight));
+}
+
 void ByteDataStream::nextBatch(int64_t B, int64_t L, std::vector<int32_t>& out) {
     out.resize(size_t(B * L));
-    const uint64_t span = uint64_t(int64_t(train_.size()) - L + 1);
+    if (!examples_.empty() && startsLen_ != L) buildStarts(L);
+    if (examples_.empty() || cumWeight_.empty() || cumWeight_.back() == 0) {
+        // random offsets everywhere (the draws as before window-start bytes) (the draws as before
+        // examples)
+        const uint64_t span = uint64_t(int64_t(train_.size()) - L + 1);
+        for (int64_t b = 0; b < B; ++b) {
+            const uint64_t start = rng_() % span;
+            for (int64_t t = 0; t < L; ++t)
+                out[size_t(b * L + t)] = train_[size_t(start) + size_t(t)];
+        }
+        drawn_ += B;
+        return;
+    }
     for (int64_t b = 0; b < B; ++b) {
-        const uint64_t start = rng_() % span;
-        for (int64_t t = 0; t < L; ++t) out[size_t(b * L + t)] = train_[size_t(start) + size_t(t)];
+        // One draw a window, as without examples, so the stream's state stays RNG + count.
+        const uint64_t r = rng_() % cumWeight_.back();
+        const size_t i =
+            size_t(std::upper_bound(cumWeight_.begin(), cumWeight_.end(), r) - cumWeight_.begin());
+        const uint64_t before = i == 0 ? 0 : cumWeight_[i - 1];
+        const int64_t start =
+            starts_[i].first + int64_t((r - before) / uint64_t(starts_[i].weight));
+        for (int64_t t = 0; t < L; ++t) out[size_t(b * L + t)] = train_[size_t(start + t)];
     }
     drawn_ += B;
 }

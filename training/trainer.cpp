@@ -382,7 +382,8 @@ std::string trainerStateJson(const TrainOptions& o, const TrainRun& run) {
                     {"seed", o.seed},
                     {"val_fraction", o.valFraction},
                     {"schedule", o.schedule},
-                    {"decay_fraction", o.decayFraction}};
+                    {"decay_fraction", o.decayFraction},
+                    {"window_start_after", o.windowStartAfter}};
     if (run.lora)
         j["lora"] = {{"rank", run.lora->cfg.rank},
                      {"alpha", run.lora->cfg.alpha},
@@ -417,6 +418,7 @@ Status applyTrainerState(const std::string& text, TrainOptions& o, TrainRun& run
     num("eval_windows", o.evalWindows), num("checkpoint_every", o.checkpointEvery),
         num("seed", o.seed);
     num("val_fraction", o.valFraction), num("decay_fraction", o.decayFraction);
+    num("window_start_after", o.windowStartAfter);
     if (op.contains("schedule") && op["schedule"].is_string()) o.schedule = op["schedule"];
     if (keepSteps) o.steps = steps;
     run.step = j["step"].get<int64_t>();

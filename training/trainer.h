@@ -34,6 +34,9 @@ struct TrainOptions {
     std::string schedule = "cosine";  // or "wsd" (warm-up, stable, decay: lrWsd)
     double decayFraction = 0.2;       // wsd: the last fraction of the steps decays
     double valFraction = 0.1;         // of each text file, its tail, held out for validation
+    // A byte 0..255: in text files holding it, windows start only after it (examples; see
+    // ByteDataStream::fromFiles); -1: random offsets everywhere.
+    int windowStartAfter = -1;
     AdamWConfig adamw;
     int64_t evalEvery = 50, evalWindows = 16, checkpointEvery = 100;
     uint64_t seed = 1;

@@ -15,6 +15,14 @@ answer can only come from the document.
          of exactly n bytes = n tokens (byte-level), n in 1k 4k 16k 64k 256k 1M.
 
     python3 scripts/model/make_retrieval.py CORPUS [--seed 7] [--train-bytes 3000000]
+
+  long:  with --long-out FILE, only FILE: training examples of --long-context bytes of
+         training text (lengths uniform in the range), one fact (two with odds --two-facts,
+         the question asking one) at a uniform depth, each ending with --sep-byte, so that
+         `lectern-cli train --window-start-after BYTE` starts every window at an example.
+
+    python3 scripts/model/make_retrieval.py CORPUS --long-out FILE --long-bytes 7000000 \
+        --long-context 1000-16000 [--two-facts 0.25] [--sep-byte 30] [--seed 11]
 """
 import argparse
 import json
@@ -81,17 +89,47 @@ def cut_to_bytes(s, n):
     return s.encode()[:n].decode("utf-8", "ignore")
 
 
+def long_examples(a, train, kinds, rng):
+    """--long-out: examples of --long-context bytes, each ending with the separator byte."""
+    lo, hi = (int(x) for x in a.long_context.split("-"))
+    sep = chr(a.sep_byte)
+    out, written, facts = [], 0, 0
+    while written < a.long_bytes:
+        ctx = stretch(train[rng.choice(kinds)], rng.randrange(lo, hi + 1), rng)
+        ctx = ctx.replace(sep, " ")
+        statements = [fact(rng) for _ in range(2 if rng.random() < a.two_facts else 1)]
+        for statement, _, _ in statements:
+            ctx, _ = insert(ctx, statement, rng)
+        _, question, answer = rng.choice(statements)
+        ex = prompt_of(ctx, question) + " " + answer + "\n" + sep
+        out.append(ex)
+        written += len(ex.encode())
+        facts += len(statements)
+    with open(a.long_out, "w", encoding="utf-8") as f:
+        f.write("".join(out))
+    print("long retrieval: %d examples (%d facts), %d bytes, context %d-%d bytes" % (
+        len(out), facts, written, lo, hi))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("corpus")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--train-bytes", type=int, default=3_000_000)
     ap.add_argument("--train-max", type=int, default=900, help="most context bytes of a training example")
+    ap.add_argument("--long-out", help="write only long training examples to this file")
+    ap.add_argument("--long-bytes", type=int, default=7_000_000)
+    ap.add_argument("--long-context", default="1000-16000", help="context bytes, LO-HI")
+    ap.add_argument("--two-facts", type=float, default=0.25, help="odds of a second fact")
+    ap.add_argument("--sep-byte", type=int, default=30, help="byte that ends each long example")
     a = ap.parse_args()
     rng = random.Random(a.seed)
 
     kinds = ("code", "prose", "legal")
     train = {k: open(os.path.join(a.corpus, "train", k + ".txt"), encoding="utf-8").read() for k in kinds}
+    if a.long_out:
+        return long_examples(a, train, kinds, rng)
     out, written = [], 0
     while written < a.train_bytes:
         text = train[rng.choice(kinds)]

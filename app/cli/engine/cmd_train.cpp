@@ -1,6 +1,7 @@
 // `lectern-cli train --config FILE | --base DIR, --text FILE..., --out DIR, [--steps N]
 // [--seq-len L] [--batch B] [--lr X] [--schedule cosine|wsd] [--lora R]
-// [--device cpu|cuda|auto] [--precision fp32|tf32|bf16] [--resume DIR]`: trains on byte-level
+// [--device cpu|cuda|auto] [--precision fp32|tf32|bf16] [--window-start-after BYTE]
+// [--resume DIR]`: trains on byte-level
 // tokens of the text files (ids 0..255; no tokenizer yet), showing step, loss, tokens/s and
 // ETA, logging OUT/metrics.jsonl, checkpointing into OUT/ckpt-<step> and writing the final
 // model folder into OUT. --resume OUT (or a ckpt folder) continues bit for bit.
@@ -29,7 +30,10 @@ struct TrainArgs {
 // The data: the --text files, or the documents of a store collection split by document.
 Expected<train::ByteDataStream> loadData(const train::TrainRun& run, const train::TrainOptions& o) {
     if (run.collection.empty())
-        return train::ByteDataStream::fromFiles(run.texts, o.valFraction, o.seed);
+        return train::ByteDataStream::fromFiles(run.texts, o.valFraction, o.seed,
+                                                o.windowStartAfter);
+    if (o.windowStartAfter >= 0)
+        return Status::error("--window-start-after applies to --text files, not a collection");
     if (!cli::collectionLoader())
         return Status::error("this lectern-cli was built without the store; --collection needs it");
     auto docs = cli::collectionLoader()(run.store, run.collection);
@@ -93,6 +97,9 @@ Status prepare(TrainArgs& a, train::TrainRun& run) {
     auto data = loadData(run, a.o);
     if (!data) return data.status();
     run.data = std::move(*data);
+    if (a.o.windowStartAfter >= 0)
+        std::fprintf(stderr, "--window-start-after %d: %lld example starts\n", a.o.windowStartAfter,
+                     (long long)run.data.exampleStarts());
     return Status::ok();
 }
 
@@ -161,6 +168,13 @@ const CommandRegistration registration{{
                        "LoRA target modules: in_proj,out_proj,fc1,fc2,mlp (default "
                        "in_proj,out_proj)")
             ->delimiter(',');
+        sub.add_option("--window-start-after", a->o.windowStartAfter,
+                       "a byte 0..255: a --text file holding it is a file of examples, each "
+                       "ending with that byte; its windows start only at an example's start "
+                       "(drawn by the example's bytes, so the file keeps its share), so an "
+                       "example no longer than --seq-len is trained whole; other files keep "
+                       "random offsets (default -1: random offsets everywhere; kept by --resume)")
+            ->check(CLI::Range(-1, 255));
         sub.add_option("--resume", a->resume, "continue from OUT folder or ckpt folder");
         sub.add_option("--device", a->device,
                        "cpu, cuda (an error without a usable GPU), or auto (the GPU when one is "
