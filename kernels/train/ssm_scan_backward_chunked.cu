@@ -21,9 +21,8 @@
 // computed once a row and its staging loops unroll at compile-time thread counts (helper S5:
 // 46 % fewer instructions). The bf16 training step hands the TF32 form its q and k in bf16 (the
 // forward's own operands): staged through registers into the same fp32 tiles, exact in TF32,
-// so half the bytes and no rounding of q or k. A third form (chunkBackwardKernelBf16, on
-// request) keeps phase C's tiles in bf16 for two blocks a multiprocessor; it was no faster
-// (see there).
+// so half the bytes and no rounding of q or k. (A third form with phase C's tiles in bf16 at
+// two blocks a multiprocessor was no faster, helper S4; removed, helper C1.)
 // One block of 512 threads per (chunk, head, row); the products are tiled 32 × 16 threads,
 // thread (ty, tx) owning rows ty + 32i and columns tx + 16j (256 threads: 16 × 16, rows
 // ty + 16i): the B operand is read by 16
@@ -33,7 +32,6 @@
 #include <cstring>
 #include <type_traits>
 
-#include "mma_bf16_frags.cuh"
 #include "train/ssm_scan_train.cuh"
 
 namespace lectern::train::cuda::detail {
@@ -438,7 +436,7 @@ __device__ inline void asyncTile(float* dst, int rows, int cols, const float* sr
     }
 }
 
-// q or k of a chunk in bf16 (the forward's operands, ScanBackwardTc's TF32 form with bf16 q/k),
+// q or k of a chunk in bf16 (the forward's operands, the TF32 form with bf16 q/k),
 // on their way to an fp32 [kC][kLdN] tile through registers (cp.async cannot widen): a bf16 is
 // an fp32 with 16 zero low bits, so the tile holds exact TF32 values and needs no rounding.
 // Item u of warp w is the 8 × 4 block q = w + (TY / 2) u of 8-element groups: rows 8(q / 4) +
@@ -1137,294 +1135,6 @@ __global__ void __launch_bounds__(16 * TY, 1) chunkBackwardKernel(Dev v, ChunkOu
     }
 }
 
-// Phase C with every tile in bf16 (ScanBackwardTc::Bf16; not the default). The fp32 tiles take
-// 221 KB, one block a multiprocessor, and phase C was latency-bound at that occupancy
-// (training/NOTES-cuda.md, helpers S2, S3). Here q, k, acc / G_c ([64][136] halves) and dy, v,
-// M ⊙ S, M ⊙ Pm ([64][72]) are bf16, rows ≡ 4 words (mod 32) so that ldmatrix reads them
-// without bank conflicts in either orientation; one fp32 [64][65] tile holds S (then A3 in
-// bf16, then the products' scratch), and Pm in fp32 borrows the two bf16 tiles it becomes.
-// 109 KB a block, 256 threads: two blocks a multiprocessor. The products are mma.sync
-// m16n8k16 (bf16 operands, fp32 sums; mma_bf16_frags.cuh), the scalar maths fp32 as in the
-// other forms; the tiles are rounded once, where they are written from fp32 global memory (a
-// load through registers, since cp.async cannot convert). dy and v reach the fp32 epilogues
-// (dv, dD, dmimo_x) unrounded, from global memory. Measured on the H100 (helper S4): no faster
-// than the TF32 form (phase C 4.82 against 4.86 ms by ncu, the whole backward 5.75 against
-// 5.18): two blocks of 8 warps are the same 16 warps a multiprocessor as one of 16 (2 × 256
-// threads × 128 registers fill the register file), and its warps stall twice as long per
-// instruction (17.2 against 7.8 cycles).
-constexpr int kBfTY = 16;         // 256 threads: the 16 × 16 SIMT grid of the other forms
-constexpr int kLdHN = kMaxN + 8;  // bf16 row of N-wide tiles: 272 bytes, ≡ 4 words mod 32
-constexpr int kLdHS = kC + 8;     // bf16 row of 64-wide tiles: 144 bytes, ≡ 4 words mod 32
-__host__ __device__ constexpr size_t chunkSmemBytesBf16() {
-    return size_t(2) * (3 * kC * kLdHN + 4 * kC * kLdHS) + size_t(4) * kC * kLdS +
-           sizeof(ChunkScalars) + size_t(4) * kVecFloats;
-}
-static_assert(chunkSmemBytesBf16() + 1024 <= 233472 / 2, "two blocks a multiprocessor (H100)");
-static_assert(size_t(2) * kC * kLdHS * 2 >= size_t(4) * kC * kLdS, "Pm in fp32 over Ss and Ps");
-
-// c (this warp's kTpw 8-column tiles, mmaRun's layout) += A · B on bf16 tiles in shared memory:
-// A(m, k) stored [m][k] (kAt false) or [k][m] (true), B(k, n) stored [n][k] (kBt false) or
-// [k][n] (true), row strides lda, ldb halves; K rounded up to 16 (the tiles are zero there).
-template <int kTpw, bool kAt, bool kBt>
-__device__ inline void bfRun(float (&c)[kTpw][4], const __nv_bfloat16* a, int lda,
-                             const __nv_bfloat16* b, int ldb, int K) {
-    namespace m16 = lectern::cuda::mma16;
-    static_assert(kTpw % 2 == 0, "B tiles are loaded in pairs");
-    const int lane = int(threadIdx.x) & 31, w = int(threadIdx.x) >> 5;
-    const int m0 = 16 * (w & 3), n0 = 8 * kTpw * (w >> 2);
-    // ldmatrix lane patterns (mma_bf16_frags.cuh): 1 for A as is and B k-major, 2 for the others.
-    const int ra = kAt ? m16::rowPat2(lane) : m16::rowPat1(lane);
-    const int ca = kAt ? m16::colPat2(lane) : m16::colPat1(lane);
-    const int rb = kBt ? m16::rowPat1(lane) : m16::rowPat2(lane);
-    const int cb = kBt ? m16::colPat1(lane) : m16::colPat2(lane);
-    uint32_t pa = m16::smemAddr(a) + 2u * (kAt ? ra * lda + m0 + ca : (m0 + ra) * lda + ca);
-    uint32_t pb = m16::smemAddr(b) + 2u * (kBt ? rb * ldb + n0 + cb : (n0 + rb) * ldb + cb);
-    const uint32_t stepA = 2u * (kAt ? 16 * lda : 16), stepB = 2u * (kBt ? 16 * ldb : 16);
-    const uint32_t pairB = 2u * (kBt ? 16 : 16 * ldb);  // the next two n tiles
-    for (int k0 = 0; k0 < K; k0 += 16, pa += stepA, pb += stepB) {
-        uint32_t af[4];
-        if constexpr (kAt)
-            m16::ldm4t(af, pa);
-        else
-            m16::ldm4(af, pa);
-#pragma unroll
-        for (int u = 0; u < kTpw; u += 2) {
-            uint32_t bf[4];
-            if constexpr (kBt)
-                m16::ldm4t(bf, pb + (u / 2) * pairB);
-            else
-                m16::ldm4(bf, pb + (u / 2) * pairB);
-            m16::mma(c[u], af, bf[0], bf[1]);
-            m16::mma(c[u + 1], af, bf[2], bf[3]);
-        }
-    }
-}
-
-// Part `part` of kParts of a [kC][W] fp32 tile on its way to bf16 shared memory, in
-// registers: thread t holds the column pairs of elements e = t + 256u (row e / (W/2)), so a
-// warp reads 256 bytes of a row. Parts keep the registers in flight at ≤ 32 a thread.
-template <int W, int kParts>
-struct TileRegs {
-    static constexpr int kPairs = W / 2, kIt = kC * kPairs / (16 * kBfTY) / kParts;
-    float2 v[kIt];
-    int part;
-    __device__ int row(int u) const {
-        return (int(threadIdx.x) + (part * kIt + u) * 16 * kBfTY) / kPairs;
-    }
-    __device__ static int col() { return 2 * (int(threadIdx.x) % kPairs); }
-};
-// src[i·stride + n] for i < rows, n < cols, zeros elsewhere; float2 loads where every row is
-// 8-byte aligned and cols even.
-template <int W, int kParts>
-__device__ inline void loadRegs(TileRegs<W, kParts>& t, int part, int rows, int cols,
-                                const float* src, int64_t stride) {
-    const bool vec =
-        (cols & 1) == 0 && (stride & 1) == 0 && (reinterpret_cast<uintptr_t>(src) & 7) == 0;
-    t.part = part;
-    const int n = t.col();
-#pragma unroll
-    for (int u = 0; u < t.kIt; ++u) {
-        const int i = t.row(u);
-        float2 x = make_float2(0.0f, 0.0f);
-        if (i < rows && n < cols) {
-            const float* p = src + i * stride + n;
-            if (vec) {
-                x = *reinterpret_cast<const float2*>(p);
-            } else {
-                x.x = p[0];
-                if (n + 1 < cols) x.y = p[1];
-            }
-        }
-        t.v[u] = x;
-    }
-}
-// dst [kC][W + 8] ← f(row, column, value) rounded to bf16.
-template <int W, int kParts, class F>
-__device__ inline void storeRegs(const TileRegs<W, kParts>& t, __nv_bfloat16* dst, F f) {
-    const int n = t.col();
-#pragma unroll
-    for (int u = 0; u < t.kIt; ++u) {
-        const int i = t.row(u);
-        *reinterpret_cast<uint32_t*>(dst + i * (W + 8) + n) =
-            lectern::cuda::mma16::packBf16(f(i, n, t.v[u].x), f(i, n + 1, t.v[u].y));
-    }
-}
-// The whole tile, kParts loads in flight at a time.
-template <int W, int kParts, class F>
-__device__ inline void copyTile(__nv_bfloat16* dst, int rows, int cols, const float* src,
-                                int64_t stride, F f) {
-#pragma unroll 1
-    for (int part = 0; part < kParts; ++part) {
-        TileRegs<W, kParts> t;
-        loadRegs(t, part, rows, cols, src, stride);
-        storeRegs(t, dst, f);
-    }
-}
-
-// 64-wide product A · B of bf16 tiles, into acc (SIMT layout) through scratch (fp32 [kC][kLdS]).
-template <bool kAt, bool kBt>
-__device__ inline void bfAcc(float (&acc)[kC / kBfTY][4], const __nv_bfloat16* a, int lda,
-                             const __nv_bfloat16* b, int ldb, int K, float* scratch) {
-    constexpr int kTpw = tilesPerWarp<kBfTY, 4>();
-    float c[kTpw][4] = {};
-    bfRun<kTpw, kAt, kBt>(c, a, lda, b, ldb, K);
-    mmaFlush<kBfTY>(acc, c, scratch);
-}
-
-template <int NJ>
-__device__ inline void chunkBackwardBodyBf16(const Dev& v, const ChunkOut& o, const ChunkPos c) {
-    using bf16 = __nv_bfloat16;
-    constexpr int TY = kBfTY, MI = kC / TY, kTpwN = tilesPerWarp<TY, NJ>();
-    extern __shared__ float smem[];
-    const KDims& d = v.d;
-    bf16* Qs = reinterpret_cast<bf16*>(smem);  // [kC][kLdHN] q
-    bf16* Ks = Qs + kC * kLdHN;                // [kC][kLdHN] k
-    bf16* Hs = Ks + kC * kLdHN;                // [kMaxP][kLdHN] acc, later G_c
-    bf16* Ys = Hs + kC * kLdHN;                // [kC][kLdHS] dy
-    bf16* Vs = Ys + kC * kLdHS;                // [kC][kLdHS] v
-    bf16* Ss = Vs + kC * kLdHS;                // [kC][kLdHS] M ⊙ S strictly below the diagonal
-    bf16* Ps = Ss + kC * kLdHS;                // [kC][kLdHS] M ⊙ Pm, likewise
-    float* As = reinterpret_cast<float*>(Ps + kC * kLdHS);  // [kC][kLdS] fp32: S, then ...
-    bf16* A3 = reinterpret_cast<bf16*>(As);    // ... [kC][kLdHS] W ⊙ Pm, then the scratch
-    float* Pf = reinterpret_cast<float*>(Ss);  // [kC][kLdS] fp32 Pm, before the mask pass
-    auto& sc = *reinterpret_cast<ChunkScalars*>(As + kC * kLdS);
-    float* vec = reinterpret_cast<float*>(&sc + 1);
-    float *Sd = vec, *Pd = vec + kC, *dcsA = vec + 2 * kC, *Ev = vec + 3 * kC;
-    float* kin = vec + 4 * kC;
-    float* red = kin + kMaxN;
-    float* rowPart = red + 64;
-    float* colPart = rowPart + 2 * kC;
-    const int L = c.L, P = d.P, N = d.N;
-    const int64_t PN = int64_t(P) * N, blk = (c.b * v.nChk + c.c) * d.H + c.h;
-    const bool hasG = c.c + 1 < v.nChk;  // G_c is zero for the last chunk
-    const auto same = [](int, int, float x) { return x; };
-    {
-        const float pi0 = pendingTerm(v, c, kin, red);
-        copyTile<kMaxN, 1>(Qs, L, N, v.in.q + v.qkOff(c.row0, c.h), int64_t(d.H) * N, same);
-        copyTile<kMaxN, 1>(Ks, L, N, v.in.k + v.qkOff(c.row0, c.h), int64_t(d.H) * N, same);
-        v.loadScalars(sc, c);
-        copyTile<kMaxN, 1>(Hs, P, N, o.starts + blk * PN, N, [&](int p, int n, float x) {
-            return c.t0 > 0 && p < P && n < N ? x + pi0 * (red[p] * sc.mx[p]) * kin[n] : x;
-        });
-        TileRegs<kC, 1> ry, rx;
-        loadRegs(ry, 0, L, P, v.dy + v.yOff(c.row0, c.h), int64_t(d.H) * P);
-        loadRegs(rx, 0, L, P, v.in.x + v.xOff(c.row0, c.h), v.in.xStride);
-        storeRegs(ry, Ys, same);
-        storeRegs(rx, Vs, [&](int, int p, float x) { return x * sc.mx[p]; });
-    }
-    __syncthreads();
-    // S = Q Kᵀ into As, Pm = dY Vᵀ into Pf, fp32 for the mask pass.
-    {
-        constexpr int kTpw = tilesPerWarp<TY, 4>();
-        float cs[kTpw][4] = {}, cp[kTpw][4] = {};
-        bfRun<kTpw, false, false>(cs, Qs, kLdHN, Ks, kLdHN, N);
-        bfRun<kTpw, false, false>(cp, Ys, kLdHS, Vs, kLdHS, P);
-        mmaStore<TY>(cs, As, kLdS);
-        mmaStore<TY>(cp, Pf, kLdS);
-    }
-    __syncthreads();
-    // The mask pass (maskPair), every fp32 S and Pm read before their bf16 successors overwrite
-    // them.
-    {
-        constexpr int kPass = 16 * TY / kC, kRows = kC / kPass;
-        const int s = int(threadIdx.x) & (kC - 1), i0 = int(threadIdx.x) / kC;
-        float a3[kRows], ms[kRows], mp[kRows], col = 0.0f;
-#pragma unroll
-        for (int k = 0; k < kRows; ++k) {
-            const int i = i0 + kPass * k, x = i * kLdS + s;
-            const float sv = As[x], pm = Pf[x];
-            if (s == i) Sd[i] = sv, Pd[i] = pm;
-            const MaskedPair q = maskPair(sc, i, s, sv, pm);
-            a3[k] = q.a3, ms[k] = q.s, mp[k] = q.p;
-            col += q.X;
-            rowPartOf(q.X, rowPart, i, s);
-        }
-        colPart[i0 * kC + s] = col;
-        __syncthreads();
-#pragma unroll
-        for (int k = 0; k < kRows; ++k) {
-            const int x = (i0 + kPass * k) * kLdHS + s;
-            A3[x] = __float2bfloat16_rn(a3[k]);
-            Ss[x] = __float2bfloat16_rn(ms[k]);
-            Ps[x] = __float2bfloat16_rn(mp[k]);
-        }
-    }
-    __syncthreads();
-    auto qkRow = [&](int r) -> int64_t { return r < L ? v.qkOff(c.row0 + r, c.h) : -1; };
-    auto xRow = [&](int r) -> int64_t { return r < L ? v.xOff(c.row0 + r, c.h) : -1; };
-    const bool pairs =
-        (N & 1) == 0 &&
-        ((reinterpret_cast<uintptr_t>(o.g.dq) | reinterpret_cast<uintptr_t>(o.g.dk)) & 7) == 0;
-    // dq_i = e^{cs_i} accᵀ dy_i + Σ_{s ≤ i} W_is (dy_i·v_s) k_s.
-    fragPlusEq<kTpwN>(o.g.dq, pairs, !o.writeQkx, N, qkRow, same, [&](auto& f) {
-        bfRun<kTpwN, false, true>(f, Ys, kLdHS, Hs, kLdHN, P);
-        mmaScaleRows(f, sc.ecs);
-        bfRun<kTpwN, false, true>(f, A3, kLdHS, Ks, kLdHN, L);
-    });
-    __syncthreads();  // As becomes the scratch: dq has read A3
-    // dcs_j's acc term.
-    {
-        float t[MI][4];
-        zero(t);
-        bfAcc<false, false>(t, Qs, kLdHN, Hs, kLdHN, N, As);
-        dcsAccTerm<TY>(
-            t, [&](int, int, int r, int p) { return __bfloat162float(Ys[r * kLdHS + p]); }, sc,
-            dcsA);
-    }
-    // G_c into Hs (acc is done with: bfAcc ended with a barrier), ⟨G_c, h_out⟩ on the way.
-    float gh = 0.0f;
-#pragma unroll 1
-    for (int part = 0; part < 2; ++part) {
-        TileRegs<kMaxN, 2> rg, rs;
-        loadRegs(rg, part, hasG ? P : 0, N, o.G + blk * PN, N);
-        loadRegs(rs, part, hasG ? P : 0, N, o.starts + (blk + d.H) * PN, N);
-#pragma unroll
-        for (int u = 0; u < rg.kIt; ++u) gh += rs.v[u].x * rg.v[u].x + rs.v[u].y * rg.v[u].y;
-        storeRegs(rg, Hs, same);
-    }
-    gh = lectern::cuda::detail::blockSum(gh, red);  // ends with the barrier Gs needs
-    // Zstrict = e^{cs_last − cs_s} K Gᵀ + (M ⊙ S)ᵀ dY, E, and from Zstrict dv, dγ, ζ and the
-    // dD / dmimo_x parts (into As).
-    {
-        // dy and raw x of this thread's SIMT elements, unrounded, for the fp32 epilogues.
-        float yr[MI][4], xr[MI][4], dxOld[MI][4];
-        prefetch<MI, 4, TY>(
-            yr, v.dy, [&](int r) -> int64_t { return r < L ? v.yOff(c.row0 + r, c.h) : -1; }, P);
-        prefetch<MI, 4, TY>(xr, v.in.x, xRow, P);
-        prefetch<MI, 4, TY>(dxOld, o.g.dx, xRow, o.writeQkx ? 0 : P);
-        float t[MI][4];
-        zero(t);
-        bfAcc<false, false>(t, Ks, kLdHN, Hs, kLdHN, N, As);
-        evRows<TY>(
-            t, [&](int i, int j, int, int p) { return xr[i][j] * sc.mx[p]; }, sc, Ev);
-        bfAcc<true, true>(t, Ss, kLdHS, Ys, kLdHS, L, As);
-        dvEpilogue<TY>(
-            v, o, c, sc, Sd, t, dxOld, xr,
-            [&](int i, int j, int, int p) { return make_float2(yr[i][j], xr[i][j] * sc.mx[p]); },
-            As);
-    }
-    // dk_s = γ_s (Ystrict_s + (dy_s·v_s) q_s) + piN_s Ystrict_s, Ystrict_s = Σ_{i > s} M_is
-    // (dy_i·v_s) q_i + e^{cs_last − cs_s} Gᵀ v_s.
-    fragPlusEq<kTpwN>(
-        o.g.dk, pairs, !o.writeQkx, N, qkRow,
-        [&](int r, int n, float t) {
-            return sc.gam[r] * (t + Pd[r] * __bfloat162float(Qs[r * kLdHN + n])) + sc.piN[r] * t;
-        },
-        [&](auto& f) {
-            bfRun<kTpwN, false, true>(f, Vs, kLdHS, Hs, kLdHN, P);
-            mmaScaleRows(f, sc.dec);
-            bfRun<kTpwN, true, true>(f, Ps, kLdHS, Qs, kLdHN, L);
-        });
-    __syncthreads();
-    finishChunk<TY>(v, o, c, blk, dcsA, rowPart, colPart, Ev, gh, hasG, As);
-}
-
-// One block of 256 threads a chunk, two resident a multiprocessor (≤ 128 registers).
-template <int NJ>
-__global__ void __launch_bounds__(16 * kBfTY, 2) chunkBackwardKernelBf16(Dev v, ChunkOut o) {
-    chunkBackwardBodyBf16<NJ>(v, o, v.pos(blockIdx.x));
-}
-
 // Phase D: ddt_t += ζ_{t−1}(1 − trap_t) + dγ_t trap_t,  dtrap_t += (dγ_t − ζ_{t−1}) dt_t.
 __global__ void tokenScalarGradKernel(int H, int64_t T, int64_t rows, const float* tokScal,
                                       ops::SsmScanInputs in, SsmScanGrads g) {
@@ -1517,9 +1227,7 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
         g, starts, workspace + w.G, workspace + w.tokScal, workspace + w.partials, writeQkx};
     const dim3 grid(unsigned(nChk), unsigned(d.H), unsigned(batch));
     const size_t bytesA = (size_t(kC) * kLdN + size_t(kC) * kLdS) * 4 + sizeof(ChunkScalars);
-    const bool bf16 = tc == ChunkProducts::Bf16;
-    const size_t bytesC =
-        bf16 ? chunkSmemBytesBf16() : chunkSmemFloats(tc == ChunkProducts::Tf32) * 4;
+    const size_t bytesC = chunkSmemFloats(tc == ChunkProducts::Tf32) * 4;
     const unsigned threads = wideBlocks() ? 512 : 256;
     const int64_t chunks = batch * nChk * d.H;
     auto run = [&](auto* kA, auto* kC_) -> cudaError_t {
@@ -1531,19 +1239,14 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
                 cudaFuncSetAttribute(kC_, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytesC));
             e != cudaSuccess)
             return e;
-        // Two bf16 blocks a multiprocessor need the largest shared-memory carveout.
-        if (cudaError_t e =
-                cudaFuncSetAttribute(kC_, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                     int(cudaSharedmemCarveoutMaxShared));
-            bf16 && e != cudaSuccess)
-            return e;
+        // The largest shared-memory carveout, a hint (its error ignored): phase C has run with
+        // it since helper S4's bf16-tile form, which needed it (removed: no faster).
+        cudaFuncSetAttribute(kC_, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             int(cudaSharedmemCarveoutMaxShared));
         kA<<<grid, threads, bytesA, s>>>(v, workspace + w.G, workspace + w.decay);
         carryStateGradKernel<<<dim3(unsigned((PN + 255) / 256), unsigned(d.H), unsigned(batch)),
                                256, 0, s>>>(d.H, PN, nChk, workspace + w.G, workspace + w.decay);
-        if (bf16)  // one block a chunk, 256 threads
-            kC_<<<unsigned(chunks), 16 * kBfTY, bytesC, s>>>(v, o);
-        else
-            kC_<<<phaseCBlocks(chunks), threads, bytesC, s>>>(v, o);
+        kC_<<<phaseCBlocks(chunks), threads, bytesC, s>>>(v, o);
         return cudaGetLastError();
     };
     auto pickQb = [&](auto tc, auto qb) -> cudaError_t {
@@ -1561,17 +1264,7 @@ cudaError_t chunkedBackward(const ops::Mamba3Dims& d, const ops::SsmScanInputs& 
             if (qB != nullptr) return pickQb(tc, std::true_type{});
         return pickQb(tc, std::false_type{});
     };
-    // The bf16 form's phase A is the TF32 one (its own tiles fit; it runs ~0.7 ms).
-    auto pickBf16 = [&](auto* kA8, auto* kA4) -> cudaError_t {
-        return d.N <= 64 ? run(kA4, chunkBackwardKernelBf16<4>)
-                         : run(kA8, chunkBackwardKernelBf16<8>);
-    };
-    cudaError_t e =
-        tc == ChunkProducts::Fp32   ? pick(std::false_type{})
-        : tc == ChunkProducts::Tf32 ? pick(std::true_type{})
-        : wideBlocks()
-            ? pickBf16(chunkStateGradKernel<8, 32, true>, chunkStateGradKernel<4, 32, true>)
-            : pickBf16(chunkStateGradKernel<8, 16, true>, chunkStateGradKernel<4, 16, true>);
+    cudaError_t e = tc == ChunkProducts::Tf32 ? pick(std::true_type{}) : pick(std::false_type{});
     if (e != cudaSuccess) return e;
     const int64_t rows = batch * T;
     tokenScalarGradKernel<<<unsigned((rows * d.H + 255) / 256), 256, 0, s>>>(

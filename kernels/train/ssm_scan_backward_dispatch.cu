@@ -19,20 +19,19 @@ bool sequentialFromEnv() {
     return v;
 }
 
-// LECTERN_SCAN_BWD_PRODUCTS (read once): fp32 keeps the chunked path's fp32 products even
-// where the caller asks for the tensor cores (the TF32 / bf16 step); bf16 makes the default
-// tensor-core form the bf16-tile one. For comparing.
-bool productsEnvIs(const char* what) {
-    static const char* const v = std::getenv("LECTERN_SCAN_BWD_PRODUCTS");
-    return v != nullptr && std::strcmp(v, what) == 0;
+// LECTERN_SCAN_BWD_PRODUCTS=fp32 (read once) keeps the chunked path's fp32 products even where
+// the caller asks for the tensor cores (the TF32 / bf16 step). For comparing.
+bool fp32ProductsFromEnv() {
+    static const bool v = [] {
+        const char* e = std::getenv("LECTERN_SCAN_BWD_PRODUCTS");
+        return e != nullptr && std::strcmp(e, "fp32") == 0;
+    }();
+    return v;
 }
 
-detail::ChunkProducts products(bool tf32, ScanBackwardTc tc) {
+detail::ChunkProducts products(bool tf32) {
     using detail::ChunkProducts;
-    if (!tf32 || productsEnvIs("fp32")) return ChunkProducts::Fp32;
-    if (tc == ScanBackwardTc::Bf16 || (tc == ScanBackwardTc::Default && productsEnvIs("bf16")))
-        return ChunkProducts::Bf16;
-    return ChunkProducts::Tf32;
+    return !tf32 || fp32ProductsFromEnv() ? ChunkProducts::Fp32 : ChunkProducts::Tf32;
 }
 
 ScanBackwardPath resolve(const ops::Mamba3Dims& d, int64_t chunk, ScanBackwardPath path) {
@@ -52,25 +51,24 @@ int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t bat
 }
 
 bool ssm_scan_backward_takes_bf16_qk(const ops::Mamba3Dims& d, int64_t chunk, ScanBackwardPath path,
-                                     bool tf32, ScanBackwardTc tc) {
+                                     bool tf32) {
     return chunk > 0 && resolve(d, chunk, path) == ScanBackwardPath::Chunked &&
            detail::chunkedBackwardSupports(d, chunk) &&
-           products(tf32, tc) == detail::ChunkProducts::Tf32;
+           products(tf32) == detail::ChunkProducts::Tf32;
 }
 
 cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
                                         const float* starts, int64_t batch, int64_t T,
                                         int64_t chunk, const float* dy, const SsmScanGrads& g,
                                         float* workspace, cudaStream_t s, ScanBackwardPath path,
-                                        bool tf32, ScanBackwardTc tc, ScanQkxGrads qkx,
-                                        const void* qkBf16) {
+                                        bool tf32, ScanQkxGrads qkx, const void* qkBf16) {
     if (chunk <= 0 || batch < 0 || T < 0) return cudaErrorInvalidValue;
-    if (qkBf16 != nullptr && !ssm_scan_backward_takes_bf16_qk(d, chunk, path, tf32, tc))
+    if (qkBf16 != nullptr && !ssm_scan_backward_takes_bf16_qk(d, chunk, path, tf32))
         return cudaErrorInvalidValue;
     const bool write = qkx == ScanQkxGrads::Write;
     if (resolve(d, chunk, path) == ScanBackwardPath::Chunked)
         return detail::chunkedBackward(d, in, starts, batch, T, chunk, dy, g, workspace, s,
-                                       products(tf32, tc), write, qkBf16);
+                                       products(tf32), write, qkBf16);
     if (write && batch * T > 0 &&
         detail::sequentialBackwardWorkspaceFloats(d, batch, T, chunk) > 0) {
         // The token loop adds: zero first (dx's rows keep their columns past H·P).

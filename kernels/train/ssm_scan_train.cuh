@@ -166,9 +166,8 @@ cudaError_t sequentialBackward(const ops::Mamba3Dims& d, const ops::SsmScanInput
                                const float* dy, const SsmScanGrads& g, float* workspace,
                                cudaStream_t s);
 bool chunkedBackwardSupports(const ops::Mamba3Dims& d, int64_t chunk);
-// The chunked path's products: fp32 (SIMT), TF32 operands on fp32 tiles, or every phase C tile
-// in bf16 (m16n8k16; two blocks a multiprocessor).
-enum class ChunkProducts { Fp32, Tf32, Bf16 };
+// The chunked path's products: fp32 (SIMT), or TF32 operands on fp32 tiles.
+enum class ChunkProducts { Fp32, Tf32 };
 int64_t chunkedBackwardWorkspaceFloats(const ops::Mamba3Dims& d, int64_t batch, int64_t T,
                                        int64_t chunk);
 // writeQkx: dq, dk, dx written (=), their old contents not read (the others still +=).

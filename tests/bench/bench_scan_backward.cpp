@@ -8,7 +8,7 @@
 // backward's replay traffic through its workspace (states written and read back), which
 // the floor leaves out. The backward runs on both paths (ScanBackwardPath): the chunked
 // matrix form (fp32, then on the tensor cores: the default TF32 form with fp32 tiles, the same
-// writing dq/dk/dx instead of adding to them, and phase C's tiles in bf16) and the sequential
+// writing dq/dk/dx instead of adding to them, and that reading q/k in bf16) and the sequential
 // token loop. Usage:
 // bench_scan_backward [reps] (default 10).
 #include <algorithm>
@@ -124,7 +124,6 @@ bool runShape(const Shape& s, int reps, double bw) {
     float* ws = devAlloc(size_t(wsF), all);
     Path path = Path::Chunked;
     bool tf32 = false;
-    train::cuda::ScanBackwardTc tc = train::cuda::ScanBackwardTc::Default;
     train::cuda::ScanQkxGrads qkx = train::cuda::ScanQkxGrads::Add;
     // q then k in bf16 (the bf16 step's form of them), for the TF32 form's bf16-q/k runs.
     float* qkB = devAlloc(size_t(rows * qk), all);
@@ -139,11 +138,11 @@ bool runShape(const Shape& s, int reps, double bw) {
     };
     auto bwd = [&] {
         const cudaError_t e = train::cuda::ssm_scan_backward_recompute(
-            d, in, starts, s.batch, s.T, chunk, dy, g, ws, nullptr, path, tf32, tc, qkx, qkArg);
+            d, in, starts, s.batch, s.T, chunk, dy, g, ws, nullptr, path, tf32, qkx, qkArg);
         if (e != cudaSuccess) err = e;
     };
     Timer tm;
-    std::vector<double> tf, tb, ts, tt, t32, tw, twb;
+    std::vector<double> tf, tb, ts, tt, tw, twb;
     for (int i = 0; i < reps + 2; ++i) {
         const double a = tm.ms(fwd), b = tm.ms(bwd);
         if (i >= 2) tf.push_back(a), tb.push_back(b);
@@ -165,11 +164,6 @@ bool runShape(const Shape& s, int reps, double bw) {
     }
     qkArg = nullptr;
     qkx = train::cuda::ScanQkxGrads::Add;
-    tc = train::cuda::ScanBackwardTc::Bf16;  // phase C's tiles in bf16
-    for (int i = 0; i < reps + 1; ++i) {
-        const double b = tm.ms(bwd);
-        if (i >= 1) t32.push_back(b);
-    }
     tf32 = false;
     path = Path::Sequential;
     for (int i = 0; i < std::max(1, reps / 2) + 1; ++i) {
@@ -200,14 +194,12 @@ bool runShape(const Shape& s, int reps, double bw) {
         "  backward %8.3f ms chunked, tensor cores (default: tf32 on fp32 tiles)\n"
         "  backward %8.3f ms chunked, tensor cores, dq/dk/dx written (ScanQkxGrads::Write)\n"
         "  backward %8.3f ms chunked, tensor cores, written, q/k read in bf16 (the bf16 step)\n"
-        "  backward %8.3f ms chunked, tensor cores: phase C's tiles in bf16\n"
         "  backward %8.3f ms sequential  (+ replay states %.0f MB = %.3f ms at copy bandwidth)\n"
         "  tokens/s forward+backward (chunked) %.3g\n",
         s.name, d.H, d.P, d.N, (long long)s.batch, (long long)s.T, (long long)chunk, mf,
         1e3 * fwdB / bw, fwdB / 1e6, 100.0 * (fwdB / bw) / (mf * 1e-3), mb, 1e3 * bwdB / bw,
         bwdB / 1e6, 100.0 * (bwdB / bw) / (mb * 1e-3), median(tt), median(tw), median(twb),
-        median(t32), median(ts), replayB / 1e6, 1e3 * replayB / bw,
-        double(rows) / ((mf + mb) * 1e-3));
+        median(ts), replayB / 1e6, 1e3 * replayB / bw, double(rows) / ((mf + mb) * 1e-3));
     return true;
 }
 

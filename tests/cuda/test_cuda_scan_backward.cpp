@@ -21,11 +21,11 @@
 // path's gradients the same 5e-4 (fp32 products; dadt is a difference of intra-chunk row
 // and column sums and the state gradient is carried as e^{cs}-weighted chunk sums, so the
 // roundings differ, but on the H100 2026-11-22 the worst was 1.7e-6). The chunked path with
-// its products on the tensor cores (for the TF32 / bf16 training step) runs too in both forms:
-// TF32 operands on fp32 tiles (the default) at 2e-2 (kTf32Tol), and phase C's tiles in bf16 at
-// kBf16Tol. Shapes marked qkBf16 have q and k that bf16 holds exactly, and the TF32 form runs
-// again reading them as bf16 (the bf16 training step's form: in.q / in.k NaN there, so a read of
-// them shows; the other paths and forms must refuse bf16 q / k). Neither path has atomics, so a
+// its products on the tensor cores (for the TF32 / bf16 training step: TF32 operands on fp32
+// tiles) runs too, at 2e-2 (kTf32Tol). Shapes marked qkBf16 have q and k that bf16 holds
+// exactly, and the TF32 form runs again reading them as bf16 (the bf16 training step's form:
+// in.q / in.k NaN there, so a read of them shows; the other paths and forms must refuse bf16
+// q / k). Neither path has atomics, so a
 // second run must agree bit for bit.
 #include <cstring>
 
@@ -43,10 +43,6 @@ using test::uniform;
 // The chunked path's tensor-core products (tf32): operands rounded to 10-bit mantissas
 // (relative 2^-11 each), fp32 sums; a bar for a TF32 step, not the fp32 one.
 constexpr double kTf32Tol = 2e-2;
-// Phase C's tiles in bf16 (8-bit mantissas, relative 2^-9 each; fp32 sums and fp32 scalar
-// maths), phase A TF32: a bar for the bf16 step. Worst seen on the H100 (2026-11-23, every
-// shape, 2 rounds + 256 threads): 7.4e-3 (dx); the TF32 form's 7.3e-4.
-constexpr double kBf16Tol = 2e-2;
 
 struct Shape {
     const char* name;
@@ -83,8 +79,8 @@ struct Grads {  // host copies, in SsmScanGrads order
 
 void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanInputs& in,
                    const float* starts, const float* dy, const Grads& pre, const Grads& ref,
-                   train::cuda::ScanBackwardPath path, bool tf32, train::cuda::ScanBackwardTc tc,
-                   double tol, train::cuda::ScanQkxGrads qkx, const void* qkBf16);
+                   train::cuda::ScanBackwardPath path, bool tf32, double tol,
+                   train::cuda::ScanQkxGrads qkx, const void* qkBf16);
 
 void runShape(const Shape& s) {
     const uint64_t seed = test::freshSeed();
@@ -165,12 +161,10 @@ void runShape(const Shape& s) {
     EXPECT_EQ(train::cuda::ssm_scan_backward_workspace_floats(d, B, T, s.chunk, Path::Chunked) > 0,
               chunkedApplies)
         << "the chunked path's reach";
-    using Tc = train::cuda::ScanBackwardTc;
     using Qkx = train::cuda::ScanQkxGrads;
     struct Run {
         Path path;
         bool tf32;
-        Tc tc;
         double tol;
         const char* name;
         Qkx qkx = Qkx::Add;
@@ -187,36 +181,31 @@ void runShape(const Shape& s) {
     if (s.qkBf16) {  // the TF32 form alone takes bf16 q / k
         EXPECT_EQ(train::cuda::ssm_scan_backward_takes_bf16_qk(d, s.chunk, Path::Auto, true),
                   chunkedApplies);
-        for (const Run& r : {Run{Path::Sequential, true, Tc::Default, 0, ""},
-                             Run{Path::Chunked, false, Tc::Default, 0, ""},
-                             Run{Path::Chunked, true, Tc::Bf16, 0, ""}}) {
-            EXPECT_FALSE(
-                train::cuda::ssm_scan_backward_takes_bf16_qk(d, s.chunk, r.path, r.tf32, r.tc));
+        for (const Run& r :
+             {Run{Path::Sequential, true, 0, ""}, Run{Path::Chunked, false, 0, ""}}) {
+            EXPECT_FALSE(train::cuda::ssm_scan_backward_takes_bf16_qk(d, s.chunk, r.path, r.tf32));
             EXPECT_EQ(train::cuda::ssm_scan_backward_recompute(
                           d, in, starts.p(), B, T, s.chunk, devDy.p(), train::SsmScanGrads{},
-                          nullptr, nullptr, r.path, r.tf32, r.tc, Qkx::Add, devQkB.p()),
+                          nullptr, nullptr, r.path, r.tf32, Qkx::Add, devQkB.p()),
                       cudaErrorInvalidValue);
         }
     }
     for (const Run& r :
-         {Run{Path::Sequential, false, Tc::Default, 5e-4, "sequential"},
-          Run{Path::Chunked, false, Tc::Default, 5e-4, "chunked"},
-          Run{Path::Chunked, true, Tc::Tf32, kTf32Tol, "chunked tf32"},
-          Run{Path::Chunked, true, Tc::Bf16, kBf16Tol, "chunked bf16"},
+         {Run{Path::Sequential, false, 5e-4, "sequential"},
+          Run{Path::Chunked, false, 5e-4, "chunked"},
+          Run{Path::Chunked, true, kTf32Tol, "chunked tf32"},
           // dq, dk, dx written, not added (the training step's form).
-          Run{Path::Sequential, false, Tc::Default, 5e-4, "sequential, qkx =", Qkx::Write},
-          Run{Path::Chunked, false, Tc::Default, 5e-4, "chunked, qkx =", Qkx::Write},
-          Run{Path::Chunked, true, Tc::Tf32, kTf32Tol, "chunked tf32, qkx =", Qkx::Write},
-          Run{Path::Chunked, true, Tc::Bf16, kBf16Tol, "chunked bf16, qkx =", Qkx::Write},
+          Run{Path::Sequential, false, 5e-4, "sequential, qkx =", Qkx::Write},
+          Run{Path::Chunked, false, 5e-4, "chunked, qkx =", Qkx::Write},
+          Run{Path::Chunked, true, kTf32Tol, "chunked tf32, qkx =", Qkx::Write},
           // q and k read as bf16 (the bf16 training step's form).
-          Run{Path::Chunked, true, Tc::Tf32, kTf32Tol, "chunked tf32, bf16 q/k", Qkx::Add, true},
-          Run{Path::Chunked, true, Tc::Tf32, kTf32Tol, "chunked tf32, bf16 q/k, qkx =", Qkx::Write,
-              true}}) {
+          Run{Path::Chunked, true, kTf32Tol, "chunked tf32, bf16 q/k", Qkx::Add, true},
+          Run{Path::Chunked, true, kTf32Tol, "chunked tf32, bf16 q/k, qkx =", Qkx::Write, true}}) {
         if (r.path == Path::Chunked && !chunkedApplies) continue;
         if (r.qkB && !s.qkBf16) continue;
         std::printf(" %s backward\n", r.name);
         checkBackward(d, s, r.qkB ? inNan : in, starts.p(), devDy.p(), pre, ref, r.path, r.tf32,
-                      r.tc, r.tol, r.qkx, r.qkB ? devQkB.p() : nullptr);
+                      r.tol, r.qkx, r.qkB ? devQkB.p() : nullptr);
     }
 }
 
@@ -225,8 +214,8 @@ void runShape(const Shape& s) {
 // runs bit for bit.
 void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanInputs& in,
                    const float* starts, const float* dy, const Grads& pre, const Grads& ref,
-                   train::cuda::ScanBackwardPath path, bool tf32, train::cuda::ScanBackwardTc tc,
-                   double tol, train::cuda::ScanQkxGrads qkx, const void* qkBf16) {
+                   train::cuda::ScanBackwardPath path, bool tf32, double tol,
+                   train::cuda::ScanQkxGrads qkx, const void* qkBf16) {
     const bool written = qkx == train::cuda::ScanQkxGrads::Write;
     const int64_t B = s.batch, T = s.T, rows = B * T;
     const int64_t xStride = d.dInner() + s.xPad;
@@ -242,7 +231,7 @@ void checkBackward(const ops::Mamba3Dims& d, const Shape& s, const ops::SsmScanI
         const train::SsmScanGrads g{gq.p(),  gk.p(),  gx.p(), ga.p(),
                                     gdt.p(), gtr.p(), gD.p(), mimo ? gmx.p() : nullptr};
         const cudaError_t e = train::cuda::ssm_scan_backward_recompute(
-            d, in, starts, B, T, s.chunk, dy, g, ws.p(), nullptr, path, tf32, tc, qkx, qkBf16);
+            d, in, starts, B, T, s.chunk, dy, g, ws.p(), nullptr, path, tf32, qkx, qkBf16);
         ASSERT_EQ(e, cudaSuccess) << cudaGetErrorString(e);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         for (const DevArray* a : {&ws, &gq, &gk, &gx, &ga, &gdt, &gtr, &gD, &gmx})

@@ -667,12 +667,11 @@ Status CudaTrainModel::Impl::mixerBackward(int i, int64_t B, int64_t L) {
     cudaMemsetAsync(dadt, 0, size_t(rows * d.H) * 4, s);
     cudaMemsetAsync(dtrap, 0, size_t(rows * d.H) * 4, s);
     const SsmScanGrads sg{dq, dk, dproj + d.offX(), dadt, ddt, dtrap, Lg.D, Lg.mimoX};
-    if (Status st =
-            cudaCheck(cuda::ssm_scan_backward_recompute(
-                          d, scanInputs(Lw, a), a.hs, B, L, kScanRecomputeChunk, dy, sg, scanWs, s,
-                          cuda::ScanBackwardPath::Auto, tf32, cuda::ScanBackwardTc::Default,
-                          cuda::ScanQkxGrads::Write, qkB ? q : nullptr),
-                      "the scan's backward");
+    if (Status st = cudaCheck(
+            cuda::ssm_scan_backward_recompute(d, scanInputs(Lw, a), a.hs, B, L, kScanRecomputeChunk,
+                                              dy, sg, scanWs, s, cuda::ScanBackwardPath::Auto, tf32,
+                                              cuda::ScanQkxGrads::Write, qkB ? q : nullptr),
+            "the scan's backward");
         !st)
         return st;
     const Mamba3PreprocessGrads pg{Lg.dtBias, Lg.bNorm, Lg.cNorm, Lg.bBias, Lg.cBias};

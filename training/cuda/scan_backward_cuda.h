@@ -36,13 +36,6 @@ int64_t ssm_scan_backward_workspace_floats(const ops::Mamba3Dims& d, int64_t bat
                                            int64_t chunk,
                                            ScanBackwardPath path = ScanBackwardPath::Auto);
 
-// Which tensor-core form the chunked path takes where tf32 is set. Tf32 (the default): fp32
-// tiles, operands rounded to TF32. Bf16: phase C's tiles in bf16 (mma m16n8k16, fp32 sums; two
-// blocks a multiprocessor): on the H100 no faster (training/NOTES-cuda.md, helper S4) and ~10x
-// the TF32 form's error (too much for the TF32 step's bars), kept for comparing and as the
-// base of a faster form. LECTERN_SCAN_BWD_PRODUCTS=bf16 (read once) makes Default mean Bf16.
-enum class ScanBackwardTc { Default, Tf32, Bf16 };
-
 // How dq, dk and dx take their gradients. Add: += like every other gradient. Write: = (their
 // old contents neither read nor kept; the others still +=): for a caller whose buffers hold
 // nothing yet, which then needs no zeroing and the chunked path no read of the old values
@@ -61,18 +54,18 @@ enum class ScanQkxGrads { Add, Write };
 // in.k (which it then never reads): half the bytes, and a bf16 value is exact in TF32, so no
 // rounding of q or k either. Only where ssm_scan_backward_takes_bf16_qk says so; elsewhere
 // cudaErrorInvalidValue, nothing launched.
-cudaError_t ssm_scan_backward_recompute(
-    const ops::Mamba3Dims& d, const ops::SsmScanInputs& in, const float* starts, int64_t batch,
-    int64_t T, int64_t chunk, const float* dy, const SsmScanGrads& g, float* workspace,
-    cudaStream_t s, ScanBackwardPath path = ScanBackwardPath::Auto, bool tf32 = false,
-    ScanBackwardTc tc = ScanBackwardTc::Default, ScanQkxGrads qkx = ScanQkxGrads::Add,
-    const void* qkBf16 = nullptr);
+cudaError_t ssm_scan_backward_recompute(const ops::Mamba3Dims& d, const ops::SsmScanInputs& in,
+                                        const float* starts, int64_t batch, int64_t T,
+                                        int64_t chunk, const float* dy, const SsmScanGrads& g,
+                                        float* workspace, cudaStream_t s,
+                                        ScanBackwardPath path = ScanBackwardPath::Auto,
+                                        bool tf32 = false, ScanQkxGrads qkx = ScanQkxGrads::Add,
+                                        const void* qkBf16 = nullptr);
 
 // Whether ssm_scan_backward_recompute with these arguments takes bf16 q / k (the chunked path in
 // its TF32 form, after the LECTERN_SCAN_BWD / LECTERN_SCAN_BWD_PRODUCTS overrides).
 bool ssm_scan_backward_takes_bf16_qk(const ops::Mamba3Dims& d, int64_t chunk,
                                      ScanBackwardPath path = ScanBackwardPath::Auto,
-                                     bool tf32 = false,
-                                     ScanBackwardTc tc = ScanBackwardTc::Default);
+                                     bool tf32 = false);
 
 }  // namespace lectern::train::cuda
