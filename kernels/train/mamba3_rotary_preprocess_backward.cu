@@ -16,8 +16,6 @@
 // (mamba3_preprocess_backward.cu, dtBias through partials too). A lane owns n = 4·lane + 128·j
 // (float4 loads; N % 4 == 0, N <= 256); SISO pairs (2a, 2a+1) lie inside a lane's float4,
 // MIMO pairs (a, a + N/2) meet through a per-warp shared row. fp32, ∂L/∂θ summed in double.
-#include <cstdlib>
-#include <cstring>
 
 #include <cuda_pipeline.h>
 
@@ -77,6 +75,17 @@ __device__ __forceinline__ double unrotate(float& gu, float& gw, float u, float 
     const float nu = gu * c + gw * s, nw = -gu * s + gw * c;
     gu = nu, gw = nw;
     return double(nw) * u - double(nu) * w;
+}
+
+// f(j, n) for each of the lane's float4 slots j (elements n .. n + 3, n = 4·lane + 128·j) that
+// lie within a row of N.
+template <int NJ, class F>
+__device__ __forceinline__ void forLaneSlots(int N, int lane, F&& f) {
+#pragma unroll
+    for (int j = 0; j < NJ; ++j) {
+        const int n = 4 * lane + 128 * j;
+        if (n < N) f(j, n);
+    }
 }
 
 template <int NJ>
@@ -142,27 +151,24 @@ __device__ void normRowBackward(const Args& A, int64_t t, const float* dnRow, in
             gx = det::warpSum(gx);
             const float rs = 1.0f / sqrtf(ss / float(N) + d.eps);
             const float cc = rs * rs * rs / float(N) * gx;
-#pragma unroll
-            for (int j = 0; j < NJ; ++j) {
-                const int n = 4 * lane + 128 * j;
-                if (n >= N) continue;
+            forLaneSlots<NJ>(N, lane, [&](int j, int n) {
 #pragma unroll
                 for (int c = 0; c < 4; ++c) {
                     dx[n + c] =
                         at(dxv[j], c) + (rs * at(dn[j], c) * at(w[j], c) - cc * at(xv[j], c));
                     at(dw[s][j], c) += at(dn[j], c) * at(xv[j], c) * rs;
                 }
-            }
+            });
         }
 }
 
 // One block: rows [t0, t1) of one document, a row an iteration, software-pipelined: iteration
 // t issues row t's loads, then runs the norm backward of row t − 1 (whose heads' sums the last
 // barrier completed) while they are in flight, then row t's heads; one barrier an iteration
-// (the heads' sums double-buffered). kStaged (SISO opt-in, LECTERN_TRAIN_ROTARY_PRE_STAGED=1; MIMO
-// and N > 128 always): each warp copies row t + 1's gradients and angles into shared memory
-// (cp.async, two buffers) before it works on row t, so a row's loads stay in flight across the
-// barrier: measured slower for SISO (NOTES-cuda.md, F3): the limit is not that latency. kMinBlocks:
+// (the heads' sums double-buffered). kStaged (MIMO and N > 128 only): each warp copies row t + 1's
+// gradients and angles into shared memory (cp.async, two buffers) before it works on row t, so a
+// row's loads stay in flight across the barrier: measured slower for SISO (NOTES-cuda.md, F3: the
+// limit is not that latency; its SISO instance and knob are removed). kMinBlocks:
 // blocks an SM the registers must allow; N > 128 (two float4 slots a lane) runs at one: at two it
 // spilled ~0.6 KB a thread.
 template <int NJ, bool kMimo, int kMinBlocks, bool kStaged>
@@ -232,16 +238,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const
     auto stageRow = [&](int64_t t, int sb) {
         for (int e = 0; e < nItems; ++e) {
             const int h = warp + kWarps * (e / R), r = e % R;
-#pragma unroll
-            for (int j = 0; j < NJ; ++j) {
-                const int n = 4 * lane + 128 * j;
-                if (n >= N) continue;
+            forLaneSlots<NJ>(N, lane, [&](int, int n) {
                 const int64_t off = ((t * R + r) * H + h) * int64_t(N) + n;
 #pragma unroll
                 for (int s = 0; s < 2; ++s)
                     __pipeline_memcpy_async(gStage + (sb * 2 + s) * HRN + (h * R + r) * N + n,
                                             A.side[s].g + off, 16);
-            }
+            });
             if (r == 0)
                 for (int a = lane; a < nA; a += 32)
                     __pipeline_memcpy_async(tStage + (sb * H + h) * nA + a,
@@ -334,16 +337,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const
                     }
                 } else {
                     float* st = stage + warp * 4 * N;  // g of C, g of B, q, k
-#pragma unroll
-                    for (int j = 0; j < NJ; ++j) {
-                        const int n = 4 * lane + 128 * j;
-                        if (n >= N) continue;
+                    forLaneSlots<NJ>(N, lane, [&](int j, int n) {
 #pragma unroll
                         for (int s = 0; s < 2; ++s) {
                             *reinterpret_cast<float4*>(st + s * N + n) = gv[b][s][j];
                             *reinterpret_cast<float4*>(st + (2 + s) * N + n) = qv[s][j];
                         }
-                    }
+                    });
                     __syncwarp();
 #pragma unroll
                     for (int j = 0; j < NJ; ++j)
@@ -368,16 +368,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) rotaryNormBackward(const
                         }
                     __syncwarp();
                 }
-#pragma unroll
-                for (int j = 0; j < NJ; ++j) {
-                    const int n = 4 * lane + 128 * j;
-                    if (n >= N) continue;
+                forLaneSlots<NJ>(N, lane, [&](int j, int n) {
 #pragma unroll
                     for (int s = 0; s < 2; ++s) {
                         addTo(myDn + s * RGN + rg * N + n, gv[b][s][j]);
                         addTo(biasSum + s * HRN + (h * R + r) * N + n, gv[b][s][j]);
                     }
-                }
+                });
                 if (r == R - 1)
 #pragma unroll
                     for (int j = 0; j < NJ; ++j)
@@ -537,19 +534,14 @@ cudaError_t mamba3_rotary_preprocess_backward(const ops::Mamba3Dims& dims,
            scratch,
            walk ? segSums : nullptr};
     // The SISO kernel (N <= 128) without the next row staged by cp.async: staged it measured
-    // slower at 4 x 4096 (558 against 467 us a layer); LECTERN_TRAIN_ROTARY_PRE_STAGED=1 stages
-    // it (A/B). MIMO and N > 128 take the staged instances, the configuration the last GPU
-    // run tested (their speed is not measured).
-    static const bool staged = [] {
-        const char* e = std::getenv("LECTERN_TRAIN_ROTARY_PRE_STAGED");
-        return e && std::strcmp(e, "1") == 0;
-    }();
+    // slower at 4 x 4096 (558 against 467 us a layer; that SISO instance is removed). MIMO and
+    // N > 128 take the staged instances, the configuration the last GPU run tested (their speed
+    // is not measured).
     const bool siso = !dims.mimo && dims.N <= 128;
-    const size_t smem = sharedBytes(dims, walk, staged || !siso);
+    const size_t smem = sharedBytes(dims, walk, !siso);
     cudaError_t e = dims.N > 128 ? (dims.mimo ? launchFused<2, true, 1, true>(a, batch, smem, s)
                                               : launchFused<2, false, 1, true>(a, batch, smem, s))
                     : dims.mimo  ? launchFused<1, true, 2, true>(a, batch, smem, s)
-                    : staged     ? launchFused<1, false, 2, true>(a, batch, smem, s)
                                  : launchFused<1, false, 2, false>(a, batch, smem, s);
     if (e) return e;
     const int blocks = int(batch * a.blocksPerDoc);
