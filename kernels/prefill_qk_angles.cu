@@ -38,6 +38,7 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/prefill_proj_bf16.h"
 #include "cuda/prefill_qk_angles_theta.h"
+#include "decode_pdl.cuh"
 #include "mamba3_scalars.cuh"
 #include "mma_bf16_frags.cuh"
 
@@ -565,6 +566,9 @@ __global__ void __launch_bounds__(kThreads, 3)
              float* __restrict__ adt, float* __restrict__ trap, float* __restrict__ thetaOut) {
     extern __shared__ float4 smem[];
     __shared__ unsigned shVid;
+    // The prefill's walk, launched as a programmatic dependent (ssm_prefill_scan_bf16.cu), may
+    // start once every block of this op runs: it waits for this op's end before any read.
+    detail::pdlLaunchDependents();
     // One segment: no look-back, the launch order will do; several: the counter's order.
     const bool one = pl.nSeg == 1;
     if (!one && threadIdx.x == 0) shVid = atomicAdd(sc.counter, 1u);

@@ -19,10 +19,15 @@
 //     The output straight from the y registers: y + D·x, or the gate (RMSNorm over P with
 //     the two warps of a row exchanging their sums, weight, ·silu(z)) in fp32 or bf16.
 //  3. finish: the final state and the last token's k, x become the document's state
-//     (written last: the walks read the incoming ones).
+//     (written last: the walks read the incoming ones). With one segment (kXB) the walk's
+//     block, the only reader of the document's ssm state, writes it itself (not fin).
 // x and z come from fp32 in_proj rows, or (kXB, prefill_proj_bf16.h) from bf16 ones: then x's
 // rows go straight into V by asynchronous copies (no fp32 staging, no conversion pass; D·x
 // reads them there) and z is staged in bf16.
+// The kXB prefill launches the state walk, the walk and finish as programmatic dependents
+// (decode_pdl.cuh) where the device has them: each waits for its predecessor before reading
+// anything and lets its own dependent launch once its blocks all run, so the next kernel's
+// launch and block dispatch overlap this one's tail. LECTERN_PREFILL_PDL=0: plain launches.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -30,6 +35,7 @@
 
 #include "cuda/prefill_proj_bf16.h"
 #include "cuda/prefill_walk_bf16_out.h"
+#include "decode_pdl.cuh"
 #include "mma_bf16_frags.cuh"
 #include "ssm_chunk_scan_bf16_tiles.cuh"
 
@@ -61,6 +67,9 @@ struct WalkArgs {
     // gate.z unused).
     const bf16* xb;
     const bf16* zb;
+    // kXB with one segment: the walk writes the document's ssm state itself (its block is
+    // the only one that reads it); finish then copies only k and v.
+    int stateInWalk;
 };
 
 struct LayoutW {
@@ -549,6 +558,10 @@ __device__ __forceinline__ void storeCheckpoint(const StateAcc& st, const WalkAr
 template <bool kFull, int kP, bool kCkpt = false, bool kXB = false>
 __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w) {
     extern __shared__ __align__(128) unsigned char sm[];
+    // As a programmatic dependent: everything below reads what earlier kernels wrote (q/k,
+    // the rows, the state walk's ends, the document's state). No-ops on a plain launch.
+    detail::pdlWait();
+    detail::pdlLaunchDependents();
     const ScanArgs& a = w.a;
     const detail::KDims& d = a.d;
     constexpr int P = kP;
@@ -765,7 +778,7 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
     }
     float* out = nullptr;
     if constexpr (kFull) {
-        if (seg == w.S - 1) out = w.fin + bh * PN;
+        if (seg == w.S - 1) out = kXB && w.stateInWalk ? a.st.ssm + bh * PN : w.fin + bh * PN;
     } else {
         const int64_t e = bh * int64_t(w.S - 1) * w.F + seg;
         out = w.segEnd + e * PN;
@@ -778,12 +791,14 @@ __global__ void __launch_bounds__(kThreads, kFull ? 2 : 3) walkKernel(WalkArgs w
 
 // The final states and the last token's k (fp32, in.k) and x become the documents' state.
 __global__ void finishKernel(WalkArgs w) {
+    detail::pdlWait();  // the walk's final states (no-op on a plain launch)
     const ScanArgs& a = w.a;
     const detail::KDims& d = a.d;
     const int h = blockIdx.x, N = d.N, P = d.P;
     const int64_t b = blockIdx.y, bh = b * d.H + h, PN = int64_t(P) * N, last = b * a.T + a.T - 1;
-    for (int64_t e = threadIdx.x; e < PN; e += blockDim.x)
-        a.st.ssm[bh * PN + e] = w.fin[bh * PN + e];
+    if (!w.stateInWalk)
+        for (int64_t e = threadIdx.x; e < PN; e += blockDim.x)
+            a.st.ssm[bh * PN + e] = w.fin[bh * PN + e];
     for (int n = threadIdx.x; n < N; n += blockDim.x)
         a.st.k[bh * N + n] = a.in.k[(last * d.H + h) * int64_t(N) + n];
     for (int p = threadIdx.x; p < P; p += blockDim.x)
@@ -827,6 +842,19 @@ int fillFactor(int64_t programs, size_t bytes) {
 int envInt(const char* name) {
     const char* e = std::getenv(name);
     return e ? std::atoi(e) : 0;
+}
+
+// The kXB walks as programmatic dependents: on sm_90 and later unless LECTERN_PREFILL_PDL=0.
+bool prefillPdl() {
+    static const bool on = [] {
+        int dev = 0, major = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+            return false;
+        const char* e = std::getenv("LECTERN_PREFILL_PDL");
+        return major >= 9 && !(e && e[0] == '0' && e[1] == 0);
+    }();
+    return on;
 }
 
 // The walk's segments a document when the caller names none. The training forward's walk
@@ -892,13 +920,28 @@ cudaError_t launchWalks(WalkArgs w, int64_t batch, int segments, float* states, 
     w.segDecay = w.segEnd + BH * pieces * PN;
     w.fin = w.segDecay + BH * pieces;
     if (floats < BH * pieces * (PN + 1) + BH * PN) return cudaErrorInvalidValue;
+    // The prefill's kXB walks as programmatic dependents (the training's keep plain launches).
+    const bool pdl = kXB && !kCkpt && prefillPdl();
+    // One segment (kXB): the walk writes the ssm state, not fin, and finish copies k and v
+    // only (LECTERN_PREFILL_STATE_IN_WALK=0: through fin, A/B).
+    static const bool stateInWalkOn = [] {
+        const char* e = std::getenv("LECTERN_PREFILL_STATE_IN_WALK");
+        return !(e && e[0] == '0' && e[1] == 0);
+    }();
+    w.stateInWalk = kXB && !kCkpt && w.S == 1 && stateInWalkOn;
+    cudaError_t e = cudaSuccess;
     if (pieces > 0)
-        walkKernel<false, kP, false, kXB>
-            <<<dim3(unsigned(d.H), unsigned(pieces), unsigned(batch)), kThreads, stBytes, s>>>(w);
-    walkKernel<true, kP, kCkpt, kXB>
-        <<<dim3(unsigned(d.H), unsigned(w.S), unsigned(batch)), kThreads, bytes, s>>>(w);
-    finishKernel<<<dim3(unsigned(d.H), unsigned(batch)), kThreads, 0, s>>>(w);
-    return cudaGetLastError();
+        e = detail::launchMaybePdl(pdl, walkKernel<false, kP, false, kXB>,
+                                   dim3(unsigned(d.H), unsigned(pieces), unsigned(batch)),
+                                   dim3(kThreads), stBytes, s, w);
+    if (e == cudaSuccess)
+        e = detail::launchMaybePdl(pdl, walkKernel<true, kP, kCkpt, kXB>,
+                                   dim3(unsigned(d.H), unsigned(w.S), unsigned(batch)),
+                                   dim3(kThreads), bytes, s, w);
+    if (e == cudaSuccess)
+        e = detail::launchMaybePdl(pdl, finishKernel, dim3(unsigned(d.H), unsigned(batch)),
+                                   dim3(kThreads), 0, s, w);
+    return e != cudaSuccess ? e : cudaGetLastError();
 }
 
 // The training forward's walks (kCkpt), for the head dimensions a model uses.
