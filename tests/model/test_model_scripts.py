@@ -114,6 +114,22 @@ def main():
                 statement = [l for l in doc.split("\n") if ans in l and (
                     l.startswith("#define") or l.startswith('"') or l.startswith("Clause"))]
                 assert len(statement) == 1, (name, statement)
+        # make_retrieval.py --long-out: examples of the asked context lengths, each ending with
+        # the separator byte (`lectern-cli train --window-start-after`), its answer stated in
+        # its own text before the question.
+        long_path = os.path.join(tmp, "long.txt")
+        subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_retrieval.py"), out,
+                        "--long-out", long_path, "--long-bytes", "30000", "--long-context",
+                        "1000-3000", "--two-facts", "0.5"], check=True, stdout=subprocess.DEVNULL)
+        long_text = open(long_path, encoding="utf-8").read()
+        assert long_text.endswith("\x1e"), long_text[-20:]
+        long_examples = long_text[:-1].split("\x1e")
+        assert len(long_examples) >= 8, len(long_examples)
+        for ex in long_examples:
+            doc, qa = ex.rsplit("\n\nQuestion: ", 1)
+            q, ans = qa.split("\nAnswer: ")
+            assert ans.endswith("\n") and ans.strip() in doc, (q, ans)
+            assert 1000 <= len(doc) <= 3000 + 300, len(doc)
         # make_recall.py: every example asks questions whose answers its own text states
         # (before the first question), in the prompt format; --copy repeats its spans.
         subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name", "t",
