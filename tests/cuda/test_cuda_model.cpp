@@ -217,8 +217,9 @@ TEST(CudaModel, StateContinuesAcrossBackendsAndPieces) {
 // e^{Σ adt} over hundreds of tokens scales that error by |Σ adt|; layer by layer it grows
 // (seen on an H100 with random MIMO models: layer 0 ≤ 4.6e-2, nmse ≤ 8.1e-4; layer 2 up
 // to 0.40, nmse 2.2e-2, while the logits stayed within 1.5e-2; a later run: layer 0 of a
-// SISO model 0.119, nmse 1.9e-3). So layer 0 within 0.25 (nmse 1e-2), deeper layers nmse
-// under 0.1: the nmse is the discriminating check, a wrong chunk, row or document gives ~1.
+// SISO model 0.119, nmse 1.9e-3; MIMO r2 seed 1839971199957060713 layer 0 nmse 1.13e-2 and
+// 1.22e-2, NOTES-gpu.md G4). So layer 0 within 0.25 (nmse 3e-2), deeper layers nmse under 0.1:
+// the nmse is the discriminating check, a wrong chunk, row or document gives ~1.
 TEST(CudaModel, Bf16PrefillMatchesCpu) {
     for (int round = 0; round < test::rounds(3); ++round) {
         const uint64_t seed = test::freshSeed();
@@ -253,7 +254,7 @@ TEST(CudaModel, Bf16PrefillMatchesCpu) {
                   5e-2, 1e-3);
             for (size_t i = 0; i < got.layers().size(); ++i) {
                 const LayerState &x = got.layers()[i], &y = ref.state().layers()[i];
-                const double tol = i == 0 ? 0.25 : 1e9, nmse = i == 0 ? 1e-2 : 0.1;
+                const double tol = i == 0 ? 0.25 : 1e9, nmse = i == 0 ? 3e-2 : 0.1;
                 const std::string l = "L" + std::to_string(i);
                 check(l + " ssm", x.ssm.data(), y.ssm.data(), x.ssm.size(), tol, nmse);
                 check(l + " k", x.k.data(), y.k.data(), x.k.size(), tol, nmse);
