@@ -106,8 +106,7 @@ void ByteDataStream::nextBatch(int64_t B, int64_t L, std::vector<int32_t>& out) 
     out.resize(size_t(B * L));
     if (!examples_.empty() && startsLen_ != L) buildStarts(L);
     if (examples_.empty() || cumWeight_.empty() || cumWeight_.back() == 0) {
-        // random offsets everywhere (the draws as before window-start bytes) (the draws as before
-        // examples)
+        // No examples: random offsets everywhere, the very draws of a stream without the option.
         const uint64_t span = uint64_t(int64_t(train_.size()) - L + 1);
         for (int64_t b = 0; b < B; ++b) {
             const uint64_t start = rng_() % span;
