@@ -3,7 +3,8 @@
 // [--device cpu|cuda|auto] [--precision fp32|tf32|bf16] [--window-start-after BYTE]
 // [--resume DIR]`: trains on byte-level tokens of the text files (ids 0..255; no tokenizer
 // yet), showing step, loss, tokens/s and ETA, logging OUT/metrics.jsonl, checkpointing into
-// OUT/ckpt-<step> and writing the final model folder into OUT. --resume OUT (or a ckpt folder) continues bit for bit.
+// OUT/ckpt-<step> and writing the final model folder into OUT. --resume OUT (or a ckpt folder)
+// continues bit for bit.
 #include <cmath>
 #include <cstdio>
 
