@@ -49,8 +49,9 @@ void mixer_backward(const model::ModelConfig& cfg, const model::LayerWeights& L,
                     const MixerActivations& a, const float* normed, int64_t T, const float* dout,
                     float* dnormed, model::LayerWeights& G);
 
+// save false: a forward only (as mixer_train_forward's); dt and adt are filled either way.
 void train_forward(const model::ModelConfig& cfg, const model::ModelWeights& w, const int32_t* ids,
-                   int64_t T, Activations& a);
+                   int64_t T, Activations& a, bool save = true);
 // From dlogits [T, V_pad] to every parameter gradient in `grads` (+=; tied models put the
 // LM head's share into grads.embedding).
 void train_backward(const model::ModelConfig& cfg, const model::ModelWeights& w, const int32_t* ids,

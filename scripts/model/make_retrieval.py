@@ -18,7 +18,9 @@ answer can only come from the document.
 
   long:  with --long-out FILE, only FILE: training examples of --long-context bytes of
          training text (lengths uniform in the range), one fact (two with odds --two-facts,
-         the question asking one) at a uniform depth, each ending with --sep-byte, so that
+         or --facts LO-HI of them) at uniform depths, the question asking one (--ask-all:
+         every fact asked, one question after another, each with its answer: more answers
+         to learn from per long example), each ending with --sep-byte, so that
          `lectern-cli train --window-start-after BYTE` starts every window at an example.
 
     python3 scripts/model/make_retrieval.py CORPUS --long-out FILE --long-bytes 7000000 \
@@ -92,16 +94,31 @@ def cut_to_bytes(s, n):
 def long_examples(a, train, kinds, rng):
     """--long-out: examples of --long-context bytes, each ending with the separator byte."""
     lo, hi = (int(x) for x in a.long_context.split("-"))
+    flo, fhi = (int(x) for x in (a.facts or "1-1").split("-"))
+    if not 1 <= flo <= fhi:
+        print("make_retrieval.py: --facts wants LO-HI with 1 <= LO <= HI", file=sys.stderr)
+        return 2
     sep = chr(a.sep_byte)
     out, written, facts = [], 0, 0
     while written < a.long_bytes:
         ctx = stretch(train[rng.choice(kinds)], rng.randrange(lo, hi + 1), rng)
         ctx = ctx.replace(sep, " ")
-        statements = [fact(rng) for _ in range(2 if rng.random() < a.two_facts else 1)]
+        if a.facts:
+            n = rng.randint(flo, fhi)
+        else:
+            n = 2 if rng.random() < a.two_facts else 1
+        statements = []
+        while len(statements) < n:  # distinct questions (a clause number may repeat)
+            f = fact(rng)
+            if all(f[1] != g[1] for g in statements):
+                statements.append(f)
         for statement, _, _ in statements:
             ctx, _ = insert(ctx, statement, rng)
-        _, question, answer = rng.choice(statements)
-        ex = prompt_of(ctx, question) + " " + answer + "\n" + sep
+        asked = rng.sample(statements, len(statements)) if a.ask_all else [rng.choice(statements)]
+        ex = prompt_of(ctx, asked[0][1]) + " " + asked[0][2] + "\n"
+        for _, question, answer in asked[1:]:
+            ex += QUESTION.format(question=question) + " " + answer + "\n"
+        ex += sep
         out.append(ex)
         written += len(ex.encode())
         facts += len(statements)
@@ -122,6 +139,9 @@ def main():
     ap.add_argument("--long-bytes", type=int, default=7_000_000)
     ap.add_argument("--long-context", default="1000-16000", help="context bytes, LO-HI")
     ap.add_argument("--two-facts", type=float, default=0.25, help="odds of a second fact")
+    ap.add_argument("--facts", help="LO-HI facts per long example, uniform (instead of --two-facts)")
+    ap.add_argument("--ask-all", action="store_true",
+                    help="ask every fact of a long example, one question after another, in random order")
     ap.add_argument("--sep-byte", type=int, default=30, help="byte that ends each long example")
     a = ap.parse_args()
     rng = random.Random(a.seed)

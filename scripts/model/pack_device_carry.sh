@@ -24,7 +24,7 @@ done
 xz -6 -c "$(readlink -f $L/libopenblas.so.0)" > "$C"/lib/libopenblas.so.0.xz
 xz -6 -c "$(readlink -f $L/libicudata.so.72)" > "$C"/lib/libicudata.so.72.xz
 # the held-out retrieval sets up to 64k where the corpus has them (16k and 64k: ~0.6 MB gzipped)
-V=$(cd "$CORPUS" && ls valid/retrieval-{1k,4k,16k,64k}.jsonl 2> /dev/null)
+V=$(cd "$CORPUS" && ls valid/retrieval-{1k,4k,16k,64k}.jsonl 2> /dev/null || true)
 # shellcheck disable=SC2086
 tar -C "$CORPUS" -cf - train valid/code.txt valid/prose.txt valid/legal.txt $V | gzip -4 > "$C"/corpus/train.tar.gz
 du -sh "$C"

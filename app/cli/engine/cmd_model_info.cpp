@@ -1,8 +1,10 @@
 // `lectern-cli model info DIR`: a model folder's architecture, parameter count and the
 // memory one document's state takes. Loads (and so fully checks) the weights.
+// `lectern-cli model memory DIR --text FILE`: each head's decay on a text (model_memory.h).
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/engine/model_memory.h"
 #include "lectern/engine.h"
 
 namespace lectern::cli {
@@ -42,8 +44,19 @@ const CommandRegistration registration{{
         auto dir = std::make_shared<std::string>();
         CLI::App* info = sub.add_subcommand("info", "Architecture, parameters, state size");
         info->add_option("DIR", *dir, "model folder")->required();
+        auto mem = std::make_shared<ModelMemoryArgs>();
+        CLI::App* memory =
+            sub.add_subcommand("memory", "How long each SSM head keeps what it read, on a text");
+        memory->add_option("DIR", mem->model, "model folder")->required();
+        memory->add_option("--text", mem->text, "text file (bytes)")->required();
+        memory->add_option("--tokens", mem->tokens, "read the first N bytes")
+            ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
         sub.require_subcommand(1);
-        return [dir, info] { return info->parsed() ? runInfo(*dir) : int(kExitUsage); };
+        return [dir, info, mem, memory] {
+            if (info->parsed()) return runInfo(*dir);
+            if (memory->parsed()) return runModelMemory(*mem);
+            return int(kExitUsage);
+        };
     },
 }};
 
