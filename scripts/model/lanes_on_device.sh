@@ -12,7 +12,8 @@
 #   there: TRAIN_END=480 bash scripts/model/lanes_on_device.sh CARRY OUTDIR
 #   here (smoke): DEVICE=cpu TRAIN_END=60 bash scripts/model/lanes_on_device.sh CARRY OUT
 #
-# OUTDIR gets model-NAME.safetensors, config.json, metrics-NAME.jsonl, train-NAME.log.
+# OUTDIR gets model-NAME.safetensors, summary.txt and lanes.tar.gz (config.json, each lane's
+# metrics-NAME.jsonl and train-NAME.log): at most six lanes, as the device returns 8 files.
 set -u
 CARRY=$(cd "$1" && pwd) OUTDIR=$(mkdir -p "$2" && cd "$2" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,6 +39,8 @@ echo "trained $(date -u +%T)"
 grep -h 'stage .*\(trained\|weights\)\|example starts' $W/train-*.log
 # shellcheck disable=SC2046
 python3 "$ROOT/scripts/model/metrics_summary.py" $(ls $W/out/metrics-*.jsonl) | tee "$OUTDIR/summary.txt"
-cp $W/out/model-*.safetensors $W/out/config.json $W/out/metrics-*.jsonl $W/train-*.log "$OUTDIR"/ 2> /dev/null
+# the device returns at most 8 files: the weights, the summary, and the rest in one tar
+cp $W/out/model-*.safetensors "$OUTDIR"/ 2> /dev/null
+tar -C $W -czf "$OUTDIR/lanes.tar.gz" out/config.json out/metrics-*.jsonl train-*.log
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader 2> /dev/null
 echo "done $(date -u +%T)"
