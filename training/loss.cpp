@@ -9,7 +9,7 @@
 namespace lectern::train {
 
 double cross_entropy_forward_backward(const float* logits, const int32_t* ids, int64_t T, int64_t V,
-                                      double gradScale, float* dlogits) {
+                                      double gradScale, float* dlogits, const float* rowWeights) {
     double total = 0.0;
     for (int64_t t = 0; t < T; ++t) {
         const float* row = logits + t * V;
@@ -26,9 +26,10 @@ double cross_entropy_forward_backward(const float* logits, const int32_t* ids, i
         const int32_t target = ids[t + 1];
         total += lse - double(row[target]);
         if (drow) {
+            const double scale = rowWeights ? gradScale * double(rowWeights[t]) : gradScale;
             for (int64_t v = 0; v < V; ++v) {
                 const double prob = std::exp(double(row[v]) - lse);
-                drow[v] = float(gradScale * (v == target ? prob - 1.0 : prob));
+                drow[v] = float(scale * (v == target ? prob - 1.0 : prob));
             }
         }
     }

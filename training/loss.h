@@ -10,7 +10,11 @@ namespace lectern::train {
 // Returns Σ_{t<T−1} [logsumexp(logits[t]) − logits[t, ids[t+1]]] in double. If dlogits is
 // non-null it is WRITTEN (the loss starts the backward): gradScale·(softmax − onehot) for
 // t < T−1 and zeros for the last row. Token ids must lie in [0, V).
+// rowWeights [T] (optional; nullptr: all 1, the plain path): row t's gradient is scaled by
+// rowWeights[t] as well (--answer-weight, training/answer_weights.h). Only the GRADIENT is
+// weighted: the returned loss stays the plain unweighted sum, so logs stay comparable.
 double cross_entropy_forward_backward(const float* logits, const int32_t* ids, int64_t T, int64_t V,
-                                      double gradScale, float* dlogits);
+                                      double gradScale, float* dlogits,
+                                      const float* rowWeights = nullptr);
 
 }  // namespace lectern::train

@@ -91,12 +91,12 @@ namespace {
 // One row's loss and, with g, the gradient of gradScale × its loss sum into g (zeroed first).
 double rowLossAndGrads(const model::ModelConfig& cfg, const model::ModelWeights& w,
                        const int32_t* row, int64_t L, model::ModelWeights* g, double gradScale,
-                       Activations& a, std::vector<float>& dlogits) {
+                       Activations& a, std::vector<float>& dlogits, const float* rowWeights) {
     const int64_t V = cfg.vocabPadded();
     train_forward(cfg, w, row, L, a, g != nullptr);
     if (g != nullptr) dlogits.resize(size_t(L * V));
     const double loss = cross_entropy_forward_backward(a.logits.data(), row, L, V, gradScale,
-                                                       g ? dlogits.data() : nullptr);
+                                                       g ? dlogits.data() : nullptr, rowWeights);
     if (g != nullptr) {
         zero_grad(cfg, *g);
         train_backward(cfg, w, row, L, a, dlogits.data(), *g);
@@ -132,7 +132,7 @@ struct BlasSingleThreaded {
 // for any number of threads: a resumed run need not have the cores of the first.
 double loss_and_grads(const model::ModelConfig& cfg, const model::ModelWeights& w,
                       const int32_t* ids, int64_t B, int64_t L, model::ModelWeights* grads,
-                      double gradScale, Activations* ws) {
+                      double gradScale, Activations* ws, const float* rowWeights) {
     const int threads = int(std::min<int64_t>(B, omp_get_max_threads()));
     double total = 0.0;
     if (threads <= 1) {  // BLAS keeps its own threads
@@ -142,7 +142,7 @@ double loss_and_grads(const model::ModelConfig& cfg, const model::ModelWeights& 
         model::ModelWeights rowGrad = grads ? zerosLike(cfg) : model::ModelWeights{};
         for (int64_t b = 0; b < B; ++b) {
             total += rowLossAndGrads(cfg, w, ids + b * L, L, grads ? &rowGrad : nullptr, gradScale,
-                                     a, dlogits);
+                                     a, dlogits, rowWeights ? rowWeights + b * L : nullptr);
             if (grads != nullptr) addGrads(cfg, *grads, rowGrad);
         }
         return total;
@@ -157,8 +157,9 @@ double loss_and_grads(const model::ModelConfig& cfg, const model::ModelWeights& 
         model::ModelWeights rowGrad = grads ? zerosLike(cfg) : model::ModelWeights{};
 #pragma omp for ordered schedule(static, 1)
         for (int64_t b = 0; b < B; ++b) {
-            const double loss = rowLossAndGrads(cfg, w, ids + b * L, L, grads ? &rowGrad : nullptr,
-                                                gradScale, a, dlogits);
+            const double loss =
+                rowLossAndGrads(cfg, w, ids + b * L, L, grads ? &rowGrad : nullptr, gradScale, a,
+                                dlogits, rowWeights ? rowWeights + b * L : nullptr);
 #pragma omp ordered
             {
                 total += loss;

@@ -62,9 +62,12 @@ void train_backward(const model::ModelConfig& cfg, const model::ModelWeights& w,
 // the B·(L−1) per-position losses; if grads is non-null, adds gradScale × the gradient of
 // that sum (gradScale = 1/(B·(L−1)) gives the golden mean loss's gradient). Without grads
 // it is a forward only (no saves). `ws`, if given, is reused between calls (its buffers keep
-// their size, so a training loop allocates once).
+// their size, so a training loop allocates once). rowWeights [B, L] (optional; nullptr: all
+// 1): each position's gradient is scaled by its weight too (cross_entropy_forward_backward);
+// the returned sum stays unweighted.
 double loss_and_grads(const model::ModelConfig& cfg, const model::ModelWeights& w,
                       const int32_t* ids, int64_t B, int64_t L, model::ModelWeights* grads,
-                      double gradScale, Activations* ws = nullptr);
+                      double gradScale, Activations* ws = nullptr,
+                      const float* rowWeights = nullptr);
 
 }  // namespace lectern::train

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
+#include "training/answer_weights.h"
 #include "training/checkpoint.h"
 #include "training/model_train.h"
 #include "training/params.h"
@@ -49,17 +50,28 @@ struct Logger {
     }
 };
 
+// The batch's per-position gradient weights (--answer-weight) into out, or nullptr when the
+// option is off, so the default step is the plain one bit for bit.
+const float* answerWeights(const TrainOptions& o, const std::vector<int32_t>& ids,
+                           std::vector<float>& out) {
+    if (o.answerWeight == 1.0) return nullptr;
+    answer_row_weights(ids.data(), o.batch, o.seqLen, float(o.answerWeight), out);
+    return out.data();
+}
+
 // One optimiser step's gradients (accumulated over o.accum micro-batches) into g; returns
 // the mean loss.
 double accumulate(TrainRun& run, const TrainOptions& o, const model::ModelWeights& w,
-                  model::ModelWeights& g, std::vector<int32_t>& ids, Activations& ws) {
+                  model::ModelWeights& g, std::vector<int32_t>& ids, Activations& ws,
+                  std::vector<float>& rowWeights) {
     zero_grad(run.model.cfg, g);
     const double count = double(o.batch) * double(o.seqLen - 1) * double(o.accum);
     double sum = 0.0;
     for (int64_t a = 0; a < o.accum; ++a) {
         run.data.nextBatch(o.batch, o.seqLen, ids);
-        sum +=
-            loss_and_grads(run.model.cfg, w, ids.data(), o.batch, o.seqLen, &g, 1.0 / count, &ws);
+        const float* weights = answerWeights(o, ids, rowWeights);
+        sum += loss_and_grads(run.model.cfg, w, ids.data(), o.batch, o.seqLen, &g, 1.0 / count, &ws,
+                              weights);
     }
     return sum / count;
 }
@@ -71,6 +83,8 @@ Status checkValid(const TrainRun& run, const TrainOptions& o) {
         return Status::error("unknown schedule '" + o.schedule + "' (cosine or wsd)");
     if (o.seqLen < 2 || o.batch < 1 || o.accum < 1 || o.steps < 1)
         return Status::error("need --seq-len >= 2, --batch >= 1, accumulation >= 1, --steps >= 1");
+    if (!(o.answerWeight >= 0.0) || !std::isfinite(o.answerWeight))
+        return Status::error("--answer-weight must be a finite number >= 0");
     if (int64_t(run.data.train().size()) < o.seqLen)
         return Status::error("the training text has " + std::to_string(run.data.train().size()) +
                              " tokens, fewer than --seq-len " + std::to_string(o.seqLen));
@@ -166,7 +180,7 @@ public:
     }
     std::string name() const override { return "cpu"; }
     Expected<double> accumulate(TrainRun& run, const TrainOptions& o) override {
-        return train::accumulate(run, o, weights(run), g_, ids_, ws_);
+        return train::accumulate(run, o, weights(run), g_, ids_, ws_, rowWeights_);
     }
     Status gradHook(TrainRun&, const TrainOptions& o, int64_t step) override {
         o.gradHook(step, g_);
@@ -194,6 +208,7 @@ private:
     }
     model::ModelWeights g_, merged_;
     std::vector<int32_t> ids_;
+    std::vector<float> rowWeights_;  // --answer-weight's, per batch
     Activations ws_;
 };
 
@@ -213,7 +228,8 @@ public:
         if (Status st = m_->zeroGrads(); !st) return st;
         for (int64_t a = 0; a < o.accum; ++a) {
             run.data.nextBatch(o.batch, o.seqLen, ids_);
-            auto l = m_->lossAndGrads(ids_.data(), o.batch, o.seqLen, 1.0 / count);
+            const float* weights = answerWeights(o, ids_, rowWeights_);
+            auto l = m_->lossAndGrads(ids_.data(), o.batch, o.seqLen, 1.0 / count, weights);
             if (!l) return l.status();
             sum += *l;
         }
@@ -274,6 +290,7 @@ private:
     std::unique_ptr<CudaTrainModel> m_;
     std::unique_ptr<CudaLora> lora_;  // declared after m_: destroyed before it
     std::vector<int32_t> ids_;
+    std::vector<float> rowWeights_;  // --answer-weight's, per batch
     model::ModelWeights none_;
 };
 #endif
@@ -383,7 +400,8 @@ std::string trainerStateJson(const TrainOptions& o, const TrainRun& run) {
                     {"val_fraction", o.valFraction},
                     {"schedule", o.schedule},
                     {"decay_fraction", o.decayFraction},
-                    {"window_start_after", o.windowStartAfter}};
+                    {"window_start_after", o.windowStartAfter},
+                    {"answer_weight", o.answerWeight}};
     if (run.lora)
         j["lora"] = {{"rank", run.lora->cfg.rank},
                      {"alpha", run.lora->cfg.alpha},
@@ -418,7 +436,7 @@ Status applyTrainerState(const std::string& text, TrainOptions& o, TrainRun& run
     num("eval_windows", o.evalWindows), num("checkpoint_every", o.checkpointEvery),
         num("seed", o.seed);
     num("val_fraction", o.valFraction), num("decay_fraction", o.decayFraction);
-    num("window_start_after", o.windowStartAfter);
+    num("window_start_after", o.windowStartAfter), num("answer_weight", o.answerWeight);
     if (op.contains("schedule") && op["schedule"].is_string()) o.schedule = op["schedule"];
     if (keepSteps) o.steps = steps;
     run.step = j["step"].get<int64_t>();

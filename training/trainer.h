@@ -37,6 +37,10 @@ struct TrainOptions {
     // A byte 0..255: in text files holding it, windows start only after it (examples; see
     // ByteDataStream::fromFiles); -1: random offsets everywhere.
     int windowStartAfter = -1;
+    // The gradient weight of positions whose target byte is part of an answer ("Answer:" up
+    // to the next '\n', training/answer_weights.h); 1: off. Only the gradient is weighted:
+    // the logged training loss and the validation loss stay plain unweighted means.
+    double answerWeight = 1.0;
     AdamWConfig adamw;
     int64_t evalEvery = 50, evalWindows = 16, checkpointEvery = 100;
     uint64_t seed = 1;

@@ -3,7 +3,8 @@
 // rescaled when the max grows) over its columns, the block merges the pairs, and the
 // log-sum-exp m + log Σ is taken in double; then the same block writes dlogits. The row's
 // loss is added to the double *lossSum with one atomicAdd (doubles: the order of the adds
-// changes nothing visible next to the ~1e-7 of the fp32 exponentials).
+// changes nothing visible next to the ~1e-7 of the fp32 exponentials). Optional per-row
+// gradient weights (--answer-weight) scale gradScale for that row; null leaves it as it was.
 #include <cuda_bf16.h>
 
 #include "common.cuh"
@@ -41,7 +42,8 @@ template <typename Grad>
 __global__ void crossEntropyKernel(const float* __restrict__ logits,
                                    const int32_t* __restrict__ ids, int64_t T, int64_t V,
                                    double* __restrict__ lossSum, double gradScale,
-                                   Grad* __restrict__ dlogits) {
+                                   Grad* __restrict__ dlogits,
+                                   const float* __restrict__ rowWeights) {
     const int64_t row = blockIdx.x;
     const int64_t t = row % T;
     const float* x = logits + row * V;
@@ -75,9 +77,10 @@ __global__ void crossEntropyKernel(const float* __restrict__ logits,
     __syncthreads();
     if (dx == nullptr) return;
     const double lse = lseShared;
+    const double scale = rowWeights ? gradScale * double(rowWeights[row]) : gradScale;
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
         const double prob = double(expf(float(double(x[v]) - lse)));
-        put(dx + v, float(gradScale * (v == target ? prob - 1.0 : prob)));
+        put(dx + v, float(scale * (v == target ? prob - 1.0 : prob)));
     }
 }
 
@@ -85,20 +88,21 @@ __global__ void crossEntropyKernel(const float* __restrict__ logits,
 
 cudaError_t cross_entropy_forward_backward(const float* logits, const int32_t* ids, int64_t batch,
                                            int64_t T, int64_t V, double* lossSum, double gradScale,
-                                           float* dlogits, cudaStream_t s) {
+                                           float* dlogits, cudaStream_t s,
+                                           const float* rowWeights) {
     if (batch <= 0 || T <= 0 || V <= 0) return cudaSuccess;
     crossEntropyKernel<<<unsigned(batch * T), kThreads, 0, s>>>(logits, ids, T, V, lossSum,
-                                                                gradScale, dlogits);
+                                                                gradScale, dlogits, rowWeights);
     return cudaGetLastError();
 }
 
 cudaError_t cross_entropy_forward_backward_bf16(const float* logits, const int32_t* ids,
                                                 int64_t batch, int64_t T, int64_t V,
                                                 double* lossSum, double gradScale, void* dlogits,
-                                                cudaStream_t s) {
+                                                cudaStream_t s, const float* rowWeights) {
     if (batch <= 0 || T <= 0 || V <= 0) return cudaSuccess;
     crossEntropyKernel<<<unsigned(batch * T), kThreads, 0, s>>>(
-        logits, ids, T, V, lossSum, gradScale, static_cast<__nv_bfloat16*>(dlogits));
+        logits, ids, T, V, lossSum, gradScale, static_cast<__nv_bfloat16*>(dlogits), rowWeights);
     return cudaGetLastError();
 }
 

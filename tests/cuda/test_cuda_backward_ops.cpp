@@ -630,6 +630,62 @@ TEST(CudaBackward, CrossEntropy) {
     }
 }
 
+// --answer-weight: per-row gradient weights (random, with exact 0s and 1s) against the CPU
+// reference with the same weights, fp32 and bf16; the loss stays the unweighted sum.
+TEST(CudaBackward, CrossEntropyRowWeights) {
+    for (int round = 0; round < kRounds; ++round) {
+        const uint64_t seed = test::freshSeed();
+        std::mt19937_64 rng(seed);
+        const int64_t batch = pick(rng, 1, 3), T = pick(rng, 2, 60);
+        const int64_t V = round == 0 ? 264 : pick(rng, 1, 3000);
+        const double gradScale = double(pick(rng, 1, 1000)) * 1e-3;
+        std::printf("seed %llu batch=%lld T=%lld V=%lld gradScale=%g\n", (unsigned long long)seed,
+                    (long long)batch, (long long)T, (long long)V, gradScale);
+        auto logits = test::uniform(rng, size_t(batch * T * V), -8, 8);
+        std::vector<int32_t> ids(size_t(batch * T));
+        for (auto& i : ids) i = int32_t(rng() % uint64_t(V));
+        auto weights = test::uniform(rng, size_t(batch * T), 0, 30);
+        for (auto& w : weights) {
+            const uint64_t r = rng() % 4;
+            if (r == 0) w = 1.0f;
+            if (r == 1) w = 0.0f;
+        }
+        double refLoss = 0.0;
+        std::vector<float> ref(logits.size());
+        for (int64_t b = 0; b < batch; ++b)
+            refLoss += train::cross_entropy_forward_backward(
+                logits.data() + b * T * V, ids.data() + b * T, T, V, gradScale,
+                ref.data() + b * T * V, weights.data() + b * T);
+        DevArray dLogits(logits), dGrad(logits.size());  // dlogits poisoned: WRITTEN
+        DevBuf<int32_t> dIds(ids);
+        DevBuf<float> dWeights(weights);
+        DevBuf<double> loss({0.0}), lossPlain({0.0});
+        ASSERT_EQ(tc::cross_entropy_forward_backward(dLogits.p(), dIds.p(), batch, T, V, loss.p(),
+                                                     gradScale, dGrad.p(), nullptr, dWeights.p()),
+                  cudaSuccess);
+        ASSERT_EQ(tc::cross_entropy_forward_backward(dLogits.p(), dIds.p(), batch, T, V,
+                                                     lossPlain.p(), gradScale, nullptr, nullptr),
+                  cudaSuccess);
+        sync();
+        const double got = loss.get()[0];
+        EXPECT_NEAR(got, refLoss, 1e-6 * std::max(1.0, std::fabs(refLoss)));
+        EXPECT_NEAR(got, lossPlain.get()[0], 1e-9 * std::max(1.0, std::fabs(got)));  // unweighted
+        expectRel(dGrad.get(), ref, 2e-5, "weighted cross-entropy dlogits");
+        EXPECT_TRUE(dGrad.guardsIntact());
+        DevBuf<uint16_t> gradB(std::vector<uint16_t>(logits.size(), 0x7fc0));  // NaN: WRITTEN
+        DevBuf<double> lossB({0.0});
+        ASSERT_EQ(
+            tc::cross_entropy_forward_backward_bf16(dLogits.p(), dIds.p(), batch, T, V, lossB.p(),
+                                                    gradScale, gradB.p(), nullptr, dWeights.p()),
+            cudaSuccess);
+        sync();
+        EXPECT_NEAR(lossB.get()[0], got, 1e-9 * std::max(1.0, std::fabs(got)));
+        std::vector<float> gotB;
+        for (uint16_t h : gradB.get()) gotB.push_back(fromBf16(h));
+        expectRel(gotB, ref, 5e-3, "weighted cross-entropy dlogits bf16");
+    }
+}
+
 TEST(CudaBackward, AdamW) {
     for (int round = 0; round < kRounds; ++round) {
         const uint64_t seed = test::freshSeed();

@@ -90,9 +90,11 @@ struct ScopedEnv {
 };
 
 // The GPU step's loss and every gradient against the CPU's loss_and_grads for random case
-// `which`; lossTol on the mean loss, gradTol on each tensor's max|Δ|/max|ref|.
+// `which`; lossTol on the mean loss, gradTol on each tensor's max|Δ|/max|ref|. rowWeighted:
+// random per-position gradient weights (--answer-weight's path) on both sides.
 void expectGpuMatchesCpu(int which, double lossTol, double gradTol,
-                         train::TrainPrecision precision = train::TrainPrecision::Default) {
+                         train::TrainPrecision precision = train::TrainPrecision::Default,
+                         bool rowWeighted = false) {
     const RandomCase c = randomCase(which);
     const uint64_t seed = 1000 + uint64_t(which);
     train::TrainModel m = randomTrainModel(c.spec, seed);
@@ -101,14 +103,19 @@ void expectGpuMatchesCpu(int which, double lossTol, double gradTol,
     std::vector<int32_t> ids(size_t(B * L));
     for (int32_t& t : ids) t = int32_t(rng() % 256);
     const double scale = 1.0 / (double(B) * double(L - 1));
+    std::vector<float> weights;
+    if (rowWeighted)
+        for (int64_t i = 0; i < B * L; ++i) weights.push_back(rng() % 3 ? 1.0f : float(rng() % 21));
+    const float* w = rowWeighted ? weights.data() : nullptr;
 
     model::ModelWeights cpuG = train::zerosLike(m.cfg);
-    const double cpuSum = train::loss_and_grads(m.cfg, m.w, ids.data(), B, L, &cpuG, scale);
+    const double cpuSum =
+        train::loss_and_grads(m.cfg, m.w, ids.data(), B, L, &cpuG, scale, nullptr, w);
     auto gpu =
         train::CudaTrainModel::create(m.cfg, m.w, train::AdamWState{}, B, L, 0, true, precision);
     ASSERT_TRUE(gpu) << gpu.error();
     ASSERT_TRUE((*gpu)->zeroGrads());
-    auto gpuSum = (*gpu)->lossAndGrads(ids.data(), B, L, scale);
+    auto gpuSum = (*gpu)->lossAndGrads(ids.data(), B, L, scale, w);
     ASSERT_TRUE(gpuSum) << gpuSum.error();
     model::ModelWeights gpuG;
     ASSERT_TRUE((*gpu)->downloadGrads(gpuG));
@@ -140,6 +147,11 @@ TEST_P(CudaTrainVsCpu, LossAndGradientsMatchTheCpu) {
     expectGpuMatchesCpu(GetParam(), 1e-5, 5e-4);
 }
 
+// --answer-weight's path: random per-position gradient weights on both sides, same bars.
+TEST_P(CudaTrainVsCpu, RowWeightedLossAndGradientsMatchTheCpu) {
+    expectGpuMatchesCpu(GetParam(), 1e-5, 5e-4, train::TrainPrecision::Default, true);
+}
+
 // The one-block-per-row scan forward (LECTERN_TRAIN_SCAN_FORWARD=sequential), same bars.
 TEST_P(CudaTrainVsCpu, SequentialScanForwardMatchesTheCpu) {
     ScopedEnv env("LECTERN_TRAIN_SCAN_FORWARD", "sequential");
@@ -158,6 +170,11 @@ TEST_P(CudaTrainVsCpu, Tf32ModeStaysCloseToTheCpu) {
 // 5e-2 of each gradient's largest value (a wrong or missing term is off by O(1)).
 TEST_P(CudaTrainVsCpu, Bf16ModeStaysCloseToTheCpu) {
     expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16);
+}
+
+// Bf16 with --answer-weight's random per-position gradient weights, the same bars.
+TEST_P(CudaTrainVsCpu, Bf16RowWeightedStaysCloseToTheCpu) {
+    expectGpuMatchesCpu(GetParam(), 2e-2, 5e-2, train::TrainPrecision::Bf16, true);
 }
 
 // The same with q and k made inside the tensor-core scan (LECTERN_TRAIN_QK_IN_SCAN=1; the

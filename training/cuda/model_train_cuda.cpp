@@ -182,6 +182,7 @@ struct CudaTrainModel::Impl {
     std::vector<LayerSaves> saves;
     // Scratch shared by the layers.
     int32_t* ids = nullptr;
+    float* rowWeights = nullptr;  // [rows]: --answer-weight's per-position gradient weights
     float *r = nullptr, *normed = nullptr, *delta = nullptr, *dnormed = nullptr, *dr = nullptr;
     float *logits = nullptr, *dlogits = nullptr, *q = nullptr, *k = nullptr, *dq = nullptr,
           *dk = nullptr;
@@ -248,7 +249,7 @@ struct CudaTrainModel::Impl {
     bool fusedQkForward(const DevLayer& Lw, const LayerSaves& a, int64_t B, int64_t L);
     Status scanForward(const DevLayer& Lw, const LayerSaves& a, int64_t B, int64_t L, bool qkMade);
     int64_t chunkScanFloats(int64_t B, int64_t L) const;
-    Status lossBackward(int64_t B, int64_t L, double gradScale, bool grads);
+    Status lossBackward(int64_t B, int64_t L, double gradScale, bool grads, bool weighted = false);
     Status backward(int64_t B, int64_t L);
     Status mixerBackward(int i, int64_t B, int64_t L);
     void recomputeQk(const DevLayer& Lw, const LayerSaves& a, int64_t rows);
@@ -313,6 +314,7 @@ Status CudaTrainModel::Impl::sizeActivations() {
     if (bf16)
         for (int i = 0; i < 2; ++i) actArena.reserve(size_t(bfElems) * 2);
     actArena.reserve(size_t(rows) * 4);
+    actArena.reserve(size_t(rows) * 4);
     actArena.reserve(2 * sizeof(double));
     if (Status st = actArena.allocate("training activations for batch " + std::to_string(maxB) +
                                       " x " + std::to_string(maxL) + " tokens");
@@ -340,6 +342,7 @@ Status CudaTrainModel::Impl::sizeActivations() {
         gemm.bf16ScratchElems = bfElems;
     }
     ids = static_cast<int32_t*>(actArena.take(size_t(rows) * 4));
+    rowWeights = static_cast<float*>(actArena.take(size_t(rows) * 4));
     sums = static_cast<double*>(actArena.take(2 * sizeof(double)));
     return Status::ok();
 }
@@ -782,16 +785,19 @@ Status CudaTrainModel::Impl::backward(int64_t B, int64_t L) {
     return cudaCheck(cudaGetLastError(), "launching the training backward");
 }
 
-Status CudaTrainModel::Impl::lossBackward(int64_t B, int64_t L, double gradScale, bool grads) {
+Status CudaTrainModel::Impl::lossBackward(int64_t B, int64_t L, double gradScale, bool grads,
+                                          bool weighted) {
     const cudaStream_t s = stream();
     if (Status st = forward(B, L); !st) return st;
     prof.begin("loss (cross-entropy)", s);
     cudaMemsetAsync(sums, 0, sizeof(double), s);
     const cudaError_t ce =
         bf16 ? cuda::cross_entropy_forward_backward_bf16(logits, ids, B, L, cfg.vocabPadded(), sums,
-                                                         gradScale, grads ? dlogits : nullptr, s)
+                                                         gradScale, grads ? dlogits : nullptr, s,
+                                                         weighted ? rowWeights : nullptr)
              : cuda::cross_entropy_forward_backward(logits, ids, B, L, cfg.vocabPadded(), sums,
-                                                    gradScale, grads ? dlogits : nullptr, s);
+                                                    gradScale, grads ? dlogits : nullptr, s,
+                                                    weighted ? rowWeights : nullptr);
     if (Status st = cudaCheck(ce, "the cross-entropy"); !st) return st;
     prof.end(s);
     if (grads) {
@@ -917,10 +923,16 @@ Status CudaTrainModel::zeroGrads() {
 }
 
 Expected<double> CudaTrainModel::lossAndGrads(const int32_t* ids, int64_t B, int64_t L,
-                                              double gradScale) {
+                                              double gradScale, const float* rowWeights) {
     Impl& m = *impl_;
     if (Status st = m.checkedIds(ids, B, L); !st) return st;
-    if (Status st = m.lossBackward(B, L, gradScale, true); !st) return st;
+    if (rowWeights != nullptr)
+        if (Status st = cudaCheck(cudaMemcpyAsync(m.rowWeights, rowWeights, size_t(B * L) * 4,
+                                                  cudaMemcpyHostToDevice, m.stream()),
+                                  "uploading the answer weights");
+            !st)
+            return st;
+    if (Status st = m.lossBackward(B, L, gradScale, true, rowWeights != nullptr); !st) return st;
     double sum = 0.0;
     cudaMemcpyAsync(&sum, m.sums, sizeof(double), cudaMemcpyDeviceToHost, m.stream());
     if (Status st = cudaCheck(cudaStreamSynchronize(m.stream()), "the training step"); !st)

@@ -54,8 +54,11 @@ public:
     Status zeroGrads();
     // B rows of L tokens ([B, L] row-major, host memory), each from a fresh state. Returns
     // the SUM of the B·(L−1) per-position losses and adds gradScale × its gradient into
-    // the device gradients (loss_and_grads's contract).
-    Expected<double> lossAndGrads(const int32_t* ids, int64_t B, int64_t L, double gradScale);
+    // the device gradients (loss_and_grads's contract). rowWeights [B, L] (host, optional;
+    // nullptr: all 1): each position's gradient is scaled by its weight too, copied to the
+    // device with the ids; the returned sum stays unweighted.
+    Expected<double> lossAndGrads(const int32_t* ids, int64_t B, int64_t L, double gradScale,
+                                  const float* rowWeights = nullptr);
     // The same sum, a forward only (validation).
     Expected<double> loss(const int32_t* ids, int64_t B, int64_t L);
     // The L2 norm of all gradients together (non-finite if any entry is).

@@ -167,16 +167,19 @@ cudaError_t gather_chunk_states(const float* states, int64_t batch, int64_t H, i
 // *lossSum (double, device) += Σ [logsumexp − logit of the target] (double atomicAdd per row;
 // a target outside [0, V) adds NaN, so the trainer's guard skips the step). dlogits (if not
 // null) is WRITTEN: gradScale·(softmax − onehot), zeros for each document's last row. One
-// block per row, online softmax in fp32, the log-sum-exp in double.
+// block per row, online softmax in fp32, the log-sum-exp in double. rowWeights (device,
+// [batch*T], optional; nullptr: all 1, the plain path) scales each row's gradient as well
+// (--answer-weight); the loss sum stays unweighted.
 cudaError_t cross_entropy_forward_backward(const float* logits, const int32_t* ids, int64_t batch,
                                            int64_t T, int64_t V, double* lossSum, double gradScale,
-                                           float* dlogits, cudaStream_t s);
+                                           float* dlogits, cudaStream_t s,
+                                           const float* rowWeights = nullptr);
 // The same with dlogits WRITTEN in bf16 (__nv_bfloat16 [batch*T, V]; the bf16 step feeds it
 // straight to the LM head's bf16 backward and keeps no fp32 copy).
 cudaError_t cross_entropy_forward_backward_bf16(const float* logits, const int32_t* ids,
                                                 int64_t batch, int64_t T, int64_t V,
                                                 double* lossSum, double gradScale, void* dlogits,
-                                                cudaStream_t s);
+                                                cudaStream_t s, const float* rowWeights = nullptr);
 
 // AdamW on one flat tensor of n values, the maths of training/optim/adamw.cpp adamw_tensor
 // (float moments, double bias-corrected update, decoupled decay wd; 0 for the exempt

@@ -175,6 +175,13 @@ const CommandRegistration registration{{
                        "example no longer than --seq-len is trained whole; other files keep "
                        "random offsets (default -1: random offsets everywhere; kept by --resume)")
             ->check(CLI::Range(-1, 255));
+        sub.add_option("--answer-weight", a->o.answerWeight,
+                       "W >= 0: in each training window the positions whose target byte is part "
+                       "of an answer (after \"Answer:\" up to and including the next newline, "
+                       "from the window's own bytes) weigh W in the gradient, the others 1; "
+                       "the logged training and validation losses stay unweighted means "
+                       "(default 1: off; kept by --resume)")
+            ->check(CLI::Range(0.0, 1e30));
         sub.add_option("--resume", a->resume, "continue from OUT folder or ckpt folder");
         sub.add_option("--device", a->device,
                        "cpu, cuda (an error without a usable GPU), or auto (the GPU when one is "
