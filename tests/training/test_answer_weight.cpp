@@ -14,6 +14,8 @@
 #include "train_fixture.h"
 #include "training/answer_weights.h"
 #include "training/loss.h"
+#include "training/model_train.h"
+#include "training/params.h"
 #include "training/trainer.h"
 
 namespace lectern {
@@ -120,6 +122,33 @@ std::string answersCorpus() {
     return s;
 }
 
+// loss_and_grads with all-1 weights is the null-weights step bit for bit (the per-row offset
+// into [B, L] included); answer weights change only the gradients, never the loss sum.
+TEST(AnswerLoss, LossAndGradsWithWeightsOfOneIsThePlainStep) {
+    auto m = test::tinyModel(false, 9);
+    ASSERT_TRUE(m) << m.error();
+    const int64_t B = 2, L = 40;
+    const std::string text = "Question: code?\nAnswer: 123\nQuestion: b?\nAnswer: xyz\nmore text!";
+    ASSERT_GE(text.size(), size_t(B * L) / 2);
+    std::vector<int32_t> ids = idsOf((text + text).substr(0, size_t(B * L)));
+    const double scale = 1.0 / double(B * (L - 1));
+    model::ModelWeights g0 = train::zerosLike(m->cfg), g1 = train::zerosLike(m->cfg),
+                        g20 = train::zerosLike(m->cfg);
+    const std::vector<float> ones(size_t(B * L), 1.0f);
+    std::vector<float> twenty;
+    train::answer_row_weights(ids.data(), B, L, 20.0f, twenty);
+    const double l0 = train::loss_and_grads(m->cfg, m->w, ids.data(), B, L, &g0, scale);
+    const double l1 =
+        train::loss_and_grads(m->cfg, m->w, ids.data(), B, L, &g1, scale, nullptr, ones.data());
+    const double l20 =
+        train::loss_and_grads(m->cfg, m->w, ids.data(), B, L, &g20, scale, nullptr, twenty.data());
+    EXPECT_EQ(l0, l1);
+    EXPECT_EQ(l0, l20);
+    EXPECT_EQ(g0.embedding, g1.embedding);
+    EXPECT_EQ(g0.layers[0].inProj, g1.layers[0].inProj);
+    EXPECT_NE(g0.embedding, g20.embedding);
+}
+
 train::TrainOptions options(const std::string& out, double answerWeight) {
     train::TrainOptions o;
     o.steps = 4, o.seqLen = 48, o.batch = 2, o.accum = 1, o.warmup = 1, o.lr = 3e-3;
@@ -143,6 +172,7 @@ std::string trainedWeights(const std::string& dir, const train::TrainOptions& o,
 TEST(AnswerTrainer, WeightOneIsThePlainRunAndOtherWeightsDiffer) {
     const std::string dir = test::makeTempDir("lectern-answer-weight");
     train::TrainOptions plain = options(dir + "/plain", 1.0);
+    plain.answerWeight = train::TrainOptions{}.answerWeight;  // no option given
     const std::string a = trainedWeights(dir + "/plain", plain);
     train::TrainOptions one = options(dir + "/one", 1.0);
     const std::string b = trainedWeights(dir + "/one", one);
