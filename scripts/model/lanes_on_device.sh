@@ -41,6 +41,6 @@ grep -h 'stage .*\(trained\|weights\)\|example starts' $W/train-*.log
 python3 "$ROOT/scripts/model/metrics_summary.py" $(ls $W/out/metrics-*.jsonl) | tee "$OUTDIR/summary.txt"
 # the device returns at most 8 files: the weights, the summary, and the rest in one tar
 cp $W/out/model-*.safetensors "$OUTDIR"/ 2> /dev/null
-tar -C $W -czf "$OUTDIR/lanes.tar.gz" out/config.json out/metrics-*.jsonl train-*.log
+(cd $W && tar -czf "$OUTDIR/lanes.tar.gz" out/config.json out/metrics-*.jsonl train-*.log)
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader 2> /dev/null
 echo "done $(date -u +%T)"
