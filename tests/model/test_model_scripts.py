@@ -130,6 +130,24 @@ def main():
             q, ans = qa.split("\nAnswer: ")
             assert ans.endswith("\n") and ans.strip() in doc, (q, ans)
             assert 1000 <= len(doc) <= 3000 + 300, len(doc)
+        # --facts 3-5 --ask-all: every fact of an example asked once, each answer stated in
+        # that example's own text (a fact per question, so 3-5 distinct questions).
+        subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_retrieval.py"), out,
+                        "--long-out", long_path, "--long-bytes", "30000", "--long-context",
+                        "1000-3000", "--facts", "3-5", "--ask-all"], check=True,
+                       stdout=subprocess.DEVNULL)
+        many = open(long_path, encoding="utf-8").read()[:-1].split("\x1e")
+        assert len(many) >= 8, len(many)
+        for ex in many:
+            doc, rest = ex.split("\n\nQuestion: ", 1)
+            qas = re.findall(r"Question: (.*)\nAnswer: (.*)\n", "Question: " + rest)
+            assert "".join("Question: %s\nAnswer: %s\n" % qa for qa in qas) == "Question: " + rest
+            assert 3 <= len(qas) <= 5 and len(set(q for q, _ in qas)) == len(qas), qas
+            for q, ans in qas:
+                assert ans.strip() in doc, (q, ans)
+        bad = subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_retrieval.py"), out,
+                              "--long-out", long_path, "--facts", "4-2"], capture_output=True)
+        assert bad.returncode != 0, "--facts 4-2 was accepted"
         # make_recall.py: every example asks questions whose answers its own text states
         # (before the first question), in the prompt format; --copy repeats its spans.
         subprocess.run([sys.executable, os.path.join(SCRIPTS, "make_recall.py"), out, "--name", "t",
