@@ -1,7 +1,7 @@
 // The answer mask behind --answer-weight (training/answer_weights.h).
 #include "training/answer_weights.h"
 
-#include <cstring>
+#include <cstddef>
 
 namespace lectern::train {
 
