@@ -7,6 +7,8 @@
 #   END      seconds each lane may train (TRAIN_END, default 480)
 #   lane NAME STEPS "FILES" "OPTS" FROM   one `lectern-cli train` stage from the model folder
 #            FROM into /tmp/m-NAME (lanes.sh starts each with & and appends $! to P)
+#   carried_model NAME   prints the model folder CARRY/NAME made from an earlier call's weights
+#            (CARRY/NAME/model.safetensors.xz) with the bundled config, tokenizer and prompt
 # CARRY/*.txt.xz are unpacked into T first (materials made on the build machine).
 #
 #   there: TRAIN_END=480 bash scripts/model/lanes_on_device.sh CARRY OUTDIR
@@ -30,6 +32,12 @@ O="--warmup 20 --schedule wsd --clip 1.0 --eval-every 100 --checkpoint-every 100
 export OMP_NUM_THREADS=2
 lane() {
   OUTDIR=$W/out STAGE_LOG=$W/train-$1.log stage "$1" "$5" "$END" "$2" "$3" "$O $4" > /dev/null
+}
+carried_model() {
+  local d=$CARRY/$1
+  cp "$ROOT"/resources/models/default/{config,tokenizer,prompt}.json "$d"/
+  xz -dc "$d/model.safetensors.xz" > "$d/model.safetensors"
+  echo "$d"
 }
 echo "start $(date -u +%T)"
 P=()

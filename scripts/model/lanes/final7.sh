@@ -5,9 +5,7 @@
 #   h64kpol  h64k with peak lr 3e-4
 #   h32kpol  long32f + long16f, 1 x 32,768, weight 3000, peak lr 3e-4
 #   hpol     long16f + long16m, 2 x 16,384, weight 1000, peak lr 3e-4 (gpol's recipe again)
-B=$CARRY/base
-cp "$ROOT"/resources/models/default/{config,tokenizer,prompt}.json "$B"/
-xz -dc "$B/model.safetensors.xz" > "$B/model.safetensors"
+B=$(carried_model base)
 L16="--seq-len 16384 --batch 2 --window-start-after 30"
 L32="--seq-len 32768 --batch 1 --window-start-after 30"
 N=${STEPS:-1500}

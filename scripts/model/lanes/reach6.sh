@@ -6,9 +6,7 @@
 #   g32k      long32f.txt (16-31.5k bytes, 1-8 facts, all asked), 1 x 32,768, weight 1000
 #   g32k3000  g32k with weight 3000
 #   gpol      long16f + long16m, weight 1000, peak lr 3e-4 (a gentler polish, for bits per byte)
-B=$CARRY/f1000
-cp "$ROOT"/resources/models/default/{config,tokenizer,prompt}.json "$B"/
-xz -dc "$B/model.safetensors.xz" > "$B/model.safetensors"
+B=$(carried_model f1000)
 L16="--seq-len 16384 --batch 2 --window-start-after 30"
 L32="--seq-len 32768 --batch 1 --window-start-after 30"
 N=${STEPS:-1500}
